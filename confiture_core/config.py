@@ -1,0 +1,235 @@
+"""Configuration: ``confiture.toml`` or ``[tool.confiture]`` in ``pyproject.toml``.
+
+Precedence for the database URL (first found wins): ``--database-url``,
+``CONFITURE_DATABASE_URL``, ``DATABASE_URL``, the config file's ``database_url``.
+With none, the CLI runs on an embedded PostgreSQL kept under the project folder.
+
+Example ``confiture.toml``::
+
+    migrations_dir = "migrations"
+    tracking_table = "public.confiture_migrations"
+    lock_timeout = "5s"          # PostgreSQL's lock_timeout for migrations
+    statement_timeout = "0"      # 0 = no limit
+    advisory_lock_wait = 60      # seconds to wait for another runner
+
+    [plugins]
+    dir = "confiture_plugins_local"  # in-house plugins folder
+    allow = ["audit"]                # allowlist of entry-point names
+    non_fatal = ["notify"]           # failures of these become warnings
+
+    [lint]
+    select = ["safety"]
+    ignore = ["CF104"]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigError
+
+CONFIG_FILE = "confiture.toml"
+
+
+@dataclass
+class Config:
+    """The resolved configuration of one project.
+
+    :ivar project_dir: the folder holding the config file (or the current folder).
+    :ivar config_file: the file it was read from, or ``None`` for defaults.
+    :ivar migrations_dir: where migrations are discovered (absolute path).
+    :ivar tracking_table: the tracking table, optionally schema-qualified
+        (``"schema.table"``); always quoted as identifiers in SQL.
+    :ivar database_url: the libpq URL or DSN, or ``None`` to use the embedded server.
+    :ivar database_url_source: where the URL came from (for messages).
+    :ivar lock_timeout: PostgreSQL ``lock_timeout`` set for migrations (e.g. ``"5s"``),
+        ``None`` to keep the server's.
+    :ivar statement_timeout: PostgreSQL ``statement_timeout``, ``None`` to keep the server's.
+    :ivar advisory_lock_wait: seconds (float) to wait for the runners' advisory lock.
+    :ivar embedded_dir: data folder of the embedded PostgreSQL server.
+    :ivar raw: the whole config table, for plugins that read their own sections.
+    """
+
+    project_dir: Path
+    config_file: Path | None = None
+    migrations_dir: Path = Path("migrations")
+    tracking_table: str = "confiture_migrations"
+    database_url: str | None = None
+    database_url_source: str = "none"
+    lock_timeout: str | None = None
+    statement_timeout: str | None = None
+    advisory_lock_wait: float = 60.0
+    embedded_dir: Path = Path(".confiture/pgdata")
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A sub-table of the config (``[plugins]``, ``[lint]``, ...), ``{}`` when absent.
+
+        :raises ConfigError: when the key exists but is not a table.
+        """
+        value = self.raw.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{self.config_file}: [{name}] must be a table")
+        return value
+
+    @property
+    def tracking_table_parts(self) -> tuple[str | None, str]:
+        """(schema or ``None``, table) of :attr:`tracking_table`."""
+        return split_qualified_name(self.tracking_table)
+
+
+def split_qualified_name(name: str) -> tuple[str | None, str]:
+    """Split ``schema.table`` (either part may be double-quoted) into its parts.
+
+    :raises ConfigError: when the name is empty or has more than two parts.
+    """
+    parts = re.findall(r'"((?:[^"]|"")*)"|([^."]+)', name)
+    cleaned = [q.replace('""', '"') if q else u for q, u in parts]
+    if not cleaned or len(cleaned) > 2 or any(not p for p in cleaned):
+        raise ConfigError(f"tracking_table {name!r}: expected 'table' or 'schema.table'")
+    return (cleaned[0], cleaned[1]) if len(cleaned) == 2 else (None, cleaned[0])
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a libpq URL or key/value DSN (``***``).
+
+    >>> redact_url("postgresql://app:s3cret@db:5432/prod")
+    'postgresql://app:***@db:5432/prod'
+    """
+    if "://" in url:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return re.sub(r"//[^@/]*@", "//***@", url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            if ":" in userinfo:
+                userinfo = userinfo.split(":", 1)[0] + ":***"
+            netloc = f"{userinfo}@{host}"
+        query = re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
+
+
+def url_password(url: str) -> str | None:
+    """The password in a URL or DSN, or ``None`` (used to scrub it from any message)."""
+    if "://" in url:
+        try:
+            parts = urlsplit(url)
+            pw = parts.password
+        except ValueError:
+            pw = None
+        m = re.search(r"(?i)password=([^&]*)", url.split("?", 1)[1] if "?" in url else "")
+        return pw or (m.group(1) if m else None)
+    m = re.search(r"(?i)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", url)
+    return m.group(1).strip("'") if m else None
+
+
+def scrub(text: str, url: str | None) -> str:
+    """Remove every occurrence of ``url``'s password (and the URL itself) from ``text``."""
+    if not url:
+        return text
+    text = text.replace(url, redact_url(url))
+    pw = url_password(url)
+    if pw and len(pw) >= 1:
+        text = text.replace(pw, "***")
+    return text
+
+
+def _find_config(start: Path) -> tuple[Path | None, dict[str, Any]]:
+    for folder in (start, *start.parents):
+        f = folder / CONFIG_FILE
+        if f.is_file():
+            return f, _read_toml(f)
+        p = folder / "pyproject.toml"
+        if p.is_file():
+            data = _read_toml(p)
+            tool = data.get("tool", {}).get("confiture")
+            if isinstance(tool, dict):
+                return p, tool
+    return None, {}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}; fix the file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+_KNOWN = {
+    "migrations_dir", "tracking_table", "database_url", "lock_timeout", "statement_timeout",
+    "advisory_lock_wait", "embedded_dir", "plugins", "lint", "dry_run", "review",
+}
+
+
+def load_config(
+    config_file: Path | None = None,
+    *,
+    cwd: Path | None = None,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Read the configuration and apply the environment and command-line overrides.
+
+    :param config_file: an explicit config file (``--config``); else ``confiture.toml``
+        or ``pyproject.toml`` with ``[tool.confiture]`` is searched from ``cwd`` upwards.
+    :param cwd: where to start looking (default: the current folder).
+    :param database_url: ``--database-url``, which beats everything else.
+    :param env: the environment (default ``os.environ``).
+    :raises ConfigError: unreadable or invalid file, unknown keys, wrong types.
+    """
+    env = dict(os.environ) if env is None else env
+    cwd = (cwd or Path.cwd()).resolve()
+    if config_file is not None:
+        config_file = config_file.resolve()
+        if not config_file.is_file():
+            raise ConfigError(f"{config_file}: config file not found")
+        data = _read_toml(config_file)
+        if config_file.name == "pyproject.toml":
+            data = data.get("tool", {}).get("confiture", {})
+        path: Path | None = config_file
+    else:
+        path, data = _find_config(cwd)
+    project_dir = path.parent if path else cwd
+    unknown = sorted(set(data) - _KNOWN)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN))}")
+
+    def get_str(key: str, default: str | None) -> str | None:
+        value = data.get(key, default)
+        if value is not None and not isinstance(value, str | int):
+            raise ConfigError(f"{path}: {key} must be a string")
+        return None if value is None else str(value)
+
+    cfg = Config(project_dir=project_dir, config_file=path, raw=data)
+    cfg.migrations_dir = project_dir / (get_str("migrations_dir", "migrations") or "migrations")
+    cfg.tracking_table = get_str("tracking_table", "confiture_migrations") or "confiture_migrations"
+    split_qualified_name(cfg.tracking_table)
+    cfg.lock_timeout = get_str("lock_timeout", None)
+    cfg.statement_timeout = get_str("statement_timeout", None)
+    cfg.embedded_dir = project_dir / (get_str("embedded_dir", ".confiture/pgdata") or ".confiture/pgdata")
+    wait = data.get("advisory_lock_wait", 60)
+    if not isinstance(wait, int | float) or wait < 0:
+        raise ConfigError(f"{path}: advisory_lock_wait must be a number of seconds >= 0")
+    cfg.advisory_lock_wait = float(wait)
+    for source, value in (
+        ("--database-url", database_url),
+        ("CONFITURE_DATABASE_URL", env.get("CONFITURE_DATABASE_URL")),
+        ("DATABASE_URL", env.get("DATABASE_URL")),
+        (str(path), get_str("database_url", None)),
+    ):
+        if value:
+            cfg.database_url, cfg.database_url_source = value, source
+            break
+    return cfg

@@ -1,0 +1,260 @@
+"""Migration discovery, versions and checksums (SQL and Python migrations).
+
+File names, in the migrations folder:
+
+- ``<version>_<name>.up.sql`` and optionally ``<version>_<name>.down.sql`` (the down
+  file is paired by version, so its name may differ);
+- ``<version>_<name>.py`` defining ``up(conn)`` and optionally ``down(conn)``, each
+  given a psycopg ``Connection``; set ``transactional = False`` in the module to
+  run outside a transaction.
+
+Versions are non-negative integers (``1``, ``0042``, ``20240131120000``) and are
+compared as numbers: 1, 2, 10, never 1, 10, 2. Hidden files, ``__init__.py``,
+``_``-prefixed files and files with other extensions (``README.md``) are ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+from .errors import ConfigError, MigrationFileError
+from .sql import SqlFile, parse_sql_text
+
+_SQL_RE = re.compile(r"^(?P<version>\d+)_(?P<name>.+)\.(?P<direction>up|down)\.sql$")
+_PY_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_]+)\.py$")
+
+Direction = Literal["up", "down"]
+
+
+def normalized_bytes(data: bytes) -> bytes:
+    """File bytes as checksummed: a leading UTF-8 BOM dropped, CRLF turned into LF."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data.replace(b"\r\n", b"\n")
+
+
+def checksum_bytes(data: bytes) -> str:
+    """SHA-256 hex digest of :func:`normalized_bytes` of ``data``."""
+    return hashlib.sha256(normalized_bytes(data)).hexdigest()
+
+
+def read_text(path: Path) -> str:
+    """A migration file's text: UTF-8, BOM dropped, CRLF turned into LF.
+
+    :raises MigrationFileError: unreadable file or invalid UTF-8 (with the byte offset).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MigrationFileError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return normalized_bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MigrationFileError(
+            f"{path}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One versioned migration.
+
+    :ivar version: the version as an ``int`` (ordering and identity).
+    :ivar name: the descriptive part of the up file's name.
+    :ivar up_path: the up file (``.up.sql`` or ``.py``).
+    :ivar down_path: the down file, or ``None`` (for Python: the same file, when it
+        defines ``down``).
+    :ivar kind: ``"sql"`` or ``"python"``.
+    """
+
+    version: int
+    name: str
+    up_path: Path
+    down_path: Path | None
+    kind: Literal["sql", "python"]
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def version_str(self) -> str:
+        """The version as shown and stored: decimal digits without leading zeros."""
+        return str(self.version)
+
+    @cached_property
+    def checksum(self) -> str:
+        """SHA-256 of the up file (BOM dropped, CRLF as LF), hex."""
+        try:
+            return checksum_bytes(self.up_path.read_bytes())
+        except OSError as exc:
+            raise MigrationFileError(f"{self.up_path}: cannot read: {exc.strerror}") from None
+
+    def path_for(self, direction: Direction) -> Path | None:
+        """The file run for ``direction`` (``None``: no down migration)."""
+        return self.up_path if direction == "up" else self.down_path
+
+    def sql(self, direction: Direction) -> SqlFile:
+        """The parsed statements of the SQL file for ``direction``.
+
+        :raises MigrationFileError: for a Python migration, a missing down file,
+            or a file PostgreSQL's parser rejects.
+        """
+        if self.kind != "sql":
+            raise MigrationFileError(f"{self.up_path}: a Python migration has no SQL")
+        key = f"sql:{direction}"
+        if key not in self._cache:
+            path = self.path_for(direction)
+            if path is None:
+                raise MigrationFileError(f"{self.up_path}: no down migration ({self.version}_*.down.sql)")
+            self._cache[key] = parse_sql_text(read_text(path), str(path))
+        result: SqlFile = self._cache[key]
+        return result
+
+    def module(self) -> ModuleType:
+        """The imported Python migration module (imported once).
+
+        :raises MigrationFileError: import failure or no ``up`` callable.
+        """
+        if "module" not in self._cache:
+            spec = importlib.util.spec_from_file_location(f"confiture_migration_{self.version}", self.up_path)
+            if spec is None or spec.loader is None:
+                raise MigrationFileError(f"{self.up_path}: cannot import")
+            mod = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(mod)
+            except Exception as exc:
+                raise MigrationFileError(f"{self.up_path}: import failed: {type(exc).__name__}: {exc}") from None
+            if not callable(getattr(mod, "up", None)):
+                raise MigrationFileError(f"{self.up_path}: a Python migration must define up(conn)")
+            self._cache["module"] = mod
+        module: ModuleType = self._cache["module"]
+        return module
+
+    def python_callable(self, direction: Direction) -> Callable[..., Any]:
+        """``up`` or ``down`` of a Python migration.
+
+        :raises MigrationFileError: when ``down`` is asked for and not defined.
+        """
+        fn = getattr(self.module(), direction, None)
+        if not callable(fn):
+            raise MigrationFileError(f"{self.up_path}: no down(conn) defined; cannot revert")
+        return fn  # type: ignore[no-any-return]
+
+    def has_down(self) -> bool:
+        """Whether the migration can be reverted."""
+        if self.kind == "sql":
+            return self.down_path is not None
+        return callable(getattr(self.module(), "down", None))
+
+    def is_transactional(self, direction: Direction) -> bool:
+        """False when the migration runs in autocommit, one statement at a time.
+
+        SQL: when it holds statements that cannot run in a transaction block, or
+        carries the ``-- confiture: no-transaction`` directive. Python: when the
+        module sets ``transactional = False``.
+
+        :raises MigrationFileError: a SQL file that mixes both kinds of statements
+            without the directive.
+        """
+        if self.kind == "python":
+            return bool(getattr(self.module(), "transactional", True))
+        sql = self.sql(direction)
+        if sql.no_transaction:
+            return False
+        needs = [s for s in sql.statements if s.no_transaction_reason]
+        if not needs:
+            return True
+        others = [s for s in sql.statements if not s.no_transaction_reason]
+        if others:
+            first = needs[0]
+            raise MigrationFileError(
+                f"{self.path_for(direction)}:{first.line}: {first.no_transaction_reason} cannot run in a "
+                f"transaction block, but this file also has {len(others)} other statement(s); split it into "
+                "two migrations, or put '-- confiture: no-transaction' at the top of the file to run every "
+                "statement in autocommit, one at a time"
+            )
+        return False
+
+
+def discover(folder: Path) -> list[Migration]:
+    """All migrations in ``folder``, sorted by numeric version.
+
+    :param folder: the migrations folder.
+    :returns: migrations in ascending version order; ``[]`` for an empty folder.
+    :raises MigrationFileError: missing folder, an unparsable ``.sql``/``.py`` file
+        name, duplicate versions, or a down file without its up file. Each message
+        names the file(s).
+    """
+    if not folder.is_dir():
+        raise MigrationFileError(
+            f"{folder}: migrations folder not found; create it or set migrations_dir in confiture.toml"
+        )
+    ups: dict[int, tuple[str, Path, str]] = {}
+    downs: dict[int, Path] = {}
+    for path in sorted(folder.iterdir()):
+        fname = path.name
+        if fname.startswith((".", "_")) or not path.is_file():
+            continue
+        if fname.endswith(".sql"):
+            m = _SQL_RE.match(fname)
+            if not m:
+                raise MigrationFileError(
+                    f"{path}: cannot parse the file name; expected <version>_<name>.up.sql or "
+                    "<version>_<name>.down.sql with a numeric version"
+                )
+            version = int(m["version"])
+            if m["direction"] == "down":
+                if version in downs:
+                    raise MigrationFileError(f"{path}: duplicate down migration for version {version} "
+                                             f"(also {downs[version].name})")
+                downs[version] = path
+                continue
+            kind = "sql"
+        elif fname.endswith(".py"):
+            m = _PY_RE.match(fname)
+            if not m:
+                raise MigrationFileError(
+                    f"{path}: cannot parse the file name; expected <version>_<name>.py with a numeric "
+                    "version and a name of letters, digits and underscores"
+                )
+            version = int(m["version"])
+            kind = "python"
+        else:
+            continue
+        if version in ups:
+            raise MigrationFileError(
+                f"{path}: duplicate version {version} (also {ups[version][1].name}); give one of them a new version"
+            )
+        ups[version] = (m["name"], path, kind)
+    for version, path in downs.items():
+        if version not in ups:
+            raise MigrationFileError(f"{path}: down migration without an up migration for version {version}")
+        if ups[version][2] == "python":
+            raise MigrationFileError(f"{path}: version {version} is a Python migration; define down(conn) in "
+                                     f"{ups[version][1].name} instead")
+    return [
+        Migration(v, name, path, downs.get(v), kind)  # type: ignore[arg-type]
+        for v, (name, path, kind) in sorted(ups.items())
+    ]
+
+
+def parse_version(text: str) -> int:
+    """A ``--to`` / ``baseline`` version argument as an int.
+
+    :raises ConfigError: not a non-negative integer.
+    """
+    t = text.strip()
+    if not t.isdigit():
+        raise ConfigError(f"version {text!r}: expected a non-negative integer such as 42 or 20240131120000")
+    return int(t)
+
+
+def by_version(migrations: Sequence[Migration]) -> dict[int, Migration]:
+    """Index migrations by version."""
+    return {m.version: m for m in migrations}
