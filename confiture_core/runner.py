@@ -804,7 +804,7 @@ class BackfillStore:
     def __init__(self, conn: Conn, history: History) -> None:
         self.conn = conn
         name = f"{history.table}_backfills"
-        self.ident = sql.Identifier(history.schema, name) if history.schema else sql.Identifier(name)
+        self.ident = sql.Identifier(history.schema, name)
 
     def ensure(self) -> None:
         """Create the progress table when missing."""
