@@ -321,6 +321,7 @@ class Runner:
         run_ctx = HookContext(self.conn, self.config, "up", dry_run, state, plan)
         if dry_run:
             self.conn.execute("BEGIN")
+            self.history.ensure()  # rolled back with everything else
         try:
             self._resume_backfills(run_ctx)
             if not plan:
@@ -581,12 +582,17 @@ class Runner:
                 if self.observer:
                     self.observer.skipped_statement(m, _python_pseudo_statement(m), "not executed in dry-run")
                 return
+            if self.observer:
+                self.observer.before_statement(m, _python_pseudo_statement(m))
+            t = time.perf_counter()
             try:
                 fn(self.conn)
             except psycopg.Error:
                 raise
             except Exception as exc:
                 raise MigrationFailed(f"{m.up_path.name}: {direction}() raised {type(exc).__name__}: {exc}") from exc
+            if self.observer:
+                self.observer.after_statement(m, _python_pseudo_statement(m), (time.perf_counter() - t) * 1000, -1)
             return
         path = m.path_for(direction)
         assert path is not None
