@@ -1,0 +1,529 @@
+"""The ``confiture`` command line: click commands, rich for people, JSON for machines.
+
+Human output and progress go to stderr; ``--format json`` prints exactly one
+JSON document on stdout. Exit codes: 0 success, 1 failure (a migration failed,
+validation problems, lint violations), 2 usage or configuration error. Errors
+are one line, without traceback (set ``CONFITURE_DEBUG=1`` to see one), and
+never contain a database password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import pluggy
+import psycopg
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .config import CONFIG_FILE, Config, load_config, redact_url, scrub
+from .errors import ConfigError, ConfitureError
+from .hookcaller import Hooks
+from .hookspecs import MigrationResult
+from .migrations import Direction, Migration, discover, parse_version
+from .plugins import PluginInfo, PluginLoader, PluginOptions, collect_lint_rules, lint_rule_codes
+from .runner import Runner, RunResult
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class App:
+    """What every command shares: config, plugins, the database connection.
+
+    Commands reach it through ``click.get_current_context().obj``.
+    """
+
+    def __init__(self, config_path: Path | None, database_url: str | None, plugin_options: PluginOptions,
+                 project: Path | None) -> None:
+        self._config_path = config_path
+        self._database_url = database_url
+        self.plugin_options = plugin_options
+        self.project = project
+        self._conn: psycopg.Connection[Any] | None = None
+        self._url: str | None = None
+
+    @cached_property
+    def config(self) -> Config:
+        """The loaded configuration (:class:`~confiture_core.config.Config`)."""
+        return load_config(self._config_path, cwd=self.project, database_url=self._database_url)
+
+    @cached_property
+    def _loader(self) -> PluginLoader:
+        loader = PluginLoader(self.config, self.plugin_options, warn=lambda m: self.warn(m))
+        loader.load()
+        Hooks(loader.pm).configure(self.config)
+        return loader
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        """The loaded plugin manager."""
+        return self._loader.pm
+
+    @property
+    def plugin_infos(self) -> list[PluginInfo]:
+        """What was loaded, skipped or blocked."""
+        return self._loader.infos
+
+    @cached_property
+    def hooks(self) -> Hooks:
+        """The savepoint-isolating hook facade."""
+        return Hooks(self.pm, self._loader.non_fatal, warn=self.warn)
+
+    def lint_rules(self) -> list[Any]:
+        """Every lint rule class every plugin brings."""
+        return collect_lint_rules(self.pm)
+
+    def database_url(self) -> str:
+        """The database URL, starting the embedded server when none is configured."""
+        if self._url is None:
+            if self.config.database_url:
+                self._url = self.config.database_url
+            else:
+                from .embedded import embedded_url
+
+                rel = self.config.embedded_dir
+                try:
+                    rel = rel.relative_to(Path.cwd())
+                except ValueError:
+                    pass
+                self.info(f"no database URL configured: using the embedded PostgreSQL server in {rel} "
+                          "(set --database-url or DATABASE_URL to use another)")
+                self._url = embedded_url(self.config.embedded_dir)
+        return self._url
+
+    def connect(self) -> psycopg.Connection[Any]:
+        """An autocommit connection (one per command).
+
+        :raises ConfigError: the server cannot be reached (password removed from the message).
+        """
+        if self._conn is None:
+            url = self.database_url()
+            try:
+                self._conn = psycopg.connect(url, autocommit=True, prepare_threshold=None,
+                                             application_name="confiture")
+            except psycopg.Error as exc:
+                msg = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
+                raise ConfigError(f"cannot connect to {redact_url(url)} (from {self.config.database_url_source}): "
+                                  f"{msg}") from None
+        return self._conn
+
+    def server_major_version(self) -> int | None:
+        """The connected server's major version, or ``None`` when no database is reachable."""
+        try:
+            return self.connect().info.server_version // 10000
+        except ConfitureError:
+            return None
+
+    def applied_versions(self) -> set[int]:
+        """Versions applied (or covered by a baseline) in the database."""
+        return {e.version for e in self.runner().status() if e.applied}
+
+    def runner(self, reporter: Any = None) -> Runner:
+        """A :class:`~confiture_core.runner.Runner` on this command's connection."""
+        runner = Runner(self.connect(), self.config, self.hooks, reporter=reporter or RichReporter())
+        runner.apply_timeouts()
+        return runner
+
+    def close(self) -> None:
+        """Close the connection, if any."""
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+
+    def info(self, message: str) -> None:
+        """A notice on stderr."""
+        err_console.print(self.scrub(message), style="dim", markup=False)
+
+    def warn(self, message: str) -> None:
+        """A warning on stderr."""
+        err_console.print("warning: " + self.scrub(message), style="yellow", markup=False)
+
+    def scrub(self, text: str) -> str:
+        """Remove the database password from ``text``."""
+        url = self._url or (self.__dict__["config"].database_url if "config" in self.__dict__ else None)
+        return scrub(text, url)
+
+
+class RichReporter:
+    """Draws the runner's progress on stderr; a bar when many migrations run."""
+
+    BAR_THRESHOLD = 5
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self.direction: Direction = "up"
+
+    def start(self, total: int, direction: Direction) -> None:
+        self.direction = direction
+        if total >= self.BAR_THRESHOLD and err_console.is_terminal:
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), console=err_console, transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("migrating" if direction == "up" else "reverting", total=total)
+
+    def migration_started(self, migration: Migration) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=f"{migration.version} {migration.name}")
+
+    def migration_done(self, result: MigrationResult) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task)
+        if result.status == "failed":
+            err_console.print(f"✗ {result.version} {result.name}", style="red", markup=False)
+        elif self.progress is None:
+            verb = "applied" if result.status == "applied" else "reverted"
+            err_console.print(f"✓ {verb} {result.version} {result.name} ({result.duration_ms:.0f} ms)",
+                              style="green", markup=False)
+
+    def info(self, message: str) -> None:
+        err_console.print(message, style="dim", markup=False)
+
+    def warn(self, message: str) -> None:
+        err_console.print("warning: " + message, style="yellow", markup=False)
+
+    def finish(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err_console.print(f"error: {message}", style="red", markup=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+def _emit_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, default=str))
+
+
+def _app() -> App:
+    obj = click.get_current_context().obj
+    assert isinstance(obj, App)
+    return obj
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                             show_default=True, help="text (rich, on stderr) or json (one document on stdout).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="confiture")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help=f"Config file ({CONFIG_FILE} or pyproject.toml). Default: searched upwards from the project.")
+@click.option("--project", "-C", type=click.Path(path_type=Path, file_okay=False),
+              help="Run as if started in this folder.")
+@click.option("--database-url", envvar=None,
+              help="libpq URL. Default: CONFITURE_DATABASE_URL, DATABASE_URL, the config file, else embedded.")
+@click.option("-p", "plugin_modules", multiple=True, metavar="MODULE", help="Load an in-house plugin module.")
+@click.option("--no-plugins", is_flag=True, help="Load no third-party or in-house plugins (built-ins still load).")
+@click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME", help="Block one plugin by name.")
+@click.option("--strict-plugins", is_flag=True, help="A plugin that fails to load is an error (exit 2).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, project: Path | None, database_url: str | None,
+        plugin_modules: tuple[str, ...], no_plugins: bool, disabled: tuple[str, ...],
+        strict_plugins: bool) -> None:
+    """Confiture: PostgreSQL migrations driven by plugins."""
+    if project is not None:
+        if not project.is_dir():
+            raise click.BadParameter(f"{project}: no such folder", param_hint="--project")
+        project = project.resolve()
+    app = App(config_path, database_url, PluginOptions(plugin_modules, no_plugins, disabled, strict_plugins),
+              project)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+# --------------------------------------------------------------------- init
+
+
+@cli.command()
+@click.option("--migrations-dir", default="migrations", show_default=True)
+def init(migrations_dir: str) -> None:
+    """Create confiture.toml and the migrations folder here."""
+    app = _app()
+    base = app.project or Path.cwd()
+    cfg = base / CONFIG_FILE
+    if cfg.exists():
+        raise ConfigError(f"{cfg} already exists; edit it instead")
+    cfg.write_text(
+        "# Confiture configuration; see README.md\n"
+        f'migrations_dir = "{migrations_dir}"\n'
+        'tracking_table = "confiture_migrations"\n'
+        '# database_url = "postgresql://user@host/db"   # or set DATABASE_URL\n'
+        '# lock_timeout = "5s"\n'
+    )
+    (base / migrations_dir).mkdir(parents=True, exist_ok=True)
+    app.info(f"created {cfg.name} and {migrations_dir}/; next: confiture migrate new <name>")
+
+
+# ------------------------------------------------------------------ migrate
+
+
+@cli.group()
+def migrate() -> None:
+    """Create, apply, revert and inspect migrations."""
+
+
+@migrate.command("new")
+@click.argument("name")
+@click.option("--python", "python_", is_flag=True, help="Create a Python migration instead of SQL files.")
+def migrate_new(name: str, python_: bool) -> None:
+    """Create a new migration (timestamp version, or next number for numbered sets)."""
+    app = _app()
+    folder = app.config.migrations_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    slug = "".join(c if c.isalnum() else "_" for c in name.strip().lower()).strip("_")
+    if not slug:
+        raise click.BadParameter("give a name with letters or digits", param_hint="NAME")
+    existing = discover(folder)
+    last = existing[-1].version if existing else 0
+    if existing and last < 10**9:
+        version = str(last + 1)
+    else:
+        version = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        if existing and int(version) <= last:
+            version = str(last + 1)
+    created: list[Path] = []
+    if python_:
+        p = folder / f"{version}_{slug}.py"
+        p.write_text(f'"""{name}"""\n\n\ndef up(conn):\n    conn.execute("SELECT 1")\n\n\n'
+                     'def down(conn):\n    conn.execute("SELECT 1")\n')
+        created.append(p)
+    else:
+        for d in ("up", "down"):
+            p = folder / f"{version}_{slug}.{d}.sql"
+            p.write_text(f"-- {name} ({d})\n")
+            created.append(p)
+    for p in created:
+        click.echo(str(p))
+
+
+@migrate.command("status")
+@format_option
+def migrate_status(fmt: str) -> None:
+    """Show every migration and whether it is applied."""
+    app = _app()
+    entries = app.runner().status()
+    if fmt == "json":
+        _emit_json({"database": redact_url(app.database_url()), "tracking_table": app.config.tracking_table,
+                    "migrations": [e.as_json() for e in entries],
+                    "pending": sum(1 for e in entries if e.state == "pending"),
+                    "applied": sum(1 for e in entries if e.applied)})
+        return
+    table = Table(title=f"migrations ({app.config.tracking_table})", title_justify="left")
+    for col in ("version", "name", "state", "applied at", "ms"):
+        table.add_column(col)
+    styles = {"applied": "green", "pending": "yellow", "failed": "red", "changed": "red", "missing": "red"}
+    for e in entries:
+        table.add_row(str(e.version), e.name, f"[{styles.get(e.state, 'cyan')}]{e.state}[/]",
+                      (e.applied_at or "")[:19], "" if e.execution_ms is None else f"{e.execution_ms:.0f}")
+    err_console.print(table)
+    pending = sum(1 for e in entries if e.state == "pending")
+    err_console.print(f"{sum(1 for e in entries if e.applied)} applied, {pending} pending", markup=False)
+
+
+def _print_run(result: RunResult, fmt: str, app: App) -> None:
+    if fmt == "json":
+        _emit_json({
+            "direction": result.direction,
+            "dry_run": result.dry_run,
+            "ok": not result.failed,
+            "migrations": [{"version": str(r.version), "name": r.name, "status": r.status,
+                            "duration_ms": round(r.duration_ms, 3), "error": r.error} for r in result.results],
+            "findings": [{"level": f.level, "message": f.message, "plugin": f.plugin,
+                          "version": None if f.version is None else str(f.version)} for f in result.findings],
+        })
+    for f in result.findings:
+        app.warn(f"[{f.plugin}] migration {f.version}: {f.message}") if f.level != "info" else \
+            app.info(f"[{f.plugin}] migration {f.version}: {f.message}")
+    failed = [r for r in result.results if r.status == "failed"]
+    if failed:
+        _fail(app.scrub(failed[0].error or "migration failed"), 1)
+    done = len(result.results)
+    if fmt == "text" and done:
+        verb = "applied" if result.direction == "up" else "reverted"
+        err_console.print(f"{verb} {done} migration(s)", style="bold green", markup=False)
+
+
+@migrate.command("up")
+@click.option("--to", "target", metavar="VERSION", help="Apply up to and including this version.")
+@format_option
+def migrate_up(target: str | None, fmt: str) -> None:
+    """Apply pending migrations."""
+    app = _app()
+    result = app.runner().up(parse_version(target) if target else None)
+    _print_run(result, fmt, app)
+
+
+@migrate.command("down")
+@click.option("--to", "target", metavar="VERSION", help="Revert every migration above this version (kept).")
+@format_option
+def migrate_down(target: str | None, fmt: str) -> None:
+    """Revert the latest migration, or everything above --to VERSION."""
+    app = _app()
+    result = app.runner().down(parse_version(target) if target else None)
+    _print_run(result, fmt, app)
+
+
+@migrate.command("validate")
+@format_option
+def migrate_validate(fmt: str) -> None:
+    """Check applied migrations against their files and pending ones with plugins."""
+    app = _app()
+    runner = app.runner()
+    problems = runner.problems()
+    findings = []
+    if app.hooks.has("confiture_validate"):
+        from .hookspecs import HookContext
+
+        pending = [m for m in runner.migrations() if m.version in
+                   {e.version for e in runner.status() if e.state == "pending"}]
+        findings = runner._validate(HookContext(runner.conn, app.config, "up", False, {}, pending), pending)
+    errors = [p for p in problems] + [f for f in findings if f.level == "error"]
+    if fmt == "json":
+        _emit_json({"ok": not errors,
+                    "problems": [{"version": str(p.version), "kind": p.kind, "message": p.message}
+                                 for p in problems],
+                    "findings": [{"level": f.level, "message": f.message, "plugin": f.plugin,
+                                  "version": None if f.version is None else str(f.version)} for f in findings]})
+    else:
+        for p in problems:
+            err_console.print(f"✗ {p.message}", style="red", markup=False)
+        for f in findings:
+            err_console.print(f"{'✗' if f.level == 'error' else '!'} [{f.plugin}] migration {f.version}: "
+                              f"{f.message}", style="red" if f.level == "error" else "yellow", markup=False)
+        if not errors:
+            err_console.print("✓ every applied migration matches its file", style="green", markup=False)
+    if errors:
+        raise SystemExit(1)
+
+
+@migrate.command("repair")
+@format_option
+def migrate_repair(fmt: str) -> None:
+    """Realign the tracking table with the files, after review."""
+    app = _app()
+    changes = app.runner().repair()
+    if fmt == "json":
+        _emit_json({"changes": changes})
+    else:
+        for c in changes:
+            err_console.print(f"• {c}", markup=False)
+        if not changes:
+            err_console.print("nothing to repair", markup=False)
+
+
+@migrate.command("baseline")
+@click.argument("version")
+def migrate_baseline(version: str) -> None:
+    """Mark an existing database as already at VERSION."""
+    app = _app()
+    v = parse_version(version)
+    app.runner().baseline(v)
+    app.info(f"baselined at version {v}: migrations up to {v} count as applied")
+
+
+# ------------------------------------------------------------------ plugins
+
+
+@cli.command("plugins")
+@format_option
+def plugins_cmd(fmt: str) -> None:
+    """List plugins: distribution, version, origin, hooks, lint rules."""
+    app = _app()
+    infos = app.plugin_infos
+    for info in infos:
+        if info.status == "loaded":
+            info.lint_rules = lint_rule_codes(app.pm, info.name)
+    if fmt == "json":
+        _emit_json({"plugins": [i.as_json() for i in infos]})
+        return
+    table = Table(title="plugins", title_justify="left")
+    for col in ("name", "status", "distribution", "from", "hooks", "lint rules"):
+        table.add_column(col)
+    for i in infos:
+        dist = f"{i.distribution} {i.version}" if i.distribution else "-"
+        origin = i.source + (f" ({i.location})" if i.location else "")
+        hooks = ", ".join(h.removeprefix("confiture_") for h in i.hooks)
+        rules = ", ".join(i.lint_rules)
+        table.add_row(i.name, i.status if not i.error else f"{i.status}: {i.error}", dist, origin, hooks, rules)
+    err_console.print(table)
+
+
+# --------------------------------------------------------------------- main
+
+
+def _register_optional_commands() -> None:
+    try:
+        from .lint.command import lint_command
+    except ImportError:
+        return
+    cli.add_command(lint_command)
+
+
+_register_optional_commands()
+
+
+@contextmanager
+def _errors(get_url: Callable[[], str | None]) -> Iterator[None]:
+    try:
+        yield
+    except ConfitureError as exc:
+        _fail(scrub(str(exc), get_url()), exc.exit_code)
+    except psycopg.Error as exc:
+        _fail(scrub(f"database error: {str(exc).strip()}", get_url()), 1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: runs :data:`cli` with one-line errors."""
+    debug = os.environ.get("CONFITURE_DEBUG") == "1"
+    holder: dict[str, click.Context] = {}
+
+    def get_url() -> str | None:
+        app = holder["ctx"].obj if "ctx" in holder else None
+        if not isinstance(app, App):
+            return None
+        return app._url or (app.__dict__["config"].database_url if "config" in app.__dict__ else None)
+
+    try:
+        ctx = cli.make_context("confiture", list(sys.argv[1:] if argv is None else argv))
+    except click.exceptions.Exit as e:
+        raise SystemExit(e.exit_code) from None
+    except click.ClickException as e:
+        e.show()
+        raise SystemExit(e.exit_code) from None
+    try:
+        holder["ctx"] = ctx
+        with ctx:
+            with _errors(get_url):
+                cli.invoke(ctx)
+    except click.exceptions.Exit as e:
+        raise SystemExit(e.exit_code) from None
+    except click.ClickException as e:
+        e.show()
+        raise SystemExit(e.exit_code) from None
+    except click.exceptions.Abort:
+        _fail("aborted", 1)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        _fail(scrub(f"internal error: {type(exc).__name__}: {exc} (set CONFITURE_DEBUG=1 for a traceback)",
+                    get_url()), 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,304 @@
+"""Savepoint-isolated hook calls: the typed facade the runner uses instead of ``pm.hook``.
+
+pluggy calls every implementation of a hook in one go. To give each
+implementation its own SAVEPOINT, :class:`Hooks` iterates
+``pm.hook.<name>.get_hookimpls()`` itself, in the order pluggy's ``_multicall``
+uses (the list reversed: wrappers first, then ``tryfirst``, plain ones with the
+last registered first, ``trylast`` last), and drives new-style (``wrapper=True``)
+and old-style (``hookwrapper=True``) wrappers around them with pluggy's
+semantics: a wrapper receives the list of results (or the exception) at its
+``yield`` and may replace it.
+
+Isolation rules, per implementation (and per wrapper half):
+
+* ``SAVEPOINT`` before, ``RELEASE`` after; on an exception ``ROLLBACK TO`` then
+  ``RELEASE``, so none of that implementation's writes survive;
+* a COMMIT or ROLLBACK issued by the implementation ends the runner's
+  transaction: this is detected from the connection's transaction status and
+  refused (:class:`HookIsolationError`); a COMMIT is also made to fail by the
+  runner's commit guard (see :mod:`confiture_core.runner`), so it rolls back;
+* a closed connection is detected and refused the same way;
+* the failure policy: a plugin named in ``[plugins] non_fatal`` turns its
+  failure into a warning; any other failure raises :class:`HookFailed`.
+
+Hooks with no implementation cost nothing: no savepoint is taken.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Generator, Iterable, Sequence
+from functools import partial
+from typing import Any
+
+import pluggy
+import psycopg
+from psycopg import pq
+
+from .errors import ConfitureError
+from .hookspecs import Backfill, Finding, HookContext, MigrationResult
+
+_counter = itertools.count(1)
+
+
+class HookFailed(ConfitureError):
+    """A plugin's hook implementation raised (exit 1).
+
+    :ivar plugin: the plugin's name.
+    :ivar hook: the hook's name.
+    :ivar original: the exception it raised.
+    """
+
+    exit_code = 1
+
+    def __init__(self, plugin: str, hook: str, where: str, original: BaseException) -> None:
+        super().__init__(f"plugin {plugin!r} failed in {hook}{where}: {type(original).__name__}: {original}")
+        self.plugin = plugin
+        self.hook = hook
+        self.original = original
+
+
+class HookIsolationError(HookFailed):
+    """A hook implementation committed, rolled back or closed the runner's connection."""
+
+
+def _describe(ctx: HookContext | None) -> str:
+    if ctx is not None and ctx.migration is not None:
+        return f" for migration {ctx.migration.up_path.name}"
+    return ""
+
+
+class Hooks:
+    """Typed, savepoint-isolating facade over a pluggy ``PluginManager``.
+
+    :param pm: the plugin manager with the specs of :mod:`confiture_core.hookspecs`.
+    :param non_fatal: names of plugins whose failures are warnings.
+    :param warn: called with a one-line message for each non-fatal failure.
+    """
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        non_fatal: Iterable[str] = (),
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.pm = pm
+        self.non_fatal = set(non_fatal)
+        self.warn = warn or (lambda msg: None)
+
+    # ------------------------------------------------------------ public API
+
+    def has(self, name: str) -> bool:
+        """Whether any plugin implements hook ``name``."""
+        caller = getattr(self.pm.hook, name, None)
+        return bool(caller is not None and caller.get_hookimpls())
+
+    def configure(self, config: Any) -> None:
+        """Call ``confiture_configure(config)`` (no database, so no savepoint)."""
+        self.pm.hook.confiture_configure(config=config)
+
+    def validate(self, ctx: HookContext) -> list[Finding]:
+        """Call ``confiture_validate``; returns the findings, tagged with plugin and version."""
+        findings: list[Finding] = []
+        for plugin, result in self._call("confiture_validate", ctx, {"context": ctx}):
+            for f in result or ():
+                if not isinstance(f, Finding):
+                    raise HookFailed(plugin, "confiture_validate", _describe(ctx),
+                                     TypeError(f"returned {type(f).__name__}, expected Finding"))
+                f.plugin = f.plugin or plugin
+                f.version = ctx.migration.version if ctx.migration else None
+                findings.append(f)
+        return findings
+
+    def before_migrate(self, ctx: HookContext) -> None:
+        """Call ``confiture_before_migrate``."""
+        self._call("confiture_before_migrate", ctx, {"context": ctx})
+
+    def after_migrate(self, ctx: HookContext, results: Sequence[MigrationResult]) -> None:
+        """Call ``confiture_after_migrate``."""
+        self._call("confiture_after_migrate", ctx, {"context": ctx, "results": list(results)})
+
+    def before_migration(self, ctx: HookContext) -> None:
+        """Call ``confiture_before_migration``."""
+        self._call("confiture_before_migration", ctx, {"context": ctx})
+
+    def after_migration(self, ctx: HookContext) -> None:
+        """Call ``confiture_after_migration``."""
+        self._call("confiture_after_migration", ctx, {"context": ctx})
+
+    def backfill(self, ctx: HookContext) -> list[tuple[str, Backfill]]:
+        """Call ``confiture_backfill``; returns (plugin name, Backfill) pairs."""
+        out: list[tuple[str, Backfill]] = []
+        for plugin, result in self._call("confiture_backfill", ctx, {"context": ctx}):
+            items = [result] if isinstance(result, Backfill) else list(result or ())
+            for b in items:
+                if not isinstance(b, Backfill):
+                    raise HookFailed(plugin, "confiture_backfill", _describe(ctx),
+                                     TypeError(f"returned {type(b).__name__}, expected Backfill"))
+                out.append((plugin, b))
+        return out
+
+    def on_error(self, ctx: HookContext, error: BaseException) -> None:
+        """Call ``confiture_on_error``; its own failures only become warnings."""
+        if not self.has("confiture_on_error"):
+            return
+        for impl in reversed(self.pm.hook.confiture_on_error.get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            try:
+                impl.function(context=ctx, error=error)
+            except Exception as exc:
+                self.warn(f"plugin {impl.plugin_name!r} failed in confiture_on_error: {type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------ machinery
+
+    def _call(self, name: str, ctx: HookContext, kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
+        """Run every implementation of ``name``; returns (plugin name, result) of
+        the non-wrapper implementations that returned something other than None,
+        after wrappers have had their say (a wrapper may replace the list)."""
+        caller = getattr(self.pm.hook, name)
+        impls = caller.get_hookimpls()
+        if not impls:
+            return []
+        conn = ctx.connection
+        teardowns: list[tuple[Any, Generator[Any, Any, Any]]] = []
+        results: list[tuple[str, Any]] = []
+        exc: BaseException | None = None
+        where = _describe(ctx)
+        for impl in reversed(impls):
+            args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+            if impl.hookwrapper or impl.wrapper:
+                gen = self._isolated(conn, impl.plugin_name, name, where, partial(impl.function, **args))
+                if gen is _SKIPPED:
+                    continue
+                try:
+                    self._isolated(conn, impl.plugin_name, name, where, partial(next, gen))
+                except HookFailed as e:
+                    exc = e
+                    break
+                teardowns.append((impl, gen))
+                continue
+            try:
+                res = self._isolated(conn, impl.plugin_name, name, where, partial(impl.function, **args))
+            except HookFailed as e:
+                exc = e
+                break
+            if res is not _SKIPPED and res is not None:
+                results.append((impl.plugin_name, res))
+        # unwind wrappers, innermost first, with pluggy's semantics
+        outcome: Any = [r for _, r in results]
+        for impl, gen in reversed(teardowns):
+            try:
+                if impl.hookwrapper:
+                    result = pluggy.Result(outcome, exc)
+
+                    def send_old(g: Generator[Any, Any, Any] = gen, r: pluggy.Result[Any] = result) -> None:
+                        try:
+                            g.send(r)
+                        except StopIteration:
+                            return
+                        raise RuntimeError("hookwrapper yielded twice")
+
+                    self._isolated(conn, impl.plugin_name, name, where, send_old, raw=True)
+                    outcome, exc = result._result, result._exception
+                else:
+
+                    def send_new(g: Generator[Any, Any, Any] = gen, e: BaseException | None = exc,
+                                 outcome: Any = outcome) -> Any:
+                        try:
+                            if e is not None:
+                                g.throw(e)
+                            else:
+                                g.send(outcome)
+                        except StopIteration as stop:
+                            return stop.value
+                        raise RuntimeError("wrapper yielded twice")
+
+                    outcome = self._isolated(conn, impl.plugin_name, name, where, send_new, raw=True)
+                    exc = None
+            except HookFailed as e:
+                exc = e.original if isinstance(e.original, HookFailed) else e
+        if exc is not None:
+            raise exc
+        if outcome is not None and [r for _, r in results] != outcome:
+            # a wrapper replaced the results: keep plugin names where we can
+            return [("<wrapper>", r) for r in outcome]
+        return results
+
+    def _isolated(
+        self,
+        conn: psycopg.Connection[Any],
+        plugin: str,
+        hook: str,
+        where: str,
+        fn: Callable[[], Any],
+        *,
+        raw: bool = False,
+    ) -> Any:
+        """Call ``fn`` inside its own savepoint, applying the failure policy.
+
+        Returns ``fn()``'s value, or :data:`_SKIPPED` when a non-fatal plugin
+        failed. With ``raw`` an exception that is a :class:`HookFailed` raised
+        inside a wrapper passes through unchanged.
+        """
+        in_tx = not conn.closed and conn.info.transaction_status == pq.TransactionStatus.INTRANS
+        sp = f"confiture_hook_{next(_counter)}"
+        if in_tx:
+            conn.execute(f"SAVEPOINT {sp}")
+        try:
+            value = fn()
+        except BaseException as exc:
+            if raw and isinstance(exc, HookFailed):
+                if in_tx:
+                    self._rollback_to(conn, sp, plugin, hook, where)
+                raise HookFailed(plugin, hook, where, exc) from exc
+            if not isinstance(exc, Exception):
+                raise
+            if in_tx:
+                self._rollback_to(conn, sp, plugin, hook, where)
+            if plugin in self.non_fatal:
+                self.warn(f"plugin {plugin!r} failed in {hook}{where} (non-fatal, its writes were rolled back): "
+                          f"{type(exc).__name__}: {exc}")
+                return _SKIPPED
+            raise HookFailed(plugin, hook, where, exc) from exc
+        if in_tx:
+            self._check_alive(conn, plugin, hook, where)
+            conn.execute(f"RELEASE SAVEPOINT {sp}")
+        elif conn.closed:
+            raise HookIsolationError(plugin, hook, where, RuntimeError("closed the connection"))
+        return value
+
+    def _check_alive(self, conn: psycopg.Connection[Any], plugin: str, hook: str, where: str) -> None:
+        if conn.closed:
+            raise HookIsolationError(plugin, hook, where, RuntimeError(
+                "closed the connection; a hook must not close the runner's connection"))
+        status = conn.info.transaction_status
+        if status == pq.TransactionStatus.INERROR:
+            raise HookIsolationError(plugin, hook, where, RuntimeError(
+                "left the transaction in an error state (it swallowed a database error without rolling back "
+                "to a savepoint)"))
+        if status != pq.TransactionStatus.INTRANS:
+            raise HookIsolationError(plugin, hook, where, RuntimeError(
+                "ended the runner's transaction (COMMIT or ROLLBACK); a hook must not commit, roll back or "
+                "close the connection — use a savepoint (with conn.transaction()) instead"))
+
+    def _rollback_to(self, conn: psycopg.Connection[Any], sp: str, plugin: str, hook: str, where: str) -> None:
+        self._check_alive_after_error(conn, plugin, hook, where)
+        conn.execute(f"ROLLBACK TO SAVEPOINT {sp}")
+        conn.execute(f"RELEASE SAVEPOINT {sp}")
+
+    def _check_alive_after_error(self, conn: psycopg.Connection[Any], plugin: str, hook: str, where: str) -> None:
+        if conn.closed:
+            raise HookIsolationError(plugin, hook, where, RuntimeError("closed the connection"))
+        status = conn.info.transaction_status
+        if status not in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
+            raise HookIsolationError(plugin, hook, where, RuntimeError(
+                "ended the runner's transaction (COMMIT or ROLLBACK) before failing"))
+
+
+class _Skipped:
+    def __repr__(self) -> str:
+        return "<skipped>"
+
+
+_SKIPPED: Any = _Skipped()

@@ -1,0 +1,229 @@
+"""The plugin manager: entry points, ``-p`` modules, the project plugins folder, blocking.
+
+Where plugins come from, in loading order:
+
+1. setuptools entry points in group ``confiture`` of every installed
+   distribution. Confiture's own packs (distribution ``confiture``) load this way
+   too. Third-party ones are skipped when ``CONFITURE_DISABLE_PLUGIN_AUTOLOAD=1``
+   or ``--no-plugins`` is given, and, when ``[plugins] allow`` lists names, only
+   those names load.
+2. ``-p MODULE`` on the command line (repeatable), an in-house importable module.
+3. Every ``*.py`` file in the folder named by ``[plugins] dir`` (relative to the
+   project), imported as a module named after the file.
+
+A plugin that fails to import, or implements a hook the spec does not have, is
+named in a warning and skipped; with ``--strict-plugins`` it is an error
+(exit 2). ``--disable-plugin NAME`` (repeatable) blocks one plugin by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .config import Config
+from .errors import ConfigError
+
+ENTRY_POINT_GROUP = "confiture"
+FIRST_PARTY_DIST = "confiture"
+AUTOLOAD_ENV = "CONFITURE_DISABLE_PLUGIN_AUTOLOAD"
+
+
+@dataclass
+class PluginInfo:
+    """What ``confiture plugins`` shows about one plugin.
+
+    :ivar name: the registration name (entry point name, module name or file stem).
+    :ivar source: ``"entry point"``, ``"-p"`` or ``"plugins dir"``.
+    :ivar distribution: the distribution that provides it, or ``None``.
+    :ivar version: that distribution's version, or ``None``.
+    :ivar location: the module's file.
+    :ivar hooks: names of the hooks it implements.
+    :ivar lint_rules: codes of the lint rules it brings.
+    :ivar status: ``"loaded"``, ``"failed"``, ``"blocked"`` or ``"not allowed"``.
+    :ivar error: why it failed, for ``"failed"``.
+    """
+
+    name: str
+    source: str
+    distribution: str | None = None
+    version: str | None = None
+    location: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    lint_rules: list[str] = field(default_factory=list)
+    status: str = "loaded"
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON object of ``confiture plugins --format json``."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class PluginOptions:
+    """Command-line controls over plugin loading."""
+
+    modules: tuple[str, ...] = ()
+    no_plugins: bool = False
+    disabled: tuple[str, ...] = ()
+    strict: bool = False
+
+
+class PluginLoader:
+    """Builds the ``PluginManager`` for one command.
+
+    :param config: the project configuration (``[plugins]`` table).
+    :param options: the command-line controls.
+    :param warn: called with one line per skipped plugin.
+    :param env: the environment (default ``os.environ``).
+    """
+
+    def __init__(self, config: Config, options: PluginOptions, warn: Callable[[str], None],
+                 env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.options = options
+        self.warn = warn
+        self.env = dict(os.environ) if env is None else env
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: list[PluginInfo] = []
+        settings = config.section("plugins")
+        self.allow: set[str] | None = set(settings["allow"]) if "allow" in settings else None
+        self.non_fatal: set[str] = set(settings.get("non_fatal", ()))
+        self.blocked = set(options.disabled) | set(settings.get("disable", ()))
+        unknown = set(settings) - {"allow", "non_fatal", "disable", "dir"}
+        if unknown - {k for k, v in settings.items() if isinstance(v, dict)}:
+            raise ConfigError(f"{config.config_file}: unknown [plugins] setting(s): {', '.join(sorted(unknown))}")
+
+    def load(self) -> pluggy.PluginManager:
+        """Load every plugin; returns the manager.
+
+        :raises ConfigError: a plugin failed and ``--strict-plugins`` was given.
+        """
+        self._load_entry_points()
+        for mod in self.options.modules:
+            self._load(mod, "-p", lambda m=mod: importlib.import_module(m))  # type: ignore[misc]
+        folder = self.config.section("plugins").get("dir")
+        if folder:
+            path = (self.config.project_dir / folder).resolve()
+            if not path.is_dir():
+                self._fail(PluginInfo(str(folder), "plugins dir"), f"plugins folder {path} not found")
+            else:
+                for file in sorted(path.glob("*.py")):
+                    if not file.name.startswith("_"):
+                        self._load(file.stem, "plugins dir", lambda f=file: _import_file(f))  # type: ignore[misc]
+        return self.pm
+
+    def _load_entry_points(self) -> None:
+        autoload = not self.options.no_plugins and self.env.get(AUTOLOAD_ENV, "") in ("", "0")
+        seen: set[str] = set()
+        for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if ep.name in seen:
+                continue
+            seen.add(ep.name)
+            dist = ep.dist.metadata["Name"] if ep.dist is not None else None
+            version = ep.dist.version if ep.dist is not None else None
+            info = PluginInfo(ep.name, "entry point", dist, version)
+            first_party = dist is not None and dist.lower() == FIRST_PARTY_DIST
+            if not first_party:
+                if not autoload:
+                    continue
+                if self.allow is not None and ep.name not in self.allow:
+                    info.status = "not allowed"
+                    self.infos.append(info)
+                    continue
+            self._load(ep.name, "entry point", ep.load, info)
+
+    def _load(self, name: str, source: str, importer: Callable[[], Any], info: PluginInfo | None = None) -> None:
+        info = info or PluginInfo(name, source)
+        if name in self.blocked:
+            info.status = "blocked"
+            self.infos.append(info)
+            return
+        if self.pm.has_plugin(name):
+            self._fail(info, f"a plugin named {name!r} is already registered")
+            return
+        try:
+            obj = importer()
+        except Exception as exc:
+            self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
+            return
+        if isinstance(obj, ModuleType):
+            info.location = getattr(obj, "__file__", None)
+        unknown = _unknown_hooks(obj)
+        if unknown:
+            self._fail(info, f"implements hook(s) the spec does not have: {', '.join(unknown)}")
+            return
+        try:
+            self.pm.register(obj, name=name)
+        except pluggy.PluginValidationError as exc:
+            self._fail(info, f"invalid hook implementation: {exc}")
+            return
+        info.hooks = sorted(c.name for c in self.pm.get_hookcallers(obj) or ())
+        self.infos.append(info)
+
+    def _fail(self, info: PluginInfo, why: str) -> None:
+        info.status, info.error = "failed", why
+        self.infos.append(info)
+        msg = f"plugin {info.name!r} ({info.source}): {why}"
+        if self.options.strict:
+            raise ConfigError(msg + " (--strict-plugins)")
+        self.warn(msg + "; skipped")
+
+
+def _import_file(path: Path) -> ModuleType:
+    name = f"confiture_local_plugins.{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _unknown_hooks(obj: object) -> list[str]:
+    """Names of functions marked as hook implementations that match no spec."""
+    specs = {n for n, _ in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("confiture_")}
+    out = []
+    for attr in dir(obj):
+        fn = getattr(obj, attr, None)
+        if callable(fn) and getattr(fn, f"{hookspecs.PROJECT_NAME}_impl", None) is not None:
+            spec_name = getattr(fn, f"{hookspecs.PROJECT_NAME}_impl", {}).get("specname") or attr
+            if spec_name not in specs:
+                out.append(spec_name)
+    return sorted(out)
+
+
+def lint_rule_codes(pm: pluggy.PluginManager, plugin_name: str) -> list[str]:
+    """Codes of the lint rules one registered plugin brings."""
+    plugin = pm.get_plugin(plugin_name)
+    fn = getattr(plugin, "confiture_lint_rules", None)
+    if fn is None:
+        return []
+    return [getattr(r, "code", r.__name__) for r in fn() or ()]
+
+
+def collect_lint_rules(pm: pluggy.PluginManager) -> list[Any]:
+    """Every lint rule class from every plugin's ``confiture_lint_rules``."""
+    out: list[Any] = []
+    for rules in pm.hook.confiture_lint_rules():
+        out.extend(rules or ())
+    return out
+
+
+def names(infos: Iterable[PluginInfo]) -> list[str]:
+    """Names of loaded plugins."""
+    return [i.name for i in infos if i.status == "loaded"]

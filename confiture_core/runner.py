@@ -1,0 +1,866 @@
+"""The runner: plan -> validate -> run phases -> record; status, down, repair, baseline.
+
+Transactions. Each transactional migration runs with its hooks and its tracking
+row in one transaction, committed on its own (``BEGIN`` ... ``COMMIT``). A
+migration holding statements that cannot run in a transaction block (CREATE
+INDEX CONCURRENTLY, VACUUM, ...) runs in autocommit, one statement at a time; its
+tracking row is first written as failed ("in progress") and set to success at
+the end, so a failure or a kill midway blocks later runs until
+``confiture migrate repair``.
+
+Session state. Between migrations the session is reset (``RESET ALL``, ``SET
+SESSION AUTHORIZATION DEFAULT``, ``DEALLOCATE ALL``, ``CLOSE ALL``, ``UNLISTEN
+*``, ``DISCARD PLANS``, ``DISCARD SEQUENCES``) and the configured
+``lock_timeout`` / ``statement_timeout`` are set again, so a migration's
+``SET search_path`` never leaks into the next. ``DISCARD ALL`` is not used: it
+would also release the runners' advisory lock.
+
+Commit guard. While plugin hooks run inside a migration's transaction, a row
+sits in a temporary table whose deferred constraint trigger raises at COMMIT:
+a hook that sends ``COMMIT`` therefore fails and rolls everything back instead
+of committing half a migration.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import psycopg
+from pglast import ast
+from pglast.enums import TransactionStmtKind
+from psycopg import pq, sql
+
+from .config import Config
+from .errors import ConfitureError, HistoryError, MigrationFailed, MigrationFileError
+from .history import AdvisoryLock, AppliedRow, History
+from .hookcaller import HookFailed, Hooks
+from .hookspecs import Backfill, BackfillBatch, Finding, HookContext, MigrationResult
+from .migrations import Direction, Migration, discover
+from .sql import Statement
+
+Conn = psycopg.Connection[Any]
+
+_SKIP_TX = {
+    TransactionStmtKind.TRANS_STMT_BEGIN,
+    TransactionStmtKind.TRANS_STMT_START,
+    TransactionStmtKind.TRANS_STMT_COMMIT,
+}
+_REFUSE_TX = {
+    TransactionStmtKind.TRANS_STMT_ROLLBACK,
+    TransactionStmtKind.TRANS_STMT_PREPARE,
+    TransactionStmtKind.TRANS_STMT_COMMIT_PREPARED,
+    TransactionStmtKind.TRANS_STMT_ROLLBACK_PREPARED,
+}
+
+
+class Reporter(Protocol):
+    """Receives progress from the runner (the CLI draws it with rich)."""
+
+    def start(self, total: int, direction: Direction) -> None:
+        """A run of ``total`` migrations begins."""
+
+    def migration_started(self, migration: Migration) -> None:
+        """One migration begins."""
+
+    def migration_done(self, result: MigrationResult) -> None:
+        """One migration ended (applied, reverted or failed)."""
+
+    def info(self, message: str) -> None:
+        """A one-line notice for people (stderr)."""
+
+    def warn(self, message: str) -> None:
+        """A one-line warning for people (stderr)."""
+
+    def finish(self) -> None:
+        """The run ended."""
+
+
+class StatementObserver(Protocol):
+    """Sees every statement the runner executes (the dry run measures through it)."""
+
+    def before_statement(self, migration: Migration, statement: Statement) -> None:
+        """Just before ``statement`` is sent."""
+
+    def after_statement(self, migration: Migration, statement: Statement, duration_ms: float,
+                        rowcount: int) -> None:
+        """Just after ``statement`` succeeded: its duration (ms) and rows affected (-1: n/a)."""
+
+    def skipped_statement(self, migration: Migration, statement: Statement, reason: str) -> None:
+        """``statement`` was not executed (transaction control, or a dry run's autocommit-only one)."""
+
+
+class NullReporter:
+    """A reporter that drops everything (library use)."""
+
+    def start(self, total: int, direction: Direction) -> None:
+        pass
+
+    def migration_started(self, migration: Migration) -> None:
+        pass
+
+    def migration_done(self, result: MigrationResult) -> None:
+        pass
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass
+class StatusEntry:
+    """One line of ``migrate status``.
+
+    :ivar state: ``applied``, ``pending``, ``failed``, ``changed`` (file edited
+        after it was applied), ``missing`` (applied, file gone), ``baseline`` (the
+        baseline marker) or ``below-baseline`` (covered by the baseline).
+    """
+
+    version: int
+    name: str
+    applied: bool
+    state: str
+    applied_at: str | None = None
+    execution_ms: float | None = None
+    applied_by: str | None = None
+    file: str | None = None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON object of ``migrate status --format json`` (version as a string)."""
+        return {
+            "version": str(self.version),
+            "name": self.name,
+            "applied": self.applied,
+            "state": self.state,
+            "applied_at": self.applied_at,
+            "execution_ms": self.execution_ms,
+            "applied_by": self.applied_by,
+            "file": self.file,
+            "error": self.error,
+        }
+
+
+@dataclass
+class Problem:
+    """A disagreement between the tracking table and the files (``migrate validate``)."""
+
+    version: int
+    kind: Literal["changed", "missing", "failed", "invalid", "finding"]
+    message: str
+    level: str = "error"
+
+
+@dataclass
+class RunResult:
+    """What ``up`` or ``down`` did."""
+
+    direction: Direction
+    results: list[MigrationResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """Whether a migration failed."""
+        return any(r.status == "failed" for r in self.results)
+
+
+class Runner:
+    """Applies and reverts migrations on one database.
+
+    :param conn: a psycopg connection in autocommit mode (the runner issues BEGIN
+        and COMMIT itself); the advisory lock lives in its session.
+    :param config: the project's configuration.
+    :param hooks: the savepoint-isolating hook facade (see :mod:`confiture_core.hookcaller`).
+    :param reporter: progress sink; :class:`NullReporter` by default.
+    :param observer: optional statement observer (dry-run measurements).
+    """
+
+    def __init__(
+        self,
+        conn: Conn,
+        config: Config,
+        hooks: Hooks,
+        reporter: Reporter | None = None,
+        observer: StatementObserver | None = None,
+    ) -> None:
+        if not conn.autocommit:
+            raise ValueError("the runner needs an autocommit connection")
+        self.conn = conn
+        self.config = config
+        self.hooks = hooks
+        self.reporter: Reporter = reporter or NullReporter()
+        self.observer = observer
+        self.history = History(conn, config)
+        self._guard_ready = False
+
+    # ----------------------------------------------------------------- reads
+
+    def migrations(self) -> list[Migration]:
+        """The migrations on disk, by version (see :func:`confiture_core.migrations.discover`)."""
+        return discover(self.config.migrations_dir)
+
+    def status(self) -> list[StatusEntry]:
+        """Every migration on disk and every tracking row, merged by version."""
+        files = {m.version: m for m in self.migrations()}
+        rows = {r.version: r for r in self.history.rows()}
+        baseline = max((r.version for r in rows.values() if r.kind == "baseline"), default=None)
+        out: list[StatusEntry] = []
+        for v in sorted(set(files) | set(rows)):
+            m, r = files.get(v), rows.get(v)
+            name = m.name if m else (r.name if r else "")
+            rel = str(m.up_path.relative_to(self.config.project_dir)) if m and m.up_path.is_relative_to(
+                self.config.project_dir) else (str(m.up_path) if m else None)
+            if r is None:
+                below = baseline is not None and v <= baseline
+                out.append(StatusEntry(v, name, below, "below-baseline" if below else "pending", file=rel))
+                continue
+            if r.kind == "baseline":
+                state = "baseline"
+            elif not r.success:
+                state = "failed"
+            elif m is None:
+                state = "missing"
+            elif r.checksum != m.checksum:
+                state = "changed"
+            else:
+                state = "applied"
+            out.append(StatusEntry(
+                v, name, r.success, state, r.applied_at.isoformat(), round(r.execution_ms, 3),
+                r.applied_by, rel, r.error,
+            ))
+        return out
+
+    def problems(self) -> list[Problem]:
+        """Changed, missing and failed migrations, and unparsable pending files."""
+        out: list[Problem] = []
+        entries = self.status()
+        for e in entries:
+            if e.state == "failed":
+                out.append(Problem(e.version, "failed",
+                                   f"migration {e.version} ({e.name}) failed: {e.error or 'no detail'}; fix the "
+                                   "database by hand, then run `confiture migrate repair`"))
+            elif e.state == "changed":
+                out.append(Problem(e.version, "changed",
+                                   f"{e.file}: changed after it was applied (checksum differs); revert the edit "
+                                   "or, after review, run `confiture migrate repair`"))
+            elif e.state == "missing":
+                out.append(Problem(e.version, "missing",
+                                   f"migration {e.version} ({e.name}) was applied but its file is gone; restore "
+                                   "it or run `confiture migrate repair`"))
+        files = {m.version: m for m in self.migrations()}
+        for e in entries:
+            if e.state == "pending":
+                try:
+                    files[e.version].is_transactional("up")
+                except MigrationFileError as exc:
+                    out.append(Problem(e.version, "invalid", str(exc)))
+        return out
+
+    # ----------------------------------------------------------------- plan
+
+    def _plan_up(self, target: int | None) -> list[Migration]:
+        entries = {e.version: e for e in self.status()}
+        return [
+            m for m in self.migrations()
+            if entries[m.version].state == "pending" and (target is None or m.version <= target)
+        ]
+
+    def _applied_rows(self) -> dict[int, AppliedRow]:
+        return {r.version: r for r in self.history.rows()}
+
+    # ----------------------------------------------------------------- lock
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the runners' advisory lock (polled; see :class:`~confiture_core.history.AdvisoryLock`)."""
+        lock = AdvisoryLock(self.conn, self.config, on_wait=lambda pid: self.reporter.info(
+            f"waiting for another runner (pid {pid}) to release the migration lock..."))
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # ----------------------------------------------------------------- up
+
+    def up(self, target: int | None = None, *, dry_run: bool = False) -> RunResult:
+        """Apply pending migrations (up to and including ``target``).
+
+        :param target: highest version to apply, or ``None`` for all.
+        :param dry_run: run everything inside one transaction that is rolled back.
+        :returns: the :class:`RunResult`; a failed migration is in ``results``.
+        :raises HistoryError: changed, missing or failed migrations block the run.
+        :raises MigrationFileError: a pending file cannot be parsed or mixes
+            transactional and non-transactional statements.
+        :raises MigrationFailed: validation findings at error level.
+        """
+        with self.locked():
+            if not dry_run:
+                self.history.ensure()
+            return self._up_locked(target, dry_run)
+
+    def _up_locked(self, target: int | None, dry_run: bool) -> RunResult:
+        blocking = [p for p in self.problems()]
+        if blocking:
+            msgs = "; ".join(p.message for p in blocking[:5])
+            more = f" (and {len(blocking) - 5} more)" if len(blocking) > 5 else ""
+            raise HistoryError(f"refusing to migrate: {msgs}{more}")
+        plan = self._plan_up(target)
+        result = RunResult("up", dry_run=dry_run)
+        state: dict[str, Any] = {}
+        run_ctx = HookContext(self.conn, self.config, "up", dry_run, state, plan)
+        if dry_run:
+            self.conn.execute("BEGIN")
+        try:
+            self._resume_backfills(run_ctx)
+            if not plan:
+                self.reporter.info("nothing to migrate: the database is up to date")
+                return result
+            result.findings = self._validate(run_ctx, plan)
+            errors = [f for f in result.findings if f.level == "error"]
+            if errors:
+                raise MigrationFailed("validation failed, nothing was applied: " + "; ".join(
+                    f"[{f.plugin}] migration {f.version}: {f.message}" for f in errors))
+            self._run_level_hook(run_ctx, "before_migrate")
+            self.reporter.start(len(plan), "up")
+            try:
+                for m in plan:
+                    res = self._apply_one(m, "up", run_ctx)
+                    result.results.append(res)
+                    if res.status == "failed":
+                        break
+            finally:
+                self._run_level_hook(run_ctx, "after_migrate", result.results, soft=True)
+                self.reporter.finish()
+        finally:
+            if dry_run and not self.conn.closed:
+                self.conn.execute("ROLLBACK")
+        return result
+
+    def _validate(self, run_ctx: HookContext, plan: Sequence[Migration]) -> list[Finding]:
+        if not self.hooks.has("confiture_validate"):
+            return []
+        findings: list[Finding] = []
+        with self._scratch_tx(run_ctx.dry_run):
+            for m in plan:
+                ctx = HookContext(self.conn, self.config, run_ctx.direction, run_ctx.dry_run, run_ctx.state,
+                                  run_ctx.migrations, m)
+                findings.extend(self.hooks.validate(ctx))
+        return findings
+
+    @contextmanager
+    def _scratch_tx(self, dry_run: bool) -> Iterator[None]:
+        """A transaction (or, in a dry run, a savepoint) that is always rolled back."""
+        if dry_run:
+            self.conn.execute("SAVEPOINT confiture_scratch")
+        else:
+            self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if not self.conn.closed:
+                self.conn.execute("ROLLBACK TO SAVEPOINT confiture_scratch" if dry_run else "ROLLBACK")
+
+    def _run_level_hook(self, ctx: HookContext, which: str, results: Sequence[MigrationResult] = (),
+                        soft: bool = False) -> None:
+        name = f"confiture_{which}"
+        if not self.hooks.has(name):
+            return
+        try:
+            with self._tx(ctx.dry_run):
+                with self._guarded():
+                    if which == "before_migrate":
+                        self.hooks.before_migrate(ctx)
+                    else:
+                        self.hooks.after_migrate(ctx, results)
+        except ConfitureError as exc:
+            if not soft:
+                raise
+            self.reporter.warn(str(exc))
+
+    # ------------------------------------------------------- transactions
+
+    @contextmanager
+    def _tx(self, dry_run: bool) -> Iterator[None]:
+        """BEGIN/COMMIT, or in a dry run SAVEPOINT/RELEASE inside the outer transaction."""
+        if dry_run:
+            self.conn.execute("SAVEPOINT confiture_migration")
+        else:
+            self.conn.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            if not self.conn.closed and self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                self.conn.execute("ROLLBACK TO SAVEPOINT confiture_migration" if dry_run else "ROLLBACK")
+                if dry_run:
+                    self.conn.execute("RELEASE SAVEPOINT confiture_migration")
+            raise
+        if dry_run:
+            self.conn.execute("RELEASE SAVEPOINT confiture_migration")
+        else:
+            self.conn.execute("SELECT set_config('confiture.commit_ok', 'on', true)")
+            self.conn.execute("COMMIT")
+
+    def _ensure_guard(self) -> None:
+        if self._guard_ready:
+            return
+        self.conn.execute(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS confiture_commit_guard (id int);
+            CREATE OR REPLACE FUNCTION pg_temp.confiture_commit_guard() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+              IF EXISTS (SELECT 1 FROM pg_temp.confiture_commit_guard WHERE id = NEW.id)
+                 AND current_setting('confiture.commit_ok', true) IS DISTINCT FROM 'on' THEN
+                RAISE EXCEPTION 'confiture: a plugin hook issued COMMIT inside a migration; refused and rolled back'
+                  USING HINT = 'hooks must not commit, roll back or close the runner''s connection';
+              END IF;
+              RETURN NULL;
+            END $$;
+            DROP TRIGGER IF EXISTS confiture_commit_guard ON pg_temp.confiture_commit_guard;
+            CREATE CONSTRAINT TRIGGER confiture_commit_guard AFTER INSERT ON pg_temp.confiture_commit_guard
+              DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.confiture_commit_guard();
+            """
+        )
+        self._guard_ready = True
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """Arm the commit guard while hooks run in the current transaction."""
+        if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            yield
+            return
+        if not self._guard_ready:
+            self.conn.execute("SAVEPOINT confiture_guard_setup")
+            self._ensure_guard()
+            self.conn.execute("RELEASE SAVEPOINT confiture_guard_setup")
+        self.conn.execute("INSERT INTO pg_temp.confiture_commit_guard VALUES (1)")
+        yield
+        if self.conn.info.transaction_status == pq.TransactionStatus.INTRANS:
+            self.conn.execute("DELETE FROM pg_temp.confiture_commit_guard")
+
+    def reset_session(self) -> None:
+        """Reset session state a migration may have changed, keeping the advisory lock."""
+        self.conn.execute(
+            "RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; "
+            "DISCARD PLANS; DISCARD SEQUENCES"
+        )
+        self.apply_timeouts()
+
+    def apply_timeouts(self) -> None:
+        """SET the configured ``lock_timeout`` and ``statement_timeout`` for this session."""
+        for name, value in (("lock_timeout", self.config.lock_timeout),
+                            ("statement_timeout", self.config.statement_timeout)):
+            if value is not None:
+                self.conn.execute(sql.SQL("SELECT set_config({}, {}, false)").format(
+                    sql.Literal(name), sql.Literal(str(value))))
+
+    # ----------------------------------------------------- one migration
+
+    def _apply_one(self, m: Migration, direction: Direction, run_ctx: HookContext) -> MigrationResult:
+        ctx = HookContext(self.conn, self.config, direction, run_ctx.dry_run, run_ctx.state,
+                          run_ctx.migrations, m)
+        self.reporter.migration_started(m)
+        t0 = time.perf_counter()
+        backfills: list[tuple[str, Backfill]] = []
+        try:
+            if m.is_transactional(direction):
+                backfills = self._run_transactional(m, direction, ctx, t0)
+            else:
+                backfills = self._run_autocommit(m, direction, ctx, t0)
+        except (psycopg.Error, ConfitureError) as exc:
+            ms = (time.perf_counter() - t0) * 1000
+            message = self._failure_message(m, direction, exc)
+            if not self.conn.closed:
+                if not run_ctx.dry_run and self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    self.conn.execute("ROLLBACK")
+                self.hooks.on_error(ctx, exc)
+            res = MigrationResult(m.version, m.name, "failed", ms, message)
+            self.reporter.migration_done(res)
+            return res
+        finally:
+            if not self.conn.closed and self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                self.reset_session()
+        ms = (time.perf_counter() - t0) * 1000
+        if backfills:
+            try:
+                self._run_backfills(m, backfills, ctx)
+            except (psycopg.Error, ConfitureError) as exc:
+                message = f"backfill of migration {m.version} ({m.name}) failed: {exc}"
+                if not self.conn.closed and not run_ctx.dry_run and \
+                        self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    self.conn.execute("ROLLBACK")
+                self.hooks.on_error(ctx, exc)
+                res = MigrationResult(m.version, m.name, "failed", ms, message)
+                self.reporter.migration_done(res)
+                return res
+        res = MigrationResult(m.version, m.name, "applied" if direction == "up" else "reverted", ms)
+        self.reporter.migration_done(res)
+        return res
+
+    def _failure_message(self, m: Migration, direction: Direction, exc: BaseException) -> str:
+        if isinstance(exc, ConfitureError):
+            return str(exc)
+        path = m.path_for(direction) or m.up_path
+        return f"{path.name}: {exc}"
+
+    def _record_done(self, m: Migration, direction: Direction, t0: float) -> None:
+        if direction == "up":
+            self.history.record(m.version, m.name, m.checksum, (time.perf_counter() - t0) * 1000, True)
+        else:
+            self.history.delete(m.version)
+
+    def _run_transactional(self, m: Migration, direction: Direction, ctx: HookContext,
+                           t0: float) -> list[tuple[str, Backfill]]:
+        backfills: list[tuple[str, Backfill]] = []
+        with self._tx(ctx.dry_run):
+            if self.hooks.has("confiture_before_migration"):
+                with self._guarded():
+                    self.hooks.before_migration(ctx)
+            self._execute_body(m, direction, transactional=True)
+            if self.hooks.has("confiture_after_migration") or self.hooks.has("confiture_backfill"):
+                with self._guarded():
+                    self.hooks.after_migration(ctx)
+                    if direction == "up":
+                        backfills = self.hooks.backfill(ctx)
+            self._record_done(m, direction, t0)
+            if backfills:
+                BackfillStore(self.conn, self.history).register(m, backfills)
+        return backfills
+
+    def _run_autocommit(self, m: Migration, direction: Direction, ctx: HookContext,
+                        t0: float) -> list[tuple[str, Backfill]]:
+        if ctx.dry_run:
+            # nothing of it can run inside the dry run's transaction: report it
+            self._execute_body(m, direction, transactional=False, dry_run=True)
+            return []
+        if self.hooks.has("confiture_before_migration"):
+            with self._tx(False), self._guarded():
+                self.hooks.before_migration(ctx)
+        if direction == "up":
+            self.history.record(m.version, m.name, m.checksum, 0, False,
+                                error="in progress (runs outside a transaction); if you see this, the run "
+                                      "was interrupted: check the database, then `confiture migrate repair`")
+        self._execute_body(m, direction, transactional=False)
+        backfills: list[tuple[str, Backfill]] = []
+        with self._tx(False):
+            if self.hooks.has("confiture_after_migration") or self.hooks.has("confiture_backfill"):
+                with self._guarded():
+                    self.hooks.after_migration(ctx)
+                    if direction == "up":
+                        backfills = self.hooks.backfill(ctx)
+            self._record_done(m, direction, t0)
+            if backfills:
+                BackfillStore(self.conn, self.history).register(m, backfills)
+        return backfills
+
+    def _execute_body(self, m: Migration, direction: Direction, *, transactional: bool,
+                      dry_run: bool = False) -> None:
+        if m.kind == "python":
+            fn = m.python_callable(direction)
+            if dry_run:
+                if self.observer:
+                    self.observer.skipped_statement(m, _python_pseudo_statement(m), "not executed in dry-run")
+                return
+            try:
+                fn(self.conn)
+            except psycopg.Error:
+                raise
+            except Exception as exc:
+                raise MigrationFailed(f"{m.up_path.name}: {direction}() raised {type(exc).__name__}: {exc}") from exc
+            return
+        path = m.path_for(direction)
+        assert path is not None
+        statements = m.sql(direction).statements
+        for i, st in enumerate(statements):
+            if transactional and isinstance(st.node, ast.TransactionStmt):
+                kind = st.node.kind
+                if kind in _SKIP_TX:
+                    self.reporter.info(f"{path.name}:{st.line}: skipped {st.sql.split()[0].upper()}: the "
+                                       "migration already runs in its own transaction")
+                    if self.observer:
+                        self.observer.skipped_statement(m, st, "transaction control (runner's transaction)")
+                    continue
+                if kind in _REFUSE_TX:
+                    raise MigrationFailed(
+                        f"{path}:{st.line}: {st.sql.split()[0].upper()} is not allowed in a migration that runs "
+                        "in a transaction; remove it (the runner rolls back on failure)")
+            if dry_run:
+                if self.observer:
+                    self.observer.skipped_statement(m, st, "not executed in dry-run")
+                continue
+            if self.observer:
+                self.observer.before_statement(m, st)
+            t = time.perf_counter()
+            try:
+                cur = self._execute(st)
+            except psycopg.Error as exc:
+                raise MigrationFailed(self._statement_error(m, path, statements, i, exc, transactional)) from exc
+            if self.observer:
+                self.observer.after_statement(m, st, (time.perf_counter() - t) * 1000, cur.rowcount)
+
+    def _execute(self, st: Statement) -> psycopg.Cursor[Any]:
+        cur = self.conn.cursor()
+        if st.copy_data is not None:
+            with cur.copy(st.sql) as copy:
+                copy.write(st.copy_data.encode())
+        else:
+            cur.execute(st.sql.encode(), prepare=False)
+        return cur
+
+    def _statement_error(self, m: Migration, path: Any, statements: Sequence[Statement], i: int,
+                         exc: psycopg.Error, transactional: bool) -> str:
+        st = statements[i]
+        line = st.line
+        pos = exc.diag.statement_position
+        if pos and pos.isdigit():
+            line = st.line_of(int(pos))
+        primary = exc.diag.message_primary or str(exc).splitlines()[0]
+        code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
+        msg = f"{path}:{line}: {primary}{code}"
+        if exc.diag.message_hint:
+            msg += f" (hint: {exc.diag.message_hint})"
+        if not transactional:
+            ran = f"statements 1-{i} ran and were committed" if i else "no statement had run"
+            msg += (f"; this migration runs outside a transaction: {ran}, statement {i + 1} failed, "
+                    f"statements {i + 2}-{len(statements)} did not run" if i + 1 < len(statements) else
+                    f"; this migration runs outside a transaction: {ran}, statement {i + 1} (the last) failed")
+            msg += ". It is recorded as failed: fix the database by hand, then `confiture migrate repair`"
+            self._record_failure(m, msg)
+        return msg
+
+    def _record_failure(self, m: Migration, msg: str) -> None:
+        try:
+            if self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                self.conn.execute("ROLLBACK")
+            self.history.record(m.version, m.name, m.checksum, 0, False, error=msg)
+        except psycopg.Error:
+            pass
+
+    # ----------------------------------------------------------- backfill
+
+    def _run_backfills(self, m: Migration, backfills: Sequence[tuple[str, Backfill]], ctx: HookContext) -> None:
+        store = BackfillStore(self.conn, self.history)
+        for plugin, b in backfills:
+            saved = store.load(m.version, plugin, b.name) if not ctx.dry_run else None
+            state: dict[str, Any] = dict(saved or {})
+            batches = 0
+            while True:
+                if batches >= b.max_batches:
+                    raise MigrationFailed(f"backfill {b.name!r} of plugin {plugin!r} did not finish in "
+                                          f"{b.max_batches} batches")
+                with self._tx(ctx.dry_run):
+                    try:
+                        rows = b.batch(BackfillBatch(self.conn, state, m, ctx.dry_run))
+                    except psycopg.Error:
+                        raise
+                    except Exception as exc:
+                        raise HookFailed(plugin, "confiture_backfill (batch)", f" for migration {m.up_path.name}",
+                                         exc) from exc
+                    batches += 1
+                    done = not rows
+                    if not ctx.dry_run:
+                        store.save(m.version, plugin, b.name, state, int(rows or 0), done)
+                if done:
+                    break
+
+    def _resume_backfills(self, run_ctx: HookContext) -> None:
+        if run_ctx.dry_run or not self.hooks.has("confiture_backfill"):
+            return
+        store = BackfillStore(self.conn, self.history)
+        pending = store.pending()
+        if not pending:
+            return
+        by_v = {m.version: m for m in self.migrations()}
+        for version in sorted({v for v, _, _ in pending}):
+            m = by_v.get(version)
+            if m is None:
+                continue
+            ctx = HookContext(self.conn, self.config, "up", False, {**run_ctx.state, "resuming": True},
+                              run_ctx.migrations, m)
+            with self._tx(False), self._guarded():
+                found = self.hooks.backfill(ctx)
+            wanted = {(p, n) for v, p, n in pending if v == version}
+            todo = [(p, b) for p, b in found if (p, b.name) in wanted]
+            self.reporter.info(f"resuming {len(todo)} unfinished backfill(s) of migration {version}")
+            self._run_backfills(m, todo, ctx)
+
+    # ----------------------------------------------------------------- down
+
+    def down(self, target: int | None = None) -> RunResult:
+        """Revert applied migrations newer than ``target`` (default: the latest one).
+
+        :param target: the version to keep (everything above it is reverted).
+        :raises HistoryError: nothing to revert past a baseline, a failed row, or a
+            migration without a down file (checked before anything runs).
+        """
+        with self.locked():
+            self.history.ensure()
+            rows = self._applied_rows()
+            failed = [r for r in rows.values() if not r.success]
+            if failed:
+                raise HistoryError(f"migration {failed[0].version} ({failed[0].name}) is marked failed; run "
+                                   "`confiture migrate repair` first")
+            applied = sorted((v for v, r in rows.items() if r.kind == "migration"), reverse=True)
+            if target is None:
+                to_revert = applied[:1]
+            else:
+                to_revert = [v for v in applied if v > target]
+            baselines = [v for v, r in rows.items() if r.kind == "baseline"]
+            if target is not None and baselines and target < max(baselines):
+                raise HistoryError(f"cannot revert below the baseline at version {max(baselines)}")
+            files = {m.version: m for m in self.migrations()}
+            plan: list[Migration] = []
+            for v in to_revert:
+                m = files.get(v)
+                if m is None:
+                    raise HistoryError(f"migration {v} ({rows[v].name}) is applied but its file is gone; "
+                                       "cannot revert it")
+                if not m.has_down():
+                    raise HistoryError(f"{m.up_path}: no down migration; add {v}_{m.name}.down.sql "
+                                       "or stop the revert above it with --to")
+                m.is_transactional("down")  # parse and check before anything runs
+                plan.append(m)
+            result = RunResult("down")
+            if not plan:
+                self.reporter.info("nothing to revert")
+                return result
+            run_ctx = HookContext(self.conn, self.config, "down", False, {}, plan)
+            self._run_level_hook(run_ctx, "before_migrate")
+            self.reporter.start(len(plan), "down")
+            try:
+                for m in plan:
+                    res = self._apply_one(m, "down", run_ctx)
+                    result.results.append(res)
+                    if res.status == "failed":
+                        break
+            finally:
+                self._run_level_hook(run_ctx, "after_migrate", result.results, soft=True)
+                self.reporter.finish()
+            return result
+
+    # ------------------------------------------------------ repair/baseline
+
+    def repair(self) -> list[str]:
+        """Realign the tracking table with the files, after review.
+
+        Removes failed rows (those migrations become pending again), updates the
+        checksum and name of changed ones, and removes rows whose file is gone.
+
+        :returns: one line per change made.
+        """
+        with self.locked():
+            self.history.ensure()
+            done: list[str] = []
+            files = {m.version: m for m in self.migrations()}
+            with self._tx(False):
+                for r in self.history.rows():
+                    if r.kind == "baseline":
+                        continue
+                    m = files.get(r.version)
+                    if not r.success:
+                        self.history.delete(r.version)
+                        done.append(f"removed failed migration {r.version} ({r.name}): it is pending again")
+                    elif m is None:
+                        self.history.delete(r.version)
+                        done.append(f"removed migration {r.version} ({r.name}): its file is gone")
+                    elif r.checksum != m.checksum:
+                        self.history.update_checksum(r.version, m.name, m.checksum)
+                        done.append(f"updated the checksum of migration {r.version} ({m.name})")
+            return done
+
+    def baseline(self, version: int) -> None:
+        """Mark an existing database as already at ``version``.
+
+        Migrations up to and including ``version`` count as applied and never run.
+
+        :raises HistoryError: the tracking table already has rows.
+        """
+        with self.locked():
+            self.history.ensure()
+            rows = self.history.rows()
+            if rows:
+                raise HistoryError(f"cannot baseline: {self.history.display_name} already has {len(rows)} "
+                                   "row(s); baseline only an unmanaged database")
+            files = {m.version: m for m in self.migrations()}
+            name = files[version].name if version in files else "baseline"
+            with self._tx(False):
+                self.history.record(version, name, None, 0, True, kind="baseline")
+
+
+class BackfillStore:
+    """Progress of batched backfills, in ``<tracking table>_backfills`` next to the tracking table."""
+
+    def __init__(self, conn: Conn, history: History) -> None:
+        self.conn = conn
+        name = f"{history.table}_backfills"
+        self.ident = sql.Identifier(history.schema, name) if history.schema else sql.Identifier(name)
+
+    def ensure(self) -> None:
+        """Create the progress table when missing."""
+        self.conn.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (version numeric NOT NULL, plugin text NOT NULL, name text NOT NULL, "
+            "state jsonb NOT NULL DEFAULT '{{}}', batches integer NOT NULL DEFAULT 0, "
+            "rows bigint NOT NULL DEFAULT 0, done boolean NOT NULL DEFAULT false, "
+            "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (version, plugin, name))"
+        ).format(self.ident))
+
+    def register(self, m: Migration, backfills: Sequence[tuple[str, Backfill]]) -> None:
+        """Record (in the migration's transaction) that these backfills must run."""
+        self.ensure()
+        for plugin, b in backfills:
+            self.conn.execute(sql.SQL(
+                "INSERT INTO {} (version, plugin, name) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+            ).format(self.ident), [m.version, plugin, b.name])
+
+    def exists(self) -> bool:
+        """Whether the progress table exists."""
+        row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", [self.ident.as_string(self.conn)]).fetchone()
+        return bool(row and row[0])
+
+    def load(self, version: int, plugin: str, name: str) -> dict[str, Any] | None:
+        """The saved state of a backfill, or ``None``."""
+        if not self.exists():
+            return None
+        row = self.conn.execute(sql.SQL(
+            "SELECT state FROM {} WHERE version = %s AND plugin = %s AND name = %s").format(self.ident),
+            [version, plugin, name]).fetchone()
+        return dict(row[0]) if row else None
+
+    def save(self, version: int, plugin: str, name: str, state: dict[str, Any], rows: int, done: bool) -> None:
+        """Save progress after a batch (in the batch's transaction)."""
+        from psycopg.types.json import Jsonb
+
+        self.ensure()
+        self.conn.execute(sql.SQL(
+            "INSERT INTO {} AS b (version, plugin, name, state, batches, rows, done) "
+            "VALUES (%s, %s, %s, %s, 1, %s, %s) "
+            "ON CONFLICT (version, plugin, name) DO UPDATE SET state = EXCLUDED.state, batches = b.batches + 1, "
+            "rows = b.rows + EXCLUDED.rows, done = EXCLUDED.done, updated_at = now()").format(self.ident),
+            [version, plugin, name, Jsonb(state), rows, done])
+
+    def pending(self) -> list[tuple[int, str, str]]:
+        """(version, plugin, name) of unfinished backfills."""
+        if not self.exists():
+            return []
+        rows = self.conn.execute(sql.SQL(
+            "SELECT version, plugin, name FROM {} WHERE NOT done ORDER BY version").format(self.ident)).fetchall()
+        return [(int(v), p, n) for v, p, n in rows]
+
+
+def _python_pseudo_statement(m: Migration) -> Statement:
+    return Statement(sql=f"-- python migration {m.up_path.name}", node=ast.SelectStmt(), index=0, offset=0,
+                     line=1, column=1)
+
+
+OnWait = Callable[[int | None], None]

@@ -1,0 +1,2 @@
+DROP FUNCTION touch_placed_at();
+DROP TABLE orders;
