@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from pglast import ast
+from pglast.parser import ParseError, scan
 from pglast.enums import (
     AlterTableType,
     ConstrType,
@@ -549,7 +550,10 @@ class DropDatabase(LintRule):
     groups = ("safety",)
     squawk = "ban-drop-database"
     summary = "DROP DATABASE in a migration destroys a whole database"
-    explanation = "Dropping a database is an operations task, not a schema migration: remove the statement."
+    explanation = (
+        "`DROP DATABASE` removes the database and everything in it, irrecoverably (DROP DATABASE docs).\n\n"
+        "Instead: remove the statement; dropping a database is an operations task done by hand."
+    )
     node_types = (ast.DropdbStmt,)
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
@@ -908,14 +912,30 @@ class IdentifierLength(LintRule):
     node_types = IDENTIFIER_NODES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
-        for kind, ident, loc in identifiers(statement.node):
+        # PostgreSQL's scanner truncates long identifiers before the parser sees them,
+        # so the AST only holds the truncated name: look at the tokens instead.
+        if len(statement.sql) < 64:
+            return
+        try:
+            tokens = scan(statement.sql)
+        except ParseError:
+            return
+        seen: set[str] = set()
+        for tok in tokens:
+            if tok.name != "IDENT":
+                continue
+            raw = statement.sql[tok.start : tok.end + 1]
+            ident = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
             n = len(ident.encode("utf-8"))
-            if n > 63:
-                cut = ident.encode("utf-8")[:63].decode("utf-8", "ignore")
-                yield self.violation(
-                    statement, ctx,
-                    f"{kind} name {ident} is {n} bytes; PostgreSQL silently truncates it to {cut!r} (63 bytes); "
-                    "choose a name of at most 63 bytes", location=loc)
+            if n <= 63 or ident in seen:
+                continue
+            seen.add(ident)
+            cut = ident.encode("utf-8")[:63].decode("utf-8", "ignore")
+            yield self.violation(
+                statement, ctx,
+                f"identifier {ident} is {n} bytes; PostgreSQL silently truncates it to {cut!r} (63 bytes), so "
+                "names that differ only after that collide; use a name of at most 63 bytes",
+                location=statement.offset + tok.start)
 
 
 RULES: Sequence[type[LintRule]] = (
