@@ -67,8 +67,8 @@ def pg_server() -> Iterator[Server]:
     info = conninfo_to_dict(url)
     with psycopg.connect(url, autocommit=True) as conn:
         major = conn.info.server_version // 10000
-    srv = Server(str(info.get("host") or "localhost"), int(info.get("port") or 5432), str(info.get("user") or "postgres"),
-                 str(info["password"]) if info.get("password") else None, major)
+    srv = Server(str(info.get("host") or "localhost"), int(info.get("port") or 5432),
+                 str(info.get("user") or "postgres"), str(info["password"]) if info.get("password") else None, major)
     janitor = srv.janitor(TEMPLATE, as_template=True)
     janitor.init()
     yield srv

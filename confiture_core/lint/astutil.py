@@ -1,0 +1,125 @@
+"""Small helpers over pglast's AST for rule authors.
+
+Names in the AST are as PostgreSQL folds them: unquoted identifiers are
+lower-cased by the parser, quoted ones keep their case, so ``"Foo"`` and ``foo``
+are different names here exactly as they are in the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pglast import ast
+from pglast.enums import AlterTableType, ConstrType
+
+from .rule import TableKey
+
+
+def walk(node: Any) -> Iterator[ast.Node]:
+    """Yield ``node`` and every AST node below it, depth first.
+
+    :param node: a pglast node, a tuple/list of nodes, or anything else (ignored).
+    """
+    stack: list[Any] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.Node):
+            yield item
+            for attr in item.__slots__:
+                value = getattr(item, attr, None)
+                if isinstance(value, ast.Node | tuple | list):
+                    stack.append(value)
+        elif isinstance(item, tuple | list):
+            stack.extend(reversed(item))
+
+
+def strings(names: Any) -> list[str]:
+    """The ``sval`` of each ``String`` in a name list (``funcname``, ``TypeName.names``...)."""
+    return [n.sval for n in names or () if isinstance(n, ast.String)]
+
+
+def table_key(rv: ast.RangeVar | None) -> TableKey | None:
+    """``(schema or None, relation)`` of a ``RangeVar``, or ``None``."""
+    if rv is None or rv.relname is None:
+        return None
+    return rv.schemaname, rv.relname
+
+
+def display(key: TableKey | None) -> str:
+    """``schema.table`` or ``table`` for messages."""
+    if key is None:
+        return "?"
+    return f"{key[0]}.{key[1]}" if key[0] else key[1]
+
+
+def type_name(tn: ast.TypeName | None) -> str:
+    """The last component of a type name, lower-case (``int4``, ``varchar``, ``serial``)."""
+    if tn is None:
+        return ""
+    parts = strings(tn.names)
+    return parts[-1].lower() if parts else ""
+
+
+def alter_cmds(node: ast.Node) -> list[ast.AlterTableCmd]:
+    """The ``AlterTableCmd`` items of an ``ALTER TABLE`` (``[]`` for anything else)."""
+    if isinstance(node, ast.AlterTableStmt):
+        return [c for c in node.cmds or () if isinstance(c, ast.AlterTableCmd)]
+    return []
+
+
+def column_constraints(col: ast.ColumnDef) -> list[ast.Constraint]:
+    """The constraints written on a column definition."""
+    return [c for c in col.constraints or () if isinstance(c, ast.Constraint)]
+
+
+def new_constraints(node: ast.Node) -> Iterator[tuple[ast.Constraint, ast.ColumnDef | None]]:
+    """Constraints an ``ALTER TABLE`` adds: ``ADD CONSTRAINT`` and those on ``ADD COLUMN``.
+
+    Yields ``(constraint, column definition or None)``.
+    """
+    for cmd in alter_cmds(node):
+        if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
+            yield cmd.def_, None
+        elif cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
+            for c in column_constraints(cmd.def_):
+                yield c, cmd.def_
+
+
+def added_columns(node: ast.Node) -> Iterator[tuple[ast.AlterTableCmd, ast.ColumnDef]]:
+    """``(command, column definition)`` for each ``ADD COLUMN`` of an ``ALTER TABLE``."""
+    for cmd in alter_cmds(node):
+        if cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
+            yield cmd, cmd.def_
+
+
+def defined_columns(node: ast.Node) -> Iterator[ast.ColumnDef]:
+    """Column definitions of a ``CREATE TABLE`` or added by an ``ALTER TABLE``."""
+    if isinstance(node, ast.CreateStmt):
+        for el in node.tableElts or ():
+            if isinstance(el, ast.ColumnDef):
+                yield el
+    else:
+        for _, col in added_columns(node):
+            yield col
+
+
+def changed_column_types(node: ast.Node) -> Iterator[tuple[ast.AlterTableCmd, ast.ColumnDef]]:
+    """``ALTER COLUMN ... TYPE`` commands with their new definition."""
+    for cmd in alter_cmds(node):
+        if cmd.subtype == AlterTableType.AT_AlterColumnType and isinstance(cmd.def_, ast.ColumnDef):
+            yield cmd, cmd.def_
+
+
+def is_primary_key(c: ast.Constraint) -> bool:
+    """Whether a constraint is a ``PRIMARY KEY``."""
+    return bool(c.contype == ConstrType.CONSTR_PRIMARY)
+
+
+def created_table(node: ast.Node) -> TableKey | None:
+    """The table a statement creates (``CREATE TABLE``, ``CREATE TABLE AS``, ``SELECT INTO``)."""
+    if isinstance(node, ast.CreateStmt):
+        return table_key(node.relation)
+    if isinstance(node, ast.CreateTableAsStmt) and node.into is not None:
+        return table_key(node.into.rel)
+    return None

@@ -1,0 +1,208 @@
+"""``confiture lint``: check migration files against the lint rules of every plugin.
+
+The command reads its environment from ``click.get_current_context().obj``
+(the main CLI's app object), which must provide:
+
+- ``.config``: the :class:`~confiture_core.config.Config`;
+- ``.lint_rules()``: every :class:`~confiture_core.lint.rule.LintRule` class
+  that the plugins' ``confiture_lint_rules`` hooks return;
+- ``.server_major_version()``: the server's major version, ``None`` when no
+  database is reachable;
+- ``.applied_versions()``: versions applied in the database (for ``--pending``).
+
+Output: findings go to **stdout** in every format (``text`` included, so
+``confiture lint > report.txt`` works as with other linters); notes such as
+"target PostgreSQL 16 (from the server)" go to stderr. Exit codes: 0 no finding
+at or above ``--fail-level``, 1 findings at or above it, 2 usage or config error.
+
+Settings in ``[lint]``::
+
+    [lint]
+    select = ["safety", "conventions"]   # default: the safety group
+    ignore = ["CF120"]
+    pg_version = 15                      # when no server is reachable
+    cache = true                         # results cached in .confiture/lint-cache
+    [lint.tenancy]
+    column = "tenant_id"
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import ConfigError, ConfitureError
+from ..migrations import discover
+from .engine import (
+    META_CODES,
+    Linter,
+    LintOptions,
+    LintReport,
+    check_rule_classes,
+    select_rules,
+    split_items,
+)
+from .reporters import FORMATS, RENDERERS, render_text
+from .rule import NEWEST_PG_VERSION, LintRule
+
+FAIL_LEVELS = ("error", "warning")
+
+
+class LintUsageError(click.ClickException):
+    """A usage or configuration problem found by ``lint`` (exit 2, one line)."""
+
+    exit_code = 2
+
+
+def _config_list(lint_cfg: dict[str, Any], key: str, where: str) -> list[str]:
+    value = lint_cfg.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: [lint] {key} must be a list of rule codes, groups or names")
+    return split_items(value)
+
+
+def resolve_pg_version(explicit: int | None, app: Any, lint_cfg: dict[str, Any], where: str) -> tuple[int, str]:
+    """The target PostgreSQL major version and where it came from.
+
+    Order: ``--pg-version``; the connected server (only asked when a database URL
+    is configured, so that linting never starts the embedded server); ``[lint]
+    pg_version``; the newest version the parser knows (18).
+
+    :raises ConfigError: ``[lint] pg_version`` is not an integer.
+    """
+    if explicit is not None:
+        return explicit, "--pg-version"
+    config = app.config
+    if getattr(config, "database_url", None):
+        major = app.server_major_version()
+        if major is not None:
+            return int(major), "the connected server"
+    if "pg_version" in lint_cfg:
+        value = lint_cfg["pg_version"]
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+            raise ConfigError(f"{where}: [lint] pg_version must be a major version number such as 16")
+        return int(value), "[lint] pg_version"
+    return NEWEST_PG_VERSION, "the default (newest supported)"
+
+
+def _explain(rules: Sequence[type[LintRule]], code: str) -> str:
+    for r in rules:
+        if code.upper() == r.code or code == r.name:
+            versions = ""
+            if r.min_pg_version or r.max_pg_version:
+                versions = f"\nPostgreSQL versions: {r.min_pg_version or 'any'} to {r.max_pg_version or 'newest'}"
+            return (f"{r.code} {r.name} ({', '.join(r.groups)}; {r.severity}; "
+                    f"{'on' if r.default_enabled else 'off'} by default; from {r.__module__})\n"
+                    f"{r.summary}{versions}\n\n{r.explanation}\n")
+    if code.upper() in META_CODES:
+        name, sev, summary = META_CODES[code.upper()]
+        return f"{code.upper()} {name} (core; {sev})\n{summary}\n"
+    raise ConfigError(f"--explain {code}: no such rule code or name")
+
+
+def _list_rules(rules: Sequence[type[LintRule]], selected: Sequence[type[LintRule]]) -> str:
+    chosen = set(selected)
+    lines = []
+    for r in sorted(rules, key=lambda r: r.code):
+        mark = "on " if r in chosen else "off"
+        lines.append(f"{r.code}  {mark}  {r.severity:<7}  {r.name:<42}  {r.__module__}  {r.summary}")
+    for code, (name, sev, summary) in META_CODES.items():
+        lines.append(f"{code}  on   {sev:<7}  {name:<42}  confiture_core.lint  {summary}")
+    return "\n".join(lines) + "\n"
+
+
+@click.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--pending", is_flag=True, help="Lint only migrations not yet applied (needs the database).")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Rules to run: codes (CF101), prefixes (CF1), groups (safety), names, or ALL. Comma-separated, "
+                   "repeatable. Default: [lint] select, else the safety group.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Rules not to run (same forms); adds to [lint] ignore.")
+@click.option("--pg-version", type=click.IntRange(9, 99), metavar="MAJOR",
+              help="Target PostgreSQL major version. Default: the connected server's, else [lint] pg_version, "
+                   f"else {NEWEST_PG_VERSION}.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="Output format (all go to stdout).")
+@click.option("--fail-level", type=click.Choice(FAIL_LEVELS), default="error", show_default=True,
+              help="Exit 1 when a finding has this severity or a higher one.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write .confiture/lint-cache.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: every CPU available).")
+@click.option("--list-rules", is_flag=True, help="List every rule from every plugin, with on/off state, and exit.")
+@click.option("--explain", metavar="CODE", help="Print a rule's explanation and exit.")
+def lint_command(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore: tuple[str, ...],
+                 pg_version: int | None, fmt: str, fail_level: str, no_cache: bool, jobs: int | None,
+                 list_rules: bool, explain: str | None) -> None:
+    """Check migration files for dangerous or non-conforming SQL.
+
+    PATHS are files or folders (every *.sql below a folder); default: the
+    migrations folder.
+    """
+    try:
+        code = _run(paths, pending, select, ignore, pg_version, fmt, fail_level, no_cache, jobs, list_rules, explain)
+    except ConfitureError as exc:
+        if exc.exit_code == 2:
+            raise LintUsageError(str(exc)) from None
+        raise
+    sys.stdout.flush()
+    click.get_current_context().exit(code)
+
+
+def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore: tuple[str, ...],
+         pg_version: int | None, fmt: str, fail_level: str, no_cache: bool, jobs: int | None,
+         list_rules: bool, explain: str | None) -> int:
+    app = click.get_current_context().obj
+    if app is None or not hasattr(app, "config"):
+        raise click.UsageError("confiture lint must run under the confiture command")
+    config = app.config
+    where = str(config.config_file or "configuration")
+    lint_cfg = config.section("lint")
+    available = check_rule_classes(list(app.lint_rules()))
+    sel = split_items(select) or _config_list(lint_cfg, "select", where)
+    ign = [*_config_list(lint_cfg, "ignore", where), *split_items(ignore)]
+    chosen = select_rules(available, sel, ign)
+    if explain:
+        click.echo(_explain(available, explain), nl=False)
+        return 0
+    if list_rules:
+        click.echo(_list_rules(available, chosen), nl=False)
+        return 0
+    if pending and paths:
+        raise click.UsageError("--pending lints the pending migrations; do not also give PATHS")
+    version, source = resolve_pg_version(pg_version, app, lint_cfg, where)
+    if fmt == "text":
+        click.echo(f"linting for PostgreSQL {version} (from {source})", err=True)
+    if pending:
+        applied = set(app.applied_versions())
+        targets = [m.up_path for m in discover(config.migrations_dir) if m.kind == "sql" and m.version not in applied]
+    else:
+        targets = list(paths) or [config.migrations_dir]
+        if not paths and not config.migrations_dir.is_dir():
+            raise ConfigError(f"{config.migrations_dir}: migrations folder not found; give PATHS or set "
+                              "migrations_dir in confiture.toml")
+    ignore_meta = frozenset(i.upper() for i in ign if i.upper() in META_CODES)
+    options = LintOptions(pg_version=version, lint_config=lint_cfg, runner_lock_timeout=config.lock_timeout,
+                          ignore_meta=ignore_meta)
+    use_cache = not no_cache and lint_cfg.get("cache", True) is not False
+    cache_dir = config.project_dir / ".confiture" / "lint-cache" if use_cache else None
+    linter = Linter(chosen, options, cache_dir=cache_dir, jobs=jobs, known_codes=[r.code for r in available])
+    report = linter.lint_paths(targets)
+    base = config.project_dir
+    if fmt == "text":
+        click.echo(render_text(report, base, color=sys.stdout.isatty()), nl=False)
+    else:
+        click.echo(RENDERERS[fmt](report, base), nl=False)
+    return exit_code(report, fail_level)
+
+
+def exit_code(report: LintReport, fail_level: str) -> int:
+    """1 when a finding is at or above ``fail_level`` (``"error"`` or ``"warning"``), else 0."""
+    if report.count("error"):
+        return 1
+    return 1 if fail_level == "warning" and report.count("warning") else 0

@@ -1,0 +1,677 @@
+"""The lint engine: rule selection, per-file linting, noqa, the result cache, parallelism.
+
+Flow for one file: read it (:func:`confiture_core.migrations.read_text`), parse it
+(:func:`confiture_core.sql.parse_sql_text`), decide whether the runner wraps it in
+a transaction (:meth:`confiture_core.migrations.Migration.is_transactional`), run
+every selected rule over every statement, then apply ``noqa`` comments.
+
+Problems of the file itself are findings, never crashes:
+
+- ``CF000`` (core.syntax-error): PostgreSQL's parser rejects the file (file, line, column).
+- ``CF001`` (core.internal-error): a rule raised; the other rules still ran.
+- ``CF002`` (core.unused-noqa): a ``noqa`` comment suppresses nothing.
+- ``CF003`` (core.file-error): unreadable file, invalid UTF-8, or a file that mixes
+  statements needing autocommit with others (the runner refuses it).
+
+Suppression comments (SQL ``--`` or ``/* */`` comments, found with PostgreSQL's own
+scanner so text inside strings never counts):
+
+- ``-- confiture: noqa CF101`` (or ``CF101,CF104``; no codes = every code)
+  inside a statement, on the line of its end, or on the lines just before it.
+- ``-- confiture: noqa-file CF101`` anywhere: for the whole file.
+
+Results are cached under ``<project>/.confiture/lint-cache`` keyed by the file's
+content and path, the rule set (codes, names and the source of the modules
+defining them), the options, and the Confiture and pglast versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import multiprocessing
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pglast
+from pglast import ast
+from pglast.enums import VariableSetKind
+from pglast.parser import ParseError, scan
+
+from .. import __version__
+from ..errors import ConfigError, MigrationFileError, SqlSyntaxError
+from ..migrations import Migration, read_text
+from ..sql import SqlFile, Statement, parse_sql_text
+from .astutil import created_table
+from .rule import NEWEST_PG_VERSION, LintContext, LintRule, Severity, Violation
+
+#: Bump when the engine's output for the same input changes (invalidates caches).
+ENGINE_VERSION = "1"
+
+#: Engine-level codes (not rules): code -> (name, severity, summary).
+META_CODES: dict[str, tuple[str, Severity, str]] = {
+    "CF000": ("core.syntax-error", "error", "PostgreSQL's parser rejects the file"),
+    "CF001": ("core.internal-error", "error", "a lint rule crashed on this file"),
+    "CF002": ("core.unused-noqa", "warning", "a noqa comment suppresses nothing"),
+    "CF003": ("core.file-error", "error", "the file cannot be read, or cannot run as written"),
+}
+
+#: Groups enabled when neither ``--select`` nor ``[lint] select`` is given.
+DEFAULT_GROUPS = ("safety",)
+
+#: Fewer files than this are linted in-process (a pool costs more than it saves).
+PARALLEL_MIN_FILES = 48
+
+_NOQA_RE = re.compile(
+    r"confiture:\s*noqa(?P<file>-file)?\b(?:\s*:?\s*(?P<codes>[A-Z][A-Z0-9]*\d{3}(?:[\s,]+[A-Z][A-Z0-9]*\d{3})*))?"
+)
+_CODE_IN_RE = re.compile(r"[A-Z][A-Z0-9]*\d{3}")
+
+
+class SelectionError(ConfigError):
+    """A ``--select``/``--ignore`` item names no rule, group or code (exit 2)."""
+
+
+# ------------------------------------------------------------------ selection
+
+
+def _matches(rule: type[LintRule], item: str) -> bool:
+    if item.upper() == "ALL":
+        return True
+    if item == rule.name or item in rule.groups:
+        return True
+    up = item.upper()
+    return bool(_CODE_IN_RE.fullmatch(up) and up == rule.code) or (
+        len(up) >= 2 and up[0].isalpha() and rule.code.startswith(up) and up != rule.code and up[-1].isdigit()
+    )
+
+
+def split_items(values: Iterable[str] | str | None) -> list[str]:
+    """Flatten ``--select a,b --select c`` (or a config list) into ``["a", "b", "c"]``."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    out: list[str] = []
+    for v in values:
+        out.extend(p.strip() for p in str(v).split(",") if p.strip())
+    return out
+
+
+def select_rules(
+    available: Sequence[type[LintRule]],
+    select: Sequence[str] | None,
+    ignore: Sequence[str] = (),
+) -> list[type[LintRule]]:
+    """The rules to run.
+
+    :param available: every known rule class.
+    :param select: codes (``CF101``), code prefixes (``CF1``), groups (``safety``),
+        dotted names (``safety.concurrent-index``) or ``ALL``; ``None`` or empty:
+        the rules with ``default_enabled`` (the ``safety`` group for built-ins).
+    :param ignore: same forms; removed from the selection. Engine codes
+        (``CF000``-``CF003``) are accepted and handled by :class:`Linter`.
+    :returns: the selected rule classes, sorted by code.
+    :raises SelectionError: an item matching no rule, group, name or code.
+    """
+    for item in [*(select or ()), *ignore]:
+        if item.upper() in META_CODES or item.lower() == "core":
+            continue
+        if not any(_matches(r, item) for r in available):
+            known_groups = sorted({g for r in available for g in r.groups})
+            raise SelectionError(
+                f"--select/--ignore {item!r} matches no rule; use a code like CF101, a group "
+                f"({', '.join(known_groups)}), a dotted rule name, or ALL"
+            )
+    if select:
+        chosen = [r for r in available if any(_matches(r, i) for i in select)]
+    else:
+        chosen = [r for r in available if r.default_enabled]
+    chosen = [r for r in chosen if not any(_matches(r, i) for i in ignore)]
+    return sorted(set(chosen), key=lambda r: r.code)
+
+
+def check_rule_classes(rules: Sequence[type[LintRule]]) -> list[type[LintRule]]:
+    """Validate rule classes and reject duplicate codes or names.
+
+    :raises ConfigError: a class that is not a :class:`LintRule` subclass, bad
+        attributes, or two different classes with the same code or name.
+    """
+    seen_code: dict[str, type[LintRule]] = {}
+    seen_name: dict[str, type[LintRule]] = {}
+    out: list[type[LintRule]] = []
+    for r in rules:
+        if not (isinstance(r, type) and issubclass(r, LintRule)):
+            raise ConfigError(f"lint rule {r!r} is not a LintRule subclass")
+        try:
+            r.validate_class()
+        except TypeError as exc:
+            raise ConfigError(str(exc)) from None
+        if r.code in META_CODES:
+            raise ConfigError(f"{r.__module__}.{r.__qualname__}: code {r.code} is reserved by the engine")
+        for key, seen in ((r.code, seen_code), (r.name, seen_name)):
+            other = seen.get(key)
+            if other is not None and other is not r:
+                raise ConfigError(
+                    f"lint rules {other.__module__}.{other.__qualname__} and {r.__module__}.{r.__qualname__} "
+                    f"both use {key!r}; rule codes and names must be unique"
+                )
+            seen[key] = r
+        if r not in out:
+            out.append(r)
+    return out
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass
+class FileResult:
+    """The outcome of linting one file.
+
+    :ivar path: the file (``str``).
+    :ivar violations: its findings after ``noqa``, sorted by line.
+    :ivar statements: how many statements it has (0 when it does not parse).
+    :ivar cached: ``True`` when the result came from the cache.
+    """
+
+    path: str
+    violations: list[Violation]
+    statements: int = 0
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (the cache's)."""
+        return {"path": self.path, "statements": self.statements,
+                "violations": [v.to_dict() for v in self.violations]}
+
+
+@dataclass
+class LintReport:
+    """Everything one ``lint`` run found.
+
+    :ivar files: per-file results, in the order the files were given.
+    :ivar rules: the rule classes that ran.
+    :ivar pg_version: the target PostgreSQL major version.
+    """
+
+    files: list[FileResult]
+    rules: list[type[LintRule]]
+    pg_version: int
+
+    @property
+    def violations(self) -> list[Violation]:
+        """All findings, by file then line."""
+        return [v for f in self.files for v in f.violations]
+
+    @property
+    def cache_hits(self) -> int:
+        """How many files were answered from the cache."""
+        return sum(1 for f in self.files if f.cached)
+
+    def count(self, severity: Severity) -> int:
+        """Number of findings of one severity."""
+        return sum(1 for v in self.violations if v.severity == severity)
+
+
+# ------------------------------------------------------------------ options
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    """Settings that affect findings (and so are part of the cache key).
+
+    :ivar pg_version: target PostgreSQL major version.
+    :ivar lint_config: the raw ``[lint]`` table (rules read their sub-tables).
+    :ivar runner_lock_timeout: the project's ``lock_timeout`` setting, which the
+        runner applies before every migration (``None`` when unset).
+    :ivar ignore_meta: engine codes (``CF000``...) not to report.
+    """
+
+    pg_version: int = NEWEST_PG_VERSION
+    lint_config: Mapping[str, Any] = field(default_factory=dict)
+    runner_lock_timeout: str | None = None
+    ignore_meta: frozenset[str] = frozenset()
+
+    def rule_config(self, rule: type[LintRule]) -> dict[str, Any]:
+        """``[lint.<group>]`` tables of the rule's groups merged, then ``[lint.<code>]``."""
+        merged: dict[str, Any] = {}
+        for key in (*rule.groups, rule.code, rule.name):
+            table = self.lint_config.get(key)
+            if isinstance(table, dict):
+                merged.update(table)
+        return merged
+
+
+# ------------------------------------------------------------------ noqa
+
+
+@dataclass
+class _Noqa:
+    line: int
+    codes: frozenset[str] | None  # None = every code
+    whole_file: bool
+    target: int | None  # statement index, None when attached to nothing
+    used: set[str] = field(default_factory=set)
+
+
+def _comments(text: str) -> list[tuple[int, int, str]]:
+    """(start, end exclusive, text) of every comment holding a directive."""
+    try:
+        tokens = scan(text)
+    except ParseError:
+        return [(m.start(), m.end(), m.group()) for m in re.finditer(r"--[^\n]*", text)]
+    return [
+        (t.start, t.end + 1, text[t.start : t.end + 1])
+        for t in tokens
+        if t.name in ("SQL_COMMENT", "C_COMMENT") and "confiture:" in text[t.start : t.end + 1]
+    ]
+
+
+def _find_noqa(text: str, statements: Sequence[Statement]) -> list[_Noqa]:
+    if "noqa" not in text:
+        return []
+    out: list[_Noqa] = []
+    spans = [(s.offset, s.offset + len(s.sql)) for s in statements]
+    for start, _end, body in _comments(text):
+        for m in _NOQA_RE.finditer(body):
+            pos = start + m.start()
+            line = text.count("\n", 0, pos) + 1
+            codes = frozenset(_CODE_IN_RE.findall(m["codes"])) if m["codes"] else None
+            target: int | None = None
+            if not m["file"]:
+                for i, (s, e) in enumerate(spans):
+                    if s <= pos < e:
+                        target = i
+                        break
+                    if e <= pos and "\n" not in text[e:pos]:
+                        target = i  # trailing comment on the statement's last line
+                        break
+                    if s > pos:
+                        target = i  # comment just before the statement
+                        break
+            out.append(_Noqa(line, codes, bool(m["file"]), target))
+    return out
+
+
+def _apply_noqa(
+    violations: list[Violation],
+    statements: Sequence[Statement],
+    directives: list[_Noqa],
+    path: str,
+    known_codes: frozenset[str],
+    selected_codes: frozenset[str],
+) -> list[Violation]:
+    if not directives:
+        return violations
+    line_to_stmt: dict[int, int] = {}
+    kept: list[Violation] = []
+    for v in violations:
+        stmt_index = line_to_stmt.get(v.line)
+        if stmt_index is None:
+            stmt_index = _statement_at(statements, v.line)
+            line_to_stmt[v.line] = stmt_index
+        suppressed = False
+        for d in directives:
+            if v.code in ("CF000", "CF003"):
+                continue
+            if (d.whole_file or d.target == stmt_index) and (d.codes is None or v.code in d.codes):
+                d.used.add(v.code)
+                suppressed = True
+        if not suppressed:
+            kept.append(v)
+    for d in directives:
+        form = "noqa-file" if d.whole_file else "noqa"
+        if d.codes is None:
+            if not d.used:
+                kept.append(_meta("CF002", path, d.line, 1,
+                                  f"'confiture: {form}' suppresses no finding here; remove the comment"))
+            continue
+        for code in sorted(d.codes - d.used):
+            if code not in known_codes and code not in META_CODES:
+                msg = f"'confiture: {form} {code}' names an unknown rule code; fix or remove it"
+            elif code in selected_codes:
+                msg = (f"'confiture: {form} {code}' suppresses no {code} finding "
+                       f"{'in this file' if d.whole_file else 'on this statement'}; remove {code} from it")
+            else:
+                continue  # the rule did not run: cannot tell
+            kept.append(_meta("CF002", path, d.line, 1, msg))
+    return kept
+
+
+def _statement_at(statements: Sequence[Statement], line: int) -> int:
+    found = -1
+    for i, s in enumerate(statements):
+        if s.line <= line:
+            found = i
+        else:
+            break
+    return found
+
+
+def _meta(code: str, path: str, line: int, column: int, message: str, excerpt: str = "") -> Violation:
+    name, severity, _ = META_CODES[code]
+    return Violation(code, message, path, line, column, severity, excerpt, name)
+
+
+# ------------------------------------------------------------------ one file
+
+
+def _in_transaction(path: str, sql_file: SqlFile) -> tuple[bool, str | None]:
+    """(runs in a transaction, refusal message or None), as the runner decides."""
+    p = Path(path)
+    mig = Migration(0, p.stem, p, None, "sql", _cache={"sql:up": sql_file})
+    try:
+        return mig.is_transactional("up"), None
+    except MigrationFileError as exc:
+        return True, str(exc)
+
+
+def lint_text(
+    text: str,
+    path: str,
+    rules: Sequence[LintRule],
+    options: LintOptions,
+    known_codes: frozenset[str] | None = None,
+) -> FileResult:
+    """Lint one file's text.
+
+    :param text: the file's text (``str``, BOM and CRLF already normalised).
+    :param path: the name used in findings.
+    :param rules: rule instances to run (already filtered by selection and version).
+    :param options: target version and configuration.
+    :param known_codes: every rule code known (selected or not), for unused-noqa
+        messages; default: the codes of ``rules``.
+    :returns: a :class:`FileResult`; never raises for bad SQL or a crashing rule.
+    """
+    try:
+        sql_file = parse_sql_text(text, path)
+    except SqlSyntaxError as exc:
+        msg = str(exc).split(": SQL syntax error: ", 1)[-1]
+        return FileResult(path, [_meta(
+            "CF000", path, exc.line, exc.column,
+            f"SQL syntax error: {msg}; PostgreSQL would reject this file, so no rule could check it",
+        )] if "CF000" not in options.ignore_meta else [])
+    statements = sql_file.statements
+    found: list[Violation] = []
+    in_tx, refusal = _in_transaction(path, sql_file)
+    if refusal and "CF003" not in options.ignore_meta:
+        line = next((s.line for s in statements if s.no_transaction_reason), 1)
+        found.append(_meta("CF003", path, line, 1, refusal.split(": ", 1)[-1]))
+    configs = [options.rule_config(type(r)) for r in rules]
+    states: list[dict[str, Any]] = [{} for _ in rules]
+    dispatch = [tuple(getattr(r, "node_types", ())) for r in rules]
+    broken: set[int] = set()
+    ctx = LintContext(path=path, text=text, statements=statements, index=0, in_transaction=in_tx,
+                      pg_version=options.pg_version, config={},
+                      lock_timeout_set=options.runner_lock_timeout is not None)
+    for stmt in statements:
+        ctx.index = stmt.index
+        node = stmt.node
+        for i, rule in enumerate(rules):
+            if i in broken:
+                continue
+            types = dispatch[i]
+            if types and not isinstance(node, types):
+                continue
+            ctx.config = configs[i]
+            ctx.state = states[i]
+            try:
+                found.extend(rule.check(stmt, ctx))
+            except Exception as exc:  # a rule bug must not stop the lint run
+                broken.add(i)
+                if "CF001" not in options.ignore_meta:
+                    found.append(_meta(
+                        "CF001", path, stmt.line, stmt.column,
+                        f"internal error: rule {rule.code} ({rule.name}) raised {type(exc).__name__}: {exc}; "
+                        f"it was skipped for the rest of this file; report this to the rule's authors "
+                        f"({type(rule).__module__})",
+                        stmt.sql,
+                    ))
+        key = created_table(node)
+        if key is not None:
+            ctx.created_tables.add(key)
+        if isinstance(node, ast.VariableSetStmt) and (node.name or "").lower() == "lock_timeout" \
+                and node.kind == VariableSetKind.VAR_SET_VALUE:
+            ctx.lock_timeout_set = True
+    found.sort(key=lambda v: (v.line, v.column, v.code))
+    codes = frozenset(r.code for r in rules)
+    kept = _apply_noqa(found, statements, _find_noqa(text, statements), path, known_codes or codes, codes)
+    if "CF002" in options.ignore_meta:
+        kept = [v for v in kept if v.code != "CF002"]
+    kept.sort(key=lambda v: (v.line, v.column, v.code))
+    return FileResult(path, kept, len(statements))
+
+
+def lint_path(path: Path, rules: Sequence[LintRule], options: LintOptions,
+              known_codes: frozenset[str] | None = None) -> FileResult:
+    """Read and lint one file; an unreadable file gives a ``CF003`` finding.
+
+    :param path: the file.
+    :param rules: rule instances to run.
+    :param options: target version and configuration.
+    :param known_codes: see :func:`lint_text`.
+    """
+    try:
+        text = read_text(path)
+    except MigrationFileError as exc:
+        return FileResult(str(path), [_meta("CF003", str(path), 1, 1, str(exc).split(": ", 1)[-1])])
+    return lint_text(text, str(path), rules, options, known_codes)
+
+
+# ------------------------------------------------------------------ files
+
+
+def collect_files(paths: Iterable[Path]) -> list[Path]:
+    """The files to lint: each file as given; every ``*.sql`` below each folder.
+
+    Hidden files and folders (``.git``, ``.confiture``) are skipped. Order: as
+    given, each folder's files sorted by path; duplicates removed.
+
+    :raises ConfigError: a path that does not exist.
+    """
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for p in paths:
+        if p.is_dir():
+            found = sorted(
+                f for f in p.rglob("*.sql")
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+        elif p.exists():
+            found = [p]
+        else:
+            raise ConfigError(f"{p}: no such file or folder")
+        for f in found:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out
+
+
+# ------------------------------------------------------------------ cache
+
+
+_module_hashes: dict[str, str] = {}
+
+
+def _module_hash(rule: type[LintRule]) -> str:
+    mod = sys.modules.get(rule.__module__)
+    try:
+        src = inspect.getsourcefile(mod) if mod is not None else None
+    except TypeError:
+        src = None
+    if src is None:
+        return rule.__module__
+    if src not in _module_hashes:
+        try:
+            _module_hashes[src] = hashlib.sha256(Path(src).read_bytes()).hexdigest()
+        except OSError:
+            _module_hashes[src] = src
+    return _module_hashes[src]
+
+
+def ruleset_fingerprint(rules: Sequence[type[LintRule]], options: LintOptions) -> str:
+    """A hex digest of everything besides the file that determines findings."""
+    data = {
+        "engine": ENGINE_VERSION,
+        "confiture": __version__,
+        "pglast": pglast.__version__,
+        "python": sys.version_info[:2],
+        "rules": sorted((r.code, r.name, r.__module__, r.__qualname__, _module_hash(r)) for r in rules),
+        "pg_version": options.pg_version,
+        "config": options.lint_config,
+        "lock_timeout": options.runner_lock_timeout,
+        "ignore_meta": sorted(options.ignore_meta),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class ResultCache:
+    """Per-file results on disk: ``<dir>/<2 hex>/<sha256>.json``.
+
+    :param directory: the cache folder (created on first write), normally
+        ``<project>/.confiture/lint-cache``.
+    :param fingerprint: :func:`ruleset_fingerprint` of this run.
+    """
+
+    def __init__(self, directory: Path, fingerprint: str) -> None:
+        self.directory = directory
+        self.fingerprint = fingerprint
+
+    def key(self, path: str, data: bytes) -> str:
+        """The cache key of a file's path and bytes."""
+        h = hashlib.sha256(self.fingerprint.encode())
+        h.update(b"\0" + path.encode("utf-8", "surrogateescape") + b"\0")
+        h.update(data)
+        return h.hexdigest()
+
+    def _file(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> FileResult | None:
+        """The stored result, or ``None`` (missing or unreadable entries are misses)."""
+        try:
+            raw = json.loads(self._file(key).read_text("utf-8"))
+            return FileResult(raw["path"], [Violation.from_dict(v) for v in raw["violations"]],
+                              int(raw["statements"]), cached=True)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, result: FileResult) -> None:
+        """Store a result; I/O errors are ignored (the cache is an optimisation)."""
+        f = self._file(key)
+        try:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            tmp = f.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(result.to_dict()), "utf-8")
+            os.replace(tmp, f)
+        except OSError:
+            pass
+
+
+# ------------------------------------------------------------------ worker pool
+
+_worker_state: tuple[list[LintRule], LintOptions, frozenset[str]] | None = None
+
+
+def _init_worker(rules: list[type[LintRule]], options: LintOptions, known: frozenset[str]) -> None:
+    global _worker_state
+    _worker_state = ([r() for r in rules], options, known)
+
+
+def _lint_chunk(paths: list[str]) -> list[FileResult]:
+    assert _worker_state is not None
+    rules, options, known = _worker_state
+    return [lint_path(Path(p), rules, options, known) for p in paths]
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# ------------------------------------------------------------------ linter
+
+
+class Linter:
+    """Runs a set of rules over files, with cache and process pool.
+
+    :param rules: the selected rule classes (see :func:`select_rules`).
+    :param options: target version and configuration.
+    :param cache_dir: where to cache results, or ``None`` for no cache.
+    :param jobs: worker processes; ``None``: every CPU this process may use;
+        ``1``: in-process.
+    :param known_codes: every rule code known (for unused-noqa messages).
+    """
+
+    def __init__(
+        self,
+        rules: Sequence[type[LintRule]],
+        options: LintOptions | None = None,
+        *,
+        cache_dir: Path | None = None,
+        jobs: int | None = None,
+        known_codes: Iterable[str] = (),
+    ) -> None:
+        self.options = options or LintOptions()
+        self.rules = [r for r in rules if r.applies_to(self.options.pg_version)]
+        self.known_codes = frozenset(known_codes) | {r.code for r in rules}
+        self.jobs = jobs if jobs is not None else _cpu_count()
+        self.cache = ResultCache(cache_dir, ruleset_fingerprint(self.rules, self.options)) if cache_dir else None
+
+    def lint_paths(self, paths: Sequence[Path]) -> LintReport:
+        """Lint the given files (see :func:`collect_files` for folders).
+
+        :raises ConfigError: a path that does not exist.
+        """
+        files = collect_files(paths)
+        results: dict[int, FileResult] = {}
+        todo: list[tuple[int, Path, str | None]] = []
+        for i, f in enumerate(files):
+            key = None
+            if self.cache is not None:
+                try:
+                    key = self.cache.key(str(f), f.read_bytes())
+                except OSError:
+                    key = None
+                hit = self.cache.get(key) if key else None
+                if hit is not None:
+                    results[i] = hit
+                    continue
+            todo.append((i, f, key))
+        for (i, _, key), res in zip(todo, self._run([f for _, f, _ in todo]), strict=True):
+            results[i] = res
+            if self.cache is not None and key is not None:
+                self.cache.put(key, res)
+        return LintReport([results[i] for i in range(len(files))], list(self.rules), self.options.pg_version)
+
+    def _run(self, files: list[Path]) -> list[FileResult]:
+        if self.jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
+            rules = [r() for r in self.rules]
+            return [lint_path(f, rules, self.options, self.known_codes) for f in files]
+        n_chunks = self.jobs * 4
+        chunks = [[str(f) for f in files[k::n_chunks]] for k in range(n_chunks)]
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+        with ProcessPoolExecutor(
+            max_workers=self.jobs,
+            mp_context=multiprocessing.get_context(method),
+            initializer=_init_worker,
+            initargs=(self.rules, self.options, self.known_codes),
+        ) as pool:
+            chunk_results = list(pool.map(_lint_chunk, chunks))
+        by_path: dict[str, FileResult] = {}
+        for chunk, res in zip(chunks, chunk_results, strict=True):
+            for p, r in zip(chunk, res, strict=True):
+                by_path[p] = r
+        return [by_path[str(f)] for f in files]

@@ -1,0 +1,201 @@
+"""Output formats of ``confiture lint``: text, json, sarif (2.1.0) and github.
+
+Every reporter takes a :class:`~confiture_core.lint.engine.LintReport` and
+returns the whole output as ``str`` (the command writes it to stdout).
+Paths are shown relative to ``base`` (the project folder) when below it.
+
+- ``text``: for people, rendered with rich: ``path:line:col CODE [severity]
+  message``, a short excerpt of the offending statement, and a summary.
+- ``json``: one document: ``{"version": 1, "pg_version", "files", "rules",
+  "violations": [...], "summary": {...}}``.
+- ``sarif``: SARIF 2.1.0 (OASIS standard, schema
+  ``sarif-schema-2.1.0.json``), as GitHub code scanning reads it.
+- ``github``: GitHub Actions workflow commands, one line per finding:
+  ``::error file=PATH,line=N,col=N,title=CF101::message`` (``::warning`` for
+  warnings), as documented in GitHub's "Workflow commands" page.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from .. import __version__
+from .engine import META_CODES, LintReport
+from .rule import Violation
+
+FORMATS = ("text", "json", "sarif", "github")
+EXCERPT_LINES = 4
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+RULE_DOCS = "docs/lint-rules.md"
+
+
+def _rel(path: str, base: Path | None) -> str:
+    if base is None:
+        return path
+    try:
+        return Path(path).resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path
+
+
+def excerpt(v: Violation, lines: int = EXCERPT_LINES) -> list[str]:
+    """The first ``lines`` lines of the statement, from the violation's line on when inside it."""
+    text = v.excerpt.splitlines()
+    if not text:
+        return []
+    shown = text[:lines]
+    if len(text) > lines:
+        shown.append("...")
+    return shown
+
+
+def render_text(report: LintReport, base: Path | None = None, *, color: bool = False, width: int = 120) -> str:
+    """Human-readable findings with excerpts and a one-line summary.
+
+    :param report: the lint result.
+    :param base: folder that paths are shown relative to.
+    :param color: emit ANSI colours (``True`` on a terminal).
+    :param width: wrap width in characters.
+    """
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=color, no_color=not color, width=width, highlight=False,
+                      soft_wrap=True)
+    for v in report.violations:
+        style = "bold red" if v.severity == "error" else "yellow"
+        console.print(
+            f"[bold]{escape(_rel(v.path, base))}:{v.line}:{v.column}[/bold]: "
+            f"[{style}]{v.code}[/{style}] [{style}]{v.severity}[/{style}] "
+            f"[dim]({escape(v.name)})[/dim] {escape(v.message)}"
+        )
+        for i, line in enumerate(excerpt(v)):
+            console.print(f"  [dim]{v.line + i if line != '...' else '':>5} |[/dim] {escape(line)}")
+    n_err, n_warn = report.count("error"), report.count("warning")
+    files = len(report.files)
+    stmts = sum(f.statements for f in report.files)
+    if n_err or n_warn:
+        console.print(
+            f"[bold]Found {n_err} error(s) and {n_warn} warning(s)[/bold] in {files} file(s) "
+            f"({stmts} statements, {len(report.rules)} rules, PostgreSQL {report.pg_version}); "
+            f"rule details: confiture lint --explain CODE or {RULE_DOCS}"
+        )
+    else:
+        console.print(
+            f"[bold green]No findings[/bold green] in {files} file(s) ({stmts} statements, "
+            f"{len(report.rules)} rules, PostgreSQL {report.pg_version})"
+        )
+    return buf.getvalue()
+
+
+def _rule_table(report: LintReport) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [
+        {"code": r.code, "name": r.name, "groups": list(r.groups), "severity": r.severity, "summary": r.summary,
+         "source": r.__module__}
+        for r in report.rules
+    ]
+    rows += [{"code": c, "name": n, "groups": ["core"], "severity": s, "summary": t, "source": "confiture_core"}
+             for c, (n, s, t) in META_CODES.items()]
+    return rows
+
+
+def render_json(report: LintReport, base: Path | None = None) -> str:
+    """One JSON document (``version`` 1) with every finding, the rules that ran and a summary."""
+    doc = {
+        "version": 1,
+        "tool": {"name": "confiture", "version": __version__},
+        "pg_version": report.pg_version,
+        "files": [{"path": _rel(f.path, base), "statements": f.statements, "cached": f.cached}
+                  for f in report.files],
+        "rules": _rule_table(report),
+        "violations": [dict(v.to_dict(), path=_rel(v.path, base)) for v in report.violations],
+        "summary": {
+            "files": len(report.files),
+            "statements": sum(f.statements for f in report.files),
+            "errors": report.count("error"),
+            "warnings": report.count("warning"),
+            "cache_hits": report.cache_hits,
+        },
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def render_sarif(report: LintReport, base: Path | None = None) -> str:
+    """A SARIF 2.1.0 log with one run; results point at ``%SRCROOT%``-relative files."""
+    rules = _rule_table(report)
+    index = {r["code"]: i for i, r in enumerate(rules)}
+    driver_rules = []
+    for r in rules:
+        cls = next((c for c in report.rules if c.code == r["code"]), None)
+        full = (cls.explanation if cls is not None and cls.explanation else r["summary"])
+        driver_rules.append({
+            "id": r["code"],
+            "name": r["name"],
+            "shortDescription": {"text": r["summary"]},
+            "fullDescription": {"text": full},
+            "help": {"text": full, "markdown": full},
+            "defaultConfiguration": {"level": r["severity"]},
+            "properties": {"tags": r["groups"]},
+        })
+    results = []
+    for v in report.violations:
+        region: dict[str, Any] = {"startLine": v.line, "startColumn": v.column}
+        if v.excerpt:
+            region["snippet"] = {"text": v.excerpt}
+        results.append({
+            "ruleId": v.code,
+            "ruleIndex": index.get(v.code, 0),
+            "level": v.severity,
+            "message": {"text": v.message},
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": {"uri": _rel(v.path, base), "uriBaseId": "%SRCROOT%"},
+                    "region": region,
+                }
+            }],
+        })
+    run: dict[str, Any] = {
+        "tool": {"driver": {
+            "name": "confiture",
+            "version": __version__,
+            "informationUri": "https://pypi.org/project/confiture/",
+            "rules": driver_rules,
+        }},
+        "results": results,
+        "columnKind": "unicodeCodePoints",
+    }
+    if base is not None:
+        run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": base.resolve().as_uri() + "/"}}
+    return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2) + "\n"
+
+
+def _gh_escape_data(s: str) -> str:
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_escape_prop(s: str) -> str:
+    return _gh_escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(report: LintReport, base: Path | None = None) -> str:
+    """GitHub Actions annotation commands, one line per finding."""
+    out = []
+    for v in report.violations:
+        level = "error" if v.severity == "error" else "warning"
+        out.append(
+            f"::{level} file={_gh_escape_prop(_rel(v.path, base))},line={v.line},col={v.column},"
+            f"title={_gh_escape_prop(v.code)}::{_gh_escape_data(f'{v.code} ({v.name}): {v.message}')}"
+        )
+    return "".join(line + "\n" for line in out)
+
+
+RENDERERS: dict[str, Callable[[LintReport, Path | None], str]] = {
+    "json": render_json,
+    "sarif": render_sarif,
+    "github": render_github,
+}

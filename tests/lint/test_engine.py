@@ -1,0 +1,217 @@
+"""The engine: noqa, unused noqa, selection, rule crashes, syntax errors, cache, pool, corpora."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from confiture_core.errors import ConfigError
+from confiture_core.lint.engine import Linter, LintOptions, collect_files, lint_text, select_rules
+from confiture_core.lint.rule import LintContext, LintRule, Violation
+from confiture_core.sql import Statement
+from tests.lint.helpers import ALL_RULES, CORPUS, codes, run
+
+
+def _found(sql: str, *rule_codes: str) -> list[tuple[str, int]]:
+    rules = [r for r in ALL_RULES if r.code in rule_codes]
+    return [(v.code, v.line) for v in run(sql, rules)]
+
+
+# ------------------------------------------------------------------ noqa
+
+
+def test_noqa_on_line_before_statement() -> None:
+    sql = "-- confiture: noqa CF101\nCREATE INDEX i ON t (c);\nCREATE INDEX j ON t (c);\n"
+    assert _found(sql, "CF101") == [("CF101", 3)]
+
+
+def test_noqa_trailing_and_inside_statement() -> None:
+    sql = ("CREATE INDEX i ON t (c); -- confiture: noqa CF101\n"
+           "CREATE INDEX j\n  ON t (c) /* confiture: noqa: CF101 */;\n"
+           "CREATE INDEX k ON t (c);\n")
+    assert _found(sql, "CF101") == [("CF101", 4)]
+
+
+def test_noqa_without_codes_suppresses_everything_on_the_statement() -> None:
+    sql = "-- confiture: noqa\nALTER TABLE t ADD COLUMN n int NOT NULL;\n"
+    assert _found(sql, "CF106", "CF122", "CF120") == []
+
+
+def test_noqa_other_code_does_not_suppress_and_is_reported_unused() -> None:
+    sql = "-- confiture: noqa CF102\nCREATE INDEX i ON t (c);\n"
+    found = run(sql, [r for r in ALL_RULES if r.code in ("CF101", "CF102")])
+    assert [(v.code, v.line) for v in found] == [("CF002", 1), ("CF101", 2)]
+    assert "suppresses no CF102 finding" in found[0].message
+
+
+def test_noqa_in_string_is_not_a_directive() -> None:
+    sql = "SELECT '-- confiture: noqa CF101';\nCREATE INDEX i ON t (c);\n"
+    assert _found(sql, "CF101") == [("CF101", 2)]
+
+
+def test_noqa_file() -> None:
+    sql = ("-- confiture: noqa-file CF101, CF120\nCREATE INDEX i ON t (c);\nALTER TABLE t DROP COLUMN x;\n"
+           "CREATE INDEX j ON t (c);\n")
+    assert _found(sql, "CF101", "CF113", "CF120") == [("CF113", 3)]
+
+
+def test_unused_noqa_reported_with_line() -> None:
+    sql = "CREATE INDEX CONCURRENTLY i ON t (c); -- confiture: noqa CF101\n\n-- confiture: noqa-file CF113\n"
+    found = run(sql, [r for r in ALL_RULES if r.code in ("CF101", "CF113")])
+    assert [(v.code, v.line, v.severity) for v in found] == [("CF002", 1, "warning"), ("CF002", 3, "warning")]
+    assert "in this file" in found[1].message
+
+
+def test_unknown_code_in_noqa() -> None:
+    found = run("-- confiture: noqa ZZ999\nSELECT 1;\n", "CF101")
+    assert [(v.code, v.line) for v in found] == [("CF002", 1)]
+    assert "unknown rule code" in found[0].message
+
+
+def test_noqa_for_rule_not_selected_is_not_reported() -> None:
+    sql = "-- confiture: noqa CF113\nSELECT 1;\n"
+    options = LintOptions()
+    result = lint_text(sql, "f.sql", [r() for r in ALL_RULES if r.code == "CF101"], options,
+                       known_codes=frozenset(r.code for r in ALL_RULES))
+    assert result.violations == []
+
+
+# ------------------------------------------------------------------ selection
+
+
+def test_select_by_code_group_name_prefix_and_all() -> None:
+    assert [r.code for r in select_rules(ALL_RULES, ["CF101", "conventions.primary-key"])] == ["CF101", "CF202"]
+    assert {r.code for r in select_rules(ALL_RULES, ["tenancy"])} == {"CF301", "CF302"}
+    assert len(select_rules(ALL_RULES, ["CF1"])) == 25
+    assert len(select_rules(ALL_RULES, ["ALL"])) == len(ALL_RULES)
+
+
+def test_default_selection_is_safety_group() -> None:
+    chosen = select_rules(ALL_RULES, None)
+    assert {g for r in chosen for g in r.groups} == {"safety"}
+    assert len(chosen) == 25
+
+
+def test_ignore_by_code_group_and_name() -> None:
+    chosen = select_rules(ALL_RULES, ["ALL"], ["conventions", "CF120", "tenancy.tenant-index"])
+    got = {r.code for r in chosen}
+    assert "CF120" not in got and "CF302" not in got and "CF201" not in got
+    assert "CF301" in got and "CF101" in got
+
+
+def test_unknown_selector_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="'nosuch' matches no rule"):
+        select_rules(ALL_RULES, ["nosuch"])
+
+
+# ------------------------------------------------------------------ failures
+
+
+class Crashing(LintRule):
+    code = "XX001"
+    name = "test.crashing"
+    groups = ("test",)
+    summary = "always crashes on ALTER TABLE"
+
+    def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
+        if statement.kind == "AlterTableStmt":
+            raise ZeroDivisionError("boom")
+        yield from ()
+
+
+def test_rule_crash_is_an_internal_error_finding() -> None:
+    sql = "CREATE INDEX i ON t (c);\nALTER TABLE t ADD COLUMN c text;\nALTER TABLE u ADD COLUMN c text;\n"
+    rules = [Crashing, *[r for r in ALL_RULES if r.code == "CF101"]]
+    found = run(sql, rules)
+    assert [(v.code, v.line) for v in found] == [("CF101", 1), ("CF001", 2)]
+    assert "XX001" in found[1].message and "ZeroDivisionError: boom" in found[1].message
+    assert found[1].severity == "error"
+
+
+def test_syntax_error_is_a_finding_with_line_and_column() -> None:
+    found = run("SELECT 1;\nALTER TABLE t\n  DROP COLUMN a\n  DROP COLUMN b;\n", "CF101")
+    assert [(v.code, v.line, v.column) for v in found] == [("CF000", 4, 3)]
+    assert 'syntax error at or near "DROP"' in found[0].message
+
+
+def test_mixed_transaction_file_is_a_file_error() -> None:
+    found = run("CREATE TABLE t (id bigint);\nCREATE INDEX CONCURRENTLY i ON t (id);\n", "CF101")
+    assert [(v.code, v.line) for v in found] == [("CF003", 2)]
+    assert "split it into two migrations" in found[0].message
+
+
+def test_invalid_utf8_is_a_file_error(tmp_path: Path) -> None:
+    f = tmp_path / "1_bad.up.sql"
+    f.write_bytes(b"SELECT '\xff';\n")
+    report = Linter(ALL_RULES, jobs=1).lint_paths([f])
+    (v,) = report.violations
+    assert (v.code, v.line) == ("CF003", 1) and "not valid UTF-8 at byte 8" in v.message
+
+
+def test_missing_path_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file or folder"):
+        collect_files([tmp_path / "nope"])
+
+
+# ------------------------------------------------------------------ cache
+
+
+def test_cache_hits_give_same_findings_and_edits_miss(tmp_path: Path) -> None:
+    mig = tmp_path / "migrations"
+    mig.mkdir()
+    (mig / "1_a.up.sql").write_text("CREATE INDEX i ON t (c);\n")
+    (mig / "2_b.up.sql").write_text("ALTER TABLE t DROP COLUMN c;\n")
+    cache = tmp_path / ".confiture" / "lint-cache"
+    first = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([mig])
+    assert first.cache_hits == 0 and len(list(cache.rglob("*.json"))) == 2
+    second = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([mig])
+    assert second.cache_hits == 2
+    assert second.violations == first.violations
+    (mig / "2_b.up.sql").write_text("ALTER TABLE t RENAME COLUMN c TO d;\n")
+    third = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([mig])
+    assert [f.cached for f in third.files] == [True, False]
+    assert "CF111" in [v.code for v in third.violations] and "CF113" not in [v.code for v in third.violations]
+
+
+def test_cache_key_includes_rules_and_options(tmp_path: Path) -> None:
+    f = tmp_path / "1_a.up.sql"
+    f.write_text("ALTER TABLE t ADD COLUMN n int DEFAULT 0;\n")
+    cache = tmp_path / "cache"
+    new = Linter(ALL_RULES, LintOptions(pg_version=16), cache_dir=cache, jobs=1).lint_paths([f])
+    old = Linter(ALL_RULES, LintOptions(pg_version=10), cache_dir=cache, jobs=1).lint_paths([f])
+    assert old.cache_hits == 0
+    assert "CF104" in [v.code for v in old.violations] and "CF104" not in [v.code for v in new.violations]
+    fewer = Linter(ALL_RULES[:1], LintOptions(pg_version=16), cache_dir=cache, jobs=1).lint_paths([f])
+    assert fewer.cache_hits == 0
+
+
+# ------------------------------------------------------------------ pool and corpora
+
+
+def test_process_pool_gives_the_same_result_as_in_process() -> None:
+    folder = CORPUS / "lemmy" / "migrations"
+    serial = Linter(ALL_RULES, jobs=1).lint_paths([folder])
+    pooled = Linter(ALL_RULES, jobs=2).lint_paths([folder])
+    assert len(serial.files) == 684
+    assert pooled.violations == serial.violations
+
+
+@pytest.mark.parametrize("corpus", ["ente", "lemmy"])
+def test_corpus_lints_without_crash(corpus: str) -> None:
+    report = Linter(ALL_RULES, jobs=2).lint_paths([CORPUS / corpus / "migrations"])
+    assert not [v for v in report.violations if v.code == "CF001"]
+    assert sum(f.statements for f in report.files) > 700
+    by_code = {v.code for v in report.violations}
+    assert {"CF101", "CF113", "CF120"} <= by_code
+
+
+def test_ente_unparsable_downs_give_syntax_error_findings() -> None:
+    report = Linter(ALL_RULES, jobs=1).lint_paths([CORPUS / "ente" / "migrations"])
+    errs = sorted((Path(v.path).name, v.line, v.column) for v in report.violations if v.code == "CF000")
+    assert errs == [("3_add_encypted_collection_name.down.sql", 3, 5), ("44_trash_add_index.down.sql", 1, 15)]
+
+
+def test_codes_helper_sanity() -> None:
+    assert codes("SELECT 1;", "CF101") == []
