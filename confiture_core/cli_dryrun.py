@@ -12,7 +12,7 @@ import click
 
 from .config import redact_url
 from .dryrun import DryRunReport, MigrationReport, dry_run
-from .errors import ConfigError
+from .errors import ConfigError, HistoryError, MigrationFailed, MigrationFileError
 from .migrations import Direction, Migration
 from .review import choose, confirm_level, render
 from .risk import LEVELS, Risk
@@ -106,14 +106,20 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, M
     if interactive and not tty:
         raise ConfigError("--interactive needs a terminal to ask questions (stdin is not one); review with "
                           "`confiture migrate up --dry-run`, then apply with `confiture migrate up --yes`")
-    report = measure(app, target)
+    try:
+        report = measure(app, target)
+    except (HistoryError, MigrationFileError, MigrationFailed):
+        # the real run refuses the same way, with its own (identical) message
+        return target, None, False
     if interactive:
         render(report, err_console)
     failed = [m for m in report.migrations if m.status == "failed"]
     if failed:
-        _fail(app.scrub(f"the dry run before applying failed, nothing was applied: {failed[0].error}; fix the "
-                        "migration, or pass --yes to apply without the dry run"), 1)
-    risky = [m for m in report.migrations if m.risk >= level]
+        # A dry run can fail where the real run would not (a new enum value used by a later migration
+        # is only usable once committed). Gate what was measured; the real run reports real errors.
+        app.warn(app.scrub(f"the dry run stopped at migration {failed[0].version} ({failed[0].name}): "
+                           f"{failed[0].error}; it and later migrations are applied without risk review"))
+    risky = [m for m in report.migrations if m.risk >= level and m.status != "failed"]
     if not risky:
         return target, None, False
     if not tty:
