@@ -258,3 +258,28 @@ def test_new_tables_are_safe_and_json_schema(project: Path) -> None:
     assert doc["database"].startswith(("postgresql://", "host=", "user=", "dbname=", "port="))
     schema = json.loads((REPO / "docs" / "dry-run.schema.json").read_text())
     jsonschema.validate(doc, schema)
+
+
+@pytest.mark.slow
+def test_ente_corpus_dry_run_json(tmp_path: Path, database_url: str, db: psycopg.Connection[Any]) -> None:
+    from .test_corpus import corpus_project
+
+    project = corpus_project(tmp_path, database_url, "ente")
+    r = run_cli("migrate", "up", "--yes", "--to", "60", cwd=project)
+    assert r.code == 0, r.stderr
+    before = fingerprint(db)
+    code, doc, err = dry_json(project)
+    assert code == 0, err
+    jsonschema.validate(doc, json.loads((REPO / "docs" / "dry-run.schema.json").read_text()))
+    migs = doc["migrations"]
+    assert len(migs) == 64 and all(m["status"] == "applied" for m in migs)
+    executed = [s for m in migs for s in m["statements"] if s["executed"]]
+    assert executed and all(s["duration_ms"] is not None and s["duration_ms"] >= 0 for s in executed)
+    pre_locks = [lk for m in migs for lk in m["locks"] if lk["preexisting"]]
+    assert any(lk["mode"] == "ACCESS EXCLUSIVE" for lk in pre_locks)
+    assert any(m["rewritten"] for m in migs)  # e.g. column type changes on existing tables
+    assert {m["risk"] for m in migs} >= {"safe", "blocks-reads-writes"}
+    not_executed = [s for m in migs for s in m["statements"] if not s["executed"]]
+    assert all(s["note"].startswith(("not executed in dry-run", "transaction control")) for s in not_executed)
+    assert any("SHARE UPDATE EXCLUSIVE" in s["note"] for s in not_executed)  # CREATE INDEX CONCURRENTLY
+    assert fingerprint(db) == before
