@@ -3,7 +3,8 @@
 The venv gets this test interpreter's site-packages through a ``.pth`` file (so
 psycopg, pglast, click... need no download), then Confiture itself and
 ``examples/lint-pack`` are pip-installed into it (non-editable, no
-dependencies; pip fetches setuptools for the isolated build from PyPI), and the venv's own ``confiture`` console script is run.
+dependencies; pip fetches setuptools for the isolated build from PyPI),
+and the venv's own ``confiture`` console script is run.
 """
 
 from __future__ import annotations
