@@ -466,11 +466,13 @@ def plugins_cmd(fmt: str) -> None:
 
 
 def _register_optional_commands() -> None:
+    import importlib
+
     try:
-        from .lint.command import lint_command
+        module = importlib.import_module("confiture_core.lint.command")
     except ImportError:
         return
-    cli.add_command(lint_command)
+    cli.add_command(module.lint_command)
 
 
 _register_optional_commands()

