@@ -168,9 +168,9 @@ class Hooks:
         for impl in reversed(impls):
             args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
             if impl.hookwrapper or impl.wrapper:
-                gen = self._isolated(conn, impl.plugin_name, name, where, partial(impl.function, **args))
-                if gen is _SKIPPED:
-                    continue
+                # pluggy only registers generator functions as wrappers: calling one
+                # runs none of its code, so it needs no savepoint of its own
+                gen = impl.function(**args)
                 try:
                     entered = self._isolated(conn, impl.plugin_name, name, where, partial(next, gen))
                 except HookFailed as e:
