@@ -34,6 +34,16 @@ _PY_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_]+)\.py$")
 Direction = Literal["up", "down"]
 
 
+def shown(path: Path | None) -> str:
+    """A path as messages show it: relative to the current folder when under it."""
+    if path is None:
+        return "-"
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def normalized_bytes(data: bytes) -> bytes:
     """File bytes as checksummed: a leading UTF-8 BOM dropped, CRLF turned into LF."""
     if data.startswith(b"\xef\xbb\xbf"):
@@ -54,12 +64,12 @@ def read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise MigrationFileError(f"{path}: cannot read: {exc.strerror}") from None
+        raise MigrationFileError(f"{shown(path)}: cannot read: {exc.strerror}") from None
     try:
         return normalized_bytes(data).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MigrationFileError(
-            f"{path}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8"
+            f"{shown(path)}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8"
         ) from None
 
 
@@ -93,7 +103,7 @@ class Migration:
         try:
             return checksum_bytes(self.up_path.read_bytes())
         except OSError as exc:
-            raise MigrationFileError(f"{self.up_path}: cannot read: {exc.strerror}") from None
+            raise MigrationFileError(f"{shown(self.up_path)}: cannot read: {exc.strerror}") from None
 
     def path_for(self, direction: Direction) -> Path | None:
         """The file run for ``direction`` (``None``: no down migration)."""
@@ -106,13 +116,13 @@ class Migration:
             or a file PostgreSQL's parser rejects.
         """
         if self.kind != "sql":
-            raise MigrationFileError(f"{self.up_path}: a Python migration has no SQL")
+            raise MigrationFileError(f"{shown(self.up_path)}: a Python migration has no SQL")
         key = f"sql:{direction}"
         if key not in self._cache:
             path = self.path_for(direction)
             if path is None:
-                raise MigrationFileError(f"{self.up_path}: no down migration ({self.version}_*.down.sql)")
-            self._cache[key] = parse_sql_text(read_text(path), str(path))
+                raise MigrationFileError(f"{shown(self.up_path)}: no down migration ({self.version}_*.down.sql)")
+            self._cache[key] = parse_sql_text(read_text(path), shown(path))
         result: SqlFile = self._cache[key]
         return result
 
@@ -124,14 +134,14 @@ class Migration:
         if "module" not in self._cache:
             spec = importlib.util.spec_from_file_location(f"confiture_migration_{self.version}", self.up_path)
             if spec is None or spec.loader is None:
-                raise MigrationFileError(f"{self.up_path}: cannot import")
+                raise MigrationFileError(f"{shown(self.up_path)}: cannot import")
             mod = importlib.util.module_from_spec(spec)
             try:
                 spec.loader.exec_module(mod)
             except Exception as exc:
-                raise MigrationFileError(f"{self.up_path}: import failed: {type(exc).__name__}: {exc}") from None
+                raise MigrationFileError(f"{shown(self.up_path)}: import failed: {type(exc).__name__}: {exc}") from None
             if not callable(getattr(mod, "up", None)):
-                raise MigrationFileError(f"{self.up_path}: a Python migration must define up(conn)")
+                raise MigrationFileError(f"{shown(self.up_path)}: a Python migration must define up(conn)")
             self._cache["module"] = mod
         module: ModuleType = self._cache["module"]
         return module
@@ -143,7 +153,7 @@ class Migration:
         """
         fn = getattr(self.module(), direction, None)
         if not callable(fn):
-            raise MigrationFileError(f"{self.up_path}: no down(conn) defined; cannot revert")
+            raise MigrationFileError(f"{shown(self.up_path)}: no down(conn) defined; cannot revert")
         return fn  # type: ignore[no-any-return]
 
     def has_down(self) -> bool:
@@ -174,7 +184,7 @@ class Migration:
         if others:
             first = needs[0]
             raise MigrationFileError(
-                f"{self.path_for(direction)}:{first.line}: {first.no_transaction_reason} cannot run in a "
+                f"{shown(self.path_for(direction))}:{first.line}: {first.no_transaction_reason} cannot run in a "
                 f"transaction block, but this file also has {len(others)} other statement(s); split it into "
                 "two migrations, or put '-- confiture: no-transaction' at the top of the file to run every "
                 "statement in autocommit, one at a time"
@@ -205,13 +215,13 @@ def discover(folder: Path) -> list[Migration]:
             m = _SQL_RE.match(fname)
             if not m:
                 raise MigrationFileError(
-                    f"{path}: cannot parse the file name; expected <version>_<name>.up.sql or "
+                    f"{shown(path)}: cannot parse the file name; expected <version>_<name>.up.sql or "
                     "<version>_<name>.down.sql with a numeric version"
                 )
             version = int(m["version"])
             if m["direction"] == "down":
                 if version in downs:
-                    raise MigrationFileError(f"{path}: duplicate down migration for version {version} "
+                    raise MigrationFileError(f"{shown(path)}: duplicate down migration for version {version} "
                                              f"(also {downs[version].name})")
                 downs[version] = path
                 continue
@@ -220,7 +230,7 @@ def discover(folder: Path) -> list[Migration]:
             m = _PY_RE.match(fname)
             if not m:
                 raise MigrationFileError(
-                    f"{path}: cannot parse the file name; expected <version>_<name>.py with a numeric "
+                    f"{shown(path)}: cannot parse the file name; expected <version>_<name>.py with a numeric "
                     "version and a name of letters, digits and underscores"
                 )
             version = int(m["version"])
@@ -229,14 +239,15 @@ def discover(folder: Path) -> list[Migration]:
             continue
         if version in ups:
             raise MigrationFileError(
-                f"{path}: duplicate version {version} (also {ups[version][1].name}); give one of them a new version"
+                f"{shown(path)}: duplicate version {version} (also {ups[version][1].name}); "
+                "give one of them a new version"
             )
         ups[version] = (m["name"], path, kind)
     for version, path in downs.items():
         if version not in ups:
-            raise MigrationFileError(f"{path}: down migration without an up migration for version {version}")
+            raise MigrationFileError(f"{shown(path)}: down migration without an up migration for version {version}")
         if ups[version][2] == "python":
-            raise MigrationFileError(f"{path}: version {version} is a Python migration; define down(conn) in "
+            raise MigrationFileError(f"{shown(path)}: version {version} is a Python migration; define down(conn) in "
                                      f"{ups[version][1].name} instead")
     return [
         Migration(v, name, path, downs.get(v), kind)  # type: ignore[arg-type]

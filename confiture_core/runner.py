@@ -39,7 +39,7 @@ from .errors import ConfitureError, HistoryError, MigrationFailed, MigrationFile
 from .history import AdvisoryLock, AppliedRow, History
 from .hookcaller import HookFailed, Hooks
 from .hookspecs import Backfill, BackfillBatch, Finding, HookContext, MigrationResult
-from .migrations import Direction, Migration, discover
+from .migrations import Direction, Migration, discover, shown
 from .sql import Statement
 
 Conn = psycopg.Connection[Any]
@@ -611,7 +611,7 @@ class Runner:
                     continue
                 if kind in _REFUSE_TX:
                     raise MigrationFailed(
-                        f"{path}:{st.line}: {st.sql.split()[0].upper()} is not allowed in a migration that runs "
+                        f"{shown(path)}:{st.line}: {st.sql.split()[0].upper()} is not allowed in a migration that runs "
                         "in a transaction; remove it (the runner rolls back on failure)")
             if dry_run:
                 if self.observer:
@@ -645,7 +645,7 @@ class Runner:
             line = st.line_of(int(pos))
         primary = exc.diag.message_primary or str(exc).splitlines()[0]
         code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
-        msg = f"{path}:{line}: {primary}{code}"
+        msg = f"{shown(path)}:{line}: {primary}{code}"
         if exc.diag.message_hint:
             msg += f" (hint: {exc.diag.message_hint})"
         if not transactional:
@@ -746,7 +746,7 @@ class Runner:
                     raise HistoryError(f"migration {v} ({rows[v].name}) is applied but its file is gone; "
                                        "cannot revert it")
                 if not m.has_down():
-                    raise HistoryError(f"{m.up_path}: no down migration; add {v}_{m.name}.down.sql "
+                    raise HistoryError(f"{shown(m.up_path)}: no down migration; add {v}_{m.name}.down.sql "
                                        "or stop the revert above it with --to")
                 m.is_transactional("down")  # parse and check before anything runs
                 plan.append(m)
