@@ -176,3 +176,15 @@ def test_missing_plugins_folder_and_bad_settings(project: Path) -> None:
     cfg.write_text(base + '[plugins]\nnon_fatal = "x"\n')
     r = run_cli("plugins", cwd=project)
     assert r.code == 2 and "non_fatal" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_plugins_text_listing(project: Path, tmp_path: Path) -> None:
+    env = site_with_two(tmp_path)
+    configure(project)
+    add_plugin(project, "broken", "import nope_nope\n")
+    r = run_cli("plugins", cwd=project, env={**env, "COLUMNS": "300"})
+    assert r.code == 0, r.stderr
+    assert "acme_audit" in r.stderr and "acme-audit 1.4.2" in r.stderr and "before_migrate" in r.stderr
+    assert "CF101" in r.stderr  # a first-party pack's lint rules
+    assert "failed: import failed: ModuleNotFoundError" in r.stderr
+    assert r.stdout == ""
