@@ -517,9 +517,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as e:
         e.show()
         raise SystemExit(e.exit_code) from None
-    except click.exceptions.Abort:
-        _fail("aborted", 1)
-    except (SystemExit, KeyboardInterrupt):
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _fail("interrupted: the migration in progress was rolled back (one that runs outside a transaction is "
+              "recorded as failed; see `confiture migrate status`)", 1)
+    except SystemExit:
         raise
     except Exception as exc:
         if debug:

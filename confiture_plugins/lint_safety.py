@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from pglast import ast
-from pglast.parser import ParseError, scan
 from pglast.enums import (
     AlterTableType,
     ConstrType,
@@ -25,6 +24,7 @@ from pglast.enums import (
     ReindexObjectType,
     TransactionStmtKind,
 )
+from pglast.parser import ParseError, scan
 
 from confiture_core.hookspecs import hookimpl
 from confiture_core.lint.astutil import (

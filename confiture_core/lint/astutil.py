@@ -26,7 +26,7 @@ def walk(node: Any) -> Iterator[ast.Node]:
         item = stack.pop()
         if isinstance(item, ast.Node):
             yield item
-            for attr in item.__slots__:
+            for attr in getattr(item, "__slots__", ()):
                 value = getattr(item, attr, None)
                 if isinstance(value, ast.Node | tuple | list):
                     stack.append(value)
@@ -36,7 +36,7 @@ def walk(node: Any) -> Iterator[ast.Node]:
 
 def strings(names: Any) -> list[str]:
     """The ``sval`` of each ``String`` in a name list (``funcname``, ``TypeName.names``...)."""
-    return [n.sval for n in names or () if isinstance(n, ast.String)]
+    return [n.sval for n in names or () if isinstance(n, ast.String) and n.sval is not None]
 
 
 def table_key(rv: ast.RangeVar | None) -> TableKey | None:

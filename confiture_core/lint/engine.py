@@ -536,7 +536,13 @@ def ruleset_fingerprint(rules: Sequence[type[LintRule]], options: LintOptions) -
 
 
 class ResultCache:
-    """Per-file results on disk: ``<dir>/<2 hex>/<sha256>.json``.
+    """Per-file results on disk, one manifest per rule set: ``<dir>/<fingerprint>.json``.
+
+    The manifest maps each file's path to ``[key, result]`` where ``key`` is the
+    SHA-256 of the fingerprint, the path and the file's bytes; a changed file
+    (or rule set, options, versions) simply misses. One file per rule set keeps a
+    warm run to one read and one write. Concurrent runs may drop each other's new
+    entries (last writer wins); results are never wrong, only recomputed.
 
     :param directory: the cache folder (created on first write), normally
         ``<project>/.confiture/lint-cache``.
@@ -546,6 +552,9 @@ class ResultCache:
     def __init__(self, directory: Path, fingerprint: str) -> None:
         self.directory = directory
         self.fingerprint = fingerprint
+        self.file = directory / f"{fingerprint[:32]}.json"
+        self._entries: dict[str, list[Any]] | None = None
+        self._dirty = False
 
     def key(self, path: str, data: bytes) -> str:
         """The cache key of a file's path and bytes."""
@@ -554,26 +563,44 @@ class ResultCache:
         h.update(data)
         return h.hexdigest()
 
-    def _file(self, key: str) -> Path:
-        return self.directory / key[:2] / f"{key}.json"
+    def _load(self) -> dict[str, list[Any]]:
+        if self._entries is None:
+            try:
+                raw = json.loads(self.file.read_text("utf-8"))
+                self._entries = raw if isinstance(raw, dict) else {}
+            except (OSError, ValueError):
+                self._entries = {}
+        return self._entries
 
-    def get(self, key: str) -> FileResult | None:
-        """The stored result, or ``None`` (missing or unreadable entries are misses)."""
+    def get(self, path: str, key: str) -> FileResult | None:
+        """The stored result for ``path`` if its key matches, else ``None``."""
+        entry = self._load().get(path)
+        if not entry or entry[0] != key:
+            return None
         try:
-            raw = json.loads(self._file(key).read_text("utf-8"))
-            return FileResult(raw["path"], [Violation.from_dict(v) for v in raw["violations"]],
-                              int(raw["statements"]), cached=True)
-        except (OSError, ValueError, KeyError, TypeError):
+            stmts, rows = entry[1], entry[2]
+            return FileResult(path, [Violation(c, m, p, int(ln), int(col), "warning" if s == "warning" else "error",
+                                               e, n) for c, m, p, ln, col, s, e, n in rows],
+                              int(stmts), cached=True)
+        except (ValueError, TypeError, IndexError):
             return None
 
-    def put(self, key: str, result: FileResult) -> None:
-        """Store a result; I/O errors are ignored (the cache is an optimisation)."""
-        f = self._file(key)
+    def put(self, path: str, key: str, result: FileResult) -> None:
+        """Remember a result (written by :meth:`save`)."""
+        rows = [[v.code, v.message, v.path, v.line, v.column, v.severity, v.excerpt, v.name]
+                for v in result.violations]
+        self._load()[path] = [key, result.statements, rows]
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the manifest atomically; I/O errors are ignored (the cache is an optimisation)."""
+        if not self._dirty or self._entries is None:
+            return
         try:
-            f.parent.mkdir(parents=True, exist_ok=True)
-            tmp = f.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(result.to_dict()), "utf-8")
-            os.replace(tmp, f)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self.file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self._entries, separators=(",", ":")), "utf-8")
+            os.replace(tmp, self.file)
         except OSError:
             pass
 
@@ -645,15 +672,17 @@ class Linter:
                     key = self.cache.key(str(f), f.read_bytes())
                 except OSError:
                     key = None
-                hit = self.cache.get(key) if key else None
+                hit = self.cache.get(str(f), key) if key else None
                 if hit is not None:
                     results[i] = hit
                     continue
             todo.append((i, f, key))
-        for (i, _, key), res in zip(todo, self._run([f for _, f, _ in todo]), strict=True):
+        for (i, f, key), res in zip(todo, self._run([f for _, f, _ in todo]), strict=True):
             results[i] = res
             if self.cache is not None and key is not None:
-                self.cache.put(key, res)
+                self.cache.put(str(f), key, res)
+        if self.cache is not None:
+            self.cache.save()
         return LintReport([results[i] for i in range(len(files))], list(self.rules), self.options.pg_version)
 
     def _run(self, files: list[Path]) -> list[FileResult]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,20 @@ SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schem
 RULE_DOCS = "docs/lint-rules.md"
 
 
+_rel_memo: dict[tuple[str, str], str] = {}
+
+
 def _rel(path: str, base: Path | None) -> str:
+    """``path`` relative to ``base`` (POSIX separators) when below it, else as given."""
     if base is None:
         return path
-    try:
-        return Path(path).resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        return path
+    key = (path, str(base))
+    if key not in _rel_memo:
+        try:
+            _rel_memo[key] = Path(os.path.abspath(path)).relative_to(os.path.abspath(base)).as_posix()
+        except ValueError:
+            _rel_memo[key] = path
+    return _rel_memo[key]
 
 
 def excerpt(v: Violation, lines: int = EXCERPT_LINES) -> list[str]:

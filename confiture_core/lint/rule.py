@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from pglast import ast
@@ -69,7 +69,8 @@ class Violation:
 
     def to_dict(self) -> dict[str, Any]:
         """The violation as a JSON-serialisable ``dict`` (the JSON reporter's shape)."""
-        return asdict(self)
+        return {"code": self.code, "message": self.message, "path": self.path, "line": self.line,
+                "column": self.column, "severity": self.severity, "excerpt": self.excerpt, "name": self.name}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Violation:

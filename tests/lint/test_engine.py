@@ -165,7 +165,7 @@ def test_cache_hits_give_same_findings_and_edits_miss(tmp_path: Path) -> None:
     (mig / "2_b.up.sql").write_text("ALTER TABLE t DROP COLUMN c;\n")
     cache = tmp_path / ".confiture" / "lint-cache"
     first = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([mig])
-    assert first.cache_hits == 0 and len(list(cache.rglob("*.json"))) == 2
+    assert first.cache_hits == 0 and len(list(cache.glob("*.json"))) == 1
     second = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([mig])
     assert second.cache_hits == 2
     assert second.violations == first.violations

@@ -1,0 +1,163 @@
+"""Benchmark ``confiture lint`` against squawk and sqlfluff on the same files (not a test).
+
+Run (needs the ``bench`` extra: ``pip install -e '.[bench]'``)::
+
+    python bench/lint_bench.py [--repeat 3] [--sqlfluff-sample 12]
+
+Targets: each shared corpus (``../shared/corpus/*/migrations``) and a generated
+tree of 1,500 schema files (about 10,000 statements). Every tool runs as a
+command-line process on the same files, as a user would run it, and is timed
+wall-clock (best of ``--repeat`` runs) in this same run:
+
+- confiture cold: ``confiture lint --no-cache --select safety --format json``;
+- confiture warm: the same with the result cache, on an unchanged tree (the
+  cache is filled by one untimed run first);
+- squawk: ``squawk --reporter json FILES`` (its default rule set, the one
+  ``safety`` mirrors);
+- sqlfluff: ``sqlfluff lint --dialect postgres --format json`` on a sample of
+  ``--sqlfluff-sample`` files, scaled to the whole target by bytes (sqlfluff is
+  too slow to run on every file; the output says so).
+
+Ratios > 1 mean confiture is faster. Targets from the issue: cold within 2x of
+squawk (ratio >= 0.5), warm faster than squawk (> 1), >= 20x faster than sqlfluff.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
+
+
+def generate_tree(root: Path, files: int = 1500, seed: int = 7) -> int:
+    """Write ``files`` schema files under ``root`` (in 30 folders); returns the statement count."""
+    rnd = random.Random(seed)
+    types = ["bigint", "text", "timestamptz", "integer", "varchar(80)", "boolean", "jsonb", "numeric(12,2)",
+             "timestamp", "uuid"]
+    count = 0
+    for i in range(files):
+        folder = root / f"module_{i % 30:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        t = f"app_{i:04d}"
+        stmts = ["SET lock_timeout = '2s'"] if i % 3 == 0 else []
+        cols = ",\n".join(f"    c{j} {rnd.choice(types)}{' NOT NULL' if rnd.random() < .3 else ''}"
+                          for j in range(rnd.randint(3, 9)))
+        stmts.append(f"CREATE TABLE IF NOT EXISTS {t} (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+                     f"    tenant_id bigint NOT NULL,\n{cols}\n)")
+        stmts.append(f"COMMENT ON TABLE {t} IS 'generated table {i}'")
+        stmts.append(f"CREATE INDEX {t}_tenant ON {t} (tenant_id)")
+        other = f"app_{rnd.randrange(max(i, 1)):04d}"
+        stmts.append(f"ALTER TABLE {other} ADD COLUMN extra_{i} text DEFAULT 'x'")
+        stmts.append(f"CREATE INDEX CONCURRENTLY {other}_extra_{i} ON {other} (extra_{i})"
+                     if rnd.random() < .5 else f"CREATE INDEX {other}_extra_{i} ON {other} (extra_{i})")
+        if rnd.random() < .5:
+            stmts.append(f"ALTER TABLE {other} ADD CONSTRAINT {other}_fk_{i} FOREIGN KEY (tenant_id) "
+                         f"REFERENCES tenants (id){' NOT VALID' if rnd.random() < .5 else ''}")
+        if rnd.random() < .4:
+            stmts.append(f"ALTER TABLE {other} ALTER COLUMN extra_{i} SET NOT NULL")
+        if rnd.random() < .3:
+            stmts.append(f"CREATE OR REPLACE VIEW {t}_v AS SELECT id, tenant_id FROM {t} WHERE id > 0")
+        if rnd.random() < .2:
+            stmts.append(f"ALTER TABLE {other} RENAME COLUMN extra_{i} TO extra_{i}_renamed")
+        count += len(stmts)
+        (folder / f"{i:04d}_{t}.sql").write_text(";\n\n".join(stmts) + ";\n")
+    return count
+
+
+def timed(cmd: Sequence[str], repeat: int, cwd: Path | None = None) -> float:
+    """Best wall-clock seconds of ``repeat`` runs of ``cmd`` (output discarded)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def sql_files(target: Path) -> list[Path]:
+    return sorted(p for p in target.rglob("*.sql") if p.is_file())
+
+
+def confiture_cmd() -> list[str]:
+    exe = shutil.which("confiture", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "confiture_core.cli"]
+
+
+def count_statements(files: Sequence[Path]) -> int:
+    from confiture_core.errors import ConfitureError
+    from confiture_core.migrations import read_text
+    from confiture_core.sql import parse_sql_text
+
+    n = 0
+    for f in files:
+        try:
+            n += len(parse_sql_text(read_text(f), str(f)).statements)
+        except ConfitureError:
+            pass
+    return n
+
+
+def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path) -> dict[str, float]:
+    files = sql_files(target)
+    size = sum(f.stat().st_size for f in files)
+    proj = work / f"proj-{name}"
+    proj.mkdir()
+    base = [*confiture_cmd(), "--project", str(proj), "lint", "--select", "safety", "--format", "json"]
+    cold = timed([*base, "--no-cache", str(target)], repeat, cwd=proj)
+    subprocess.run([*base, str(target)], cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    warm = timed([*base, str(target)], repeat, cwd=proj)
+    squawk_exe = shutil.which("squawk", path=str(Path(sys.executable).parent)) or shutil.which("squawk")
+    squawk = timed([squawk_exe, "--reporter", "json", *map(str, files)], repeat) if squawk_exe else float("nan")
+    fluff_exe = shutil.which("sqlfluff", path=str(Path(sys.executable).parent)) or shutil.which("sqlfluff")
+    fluff = float("nan")
+    picked: list[Path] = []
+    if fluff_exe:
+        rnd = random.Random(1)
+        picked = rnd.sample(files, min(sample, len(files)))
+        t = timed([fluff_exe, "lint", "--dialect", "postgres", "--format", "json", "--processes", "1",
+                   *map(str, picked)], 1)
+        picked_size = sum(f.stat().st_size for f in picked)
+        fluff = t * size / max(picked_size, 1)
+    stmts = count_statements(files)
+    print(f"\n## {name}: {len(files)} files, {stmts} statements, {size / 1024:.0f} KiB")
+    print(f"  confiture cold (--no-cache)  {cold:8.3f} s")
+    print(f"  confiture warm (cache)       {warm:8.3f} s")
+    print(f"  squawk                       {squawk:8.3f} s")
+    print(f"  sqlfluff (scaled)            {fluff:8.1f} s   (measured on {len(picked)} files, scaled by bytes)")
+    print(f"  ratio squawk/confiture cold  {squawk / cold:8.2f}   (target >= 0.5: within 2x)")
+    print(f"  ratio squawk/confiture warm  {squawk / warm:8.2f}   (target > 1)")
+    print(f"  ratio sqlfluff/confiture cold{fluff / cold:8.1f}   (target >= 20)")
+    return {"cold": cold, "warm": warm, "squawk": squawk, "sqlfluff": fluff}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="confiture lint vs squawk and sqlfluff")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sqlfluff-sample", type=int, default=12)
+    parser.add_argument("--files", type=int, default=1500, help="files in the generated tree")
+    args = parser.parse_args(argv)
+    print(f"cpus available: {len(os.sched_getaffinity(0))}; python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="confiture-lint-bench-") as tmp:
+        work = Path(tmp)
+        targets = [(p.parent.name, p) for p in sorted(CORPUS.glob("*/migrations"))]
+        tree = work / "tree"
+        n = generate_tree(tree, args.files)
+        print(f"generated {args.files} files with {n} statements")
+        targets.append(("generated", tree))
+        for name, target in targets:
+            bench_target(name, target, args.repeat, args.sqlfluff_sample, work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
