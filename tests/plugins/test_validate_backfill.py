@@ -135,3 +135,19 @@ def test_backfill_killed_midway_resumes_and_fills_every_row_once(project: Path,
     r = run_cli("migrate", "up", cwd=project)
     assert r.code == 0 and "resuming" not in r.stderr
     assert rows(db, "SELECT max(fills) FROM t") == [(1,)]
+
+
+def test_commit_in_validate_is_refused_and_its_writes_vanish(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: validate's scratch transaction had no commit guard, so a COMMIT there persisted writes."""
+    configure(project)
+    add_plugin(project, "sneaky", """
+        @hookimpl
+        def confiture_validate(context):
+            context.connection.execute("CREATE TABLE sneaky_table (id int)")
+            context.connection.execute("COMMIT")
+        """)
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
+    r = run_cli("migrate", "up", cwd=project)
+    assert r.code == 1
+    assert "plugin 'sneaky' failed in confiture_validate for migration 1_a.up.sql" in r.stderr
+    assert tables(db) == ["confiture_migrations"]
