@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 import click
+import psycopg
 
 from .config import redact_url
 from .dryrun import DryRunReport, MigrationReport, dry_run
@@ -60,8 +61,12 @@ def measure(app: App, target: int | None) -> DryRunReport:
     :raises LockBlocked: a lock wait exceeded ``[dry_run] lock_timeout``.
     """
     conn = app.connect()
-    return dry_run(conn, app.config, app.hooks, target=target, reporter=_QuietReporter(),
-                   watch_url=app.database_url())
+    try:
+        return dry_run(conn, app.config, app.hooks, target=target, reporter=_QuietReporter(),
+                       watch_url=app.database_url())
+    finally:
+        if conn.closed:  # a hook closed it: the real run that may follow needs a fresh connection
+            app._conn = None
 
 
 def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> None:
@@ -110,6 +115,10 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, M
         report = measure(app, target)
     except (HistoryError, MigrationFileError, MigrationFailed):
         # the real run refuses the same way, with its own (identical) message
+        return target, None, False
+    except psycopg.Error as exc:  # e.g. a hook closed the connection: the real run reports it properly
+        app.warn(app.scrub(f"the dry run before applying failed ({str(exc).strip()}); applying without risk "
+                           "review"))
         return target, None, False
     if interactive:
         render(report, err_console)

@@ -96,3 +96,17 @@ def test_terminal_without_interactive_prompts_too(risky: Path, db: psycopg.Conne
     child.close()
     assert child.exitstatus == 0
     assert applied(db) == [1, 2, 3, 4]
+
+
+def test_hook_closing_connection_in_preflight_does_not_break_real_run(project: Path,
+                                                                        db: psycopg.Connection[Any]) -> None:
+    """Regression: the real run reused the connection a hook had closed during the pre-flight dry run."""
+    (project / "closer.py").write_text(
+        "import pluggy\nhookimpl = pluggy.HookimplMarker('confiture')\n\n"
+        "@hookimpl\ndef confiture_after_migration(context):\n"
+        "    if context.dry_run:\n        context.connection.close()\n")
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
+    r = run_cli("-p", "closer", "migrate", "up", cwd=project, env={"PYTHONPATH": str(project)})
+    assert r.code == 0, r.stderr
+    assert "applying without risk review" in r.stderr and "error:" not in r.stderr
+    assert applied(db) == [1]
