@@ -12,8 +12,8 @@ import click
 import psycopg
 
 from .config import redact_url
-from .dryrun import DryRunReport, MigrationReport, dry_run
-from .errors import ConfigError, HistoryError, MigrationFailed, MigrationFileError
+from .dryrun import DryRunReport, LockBlocked, MigrationReport, dry_run
+from .errors import ConfigError, ConfitureError
 from .migrations import Direction, Migration
 from .review import choose, confirm_level, render
 from .risk import LEVELS, Risk
@@ -113,8 +113,11 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, M
                           "`confiture migrate up --dry-run`, then apply with `confiture migrate up --yes`")
     try:
         report = measure(app, target)
-    except (HistoryError, MigrationFileError, MigrationFailed):
-        # the real run refuses the same way, with its own (identical) message
+    except (LockBlocked, ConfigError):
+        raise
+    except ConfitureError:
+        # history problems, unparsable files, validation or hook failures: the real run refuses the same
+        # way, with its own (identical) message, after creating the tracking table as it always does
         return target, None, False
     except psycopg.Error as exc:  # e.g. a hook closed the connection: the real run reports it properly
         app.warn(app.scrub(f"the dry run before applying failed ({str(exc).strip()}); applying without risk "
