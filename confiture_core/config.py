@@ -84,16 +84,32 @@ class Config:
         return split_qualified_name(self.tracking_table)
 
 
-def split_qualified_name(name: str) -> tuple[str | None, str]:
-    """Split ``schema.table`` (either part may be double-quoted) into its parts.
+_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_QUALIFIED_RE = re.compile(rf"^(?:({_IDENT})\.)?({_IDENT})$")
 
-    :raises ConfigError: when the name is empty or has more than two parts.
+
+def split_qualified_name(name: str) -> tuple[str | None, str]:
+    """Split ``schema.table`` into its parts, as PostgreSQL reads them.
+
+    Unquoted parts are folded to lower case; double-quoted parts keep their case
+    and may hold any character (``""`` for a quote).
+
+    :raises ConfigError: empty parts, stray quotes or dots, more than two parts,
+        or a ``pg_`` schema (reserved by PostgreSQL).
     """
-    parts = re.findall(r'"((?:[^"]|"")*)"|([^."]+)', name)
-    cleaned = [q.replace('""', '"') if q else u for q, u in parts]
-    if not cleaned or len(cleaned) > 2 or any(not p for p in cleaned):
-        raise ConfigError(f"tracking_table {name!r}: expected 'table' or 'schema.table'")
-    return (cleaned[0], cleaned[1]) if len(cleaned) == 2 else (None, cleaned[0])
+    m = _QUALIFIED_RE.match(name) if isinstance(name, str) else None
+    if m is None:
+        raise ConfigError(f"tracking_table {name!r}: expected table or schema.table (an identifier, or a "
+                          '"double-quoted" one, for each part)')
+
+    def unquote(part: str) -> str:
+        return part[1:-1].replace('""', '"') if part.startswith('"') else part.lower()
+
+    schema = unquote(m.group(1)) if m.group(1) else None
+    table = unquote(m.group(2))
+    if schema is not None and schema.startswith("pg_"):
+        raise ConfigError(f"tracking_table {name!r}: schema names starting with pg_ are reserved by PostgreSQL")
+    return schema, table
 
 
 def redact_url(url: str) -> str:
@@ -173,6 +189,22 @@ _KNOWN = {
 }
 
 
+_DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
+
+
+def _duration(path: Path | None, key: str, value: str | None) -> str | None:
+    """Check a PostgreSQL duration setting such as ``"5s"``, ``"500ms"`` or ``"0"``.
+
+    Units as in the PostgreSQL docs, "Setting Parameters" (us, ms, s, min, h, d);
+    a bare number is milliseconds.
+
+    :raises ConfigError: anything else.
+    """
+    if value is not None and not _DURATION_RE.match(value):
+        raise ConfigError(f"{path}: {key} = {value!r} is not a duration; use e.g. \"5s\", \"500ms\" or \"0\"")
+    return value
+
+
 def load_config(
     config_file: Path | None = None,
     *,
@@ -208,20 +240,24 @@ def load_config(
 
     def get_str(key: str, default: str | None) -> str | None:
         value = data.get(key, default)
-        if value is not None and not isinstance(value, str | int):
-            raise ConfigError(f"{path}: {key} must be a string")
-        return None if value is None else str(value)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(f"{path}: {key} must be a non-empty string")
+        return value
+
+    for key in ("plugins", "lint", "dry_run", "review"):
+        if key in data and not isinstance(data[key], dict):
+            raise ConfigError(f"{path}: {key} must be a table ([{key}]), not {type(data[key]).__name__}")
 
     cfg = Config(project_dir=project_dir, config_file=path, raw=data)
     cfg.migrations_dir = project_dir / (get_str("migrations_dir", "migrations") or "migrations")
     cfg.tracking_table = get_str("tracking_table", "confiture_migrations") or "confiture_migrations"
     split_qualified_name(cfg.tracking_table)
-    cfg.lock_timeout = get_str("lock_timeout", None)
-    cfg.statement_timeout = get_str("statement_timeout", None)
+    cfg.lock_timeout = _duration(path, "lock_timeout", get_str("lock_timeout", None))
+    cfg.statement_timeout = _duration(path, "statement_timeout", get_str("statement_timeout", None))
     cfg.embedded_dir = project_dir / (get_str("embedded_dir", ".confiture/pgdata") or ".confiture/pgdata")
     wait = data.get("advisory_lock_wait", 60)
-    if not isinstance(wait, int | float) or wait < 0:
-        raise ConfigError(f"{path}: advisory_lock_wait must be a number of seconds >= 0")
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 86400:
+        raise ConfigError(f"{path}: advisory_lock_wait must be a number of seconds between 0 and 86400")
     cfg.advisory_lock_wait = float(wait)
     for source, value in (
         ("--database-url", database_url),
