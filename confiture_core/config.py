@@ -11,6 +11,7 @@ Example ``confiture.toml``::
     lock_timeout = "5s"          # PostgreSQL's lock_timeout for migrations
     statement_timeout = "0"      # 0 = no limit
     advisory_lock_wait = 60      # seconds to wait for another runner
+    connect_timeout = 10         # seconds to wait for the server to answer
 
     [plugins]
     dir = "confiture_plugins_local"  # in-house plugins folder
@@ -52,6 +53,8 @@ class Config:
         ``None`` to keep the server's.
     :ivar statement_timeout: PostgreSQL ``statement_timeout``, ``None`` to keep the server's.
     :ivar advisory_lock_wait: seconds (float) to wait for the runners' advisory lock.
+    :ivar connect_timeout: seconds (int) to wait for the server to answer a connection
+        (libpq ``connect_timeout``; a value in the URL wins).
     :ivar embedded_dir: data folder of the embedded PostgreSQL server.
     :ivar raw: the whole config table, for plugins that read their own sections.
     """
@@ -65,6 +68,7 @@ class Config:
     lock_timeout: str | None = None
     statement_timeout: str | None = None
     advisory_lock_wait: float = 60.0
+    connect_timeout: int = 10
     embedded_dir: Path = Path(".confiture/pgdata")
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -185,7 +189,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 _KNOWN = {
     "migrations_dir", "tracking_table", "database_url", "lock_timeout", "statement_timeout",
-    "advisory_lock_wait", "embedded_dir", "plugins", "lint", "dry_run", "review",
+    "advisory_lock_wait", "connect_timeout", "embedded_dir", "plugins", "lint", "dry_run", "review",
 }
 
 
@@ -259,6 +263,10 @@ def load_config(
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 86400:
         raise ConfigError(f"{path}: advisory_lock_wait must be a number of seconds between 0 and 86400")
     cfg.advisory_lock_wait = float(wait)
+    ct = data.get("connect_timeout", 10)
+    if isinstance(ct, bool) or not isinstance(ct, int) or not 1 <= ct <= 3600:
+        raise ConfigError(f"{path}: connect_timeout must be a whole number of seconds between 1 and 3600")
+    cfg.connect_timeout = ct
     for source, value in (
         ("--database-url", database_url),
         ("CONFITURE_DATABASE_URL", env.get("CONFITURE_DATABASE_URL")),
