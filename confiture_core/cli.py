@@ -112,7 +112,9 @@ class App:
         if self._conn is None:
             url = self.database_url()
             try:
-                extra: dict[str, Any] = {} if "connect_timeout" in url else {"connect_timeout": self.config.connect_timeout}
+                extra: dict[str, Any] = {}
+                if "connect_timeout" not in url:
+                    extra["connect_timeout"] = self.config.connect_timeout
                 self._conn = psycopg.connect(url, autocommit=True, prepare_threshold=None,
                                              application_name="confiture", **extra)
                 self._conn.add_notice_handler(self._notice)
