@@ -15,9 +15,11 @@ compared as numbers: 1, 2, 10, never 1, 10, 2. Hidden files, ``__init__.py``,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -71,6 +73,10 @@ def read_text(path: Path) -> str:
         raise MigrationFileError(
             f"{shown(path)}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8"
         ) from None
+
+
+#: Imported Python migration modules by (path, checksum): imported once per process.
+_MODULES: dict[tuple[str, str | None], ModuleType] = {}
 
 
 @dataclass(frozen=True)
@@ -131,18 +137,23 @@ class Migration:
 
         :raises MigrationFileError: import failure or no ``up`` callable.
         """
+        if "module" not in self._cache and (str(self.up_path), self.checksum) in _MODULES:
+            # one import per process, even across runners (the review gate's dry run, then the real run)
+            self._cache["module"] = _MODULES[(str(self.up_path), self.checksum)]
         if "module" not in self._cache:
             spec = importlib.util.spec_from_file_location(f"confiture_migration_{self.version}", self.up_path)
             if spec is None or spec.loader is None:
                 raise MigrationFileError(f"{shown(self.up_path)}: cannot import")
             mod = importlib.util.module_from_spec(spec)
             try:
-                spec.loader.exec_module(mod)
+                with contextlib.redirect_stdout(sys.stderr):  # stdout carries --format json
+                    spec.loader.exec_module(mod)
             except Exception as exc:
                 raise MigrationFileError(f"{shown(self.up_path)}: import failed: {type(exc).__name__}: {exc}") from None
             if not callable(getattr(mod, "up", None)):
                 raise MigrationFileError(f"{shown(self.up_path)}: a Python migration must define up(conn)")
             self._cache["module"] = mod
+            _MODULES[(str(self.up_path), self.checksum)] = mod
         module: ModuleType = self._cache["module"]
         return module
 
@@ -260,8 +271,8 @@ def parse_version(text: str) -> int:
 
     :raises ConfigError: not a non-negative integer.
     """
-    t = text.strip()
-    if not t.isdigit():
+    t = text
+    if not (t.isascii() and t.isdigit()):
         raise ConfigError(f"version {text!r}: expected a non-negative integer such as 42 or 20240131120000")
     return int(t)
 

@@ -182,7 +182,7 @@ def test_hooks_see_dry_run_true(seeded: Path, db: psycopg.Connection[Any]) -> No
     r = run_cli("-p", "spy_plugin", "migrate", "up", "--dry-run", "--format", "json", cwd=seeded,
                 env={"PYTHONPATH": str(seeded)})
     assert r.code == 0, r.stderr
-    assert "SPY dry_run=True" in r.stdout
+    assert "SPY dry_run=True" in r.stderr  # hook prints go to stderr
     assert fingerprint(db) == before
     assert db.execute("SELECT to_regclass('spy')").fetchone() == (None,)
 
@@ -283,3 +283,16 @@ def test_ente_corpus_dry_run_json(tmp_path: Path, database_url: str, db: psycopg
     assert all(s["note"].startswith(("not executed in dry-run", "transaction control")) for s in not_executed)
     assert any("SHARE UPDATE EXCLUSIVE" in s["note"] for s in not_executed)  # CREATE INDEX CONCURRENTLY
     assert fingerprint(db) == before
+
+
+def test_python_migration_rollback_cannot_end_the_dry_run(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: conn.rollback() in a Python migration ended the dry run's transaction; what followed committed."""
+    write(project / "migrations", "1_py.py",
+          "def up(conn):\n    conn.execute('CREATE TABLE r1 (x int)')\n    conn.rollback()\n"
+          "    conn.execute('CREATE TABLE r2 (x int)')\n")
+    before = fingerprint(db)
+    code, doc, err = dry_json(project)
+    assert code == 1 and "Traceback" not in err
+    assert "rollback() is not allowed in a dry run" in doc["migrations"][0]["error"]
+    assert fingerprint(db) == before
+    assert db.execute("SELECT to_regclass('r2')").fetchone() == (None,)
