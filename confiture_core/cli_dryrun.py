@@ -125,6 +125,7 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, M
         return target, None, False
     if interactive:
         render(report, err_console)
+        _show_lint(app, report)
     failed = [m for m in report.migrations if m.status == "failed"]
     if failed:
         # A dry run can fail where the real run would not (a new enum value used by a later migration
@@ -150,6 +151,22 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, M
     if declined:
         return last, declined[0], last is None
     return target, None, False
+
+
+def _show_lint(app: App, report: DryRunReport) -> None:
+    """Print the lint findings of the pending SQL migrations under the dry-run report."""
+    from .cli import err_console
+    from .lint.command import lint_for_review
+    from .lint.reporters import render_text
+
+    pending = {m.version for m in report.migrations}
+    files = [m.up_path for m in app.runner().migrations() if m.version in pending and m.kind == "sql"]
+    if not files:
+        return
+    found = lint_for_review(app, files)
+    err_console.print("lint findings for the pending migrations:", style="bold", markup=False)
+    err_console.print(render_text(found, app.config.project_dir, color=err_console.is_terminal), markup=False,
+                      highlight=False, end="")
 
 
 def check_fail_on(value: str | None) -> None:

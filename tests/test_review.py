@@ -68,6 +68,9 @@ def test_bad_confirm_level(risky: Path, database_url: str) -> None:
 def test_interactive_prompt_yes(risky: Path, db: psycopg.Connection[Any]) -> None:
     child = spawn(risky, "--interactive")
     child.expect("dry run")
+    # lint findings of the pending files are shown with the report (CF101: non-concurrent index)
+    child.expect("lint findings for the pending migrations")
+    child.expect("CF101")
     child.expect(r"apply 3 idx \(blocks-writes: SHARE on t\)\? \[y/N\]")
     child.sendline("y")
     child.expect(pexpect.EOF)
