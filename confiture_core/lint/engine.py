@@ -48,7 +48,7 @@ from pglast.parser import ParseError, scan
 from .. import __version__
 from ..errors import ConfigError, MigrationFileError, SqlSyntaxError
 from ..migrations import Migration, read_text
-from ..sql import SqlFile, Statement, parse_sql_text
+from ..sql import SqlFile, Statement, parse_sql_text, trusted_parsing
 from .astutil import created_table
 from .rule import NEWEST_PG_VERSION, LintContext, LintRule, Severity, Violation
 
@@ -391,14 +391,33 @@ def lint_text(
         messages; default: the codes of ``rules``.
     :returns: a :class:`FileResult`; never raises for bad SQL or a crashing rule.
     """
+    return _lint_parsed(text, path, _parse(text, path), rules, options, known_codes)
+
+
+def _parse(text: str, path: str) -> SqlFile | SqlSyntaxError:
     try:
-        sql_file = parse_sql_text(text, path)
+        return parse_sql_text(text, path)
     except SqlSyntaxError as exc:
+        return exc
+
+
+def _lint_parsed(
+    text: str,
+    path: str,
+    parsed: SqlFile | SqlSyntaxError,
+    rules: Sequence[LintRule],
+    options: LintOptions,
+    known_codes: frozenset[str] | None = None,
+) -> FileResult:
+    """:func:`lint_text` once the text is parsed (``parsed``: the file or its syntax error)."""
+    if isinstance(parsed, SqlSyntaxError):
+        exc = parsed
         msg = str(exc).split(": SQL syntax error: ", 1)[-1]
         return FileResult(path, [_meta(
             "CF000", path, exc.line, exc.column,
             f"SQL syntax error: {msg}; PostgreSQL would reject this file, so no rule could check it",
         )] if "CF000" not in options.ignore_meta else [])
+    sql_file = parsed
     statements = sql_file.statements
     found: list[Violation] = []
     in_tx, refusal = _in_transaction(path, sql_file)
@@ -459,11 +478,34 @@ def lint_path(path: Path, rules: Sequence[LintRule], options: LintOptions,
     :param options: target version and configuration.
     :param known_codes: see :func:`lint_text`.
     """
-    try:
-        text = read_text(path)
-    except MigrationFileError as exc:
-        return FileResult(str(path), [_meta("CF003", str(path), 1, 1, str(exc).split(": ", 1)[-1])])
-    return lint_text(text, str(path), rules, options, known_codes)
+    return lint_paths_batch([path], rules, options, known_codes)[0]
+
+
+#: Files parsed in one :func:`~confiture_core.sql.trusted_parsing` block (bounds memory).
+PARSE_BATCH = 128
+
+
+def lint_paths_batch(paths: Sequence[Path], rules: Sequence[LintRule], options: LintOptions,
+                     known_codes: frozenset[str] | None = None) -> list[FileResult]:
+    """:func:`lint_path` for several files: each batch is parsed first (the fast way), then linted."""
+    out: list[FileResult] = []
+    for k in range(0, len(paths), PARSE_BATCH):
+        batch = paths[k : k + PARSE_BATCH]
+        texts: list[str | FileResult] = []
+        for path in batch:
+            try:
+                texts.append(read_text(path))
+            except MigrationFileError as exc:
+                texts.append(FileResult(str(path), [_meta("CF003", str(path), 1, 1, str(exc).split(": ", 1)[-1])]))
+        with trusted_parsing():
+            parsed = [_parse(t, str(p)) if isinstance(t, str) else None for p, t in zip(batch, texts, strict=True)]
+        for path, text, tree in zip(batch, texts, parsed, strict=True):
+            if isinstance(text, FileResult):
+                out.append(text)
+            else:
+                assert tree is not None
+                out.append(_lint_parsed(text, str(path), tree, rules, options, known_codes))
+    return out
 
 
 # ------------------------------------------------------------------ files
@@ -618,7 +660,7 @@ def _init_worker(rules: list[type[LintRule]], options: LintOptions, known: froze
 def _lint_chunk(paths: list[str]) -> list[FileResult]:
     assert _worker_state is not None
     rules, options, known = _worker_state
-    return [lint_path(Path(p), rules, options, known) for p in paths]
+    return lint_paths_batch([Path(p) for p in paths], rules, options, known)
 
 
 def _cpu_count() -> int:
@@ -688,7 +730,7 @@ class Linter:
     def _run(self, files: list[Path]) -> list[FileResult]:
         if self.jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
             rules = [r() for r in self.rules]
-            return [lint_path(f, rules, self.options, self.known_codes) for f in files]
+            return lint_paths_batch(files, rules, self.options, self.known_codes)
         n_chunks = self.jobs * 4
         chunks = [[str(f) for f in files[k::n_chunks]] for k in range(n_chunks)]
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
