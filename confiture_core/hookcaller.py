@@ -29,14 +29,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Generator, Iterable, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
-import psycopg
-from psycopg import pq
 
 from .errors import ConfitureError
 from .hookspecs import Backfill, Finding, HookContext, MigrationResult
+
+if TYPE_CHECKING:
+    import psycopg
 
 _counter = itertools.count(1)
 
@@ -241,6 +242,8 @@ class Hooks:
         failed. With ``raw`` an exception that is a :class:`HookFailed` raised
         inside a wrapper passes through unchanged.
         """
+        from psycopg import pq  # lazy: `confiture lint` never needs psycopg
+
         in_tx = not conn.closed and conn.info.transaction_status == pq.TransactionStatus.INTRANS
         sp = f"confiture_hook_{next(_counter)}"
         if in_tx:
@@ -272,6 +275,8 @@ class Hooks:
         if conn.closed:
             raise HookIsolationError(plugin, hook, where, RuntimeError(
                 "closed the connection; a hook must not close the runner's connection"))
+        from psycopg import pq
+
         status = conn.info.transaction_status
         if status == pq.TransactionStatus.INERROR:
             raise HookIsolationError(plugin, hook, where, RuntimeError(
@@ -290,6 +295,8 @@ class Hooks:
     def _check_alive_after_error(self, conn: psycopg.Connection[Any], plugin: str, hook: str, where: str) -> None:
         if conn.closed:
             raise HookIsolationError(plugin, hook, where, RuntimeError("closed the connection"))
+        from psycopg import pq
+
         status = conn.info.transaction_status
         if status not in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
             raise HookIsolationError(plugin, hook, where, RuntimeError(
