@@ -249,7 +249,8 @@ format_option = click.option("--format", "fmt", type=click.Choice(["text", "json
 @click.option("--database-url", envvar=None,
               help="libpq URL. Default: CONFITURE_DATABASE_URL, DATABASE_URL, the config file, else embedded.")
 @click.option("-p", "plugin_modules", multiple=True, metavar="MODULE", help="Load an in-house plugin module.")
-@click.option("--no-plugins", is_flag=True, help="Load no third-party or in-house plugins (built-ins still load).")
+@click.option("--no-plugins", is_flag=True,
+              help="Load no entry-point plugins and no plugins folder (built-ins and -p modules still load).")
 @click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME", help="Block one plugin by name.")
 @click.option("--strict-plugins", is_flag=True, help="A plugin that fails to load is an error (exit 2).")
 @click.pass_context

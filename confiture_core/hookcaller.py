@@ -169,15 +169,16 @@ class Hooks:
         for impl in reversed(impls):
             args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
             if impl.hookwrapper or impl.wrapper:
-                gen = self._isolated(conn, impl.plugin_name, name, where, partial(impl.function, **args))
-                if gen is _SKIPPED:
-                    continue
+                # pluggy only registers generator functions as wrappers: calling one
+                # runs none of its code, so it needs no savepoint of its own
+                gen = impl.function(**args)
                 try:
-                    self._isolated(conn, impl.plugin_name, name, where, partial(next, gen))
+                    entered = self._isolated(conn, impl.plugin_name, name, where, partial(next, gen))
                 except HookFailed as e:
                     exc = e
                     break
-                teardowns.append((impl, gen))
+                if entered is not _SKIPPED:  # a non-fatal wrapper that failed before its yield is left out
+                    teardowns.append((impl, gen))
                 continue
             try:
                 res = self._isolated(conn, impl.plugin_name, name, where, partial(impl.function, **args))
@@ -200,8 +201,8 @@ class Hooks:
                             return
                         raise RuntimeError("hookwrapper yielded twice")
 
-                    self._isolated(conn, impl.plugin_name, name, where, send_old, raw=True)
-                    outcome, exc = result._result, result._exception
+                    if self._isolated(conn, impl.plugin_name, name, where, send_old, raw=True) is not _SKIPPED:
+                        outcome, exc = result._result, result._exception
                 else:
 
                     def send_new(g: Generator[Any, Any, Any] = gen, e: BaseException | None = exc,
@@ -215,8 +216,9 @@ class Hooks:
                             return stop.value
                         raise RuntimeError("wrapper yielded twice")
 
-                    outcome = self._isolated(conn, impl.plugin_name, name, where, send_new, raw=True)
-                    exc = None
+                    value = self._isolated(conn, impl.plugin_name, name, where, send_new, raw=True)
+                    if value is not _SKIPPED:  # a non-fatal wrapper's failed teardown changes nothing
+                        outcome, exc = value, None
             except HookFailed as e:
                 exc = e.original if isinstance(e.original, HookFailed) else e
         if exc is not None:
@@ -253,12 +255,15 @@ class Hooks:
         except BaseException as exc:
             if raw and isinstance(exc, HookFailed):
                 if in_tx:
-                    self._rollback_to(conn, sp, plugin, hook, where)
+                    self._rollback_to(conn, sp, plugin, hook, where, exc)
                 raise HookFailed(plugin, hook, where, exc) from exc
             if not isinstance(exc, Exception):
                 raise
             if in_tx:
-                self._rollback_to(conn, sp, plugin, hook, where)
+                self._rollback_to(conn, sp, plugin, hook, where, exc)
+            elif conn.closed:
+                raise HookIsolationError(plugin, hook, where, RuntimeError(
+                    f"closed the connection, then raised {type(exc).__name__}: {exc}")) from exc
             if plugin in self.non_fatal:
                 self.warn(f"plugin {plugin!r} failed in {hook}{where} (non-fatal, its writes were rolled back): "
                           f"{type(exc).__name__}: {exc}")
@@ -266,10 +271,23 @@ class Hooks:
             raise HookFailed(plugin, hook, where, exc) from exc
         if in_tx:
             self._check_alive(conn, plugin, hook, where)
-            conn.execute(f"RELEASE SAVEPOINT {sp}")
+            self._release(conn, f"RELEASE SAVEPOINT {sp}", plugin, hook, where)
         elif conn.closed:
             raise HookIsolationError(plugin, hook, where, RuntimeError("closed the connection"))
         return value
+
+    def _release(self, conn: psycopg.Connection[Any], stmt: str, plugin: str, hook: str, where: str) -> None:
+        """Run ``stmt`` (RELEASE / ROLLBACK TO of the hook's savepoint); its failure means
+        the hook ended the runner's transaction and began another one."""
+        import psycopg
+
+        try:
+            conn.execute(stmt)
+        except psycopg.Error as exc:
+            raise HookIsolationError(plugin, hook, where, RuntimeError(
+                "ended the runner's transaction (its savepoint is gone: "
+                f"{(exc.diag.message_primary or str(exc)).strip()}); a hook must not commit, roll back or "
+                "close the connection")) from exc
 
     def _check_alive(self, conn: psycopg.Connection[Any], plugin: str, hook: str, where: str) -> None:
         if conn.closed:
@@ -287,20 +305,28 @@ class Hooks:
                 "ended the runner's transaction (COMMIT or ROLLBACK); a hook must not commit, roll back or "
                 "close the connection — use a savepoint (with conn.transaction()) instead"))
 
-    def _rollback_to(self, conn: psycopg.Connection[Any], sp: str, plugin: str, hook: str, where: str) -> None:
-        self._check_alive_after_error(conn, plugin, hook, where)
-        conn.execute(f"ROLLBACK TO SAVEPOINT {sp}")
-        conn.execute(f"RELEASE SAVEPOINT {sp}")
+    def _rollback_to(self, conn: psycopg.Connection[Any], sp: str, plugin: str, hook: str, where: str,
+                     error: BaseException) -> None:
+        self._check_alive_after_error(conn, plugin, hook, where, error)
+        self._release(conn, f"ROLLBACK TO SAVEPOINT {sp}", plugin, hook, where)
+        self._release(conn, f"RELEASE SAVEPOINT {sp}", plugin, hook, where)
 
-    def _check_alive_after_error(self, conn: psycopg.Connection[Any], plugin: str, hook: str, where: str) -> None:
+    def _check_alive_after_error(self, conn: psycopg.Connection[Any], plugin: str, hook: str, where: str,
+                                 error: BaseException) -> None:
+        why = f"{type(error).__name__}: {_first_line(error)}"
         if conn.closed:
-            raise HookIsolationError(plugin, hook, where, RuntimeError("closed the connection"))
+            raise HookIsolationError(plugin, hook, where, RuntimeError(f"closed the connection ({why})"))
         from psycopg import pq
 
         status = conn.info.transaction_status
         if status not in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
             raise HookIsolationError(plugin, hook, where, RuntimeError(
-                "ended the runner's transaction (COMMIT or ROLLBACK) before failing"))
+                f"ended the runner's transaction (COMMIT or ROLLBACK) before failing ({why})"))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
 
 
 class _Skipped:

@@ -29,7 +29,15 @@ log a warning and go on. An implementation must not COMMIT, ROLLBACK or close th
 connection: the runner detects it and fails the migration.
 
 Hook order is pluggy's: ``tryfirst`` first, ``trylast`` last, otherwise the plugin
-registered last runs first; ``wrapper=True`` implementations wrap the others.
+registered last runs first; ``wrapper=True`` (and old-style ``hookwrapper=True``)
+implementations wrap the others, each half of a wrapper (before and after its
+``yield``) in its own savepoint. A wrapper sees an inner failure as
+:class:`~confiture_core.hookcaller.HookFailed` (its ``original`` attribute holds the
+exception raised); swallowing it makes the call succeed, as in pluggy. Hooks
+nobody implements cost nothing: no savepoint, no round trip.
+
+``confiture migrate down`` calls the same hooks with ``context.direction ==
+"down"``, except :func:`confiture_validate` and :func:`confiture_backfill`.
 """
 
 from __future__ import annotations
@@ -173,10 +181,14 @@ def confiture_validate(context: HookContext) -> Iterable[Finding] | None:
     """Called for every pending migration before any migration runs; also by
     ``confiture migrate validate``.
 
-    Runs inside its own savepoint of a transaction that is rolled back: it may
-    query the database but its writes never persist. ``context.migration`` is the
-    migration checked. Return findings (or ``None``): any ``"error"`` finding
-    stops the run before any DDL is executed, and the CLI exits 1.
+    Runs inside its own savepoint of one transaction, shared by the validation of
+    every pending migration and rolled back at the end: it may query the
+    database, and its writes (visible to later ``confiture_validate`` calls of the
+    same run) never persist. ``context.migration`` is the migration checked; its
+    statements have not run. Return findings (or ``None``): any ``"error"``
+    finding stops the run before any DDL is executed, and the CLI exits 1;
+    ``"warning"`` and ``"info"`` ones are printed. Raising is a plugin failure:
+    the run stops (exit 1) unless the plugin is non-fatal.
 
     :param context: the run context, with ``migration`` set.
     :returns: an iterable of :class:`Finding`, or ``None`` for nothing to say.
@@ -239,7 +251,8 @@ def confiture_after_migration(context: HookContext) -> None:
 @hookspec
 def confiture_backfill(context: HookContext) -> Iterable[Backfill] | Backfill | None:
     """Called inside the migration's transaction, after
-    :func:`confiture_after_migration`: the place for data work after the DDL.
+    :func:`confiture_after_migration`, for ``up`` only: the place for data work
+    after the DDL.
 
     Two ways to backfill: do small work right here with ``context.connection``
     (it commits with the migration), or return :class:`Backfill` objects whose
@@ -247,7 +260,9 @@ def confiture_backfill(context: HookContext) -> Iterable[Backfill] | Backfill | 
     batch in its own transaction together with its saved progress. A backfill
     killed midway resumes on the next run: the runner calls this hook again for
     that migration (``context.state["resuming"]`` is ``True``) and continues the
-    backfills of the same names with their saved ``state``.
+    backfills of the same names with their saved ``state``. A batch that raises
+    fails the migration's result (the migration itself stays applied; its
+    unfinished backfill resumes on the next run).
 
     :param context: the run context with ``migration`` set.
     :returns: ``None``, a :class:`Backfill`, or an iterable of them.
@@ -259,8 +274,11 @@ def confiture_on_error(context: HookContext, error: BaseException) -> None:
     """Called when a migration, one of its hooks or a backfill failed, after its
     transaction was rolled back.
 
-    Runs in autocommit (or inside the dry run's transaction); use it to notify or
-    to record the failure. Its own exceptions are reported and otherwise ignored.
+    Runs in autocommit (or inside the dry run's transaction), without savepoint:
+    each statement it runs commits at once. Use it to notify or to record the
+    failure. It is not called when a hook closed the connection. Its own
+    exceptions are reported as warnings and otherwise ignored; the return value
+    is ignored.
 
     :param context: the run context with ``migration`` set (``None`` when the run
         failed before any migration).
@@ -275,8 +293,9 @@ def confiture_on_error(context: HookContext, error: BaseException) -> None:
 def confiture_lint_rules() -> Sequence[type[LintRule]]:
     """Return the lint rule classes this plugin brings.
 
-    Called once when ``confiture lint`` (or a command that lints) starts. Built-in
-    rule packs in ``confiture_plugins`` use this hook too.
+    Called once when ``confiture lint`` (or a command that lints) starts, and by
+    ``confiture plugins`` to list each plugin's rules; no database, no
+    transaction. Built-in rule packs in ``confiture_plugins`` use this hook too.
 
     :returns: a sequence of :class:`~confiture_core.lint.rule.LintRule` subclasses.
     """

@@ -8,8 +8,15 @@ Where plugins come from, in loading order:
    or ``--no-plugins`` is given, and, when ``[plugins] allow`` lists names, only
    those names load.
 2. ``-p MODULE`` on the command line (repeatable), an in-house importable module.
-3. Every ``*.py`` file in the folder named by ``[plugins] dir`` (relative to the
-   project), imported as a module named after the file.
+   Always loaded: naming it on the command line is explicit.
+3. Every ``*.py`` file (not starting with ``_``) in the folder named by
+   ``[plugins] dir`` (relative to the project), imported as a module named after
+   the file. Skipped with ``--no-plugins``; not subject to autoload or the
+   allowlist (it is the project's own, configured code).
+
+First-party packs (``confiture_plugins``, distribution ``confiture``) are part of
+Confiture: autoload-off, ``--no-plugins`` and the allowlist do not remove them;
+``--disable-plugin NAME`` or ``[plugins] disable`` blocks one.
 
 A plugin that fails to import, or implements a hook the spec does not have, is
 named in a warning and skipped; with ``--strict-plugins`` it is an error
@@ -100,6 +107,12 @@ class PluginLoader:
         self.pm.add_hookspecs(hookspecs)
         self.infos: list[PluginInfo] = []
         settings = config.section("plugins")
+        for key in ("allow", "non_fatal", "disable"):
+            value = settings.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{config.config_file}: [plugins] {key} must be a list of plugin names")
+        if not isinstance(settings.get("dir", ""), str):
+            raise ConfigError(f"{config.config_file}: [plugins] dir must be a folder name (a string)")
         self.allow: set[str] | None = set(settings["allow"]) if "allow" in settings else None
         self.non_fatal: set[str] = set(settings.get("non_fatal", ()))
         self.blocked = set(options.disabled) | set(settings.get("disable", ()))
@@ -116,7 +129,7 @@ class PluginLoader:
         for mod in self.options.modules:
             self._load(mod, "-p", lambda m=mod: importlib.import_module(m))  # type: ignore[misc]
         folder = self.config.section("plugins").get("dir")
-        if folder:
+        if folder and not self.options.no_plugins:
             path = (self.config.project_dir / folder).resolve()
             if not path.is_dir():
                 self._fail(PluginInfo(str(folder), "plugins dir"), f"plugins folder {path} not found")

@@ -307,6 +307,7 @@ class Runner:
         with self.locked():
             if not dry_run:
                 self.history.ensure()
+            self.prepare_guard()
             return self._up_locked(target, dry_run)
 
     def _up_locked(self, target: int | None, dry_run: bool) -> RunResult:
@@ -351,7 +352,7 @@ class Runner:
         if not self.hooks.has("confiture_validate"):
             return []
         findings: list[Finding] = []
-        with self._scratch_tx(run_ctx.dry_run):
+        with self._scratch_tx(run_ctx.dry_run), self._guarded():
             for m in plan:
                 ctx = HookContext(self.conn, self.config, run_ctx.direction, run_ctx.dry_run, run_ctx.state,
                                   run_ctx.migrations, m)
@@ -411,9 +412,18 @@ class Runner:
             self.conn.execute("SELECT set_config('confiture.commit_ok', 'on', true)")
             self.conn.execute("COMMIT")
 
-    def _ensure_guard(self) -> None:
-        if self._guard_ready:
+    def prepare_guard(self) -> None:
+        """Create the commit guard's session objects (a temp table, its function and
+        deferred trigger) once, in autocommit, so they outlive any rolled-back
+        migration. A no-op when no hook is implemented or already done."""
+        if self._guard_ready or self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
             return
+        if not any(self.hooks.has(f"confiture_{h}") for h in _GUARDED_HOOKS):
+            return
+        self._ensure_guard()
+        self._guard_ready = True
+
+    def _ensure_guard(self) -> None:
         self.conn.execute(
             """
             CREATE TEMP TABLE IF NOT EXISTS confiture_commit_guard (id int);
@@ -432,7 +442,6 @@ class Runner:
               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.confiture_commit_guard();
             """
         )
-        self._guard_ready = True
 
     @contextmanager
     def _guarded(self) -> Iterator[None]:
@@ -441,9 +450,9 @@ class Runner:
             yield
             return
         if not self._guard_ready:
-            self.conn.execute("SAVEPOINT confiture_guard_setup")
+            # created inside this transaction: not marked ready, since a rollback
+            # of the transaction drops it again (prepare_guard() avoids this cost)
             self._ensure_guard()
-            self.conn.execute("RELEASE SAVEPOINT confiture_guard_setup")
         self.conn.execute("INSERT INTO pg_temp.confiture_commit_guard VALUES (1)")
         yield
         if self.conn.info.transaction_status == pq.TransactionStatus.INTRANS:
@@ -715,6 +724,7 @@ class Runner:
         """
         with self.locked():
             self.history.ensure()
+            self.prepare_guard()
             rows = self._applied_rows()
             failed = [r for r in rows.values() if not r.success]
             if failed:
@@ -871,5 +881,8 @@ def _python_pseudo_statement(m: Migration) -> Statement:
     return Statement(sql=f"-- python migration {m.up_path.name}", node=ast.SelectStmt(), index=0, offset=0,
                      line=1, column=1)
 
+
+#: hooks that run inside a transaction of the runner, under the commit guard
+_GUARDED_HOOKS = ("validate", "before_migrate", "after_migrate", "before_migration", "after_migration", "backfill")
 
 OnWait = Callable[[int | None], None]
