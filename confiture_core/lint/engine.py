@@ -34,6 +34,7 @@ import multiprocessing
 import os
 import re
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -520,23 +521,56 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
     :raises ConfigError: a path that does not exist.
     """
     out: list[Path] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for p in paths:
         if p.is_dir():
-            found = sorted(
-                f for f in p.rglob("*.sql")
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
+            found = [(os.path.join(p, rel), real) for rel, real in _sql_below(str(p))]
         elif p.exists():
-            found = [p]
+            found = [(str(p), None)]
         else:
             raise ConfigError(f"{p}: no such file or folder")
-        for f in found:
-            key = f.resolve()
+        for f, real in found:
+            key = real or os.path.realpath(f)
             if key not in seen:
                 seen.add(key)
-                out.append(f)
+                out.append(Path(f))
     return out
+
+
+def _sql_below(root: str) -> list[tuple[str, str | None]]:
+    """``(path relative to root, real path or None)`` of every ``*.sql`` file below ``root``.
+
+    What ``sorted(Path(root).rglob("*.sql"))`` filtered by ``is_file()`` and
+    non-hidden parts gives, in the same order (by path components), with
+    ``os.scandir``: symlinked folders are not entered; a file that is not a
+    symlink gets its real path from its folder's (``None``: resolve it).
+    """
+    found: list[tuple[tuple[str, ...], str, str | None]] = []
+
+    def walk(folder: str, parts: tuple[str, ...], real: str | None) -> None:
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            return
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            try:
+                is_dir = e.is_dir()
+                if is_dir and not e.is_symlink():
+                    walk(e.path, (*parts, e.name), os.path.join(real, e.name) if real else None)
+                    continue
+                if e.name.endswith(".sql") and not is_dir and e.is_file():
+                    rel = (*parts, e.name)
+                    file_real = os.path.join(real, e.name) if real and not e.is_symlink() else None
+                    found.append((rel, os.path.join(*rel), file_real))
+            except OSError:
+                continue
+
+    walk(root, (), os.path.realpath(root))
+    found.sort(key=lambda t: t[0])
+    return [(rel, real) for _, rel, real in found]
 
 
 # ------------------------------------------------------------------ cache
@@ -577,12 +611,25 @@ def ruleset_fingerprint(rules: Sequence[type[LintRule]], options: LintOptions) -
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
+#: A file's stat is trusted by the cache only if the file was last modified at least this
+#: long before it was hashed (a later edit in the same mtime tick would go unseen).
+STAT_SETTLE_NS = 2_000_000_000
+
+
+def _stat_stamp(st: os.stat_result) -> tuple[int, int | None]:
+    """(size, mtime_ns), mtime ``None`` when too recent to be trusted."""
+    settled = st.st_mtime_ns <= time.time_ns() - STAT_SETTLE_NS
+    return st.st_size, st.st_mtime_ns if settled else None
+
+
 class ResultCache:
     """Per-file results on disk, one manifest per rule set: ``<dir>/<fingerprint>.json``.
 
-    The manifest maps each file's path to ``[key, result]`` where ``key`` is the
-    SHA-256 of the fingerprint, the path and the file's bytes; a changed file
-    (or rule set, options, versions) simply misses. One file per rule set keeps a
+    The manifest maps each file's path to ``[key, statements, findings, size,
+    mtime_ns]`` where ``key`` is the SHA-256 of the fingerprint, the path and the
+    file's bytes; a changed file (or rule set, options, versions) simply misses.
+    A file whose size and mtime match the entry's is not read at all
+    (:meth:`lookup`). One file per rule set keeps a
     warm run to one read and one write. Concurrent runs may drop each other's new
     entries (last writer wins); results are never wrong, only recomputed.
 
@@ -614,11 +661,39 @@ class ResultCache:
                 self._entries = {}
         return self._entries
 
-    def get(self, path: str, key: str) -> FileResult | None:
-        """The stored result for ``path`` if its key matches, else ``None``."""
+    def lookup(self, path: str, st: os.stat_result) -> FileResult | None:
+        """The stored result for ``path`` when the file's size and mtime (ns) are the ones
+        recorded with it: an unchanged file is answered without reading it.
+
+        Stats are only recorded for files not modified in the last :data:`STAT_SETTLE_NS`
+        before they were hashed, so an edit in the same clock tick cannot be missed.
+        """
+        entry = self._load().get(path)
+        if not entry or len(entry) < 5 or entry[4] is None:
+            return None
+        if entry[3] != st.st_size or entry[4] != st.st_mtime_ns:
+            return None
+        return self._result(path, entry)
+
+    def get(self, path: str, key: str, st: os.stat_result | None = None) -> FileResult | None:
+        """The stored result for ``path`` if its key matches, else ``None``.
+
+        :param st: the file's stat taken before its bytes were read; recorded with
+            the entry (see :meth:`lookup`) when it had none.
+        """
         entry = self._load().get(path)
         if not entry or entry[0] != key:
             return None
+        result = self._result(path, entry)
+        if result is not None and st is not None and (len(entry) < 5 or entry[4] is None):
+            stamp = _stat_stamp(st)
+            if stamp[1] is not None:
+                self._entries[path] = [*entry[:3], *stamp]  # type: ignore[index]
+                self._dirty = True
+        return result
+
+    @staticmethod
+    def _result(path: str, entry: list[Any]) -> FileResult | None:
         try:
             stmts, rows = entry[1], entry[2]
             return FileResult(path, [Violation(c, m, p, int(ln), int(col), "warning" if s == "warning" else "error",
@@ -627,11 +702,11 @@ class ResultCache:
         except (ValueError, TypeError, IndexError):
             return None
 
-    def put(self, path: str, key: str, result: FileResult) -> None:
-        """Remember a result (written by :meth:`save`)."""
+    def put(self, path: str, key: str, result: FileResult, st: os.stat_result | None = None) -> None:
+        """Remember a result (written by :meth:`save`); ``st``: the file's stat taken before reading it."""
         rows = [[v.code, v.message, v.path, v.line, v.column, v.severity, v.excerpt, v.name]
                 for v in result.violations]
-        self._load()[path] = [key, result.statements, rows]
+        self._load()[path] = [key, result.statements, rows, *(_stat_stamp(st) if st is not None else (None, None))]
         self._dirty = True
 
     def save(self) -> None:
@@ -707,14 +782,20 @@ class Linter:
         files = collect_files(paths)
         results: dict[int, FileResult] = {}
         todo: list[tuple[int, Path, str | None]] = []
+        stats: dict[int, os.stat_result] = {}
         for i, f in enumerate(files):
             key = None
             if self.cache is not None:
+                name = str(f)
                 try:
-                    key = self.cache.key(str(f), f.read_bytes())
+                    st = os.stat(name)
+                    hit = self.cache.lookup(name, st)
+                    if hit is None:
+                        key = self.cache.key(name, f.read_bytes())
+                        hit = self.cache.get(name, key, st)
+                    stats[i] = st
                 except OSError:
-                    key = None
-                hit = self.cache.get(str(f), key) if key else None
+                    key = hit = None
                 if hit is not None:
                     results[i] = hit
                     continue
@@ -722,7 +803,7 @@ class Linter:
         for (i, f, key), res in zip(todo, self._run([f for _, f, _ in todo]), strict=True):
             results[i] = res
             if self.cache is not None and key is not None:
-                self.cache.put(str(f), key, res)
+                self.cache.put(str(f), key, res, stats.get(i))
         if self.cache is not None:
             self.cache.save()
         return LintReport([results[i] for i in range(len(files))], list(self.rules), self.options.pg_version)
