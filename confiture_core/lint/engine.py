@@ -28,15 +28,12 @@ defining them), the options, and the Confiture and pglast versions.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
-import multiprocessing
 import os
 import re
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -581,10 +578,14 @@ _module_hashes: dict[str, str] = {}
 
 def _module_hash(rule: type[LintRule]) -> str:
     mod = sys.modules.get(rule.__module__)
-    try:
-        src = inspect.getsourcefile(mod) if mod is not None else None
-    except TypeError:
-        src = None
+    src = getattr(mod, "__file__", None)
+    if not (isinstance(src, str) and src.endswith(".py") and os.path.exists(src)):
+        import inspect  # slow to import; rarely needed (a module without a .py file)
+
+        try:
+            src = inspect.getsourcefile(mod) if mod is not None else None
+        except TypeError:
+            src = None
     if src is None:
         return rule.__module__
     if src not in _module_hashes:
@@ -814,6 +815,9 @@ class Linter:
             return lint_paths_batch(files, rules, self.options, self.known_codes)
         n_chunks = self.jobs * 4
         chunks = [[str(f) for f in files[k::n_chunks]] for k in range(n_chunks)]
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
         with ProcessPoolExecutor(
             max_workers=self.jobs,

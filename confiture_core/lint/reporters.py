@@ -24,9 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-
 from .. import __version__
 from .engine import META_CODES, LintReport
 from .rule import Violation
@@ -171,6 +168,9 @@ def render_text(report: LintReport, base: Path | None = None, *, color: bool = F
     :param color: emit ANSI colours (``True`` on a terminal).
     :param width: wrap width in characters.
     """
+    from rich.console import Console  # only the text format needs rich
+    from rich.markup import escape
+
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=color, no_color=not color, width=width, highlight=False,
                       soft_wrap=True)
