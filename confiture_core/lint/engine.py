@@ -392,6 +392,27 @@ def lint_text(
     return _lint_parsed(text, path, _parse(text, path), rules, options, known_codes)
 
 
+class _Plan:
+    """Per run (not per file): each rule's configuration, and which rules look at which node class."""
+
+    def __init__(self, rules: Sequence[LintRule], options: LintOptions) -> None:
+        self.configs = [options.rule_config(type(r)) for r in rules]
+        self.dispatch = [tuple(getattr(r, "node_types", ())) for r in rules]
+        self._by_type: dict[type, list[int]] = {}
+
+    def for_type(self, cls: type) -> list[int]:
+        """Indexes of the rules to call for a node of class ``cls`` (no ``node_types``: every node)."""
+        found = self._by_type.get(cls)
+        if found is None:
+            found = self._by_type[cls] = [
+                i for i, types in enumerate(self.dispatch) if not types or issubclass(cls, types)]
+        return found
+
+
+def _plan(rules: Sequence[LintRule], options: LintOptions) -> _Plan:
+    return _Plan(rules, options)
+
+
 def _parse(text: str, path: str) -> SqlFile | SqlSyntaxError:
     try:
         return parse_sql_text(text, path)
@@ -406,6 +427,7 @@ def _lint_parsed(
     rules: Sequence[LintRule],
     options: LintOptions,
     known_codes: frozenset[str] | None = None,
+    plan: _Plan | None = None,
 ) -> FileResult:
     """:func:`lint_text` once the text is parsed (``parsed``: the file or its syntax error)."""
     if isinstance(parsed, SqlSyntaxError):
@@ -422,9 +444,9 @@ def _lint_parsed(
     if refusal and "CF003" not in options.ignore_meta:
         line = next((s.line for s in statements if s.no_transaction_reason), 1)
         found.append(_meta("CF003", path, line, 1, refusal.split(": ", 1)[-1]))
-    configs = [options.rule_config(type(r)) for r in rules]
+    plan = _plan(rules, options) if plan is None else plan
+    configs = [dict(c) for c in plan.configs]
     states: list[dict[str, Any]] = [{} for _ in rules]
-    dispatch = [tuple(getattr(r, "node_types", ())) for r in rules]
     broken: set[int] = set()
     ctx = LintContext(path=path, text=text, statements=statements, index=0, in_transaction=in_tx,
                       pg_version=options.pg_version, config={},
@@ -432,12 +454,10 @@ def _lint_parsed(
     for stmt in statements:
         ctx.index = stmt.index
         node = stmt.node
-        for i, rule in enumerate(rules):
+        for i in plan.for_type(type(node)):
             if i in broken:
                 continue
-            types = dispatch[i]
-            if types and not isinstance(node, types):
-                continue
+            rule = rules[i]
             ctx.config = configs[i]
             ctx.state = states[i]
             try:
@@ -487,6 +507,7 @@ def lint_paths_batch(paths: Sequence[Path], rules: Sequence[LintRule], options: 
                      known_codes: frozenset[str] | None = None) -> list[FileResult]:
     """:func:`lint_path` for several files: each batch is parsed first (the fast way), then linted."""
     out: list[FileResult] = []
+    plan = _plan(rules, options)
     for k in range(0, len(paths), PARSE_BATCH):
         batch = paths[k : k + PARSE_BATCH]
         texts: list[str | FileResult] = []
@@ -502,7 +523,7 @@ def lint_paths_batch(paths: Sequence[Path], rules: Sequence[LintRule], options: 
                 out.append(text)
             else:
                 assert tree is not None
-                out.append(_lint_parsed(text, str(path), tree, rules, options, known_codes))
+                out.append(_lint_parsed(text, str(path), tree, rules, options, known_codes, plan))
     return out
 
 
