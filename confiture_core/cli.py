@@ -9,13 +9,14 @@ never contain a database password.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -129,13 +130,22 @@ class App:
 
             url = self.database_url()
             try:
+                extra: dict[str, Any] = {}
+                if "connect_timeout" not in url:
+                    extra["connect_timeout"] = self.config.connect_timeout
                 self._conn = psycopg.connect(url, autocommit=True, prepare_threshold=None,
-                                             application_name="confiture")
+                                             application_name="confiture", **extra)
+                self._conn.add_notice_handler(self._notice)
             except psycopg.Error as exc:
                 msg = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
                 raise ConfigError(f"cannot connect to {redact_url(url)} (from {self.config.database_url_source}): "
                                   f"{msg}") from None
         return self._conn
+
+    def _notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        """Show the server's NOTICE and WARNING messages on stderr, as psql does."""
+        severity = (diag.severity or "NOTICE").lower()
+        err_console.print(f"{severity}: {diag.message_primary}", style="dim", markup=False)
 
     def server_major_version(self) -> int | None:
         """The connected server's major version, or ``None`` when no database is reachable."""
@@ -149,9 +159,14 @@ class App:
         return {e.version for e in self.runner().status() if e.applied}
 
     def runner(self, reporter: Any = None) -> Runner:
-        """A :class:`~confiture_core.runner.Runner` on this command's connection."""
+        """A :class:`~confiture_core.runner.Runner` on this command's connection.
+
+        :raises MigrationFileError: no migrations folder (checked before any server
+            is started or connected to).
+        """
         from .runner import Runner
 
+        discover(self.config.migrations_dir)
         runner = Runner(self.connect(), self.config, self.hooks, reporter=reporter or RichReporter())
         runner.apply_timeouts()
         return runner
@@ -221,12 +236,23 @@ class RichReporter:
             self.progress = None
 
 
+_json_errors = False
+
+
 def _fail(message: str, code: int) -> NoReturn:
     err_console.print(f"error: {message}", style="red", markup=False, soft_wrap=True)
+    if _json_errors and not _json_emitted:
+        _emit_json({"ok": False, "error": message, "exit_code": code})
     raise SystemExit(code)
 
 
+_json_emitted = False
+
+
 def _emit_json(doc: Any) -> None:
+    """Print the command's one JSON document on the real stdout."""
+    global _json_emitted
+    _json_emitted = True
     click.echo(json.dumps(doc, indent=2, default=str))
 
 
@@ -299,6 +325,31 @@ def migrate() -> None:
     """Create, apply, revert and inspect migrations."""
 
 
+def next_version(existing: list[Migration], now: datetime) -> str:
+    """The version for a new migration.
+
+    Numbered sets (last version below 10**9) get the next number, zero-padded to
+    the width of the last file's version (``002`` -> ``003``); otherwise a UTC
+    timestamp ``YYYYMMDDHHMMSS``, moved one second past the last version when that
+    one is a timestamp at or after ``now`` (so it stays a valid timestamp).
+    """
+    if not existing:
+        return now.strftime("%Y%m%d%H%M%S")
+    last = existing[-1]
+    if last.version < 10**9:
+        width = len(last.up_path.name.split("_", 1)[0])
+        return str(last.version + 1).zfill(width)
+    stamp = now
+    try:
+        last_time = datetime.strptime(str(last.version), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        last_time = None
+    if last_time is not None and last_time >= stamp:
+        stamp = last_time + timedelta(seconds=1)
+    version = stamp.strftime("%Y%m%d%H%M%S")
+    return version if int(version) > last.version else str(last.version + 1)
+
+
 @migrate.command("new")
 @click.argument("name")
 @click.option("--python", "python_", is_flag=True, help="Create a Python migration instead of SQL files.")
@@ -310,14 +361,7 @@ def migrate_new(name: str, python_: bool) -> None:
     slug = "".join(c if c.isalnum() else "_" for c in name.strip().lower()).strip("_")
     if not slug:
         raise click.BadParameter("give a name with letters or digits", param_hint="NAME")
-    existing = discover(folder)
-    last = existing[-1].version if existing else 0
-    if existing and last < 10**9:
-        version = str(last + 1)
-    else:
-        version = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-        if existing and int(version) <= last:
-            version = str(last + 1)
+    version = next_version(discover(folder), datetime.now(UTC))
     created: list[Path] = []
     if python_:
         p = folder / f"{version}_{slug}.py"
@@ -388,7 +432,7 @@ def _print_run(result: RunResult, fmt: str, app: App) -> None:
 def migrate_up(target: str | None, fmt: str) -> None:
     """Apply pending migrations."""
     app = _app()
-    result = app.runner().up(parse_version(target) if target else None)
+    result = app.runner().up(None if target is None else parse_version(target))
     _print_run(result, fmt, app)
 
 
@@ -398,7 +442,7 @@ def migrate_up(target: str | None, fmt: str) -> None:
 def migrate_down(target: str | None, fmt: str) -> None:
     """Revert the latest migration, or everything above --to VERSION."""
     app = _app()
-    result = app.runner().down(parse_version(target) if target else None)
+    result = app.runner().down(None if target is None else parse_version(target))
     _print_run(result, fmt, app)
 
 
@@ -520,6 +564,14 @@ def _errors(get_url: Callable[[], str | None]) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs :data:`cli` with one-line errors."""
+    global _json_errors
+    args = list(sys.argv[1:] if argv is None else argv)
+    _json_errors = "--format=json" in args or any(
+        a == "--format" and b == "json" for a, b in itertools.pairwise(args))
+    _main(args)
+
+
+def _main(args: list[str]) -> None:
     debug = os.environ.get("CONFITURE_DEBUG") == "1"
     holder: dict[str, click.Context] = {}
 
@@ -530,7 +582,7 @@ def main(argv: list[str] | None = None) -> None:
         return app._url or (app.__dict__["config"].database_url if "config" in app.__dict__ else None)
 
     try:
-        ctx = cli.make_context("confiture", list(sys.argv[1:] if argv is None else argv))
+        ctx = cli.make_context("confiture", args)
     except click.exceptions.Exit as e:
         raise SystemExit(e.exit_code) from None
     except click.ClickException as e:

@@ -11,6 +11,7 @@ Example ``confiture.toml``::
     lock_timeout = "5s"          # PostgreSQL's lock_timeout for migrations
     statement_timeout = "0"      # 0 = no limit
     advisory_lock_wait = 60      # seconds to wait for another runner
+    connect_timeout = 10         # seconds to wait for the server to answer
 
     [plugins]
     dir = "confiture_plugins_local"  # in-house plugins folder
@@ -52,6 +53,8 @@ class Config:
         ``None`` to keep the server's.
     :ivar statement_timeout: PostgreSQL ``statement_timeout``, ``None`` to keep the server's.
     :ivar advisory_lock_wait: seconds (float) to wait for the runners' advisory lock.
+    :ivar connect_timeout: seconds (int) to wait for the server to answer a connection
+        (libpq ``connect_timeout``; a value in the URL wins).
     :ivar embedded_dir: data folder of the embedded PostgreSQL server.
     :ivar raw: the whole config table, for plugins that read their own sections.
     """
@@ -65,6 +68,7 @@ class Config:
     lock_timeout: str | None = None
     statement_timeout: str | None = None
     advisory_lock_wait: float = 60.0
+    connect_timeout: int = 10
     embedded_dir: Path = Path(".confiture/pgdata")
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -84,16 +88,32 @@ class Config:
         return split_qualified_name(self.tracking_table)
 
 
-def split_qualified_name(name: str) -> tuple[str | None, str]:
-    """Split ``schema.table`` (either part may be double-quoted) into its parts.
+_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_QUALIFIED_RE = re.compile(rf"^(?:({_IDENT})\.)?({_IDENT})$")
 
-    :raises ConfigError: when the name is empty or has more than two parts.
+
+def split_qualified_name(name: str) -> tuple[str | None, str]:
+    """Split ``schema.table`` into its parts, as PostgreSQL reads them.
+
+    Unquoted parts are folded to lower case; double-quoted parts keep their case
+    and may hold any character (``""`` for a quote).
+
+    :raises ConfigError: empty parts, stray quotes or dots, more than two parts,
+        or a ``pg_`` schema (reserved by PostgreSQL).
     """
-    parts = re.findall(r'"((?:[^"]|"")*)"|([^."]+)', name)
-    cleaned = [q.replace('""', '"') if q else u for q, u in parts]
-    if not cleaned or len(cleaned) > 2 or any(not p for p in cleaned):
-        raise ConfigError(f"tracking_table {name!r}: expected 'table' or 'schema.table'")
-    return (cleaned[0], cleaned[1]) if len(cleaned) == 2 else (None, cleaned[0])
+    m = _QUALIFIED_RE.match(name) if isinstance(name, str) else None
+    if m is None:
+        raise ConfigError(f"tracking_table {name!r}: expected table or schema.table (an identifier, or a "
+                          '"double-quoted" one, for each part)')
+
+    def unquote(part: str) -> str:
+        return part[1:-1].replace('""', '"') if part.startswith('"') else part.lower()
+
+    schema = unquote(m.group(1)) if m.group(1) else None
+    table = unquote(m.group(2))
+    if schema is not None and schema.startswith("pg_"):
+        raise ConfigError(f"tracking_table {name!r}: schema names starting with pg_ are reserved by PostgreSQL")
+    return schema, table
 
 
 def redact_url(url: str) -> str:
@@ -169,8 +189,24 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 _KNOWN = {
     "migrations_dir", "tracking_table", "database_url", "lock_timeout", "statement_timeout",
-    "advisory_lock_wait", "embedded_dir", "plugins", "lint", "dry_run", "review",
+    "advisory_lock_wait", "connect_timeout", "embedded_dir", "plugins", "lint", "dry_run", "review",
 }
+
+
+_DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
+
+
+def _duration(path: Path | None, key: str, value: str | None) -> str | None:
+    """Check a PostgreSQL duration setting such as ``"5s"``, ``"500ms"`` or ``"0"``.
+
+    Units as in the PostgreSQL docs, "Setting Parameters" (us, ms, s, min, h, d);
+    a bare number is milliseconds.
+
+    :raises ConfigError: anything else.
+    """
+    if value is not None and not _DURATION_RE.match(value):
+        raise ConfigError(f"{path}: {key} = {value!r} is not a duration; use e.g. \"5s\", \"500ms\" or \"0\"")
+    return value
 
 
 def load_config(
@@ -208,21 +244,29 @@ def load_config(
 
     def get_str(key: str, default: str | None) -> str | None:
         value = data.get(key, default)
-        if value is not None and not isinstance(value, str | int):
-            raise ConfigError(f"{path}: {key} must be a string")
-        return None if value is None else str(value)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(f"{path}: {key} must be a non-empty string")
+        return value
+
+    for key in ("plugins", "lint", "dry_run", "review"):
+        if key in data and not isinstance(data[key], dict):
+            raise ConfigError(f"{path}: {key} must be a table ([{key}]), not {type(data[key]).__name__}")
 
     cfg = Config(project_dir=project_dir, config_file=path, raw=data)
     cfg.migrations_dir = project_dir / (get_str("migrations_dir", "migrations") or "migrations")
     cfg.tracking_table = get_str("tracking_table", "confiture_migrations") or "confiture_migrations"
     split_qualified_name(cfg.tracking_table)
-    cfg.lock_timeout = get_str("lock_timeout", None)
-    cfg.statement_timeout = get_str("statement_timeout", None)
+    cfg.lock_timeout = _duration(path, "lock_timeout", get_str("lock_timeout", None))
+    cfg.statement_timeout = _duration(path, "statement_timeout", get_str("statement_timeout", None))
     cfg.embedded_dir = project_dir / (get_str("embedded_dir", ".confiture/pgdata") or ".confiture/pgdata")
     wait = data.get("advisory_lock_wait", 60)
-    if not isinstance(wait, int | float) or wait < 0:
-        raise ConfigError(f"{path}: advisory_lock_wait must be a number of seconds >= 0")
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 86400:
+        raise ConfigError(f"{path}: advisory_lock_wait must be a number of seconds between 0 and 86400")
     cfg.advisory_lock_wait = float(wait)
+    ct = data.get("connect_timeout", 10)
+    if isinstance(ct, bool) or not isinstance(ct, int) or not 1 <= ct <= 3600:
+        raise ConfigError(f"{path}: connect_timeout must be a whole number of seconds between 1 and 3600")
+    cfg.connect_timeout = ct
     for source, value in (
         ("--database-url", database_url),
         ("CONFITURE_DATABASE_URL", env.get("CONFITURE_DATABASE_URL")),

@@ -10,7 +10,7 @@ name           text                its name
 checksum       text                SHA-256 of the up file (``NULL`` for baseline)
 applied_at     timestamptz         when it was applied
 execution_ms   double precision    how long it took, milliseconds
-applied_by     text                ``current_user`` of the runner
+applied_by     text                ``session_user`` (the login role) of the runner
 success        boolean             ``false``: failed midway, blocks until repair
 kind           text                ``migration`` or ``baseline``
 error          text                for a failed row, what ran and what did not
@@ -85,7 +85,9 @@ class History:
         """Create the schema (if named) and the tracking table when missing."""
         if self.exists():
             return
-        self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+        found = self.conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [self.schema]).fetchone()
+        if found is None:  # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when it exists
+            self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
         self.conn.execute(
             sql.SQL(
                 """CREATE TABLE IF NOT EXISTS {} (
@@ -128,10 +130,10 @@ class History:
         """Insert or replace the row of ``version``."""
         self.conn.execute(
             sql.SQL(
-                "INSERT INTO {} (version, name, checksum, execution_ms, success, kind, error) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "INSERT INTO {} (version, name, checksum, execution_ms, success, kind, error, applied_by) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, session_user) "
                 "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
-                "applied_at = now(), execution_ms = EXCLUDED.execution_ms, applied_by = current_user, "
+                "applied_at = now(), execution_ms = EXCLUDED.execution_ms, applied_by = session_user, "
                 "success = EXCLUDED.success, kind = EXCLUDED.kind, error = EXCLUDED.error"
             ).format(self.ident),
             [version, name, checksum, execution_ms, success, kind, error],

@@ -26,7 +26,9 @@ Hooks with no implementation cost nothing: no savepoint is taken.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import sys
 from collections.abc import Callable, Generator, Iterable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -95,8 +97,22 @@ class Hooks:
         return bool(caller is not None and caller.get_hookimpls())
 
     def configure(self, config: Any) -> None:
-        """Call ``confiture_configure(config)`` (no database, so no savepoint)."""
-        self.pm.hook.confiture_configure(config=config)
+        """Call ``confiture_configure(config)`` (no database, so no savepoint).
+
+        :raises ConfitureError: a ``ConfitureError`` (e.g. ``ConfigError``) a plugin
+            raised, as is; any other exception becomes :class:`HookFailed` naming
+            the plugin (exit 1).
+        """
+        with contextlib.redirect_stdout(sys.stderr):
+            for impl in reversed(self.pm.hook.confiture_configure.get_hookimpls()):
+                if impl.hookwrapper or impl.wrapper:
+                    continue
+                try:
+                    impl.function(config=config)
+                except ConfitureError:
+                    raise
+                except Exception as exc:
+                    raise HookFailed(impl.plugin_name, "confiture_configure", "", exc) from exc
 
     def validate(self, ctx: HookContext) -> list[Finding]:
         """Call ``confiture_validate``; returns the findings, tagged with plugin and version."""
@@ -161,6 +177,12 @@ class Hooks:
         impls = caller.get_hookimpls()
         if not impls:
             return []
+        # plugin output goes to stderr: stdout carries the CLI's JSON document
+        with contextlib.redirect_stdout(sys.stderr):
+            return self._run_impls(name, impls, ctx, kwargs)
+
+    def _run_impls(self, name: str, impls: list[Any], ctx: HookContext,
+                   kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
         conn = ctx.connection
         teardowns: list[tuple[Any, Generator[Any, Any, Any]]] = []
         results: list[tuple[str, Any]] = []

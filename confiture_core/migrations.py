@@ -15,9 +15,11 @@ compared as numbers: 1, 2, 10, never 1, 10, 2. Hidden files, ``__init__.py``,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -137,7 +139,8 @@ class Migration:
                 raise MigrationFileError(f"{shown(self.up_path)}: cannot import")
             mod = importlib.util.module_from_spec(spec)
             try:
-                spec.loader.exec_module(mod)
+                with contextlib.redirect_stdout(sys.stderr):  # stdout carries --format json
+                    spec.loader.exec_module(mod)
             except Exception as exc:
                 raise MigrationFileError(f"{shown(self.up_path)}: import failed: {type(exc).__name__}: {exc}") from None
             if not callable(getattr(mod, "up", None)):
@@ -260,8 +263,8 @@ def parse_version(text: str) -> int:
 
     :raises ConfigError: not a non-negative integer.
     """
-    t = text.strip()
-    if not t.isdigit():
+    t = text
+    if not (t.isascii() and t.isdigit()):
         raise ConfigError(f"version {text!r}: expected a non-negative integer such as 42 or 20240131120000")
     return int(t)
 

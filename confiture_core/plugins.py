@@ -25,6 +25,7 @@ named in a warning and skipped; with ``--strict-plugins`` it is an error
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata as md
 import importlib.util
@@ -121,10 +122,14 @@ class PluginLoader:
             raise ConfigError(f"{config.config_file}: unknown [plugins] setting(s): {', '.join(sorted(unknown))}")
 
     def load(self) -> pluggy.PluginManager:
-        """Load every plugin; returns the manager.
+        """Load every plugin (what they print at import goes to stderr); returns the manager.
 
         :raises ConfigError: a plugin failed and ``--strict-plugins`` was given.
         """
+        with contextlib.redirect_stdout(sys.stderr):
+            return self._load_all()
+
+    def _load_all(self) -> pluggy.PluginManager:
         self._load_entry_points()
         for mod in self.options.modules:
             self._load(mod, "-p", lambda m=mod: importlib.import_module(m))  # type: ignore[misc]

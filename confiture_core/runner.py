@@ -23,7 +23,10 @@ of committing half a migration.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -202,12 +205,18 @@ class Runner:
         self.observer = observer
         self.history = History(conn, config)
         self._guard_ready = False
+        self._migrations: list[Migration] | None = None
 
     # ----------------------------------------------------------------- reads
 
     def migrations(self) -> list[Migration]:
-        """The migrations on disk, by version (see :func:`confiture_core.migrations.discover`)."""
-        return discover(self.config.migrations_dir)
+        """The migrations on disk, by version (see :func:`confiture_core.migrations.discover`).
+
+        Discovered once per runner, so each file is read, parsed or imported once.
+        """
+        if self._migrations is None:
+            self._migrations = discover(self.config.migrations_dir)
+        return self._migrations
 
     def status(self) -> list[StatusEntry]:
         """Every migration on disk and every tracking row, merged by version."""
@@ -317,6 +326,11 @@ class Runner:
             more = f" (and {len(blocking) - 5} more)" if len(blocking) > 5 else ""
             raise HistoryError(f"refusing to migrate: {msgs}{more}")
         plan = self._plan_up(target)
+        newest = max((r.version for r in self.history.rows() if r.success), default=None)
+        late = [m for m in plan if newest is not None and m.version < newest]
+        if late:
+            self.reporter.warn(f"{len(late)} pending migration(s) are older than the newest applied one "
+                               f"({newest}), e.g. {shown(late[0].up_path)}; applying them out of order")
         result = RunResult("up", dry_run=dry_run)
         state: dict[str, Any] = {}
         run_ctx = HookContext(self.conn, self.config, "up", dry_run, state, plan)
@@ -415,10 +429,12 @@ class Runner:
     def prepare_guard(self) -> None:
         """Create the commit guard's session objects (a temp table, its function and
         deferred trigger) once, in autocommit, so they outlive any rolled-back
-        migration. A no-op when no hook is implemented or already done."""
+        migration. A no-op when no hook is implemented and no migration is in
+        Python, or when already done."""
         if self._guard_ready or self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
             return
-        if not any(self.hooks.has(f"confiture_{h}") for h in _GUARDED_HOOKS):
+        if not any(self.hooks.has(f"confiture_{h}") for h in _GUARDED_HOOKS) and \
+                not any(m.kind == "python" for m in self.migrations()):
             return
         self._ensure_guard()
         self._guard_ready = True
@@ -426,20 +442,24 @@ class Runner:
     def _ensure_guard(self) -> None:
         self.conn.execute(
             """
+            SET client_min_messages = warning;
             CREATE TEMP TABLE IF NOT EXISTS confiture_commit_guard (id int);
             CREATE OR REPLACE FUNCTION pg_temp.confiture_commit_guard() RETURNS trigger
             LANGUAGE plpgsql AS $$
             BEGIN
               IF EXISTS (SELECT 1 FROM pg_temp.confiture_commit_guard WHERE id = NEW.id)
                  AND current_setting('confiture.commit_ok', true) IS DISTINCT FROM 'on' THEN
-                RAISE EXCEPTION 'confiture: a plugin hook issued COMMIT inside a migration; refused and rolled back'
-                  USING HINT = 'hooks must not commit, roll back or close the runner''s connection';
+                RAISE EXCEPTION 'confiture: a plugin hook or Python migration issued COMMIT inside a migration; %',
+                  'refused and rolled back'
+                  USING HINT = 'hooks and transactional Python migrations must not commit, roll back or '
+                               'close the runner''s connection';
               END IF;
               RETURN NULL;
             END $$;
             DROP TRIGGER IF EXISTS confiture_commit_guard ON pg_temp.confiture_commit_guard;
             CREATE CONSTRAINT TRIGGER confiture_commit_guard AFTER INSERT ON pg_temp.confiture_commit_guard
               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.confiture_commit_guard();
+            RESET client_min_messages;
             """
         )
 
@@ -546,6 +566,9 @@ class Runner:
                 with self._guarded():
                     self.hooks.before_migration(ctx)
             self._execute_body(m, direction, transactional=True)
+            if _changes_role(m, direction):
+                # the hooks and the tracking row run as the login role again
+                self.conn.execute("SET SESSION AUTHORIZATION DEFAULT")
             if self.hooks.has("confiture_after_migration") or self.hooks.has("confiture_backfill"):
                 with self._guarded():
                     self.hooks.after_migration(ctx)
@@ -567,8 +590,8 @@ class Runner:
                 self.hooks.before_migration(ctx)
         if direction == "up":
             self.history.record(m.version, m.name, m.checksum, 0, False,
-                                error="in progress (runs outside a transaction); if you see this, the run "
-                                      "was interrupted: check the database, then `confiture migrate repair`")
+                                error="interrupted while in progress (it runs outside a transaction); some of its "
+                                      "statements may have run")
         self._execute_body(m, direction, transactional=False)
         backfills: list[tuple[str, Backfill]] = []
         with self._tx(False):
@@ -590,12 +613,7 @@ class Runner:
                 if self.observer:
                     self.observer.skipped_statement(m, _python_pseudo_statement(m), "not executed in dry-run")
                 return
-            try:
-                fn(self.conn)
-            except psycopg.Error:
-                raise
-            except Exception as exc:
-                raise MigrationFailed(f"{m.up_path.name}: {direction}() raised {type(exc).__name__}: {exc}") from exc
+            self._call_python(m, direction, fn, transactional)
             return
         path = m.path_for(direction)
         assert path is not None
@@ -606,6 +624,10 @@ class Runner:
                 if kind in _SKIP_TX:
                     self.reporter.info(f"{path.name}:{st.line}: skipped {st.sql.split()[0].upper()}: the "
                                        "migration already runs in its own transaction")
+                    if st.node.options:
+                        self.reporter.warn(f"{path.name}:{st.line}: the options of {st.sql!r} are ignored; the "
+                                           "runner's transaction uses the server's defaults (put SET TRANSACTION "
+                                           "... as the migration's first statement instead)")
                     if self.observer:
                         self.observer.skipped_statement(m, st, "transaction control (runner's transaction)")
                     continue
@@ -626,6 +648,47 @@ class Runner:
                 raise MigrationFailed(self._statement_error(m, path, statements, i, exc, transactional)) from exc
             if self.observer:
                 self.observer.after_statement(m, st, (time.perf_counter() - t) * 1000, cur.rowcount)
+
+    def _call_python(self, m: Migration, direction: Direction, fn: Callable[..., Any], transactional: bool) -> None:
+        """Run a Python migration's ``up``/``down`` with the same guards as plugin hooks.
+
+        Its output goes to stderr (stdout is reserved for ``--format json``). In a
+        transactional migration the commit guard is armed, and a function that
+        commits, rolls back or closes the connection fails the migration, which is
+        then recorded as failed (part of its work may have been committed).
+
+        :raises MigrationFailed: the function raised (``SystemExit`` included) or
+            broke the runner's transaction; the message names the file and line.
+        """
+        where = shown(m.up_path)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                if transactional:
+                    with self._guarded():
+                        fn(self.conn)
+                else:
+                    fn(self.conn)
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
+        except BaseException as exc:
+            line = _traceback_line(exc, m.up_path)
+            at = f"{where}:{line}" if line else where
+            if isinstance(exc, psycopg.Error):
+                primary = exc.diag.message_primary or str(exc).splitlines()[0]
+                raise MigrationFailed(f"{at}: {direction}() failed: {primary}"
+                                      + (f" [{exc.sqlstate}]" if exc.sqlstate else "")) from exc
+            what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else \
+                f"raised {type(exc).__name__}: {exc}"
+            raise MigrationFailed(f"{at}: {direction}() {what}") from exc
+        if transactional and (self.conn.closed or
+                              self.conn.info.transaction_status != pq.TransactionStatus.INTRANS):
+            msg = (f"{where}: {direction}() committed, rolled back or closed the runner's transaction; a Python "
+                   "migration must not do that (set transactional = False to manage transactions yourself). "
+                   "Part of its work may be committed: it is recorded as failed; check the database, then "
+                   "`confiture migrate repair`")
+            if not self.conn.closed:
+                self._record_failure(m, msg)
+            raise MigrationFailed(msg)
 
     def _execute(self, st: Statement) -> psycopg.Cursor[Any]:
         cur = self.conn.cursor()
@@ -648,13 +711,20 @@ class Runner:
         msg = f"{shown(path)}:{line}: {primary}{code}"
         if exc.diag.message_hint:
             msg += f" (hint: {exc.diag.message_hint})"
+        if st.copy_data is not None and exc.diag.context:
+            msg += f" ({exc.diag.context.splitlines()[0]})"
         if not transactional:
-            ran = f"statements 1-{i} ran and were committed" if i else "no statement had run"
-            msg += (f"; this migration runs outside a transaction: {ran}, statement {i + 1} failed, "
-                    f"statements {i + 2}-{len(statements)} did not run" if i + 1 < len(statements) else
-                    f"; this migration runs outside a transaction: {ran}, statement {i + 1} (the last) failed")
-            msg += ". It is recorded as failed: fix the database by hand, then `confiture migrate repair`"
+            n = len(statements)
+
+            def span(a: int, b: int) -> str:
+                return f"statement {a}" if a == b else f"statements {a}-{b}"
+
+            ran = (f"{span(1, i)} ran and {'was' if i == 1 else 'were'} committed" if i
+                   else "no statement had run")
+            rest = f", {span(i + 2, n)} did not run" if i + 1 < n else " (the last one)"
+            msg += f"; this migration runs outside a transaction: {ran}, statement {i + 1} failed{rest}"
             self._record_failure(m, msg)
+            msg += ". It is recorded as failed: fix the database by hand, then run `confiture migrate repair`"
         return msg
 
     def _record_failure(self, m: Migration, msg: str) -> None:
@@ -827,6 +897,8 @@ class BackfillStore:
 
     def ensure(self) -> None:
         """Create the progress table when missing."""
+        if self.exists():
+            return
         self.conn.execute(sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (version numeric NOT NULL, plugin text NOT NULL, name text NOT NULL, "
             "state jsonb NOT NULL DEFAULT '{{}}', batches integer NOT NULL DEFAULT 0, "
@@ -875,6 +947,27 @@ class BackfillStore:
         rows = self.conn.execute(sql.SQL(
             "SELECT version, plugin, name FROM {} WHERE NOT done ORDER BY version").format(self.ident)).fetchall()
         return [(int(v), p, n) for v, p, n in rows]
+
+
+def _changes_role(m: Migration, direction: Direction) -> bool:
+    """Whether a migration may have run SET ROLE / SET SESSION AUTHORIZATION."""
+    if m.kind == "python":
+        return True
+    return any(
+        isinstance(st.node, ast.VariableSetStmt) and (st.node.name in ("role", "session_authorization")
+                                                      or st.node.name is None)
+        for st in m.sql(direction).statements
+    )
+
+
+def _traceback_line(exc: BaseException, path: Any) -> int | None:
+    """The line of ``path`` nearest to where ``exc`` was raised, if it is in the traceback."""
+    target = str(path)
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == target:
+            line = frame.lineno
+    return line
 
 
 def _python_pseudo_statement(m: Migration) -> Statement:

@@ -229,7 +229,10 @@ def _parse_chunk(text: str, base: int, path: str | None, lines: _Lines) -> tuple
         found = _find_copy_prefix(text, err_at)
         if found is None:
             line, col = lines(base + err_at)
-            raise SqlSyntaxError(path, line, col, str(exc.args[0])) from None
+            message = str(exc.args[0])
+            if text[err_at:err_at + 1] == "\\":
+                message += "; psql meta-commands (\\i, \\connect, \\set, ...) are not SQL and are not supported"
+            raise SqlSyntaxError(path, line, col, message) from None
         prefix_end, raws = found
         return [_stmt_tuple(text, base, r) for r in raws], base + prefix_end
     return [_stmt_tuple(text, base, r) for r in raws], base + len(text)

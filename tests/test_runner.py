@@ -89,7 +89,7 @@ def test_autocommit_migration_failing_midway_is_recorded_and_blocks(project: Pat
     r = run_cli("migrate", "up", cwd=project)
     assert r.code == 1
     assert "2_i.up.sql:3:" in r.stderr
-    assert "statements 1-1 ran and were committed, statement 2 failed, statements 3-3 did not run" in r.stderr
+    assert "statement 1 ran and was committed, statement 2 failed, statement 3 did not run" in r.stderr
     assert history(db) == [(1, True), (2, False)]
     assert "never" not in tables(db) and "z" not in tables(db)
     # blocked until repair
