@@ -22,7 +22,12 @@ scanner so text inside strings never counts):
 
 Results are cached under ``<project>/.confiture/lint-cache`` keyed by the file's
 content and path, the rule set (codes, names and the source of the modules
-defining them), the options, and the Confiture and pglast versions.
+defining them), the options, and the Confiture and pglast versions; a file whose
+size and mtime match its entry is answered without being read.
+
+Speed: files are parsed in batches inside :func:`confiture_core.sql.trusted_parsing`
+(pglast's per-attribute validation skipped, same AST), then linted; with more
+than :data:`PARALLEL_MIN_FILES` files, forked worker processes share the work.
 """
 
 from __future__ import annotations
