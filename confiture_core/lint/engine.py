@@ -32,13 +32,15 @@ than :data:`PARALLEL_MIN_FILES` files, forked worker processes share the work.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -765,6 +767,26 @@ def _lint_chunk(paths: list[str]) -> list[FileResult]:
     return lint_paths_batch([Path(p) for p in paths], rules, options, known)
 
 
+#: Allocations between two young-generation collections while linting (CPython's default: 700).
+#: Parsing builds hundreds of thousands of short-lived, acyclic AST objects; with the default
+#: the cyclic collector runs thousands of times and takes ~15% of the run.
+GC_THRESHOLD = 50_000
+
+
+@contextmanager
+def relaxed_gc() -> Iterator[None]:
+    """Run the cyclic garbage collector less often inside the block (thresholds restored after)."""
+    saved = gc.get_threshold()
+    if saved[0] == 0 or saved[0] >= GC_THRESHOLD:  # collector disabled by threshold, or already relaxed
+        yield
+        return
+    gc.set_threshold(GC_THRESHOLD, *saved[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+
+
 def _cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -806,6 +828,10 @@ class Linter:
 
         :raises ConfigError: a path that does not exist.
         """
+        with relaxed_gc():
+            return self._lint_paths(paths)
+
+    def _lint_paths(self, paths: Sequence[Path]) -> LintReport:
         files = collect_files(paths)
         results: dict[int, FileResult] = {}
         todo: list[tuple[int, Path, str | None]] = []
