@@ -107,7 +107,7 @@ def main() -> None:
             elif tool == "confiture":
                 (proj / "confiture.toml").write_text(
                     f'database_url = "{url}"\nmigrations_dir = "{src / "migrations"}"\n')
-                t = timed([confiture, "--no-plugins", "migrate", "up"], cwd=proj)
+                t = timed([confiture, "--no-plugins", "migrate", "up", "--yes"], cwd=proj)
             else:
                 yurl = url.replace("postgresql://", "postgresql+psycopg://", 1)
                 t = timed([yoyo, "apply", "--batch", "--no-config-file", "--database", yurl, str(yoyo_dir)])

@@ -428,12 +428,35 @@ def _print_run(result: RunResult, fmt: str, app: App) -> None:
 
 @migrate.command("up")
 @click.option("--to", "target", metavar="VERSION", help="Apply up to and including this version.")
+@click.option("--dry-run", is_flag=True, help="Run everything in one transaction, report what it did, roll back.")
+@click.option("--fail-on", metavar="LEVEL", help="With --dry-run: exit 1 when a migration reaches this risk level "
+              "(safe, blocks-writes, blocks-reads-writes, rewrites-table, destructive).")
+@click.option("--interactive", "-i", is_flag=True, help="Show the dry-run report and confirm risky migrations.")
+@click.option("--yes", "-y", is_flag=True, help="Apply migrations at or above [review] confirm_level without asking.")
 @format_option
-def migrate_up(target: str | None, fmt: str) -> None:
-    """Apply pending migrations."""
+def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interactive: bool, yes: bool,
+               fmt: str) -> None:
+    """Apply pending migrations (dry-run them first unless --yes)."""
+    from .cli_dryrun import check_fail_on, gate, run_dry_run
+
     app = _app()
-    result = app.runner().up(None if target is None else parse_version(target))
+    check_fail_on(fail_on)
+    if fail_on and not dry_run:
+        raise click.UsageError("--fail-on needs --dry-run")
+    version = None if target is None else parse_version(target)
+    if dry_run:
+        run_dry_run(app, version, fmt, fail_on)
+        return
+    declined = None
+    if not yes:
+        version, declined, nothing = gate(app, version, interactive)
+        if nothing:
+            _fail(f"not confirmed: migration {declined.version} ({declined.name}) and later ones were not applied"
+                  if declined else "not confirmed", 1)
+    result = app.runner().up(version)
     _print_run(result, fmt, app)
+    if declined is not None:
+        _fail(f"not confirmed: stopped before migration {declined.version} ({declined.name})", 1)
 
 
 @migrate.command("down")

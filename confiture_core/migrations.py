@@ -75,6 +75,10 @@ def read_text(path: Path) -> str:
         ) from None
 
 
+#: Imported Python migration modules by (path, checksum): imported once per process.
+_MODULES: dict[tuple[str, str | None], ModuleType] = {}
+
+
 @dataclass(frozen=True)
 class Migration:
     """One versioned migration.
@@ -133,6 +137,9 @@ class Migration:
 
         :raises MigrationFileError: import failure or no ``up`` callable.
         """
+        if "module" not in self._cache and (str(self.up_path), self.checksum) in _MODULES:
+            # one import per process, even across runners (the review gate's dry run, then the real run)
+            self._cache["module"] = _MODULES[(str(self.up_path), self.checksum)]
         if "module" not in self._cache:
             spec = importlib.util.spec_from_file_location(f"confiture_migration_{self.version}", self.up_path)
             if spec is None or spec.loader is None:
@@ -146,6 +153,7 @@ class Migration:
             if not callable(getattr(mod, "up", None)):
                 raise MigrationFileError(f"{shown(self.up_path)}: a Python migration must define up(conn)")
             self._cache["module"] = mod
+            _MODULES[(str(self.up_path), self.checksum)] = mod
         module: ModuleType = self._cache["module"]
         return module
 

@@ -205,6 +205,7 @@ class Runner:
         self.observer = observer
         self.history = History(conn, config)
         self._guard_ready = False
+        self._dry_run = False
         self._migrations: list[Migration] | None = None
 
     # ----------------------------------------------------------------- reads
@@ -334,8 +335,10 @@ class Runner:
         result = RunResult("up", dry_run=dry_run)
         state: dict[str, Any] = {}
         run_ctx = HookContext(self.conn, self.config, "up", dry_run, state, plan)
+        self._dry_run = dry_run
         if dry_run:
             self.conn.execute("BEGIN")
+            self.history.ensure()  # rolled back with everything else
         try:
             self._resume_backfills(run_ctx)
             if not plan:
@@ -613,7 +616,14 @@ class Runner:
                 if self.observer:
                     self.observer.skipped_statement(m, _python_pseudo_statement(m), "not executed in dry-run")
                 return
+            if self.observer:
+                self.observer.before_statement(m, _python_pseudo_statement(m))
+            t = time.perf_counter()
+            if self._dry_run:
+                fn = _dry_run_callable(fn, m)
             self._call_python(m, direction, fn, transactional)
+            if self.observer:
+                self.observer.after_statement(m, _python_pseudo_statement(m), (time.perf_counter() - t) * 1000, -1)
             return
         path = m.path_for(direction)
         assert path is not None
@@ -979,3 +989,38 @@ def _python_pseudo_statement(m: Migration) -> Statement:
 _GUARDED_HOOKS = ("validate", "before_migrate", "after_migrate", "before_migration", "after_migration", "backfill")
 
 OnWait = Callable[[int | None], None]
+
+
+class _DryRunConnection:
+    """The connection a Python migration gets in a dry run: commit, rollback and close are refused.
+
+    A ``rollback()`` would end the dry run's outer transaction, and whatever the
+    migration ran next would be committed in autocommit mode.
+    """
+
+    def __init__(self, conn: Conn, m: Migration) -> None:
+        self._conn = conn
+        self._where = m.up_path.name
+
+    def _refuse(self, what: str) -> None:
+        raise MigrationFailed(f"{self._where}: {what}() is not allowed in a dry run (it would end the dry run's "
+                              "transaction); the runner commits or rolls back itself")
+
+    def commit(self) -> None:
+        self._refuse("commit")
+
+    def rollback(self) -> None:
+        self._refuse("rollback")
+
+    def close(self) -> None:
+        self._refuse("close")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def _dry_run_callable(fn: Callable[..., Any], m: Migration) -> Callable[..., Any]:
+    def call(conn: Conn) -> Any:
+        return fn(_DryRunConnection(conn, m))
+
+    return call

@@ -21,7 +21,8 @@ def _popen(project: Path, env: dict[str, str] | None = None) -> subprocess.Popen
     exe = shutil.which("confiture", path=str(Path(sys.executable).parent)) or "confiture"
     full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CONFITURE_DATABASE_URL")}
     full_env.update(env or {})
-    return subprocess.Popen([exe, "migrate", "up"], cwd=project, env=full_env, text=True,
+    # --yes: these tests are about the real run, not the pre-flight dry run of the review gate
+    return subprocess.Popen([exe, "migrate", "up", "--yes"], cwd=project, env=full_env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

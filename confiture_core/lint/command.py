@@ -209,3 +209,26 @@ def exit_code(report: LintReport, fail_level: str) -> int:
     if report.count("error"):
         return 1
     return 1 if fail_level == "warning" and report.count("warning") else 0
+
+
+def lint_for_review(app: Any, files: Sequence[Path]) -> LintReport:
+    """Lint ``files`` with the project's configured rule selection (``[lint] select/ignore``).
+
+    Used by ``confiture migrate up --interactive`` to show lint findings next to
+    the dry-run report. No cache, one process (a handful of pending files).
+
+    :param app: the CLI's app object (``config``, ``lint_rules()``, ``server_major_version()``).
+    :param files: the migration files to lint.
+    :raises ConfigError: invalid ``[lint]`` settings.
+    """
+    config = app.config
+    where = str(config.config_file or "configuration")
+    lint_cfg = config.section("lint")
+    available = check_rule_classes(list(app.lint_rules()))
+    ign = _config_list(lint_cfg, "ignore", where)
+    chosen = select_rules(available, _config_list(lint_cfg, "select", where), ign)
+    version, _ = resolve_pg_version(None, app, lint_cfg, where)
+    options = LintOptions(pg_version=version, lint_config=lint_cfg, runner_lock_timeout=config.lock_timeout,
+                          ignore_meta=frozenset(i.upper() for i in ign if i.upper() in META_CODES))
+    return Linter(chosen, options, cache_dir=None, jobs=1, known_codes=[r.code for r in available]).lint_paths(
+        list(files))

@@ -1,0 +1,176 @@
+"""The dry-run side of ``confiture migrate up``: ``--dry-run``, ``--fail-on``, the review gate.
+
+Kept apart from :mod:`confiture_core.cli` so the command itself stays small.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+import psycopg
+
+from .config import redact_url
+from .dryrun import DryRunReport, LockBlocked, MigrationReport, dry_run
+from .errors import ConfigError, ConfitureError
+from .migrations import Direction, Migration
+from .review import choose, confirm_level, render
+from .risk import LEVELS, Risk
+
+if TYPE_CHECKING:
+    from .cli import App
+    from .hookspecs import MigrationResult
+
+
+class _QuietReporter:
+    """Progress of a dry run: only notices and warnings (no "applied" lines)."""
+
+    def start(self, total: int, direction: Direction) -> None:
+        pass
+
+    def migration_started(self, migration: Migration) -> None:
+        pass
+
+    def migration_done(self, result: MigrationResult) -> None:
+        pass
+
+    def info(self, message: str) -> None:
+        from .cli import err_console
+
+        err_console.print(message, style="dim", markup=False)
+
+    def warn(self, message: str) -> None:
+        from .cli import err_console
+
+        err_console.print("warning: " + message, style="yellow", markup=False)
+
+    def finish(self) -> None:
+        pass
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    from .cli import _fail as fail
+
+    fail(message, code)
+
+
+def measure(app: App, target: int | None) -> DryRunReport:
+    """Dry-run the pending migrations on the command's connection.
+
+    :raises LockBlocked: a lock wait exceeded ``[dry_run] lock_timeout``.
+    """
+    conn = app.connect()
+    try:
+        return dry_run(conn, app.config, app.hooks, target=target, reporter=_QuietReporter(),
+                       watch_url=app.database_url())
+    finally:
+        if conn.closed:  # a hook closed it: the real run that may follow needs a fresh connection
+            app._conn = None
+
+
+def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> None:
+    """``migrate up --dry-run [--fail-on LEVEL]``: report, exit 1 on failure or when LEVEL is reached."""
+    from .cli import _emit_json, err_console
+
+    level = Risk.parse(fail_on, "--fail-on") if fail_on else None
+    report = measure(app, target)
+    if fmt == "json":
+        doc = report.as_json()
+        doc["database"] = redact_url(app.database_url())
+        doc["fail_on"] = level.label if level is not None else None
+        _emit_json(doc)
+    else:
+        render(report, err_console)
+    failed = [m for m in report.migrations if m.status == "failed"]
+    if failed:
+        _fail(app.scrub(f"dry run: {failed[0].error or 'migration failed'} (nothing was changed)"), 1)
+    if level is not None and report.risk >= level:
+        worst = [m for m in report.migrations if m.risk >= level]
+        _fail(f"dry run: {len(worst)} migration(s) reach --fail-on {level.label}: "
+              + "; ".join(f"{m.version} {m.name} is {m.risk.label} ({', '.join(m.reasons[:3])})" for m in worst[:5]),
+              1)
+
+
+def _describe(m: MigrationReport) -> str:
+    reasons = ", ".join(m.reasons[:3])
+    return f"{m.version} {m.name} ({m.risk.label}{': ' + reasons if reasons else ''})"
+
+
+def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, MigrationReport | None, bool]:
+    """Dry-run first; confirm (on a terminal) or refuse migrations at or above ``[review] confirm_level``.
+
+    :returns: (version to apply up to, the declined migration or ``None``,
+        whether nothing at all may be applied).
+    :raises ConfigError: ``--interactive`` without a terminal (exit 2).
+    """
+    from .cli import err_console
+
+    level = confirm_level(app.config)
+    tty = sys.stdin.isatty()
+    if interactive and not tty:
+        raise ConfigError("--interactive needs a terminal to ask questions (stdin is not one); review with "
+                          "`confiture migrate up --dry-run`, then apply with `confiture migrate up --yes`")
+    try:
+        report = measure(app, target)
+    except (LockBlocked, ConfigError):
+        raise
+    except ConfitureError:
+        # history problems, unparsable files, validation or hook failures: the real run refuses the same
+        # way, with its own (identical) message, after creating the tracking table as it always does
+        return target, None, False
+    except psycopg.Error as exc:  # e.g. a hook closed the connection: the real run reports it properly
+        app.warn(app.scrub(f"the dry run before applying failed ({str(exc).strip()}); applying without risk "
+                           "review"))
+        return target, None, False
+    if interactive:
+        render(report, err_console)
+        _show_lint(app, report)
+    failed = [m for m in report.migrations if m.status == "failed"]
+    if failed:
+        # A dry run can fail where the real run would not (a new enum value used by a later migration
+        # is only usable once committed). Gate what was measured; the real run reports real errors.
+        app.warn(app.scrub(f"the dry run stopped at migration {failed[0].version} ({failed[0].name}): "
+                           f"{failed[0].error}; it and later migrations are applied without risk review"))
+    risky = [m for m in report.migrations if m.risk >= level and m.status != "failed"]
+    if not risky:
+        return target, None, False
+    if not tty:
+        _fail(f"{len(risky)} migration(s) at or above [review] confirm_level {level.label}, and no terminal to "
+              f"confirm them: {'; '.join(_describe(m) for m in risky[:5])}. Review with `confiture migrate up "
+              "--dry-run`, then pass --yes to apply without asking", 1)
+    declined: list[MigrationReport] = []
+
+    def ask(m: MigrationReport) -> bool:
+        ok = click.confirm(f"apply {_describe(m)}?", default=False, err=True)
+        if not ok:
+            declined.append(m)
+        return ok
+
+    last = choose(report, level, ask)
+    if declined:
+        return last, declined[0], last is None
+    return target, None, False
+
+
+def _show_lint(app: App, report: DryRunReport) -> None:
+    """Print the lint findings of the pending SQL migrations under the dry-run report."""
+    from .cli import err_console
+    from .lint.command import lint_for_review
+    from .lint.reporters import render_text
+
+    pending = {m.version for m in report.migrations}
+    files = [m.up_path for m in app.runner().migrations() if m.version in pending and m.kind == "sql"]
+    if not files:
+        return
+    found = lint_for_review(app, files)
+    err_console.print("lint findings for the pending migrations:", style="bold", markup=False)
+    err_console.print(render_text(found, app.config.project_dir, color=err_console.is_terminal), markup=False,
+                      highlight=False, end="")
+
+
+def check_fail_on(value: str | None) -> None:
+    """Validate ``--fail-on`` early (usage error, exit 2)."""
+    if value is not None and value.strip().lower() not in LEVELS:
+        raise click.BadParameter(f"unknown risk level {value!r}; expected one of {', '.join(LEVELS)}",
+                                 param_hint="--fail-on")

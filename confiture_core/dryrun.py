@@ -1,0 +1,680 @@
+"""Measured dry runs: what each statement really did, then everything rolled back.
+
+:func:`dry_run` runs ``Runner.up(dry_run=True)`` (one transaction, a SAVEPOINT
+per migration, hooks included with ``context.dry_run`` true, ROLLBACK at the
+end) with a :class:`MeasuringObserver` that, around every statement, reads in
+one round trip on the runner's own connection:
+
+- ``pg_locks`` rows of our backend (``locktype = 'relation'``, granted). Locks
+  are held to the end of the transaction, so a statement's locks are those new
+  since the snapshot taken just before it (PostgreSQL docs, "Explicit Locking":
+  https://www.postgresql.org/docs/current/explicit-locking.html). What each mode
+  blocks comes from the conflict table in :mod:`confiture_core.risk`.
+- ``pg_class.relfilenode`` of every table and materialized view: a new
+  relfilenode for the same oid means the table was rewritten (docs, "Database
+  File Layout": https://www.postgresql.org/docs/current/storage-file-layout.html).
+- the state of every sequence (``pg_sequence_last_value``). Sequences are not
+  transactional ("Sequence Manipulation Functions": *nextval ... is never rolled
+  back*), so the rollback does not undo them: after the rollback :func:`dry_run`
+  puts each sequence the dry run advanced back with ``setval``, unless someone
+  else advanced it meanwhile (then it is left alone and the report says so).
+
+The duration (ms) and rows affected come from the runner. Statements that
+cannot run in a transaction block are not executed; the report marks them
+``not executed in dry-run`` with the lock they would take.
+
+A dry run sets a short ``lock_timeout`` (``[dry_run] lock_timeout``, default
+``"2s"``): when a statement waits on another session's lock longer than that,
+the run stops and :class:`LockBlocked` names the blocking backends, found with
+``pg_blocking_pids`` / ``pg_locks`` / ``pg_stat_activity`` from a second
+connection while our statement waits.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from pglast import ast
+from pglast.enums import AlterTableType, ObjectType
+
+from .config import Config
+from .errors import ConfigError, ConfitureError
+from .hookcaller import Hooks
+from .hookspecs import MigrationResult
+from .migrations import Migration
+from .risk import (
+    NON_TRANSACTIONAL_LOCKS,
+    Risk,
+    blocked_operations,
+    mode_name,
+    risk_of_mode,
+    strongest,
+)
+from .runner import Reporter, Runner, RunResult
+from .sql import Statement
+
+Conn = psycopg.Connection[Any]
+
+DEFAULT_LOCK_TIMEOUT = "2s"
+_DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
+_TABLE_KINDS = {"r", "p", "m", "v", "f"}
+_KIND_NAMES = {"r": "table", "p": "partitioned table", "m": "materialized view", "v": "view", "f": "foreign table",
+               "i": "index", "I": "partitioned index", "S": "sequence", "t": "toast table", "c": "type"}
+SEQUENCE_NOTE = ("PostgreSQL does not roll back sequences (nextval is never undone): the dry run put every "
+                 "sequence it advanced back with setval after the rollback")
+
+_SNAPSHOT_SQL = """
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(l.relation::bigint, l.mode, n.nspname, c.relname, c.relkind)), '[]')
+     FROM pg_locks l
+     LEFT JOIN pg_class c ON c.oid = l.relation
+     LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND coalesce(n.nspname, '') NOT IN ('pg_catalog', 'information_schema')
+      AND coalesce(n.nspname, '') NOT LIKE 'pg\\_toast%%'
+      AND coalesce(n.nspname, '') NOT LIKE 'pg\\_temp%%'),
+  (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, c.relfilenode::bigint, n.nspname, c.relname,
+                                             c.relkind)), '[]')
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'm', 'p', 'v', 'f') AND c.relpersistence <> 't'
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%'),
+  (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, n.nspname, c.relname,
+            CASE WHEN has_sequence_privilege(c.oid, 'SELECT,USAGE') THEN pg_sequence_last_value(c.oid) END,
+            s.seqstart)), '[]')
+     FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relpersistence <> 't')
+"""
+
+
+def _qname(schema: str | None, name: str | None, oid: int) -> str:
+    if name is None:
+        return f"(dropped relation, oid {oid})"
+    return name if schema in (None, "public") else f"{schema}.{name}"
+
+
+@dataclass(frozen=True)
+class SeqState:
+    """A sequence's state: ``last_value`` is ``None`` until nextval/setval(…, true) was called."""
+
+    name: str
+    last_value: int | None
+    start: int
+
+
+@dataclass
+class Snapshot:
+    """One read of locks, relfilenodes and sequences (see :data:`_SNAPSHOT_SQL`)."""
+
+    locks: dict[tuple[int, str], tuple[str, str]]  # (oid, SQL mode) -> (qualified name, relkind)
+    tables: dict[int, tuple[int, str, str]]  # oid -> (relfilenode, qualified name, relkind)
+    sequences: dict[int, SeqState]
+
+
+def take_snapshot(conn: Conn) -> Snapshot:
+    """Read our backend's relation locks, every table's relfilenode and every sequence's state.
+
+    :param conn: the runner's connection (inside the dry run's transaction, or not).
+    :raises psycopg.Error: the catalog cannot be read (aborted transaction...).
+    """
+    row = conn.execute(_SNAPSHOT_SQL).fetchone()
+    assert row is not None
+    locks = {(int(o), mode_name(m)): (_qname(s, n, int(o)), k or "?") for o, m, s, n, k in row[0]}
+    tables = {int(o): (int(f), _qname(s, n, int(o)), k) for o, f, s, n, k in row[1]}
+    seqs = {int(o): SeqState(_qname(s, n, int(o)), None if v is None else int(v), int(st))
+            for o, s, n, v, st in row[2]}
+    return Snapshot(locks, tables, seqs)
+
+
+@dataclass
+class LockTaken:
+    """A relation lock a statement took (or would take, when not executed).
+
+    :ivar relation: schema-qualified name (``public`` omitted).
+    :ivar kind: ``table``, ``index``, ``sequence``, ``view``, ...
+    :ivar mode: SQL lock-mode name, e.g. ``"SHARE"``.
+    :ivar blocks: common operations other sessions cannot run meanwhile.
+    :ivar preexisting: the relation existed before the run (else created by it).
+    """
+
+    relation: str
+    kind: str
+    mode: str
+    blocks: list[str]
+    preexisting: bool
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON object (see docs/dry-run.md)."""
+        return {"relation": self.relation, "kind": self.kind, "mode": self.mode, "blocks": self.blocks,
+                "preexisting": self.preexisting}
+
+
+@dataclass
+class SequenceAdvance:
+    """A sequence whose state changed during a statement (``before`` ``None``: never used)."""
+
+    sequence: str
+    before: int | None
+    after: int | None
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON object (see docs/dry-run.md)."""
+        return {"sequence": self.sequence, "before": self.before, "after": self.after}
+
+
+@dataclass
+class StatementReport:
+    """What one statement did in the dry run.
+
+    :ivar executed: ``False`` for statements that cannot run in a transaction
+        block (and transaction control), with ``note`` saying why.
+    :ivar duration_ms: measured wall-clock duration in milliseconds (``None`` if not executed).
+    :ivar rows: rows affected as reported by PostgreSQL (``None``: not applicable).
+    """
+
+    line: int
+    sql: str
+    kind: str
+    executed: bool
+    note: str | None = None
+    duration_ms: float | None = None
+    rows: int | None = None
+    locks: list[LockTaken] = field(default_factory=list)
+    rewritten: list[str] = field(default_factory=list)
+    sequences: list[SequenceAdvance] = field(default_factory=list)
+    risk: Risk = Risk.SAFE
+    reasons: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON object (see docs/dry-run.md)."""
+        return {
+            "line": self.line, "sql": self.sql, "kind": self.kind, "executed": self.executed, "note": self.note,
+            "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 3), "rows": self.rows,
+            "locks": [lk.as_json() for lk in self.locks], "rewritten": self.rewritten,
+            "sequences": [s.as_json() for s in self.sequences], "risk": self.risk.label, "reasons": self.reasons,
+        }
+
+
+@dataclass
+class MigrationReport:
+    """What one migration did in the dry run: its statements and its risk (the highest of them)."""
+
+    version: int
+    name: str
+    status: str = "pending"
+    duration_ms: float | None = None
+    error: str | None = None
+    statements: list[StatementReport] = field(default_factory=list)
+
+    @property
+    def risk(self) -> Risk:
+        """The highest risk of its statements (``safe`` when it has none)."""
+        return max((s.risk for s in self.statements), default=Risk.SAFE)
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the risk is what it is (deduplicated, in order)."""
+        out: list[str] = []
+        for s in self.statements:
+            for r in s.reasons:
+                if r not in out:
+                    out.append(r)
+        return out
+
+    def locks(self) -> list[LockTaken]:
+        """The strongest lock per relation over all its statements."""
+        best: dict[str, LockTaken] = {}
+        for s in self.statements:
+            for lk in s.locks:
+                cur = best.get(lk.relation)
+                if cur is None or strongest([cur.mode, lk.mode]) == lk.mode:
+                    best[lk.relation] = lk
+        return list(best.values())
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON object (see docs/dry-run.md)."""
+        return {
+            "version": str(self.version), "name": self.name, "status": self.status,
+            "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 3), "error": self.error,
+            "risk": self.risk.label, "reasons": self.reasons, "locks": [lk.as_json() for lk in self.locks()],
+            "rewritten": sorted({t for s in self.statements for t in s.rewritten}),
+            "sequences": [q.as_json() for s in self.statements for q in s.sequences],
+            "statements": [s.as_json() for s in self.statements],
+        }
+
+
+@dataclass
+class DryRunReport:
+    """The whole dry run: per migration reports, sequences put back, the overall risk."""
+
+    migrations: list[MigrationReport]
+    lock_timeout: str | None
+    server_version: int
+    sequences_restored: list[str] = field(default_factory=list)
+    sequences_not_restored: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every migration ran without error."""
+        return self.error is None and all(m.status != "failed" for m in self.migrations)
+
+    @property
+    def risk(self) -> Risk:
+        """The highest risk of any migration."""
+        return max((m.risk for m in self.migrations), default=Risk.SAFE)
+
+    def as_json(self) -> dict[str, Any]:
+        """The document ``migrate up --dry-run --format json`` prints (schema: docs/dry-run.schema.json)."""
+        return {
+            "dry_run": True, "ok": self.ok, "error": self.error, "risk": self.risk.label,
+            "lock_timeout": self.lock_timeout, "server_version": self.server_version,
+            "sequences_note": SEQUENCE_NOTE, "sequences_restored": self.sequences_restored,
+            "sequences_not_restored": self.sequences_not_restored,
+            "migrations": [m.as_json() for m in self.migrations],
+        }
+
+
+def _destructive(node: ast.Node) -> str | None:
+    """Why a statement removes data, judged from its parse tree, or ``None``."""
+    if isinstance(node, ast.DropStmt) and node.removeType in (
+            ObjectType.OBJECT_TABLE, ObjectType.OBJECT_SCHEMA, ObjectType.OBJECT_MATVIEW):
+        return "DROP " + {ObjectType.OBJECT_TABLE: "TABLE", ObjectType.OBJECT_SCHEMA: "SCHEMA",
+                          ObjectType.OBJECT_MATVIEW: "MATERIALIZED VIEW"}[node.removeType]
+    if isinstance(node, ast.TruncateStmt):
+        return "TRUNCATE"
+    if isinstance(node, ast.DeleteStmt) and node.whereClause is None:
+        return "DELETE without WHERE"
+    if isinstance(node, ast.UpdateStmt) and node.whereClause is None:
+        return "UPDATE without WHERE"
+    if isinstance(node, ast.AlterTableStmt):
+        for cmd in node.cmds or ():
+            if isinstance(cmd, ast.AlterTableCmd) and cmd.subtype == AlterTableType.AT_DropColumn:
+                return "DROP COLUMN"
+    return None
+
+
+def _target(node: ast.Node) -> str | None:
+    """The relation a non-transactional statement names (for its "would take" lock)."""
+    rel = getattr(node, "relation", None)
+    if isinstance(rel, ast.RangeVar) and rel.relname:
+        return rel.relname if not rel.schemaname else f"{rel.schemaname}.{rel.relname}"
+    if isinstance(node, ast.DropStmt) and node.objects:
+        obj = node.objects[0]
+        parts = [getattr(p, "sval", None) for p in (obj if isinstance(obj, tuple) else ())]
+        return ".".join(p for p in parts if p) or None
+    if isinstance(node, ast.VacuumStmt) and node.rels:
+        vr = node.rels[0]
+        if isinstance(vr, ast.VacuumRelation) and isinstance(vr.relation, ast.RangeVar):
+            return vr.relation.relname
+    return None
+
+
+@dataclass
+class Blocker:
+    """A backend that held the lock our statement waited for (seen from a second connection)."""
+
+    pid: int
+    user: str | None
+    application: str | None
+    state: str | None
+    backend_start: str | None
+    xact_start: str | None
+    query: str | None
+    holds: str | None
+    waiting_for: str | None
+
+    def describe(self) -> str:
+        """One line for the error message."""
+        bits = [f"pid {self.pid}"]
+        if self.user:
+            bits.append(f"user {self.user}")
+        if self.application:
+            bits.append(f"application {self.application!r}")
+        if self.backend_start:
+            bits.append(f"connected since {self.backend_start}")
+        if self.xact_start:
+            bits.append(f"transaction open since {self.xact_start}")
+        if self.state:
+            bits.append(f"state {self.state}")
+        if self.holds:
+            bits.append(f"holding {self.holds}")
+        return ", ".join(bits)
+
+
+class LockBlocked(ConfitureError):
+    """The dry run's statement waited longer than ``lock_timeout`` for another session's lock (exit 1)."""
+
+    exit_code = 1
+
+
+_BLOCKERS_SQL = """
+SELECT a.pid, a.usename, a.application_name, a.state,
+       to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS TZ'),
+       left(a.query, 200),
+       (SELECT string_agg(DISTINCT format('%%s on %%s', l.mode, l.relation::regclass), ', ')
+          FROM pg_locks l
+         WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation'
+           AND l.relation IN (SELECT w.relation FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted)),
+       (SELECT string_agg(format('%%s on %%s', w.mode, w.relation::regclass), ', ')
+          FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted AND w.locktype = 'relation')
+  FROM pg_stat_activity a
+ WHERE a.pid = ANY(pg_blocking_pids(%(me)s))
+ ORDER BY a.pid
+"""
+
+
+class BlockerWatch:
+    """Watches, from a second connection, who blocks our backend while a statement runs.
+
+    A background thread is armed by :meth:`arm` before each statement; if the
+    statement is still running after ``after_s`` seconds it polls
+    ``pg_blocking_pids(our pid)`` every ``every_s`` seconds and keeps the last
+    non-empty answer, described from ``pg_stat_activity`` and ``pg_locks``.
+
+    :param url: libpq URL for the second connection.
+    :param pid: our backend's pid (``conn.info.backend_pid``).
+    """
+
+    def __init__(self, url: str, pid: int, after_s: float = 0.1, every_s: float = 0.05) -> None:
+        self.url = url
+        self.pid = pid
+        self.after_s = after_s
+        self.every_s = every_s
+        self.blockers: list[Blocker] = []
+        self._armed_at: float | None = None
+        self._cv = threading.Condition()
+        self._stop = False
+        self._conn: Conn | None = None
+        self._thread = threading.Thread(target=self._loop, name="confiture-blocker-watch", daemon=True)
+        self._thread.start()
+
+    def arm(self) -> None:
+        """A statement starts: forget the last blockers, start watching."""
+        with self._cv:
+            self.blockers = []
+            self._armed_at = time.monotonic()
+            self._cv.notify()
+
+    def disarm(self) -> None:
+        """The statement ended (blockers seen are kept for the error message)."""
+        with self._cv:
+            self._armed_at = None
+
+    def close(self) -> None:
+        """Stop the thread and close the second connection."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        self._thread.join(timeout=5)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._stop and self._armed_at is None:
+                    self._cv.wait()
+                if self._stop:
+                    return
+                wait = self._armed_at + self.after_s - time.monotonic() if self._armed_at else 0
+            if wait > 0:
+                with self._cv:
+                    self._cv.wait(timeout=wait)
+                continue
+            try:
+                found = self._poll()
+            except psycopg.Error:
+                found = []
+            with self._cv:
+                if found and self._armed_at is not None:
+                    self.blockers = found
+                self._cv.wait(timeout=self.every_s)
+
+    def _poll(self) -> list[Blocker]:
+        if self._conn is None:
+            self._conn = psycopg.connect(self.url, autocommit=True, application_name="confiture dry-run watch")
+        rows = self._conn.execute(_BLOCKERS_SQL, {"me": self.pid}).fetchall()
+        return [Blocker(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
+
+
+class MeasuringObserver:
+    """A :class:`~confiture_core.runner.StatementObserver` measuring locks, rewrites and sequences.
+
+    Usable in real runs too (the accuracy benchmark compares both): it only
+    reads catalogs and ``pg_locks`` on the runner's connection.
+
+    :param conn: the runner's connection.
+    :param watch: optional :class:`BlockerWatch` armed around each statement.
+    """
+
+    def __init__(self, conn: Conn, watch: BlockerWatch | None = None) -> None:
+        self.conn = conn
+        self.watch = watch
+        self.reports: dict[int, MigrationReport] = {}
+        self.start_tables: set[int] = set()
+        self.start: Snapshot | None = None
+        self.last: Snapshot | None = None
+        self._before: Snapshot | None = None
+
+    def begin(self) -> Snapshot:
+        """Snapshot the database before the run: relations existing now count as pre-existing."""
+        self.start = take_snapshot(self.conn)
+        self.start_tables = set(self.start.tables)
+        self.last = self.start
+        return self.start
+
+    def report_for(self, m: Migration) -> MigrationReport:
+        """The (created on first use) report of ``m``."""
+        if m.version not in self.reports:
+            self.reports[m.version] = MigrationReport(m.version, m.name)
+        return self.reports[m.version]
+
+    def before_statement(self, migration: Migration, statement: Statement) -> None:
+        """Snapshot just before the statement (hooks' locks are thus not the statement's)."""
+        self._before = take_snapshot(self.conn)
+        if self.watch:
+            self.watch.arm()
+
+    def after_statement(self, migration: Migration, statement: Statement, duration_ms: float,
+                        rowcount: int) -> None:
+        """Diff the snapshot after the statement against the one before it."""
+        if self.watch:
+            self.watch.disarm()
+        after = take_snapshot(self.conn)
+        before = self._before or after
+        rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
+                              duration_ms=duration_ms, rows=rowcount if rowcount >= 0 else None)
+        for (oid, mode), (name, kind) in sorted(after.locks.items(), key=lambda kv: kv[1][0]):
+            if (oid, mode) in before.locks:
+                continue
+            pre = oid in self.start_tables
+            rep.locks.append(LockTaken(name, _KIND_NAMES.get(kind, kind), mode, blocked_operations(mode), pre))
+        for oid, (node, name, _kind) in before.tables.items():
+            now = after.tables.get(oid)
+            if now is not None and now[0] != node and node != 0:
+                rep.rewritten.append(name)
+        for oid, st in after.sequences.items():
+            old = before.sequences.get(oid)
+            if old is not None and old.last_value != st.last_value:
+                rep.sequences.append(SequenceAdvance(st.name, old.last_value, st.last_value))
+        _judge(rep, statement.node, self.start_tables, after, before)
+        self.report_for(migration).statements.append(rep)
+        self.last = after
+
+    def skipped_statement(self, migration: Migration, statement: Statement, reason: str) -> None:
+        """Record a statement that was not executed, with the lock it would take."""
+        if self.watch:
+            self.watch.disarm()
+        rep = StatementReport(statement.line, _short(statement.sql), statement.kind, False, note=reason)
+        why = statement.no_transaction_reason
+        if why == "VACUUM" and isinstance(statement.node, ast.VacuumStmt) and any(
+                isinstance(o, ast.DefElem) and o.defname == "full" for o in statement.node.options or ()):
+            why = "VACUUM FULL"
+        mode = NON_TRANSACTIONAL_LOCKS.get(why or "")
+        if mode:
+            target = _target(statement.node) or "(its table)"
+            rep.locks.append(LockTaken(target, "table", mode, blocked_operations(mode), True))
+            rep.note = f"{reason}; {why} would take {mode} on {target}"
+            rep.risk = risk_of_mode(mode)
+            if rep.risk > Risk.SAFE:
+                rep.reasons.append(f"{why} would take {mode} on {target}")
+        elif statement.kind == "SelectStmt" and statement.sql.startswith("-- python migration"):
+            rep.note = f"{reason}; a Python migration running outside a transaction: nothing measured"
+        self.report_for(migration).statements.append(rep)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
+def _judge(rep: StatementReport, node: ast.Node, start_tables: set[int], after: Snapshot,
+           before: Snapshot) -> None:
+    """Set ``rep.risk`` and ``rep.reasons`` from the measured facts (only pre-existing tables count)."""
+    risk = Risk.SAFE
+    reasons: list[str] = []
+    for lk in rep.locks:
+        if lk.preexisting and lk.kind in ("table", "partitioned table", "materialized view", "view",
+                                          "foreign table"):
+            r = risk_of_mode(lk.mode)
+            if r > Risk.SAFE:
+                reasons.append(f"{lk.mode} on {lk.relation}")
+                risk = max(risk, r)
+    pre_names = {before.tables[o][1] for o in start_tables if o in before.tables}
+    for t in rep.rewritten:
+        if t in pre_names:
+            reasons.append(f"rewrote {t}")
+            risk = max(risk, Risk.REWRITES_TABLE)
+    why = _destructive(node)
+    if why and any(lk.preexisting and lk.mode in ("ACCESS EXCLUSIVE", "ROW EXCLUSIVE") for lk in rep.locks):
+        targets = sorted({lk.relation for lk in rep.locks if lk.preexisting})
+        reasons.append(f"{why} ({', '.join(targets)})")
+        risk = Risk.DESTRUCTIVE
+    rep.risk = risk
+    rep.reasons = reasons
+
+
+def check_duration(value: Any, where: str) -> str:
+    """Validate a PostgreSQL duration setting such as ``"2s"`` or ``500`` (ms).
+
+    :raises ConfigError: not a number with an optional unit (us, ms, s, min, h, d).
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int) or not _DURATION_RE.match(str(value)):
+        raise ConfigError(f"{where}: expected a duration such as \"2s\" or \"500ms\", got {value!r}")
+    return str(value).strip()
+
+
+def dry_run_lock_timeout(config: Config) -> str:
+    """``[dry_run] lock_timeout`` (default ``"2s"``), validated.
+
+    :raises ConfigError: not a duration.
+    """
+    value = config.section("dry_run").get("lock_timeout", DEFAULT_LOCK_TIMEOUT)
+    return check_duration(value, f"{config.config_file}: [dry_run] lock_timeout")
+
+
+def restore_sequences(conn: Conn, start: Snapshot, end: Snapshot) -> tuple[list[str], list[str]]:
+    """Put back sequences the dry run advanced (after its rollback).
+
+    A sequence is restored with ``setval(seq, value, is_called)`` only if its
+    current state is still what the dry run left (nobody else used it since);
+    otherwise it is left alone, so a concurrent application never gets a
+    value twice.
+
+    :returns: (restored names, names left advanced because another session used them).
+    """
+    restored: list[str] = []
+    skipped: list[str] = []
+    now = take_snapshot(conn).sequences
+    for oid, first in start.sequences.items():
+        last = end.sequences.get(oid)
+        cur = now.get(oid)
+        if cur is None or cur.last_value == first.last_value:
+            continue
+        if last is not None and cur.last_value != last.last_value:
+            skipped.append(first.name)
+            continue
+        if first.last_value is None:
+            conn.execute("SELECT setval(%s::oid::regclass, %s, false)", [oid, first.start])
+        else:
+            conn.execute("SELECT setval(%s::oid::regclass, %s, true)", [oid, first.last_value])
+        restored.append(first.name)
+    return restored, skipped
+
+
+def _lock_timeout_error(error: str | None) -> bool:
+    return bool(error) and ("[55P03]" in (error or "") or "lock timeout" in (error or ""))
+
+
+def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = None,
+            reporter: Reporter | None = None, watch_url: str | None = None,
+            lock_timeout: str | None = None) -> DryRunReport:
+    """Run every pending migration (up to ``target``) in a measured dry run, then roll back.
+
+    :param conn: an autocommit connection (as :class:`~confiture_core.runner.Runner` needs).
+    :param config: the project's configuration; its ``lock_timeout`` is replaced
+        by ``lock_timeout`` (default: ``[dry_run] lock_timeout``, ``"2s"``).
+    :param hooks: the plugin hooks (they run with ``context.dry_run`` true).
+    :param target: highest version to include, ``None`` for all.
+    :param watch_url: libpq URL for the second connection that names blocking
+        backends; ``None`` disables it.
+    :returns: the :class:`DryRunReport` (a failed migration is in it, not raised).
+    :raises LockBlocked: a statement waited longer than ``lock_timeout`` for
+        another session's lock; the message names the blockers.
+    :raises HistoryError, MigrationFileError, MigrationFailed: as ``Runner.up``.
+    """
+    from dataclasses import replace
+
+    timeout = lock_timeout or dry_run_lock_timeout(config)
+    cfg = replace(config, lock_timeout=timeout)
+    watch = BlockerWatch(watch_url, conn.info.backend_pid) if watch_url else None
+    observer = MeasuringObserver(conn, watch)
+    runner = Runner(conn, cfg, hooks, reporter=reporter, observer=observer)
+    runner.apply_timeouts()
+    start = observer.begin()
+    result: RunResult | None = None
+    try:
+        result = runner.up(target, dry_run=True)
+    finally:
+        if watch:
+            watch.close()
+        end = observer.last or start
+        restored, skipped = restore_sequences(conn, start, end) if not conn.closed else ([], [])
+        runner.config = config
+        if not conn.closed:
+            runner.apply_timeouts()
+    report = build_report(observer, result, conn.info.server_version, timeout)
+    report.sequences_restored, report.sequences_not_restored = restored, skipped
+    failed = [m for m in report.migrations if m.status == "failed"]
+    if failed and _lock_timeout_error(failed[0].error):
+        blockers = watch.blockers if watch else []
+        if blockers:
+            waited = blockers[0].waiting_for or "a lock"
+            who = "; ".join(b.describe() for b in blockers)
+            msg = (f"dry run stopped: migration {failed[0].version} ({failed[0].name}) waited more than "
+                   f"lock_timeout {timeout} for {waited}, blocked by {who}. Nothing was changed.")
+        else:
+            msg = (f"dry run stopped: migration {failed[0].version} ({failed[0].name}) waited more than "
+                   f"lock_timeout {timeout} for a lock held by another session ({failed[0].error}). "
+                   "Nothing was changed.")
+        raise LockBlocked(msg)
+    return report
+
+
+def build_report(observer: MeasuringObserver, result: RunResult | None, server_version: int,
+                 lock_timeout: str | None) -> DryRunReport:
+    """Merge the runner's results (status, duration, error) into the observer's reports."""
+    results: Sequence[MigrationResult] = result.results if result else []
+    out: list[MigrationReport] = []
+    for r in results:
+        rep = observer.reports.get(r.version) or MigrationReport(r.version, r.name)
+        rep.status, rep.duration_ms, rep.error = r.status, r.duration_ms, r.error
+        out.append(rep)
+    return DryRunReport(out, lock_timeout, server_version)

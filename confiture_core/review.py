@@ -1,0 +1,117 @@
+"""Reviewing a dry run: rich tables for people, the risk gate and the confirmation prompt.
+
+``confiture migrate up`` first dry-runs the pending migrations (unless ``--yes``)
+and asks, on a terminal, for confirmation before each migration whose risk is at
+or above ``[review] confirm_level`` (default ``"blocks-writes"``; see
+:class:`confiture_core.risk.Risk`). Without a terminal it never prompts: it stops
+with a message saying that ``--yes`` applies them without asking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from .config import Config
+from .dryrun import DryRunReport, MigrationReport, StatementReport
+from .risk import Risk
+
+DEFAULT_CONFIRM_LEVEL = "blocks-writes"
+
+_RISK_STYLE = {Risk.SAFE: "green", Risk.BLOCKS_WRITES: "yellow", Risk.BLOCKS_READS_WRITES: "dark_orange",
+               Risk.REWRITES_TABLE: "red", Risk.DESTRUCTIVE: "bold red"}
+
+
+def confirm_level(config: Config) -> Risk:
+    """``[review] confirm_level`` (default ``"blocks-writes"``).
+
+    :raises ConfigError: not a known risk level.
+    """
+    value = config.section("review").get("confirm_level", DEFAULT_CONFIRM_LEVEL)
+    return Risk.parse(str(value), f"{config.config_file}: [review] confirm_level")
+
+
+def _risk_cell(r: Risk) -> str:
+    return f"[{_RISK_STYLE[r]}]{r.label}[/]"
+
+
+def _locks_cell(locks: Sequence[object], limit: int = 4) -> str:
+    from .dryrun import LockTaken
+
+    items = [lk for lk in locks if isinstance(lk, LockTaken)]
+    shown = [f"{lk.mode} on {lk.relation}" + ("" if lk.preexisting else " (new)") for lk in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"+{len(items) - limit} more")
+    return "\n".join(shown)
+
+
+def _esc(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+def _statement_table(m: MigrationReport) -> Table:
+    t = Table(title=f"{m.version} {_esc(m.name)}: {m.risk.label}", title_justify="left")
+    for col in ("line", "statement", "ms", "rows", "locks taken (mode on relation)", "rewrote", "sequences",
+                "note"):
+        t.add_column(col, overflow="fold")
+    for s in m.statements:
+        t.add_row(str(s.line), _esc(s.sql[:80]), _ms(s), "" if s.rows is None else str(s.rows),
+                  _esc(_locks_cell(s.locks)), _esc(", ".join(s.rewritten)),
+                  _esc(", ".join(f"{q.sequence} {q.before}→{q.after}" for q in s.sequences)),
+                  _esc(s.note or "; ".join(s.reasons)))
+    return t
+
+
+def _ms(s: StatementReport) -> str:
+    return "not executed" if not s.executed else f"{s.duration_ms:.1f}" if s.duration_ms is not None else ""
+
+
+def render(report: DryRunReport, console: Console, *, details: Risk = Risk.BLOCKS_WRITES) -> None:
+    """Print the dry-run report as rich tables.
+
+    :param details: statement tables are printed for migrations at this risk or
+        above, and for those with statements not executed.
+    """
+    t = Table(title=f"dry run (rolled back; lock_timeout {report.lock_timeout})", title_justify="left")
+    for col in ("version", "name", "status", "ms", "risk", "locks on existing relations", "rewrote",
+                "sequences"):
+        t.add_column(col, overflow="fold")
+    for m in report.migrations:
+        pre = [lk for lk in m.locks() if lk.preexisting]
+        seqs = [q for s in m.statements for q in s.sequences]
+        t.add_row(str(m.version), _esc(m.name), m.status,
+                  "" if m.duration_ms is None else f"{m.duration_ms:.1f}", _risk_cell(m.risk),
+                  _esc(_locks_cell(pre)), _esc(", ".join(sorted({r for s in m.statements for r in s.rewritten}))),
+                  _esc(", ".join(sorted({q.sequence for q in seqs}))))
+    console.print(t)
+    for m in report.migrations:
+        if m.risk >= details or any(not s.executed for s in m.statements):
+            console.print(_statement_table(m))
+        for reason in m.reasons:
+            console.print(f"  {m.version}: {reason}", markup=False, style=_RISK_STYLE[m.risk])
+        if m.error:
+            console.print(f"  {m.version} failed: {m.error}", markup=False, style="red")
+    if report.sequences_restored:
+        console.print("sequences advanced by the dry run (PostgreSQL does not roll sequences back) were put "
+                      "back with setval: " + ", ".join(report.sequences_restored), markup=False, style="dim")
+    if report.sequences_not_restored:
+        console.print("sequences left advanced (another session used them meanwhile): "
+                      + ", ".join(report.sequences_not_restored), markup=False, style="yellow")
+    console.print(f"overall risk: {report.risk.label}", markup=False, style=_RISK_STYLE[report.risk])
+
+
+def choose(report: DryRunReport, level: Risk, ask: Callable[[MigrationReport], bool]) -> int | None:
+    """Ask about each migration at or above ``level``, in order; stop at the first "no".
+
+    :param ask: the prompt; returns ``True`` to apply.
+    :returns: the highest version that may be applied (every migration before
+        the first declined one), or ``None`` when the first one was declined.
+    """
+    last: int | None = None
+    for m in report.migrations:
+        if m.risk >= level and not ask(m):
+            return last
+        last = m.version
+    return last

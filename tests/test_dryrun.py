@@ -1,0 +1,298 @@
+"""Dry runs on a real PostgreSQL: measured locks, rewrites, sequences, rollback, fail-fast locks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import psycopg
+import pytest
+
+from confiture_core.risk import Risk, blocked_operations
+
+from .conftest import REPO, run_cli, write
+
+
+def fingerprint(db: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Schema (pg_catalog) and data (md5 of each table's rows) and sequence states of user schemas."""
+    user = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
+    fp: dict[str, Any] = {}
+    fp["relations"] = db.execute(
+        f"SELECT n.nspname, c.relname, c.relkind, c.relfilenode FROM pg_class c JOIN pg_namespace n "
+        f"ON n.oid = c.relnamespace WHERE {user} ORDER BY 1, 2").fetchall()
+    fp["columns"] = db.execute(
+        f"SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+        f"pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        f"JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid "
+        f"AND d.adnum = a.attnum WHERE {user} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, 2").fetchall()
+    fp["constraints"] = db.execute(
+        f"SELECT conname, pg_get_constraintdef(co.oid) FROM pg_constraint co JOIN pg_namespace n "
+        f"ON n.oid = co.connamespace WHERE {user} ORDER BY 1, 2").fetchall()
+    fp["indexes"] = db.execute(
+        "SELECT schemaname, indexname, indexdef FROM pg_indexes WHERE schemaname NOT IN "
+        "('pg_catalog', 'information_schema') ORDER BY 1, 2").fetchall()
+    fp["functions"] = db.execute(
+        f"SELECT p.proname, md5(pg_get_functiondef(p.oid)) FROM pg_proc p JOIN pg_namespace n "
+        f"ON n.oid = p.pronamespace WHERE {user} AND p.prokind IN ('f', 'p') ORDER BY 1, 2").fetchall()
+    fp["types"] = db.execute(
+        f"SELECT t.typname, t.typtype, (SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum "
+        f"WHERE enumtypid = t.oid) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE {user} "
+        f"ORDER BY 1").fetchall()
+    fp["sequences"] = db.execute(
+        "SELECT schemaname, sequencename, start_value, increment_by, max_value, last_value FROM pg_sequences "
+        "ORDER BY 1, 2").fetchall()
+    data = {}
+    for schema, table in db.execute(
+            "SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
+            "'information_schema') ORDER BY 1, 2").fetchall():
+        q = f'SELECT md5(coalesce(string_agg(t::text, \'|\' ORDER BY t::text), \'\')) FROM "{schema}"."{table}" t'
+        data[f"{schema}.{table}"] = db.execute(q).fetchone()
+    fp["data"] = data
+    return fp
+
+
+def dry_json(project: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+    r = run_cli("migrate", "up", "--dry-run", "--format", "json", *extra, cwd=project)
+    doc = json.loads(r.stdout) if r.stdout.strip() else {}
+    return r.code, doc, r.stderr
+
+
+def statements(doc: dict[str, Any], version: str) -> list[dict[str, Any]]:
+    [m] = [m for m in doc["migrations"] if m["version"] == version]
+    return list(m["statements"])
+
+
+def locks_of(st: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(lk["relation"], lk["mode"]) for lk in st["locks"]}
+
+
+@pytest.fixture
+def seeded(project: Path, db: psycopg.Connection[Any]) -> Path:
+    """A project whose database already has tables t (with rows) and parent, applied for real."""
+    m = project / "migrations"
+    write(m, "1_base.up.sql", "CREATE TABLE parent (id int PRIMARY KEY);\n"
+                              "CREATE TABLE t (id serial PRIMARY KEY, parent_id int, n int);\n"
+                              "INSERT INTO parent SELECT g FROM generate_series(1, 10) g;\n"
+                              "INSERT INTO t (parent_id, n) SELECT g, g FROM generate_series(1, 10) g;\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert r.code == 0, r.stderr
+    return project
+
+
+def test_add_column_volatile_default_rewrites_constant_does_not(seeded: Path, db: psycopg.Connection[Any]) -> None:
+    write(seeded / "migrations", "2_cols.up.sql",
+          "ALTER TABLE t ADD COLUMN c1 int DEFAULT 42;\n"
+          "ALTER TABLE t ADD COLUMN c2 double precision DEFAULT random();\n"
+          "ALTER TABLE t ADD COLUMN c3 timestamptz DEFAULT clock_timestamp();\n")
+    before = fingerprint(db)
+    code, doc, err = dry_json(seeded)
+    assert code == 0, err
+    const, rnd, clock = statements(doc, "2")
+    assert const["rewritten"] == [] and const["executed"] is True
+    assert rnd["rewritten"] == ["t"] and clock["rewritten"] == ["t"]
+    assert ("t", "ACCESS EXCLUSIVE") in locks_of(const)
+    assert rnd["risk"] == "rewrites-table" and const["risk"] == "blocks-reads-writes"
+    [m] = doc["migrations"]
+    assert m["risk"] == "rewrites-table" and "rewrote t" in m["reasons"]
+    assert all(s["duration_ms"] >= 0 for s in m["statements"])
+    assert fingerprint(db) == before
+
+
+def test_create_index_takes_share(seeded: Path, db: psycopg.Connection[Any]) -> None:
+    write(seeded / "migrations", "2_idx.up.sql", "CREATE INDEX t_n ON t (n);\n")
+    code, doc, err = dry_json(seeded)
+    assert code == 0, err
+    [st] = statements(doc, "2")
+    [lk] = [lk for lk in st["locks"] if lk["relation"] == "t"]
+    assert lk["mode"] == "SHARE" and lk["preexisting"] is True and lk["kind"] == "table"
+    assert lk["blocks"] == blocked_operations("SHARE")
+    assert {"INSERT", "UPDATE", "DELETE"} <= set(lk["blocks"]) and "SELECT" not in lk["blocks"]
+    assert st["risk"] == "blocks-writes" and st["rewritten"] == []
+    assert db.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 't_n'").fetchone() == (0,)
+
+
+def test_foreign_key_and_check_locks(seeded: Path) -> None:
+    write(seeded / "migrations", "2_fk.up.sql",
+          "ALTER TABLE t ADD CONSTRAINT t_parent_fk FOREIGN KEY (parent_id) REFERENCES parent (id);\n"
+          "ALTER TABLE t ADD CONSTRAINT t_n_pos CHECK (n > 0);\n")
+    code, doc, err = dry_json(seeded)
+    assert code == 0, err
+    fk, check = statements(doc, "2")
+    assert {("t", "SHARE ROW EXCLUSIVE"), ("parent", "SHARE ROW EXCLUSIVE")} <= locks_of(fk)
+    assert ("t", "ACCESS EXCLUSIVE") in locks_of(check)
+    assert fk["risk"] == "blocks-writes" and check["risk"] == "blocks-reads-writes"
+
+
+def test_sequence_advance_reported_and_restored(seeded: Path, db: psycopg.Connection[Any]) -> None:
+    write(seeded / "migrations", "2_rows.up.sql",
+          "INSERT INTO t (parent_id, n) SELECT g, g FROM generate_series(1, 5) g;\n")
+    before = fingerprint(db)
+    assert db.execute("SELECT last_value FROM t_id_seq").fetchone() == (10,)
+    code, doc, err = dry_json(seeded)
+    assert code == 0, err
+    [st] = statements(doc, "2")
+    assert st["rows"] == 5
+    assert st["sequences"] == [{"sequence": "t_id_seq", "before": 10, "after": 15}]
+    assert doc["sequences_restored"] == ["t_id_seq"] and "does not roll back" in doc["sequences_note"]
+    assert db.execute("SELECT last_value, is_called FROM t_id_seq").fetchone() == (10, True)
+    assert fingerprint(db) == before
+    # the real run then gets the next value, as if no dry run had happened
+    r = run_cli("migrate", "up", "--yes", cwd=seeded)
+    assert r.code == 0, r.stderr
+    assert db.execute("SELECT max(id) FROM t").fetchone() == (15,)
+
+
+def test_never_used_sequence_restored_to_unused(project: Path, db: psycopg.Connection[Any]) -> None:
+    db.execute("CREATE SEQUENCE s START 7")
+    write(project / "migrations", "1_use.up.sql", "SELECT nextval('s');\n")
+    code, doc, err = dry_json(project)
+    assert code == 0, err
+    assert statements(doc, "1")[0]["sequences"] == [{"sequence": "s", "before": None, "after": 7}]
+    assert db.execute("SELECT nextval('s')").fetchone() == (7,)
+
+
+def test_error_halfway_leaves_nothing(seeded: Path, db: psycopg.Connection[Any]) -> None:
+    m = seeded / "migrations"
+    write(m, "2_ok.up.sql", "CREATE TABLE fresh (id serial);\nINSERT INTO fresh DEFAULT VALUES;\n"
+                            "INSERT INTO t (parent_id, n) VALUES (1, 1);\nALTER TABLE t ADD COLUMN z int;\n")
+    write(m, "3_bad.up.sql", "UPDATE t SET n = n + 1 WHERE id < 5;\nSELECT nope FROM t;\n")
+    write(m, "4_never.up.sql", "CREATE TABLE never (id int);\n")
+    before = fingerprint(db)
+    code, doc, err = dry_json(seeded)
+    assert code == 1
+    assert [(x["version"], x["status"]) for x in doc["migrations"]] == [("2", "applied"), ("3", "failed")]
+    assert 'column "nope" does not exist' in doc["migrations"][1]["error"]
+    assert "Traceback" not in err and "nothing was changed" in err
+    assert fingerprint(db) == before
+    assert db.execute("SELECT count(*) FROM confiture_migrations").fetchone() == (1,)
+
+
+def test_hooks_see_dry_run_true(seeded: Path, db: psycopg.Connection[Any]) -> None:
+    plugin = seeded / "spy_plugin.py"
+    plugin.write_text(
+        "import pluggy\nhookimpl = pluggy.HookimplMarker('confiture')\n\n"
+        "@hookimpl\ndef confiture_before_migration(context):\n"
+        "    context.connection.execute('CREATE TABLE IF NOT EXISTS spy (what text, dry boolean)')\n"
+        "    context.connection.execute('INSERT INTO spy VALUES (%s, %s)', ['before', context.dry_run])\n"
+        "    print('SPY dry_run=%s' % context.dry_run, flush=True)\n")
+    write(seeded / "migrations", "2_x.up.sql", "CREATE TABLE x (id int);\n")
+    before = fingerprint(db)
+    r = run_cli("-p", "spy_plugin", "migrate", "up", "--dry-run", "--format", "json", cwd=seeded,
+                env={"PYTHONPATH": str(seeded)})
+    assert r.code == 0, r.stderr
+    assert "SPY dry_run=True" in r.stderr  # hook prints go to stderr
+    assert fingerprint(db) == before
+    assert db.execute("SELECT to_regclass('spy')").fetchone() == (None,)
+
+
+def test_non_transactional_statement_not_executed(seeded: Path, db: psycopg.Connection[Any]) -> None:
+    write(seeded / "migrations", "2_cic.up.sql", "CREATE INDEX CONCURRENTLY t_c ON t (n);\n")
+    code, doc, err = dry_json(seeded)
+    assert code == 0, err
+    [st] = statements(doc, "2")
+    assert st["executed"] is False and st["duration_ms"] is None
+    assert st["note"].startswith("not executed in dry-run")
+    assert [(lk["relation"], lk["mode"]) for lk in st["locks"]] == [("t", "SHARE UPDATE EXCLUSIVE")]
+    assert st["risk"] == "safe"
+    r = run_cli("migrate", "up", "--dry-run", cwd=seeded, env={"COLUMNS": "250"})
+    assert "not executed" in r.stderr and "SHARE UPDATE EXCLUSIVE" in r.stderr
+
+
+def test_locked_table_fails_fast_naming_blocker(seeded: Path, database_url: str, db: psycopg.Connection[Any]) -> None:
+    (seeded / "confiture.toml").write_text(f'database_url = "{database_url}"\n[dry_run]\nlock_timeout = "500ms"\n')
+    write(seeded / "migrations", "2_idx.up.sql", "CREATE INDEX t_n ON t (n);\n")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        pid = holder.info.backend_pid
+        r = run_cli("migrate", "up", "--dry-run", cwd=seeded, timeout=60)
+        holder.rollback()
+    assert r.code == 1
+    assert f"pid {pid}" in r.stderr
+    assert "lock_timeout 500ms" in r.stderr and "transaction open since" in r.stderr
+    assert "AccessExclusiveLock on t" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert db.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 't_n'").fetchone() == (0,)
+
+
+def test_fail_on_and_bad_input(seeded: Path) -> None:
+    write(seeded / "migrations", "2_idx.up.sql", "CREATE INDEX t_n ON t (n);\n")
+    r = run_cli("migrate", "up", "--dry-run", "--fail-on", "blocks-writes", cwd=seeded)
+    assert r.code == 1 and "reach --fail-on blocks-writes" in r.stderr
+    r = run_cli("migrate", "up", "--dry-run", "--fail-on", "rewrites-table", cwd=seeded)
+    assert r.code == 0, r.stderr
+    r = run_cli("migrate", "up", "--dry-run", "--fail-on", "bogus", cwd=seeded)
+    assert r.code == 2 and "unknown risk level 'bogus'" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("migrate", "up", "--fail-on", "safe", cwd=seeded)
+    assert r.code == 2 and "--fail-on needs --dry-run" in r.stderr
+
+
+def test_bad_lock_timeout_config(seeded: Path, database_url: str) -> None:
+    pw_url = database_url.replace("user=", "password=s3cretpw user=") if "://" not in database_url else database_url
+    (seeded / "confiture.toml").write_text(f"database_url = \"{pw_url}\"\n[dry_run]\nlock_timeout = \"soon\"\n")
+    r = run_cli("migrate", "up", "--dry-run", cwd=seeded)
+    assert r.code == 2 and "[dry_run] lock_timeout" in r.stderr and "Traceback" not in r.stderr
+    assert "s3cretpw" not in r.stderr
+
+
+def test_destructive_risk(seeded: Path) -> None:
+    write(seeded / "migrations", "2_drop.up.sql", "ALTER TABLE t DROP COLUMN n;\n")
+    write(seeded / "migrations", "3_del.up.sql", "DELETE FROM parent;\n")
+    code, doc, err = dry_json(seeded)
+    assert code == 1 or code == 0, err
+    risks = {m["version"]: m["risk"] for m in doc["migrations"]}
+    # 3 fails (rows referenced? no FK yet) or succeeds; 2 is destructive either way
+    assert risks["2"] == "destructive"
+    assert risks.get("3") in ("destructive", None)
+    assert Risk.DESTRUCTIVE > Risk.REWRITES_TABLE > Risk.BLOCKS_READS_WRITES > Risk.BLOCKS_WRITES > Risk.SAFE
+
+
+def test_new_tables_are_safe_and_json_schema(project: Path) -> None:
+    m = project / "migrations"
+    write(m, "1_a.up.sql", "CREATE TABLE a (id int);\nCREATE INDEX a_id ON a (id);\n"
+                           "ALTER TABLE a ADD COLUMN r float DEFAULT random();\n")
+    code, doc, err = dry_json(project)
+    assert code == 0, err
+    assert doc["migrations"][0]["risk"] == "safe"
+    assert doc["database"].startswith(("postgresql://", "host=", "user=", "dbname=", "port="))
+    schema = json.loads((REPO / "docs" / "dry-run.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+
+
+@pytest.mark.slow
+def test_ente_corpus_dry_run_json(tmp_path: Path, database_url: str, db: psycopg.Connection[Any]) -> None:
+    from .test_corpus import corpus_project
+
+    project = corpus_project(tmp_path, database_url, "ente")
+    r = run_cli("migrate", "up", "--yes", "--to", "60", cwd=project)
+    assert r.code == 0, r.stderr
+    before = fingerprint(db)
+    code, doc, err = dry_json(project)
+    assert code == 0, err
+    jsonschema.validate(doc, json.loads((REPO / "docs" / "dry-run.schema.json").read_text()))
+    migs = doc["migrations"]
+    assert len(migs) == 64 and all(m["status"] == "applied" for m in migs)
+    executed = [s for m in migs for s in m["statements"] if s["executed"]]
+    assert executed and all(s["duration_ms"] is not None and s["duration_ms"] >= 0 for s in executed)
+    pre_locks = [lk for m in migs for lk in m["locks"] if lk["preexisting"]]
+    assert any(lk["mode"] == "ACCESS EXCLUSIVE" for lk in pre_locks)
+    assert any(m["rewritten"] for m in migs)  # e.g. column type changes on existing tables
+    assert {m["risk"] for m in migs} >= {"safe", "blocks-reads-writes"}
+    not_executed = [s for m in migs for s in m["statements"] if not s["executed"]]
+    assert all(s["note"].startswith(("not executed in dry-run", "transaction control")) for s in not_executed)
+    assert any("SHARE UPDATE EXCLUSIVE" in s["note"] for s in not_executed)  # CREATE INDEX CONCURRENTLY
+    assert fingerprint(db) == before
+
+
+def test_python_migration_rollback_cannot_end_the_dry_run(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: conn.rollback() in a Python migration ended the dry run's transaction; what followed committed."""
+    write(project / "migrations", "1_py.py",
+          "def up(conn):\n    conn.execute('CREATE TABLE r1 (x int)')\n    conn.rollback()\n"
+          "    conn.execute('CREATE TABLE r2 (x int)')\n")
+    before = fingerprint(db)
+    code, doc, err = dry_json(project)
+    assert code == 1 and "Traceback" not in err
+    assert "rollback() is not allowed in a dry run" in doc["migrations"][0]["error"]
+    assert fingerprint(db) == before
+    assert db.execute("SELECT to_regclass('r2')").fetchone() == (None,)

@@ -1,0 +1,115 @@
+"""The review gate of ``migrate up``: prompts on a real pseudo-terminal, refusal without one, --yes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pexpect
+import psycopg
+import pytest
+
+from .conftest import run_cli, write
+
+
+@pytest.fixture
+def risky(project: Path, db: psycopg.Connection[Any]) -> Path:
+    """Applied: table t. Pending: 2 (safe), 3 (CREATE INDEX: blocks-writes), 4 (safe)."""
+    m = project / "migrations"
+    write(m, "1_t.up.sql", "CREATE TABLE t (id int);\n")
+    assert run_cli("migrate", "up", cwd=project).code == 0  # safe: no prompt needed
+    write(m, "2_a.up.sql", "CREATE TABLE a (id int);\n")
+    write(m, "3_idx.up.sql", "CREATE INDEX t_id ON t (id);\n")
+    write(m, "4_b.up.sql", "CREATE TABLE b (id int);\n")
+    return project
+
+
+def applied(db: psycopg.Connection[Any]) -> list[int]:
+    return [int(r[0]) for r in db.execute("SELECT version FROM confiture_migrations ORDER BY 1").fetchall()]
+
+
+def spawn(project: Path, *args: str) -> pexpect.spawn:
+    exe = shutil.which("confiture", path=str(Path(sys.executable).parent)) or "confiture"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CONFITURE_DATABASE_URL")}
+    env["COLUMNS"] = "200"
+    return pexpect.spawn(exe, ["migrate", "up", *args], cwd=str(project), env=env, encoding="utf-8", timeout=60)
+
+
+def test_no_terminal_refuses_and_explains_yes(risky: Path, db: psycopg.Connection[Any]) -> None:
+    r = run_cli("migrate", "up", cwd=risky)
+    assert r.code == 1
+    assert "confirm_level blocks-writes" in r.stderr and "--yes" in r.stderr
+    assert "3 idx (blocks-writes: SHARE on t)" in r.stderr and "Traceback" not in r.stderr
+    assert applied(db) == [1]
+    r = run_cli("migrate", "up", "--interactive", cwd=risky)
+    assert r.code == 2 and "needs a terminal" in r.stderr and "--yes" in r.stderr
+    r = run_cli("migrate", "up", "--yes", cwd=risky)
+    assert r.code == 0, r.stderr
+    assert applied(db) == [1, 2, 3, 4]
+
+
+def test_confirm_level_config(risky: Path, database_url: str, db: psycopg.Connection[Any]) -> None:
+    (risky / "confiture.toml").write_text(f'database_url = "{database_url}"\n[review]\n'
+                                          'confirm_level = "blocks-reads-writes"\n')
+    r = run_cli("migrate", "up", cwd=risky)
+    assert r.code == 0, r.stderr
+    assert applied(db) == [1, 2, 3, 4]
+
+
+def test_bad_confirm_level(risky: Path, database_url: str) -> None:
+    (risky / "confiture.toml").write_text(f'database_url = "{database_url}"\n[review]\nconfirm_level = "meh"\n')
+    r = run_cli("migrate", "up", cwd=risky)
+    assert r.code == 2 and "[review] confirm_level" in r.stderr and "unknown risk level 'meh'" in r.stderr
+
+
+def test_interactive_prompt_yes(risky: Path, db: psycopg.Connection[Any]) -> None:
+    child = spawn(risky, "--interactive")
+    child.expect("dry run")
+    # lint findings of the pending files are shown with the report (CF101: non-concurrent index)
+    child.expect("lint findings for the pending migrations")
+    child.expect("CF101")
+    child.expect(r"apply 3 idx \(blocks-writes: SHARE on t\)\? \[y/N\]")
+    child.sendline("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert applied(db) == [1, 2, 3, 4]
+    assert db.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 't_id'").fetchone() == (1,)
+
+
+def test_interactive_prompt_no_applies_prefix(risky: Path, db: psycopg.Connection[Any]) -> None:
+    child = spawn(risky, "-i")
+    child.expect(r"apply 3 idx .*\? \[y/N\]")
+    child.sendline("n")
+    child.expect("stopped before migration 3")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert applied(db) == [1, 2]
+
+
+def test_terminal_without_interactive_prompts_too(risky: Path, db: psycopg.Connection[Any]) -> None:
+    child = spawn(risky)
+    child.expect(r"apply 3 idx .*\? \[y/N\]")
+    child.sendline("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert applied(db) == [1, 2, 3, 4]
+
+
+def test_hook_closing_connection_in_preflight_does_not_break_real_run(project: Path,
+                                                                        db: psycopg.Connection[Any]) -> None:
+    """Regression: the real run reused the connection a hook had closed during the pre-flight dry run."""
+    (project / "closer.py").write_text(
+        "import pluggy\nhookimpl = pluggy.HookimplMarker('confiture')\n\n"
+        "@hookimpl\ndef confiture_after_migration(context):\n"
+        "    if context.dry_run:\n        context.connection.close()\n")
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
+    r = run_cli("-p", "closer", "migrate", "up", cwd=project, env={"PYTHONPATH": str(project)})
+    assert r.code == 0, r.stderr
+    assert "applying without risk review" in r.stderr and "error:" not in r.stderr
+    assert applied(db) == [1]
