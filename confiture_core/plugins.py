@@ -39,7 +39,7 @@ from typing import Any
 
 import pluggy
 
-from . import entrypoints, hookspecs
+from . import hookspecs
 from .config import Config
 from .errors import ConfigError
 
@@ -146,12 +146,9 @@ class PluginLoader:
     def _load_entry_points(self) -> None:
         autoload = not self.options.no_plugins and self.env.get(AUTOLOAD_ENV, "") in ("", "0")
         seen: set[str] = set()
-        eps: Iterable[Any] | None = entrypoints.entry_points(ENTRY_POINT_GROUP)
-        if eps is None:  # an unusual sys.path: ask importlib.metadata (slow to import)
-            import importlib.metadata as md
+        import importlib.metadata as md
 
-            eps = md.entry_points(group=ENTRY_POINT_GROUP)
-        for ep in sorted(eps, key=lambda e: e.name):
+        for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if ep.name in seen:
                 continue
             seen.add(ep.name)
