@@ -610,6 +610,8 @@ def _main(args: list[str]) -> None:
         raise SystemExit(e.exit_code) from None
     except click.ClickException as e:
         e.show()
+        if _json_errors and not _json_emitted:
+            _emit_json({"ok": False, "error": e.format_message(), "exit_code": e.exit_code})
         raise SystemExit(e.exit_code) from None
     try:
         holder["ctx"] = ctx
@@ -620,6 +622,8 @@ def _main(args: list[str]) -> None:
         raise SystemExit(e.exit_code) from None
     except click.ClickException as e:
         e.show()
+        if _json_errors and not _json_emitted:
+            _emit_json({"ok": False, "error": e.format_message(), "exit_code": e.exit_code})
         raise SystemExit(e.exit_code) from None
     except (click.exceptions.Abort, KeyboardInterrupt):
         _fail("interrupted: the migration in progress was rolled back (one that runs outside a transaction is "

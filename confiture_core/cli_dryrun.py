@@ -119,9 +119,13 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, M
         # history problems, unparsable files, validation or hook failures: the real run refuses the same
         # way, with its own (identical) message, after creating the tracking table as it always does
         return target, None, False
-    except psycopg.Error as exc:  # e.g. a hook closed the connection: the real run reports it properly
-        app.warn(app.scrub(f"the dry run before applying failed ({str(exc).strip()}); applying without risk "
-                           "review"))
+    except psycopg.Error as exc:  # e.g. a hook closed the connection
+        why = app.scrub(f"the dry run before applying failed ({str(exc).strip()})")
+        if not tty:
+            _fail(f"{why}, so the pending migrations could not be reviewed; pass --yes to apply them "
+                  "without review", 1)
+        if not click.confirm(f"{why}; apply the pending migrations without review?", default=False, err=True):
+            _fail("not confirmed: nothing was applied", 1)
         return target, None, False
     if interactive:
         render(report, err_console)
@@ -129,10 +133,20 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, M
     failed = [m for m in report.migrations if m.status == "failed"]
     if failed:
         # A dry run can fail where the real run would not (a new enum value used by a later migration
-        # is only usable once committed). Gate what was measured; the real run reports real errors.
-        app.warn(app.scrub(f"the dry run stopped at migration {failed[0].version} ({failed[0].name}): "
-                           f"{failed[0].error}; it and later migrations are applied without risk review"))
-    risky = [m for m in report.migrations if m.risk >= level and m.status != "failed"]
+        # is only usable once committed). What was measured is gated below; the failed migration and
+        # everything after it were not reviewed, so they need --yes or a confirmation too.
+        stop = failed[0]
+        why = app.scrub(f"the dry run stopped at migration {stop.version} ({stop.name}): {stop.error}")
+        if not tty:
+            _fail(f"{why}; it and later migrations could not be reviewed. Pass --yes to apply them without "
+                  f"review, or apply up to the migration before it with --to", 1)
+        if not click.confirm(f"{why}. Apply it and later migrations without review?", default=False, err=True):
+            before = [m.version for m in report.migrations if m.version < stop.version]
+            if not before:
+                _fail("not confirmed: nothing was applied", 1)
+            target = before[-1]
+    risky = [m for m in report.migrations if m.risk >= level and m.status != "failed"
+             and (target is None or m.version <= target)]
     if not risky:
         return target, None, False
     if not tty:

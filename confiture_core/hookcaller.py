@@ -163,7 +163,8 @@ class Hooks:
             if impl.hookwrapper or impl.wrapper:
                 continue
             try:
-                impl.function(context=ctx, error=error)
+                with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document
+                    impl.function(context=ctx, error=error)
             except Exception as exc:
                 self.warn(f"plugin {impl.plugin_name!r} failed in confiture_on_error: {type(exc).__name__}: {exc}")
 

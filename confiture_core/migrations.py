@@ -61,18 +61,25 @@ def checksum_bytes(data: bytes) -> str:
 def read_text(path: Path) -> str:
     """A migration file's text: UTF-8, BOM dropped, CRLF turned into LF.
 
-    :raises MigrationFileError: unreadable file or invalid UTF-8 (with the byte offset).
+    :raises MigrationFileError: unreadable file, invalid UTF-8 or a NUL byte (with
+        the byte offset).
     """
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise MigrationFileError(f"{shown(path)}: cannot read: {exc.strerror}") from None
     try:
-        return normalized_bytes(data).decode("utf-8")
+        text = normalized_bytes(data).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MigrationFileError(
             f"{shown(path)}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8"
         ) from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise MigrationFileError(f"{shown(path)}:{line}: NUL byte at byte {nul}; PostgreSQL text cannot hold one "
+                                 "(the parser would silently stop there): remove it")
+    return text
 
 
 #: Imported Python migration modules by (path, checksum): imported once per process.

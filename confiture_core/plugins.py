@@ -141,6 +141,10 @@ class PluginLoader:
                 for file in sorted(path.glob("*.py")):
                     if not file.name.startswith("_"):
                         self._load(file.stem, "plugins dir", lambda f=file: _import_file(f))  # type: ignore[misc]
+        known = {i.name for i in self.infos}
+        for name in sorted(self.blocked - known):
+            self.warn(f"--disable-plugin {name}: no plugin of that name was found (known: "
+                      f"{', '.join(sorted(known)) or 'none'})")
         return self.pm
 
     def _load_entry_points(self) -> None:
@@ -188,7 +192,7 @@ class PluginLoader:
         try:
             self.pm.register(obj, name=name)
         except pluggy.PluginValidationError as exc:
-            self._fail(info, f"invalid hook implementation: {exc}")
+            self._fail(info, "invalid hook implementation: " + " ".join(str(exc).split()))
             return
         info.hooks = sorted(c.name for c in self.pm.get_hookcallers(obj) or ())
         self.infos.append(info)
@@ -232,13 +236,17 @@ def lint_rule_codes(pm: pluggy.PluginManager, plugin_name: str) -> list[str]:
     fn = getattr(plugin, "confiture_lint_rules", None)
     if fn is None:
         return []
-    return [getattr(r, "code", r.__name__) for r in fn() or ()]
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document
+        rules = fn() or ()
+    return [getattr(r, "code", r.__name__) for r in rules]
 
 
 def collect_lint_rules(pm: pluggy.PluginManager) -> list[Any]:
     """Every lint rule class from every plugin's ``confiture_lint_rules``."""
     out: list[Any] = []
-    for rules in pm.hook.confiture_lint_rules():
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document
+        found = pm.hook.confiture_lint_rules()
+    for rules in found:
         out.extend(rules or ())
     return out
 

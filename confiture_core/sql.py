@@ -288,6 +288,11 @@ def parse_sql_text(text: str, path: str | None = None) -> SqlFile:
     :raises SqlSyntaxError: when the parser rejects the text (with file, line and
         column), or when a ``COPY ... FROM stdin`` has no ``\\.`` terminator line.
     """
+    if "\x00" in text:
+        nul = text.index("\x00")
+        line, col = _Lines(text)(nul)
+        raise SqlSyntaxError(path, line, col, "NUL character: PostgreSQL text cannot hold one (the parser would "
+                                              "silently stop there); remove it")
     if text.startswith("\ufeff"):
         text = " " + text[1:]  # keep offsets: one character for one character
     lines = _Lines(text)
@@ -317,6 +322,18 @@ def parse_sql_text(text: str, path: str | None = None) -> SqlFile:
         statements.append(Statement(sql, node, i, off, line, col, data))
     first = statements[0].offset if statements else len(text)
     return SqlFile(statements=tuple(statements), no_transaction=bool(_DIRECTIVE_RE.search(text[:first])))
+
+
+_PASSWORD_RE = re.compile(r"(?i)(\bPASSWORD\s+)(E?'(?:[^']|'')*')")
+
+
+def redact_secrets(sql_text: str) -> str:
+    """Hide password literals (``PASSWORD '...'`` of CREATE/ALTER ROLE/USER) in SQL shown to people.
+
+    Used wherever statement text leaves the process in a report (dry-run report,
+    lint excerpts), since those become CI artifacts.
+    """
+    return _PASSWORD_RE.sub(r"\1'***'", sql_text)
 
 
 def no_transaction_reason(node: ast.Node) -> str | None:

@@ -29,7 +29,7 @@ def test_python_migration_that_rolls_back_is_failed_and_recorded(project: Path, 
     write(project / "migrations", "1_py.py",
           "def up(conn):\n    conn.execute('CREATE TABLE r1 (x int)')\n    conn.rollback()\n"
           "    conn.execute('CREATE TABLE r2 (x int)')\n")
-    r = run_cli("migrate", "up", cwd=project)
+    r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "1_py.py: up() committed, rolled back or closed the runner's transaction" in r.stderr
     assert history(db) == [(1, False)]  # recorded as failed: r2 was committed outside any transaction
@@ -41,7 +41,7 @@ def test_python_migration_commit_is_refused_and_nothing_persists(project: Path,
     write(project / "migrations", "1_py.py",
           "def up(conn):\n    conn.execute('CREATE TABLE t5 (x int)')\n    conn.commit()\n"
           "    conn.execute('CREATE TABLE t5b (x int)')\n")
-    r = run_cli("migrate", "up", cwd=project)
+    r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "1_py.py:3: up() failed: confiture: a plugin hook or Python migration issued COMMIT" in r.stderr
     assert tables(db) == ["confiture_migrations"]
@@ -51,7 +51,7 @@ def test_python_migration_commit_is_refused_and_nothing_persists(project: Path,
 def test_sys_exit_in_python_migration_fails_the_run(project: Path, db: psycopg.Connection[Any]) -> None:
     write(project / "migrations", "1_py.py",
           "import sys\n\ndef up(conn):\n    conn.execute('CREATE TABLE gone (x int)')\n    sys.exit(0)\n")
-    r = run_cli("migrate", "up", "--format", "json", cwd=project)
+    r = run_cli("migrate", "up", "--yes", "--format", "json", cwd=project)
     assert r.code == 1
     assert "1_py.py:5: up() called sys.exit(0)" in r.stderr
     doc = json.loads(r.stdout)
@@ -200,3 +200,50 @@ def test_silent_server_times_out_with_one_line(tmp_path: Path) -> None:
         for c in accepted:
             c.close()
         srv.close()
+
+
+def test_nul_byte_is_an_error_not_a_silent_cut(project: Path, db: psycopg.Connection[Any]) -> None:
+    (project / "migrations" / "1_t.up.sql").write_text("CREATE TABLE t (id int);\n")
+    assert run_cli("migrate", "up", "--yes", cwd=project).code == 0
+    (project / "migrations" / "2_nul.up.sql").write_bytes(b"SELECT 1;\x00\nDROP TABLE t;\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert r.code == 1 and "refusing to migrate: migrations/2_nul.up.sql:1: NUL byte at byte 9" in r.stderr
+    assert history(db) == [(1, True)] and "t" in tables(db)
+    r = run_cli("lint", "migrations", "--format", "json", cwd=project)
+    doc = json.loads(r.stdout)
+    assert r.code == 1 and any("NUL byte" in v["message"] for v in doc["violations"])
+
+
+def test_usage_errors_print_a_json_document(project: Path) -> None:
+    r = run_cli("lint", "/nonexistent/path", "--format", "json", cwd=project)
+    assert r.code == 2 and json.loads(r.stdout)["ok"] is False
+    r = run_cli("migrate", "up", "--dry-run", "--fail-on", "bogus", "--format", "json", cwd=project)
+    assert r.code == 2 and "unknown risk level 'bogus'" in json.loads(r.stdout)["error"]
+
+
+def test_printing_on_error_and_lint_rules_hooks_keep_stdout_clean(project: Path,
+                                                                   db: psycopg.Connection[Any]) -> None:
+    write(project, "noisy.py", "from confiture_core.hookspecs import hookimpl\n\n"
+                               "@hookimpl\ndef confiture_after_migration(context):\n    raise RuntimeError('x')\n\n"
+                               "@hookimpl\ndef confiture_on_error(context, error):\n    print('on_error called')\n\n"
+                               "@hookimpl\ndef confiture_lint_rules():\n    print('P:lint_rules')\n    return []\n")
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
+    env = {"PYTHONPATH": str(project)}
+    r = run_cli("-p", "noisy", "migrate", "up", "--yes", "--format", "json", cwd=project, env=env)
+    assert r.code == 1 and json.loads(r.stdout)["ok"] is False and "on_error called" in r.stderr
+    r = run_cli("-p", "noisy", "plugins", "--format", "json", cwd=project, env=env)
+    assert r.code == 0 and "noisy" in [p["name"] for p in json.loads(r.stdout)["plugins"]]
+    r = run_cli("-p", "noisy", "lint", "--format", "json", cwd=project, env=env)
+    assert json.loads(r.stdout) is not None and "P:lint_rules" in r.stderr
+
+
+def test_disable_plugin_with_unknown_name_warns(project: Path) -> None:
+    r = run_cli("--disable-plugin", "nosuchplugin", "plugins", cwd=project)
+    assert r.code == 0 and "--disable-plugin nosuchplugin: no plugin of that name was found" in r.stderr
+
+
+def test_lint_excerpts_hide_role_passwords(project: Path) -> None:
+    write(project / "migrations", "1_role.up.sql", "CREATE ROLE app LOGIN PASSWORD 'TopSecretRolePw';\n"
+                                                   "CREATE TABLE t (id serial);\n")
+    r = run_cli("lint", "--select", "ALL", "--format", "json", cwd=project)
+    assert "TopSecretRolePw" not in r.stdout + r.stderr

@@ -110,6 +110,29 @@ def test_hook_closing_connection_in_preflight_does_not_break_real_run(project: P
         "    if context.dry_run:\n        context.connection.close()\n")
     write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
     r = run_cli("-p", "closer", "migrate", "up", cwd=project, env={"PYTHONPATH": str(project)})
+    # the pre-flight failed, so nothing could be reviewed: without a terminal that needs --yes
+    assert r.code == 1 and "could not be reviewed" in r.stderr and "--yes" in r.stderr
+    assert db.execute("SELECT to_regclass('a') IS NULL").fetchone() == (True,)
+    r = run_cli("-p", "closer", "migrate", "up", "--yes", cwd=project, env={"PYTHONPATH": str(project)})
     assert r.code == 0, r.stderr
-    assert "applying without risk review" in r.stderr and "error:" not in r.stderr
     assert applied(db) == [1]
+
+
+def test_unreviewable_migrations_after_a_failed_preflight_need_yes(project: Path,
+                                                                   db: psycopg.Connection[Any]) -> None:
+    """Regression: a pre-flight stopped by the enum limit let a later DROP TABLE through without --yes."""
+    m = project / "migrations"
+    write(m, "1_base.up.sql", "CREATE TYPE mood AS ENUM ('ok');\nCREATE TABLE t (n int, m mood);\n"
+                              "INSERT INTO t VALUES (1, 'ok');\n")
+    assert run_cli("migrate", "up", cwd=project).code == 0
+    write(m, "2_enum.up.sql", "ALTER TYPE mood ADD VALUE 'happy';\n")
+    write(m, "3_use.up.sql", "UPDATE t SET m = 'happy' WHERE n = 1;\n")
+    write(m, "6_drop.up.sql", "DROP TABLE t;\n")
+    r = run_cli("migrate", "up", cwd=project)
+    assert r.code == 1
+    assert "the dry run stopped at migration 3 (use)" in r.stderr and "could not be reviewed" in r.stderr
+    assert applied(db) == [1]
+    assert db.execute("SELECT to_regclass('t') IS NOT NULL").fetchone() == (True,)
+    r = run_cli("migrate", "up", "--to", "2", cwd=project)
+    assert r.code == 0, r.stderr
+    assert applied(db) == [1, 2]

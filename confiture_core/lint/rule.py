@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Literal
 
 from pglast import ast
 
-from ..sql import Statement
+from ..sql import Statement, redact_secrets
 
 Severity = Literal["error", "warning"]
 
@@ -243,6 +243,6 @@ class LintRule:
             line=line,
             column=column,
             severity=self.severity,
-            excerpt=statement.sql,
+            excerpt=redact_secrets(statement.sql),
             name=self.name,
         )
