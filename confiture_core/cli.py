@@ -447,16 +447,15 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
     if dry_run:
         run_dry_run(app, version, fmt, fail_on)
         return
-    declined = None
+    stopped = None
     if not yes:
-        version, declined, nothing = gate(app, version, interactive)
+        version, stopped, nothing = gate(app, version, interactive)
         if nothing:
-            _fail(f"not confirmed: migration {declined.version} ({declined.name}) and later ones were not applied"
-                  if declined else "not confirmed", 1)
+            _fail(stopped or "not confirmed", 1)
     result = app.runner().up(version)
     _print_run(result, fmt, app)
-    if declined is not None:
-        _fail(f"not confirmed: stopped before migration {declined.version} ({declined.name})", 1)
+    if stopped is not None:
+        _fail(stopped, 1)
 
 
 @migrate.command("down")

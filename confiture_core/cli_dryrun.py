@@ -97,11 +97,12 @@ def _describe(m: MigrationReport) -> str:
     return f"{m.version} {m.name} ({m.risk.label}{': ' + reasons if reasons else ''})"
 
 
-def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, MigrationReport | None, bool]:
+def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, str | None, bool]:
     """Dry-run first; confirm (on a terminal) or refuse migrations at or above ``[review] confirm_level``.
 
-    :returns: (version to apply up to, the declined migration or ``None``,
-        whether nothing at all may be applied).
+    :returns: (version to apply up to, the message to exit 1 with after applying
+        up to it — a declined or unreviewable migration — or ``None``, whether
+        nothing at all may be applied).
     :raises ConfigError: ``--interactive`` without a terminal (exit 2).
     """
     from .cli import err_console
@@ -130,6 +131,7 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, M
     if interactive:
         render(report, err_console)
         _show_lint(app, report)
+    unreviewed: str | None = None
     failed = [m for m in report.migrations if m.status == "failed"]
     if failed:
         # A dry run can fail where the real run would not (a new enum value used by a later migration
@@ -137,18 +139,20 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, M
         # everything after it were not reviewed, so they need --yes or a confirmation too.
         stop = failed[0]
         why = app.scrub(f"the dry run stopped at migration {stop.version} ({stop.name}): {stop.error}")
-        if not tty:
-            _fail(f"{why}; it and later migrations could not be reviewed. Pass --yes to apply them without "
-                  f"review, or apply up to the migration before it with --to", 1)
-        if not click.confirm(f"{why}. Apply it and later migrations without review?", default=False, err=True):
+        if not tty or not click.confirm(f"{why}. Apply it and later migrations without review?", default=False,
+                                        err=True):
+            # apply what was reviewed (the migrations before it), then stop with the reason
             before = [m.version for m in report.migrations if m.version < stop.version]
+            stopped = (f"{why}; it and later migrations could not be reviewed: pass --yes to apply them "
+                       "without review")
             if not before:
-                _fail("not confirmed: nothing was applied", 1)
+                _fail(stopped, 1)
             target = before[-1]
+            unreviewed = stopped
     risky = [m for m in report.migrations if m.risk >= level and m.status != "failed"
              and (target is None or m.version <= target)]
     if not risky:
-        return target, None, False
+        return target, unreviewed, False
     if not tty:
         _fail(f"{len(risky)} migration(s) at or above [review] confirm_level {level.label}, and no terminal to "
               f"confirm them: {'; '.join(_describe(m) for m in risky[:5])}. Review with `confiture migrate up "
@@ -163,8 +167,11 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, M
 
     last = choose(report, level, ask)
     if declined:
-        return last, declined[0], last is None
-    return target, None, False
+        d = declined[0]
+        if last is None:
+            return None, f"not confirmed: migration {d.version} ({d.name}) and later ones were not applied", True
+        return last, f"not confirmed: stopped before migration {d.version} ({d.name})", False
+    return target, unreviewed, False
 
 
 def _show_lint(app: App, report: DryRunReport) -> None:

@@ -34,7 +34,7 @@ def test_validate_error_stops_before_any_ddl(project: Path, db: psycopg.Connecti
     m = project / "migrations"
     write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
     write(m, "2_b.up.sql", "CREATE TABLE b (id int);\nDROP TABLE a;\n")
-    r = run_cli("migrate", "up", cwd=project)
+    r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "validation failed, nothing was applied: [guard] migration 2: drops a table" in r.stderr
     assert tables(db) == ["confiture_migrations"]
@@ -51,7 +51,7 @@ def test_validate_error_stops_before_any_ddl(project: Path, db: psycopg.Connecti
     assert tables(db) == ["confiture_migrations"]
     # fixing the file lets the run go on; warnings are shown, not fatal
     write(m, "2_b.up.sql", "CREATE TABLE b (id int);\n")
-    r = run_cli("migrate", "up", cwd=project)
+    r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     assert "[guard] migration 1: looked at it" in r.stderr
     assert tables(db) == ["a", "b", "confiture_migrations"] and applied(db) == [1, 2]
@@ -65,7 +65,7 @@ def test_validate_returning_junk_is_a_plugin_failure(project: Path, db: psycopg.
             return ["not a finding"]
         """)
     write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
-    r = run_cli("migrate", "up", cwd=project)
+    r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "plugin 'junk' failed in confiture_validate for migration 1_a.up.sql: TypeError: returned str, " \
            "expected Finding" in r.stderr
@@ -104,7 +104,7 @@ def test_backfill_killed_midway_resumes_and_fills_every_row_once(project: Path,
           "INSERT INTO t (id) SELECT g FROM generate_series(1, 200) g;\n")
     exe = shutil.which("confiture", path=str(Path(sys.executable).parent)) or "confiture"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CONFITURE_DATABASE_URL")}
-    proc = subprocess.Popen([exe, "migrate", "up"], cwd=project, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([exe, "migrate", "up", "--yes"], cwd=project, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     batches = 0
@@ -124,7 +124,7 @@ def test_backfill_killed_midway_resumes_and_fills_every_row_once(project: Path,
     assert 40 <= done_rows < 200 and done is False
     assert db.execute("SELECT max(fills) FROM t").fetchone() == (1,)
     # wait for the killed backend to notice (client_connection_check_interval) and roll back
-    r = run_cli("migrate", "up", cwd=project)
+    r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     assert "resuming 1 unfinished backfill(s) of migration 1" in r.stderr
     assert rows(db, "SELECT count(*), min(fills), max(fills), count(*) FILTER (WHERE v = id * 2) FROM t") == [
@@ -132,7 +132,7 @@ def test_backfill_killed_midway_resumes_and_fills_every_row_once(project: Path,
     assert rows(db, "SELECT plugin, name, rows, done FROM confiture_migrations_backfills") == [
         ("filler", "fill_v", 200, True)]
     # a third run has nothing left to do
-    r = run_cli("migrate", "up", cwd=project)
+    r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 0 and "resuming" not in r.stderr
     assert rows(db, "SELECT max(fills) FROM t") == [(1,)]
 
@@ -147,7 +147,7 @@ def test_commit_in_validate_is_refused_and_its_writes_vanish(project: Path, db: 
             context.connection.execute("COMMIT")
         """)
     write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
-    r = run_cli("migrate", "up", cwd=project)
+    r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "plugin 'sneaky' failed in confiture_validate for migration 1_a.up.sql" in r.stderr
     assert tables(db) == ["confiture_migrations"]
