@@ -69,17 +69,40 @@ _KIND_NAMES = {"r": "table", "p": "partitioned table", "m": "materialized view",
 SEQUENCE_NOTE = ("PostgreSQL does not roll back sequences (nextval is never undone): the dry run put every "
                  "sequence it advanced back with setval after the rollback")
 
-_SNAPSHOT_SQL = """
+_LOCKS_CTE = """
+WITH l AS (
+  SELECT l.relation AS oid, l.mode
+    FROM pg_locks l
+   WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+     AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+), r AS (
+  SELECT DISTINCT l.oid, n.nspname, c.relname, c.relkind, c.relfilenode, c.relpersistence
+    FROM l LEFT JOIN pg_class c ON c.oid = l.oid LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE coalesce(n.nspname, '') NOT IN ('pg_catalog', 'information_schema')
+     AND coalesce(n.nspname, '') NOT LIKE 'pg\\_toast%%'
+     AND coalesce(n.nspname, '') NOT LIKE 'pg\\_temp%%'
+)
+"""
+
+# What our backend holds, and only that: its relation locks; the relfilenode of each table it
+# holds a lock on; the state of each sequence it holds a lock on. A rewrite needs ACCESS
+# EXCLUSIVE and nextval / setval take ROW EXCLUSIVE on the sequence (PostgreSQL docs, "Explicit
+# Locking"; sequence.c), all held to the end of the transaction: what a statement rewrote or
+# advanced is among what we hold after it.
+_HELD_SQL = _LOCKS_CTE + """
 SELECT
-  (SELECT coalesce(json_agg(json_build_array(l.relation::bigint, l.mode, n.nspname, c.relname, c.relkind)), '[]')
-     FROM pg_locks l
-     LEFT JOIN pg_class c ON c.oid = l.relation
-     LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND coalesce(n.nspname, '') NOT IN ('pg_catalog', 'information_schema')
-      AND coalesce(n.nspname, '') NOT LIKE 'pg\\_toast%%'
-      AND coalesce(n.nspname, '') NOT LIKE 'pg\\_temp%%'),
+  (SELECT coalesce(json_agg(json_build_array(l.oid::bigint, l.mode)), '[]') FROM l WHERE l.oid IN (SELECT oid FROM r)),
+  (SELECT coalesce(json_agg(json_build_array(r.oid::bigint, r.nspname, r.relname, r.relkind, r.relfilenode::bigint,
+            CASE WHEN r.relkind = 'S' AND r.relpersistence <> 't' AND has_sequence_privilege(r.oid, 'SELECT,USAGE')
+                 THEN pg_sequence_last_value(r.oid) END,
+            CASE WHEN r.relkind = 'S' THEN (SELECT s.seqstart FROM pg_sequence s WHERE s.seqrelid = r.oid) END)), '[]')
+     FROM r)
+"""
+
+# Once, before the run: every table's relfilenode and every sequence's state (pre-existing
+# relations, sequences to put back).
+_START_SQL = """
+SELECT
   (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, c.relfilenode::bigint, n.nspname, c.relname,
                                              c.relkind)), '[]')
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -90,6 +113,16 @@ SELECT
             s.seqstart)), '[]')
      FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relpersistence <> 't')
+"""
+
+# Which of these relations' pg_class rows our (still open) transaction wrote: a visible row whose
+# xmin is "in progress" can only be ours (a table we did not hold a lock on may have been rewritten
+# by another session since we last saw it).
+_OURS_SQL = """
+SELECT c.oid::bigint FROM pg_class c
+ WHERE c.oid = ANY(%s::oid[]) AND pg_current_xact_id_if_assigned() IS NOT NULL
+   AND pg_xact_status(((pg_current_xact_id_if_assigned()::text::bigint >> 32 << 32)
+                       + c.xmin::text::bigint)::text::xid8) = 'in progress'
 """
 
 
@@ -110,7 +143,11 @@ class SeqState:
 
 @dataclass
 class Snapshot:
-    """One read of locks, relfilenodes and sequences (see :data:`_SNAPSHOT_SQL`)."""
+    """One read of locks, relfilenodes and sequences.
+
+    :func:`take_snapshot` reads every table and sequence (once per run);
+    :func:`take_held` only those our backend holds a lock on (around each statement).
+    """
 
     locks: dict[tuple[int, str], tuple[str, str]]  # (oid, SQL mode) -> (qualified name, relkind)
     tables: dict[int, tuple[int, str, str]]  # oid -> (relfilenode, qualified name, relkind)
@@ -118,17 +155,39 @@ class Snapshot:
 
 
 def take_snapshot(conn: Conn) -> Snapshot:
-    """Read our backend's relation locks, every table's relfilenode and every sequence's state.
+    """Read every table's relfilenode and every sequence's state (no locks).
+
+    Run it outside a transaction: ``pg_sequence_last_value`` takes ROW
+    EXCLUSIVE on each sequence, held to the end of the transaction.
+
+    :param conn: the runner's connection.
+    :raises psycopg.Error: the catalog cannot be read (aborted transaction...).
+    """
+    row = conn.execute(_START_SQL).fetchone()
+    assert row is not None
+    tables = {int(o): (int(f), _qname(s, n, int(o)), k) for o, f, s, n, k in row[0]}
+    seqs = {int(o): SeqState(_qname(s, n, int(o)), None if v is None else int(v), int(st))
+            for o, s, n, v, st in row[1]}
+    return Snapshot({}, tables, seqs)
+
+
+def take_held(conn: Conn) -> Snapshot:
+    """Read our backend's relation locks, and the relfilenode / state of the tables / sequences it locks.
 
     :param conn: the runner's connection (inside the dry run's transaction, or not).
     :raises psycopg.Error: the catalog cannot be read (aborted transaction...).
     """
-    row = conn.execute(_SNAPSHOT_SQL).fetchone()
+    row = conn.execute(_HELD_SQL).fetchone()
     assert row is not None
-    locks = {(int(o), mode_name(m)): (_qname(s, n, int(o)), k or "?") for o, m, s, n, k in row[0]}
-    tables = {int(o): (int(f), _qname(s, n, int(o)), k) for o, f, s, n, k in row[1]}
-    seqs = {int(o): SeqState(_qname(s, n, int(o)), None if v is None else int(v), int(st))
-            for o, s, n, v, st in row[2]}
+    rels = {int(o): (s, n, k, f, v, st) for o, s, n, k, f, v, st in row[1]}
+    locks: dict[tuple[int, str], tuple[str, str]] = {}
+    for o, m in row[0]:
+        s, n, k, _f, _v, _st = rels[int(o)]
+        locks[(int(o), mode_name(m))] = (_qname(s, n, int(o)), k or "?")
+    tables = {o: (int(f), _qname(s, n, o), k) for o, (s, n, k, f, _v, _st) in rels.items()
+              if k in _TABLE_KINDS and f is not None}
+    seqs = {o: SeqState(_qname(s, n, o), None if v is None else int(v), int(st))
+            for o, (s, n, k, _f, v, st) in rels.items() if k == "S" and st is not None}
     return Snapshot(locks, tables, seqs)
 
 
@@ -462,13 +521,33 @@ class MeasuringObserver:
         self.start: Snapshot | None = None
         self.last: Snapshot | None = None
         self._before: Snapshot | None = None
+        # last known relfilenode of each table / state of each sequence: from the start, then
+        # updated from every read of what we hold
+        self.tables_known: dict[int, tuple[int, str, str]] = {}
+        self.seqs_known: dict[int, SeqState] = {}
+        self.seqs_changed: set[int] = set()  # sequences seen in another state than at the start
 
     def begin(self) -> Snapshot:
         """Snapshot the database before the run: relations existing now count as pre-existing."""
         self.start = take_snapshot(self.conn)
         self.start_tables = set(self.start.tables)
+        self.tables_known = dict(self.start.tables)
+        self.seqs_known = dict(self.start.sequences)
+        self.seqs_changed = set()
         self.last = self.start
         return self.start
+
+    def _note(self, snap: Snapshot) -> None:
+        self.tables_known.update(snap.tables)
+        for oid, st in snap.sequences.items():
+            known = self.seqs_known.get(oid)
+            if known is not None and known.last_value != st.last_value:
+                self.seqs_changed.add(oid)
+            self.seqs_known[oid] = st
+
+    def end_state(self) -> Snapshot:
+        """The last known state of every sequence seen changing during the run (for :func:`restore_sequences`)."""
+        return Snapshot({}, {}, {o: self.seqs_known[o] for o in sorted(self.seqs_changed)})
 
     def report_for(self, m: Migration) -> MigrationReport:
         """The (created on first use) report of ``m``."""
@@ -477,17 +556,18 @@ class MeasuringObserver:
         return self.reports[m.version]
 
     def before_statement(self, migration: Migration, statement: Statement) -> None:
-        """Snapshot just before the statement (hooks' locks are thus not the statement's)."""
-        self._before = take_snapshot(self.conn)
+        """Read what we hold just before the statement (hooks' locks are thus not the statement's)."""
+        self._before = take_held(self.conn)
+        self._note(self._before)
         if self.watch:
             self.watch.arm()
 
     def after_statement(self, migration: Migration, statement: Statement, duration_ms: float,
                         rowcount: int) -> None:
-        """Diff the snapshot after the statement against the one before it."""
+        """Diff what we hold after the statement against what we held (and knew) before it."""
         if self.watch:
             self.watch.disarm()
-        after = take_snapshot(self.conn)
+        after = take_held(self.conn)
         before = self._before or after
         rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
                               duration_ms=duration_ms, rows=rowcount if rowcount >= 0 else None)
@@ -496,15 +576,29 @@ class MeasuringObserver:
                 continue
             pre = oid in self.start_tables
             rep.locks.append(LockTaken(name, _KIND_NAMES.get(kind, kind), mode, blocked_operations(mode), pre))
-        for oid, (node, name, _kind) in before.tables.items():
-            now = after.tables.get(oid)
-            if now is not None and now[0] != node and node != 0:
-                rep.rewritten.append(name)
-        for oid, st in after.sequences.items():
-            old = before.sequences.get(oid)
+        # A rewrite needs ACCESS EXCLUSIVE, held to the end of the transaction: only tables we
+        # hold a lock on now can have been rewritten. Those we already held before the statement
+        # nobody else could rewrite; for the others, the last known relfilenode is compared and the
+        # new pg_class row must be our transaction's.
+        rewritten: dict[int, str] = {}
+        unsure: dict[int, str] = {}
+        for oid, (node, _name, _kind) in after.tables.items():
+            held = before.tables.get(oid)
+            prev = held or self.tables_known.get(oid)
+            if prev is None or prev[0] == node or prev[0] == 0:
+                continue
+            (rewritten if held else unsure)[oid] = prev[1]
+        if unsure:
+            ours = {int(r[0]) for r in self.conn.execute(_OURS_SQL, [list(unsure)]).fetchall()}
+            rewritten.update((o, n) for o, n in unsure.items() if o in ours)
+        rep.rewritten = sorted(rewritten.values())
+        pre_rewritten = [n for o, n in rewritten.items() if o in self.start_tables]
+        for oid, st in sorted(after.sequences.items(), key=lambda kv: kv[1].name):
+            old = before.sequences.get(oid) or self.seqs_known.get(oid)
             if old is not None and old.last_value != st.last_value:
                 rep.sequences.append(SequenceAdvance(st.name, old.last_value, st.last_value))
-        _judge(rep, statement.node, self.start_tables, after, before)
+        self._note(after)
+        _judge(rep, statement.node, pre_rewritten)
         self.report_for(migration).statements.append(rep)
         self.last = after
 
@@ -535,9 +629,11 @@ def _short(text: str, limit: int = 300) -> str:
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
-def _judge(rep: StatementReport, node: ast.Node, start_tables: set[int], after: Snapshot,
-           before: Snapshot) -> None:
-    """Set ``rep.risk`` and ``rep.reasons`` from the measured facts (only pre-existing tables count)."""
+def _judge(rep: StatementReport, node: ast.Node, pre_rewritten: list[str]) -> None:
+    """Set ``rep.risk`` and ``rep.reasons`` from the measured facts (only pre-existing tables count).
+
+    :param pre_rewritten: names of the rewritten tables that existed before the run.
+    """
     risk = Risk.SAFE
     reasons: list[str] = []
     for lk in rep.locks:
@@ -547,9 +643,8 @@ def _judge(rep: StatementReport, node: ast.Node, start_tables: set[int], after: 
             if r > Risk.SAFE:
                 reasons.append(f"{lk.mode} on {lk.relation}")
                 risk = max(risk, r)
-    pre_names = {before.tables[o][1] for o in start_tables if o in before.tables}
     for t in rep.rewritten:
-        if t in pre_names:
+        if t in pre_rewritten:
             reasons.append(f"rewrote {t}")
             risk = max(risk, Risk.REWRITES_TABLE)
     why = _destructive(node)
@@ -593,12 +688,12 @@ def restore_sequences(conn: Conn, start: Snapshot, end: Snapshot) -> tuple[list[
     restored: list[str] = []
     skipped: list[str] = []
     now = take_snapshot(conn).sequences
-    for oid, first in start.sequences.items():
-        last = end.sequences.get(oid)
+    for oid, last in end.sequences.items():
+        first = start.sequences.get(oid)
         cur = now.get(oid)
-        if cur is None or cur.last_value == first.last_value:
+        if first is None or cur is None or cur.last_value == first.last_value:
             continue
-        if last is not None and cur.last_value != last.last_value:
+        if cur.last_value != last.last_value:
             skipped.append(first.name)
             continue
         if first.last_value is None:
@@ -645,7 +740,7 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
     finally:
         if watch:
             watch.close()
-        end = observer.last or start
+        end = observer.end_state()
         restored, skipped = restore_sequences(conn, start, end) if not conn.closed else ([], [])
         runner.config = config
         if not conn.closed:
