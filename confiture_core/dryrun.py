@@ -69,34 +69,25 @@ _KIND_NAMES = {"r": "table", "p": "partitioned table", "m": "materialized view",
 SEQUENCE_NOTE = ("PostgreSQL does not roll back sequences (nextval is never undone): the dry run put every "
                  "sequence it advanced back with setval after the rollback")
 
-_LOCKS_CTE = """
-WITH l AS (
-  SELECT l.relation AS oid, l.mode
-    FROM pg_locks l
-   WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-     AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
-), r AS (
-  SELECT DISTINCT l.oid, n.nspname, c.relname, c.relkind, c.relfilenode, c.relpersistence
-    FROM l LEFT JOIN pg_class c ON c.oid = l.oid LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
-   WHERE coalesce(n.nspname, '') NOT IN ('pg_catalog', 'information_schema')
-     AND coalesce(n.nspname, '') NOT LIKE 'pg\\_toast%%'
-     AND coalesce(n.nspname, '') NOT LIKE 'pg\\_temp%%'
-)
-"""
-
-# What our backend holds, and only that: its relation locks; the relfilenode of each table it
-# holds a lock on; the state of each sequence it holds a lock on. A rewrite needs ACCESS
-# EXCLUSIVE and nextval / setval take ROW EXCLUSIVE on the sequence (PostgreSQL docs, "Explicit
-# Locking"; sequence.c), all held to the end of the transaction: what a statement rewrote or
-# advanced is among what we hold after it.
-_HELD_SQL = _LOCKS_CTE + """
-SELECT
-  (SELECT coalesce(json_agg(json_build_array(l.oid::bigint, l.mode)), '[]') FROM l WHERE l.oid IN (SELECT oid FROM r)),
-  (SELECT coalesce(json_agg(json_build_array(r.oid::bigint, r.nspname, r.relname, r.relkind, r.relfilenode::bigint,
-            CASE WHEN r.relkind = 'S' AND r.relpersistence <> 't' AND has_sequence_privilege(r.oid, 'SELECT,USAGE')
-                 THEN pg_sequence_last_value(r.oid) END,
-            CASE WHEN r.relkind = 'S' THEN (SELECT s.seqstart FROM pg_sequence s WHERE s.seqrelid = r.oid) END)), '[]')
-     FROM r)
+# What our backend holds, and only that: its relation locks, with the relfilenode of each table
+# and the state of each sequence it holds a lock on. A rewrite needs ACCESS EXCLUSIVE and
+# nextval / setval take ROW EXCLUSIVE on the sequence (PostgreSQL docs, "Explicit Locking";
+# sequence.c), all held to the end of the transaction: what a statement rewrote or advanced is
+# among what we hold after it. (Catalogs have oids below FirstNormalObjectId, 16384.)
+_HELD_SQL = """
+SELECT coalesce(json_agg(json_build_array(l.relation::bigint, l.mode, n.nspname, c.relname, c.relkind,
+         c.relfilenode::bigint,
+         CASE WHEN c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE')
+              THEN pg_sequence_last_value(c.oid) END,
+         CASE WHEN c.relkind = 'S' THEN (SELECT s.seqstart FROM pg_sequence s WHERE s.seqrelid = c.oid) END)), '[]')
+  FROM pg_locks l
+  LEFT JOIN pg_class c ON c.oid = l.relation
+  LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384
+   AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+   AND coalesce(n.nspname, '') NOT IN ('pg_catalog', 'information_schema')
+   AND coalesce(n.nspname, '') NOT LIKE 'pg\\_toast%%'
+   AND coalesce(n.nspname, '') NOT LIKE 'pg\\_temp%%'
 """
 
 # Once, before the run: every table's relfilenode and every sequence's state (pre-existing
@@ -179,15 +170,17 @@ def take_held(conn: Conn) -> Snapshot:
     """
     row = conn.execute(_HELD_SQL).fetchone()
     assert row is not None
-    rels = {int(o): (s, n, k, f, v, st) for o, s, n, k, f, v, st in row[1]}
     locks: dict[tuple[int, str], tuple[str, str]] = {}
-    for o, m in row[0]:
-        s, n, k, _f, _v, _st = rels[int(o)]
-        locks[(int(o), mode_name(m))] = (_qname(s, n, int(o)), k or "?")
-    tables = {o: (int(f), _qname(s, n, o), k) for o, (s, n, k, f, _v, _st) in rels.items()
-              if k in _TABLE_KINDS and f is not None}
-    seqs = {o: SeqState(_qname(s, n, o), None if v is None else int(v), int(st))
-            for o, (s, n, k, _f, v, st) in rels.items() if k == "S" and st is not None}
+    tables: dict[int, tuple[int, str, str]] = {}
+    seqs: dict[int, SeqState] = {}
+    for o, m, s, n, k, f, v, st in row[0]:
+        oid = int(o)
+        name = _qname(s, n, oid)
+        locks[(oid, mode_name(m))] = (name, k or "?")
+        if k in _TABLE_KINDS and f is not None:
+            tables[oid] = (int(f), name, k)
+        elif k == "S" and st is not None:
+            seqs[oid] = SeqState(name, None if v is None else int(v), int(st))
     return Snapshot(locks, tables, seqs)
 
 
