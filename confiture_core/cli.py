@@ -19,14 +19,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import pluggy
-import psycopg
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from . import __version__
 from .config import CONFIG_FILE, Config, load_config, redact_url, scrub
@@ -35,9 +31,29 @@ from .hookcaller import Hooks
 from .hookspecs import MigrationResult
 from .migrations import Direction, Migration, discover, parse_version
 from .plugins import PluginInfo, PluginLoader, PluginOptions, collect_lint_rules, lint_rule_codes
-from .runner import Runner, RunResult
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:  # imported where used: `confiture lint` needs neither psycopg nor most of rich
+    import psycopg
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from .runner import Runner, RunResult
+
+
+class _LazyConsole:
+    """``rich.console.Console(stderr=True, ...)``, created (and rich imported) on first use."""
+
+    _console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _LazyConsole._console is None:
+            from rich.console import Console
+
+            _LazyConsole._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return getattr(_LazyConsole._console, name)
+
+
+err_console: Any = _LazyConsole()
 
 
 class App:
@@ -110,6 +126,8 @@ class App:
         :raises ConfigError: the server cannot be reached (password removed from the message).
         """
         if self._conn is None:
+            import psycopg
+
             url = self.database_url()
             try:
                 extra: dict[str, Any] = {}
@@ -146,6 +164,8 @@ class App:
         :raises MigrationFileError: no migrations folder (checked before any server
             is started or connected to).
         """
+        from .runner import Runner
+
         discover(self.config.migrations_dir)
         runner = Runner(self.connect(), self.config, self.hooks, reporter=reporter or RichReporter())
         runner.apply_timeouts()
@@ -183,6 +203,8 @@ class RichReporter:
     def start(self, total: int, direction: Direction) -> None:
         self.direction = direction
         if total >= self.BAR_THRESHOLD and err_console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                      TimeElapsedColumn(), console=err_console, transient=True)
             self.progress.start()
@@ -367,6 +389,8 @@ def migrate_status(fmt: str) -> None:
                     "pending": sum(1 for e in entries if e.state == "pending"),
                     "applied": sum(1 for e in entries if e.applied)})
         return
+    from rich.table import Table
+
     table = Table(title=f"migrations ({app.config.tracking_table})", title_justify="left")
     for col in ("version", "name", "state", "applied at", "ms"):
         table.add_column(col)
@@ -518,6 +542,8 @@ def plugins_cmd(fmt: str) -> None:
     if fmt == "json":
         _emit_json({"plugins": [i.as_json() for i in infos]})
         return
+    from rich.table import Table
+
     table = Table(title="plugins", title_justify="left")
     for col in ("name", "status", "distribution", "from", "hooks", "lint rules"):
         table.add_column(col)
@@ -552,7 +578,10 @@ def _errors(get_url: Callable[[], str | None]) -> Iterator[None]:
         yield
     except ConfitureError as exc:
         _fail(scrub(str(exc), get_url()), exc.exit_code)
-    except psycopg.Error as exc:
+    except Exception as exc:
+        psycopg = sys.modules.get("psycopg")  # not imported: the error cannot be psycopg's
+        if psycopg is None or not isinstance(exc, psycopg.Error):
+            raise
         _fail(scrub(f"database error: {str(exc).strip()}", get_url()), 1)
 
 

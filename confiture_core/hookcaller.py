@@ -31,14 +31,15 @@ import itertools
 import sys
 from collections.abc import Callable, Generator, Iterable, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
-import psycopg
-from psycopg import pq
 
 from .errors import ConfitureError
 from .hookspecs import Backfill, Finding, HookContext, MigrationResult
+
+if TYPE_CHECKING:
+    import psycopg
 
 _counter = itertools.count(1)
 
@@ -265,6 +266,8 @@ class Hooks:
         failed. With ``raw`` an exception that is a :class:`HookFailed` raised
         inside a wrapper passes through unchanged.
         """
+        from psycopg import pq  # lazy: `confiture lint` never needs psycopg
+
         in_tx = not conn.closed and conn.info.transaction_status == pq.TransactionStatus.INTRANS
         sp = f"confiture_hook_{next(_counter)}"
         if in_tx:
@@ -298,6 +301,8 @@ class Hooks:
     def _release(self, conn: psycopg.Connection[Any], stmt: str, plugin: str, hook: str, where: str) -> None:
         """Run ``stmt`` (RELEASE / ROLLBACK TO of the hook's savepoint); its failure means
         the hook ended the runner's transaction and began another one."""
+        import psycopg
+
         try:
             conn.execute(stmt)
         except psycopg.Error as exc:
@@ -310,6 +315,8 @@ class Hooks:
         if conn.closed:
             raise HookIsolationError(plugin, hook, where, RuntimeError(
                 "closed the connection; a hook must not close the runner's connection"))
+        from psycopg import pq
+
         status = conn.info.transaction_status
         if status == pq.TransactionStatus.INERROR:
             raise HookIsolationError(plugin, hook, where, RuntimeError(
@@ -331,6 +338,8 @@ class Hooks:
         why = f"{type(error).__name__}: {_first_line(error)}"
         if conn.closed:
             raise HookIsolationError(plugin, hook, where, RuntimeError(f"closed the connection ({why})"))
+        from psycopg import pq
+
         status = conn.info.transaction_status
         if status not in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
             raise HookIsolationError(plugin, hook, where, RuntimeError(

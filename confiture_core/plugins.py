@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.metadata as md
 import importlib.util
 import inspect
 import os
@@ -147,6 +146,8 @@ class PluginLoader:
     def _load_entry_points(self) -> None:
         autoload = not self.options.no_plugins and self.env.get(AUTOLOAD_ENV, "") in ("", "0")
         seen: set[str] = set()
+        import importlib.metadata as md
+
         for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if ep.name in seen:
                 continue

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from pglast import ast, parse_sql
 from pglast.enums import ReindexObjectType
@@ -101,6 +104,106 @@ class _Lines:
     def __call__(self, offset: int) -> tuple[int, int]:
         i = bisect.bisect_right(self._starts, offset) - 1
         return i + 1, offset - self._starts[i] + 1
+
+
+# ------------------------------------------------------------------ fast parse
+#
+# pglast builds its AST in Cython, then every attribute assignment goes through
+# ``ast.Node.__setattr__``, which validates and coerces the value (enum look-ups,
+# type checks). For values that pglast's own C-to-Python layer produces the
+# validation changes nothing, yet it is ~80% of ``parse_sql``'s time.
+# :func:`trusted_parsing` swaps in ``object.__setattr__`` for a batch of parses
+# (swapping costs ~0.1 ms, so it is done once per batch, not per call). A
+# one-time self-check on a sample compares the result with pglast's normal path
+# and keeps the fast path off if they ever differ (e.g. a future pglast that
+# relies on the coercion).
+
+_FAST_SAMPLE = (
+    "SET lock_timeout = '2s'; CREATE TABLE IF NOT EXISTS s.t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+    "a varchar(10)[] NOT NULL DEFAULT '{}', b numeric(12,2) CHECK (b > 1.5), c text COLLATE \"C\" UNIQUE, "
+    "FOREIGN KEY (a) REFERENCES u (x) ON DELETE CASCADE NOT VALID) PARTITION BY RANGE (id); "
+    "ALTER TABLE t ADD COLUMN d timestamptz DEFAULT now(), ALTER COLUMN a SET NOT NULL, "
+    "ALTER COLUMN b TYPE float8 USING b::float8; ALTER TABLE t DETACH PARTITION p CONCURRENTLY; "
+    "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON t USING btree (lower(c) DESC NULLS LAST) WHERE a IS NULL; "
+    "DROP INDEX CONCURRENTLY i, j CASCADE; REINDEX (CONCURRENTLY) TABLE t; VACUUM (FULL, ANALYZE) t; "
+    "COPY t (a, b) FROM stdin WITH (FORMAT csv); BEGIN; SAVEPOINT s; ROLLBACK TO s; COMMIT; "
+    "CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog "
+    "AS $$ SELECT x + 1 $$; "
+    "SELECT 'é', 1, 2.5, true, NULL, B'101', $1, x'1F' FROM t WHERE a = ANY($2) AND b BETWEEN 1 AND 2 "
+    "ORDER BY 1 FOR UPDATE; "
+    "INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a RETURNING *; "
+    "CREATE VIEW v AS WITH w AS (SELECT 1 AS x) SELECT x, count(*) OVER (PARTITION BY x) FROM w GROUP BY x; "
+    "COMMENT ON TABLE t IS 'ü'; GRANT SELECT ON t TO r; ALTER TABLE t RENAME COLUMN a TO b; "
+    "CREATE TYPE e AS ENUM ('a', 'b'); CREATE TRIGGER tr BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f()"
+)
+
+_fast_ok: bool | None = None  # None: not checked yet
+_fast_active = False
+_node_setattr: Callable[[Any, str, Any], None] = ast.Node.__setattr__
+
+
+def _boolean_setattr(self: Any, name: str, value: Any) -> None:
+    # pglast passes A_Const's ``Boolean.boolval`` as an int; its validation makes it a bool
+    object.__setattr__(self, name, bool(value) if name == "boolval" else value)
+
+
+def _install() -> None:
+    ast.Node.__setattr__ = object.__setattr__  # type: ignore[method-assign,assignment]
+    ast.Boolean.__setattr__ = _boolean_setattr  # type: ignore[method-assign]
+
+
+def _uninstall() -> None:
+    ast.Node.__setattr__ = _node_setattr  # type: ignore[method-assign,assignment]
+    del ast.Boolean.__setattr__
+
+
+def _same_tree(a: Any, b: Any) -> bool:
+    """Deep equality of two pglast values, types and locations included."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, ast.Node):
+        return all(_same_tree(getattr(a, k), getattr(b, k)) for k in a)
+    if isinstance(a, tuple | list):
+        return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _fast_path_ok() -> bool:
+    global _fast_ok
+    if _fast_ok is None:
+        _fast_ok = False
+        if "__setattr__" not in vars(ast.Boolean) and ast.Node.__setattr__ is _node_setattr:
+            expected = parse_sql(_FAST_SAMPLE)
+            _install()
+            try:
+                got = parse_sql(_FAST_SAMPLE)
+            finally:
+                _uninstall()
+            _fast_ok = _same_tree(got, expected)
+    return _fast_ok
+
+
+@contextmanager
+def trusted_parsing() -> Iterator[bool]:
+    """Within this block, :func:`parse_sql_text` builds pglast nodes without re-validating them.
+
+    Same AST, about twice as fast. Only enabled when this is the process's only
+    thread (no other code can build nodes meanwhile); the block must run nothing
+    but parsing (no rules, no callbacks), since every ``pglast.ast`` node built
+    inside skips validation. Yields whether the fast path is on; nesting is a
+    no-op.
+    """
+    global _fast_active
+    if _fast_active or threading.active_count() != 1 or not _fast_path_ok():
+        yield False
+        return
+    _install()
+    _fast_active = True
+    try:
+        yield True
+    finally:
+        _fast_active = False
+        _uninstall()
 
 
 def _is_copy_from_stdin(node: ast.Node) -> bool:

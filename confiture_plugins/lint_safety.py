@@ -12,6 +12,7 @@ rules about locks and rewrites: nobody else can see or hold that table yet.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 
 from pglast import ast
@@ -897,6 +898,12 @@ IDENTIFIER_NODES: tuple[type[ast.Node], ...] = (
 )
 
 
+#: Runs of characters an unquoted identifier may contain (PostgreSQL's scanner: letters, digits,
+#: ``_``, ``$`` and every non-ASCII character); an identifier of more than 63 bytes lies in such a
+#: run of at least 16 characters.
+_IDENT_RUN = re.compile(r"[A-Za-z0-9_$\u0080-\U0010FFFF]{16,}")
+
+
 class IdentifierLength(LintRule):
     code = "CF125"
     name = "safety.identifier-length"
@@ -916,6 +923,9 @@ class IdentifierLength(LintRule):
         # so the AST only holds the truncated name: look at the tokens instead.
         if len(statement.sql) < 64:
             return
+        if '"' not in statement.sql and not any(
+                len(m.group().encode("utf-8")) > 63 for m in _IDENT_RUN.finditer(statement.sql)):
+            return  # no quoted identifier, and no run of identifier characters long enough: skip the scan
         try:
             tokens = scan(statement.sql)
         except ParseError:

@@ -11,7 +11,7 @@ import pytest
 
 from confiture_core.sql import parse_sql_text
 
-from .conftest import CORPUS, run_cli
+from .conftest import CORPUS, Server, run_cli
 
 
 def corpus_project(tmp_path: Path, database_url: str, name: str) -> Path:
@@ -64,17 +64,41 @@ def test_ente_up_then_down_to_93(tmp_path: Path, database_url: str) -> None:
     assert sum(m["applied"] for m in status(project)) == 93
 
 
+#: the first lemmy migration that needs PostgreSQL 16: a subquery in FROM without an alias
+LEMMY_NEEDS_PG16 = "20250801000016"
+#: the first lemmy down migration (newest first) that needs PostgreSQL 18's named NOT NULL constraints
+LEMMY_PG18_DOWN = "20250801000012"
+
+
 @pytest.mark.slow
-def test_lemmy_up_then_down_to_70(tmp_path: Path, database_url: str) -> None:
+def test_lemmy_up_then_down_to_70(tmp_path: Path, database_url: str, pg_server: Server) -> None:
     project = corpus_project(tmp_path, database_url, "lemmy")
     # --yes: migration 20250801000017 puts a trigger on the prelude's (pre-existing) diesel table,
     # SHARE ROW EXCLUSIVE = blocks-writes, which the review gate would otherwise ask about
     r = run_cli("migrate", "up", "--yes", cwd=project)
-    assert r.code == 0, r.stderr
+    versions = expected_versions("lemmy")
     st = status(project)
-    assert [m["version"] for m in st] == expected_versions("lemmy")
-    assert all(m["applied"] for m in st) and len(st) == 342
+    assert [m["version"] for m in st] == versions
+    if pg_server.major >= 16:
+        assert r.code == 0, r.stderr
+        assert all(m["applied"] for m in st) and len(st) == 342
+    else:
+        # upstream lemmy requires PostgreSQL 16 from this migration on: the runner stops there, with
+        # the file and line, and everything before it stays applied
+        assert r.code == 1
+        assert f"{LEMMY_NEEDS_PG16}_smoosh-tables-together.up.sql:13: subquery in FROM must have an alias" \
+            in r.stderr
+        applied = [m["version"] for m in st if m["applied"]]
+        assert applied == versions[: versions.index(LEMMY_NEEDS_PG16)]
     r = run_cli("migrate", "down", "--to", "20210202153240", cwd=project)
+    if pg_server.major < 18:
+        # this upstream down drops the NOT NULL constraint by the name PostgreSQL 18 gives it; older
+        # servers have no such constraint, so the revert stops there and the migration stays applied
+        assert r.code == 1
+        assert f"{LEMMY_PG18_DOWN}_no-individual-inboxes.down.sql:4: constraint " \
+               '"person_shared_inbox_url_not_null" for table "person" does not exist' in r.stderr
+        assert [m["version"] for m in status(project) if m["applied"]][-1] == LEMMY_PG18_DOWN
+        return
     assert r.code == 0, r.stderr
     applied = [m["version"] for m in status(project) if m["applied"]]
     assert len(applied) == 70 and applied[-1] == "20210202153240"

@@ -91,3 +91,25 @@ def test_no_transaction_directive_only_in_header() -> None:
 def test_bom_and_non_ascii_offsets() -> None:
     f = parse_sql_text("\ufeffSELECT 'é';\nSELECT 'ü';")
     assert [s.sql for s in f.statements] == ["SELECT 'é'", "SELECT 'ü'"]
+
+
+def test_trusted_parsing_gives_the_same_tree_and_restores_validation() -> None:
+    from pglast import ast
+
+    from confiture_core import sql
+
+    texts = [
+        sql._FAST_SAMPLE,
+        "CREATE TABLE t (a int DEFAULT true, b text NOT NULL);\nCOPY t FROM stdin;\n1\tx\n\\.\nSELECT 'é', false;",
+    ]
+    expected = [parse_sql_text(t) for t in texts]
+    with sql.trusted_parsing() as fast:
+        got = [parse_sql_text(t) for t in texts]
+    assert fast is True
+    for e, g in zip(expected, got, strict=True):
+        assert [(s.sql, s.offset, s.line, s.column, s.copy_data) for s in e.statements] == \
+            [(s.sql, s.offset, s.line, s.column, s.copy_data) for s in g.statements]
+        assert all(sql._same_tree(a.node, b.node) for a, b in zip(e.statements, g.statements, strict=True))
+    assert ast.Node.__setattr__ is sql._node_setattr and "__setattr__" not in vars(ast.Boolean)
+    with pytest.raises(ValueError):
+        ast.Integer(ival="not an int")  # pglast's validation is back

@@ -43,6 +43,7 @@ from .engine import (
     LintOptions,
     LintReport,
     check_rule_classes,
+    relaxed_gc,
     select_rules,
     split_items,
 )
@@ -192,12 +193,14 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     use_cache = not no_cache and lint_cfg.get("cache", True) is not False
     cache_dir = config.project_dir / ".confiture" / "lint-cache" if use_cache else None
     linter = Linter(chosen, options, cache_dir=cache_dir, jobs=jobs, known_codes=[r.code for r in available])
-    report = linter.lint_paths(targets)
     base = config.project_dir
-    if fmt == "text":
-        click.echo(render_text(report, base, color=sys.stdout.isatty()), nl=False)
-    else:
-        click.echo(RENDERERS[fmt](report, base), nl=False)
+    with relaxed_gc():
+        report = linter.lint_paths(targets)
+        if fmt == "text":
+            out = render_text(report, base, color=sys.stdout.isatty())
+        else:
+            out = RENDERERS[fmt](report, base)
+    click.echo(out, nl=False)
     return exit_code(report, fail_level)
 
 

@@ -24,9 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-
 from .. import __version__
 from .engine import META_CODES, LintReport
 from .rule import Violation
@@ -46,11 +43,110 @@ def _rel(path: str, base: Path | None) -> str:
         return path
     key = (path, str(base))
     if key not in _rel_memo:
-        try:
-            _rel_memo[key] = Path(os.path.abspath(path)).relative_to(os.path.abspath(base)).as_posix()
-        except ValueError:
-            _rel_memo[key] = path
+        _rel_memo[key] = _relative(path, key[1])
     return _rel_memo[key]
+
+
+def _relative(path: str, base: str) -> str:
+    full, root = os.path.abspath(path), os.path.abspath(base)
+    if os.sep == "/":  # string form of Path(full).relative_to(root).as_posix(), without pathlib's cost
+        if full == root:
+            return "."
+        prefix = root if root.endswith("/") else root + "/"
+        return full[len(prefix):] if full.startswith(prefix) else path
+    try:
+        return Path(full).relative_to(root).as_posix()
+    except ValueError:
+        return path
+
+
+def _dumps(doc: Any) -> str:
+    """``json.dumps(doc, indent=2)``, same text, faster on lists of flat objects.
+
+    The standard library's C encoder is not used when ``indent`` is set; here
+    the strings and numbers go through the C functions and only the layout is
+    done in Python.
+    """
+    out: list[str] = []
+    _dump(doc, out, "\n")
+    return "".join(out)
+
+
+_enc_str = json.encoder.encode_basestring_ascii
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, str):
+        return _enc_str(v)
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "null"
+    if type(v) is int:
+        return int.__repr__(v)
+    return json.dumps(v)
+
+
+_flat_encode = json.JSONEncoder(separators=(",\n", ": ")).encode
+
+
+class _FlatObjects(list[dict[str, Any]]):
+    """A list of non-empty objects whose values are all scalars (laid out by :func:`_flat_objects`)."""
+
+
+def _flat_objects(items: list[dict[str, Any]], inner: str) -> str:
+    """The members of a list of non-empty objects of scalars, laid out as ``indent=2`` does.
+
+    One C-encoder call for the whole list, with ``",\n"`` as separator: the C
+    encoder escapes newlines inside strings, so a raw newline only comes from a
+    separator. After re-indenting them, ``"}" + sep + "{"`` only occurs between
+    two objects (a scalar never ends with ``}``, a key starts with ``"``).
+    """
+    sep = "," + inner + "  "
+    body = _flat_encode(list(items))[2:-2].replace(",\n", sep)
+    body = body.replace("}" + sep + "{", inner + "}," + inner + "{" + inner + "  ")
+    return inner + "{" + inner + "  " + body + inner + "}"
+
+
+def _dump(obj: Any, out: list[str], pad: str) -> None:
+    if isinstance(obj, dict):
+        if not obj:
+            out.append("{}")
+            return
+        inner = pad + "  "
+        out.append("{")
+        sep = inner
+        for k, v in obj.items():
+            out.append(sep)
+            sep = "," + inner
+            out.append(_enc_str(str(k)) + ": ")
+            if isinstance(v, dict | list | tuple):
+                _dump(v, out, inner)
+            else:
+                out.append(_scalar(v))
+        out.append(pad + "}")
+    elif isinstance(obj, list | tuple):
+        if not obj:
+            out.append("[]")
+            return
+        inner = pad + "  "
+        if isinstance(obj, _FlatObjects):
+            out.append("[" + _flat_objects(obj, inner) + pad + "]")
+            return
+        out.append("[")
+        sep = inner
+        for v in obj:
+            out.append(sep)
+            sep = "," + inner
+            if isinstance(v, dict | list | tuple):
+                _dump(v, out, inner)
+            else:
+                out.append(_scalar(v))
+        out.append(pad + "]")
+    else:
+        out.append(_scalar(obj))
 
 
 def excerpt(v: Violation, lines: int = EXCERPT_LINES) -> list[str]:
@@ -72,6 +168,9 @@ def render_text(report: LintReport, base: Path | None = None, *, color: bool = F
     :param color: emit ANSI colours (``True`` on a terminal).
     :param width: wrap width in characters.
     """
+    from rich.console import Console  # only the text format needs rich
+    from rich.markup import escape
+
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=color, no_color=not color, width=width, highlight=False,
                       soft_wrap=True)
@@ -114,23 +213,26 @@ def _rule_table(report: LintReport) -> list[dict[str, Any]]:
 
 def render_json(report: LintReport, base: Path | None = None) -> str:
     """One JSON document (``version`` 1) with every finding, the rules that ran and a summary."""
+    violations = report.violations
     doc = {
         "version": 1,
         "tool": {"name": "confiture", "version": __version__},
         "pg_version": report.pg_version,
-        "files": [{"path": _rel(f.path, base), "statements": f.statements, "cached": f.cached}
-                  for f in report.files],
+        "files": _FlatObjects({"path": _rel(f.path, base), "statements": f.statements, "cached": f.cached}
+                              for f in report.files),
         "rules": _rule_table(report),
-        "violations": [dict(v.to_dict(), path=_rel(v.path, base)) for v in report.violations],
+        "violations": _FlatObjects({"code": v.code, "message": v.message, "path": _rel(v.path, base),
+                                    "line": v.line, "column": v.column, "severity": v.severity,
+                                    "excerpt": v.excerpt, "name": v.name} for v in violations),
         "summary": {
             "files": len(report.files),
             "statements": sum(f.statements for f in report.files),
-            "errors": report.count("error"),
-            "warnings": report.count("warning"),
+            "errors": sum(1 for v in violations if v.severity == "error"),
+            "warnings": sum(1 for v in violations if v.severity == "warning"),
             "cache_hits": report.cache_hits,
         },
     }
-    return json.dumps(doc, indent=2) + "\n"
+    return _dumps(doc) + "\n"
 
 
 def render_sarif(report: LintReport, base: Path | None = None) -> str:

@@ -215,3 +215,34 @@ def test_ente_unparsable_downs_give_syntax_error_findings() -> None:
 
 def test_codes_helper_sanity() -> None:
     assert codes("SELECT 1;", "CF101") == []
+
+
+def test_cache_answers_settled_unchanged_files_from_their_stat(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from confiture_core.lint.engine import ResultCache
+
+    f = tmp_path / "1_a.up.sql"
+    f.write_text("CREATE INDEX i ON t (c);\n")
+    old = 1_600_000_000_000_000_000
+    os.utime(f, ns=(old, old))
+    cache = tmp_path / "cache"
+    first = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([f])
+    with monkeypatch.context() as m:
+        m.setattr(ResultCache, "key", lambda *a: pytest.fail("an unchanged, settled file was read and hashed"))
+        second = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([f])
+    assert second.cache_hits == 1 and second.violations == first.violations
+    f.write_text("CREATE INDEX CONCURRENTLY i ON t (c);\n")  # another size and mtime: linted again
+    os.utime(f, ns=(old + 10**9, old + 10**9))
+    third = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([f])
+    assert third.cache_hits == 0 and "CF101" not in [v.code for v in third.violations]
+
+
+def test_cache_does_not_trust_the_stat_of_a_just_modified_file(tmp_path: Path) -> None:
+    f = tmp_path / "1_a.up.sql"
+    f.write_text("CREATE INDEX i ON t (c);\n")
+    cache = tmp_path / "cache"
+    Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([f])
+    manifest = next(cache.glob("*.json")).read_text()
+    assert manifest.endswith(",null]}")  # mtime not recorded: too recent to be trusted
