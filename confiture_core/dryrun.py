@@ -69,26 +69,27 @@ _KIND_NAMES = {"r": "table", "p": "partitioned table", "m": "materialized view",
 SEQUENCE_NOTE = ("PostgreSQL does not roll back sequences (nextval is never undone): the dry run put every "
                  "sequence it advanced back with setval after the rollback")
 
-# What our backend holds, and only that: its relation locks, with the relfilenode of each table
-# and the state of each sequence it holds a lock on. A rewrite needs ACCESS EXCLUSIVE and
-# nextval / setval take ROW EXCLUSIVE on the sequence (PostgreSQL docs, "Explicit Locking";
-# sequence.c), all held to the end of the transaction: what a statement rewrote or advanced is
-# among what we hold after it. (Catalogs have oids below FirstNormalObjectId, 16384.)
-_HELD_SQL = """
-SELECT coalesce(json_agg(json_build_array(l.relation::bigint, l.mode, n.nspname, c.relname, c.relkind,
-         c.relfilenode::bigint,
-         CASE WHEN c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE')
-              THEN pg_sequence_last_value(c.oid) END,
-         CASE WHEN c.relkind = 'S' THEN (SELECT s.seqstart FROM pg_sequence s WHERE s.seqrelid = c.oid) END)), '[]')
+# What our backend holds, and only that: its relation locks (catalogs have oids below
+# FirstNormalObjectId, 16384), then, in a second query, the name and kind of the relations not seen
+# yet, the relfilenode of each table and the state of each sequence it holds a lock on. A rewrite
+# needs ACCESS EXCLUSIVE and nextval / setval take ROW EXCLUSIVE on the sequence (PostgreSQL docs,
+# "Explicit Locking"; sequence.c), all held to the end of the transaction: what a statement
+# rewrote or advanced is among what we hold after it.
+_LOCKS_SQL = """
+SELECT coalesce(array_agg(l.relation::bigint), '{}'), coalesce(array_agg(l.mode), '{}')
   FROM pg_locks l
-  LEFT JOIN pg_class c ON c.oid = l.relation
-  LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384
    AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
-   AND coalesce(n.nspname, '') NOT IN ('pg_catalog', 'information_schema')
-   AND coalesce(n.nspname, '') NOT LIKE 'pg\\_toast%%'
-   AND coalesce(n.nspname, '') NOT LIKE 'pg\\_temp%%'
 """
+_DETAILS_SQL = """
+SELECT c.oid::bigint, n.nspname, c.relname, c.relkind, c.relfilenode::bigint,
+       CASE WHEN c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE')
+            THEN pg_sequence_last_value(c.oid) END,
+       CASE WHEN c.relkind = 'S' THEN (SELECT s.seqstart FROM pg_sequence s WHERE s.seqrelid = c.oid) END
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.oid = ANY(%s::oid[])
+"""
+_HIDDEN = "hidden"  # kind cached for relations of pg_catalog, information_schema, pg_toast*, pg_temp*
 
 # Once, before the run: every table's relfilenode and every sequence's state (pre-existing
 # relations, sequences to put back).
@@ -162,25 +163,45 @@ def take_snapshot(conn: Conn) -> Snapshot:
     return Snapshot({}, tables, seqs)
 
 
-def take_held(conn: Conn) -> Snapshot:
+def take_held(conn: Conn, kinds: dict[int, tuple[str, str]] | None = None,
+              fresh: set[tuple[int, str]] | None = None) -> Snapshot:
     """Read our backend's relation locks, and the relfilenode / state of the tables / sequences it locks.
 
     :param conn: the runner's connection (inside the dry run's transaction, or not).
+    :param kinds: cache oid -> (qualified name, relkind), filled here (a relkind never changes).
+    :param fresh: the locks held before: the name is re-read for the other locks, and for every
+        table and sequence held; ``None``: re-read everything.
     :raises psycopg.Error: the catalog cannot be read (aborted transaction...).
     """
-    row = conn.execute(_HELD_SQL).fetchone()
+    kinds = {} if kinds is None else kinds
+    row = conn.execute(_LOCKS_SQL).fetchone()
     assert row is not None
-    locks: dict[tuple[int, str], tuple[str, str]] = {}
+    held = [(int(o), mode_name(m)) for o, m in zip(row[0], row[1], strict=True)]
+    want = {o for o, m in held if fresh is None or (o, m) not in fresh or o not in kinds
+            or kinds[o][1] in _TABLE_KINDS or kinds[o][1] == "S"}
     tables: dict[int, tuple[int, str, str]] = {}
     seqs: dict[int, SeqState] = {}
-    for o, m, s, n, k, f, v, st in row[0]:
-        oid = int(o)
-        name = _qname(s, n, oid)
-        locks[(oid, mode_name(m))] = (name, k or "?")
-        if k in _TABLE_KINDS and f is not None:
-            tables[oid] = (int(f), name, k)
-        elif k == "S" and st is not None:
-            seqs[oid] = SeqState(name, None if v is None else int(v), int(st))
+    if want:
+        found: set[int] = set()
+        for o, sch, n, k, f, v, st in conn.execute(_DETAILS_SQL, [sorted(want)]).fetchall():
+            oid = int(o)
+            found.add(oid)
+            if sch in ("pg_catalog", "information_schema") or sch.startswith(("pg_toast", "pg_temp")):
+                kinds[oid] = ("", _HIDDEN)
+                continue
+            name = _qname(sch, n, oid)
+            kinds[oid] = (name, k)
+            if k in _TABLE_KINDS and f is not None:
+                tables[oid] = (int(f), name, k)
+            elif k == "S" and st is not None:
+                seqs[oid] = SeqState(name, None if v is None else int(v), int(st))
+        for oid in want - found:
+            kinds[oid] = (_qname(None, None, oid), "?")
+    locks: dict[tuple[int, str], tuple[str, str]] = {}
+    for oid, mode in held:
+        name, kind = kinds[oid]
+        if kind != _HIDDEN:
+            locks[(oid, mode)] = (name, kind)
     return Snapshot(locks, tables, seqs)
 
 
@@ -519,6 +540,10 @@ class MeasuringObserver:
         self.tables_known: dict[int, tuple[int, str, str]] = {}
         self.seqs_known: dict[int, SeqState] = {}
         self.seqs_changed: set[int] = set()  # sequences seen in another state than at the start
+        self.kinds: dict[int, tuple[str, str]] = {}  # oid -> (last read name, relkind)
+        # the runner sends nothing between two statements of one migration body: the read after
+        # the previous statement is then the read before the next one
+        self._after_of: Migration | None = None
 
     def begin(self) -> Snapshot:
         """Snapshot the database before the run: relations existing now count as pre-existing."""
@@ -550,8 +575,12 @@ class MeasuringObserver:
 
     def before_statement(self, migration: Migration, statement: Statement) -> None:
         """Read what we hold just before the statement (hooks' locks are thus not the statement's)."""
-        self._before = take_held(self.conn)
-        self._note(self._before)
+        if self._after_of is migration and self.last is not None:
+            self._before = self.last
+        else:
+            self._before = take_held(self.conn, self.kinds, set(self.last.locks) if self.last else None)
+            self._note(self._before)
+        self._after_of = None
         if self.watch:
             self.watch.arm()
 
@@ -560,8 +589,9 @@ class MeasuringObserver:
         """Diff what we hold after the statement against what we held (and knew) before it."""
         if self.watch:
             self.watch.disarm()
-        after = take_held(self.conn)
-        before = self._before or after
+        before = self._before
+        after = take_held(self.conn, self.kinds, set(before.locks) if before else None)
+        before = before or after
         rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
                               duration_ms=duration_ms, rows=rowcount if rowcount >= 0 else None)
         for (oid, mode), (name, kind) in sorted(after.locks.items(), key=lambda kv: kv[1][0]):
@@ -594,6 +624,7 @@ class MeasuringObserver:
         _judge(rep, statement.node, pre_rewritten)
         self.report_for(migration).statements.append(rep)
         self.last = after
+        self._after_of = migration
 
     def skipped_statement(self, migration: Migration, statement: Statement, reason: str) -> None:
         """Record a statement that was not executed, with the lock it would take."""
