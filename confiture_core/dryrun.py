@@ -2,8 +2,9 @@
 
 :func:`dry_run` runs ``Runner.up(dry_run=True)`` (one transaction, a SAVEPOINT
 per migration, hooks included with ``context.dry_run`` true, ROLLBACK at the
-end) with a :class:`MeasuringObserver` that, around every statement, reads in
-one round trip on the runner's own connection:
+end) with a :class:`MeasuringObserver` that, around every statement, reads on
+the runner's own connection only what our backend holds locks on (every table
+and sequence is read once, before the run; see :data:`_LOCKS_SQL`):
 
 - ``pg_locks`` rows of our backend (``locktype = 'relation'``, granted). Locks
   are held to the end of the transaction, so a statement's locks are those new
