@@ -2,8 +2,9 @@
 
 :func:`dry_run` runs ``Runner.up(dry_run=True)`` (one transaction, a SAVEPOINT
 per migration, hooks included with ``context.dry_run`` true, ROLLBACK at the
-end) with a :class:`MeasuringObserver` that, around every statement, reads in
-one round trip on the runner's own connection:
+end) with a :class:`MeasuringObserver` that, around every statement, reads on
+the runner's own connection only what our backend holds locks on (every table
+and sequence is read once, before the run; see :data:`_LOCKS_SQL`):
 
 - ``pg_locks`` rows of our backend (``locktype = 'relation'``, granted). Locks
   are held to the end of the transaction, so a statement's locks are those new
@@ -69,17 +70,32 @@ _KIND_NAMES = {"r": "table", "p": "partitioned table", "m": "materialized view",
 SEQUENCE_NOTE = ("PostgreSQL does not roll back sequences (nextval is never undone): the dry run put every "
                  "sequence it advanced back with setval after the rollback")
 
-_SNAPSHOT_SQL = """
+# What our backend holds, and only that: its relation locks (catalogs have oids below
+# FirstNormalObjectId, 16384), then, in a second query, the name and kind of the relations not seen
+# yet, the relfilenode of each table and the state of each sequence it holds a lock on. A rewrite
+# needs ACCESS EXCLUSIVE and nextval / setval take ROW EXCLUSIVE on the sequence (PostgreSQL docs,
+# "Explicit Locking"; sequence.c), all held to the end of the transaction: what a statement
+# rewrote or advanced is among what we hold after it.
+_LOCKS_SQL = """
+SELECT coalesce(array_agg(l.relation::bigint), '{}'), coalesce(array_agg(l.mode), '{}')
+  FROM pg_locks l
+ WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384
+   AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+"""
+_DETAILS_SQL = """
+SELECT c.oid::bigint, n.nspname, c.relname, c.relkind, c.relfilenode::bigint,
+       CASE WHEN c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE')
+            THEN pg_sequence_last_value(c.oid) END,
+       CASE WHEN c.relkind = 'S' THEN (SELECT s.seqstart FROM pg_sequence s WHERE s.seqrelid = c.oid) END
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.oid = ANY(%s::oid[])
+"""
+_HIDDEN = "hidden"  # kind cached for relations of pg_catalog, information_schema, pg_toast*, pg_temp*
+
+# Once, before the run: every table's relfilenode and every sequence's state (pre-existing
+# relations, sequences to put back).
+_START_SQL = """
 SELECT
-  (SELECT coalesce(json_agg(json_build_array(l.relation::bigint, l.mode, n.nspname, c.relname, c.relkind)), '[]')
-     FROM pg_locks l
-     LEFT JOIN pg_class c ON c.oid = l.relation
-     LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND coalesce(n.nspname, '') NOT IN ('pg_catalog', 'information_schema')
-      AND coalesce(n.nspname, '') NOT LIKE 'pg\\_toast%%'
-      AND coalesce(n.nspname, '') NOT LIKE 'pg\\_temp%%'),
   (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, c.relfilenode::bigint, n.nspname, c.relname,
                                              c.relkind)), '[]')
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -90,6 +106,16 @@ SELECT
             s.seqstart)), '[]')
      FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relpersistence <> 't')
+"""
+
+# Which of these relations' pg_class rows our (still open) transaction wrote: a visible row whose
+# xmin is "in progress" can only be ours (a table we did not hold a lock on may have been rewritten
+# by another session since we last saw it).
+_OURS_SQL = """
+SELECT c.oid::bigint FROM pg_class c
+ WHERE c.oid = ANY(%s::oid[]) AND pg_current_xact_id_if_assigned() IS NOT NULL
+   AND pg_xact_status(((pg_current_xact_id_if_assigned()::text::bigint >> 32 << 32)
+                       + c.xmin::text::bigint)::text::xid8) = 'in progress'
 """
 
 
@@ -110,7 +136,11 @@ class SeqState:
 
 @dataclass
 class Snapshot:
-    """One read of locks, relfilenodes and sequences (see :data:`_SNAPSHOT_SQL`)."""
+    """One read of locks, relfilenodes and sequences.
+
+    :func:`take_snapshot` reads every table and sequence (once per run);
+    :func:`take_held` only those our backend holds a lock on (around each statement).
+    """
 
     locks: dict[tuple[int, str], tuple[str, str]]  # (oid, SQL mode) -> (qualified name, relkind)
     tables: dict[int, tuple[int, str, str]]  # oid -> (relfilenode, qualified name, relkind)
@@ -118,17 +148,61 @@ class Snapshot:
 
 
 def take_snapshot(conn: Conn) -> Snapshot:
-    """Read our backend's relation locks, every table's relfilenode and every sequence's state.
+    """Read every table's relfilenode and every sequence's state (no locks).
 
-    :param conn: the runner's connection (inside the dry run's transaction, or not).
+    Run it outside a transaction: ``pg_sequence_last_value`` takes ROW
+    EXCLUSIVE on each sequence, held to the end of the transaction.
+
+    :param conn: the runner's connection.
     :raises psycopg.Error: the catalog cannot be read (aborted transaction...).
     """
-    row = conn.execute(_SNAPSHOT_SQL).fetchone()
+    row = conn.execute(_START_SQL).fetchone()
     assert row is not None
-    locks = {(int(o), mode_name(m)): (_qname(s, n, int(o)), k or "?") for o, m, s, n, k in row[0]}
-    tables = {int(o): (int(f), _qname(s, n, int(o)), k) for o, f, s, n, k in row[1]}
+    tables = {int(o): (int(f), _qname(s, n, int(o)), k) for o, f, s, n, k in row[0]}
     seqs = {int(o): SeqState(_qname(s, n, int(o)), None if v is None else int(v), int(st))
-            for o, s, n, v, st in row[2]}
+            for o, s, n, v, st in row[1]}
+    return Snapshot({}, tables, seqs)
+
+
+def take_held(conn: Conn, kinds: dict[int, tuple[str, str]] | None = None,
+              fresh: set[tuple[int, str]] | None = None) -> Snapshot:
+    """Read our backend's relation locks, and the relfilenode / state of the tables / sequences it locks.
+
+    :param conn: the runner's connection (inside the dry run's transaction, or not).
+    :param kinds: cache oid -> (qualified name, relkind), filled here (a relkind never changes).
+    :param fresh: the locks held before: the name is re-read for the other locks, and for every
+        table and sequence held; ``None``: re-read everything.
+    :raises psycopg.Error: the catalog cannot be read (aborted transaction...).
+    """
+    kinds = {} if kinds is None else kinds
+    row = conn.execute(_LOCKS_SQL).fetchone()
+    assert row is not None
+    held = [(int(o), mode_name(m)) for o, m in zip(row[0], row[1], strict=True)]
+    want = {o for o, m in held if fresh is None or (o, m) not in fresh or o not in kinds
+            or kinds[o][1] in _TABLE_KINDS or kinds[o][1] == "S"}
+    tables: dict[int, tuple[int, str, str]] = {}
+    seqs: dict[int, SeqState] = {}
+    if want:
+        found: set[int] = set()
+        for o, sch, n, k, f, v, st in conn.execute(_DETAILS_SQL, [sorted(want)]).fetchall():
+            oid = int(o)
+            found.add(oid)
+            if sch in ("pg_catalog", "information_schema") or sch.startswith(("pg_toast", "pg_temp")):
+                kinds[oid] = ("", _HIDDEN)
+                continue
+            name = _qname(sch, n, oid)
+            kinds[oid] = (name, k)
+            if k in _TABLE_KINDS and f is not None:
+                tables[oid] = (int(f), name, k)
+            elif k == "S" and st is not None:
+                seqs[oid] = SeqState(name, None if v is None else int(v), int(st))
+        for oid in want - found:
+            kinds[oid] = (_qname(None, None, oid), "?")
+    locks: dict[tuple[int, str], tuple[str, str]] = {}
+    for oid, mode in held:
+        name, kind = kinds[oid]
+        if kind != _HIDDEN:
+            locks[(oid, mode)] = (name, kind)
     return Snapshot(locks, tables, seqs)
 
 
@@ -462,13 +536,37 @@ class MeasuringObserver:
         self.start: Snapshot | None = None
         self.last: Snapshot | None = None
         self._before: Snapshot | None = None
+        # last known relfilenode of each table / state of each sequence: from the start, then
+        # updated from every read of what we hold
+        self.tables_known: dict[int, tuple[int, str, str]] = {}
+        self.seqs_known: dict[int, SeqState] = {}
+        self.seqs_changed: set[int] = set()  # sequences seen in another state than at the start
+        self.kinds: dict[int, tuple[str, str]] = {}  # oid -> (last read name, relkind)
+        # the runner sends nothing between two statements of one migration body: the read after
+        # the previous statement is then the read before the next one
+        self._after_of: Migration | None = None
 
     def begin(self) -> Snapshot:
         """Snapshot the database before the run: relations existing now count as pre-existing."""
         self.start = take_snapshot(self.conn)
         self.start_tables = set(self.start.tables)
+        self.tables_known = dict(self.start.tables)
+        self.seqs_known = dict(self.start.sequences)
+        self.seqs_changed = set()
         self.last = self.start
         return self.start
+
+    def _note(self, snap: Snapshot) -> None:
+        self.tables_known.update(snap.tables)
+        for oid, st in snap.sequences.items():
+            known = self.seqs_known.get(oid)
+            if known is not None and known.last_value != st.last_value:
+                self.seqs_changed.add(oid)
+            self.seqs_known[oid] = st
+
+    def end_state(self) -> Snapshot:
+        """The last known state of every sequence seen changing during the run (for :func:`restore_sequences`)."""
+        return Snapshot({}, {}, {o: self.seqs_known[o] for o in sorted(self.seqs_changed)})
 
     def report_for(self, m: Migration) -> MigrationReport:
         """The (created on first use) report of ``m``."""
@@ -477,18 +575,24 @@ class MeasuringObserver:
         return self.reports[m.version]
 
     def before_statement(self, migration: Migration, statement: Statement) -> None:
-        """Snapshot just before the statement (hooks' locks are thus not the statement's)."""
-        self._before = take_snapshot(self.conn)
+        """Read what we hold just before the statement (hooks' locks are thus not the statement's)."""
+        if self._after_of is migration and self.last is not None:
+            self._before = self.last
+        else:
+            self._before = take_held(self.conn, self.kinds, set(self.last.locks) if self.last else None)
+            self._note(self._before)
+        self._after_of = None
         if self.watch:
             self.watch.arm()
 
     def after_statement(self, migration: Migration, statement: Statement, duration_ms: float,
                         rowcount: int) -> None:
-        """Diff the snapshot after the statement against the one before it."""
+        """Diff what we hold after the statement against what we held (and knew) before it."""
         if self.watch:
             self.watch.disarm()
-        after = take_snapshot(self.conn)
-        before = self._before or after
+        before = self._before
+        after = take_held(self.conn, self.kinds, set(before.locks) if before else None)
+        before = before or after
         rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
                               duration_ms=duration_ms, rows=rowcount if rowcount >= 0 else None)
         for (oid, mode), (name, kind) in sorted(after.locks.items(), key=lambda kv: kv[1][0]):
@@ -496,17 +600,32 @@ class MeasuringObserver:
                 continue
             pre = oid in self.start_tables
             rep.locks.append(LockTaken(name, _KIND_NAMES.get(kind, kind), mode, blocked_operations(mode), pre))
-        for oid, (node, name, _kind) in before.tables.items():
-            now = after.tables.get(oid)
-            if now is not None and now[0] != node and node != 0:
-                rep.rewritten.append(name)
-        for oid, st in after.sequences.items():
-            old = before.sequences.get(oid)
+        # A rewrite needs ACCESS EXCLUSIVE, held to the end of the transaction: only tables we
+        # hold a lock on now can have been rewritten. Those we already held before the statement
+        # nobody else could rewrite; for the others, the last known relfilenode is compared and the
+        # new pg_class row must be our transaction's.
+        rewritten: dict[int, str] = {}
+        unsure: dict[int, str] = {}
+        for oid, (node, _name, _kind) in after.tables.items():
+            held = before.tables.get(oid)
+            prev = held or self.tables_known.get(oid)
+            if prev is None or prev[0] == node or prev[0] == 0:
+                continue
+            (rewritten if held else unsure)[oid] = prev[1]
+        if unsure:
+            ours = {int(r[0]) for r in self.conn.execute(_OURS_SQL, [list(unsure)]).fetchall()}
+            rewritten.update((o, n) for o, n in unsure.items() if o in ours)
+        rep.rewritten = sorted(rewritten.values())
+        pre_rewritten = [n for o, n in rewritten.items() if o in self.start_tables]
+        for oid, st in sorted(after.sequences.items(), key=lambda kv: kv[1].name):
+            old = before.sequences.get(oid) or self.seqs_known.get(oid)
             if old is not None and old.last_value != st.last_value:
                 rep.sequences.append(SequenceAdvance(st.name, old.last_value, st.last_value))
-        _judge(rep, statement.node, self.start_tables, after, before)
+        self._note(after)
+        _judge(rep, statement.node, pre_rewritten)
         self.report_for(migration).statements.append(rep)
         self.last = after
+        self._after_of = migration
 
     def skipped_statement(self, migration: Migration, statement: Statement, reason: str) -> None:
         """Record a statement that was not executed, with the lock it would take."""
@@ -535,9 +654,11 @@ def _short(text: str, limit: int = 300) -> str:
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
-def _judge(rep: StatementReport, node: ast.Node, start_tables: set[int], after: Snapshot,
-           before: Snapshot) -> None:
-    """Set ``rep.risk`` and ``rep.reasons`` from the measured facts (only pre-existing tables count)."""
+def _judge(rep: StatementReport, node: ast.Node, pre_rewritten: list[str]) -> None:
+    """Set ``rep.risk`` and ``rep.reasons`` from the measured facts (only pre-existing tables count).
+
+    :param pre_rewritten: names of the rewritten tables that existed before the run.
+    """
     risk = Risk.SAFE
     reasons: list[str] = []
     for lk in rep.locks:
@@ -547,9 +668,8 @@ def _judge(rep: StatementReport, node: ast.Node, start_tables: set[int], after: 
             if r > Risk.SAFE:
                 reasons.append(f"{lk.mode} on {lk.relation}")
                 risk = max(risk, r)
-    pre_names = {before.tables[o][1] for o in start_tables if o in before.tables}
     for t in rep.rewritten:
-        if t in pre_names:
+        if t in pre_rewritten:
             reasons.append(f"rewrote {t}")
             risk = max(risk, Risk.REWRITES_TABLE)
     why = _destructive(node)
@@ -593,12 +713,12 @@ def restore_sequences(conn: Conn, start: Snapshot, end: Snapshot) -> tuple[list[
     restored: list[str] = []
     skipped: list[str] = []
     now = take_snapshot(conn).sequences
-    for oid, first in start.sequences.items():
-        last = end.sequences.get(oid)
+    for oid, last in end.sequences.items():
+        first = start.sequences.get(oid)
         cur = now.get(oid)
-        if cur is None or cur.last_value == first.last_value:
+        if first is None or cur is None or cur.last_value == first.last_value:
             continue
-        if last is not None and cur.last_value != last.last_value:
+        if cur.last_value != last.last_value:
             skipped.append(first.name)
             continue
         if first.last_value is None:
@@ -645,7 +765,7 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
     finally:
         if watch:
             watch.close()
-        end = observer.last or start
+        end = observer.end_state()
         restored, skipped = restore_sequences(conn, start, end) if not conn.closed else ([], [])
         runner.config = config
         if not conn.closed:

@@ -296,3 +296,28 @@ def test_python_migration_rollback_cannot_end_the_dry_run(project: Path, db: psy
     assert "rollback() is not allowed in a dry run" in doc["migrations"][0]["error"]
     assert fingerprint(db) == before
     assert db.execute("SELECT to_regclass('r2')").fetchone() == (None,)
+
+
+def test_late_first_touch_rewrite_and_sequence_detected(seeded: Path, db: psycopg.Connection[Any]) -> None:
+    """Tables and sequences are only read once locked: a pre-existing table first touched late in the run
+    is still seen rewritten, a sequence advanced again by a later statement is still reported and restored."""
+    db.execute("CREATE TABLE late (id int)")
+    db.execute("INSERT INTO late SELECT g FROM generate_series(1, 3) g")
+    db.execute("CREATE SEQUENCE late_seq")
+    m = seeded / "migrations"
+    write(m, "2_other.up.sql", "CREATE TABLE other (id serial PRIMARY KEY);\n"
+                               "INSERT INTO t (parent_id, n) VALUES (1, 1);\n")
+    write(m, "3_more.up.sql", "CREATE INDEX other_id ON other (id);\nSELECT nextval('late_seq');\n")
+    write(m, "4_late.up.sql", "INSERT INTO t (parent_id, n) VALUES (2, 2);\n"
+                              "ALTER TABLE late ALTER COLUMN id TYPE bigint;\nSELECT nextval('late_seq');\n")
+    before = fingerprint(db)
+    code, doc, err = dry_json(seeded)
+    assert code == 0, err
+    ins2, alter, nxt = statements(doc, "4")
+    assert alter["rewritten"] == ["late"] and alter["risk"] == "rewrites-table"
+    assert ins2["sequences"] == [{"sequence": "t_id_seq", "before": 11, "after": 12}]
+    assert statements(doc, "3")[1]["sequences"] == [{"sequence": "late_seq", "before": None, "after": 1}]
+    assert nxt["sequences"] == [{"sequence": "late_seq", "before": 1, "after": 2}]
+    assert sorted(doc["sequences_restored"]) == ["late_seq", "t_id_seq"]
+    assert fingerprint(db) == before
+    assert db.execute("SELECT nextval('late_seq')").fetchone() == (1,)
