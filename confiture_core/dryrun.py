@@ -58,7 +58,7 @@ from .risk import (
     strongest,
 )
 from .runner import Reporter, Runner, RunResult
-from .sql import Statement
+from .sql import Statement, redact_secrets
 
 Conn = psycopg.Connection[Any]
 
@@ -650,7 +650,7 @@ class MeasuringObserver:
 
 
 def _short(text: str, limit: int = 300) -> str:
-    one = " ".join(text.split())
+    one = " ".join(redact_secrets(text).split())
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 

@@ -321,3 +321,13 @@ def test_late_first_touch_rewrite_and_sequence_detected(seeded: Path, db: psycop
     assert sorted(doc["sequences_restored"]) == ["late_seq", "t_id_seq"]
     assert fingerprint(db) == before
     assert db.execute("SELECT nextval('late_seq')").fetchone() == (1,)
+
+
+def test_dry_run_report_hides_role_passwords(project: Path, db: psycopg.Connection[Any]) -> None:
+    role = f"app_{db.info.dbname}"
+    write(project / "migrations", "1_role.up.sql", f"CREATE ROLE {role} LOGIN PASSWORD 'TopSecretRolePw';\n")
+    r = run_cli("migrate", "up", "--dry-run", "--format", "json", cwd=project)
+    assert r.code == 0, r.stderr
+    assert "TopSecretRolePw" not in r.stdout + r.stderr
+    assert "PASSWORD '***'" in r.stdout
+    assert db.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [role]).fetchone() == (0,)
