@@ -540,6 +540,9 @@ class MeasuringObserver:
         # updated from every read of what we hold
         self.tables_known: dict[int, tuple[int, str, str]] = {}
         self.seqs_known: dict[int, SeqState] = {}
+        #: every last_value the run saw per sequence: after the rollback a sequence may sit at any
+        #: of them (nextval is not rolled back, ALTER SEQUENCE ... RESTART is)
+        self.seqs_seen: dict[int, set[int | None]] = {}
         self.seqs_changed: set[int] = set()  # sequences seen in another state than at the start
         self.kinds: dict[int, tuple[str, str]] = {}  # oid -> (last read name, relkind)
         # the runner sends nothing between two statements of one migration body: the read after
@@ -553,6 +556,7 @@ class MeasuringObserver:
         self.tables_known = dict(self.start.tables)
         self.seqs_known = dict(self.start.sequences)
         self.seqs_changed = set()
+        self.seqs_seen = {}
         self.last = self.start
         return self.start
 
@@ -563,6 +567,7 @@ class MeasuringObserver:
             if known is not None and known.last_value != st.last_value:
                 self.seqs_changed.add(oid)
             self.seqs_known[oid] = st
+            self.seqs_seen.setdefault(oid, set()).add(st.last_value)
 
     def end_state(self) -> Snapshot:
         """The last known state of every sequence seen changing during the run (for :func:`restore_sequences`)."""
@@ -700,13 +705,14 @@ def dry_run_lock_timeout(config: Config) -> str:
     return check_duration(value, f"{config.config_file}: [dry_run] lock_timeout")
 
 
-def restore_sequences(conn: Conn, start: Snapshot, end: Snapshot) -> tuple[list[str], list[str]]:
+def restore_sequences(conn: Conn, start: Snapshot, end: Snapshot,
+                      seen: dict[int, set[int | None]] | None = None) -> tuple[list[str], list[str]]:
     """Put back sequences the dry run advanced (after its rollback).
 
     A sequence is restored with ``setval(seq, value, is_called)`` only if its
-    current state is still what the dry run left (nobody else used it since);
-    otherwise it is left alone, so a concurrent application never gets a
-    value twice.
+    current state is one the dry run itself produced (``end``, or any value in
+    ``seen``: nobody else used it since); otherwise it is left alone, so a
+    concurrent application never gets a value twice.
 
     :returns: (restored names, names left advanced because another session used them).
     """
@@ -718,7 +724,7 @@ def restore_sequences(conn: Conn, start: Snapshot, end: Snapshot) -> tuple[list[
         cur = now.get(oid)
         if first is None or cur is None or cur.last_value == first.last_value:
             continue
-        if cur.last_value != last.last_value:
+        if cur.last_value != last.last_value and cur.last_value not in (seen or {}).get(oid, set()):
             skipped.append(first.name)
             continue
         if first.last_value is None:
@@ -766,7 +772,8 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
         if watch:
             watch.close()
         end = observer.end_state()
-        restored, skipped = restore_sequences(conn, start, end) if not conn.closed else ([], [])
+        restored, skipped = (restore_sequences(conn, start, end, observer.seqs_seen) if not conn.closed
+                             else ([], []))
         runner.config = config
         if not conn.closed:
             runner.apply_timeouts()

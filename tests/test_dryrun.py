@@ -331,3 +331,15 @@ def test_dry_run_report_hides_role_passwords(project: Path, db: psycopg.Connecti
     assert "TopSecretRolePw" not in r.stdout + r.stderr
     assert "PASSWORD '***'" in r.stdout
     assert db.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [role]).fetchone() == (0,)
+
+
+def test_sequence_advanced_then_restarted_is_restored(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: nextval (not rolled back) then RESTART (rolled back) left the sequence moved."""
+    db.execute("CREATE TABLE t (id serial)")
+    db.execute("SELECT setval('t_id_seq', 1000)")
+    write(project / "migrations", "1_seq.up.sql",
+          "SELECT nextval('t_id_seq');\nALTER SEQUENCE t_id_seq RESTART WITH 5000;\n")
+    r = run_cli("migrate", "up", "--dry-run", "--format", "json", cwd=project)
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["sequences_not_restored"] == []
+    assert db.execute("SELECT last_value, is_called FROM t_id_seq").fetchone() == (1000, True)
