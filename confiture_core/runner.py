@@ -43,7 +43,7 @@ from .history import AdvisoryLock, AppliedRow, History
 from .hookcaller import HookFailed, Hooks
 from .hookspecs import Backfill, BackfillBatch, Finding, HookContext, MigrationResult
 from .migrations import Direction, Migration, discover, shown
-from .sql import Statement
+from .sql import Statement, trusted_parsing
 
 Conn = psycopg.Connection[Any]
 
@@ -268,12 +268,22 @@ class Runner:
                                    f"migration {e.version} ({e.name}) was applied but its file is gone; restore "
                                    "it or run `confiture migrate repair`"))
         files = {m.version: m for m in self.migrations()}
-        for e in entries:
-            if e.state == "pending":
-                try:
-                    files[e.version].is_transactional("up")
-                except MigrationFileError as exc:
-                    out.append(Problem(e.version, "invalid", str(exc)))
+        pending = [files[e.version] for e in entries if e.state == "pending"]
+        parse_errors: dict[int, MigrationFileError] = {}
+        with trusted_parsing():  # nothing but parsing in this block (see trusted_parsing)
+            for m in pending:
+                if m.kind == "sql":
+                    try:
+                        m.sql("up")
+                    except MigrationFileError as exc:
+                        parse_errors[m.version] = exc
+        for m in pending:
+            try:
+                if m.version in parse_errors:
+                    raise parse_errors[m.version]
+                m.is_transactional("up")
+            except MigrationFileError as exc:
+                out.append(Problem(m.version, "invalid", str(exc)))
         return out
 
     # ----------------------------------------------------------------- plan
@@ -426,8 +436,8 @@ class Runner:
         if dry_run:
             self.conn.execute("RELEASE SAVEPOINT confiture_migration")
         else:
-            self.conn.execute("SELECT set_config('confiture.commit_ok', 'on', true)")
-            self.conn.execute("COMMIT")
+            # one round trip: let the commit guard pass, then commit
+            self.conn.execute("SELECT set_config('confiture.commit_ok', 'on', true); COMMIT")
 
     def prepare_guard(self) -> None:
         """Create the commit guard's session objects (a temp table, its function and
@@ -482,12 +492,15 @@ class Runner:
             self.conn.execute("DELETE FROM pg_temp.confiture_commit_guard")
 
     def reset_session(self) -> None:
-        """Reset session state a migration may have changed, keeping the advisory lock."""
-        self.conn.execute(
-            "RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; "
-            "DISCARD PLANS; DISCARD SEQUENCES"
-        )
-        self.apply_timeouts()
+        """Reset session state a migration may have changed, keeping the advisory lock.
+
+        One round trip: the resets and :meth:`apply_timeouts`' settings in one string.
+        """
+        self.conn.execute(sql.SQL("; ").join([
+            sql.SQL("RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; "
+                    "DISCARD PLANS; DISCARD SEQUENCES"),
+            *self._timeout_statements(),
+        ]))
 
     def apply_timeouts(self) -> None:
         """SET the configured ``lock_timeout`` and ``statement_timeout`` for this session.
@@ -497,14 +510,17 @@ class Runner:
         lost client within a second and rolls back, releasing the advisory lock,
         instead of running on to the end of a long statement.
         """
+        statements = self._timeout_statements()
+        if statements:
+            self.conn.execute(sql.SQL("; ").join(statements))
+
+    def _timeout_statements(self) -> list[sql.Composable]:
         settings: list[tuple[str, str | None]] = [("lock_timeout", self.config.lock_timeout),
                                                   ("statement_timeout", self.config.statement_timeout)]
         if self.conn.info.server_version >= 140000:
             settings.append(("client_connection_check_interval", "1s"))
-        for name, value in settings:
-            if value is not None:
-                self.conn.execute(sql.SQL("SELECT set_config({}, {}, false)").format(
-                    sql.Literal(name), sql.Literal(str(value))))
+        return [sql.SQL("SELECT set_config({}, {}, false)").format(sql.Literal(name), sql.Literal(str(value)))
+                for name, value in settings if value is not None]
 
     # ----------------------------------------------------- one migration
 
