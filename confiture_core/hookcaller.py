@@ -11,8 +11,9 @@ semantics: a wrapper receives the list of results (or the exception) at its
 
 Isolation rules, per implementation (and per wrapper half):
 
-* ``SAVEPOINT`` before, ``RELEASE`` after; on an exception ``ROLLBACK TO`` then
-  ``RELEASE``, so none of that implementation's writes survive;
+* ``SAVEPOINT`` before, ``RELEASE`` after (sent in one round trip with the next
+  implementation's ``SAVEPOINT``, or at the end of the hook call); on an exception
+  ``ROLLBACK TO`` then ``RELEASE``, so none of that implementation's writes survive;
 * a COMMIT or ROLLBACK issued by the implementation ends the runner's
   transaction: this is detected from the connection's transaction status and
   refused (:class:`HookIsolationError`); a COMMIT is also made to fail by the
@@ -87,6 +88,10 @@ class Hooks:
     ) -> None:
         self.pm = pm
         self.non_fatal = set(non_fatal)
+        #: the savepoint of the last implementation that succeeded, not yet released, with
+        #: (plugin, hook, where) for the message when it turns out to be gone: releasing it
+        #: together with the next implementation's SAVEPOINT saves one round trip per call
+        self._pending: tuple[str, str, str, str] | None = None
         self.warn = warn or (lambda msg: None)
 
     # ------------------------------------------------------------ public API
@@ -180,7 +185,13 @@ class Hooks:
             return []
         # plugin output goes to stderr: stdout carries the CLI's JSON document
         with contextlib.redirect_stdout(sys.stderr):
-            return self._run_impls(name, impls, ctx, kwargs)
+            try:
+                out = self._run_impls(name, impls, ctx, kwargs)
+            except BaseException:
+                self._pending = None  # the runner rolls the transaction back
+                raise
+            self._flush(ctx.connection)
+            return out
 
     def _run_impls(self, name: str, impls: list[Any], ctx: HookContext,
                    kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -272,7 +283,9 @@ class Hooks:
         in_tx = not conn.closed and conn.info.transaction_status == pq.TransactionStatus.INTRANS
         sp = f"confiture_hook_{next(_counter)}"
         if in_tx:
-            conn.execute(f"SAVEPOINT {sp}")
+            self._open(conn, sp)
+        elif self._pending is not None:
+            self._pending = None
         try:
             value = fn()
         except BaseException as exc:
@@ -294,10 +307,30 @@ class Hooks:
             raise HookFailed(plugin, hook, where, exc) from exc
         if in_tx:
             self._check_alive(conn, plugin, hook, where)
-            self._release(conn, f"RELEASE SAVEPOINT {sp}", plugin, hook, where)
+            self._pending = (sp, plugin, hook, where)  # released with the next SAVEPOINT, or by _flush
         elif conn.closed:
             raise HookIsolationError(plugin, hook, where, RuntimeError("closed the connection"))
         return value
+
+    def _open(self, conn: psycopg.Connection[Any], sp: str) -> None:
+        """``SAVEPOINT sp``, releasing the previous implementation's savepoint in the same round trip."""
+        if self._pending is None:
+            conn.execute(f"SAVEPOINT {sp}")
+            return
+        prev, plugin, hook, where = self._pending
+        self._pending = None
+        self._release(conn, f"RELEASE SAVEPOINT {prev}; SAVEPOINT {sp}", plugin, hook, where)
+
+    def _flush(self, conn: psycopg.Connection[Any]) -> None:
+        """Release the last implementation's savepoint (end of a hook call)."""
+        if self._pending is None:
+            return
+        from psycopg import pq
+
+        prev, plugin, hook, where = self._pending
+        self._pending = None
+        if not conn.closed and conn.info.transaction_status == pq.TransactionStatus.INTRANS:
+            self._release(conn, f"RELEASE SAVEPOINT {prev}", plugin, hook, where)
 
     def _release(self, conn: psycopg.Connection[Any], stmt: str, plugin: str, hook: str, where: str) -> None:
         """Run ``stmt`` (RELEASE / ROLLBACK TO of the hook's savepoint); its failure means
