@@ -14,26 +14,16 @@ import psycopg
 from .config import redact_url
 from .dryrun import DryRunReport, LockBlocked, MigrationReport, dry_run
 from .errors import ConfigError, ConfitureError
-from .migrations import Direction, Migration
 from .review import choose, confirm_level, render
 from .risk import LEVELS, Risk
+from .runner import NullReporter
 
 if TYPE_CHECKING:
     from .cli import App
-    from .hookspecs import MigrationResult
 
 
-class _QuietReporter:
+class _QuietReporter(NullReporter):
     """Progress of a dry run: only notices and warnings (no "applied" lines)."""
-
-    def start(self, total: int, direction: Direction) -> None:
-        pass
-
-    def migration_started(self, migration: Migration) -> None:
-        pass
-
-    def migration_done(self, result: MigrationResult) -> None:
-        pass
 
     def info(self, message: str) -> None:
         from .cli import err_console
@@ -44,9 +34,6 @@ class _QuietReporter:
         from .cli import err_console
 
         err_console.print("warning: " + message, style="yellow", markup=False)
-
-    def finish(self) -> None:
-        pass
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -359,21 +359,25 @@ class Runner:
             if errors:
                 raise MigrationFailed("validation failed, nothing was applied: " + "; ".join(
                     f"[{f.plugin}] migration {f.version}: {f.message}" for f in errors))
-            self._run_level_hook(run_ctx, "before_migrate")
-            self.reporter.start(len(plan), "up")
-            try:
-                for m in plan:
-                    res = self._apply_one(m, "up", run_ctx)
-                    result.results.append(res)
-                    if res.status == "failed":
-                        break
-            finally:
-                self._run_level_hook(run_ctx, "after_migrate", result.results, soft=True)
-                self.reporter.finish()
+            self._run_plan(plan, run_ctx, result)
         finally:
             if dry_run and not self.conn.closed:
                 self.conn.execute("ROLLBACK")
         return result
+
+    def _run_plan(self, plan: Sequence[Migration], run_ctx: HookContext, result: RunResult) -> None:
+        """before_migrate, each migration in order (stopping at the first failure), after_migrate."""
+        self._run_level_hook(run_ctx, "before_migrate")
+        self.reporter.start(len(plan), run_ctx.direction)
+        try:
+            for m in plan:
+                res = self._apply_one(m, run_ctx.direction, run_ctx)
+                result.results.append(res)
+                if res.status == "failed":
+                    break
+        finally:
+            self._run_level_hook(run_ctx, "after_migrate", result.results, soft=True)
+            self.reporter.finish()
 
     def _validate(self, run_ctx: HookContext, plan: Sequence[Migration]) -> list[Finding]:
         if not self.hooks.has("confiture_validate"):
@@ -850,18 +854,7 @@ class Runner:
             if not plan:
                 self.reporter.info("nothing to revert")
                 return result
-            run_ctx = HookContext(self.conn, self.config, "down", False, {}, plan)
-            self._run_level_hook(run_ctx, "before_migrate")
-            self.reporter.start(len(plan), "down")
-            try:
-                for m in plan:
-                    res = self._apply_one(m, "down", run_ctx)
-                    result.results.append(res)
-                    if res.status == "failed":
-                        break
-            finally:
-                self._run_level_hook(run_ctx, "after_migrate", result.results, soft=True)
-                self.reporter.finish()
+            self._run_plan(plan, HookContext(self.conn, self.config, "down", False, {}, plan), result)
             return result
 
     # ------------------------------------------------------ repair/baseline
