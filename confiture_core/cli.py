@@ -166,8 +166,9 @@ class App:
         """
         from .runner import Runner
 
-        discover(self.config.migrations_dir)
-        runner = Runner(self.connect(), self.config, self.hooks, reporter=reporter or RichReporter())
+        found = discover(self.config.migrations_dir)  # fails before any server is started
+        runner = Runner(self.connect(), self.config, self.hooks, reporter=reporter or RichReporter(),
+                        migrations=found)
         runner.apply_timeouts()
         return runner
 

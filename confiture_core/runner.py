@@ -186,6 +186,7 @@ class Runner:
     :param hooks: the savepoint-isolating hook facade (see :mod:`confiture_core.hookcaller`).
     :param reporter: progress sink; :class:`NullReporter` by default.
     :param observer: optional statement observer (dry-run measurements).
+    :param migrations: already discovered migrations (else discovered on first use).
     """
 
     def __init__(
@@ -195,6 +196,7 @@ class Runner:
         hooks: Hooks,
         reporter: Reporter | None = None,
         observer: StatementObserver | None = None,
+        migrations: list[Migration] | None = None,
     ) -> None:
         if not conn.autocommit:
             raise ValueError("the runner needs an autocommit connection")
@@ -206,7 +208,7 @@ class Runner:
         self.history = History(conn, config)
         self._guard_ready = False
         self._dry_run = False
-        self._migrations: list[Migration] | None = None
+        self._migrations: list[Migration] | None = migrations
 
     # ----------------------------------------------------------------- reads
 
@@ -250,10 +252,10 @@ class Runner:
             ))
         return out
 
-    def problems(self) -> list[Problem]:
+    def problems(self, entries: Sequence[StatusEntry] | None = None) -> list[Problem]:
         """Changed, missing and failed migrations, and unparsable pending files."""
         out: list[Problem] = []
-        entries = self.status()
+        entries = self.status() if entries is None else entries
         for e in entries:
             if e.state == "failed":
                 out.append(Problem(e.version, "failed",
@@ -288,11 +290,11 @@ class Runner:
 
     # ----------------------------------------------------------------- plan
 
-    def _plan_up(self, target: int | None) -> list[Migration]:
-        entries = {e.version: e for e in self.status()}
+    def _plan_up(self, target: int | None, entries: Sequence[StatusEntry]) -> list[Migration]:
+        by_version = {e.version: e for e in entries}
         return [
             m for m in self.migrations()
-            if entries[m.version].state == "pending" and (target is None or m.version <= target)
+            if by_version[m.version].state == "pending" and (target is None or m.version <= target)
         ]
 
     def _applied_rows(self) -> dict[int, AppliedRow]:
@@ -331,13 +333,14 @@ class Runner:
             return self._up_locked(target, dry_run)
 
     def _up_locked(self, target: int | None, dry_run: bool) -> RunResult:
-        blocking = [p for p in self.problems()]
+        entries = self.status()  # one read of the tracking table for the whole pre-flight
+        blocking = self.problems(entries)
         if blocking:
             msgs = "; ".join(p.message for p in blocking[:5])
             more = f" (and {len(blocking) - 5} more)" if len(blocking) > 5 else ""
             raise HistoryError(f"refusing to migrate: {msgs}{more}")
-        plan = self._plan_up(target)
-        newest = max((r.version for r in self.history.rows() if r.success), default=None)
+        plan = self._plan_up(target, entries)
+        newest = max((e.version for e in entries if e.applied), default=None)
         late = [m for m in plan if newest is not None and m.version < newest]
         if late:
             self.reporter.warn(f"{len(late)} pending migration(s) are older than the newest applied one "
