@@ -444,6 +444,10 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
     check_fail_on(fail_on)
     if fail_on and not dry_run:
         raise click.UsageError("--fail-on needs --dry-run")
+    if interactive and (dry_run or yes):
+        other = "--dry-run" if dry_run else "--yes"
+        raise click.UsageError(f"--interactive asks before applying; it does not go with {other} "
+                               "(--dry-run only reports, --yes applies without asking)")
     version = None if target is None else parse_version(target)
     if dry_run:
         run_dry_run(app, version, fmt, fail_on)

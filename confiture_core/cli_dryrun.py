@@ -57,18 +57,19 @@ def measure(app: App, target: int | None) -> DryRunReport:
 
 
 def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> None:
-    """``migrate up --dry-run [--fail-on LEVEL]``: report, exit 1 on failure or when LEVEL is reached."""
-    from .cli import _emit_json, err_console
+    """``migrate up --dry-run [--fail-on LEVEL]``: report, exit 1 on failure or when LEVEL is reached.
 
+    A lock wait beyond ``lock_timeout`` still prints the report (with its ``error``) before exiting 1.
+    """
     level = Risk.parse(fail_on, "--fail-on") if fail_on else None
-    report = measure(app, target)
-    if fmt == "json":
-        doc = report.as_json()
-        doc["database"] = redact_url(app.database_url())
-        doc["fail_on"] = level.label if level is not None else None
-        _emit_json(doc)
-    else:
-        render(report, err_console)
+    try:
+        report = measure(app, target)
+    except LockBlocked as exc:
+        if exc.report is None:
+            raise
+        _print_report(app, exc.report, fmt, level)
+        _fail(app.scrub(str(exc)), exc.exit_code)
+    _print_report(app, report, fmt, level)
     failed = [m for m in report.migrations if m.status == "failed"]
     if failed:
         _fail(app.scrub(f"dry run: {failed[0].error or 'migration failed'} (nothing was changed)"), 1)
@@ -77,6 +78,19 @@ def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> 
         _fail(f"dry run: {len(worst)} migration(s) reach --fail-on {level.label}: "
               + "; ".join(f"{m.version} {m.name} is {m.risk.label} ({', '.join(m.reasons[:3])})" for m in worst[:5]),
               1)
+
+
+def _print_report(app: App, report: DryRunReport, fmt: str, level: Risk | None) -> None:
+    """The JSON document on stdout (schema: docs/dry-run.schema.json), or the rich report on stderr."""
+    from .cli import _emit_json, err_console
+
+    if fmt == "json":
+        doc = report.as_json()
+        doc["database"] = redact_url(app.database_url())
+        doc["fail_on"] = level.label if level is not None else None
+        _emit_json(doc)
+    else:
+        render(report, err_console)
 
 
 def _describe(m: MigrationReport) -> str:

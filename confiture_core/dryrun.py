@@ -277,11 +277,20 @@ class StatementReport:
 
 @dataclass
 class MigrationReport:
-    """What one migration did in the dry run: its statements and its risk (the highest of them)."""
+    """What one migration did in the dry run: its statements and its risk (the highest of them).
+
+    :ivar status: ``applied`` (ran, then rolled back with everything else),
+        ``failed``, ``not-executed`` (it runs outside a transaction, so nothing of
+        it could run in the dry run's; its statements carry the locks they would
+        take) or ``pending`` (not reached: an earlier migration failed).
+    :ivar executed: ``False`` once a statement was left out because the
+        migration runs outside a transaction.
+    """
 
     version: int
     name: str
     status: str = "pending"
+    executed: bool = True
     duration_ms: float | None = None
     error: str | None = None
     statements: list[StatementReport] = field(default_factory=list)
@@ -423,9 +432,17 @@ class Blocker:
 
 
 class LockBlocked(ConfitureError):
-    """The dry run's statement waited longer than ``lock_timeout`` for another session's lock (exit 1)."""
+    """The dry run's statement waited longer than ``lock_timeout`` for another session's lock (exit 1).
+
+    :ivar report: the dry run's report up to the blocked statement (its ``error``
+        is this message), or ``None``.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, report: DryRunReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 _BLOCKERS_SQL = """
@@ -637,6 +654,8 @@ class MeasuringObserver:
         if self.watch:
             self.watch.disarm()
         rep = StatementReport(statement.line, _short(statement.sql), statement.kind, False, note=reason)
+        if not migration.is_transactional("up"):
+            self.report_for(migration).executed = False
         why = statement.no_transaction_reason
         if why == "VACUUM" and isinstance(statement.node, ast.VacuumStmt) and any(
                 isinstance(o, ast.DefElem) and o.defname == "full" for o in statement.node.options or ()):
@@ -652,6 +671,17 @@ class MeasuringObserver:
         elif statement.kind == "SelectStmt" and statement.sql.startswith("-- python migration"):
             rep.note = f"{reason}; a Python migration running outside a transaction: nothing measured"
         self.report_for(migration).statements.append(rep)
+
+
+    def failed_statement(self, migration: Migration, statement: Statement, duration_ms: float,
+                         error: str) -> None:
+        """Record the statement that failed (its transaction is aborted: no locks can be read)."""
+        if self.watch:
+            self.watch.disarm()
+        self.report_for(migration).statements.append(StatementReport(
+            statement.line, _short(statement.sql), statement.kind, True, note=f"failed: {_short(error)}",
+            duration_ms=duration_ms))
+        self._after_of = None
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -791,17 +821,28 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
             msg = (f"dry run stopped: migration {failed[0].version} ({failed[0].name}) waited more than "
                    f"lock_timeout {timeout} for a lock held by another session ({failed[0].error}). "
                    "Nothing was changed.")
-        raise LockBlocked(msg)
+        report.error = msg
+        raise LockBlocked(msg, report)
     return report
 
 
 def build_report(observer: MeasuringObserver, result: RunResult | None, server_version: int,
                  lock_timeout: str | None) -> DryRunReport:
-    """Merge the runner's results (status, duration, error) into the observer's reports."""
+    """Merge the runner's results (status, duration, error) into the observer's reports.
+
+    Migrations the run planned but did not reach (after a failure) are listed as
+    ``pending``; the report's ``error`` is the first failure's message.
+    """
     results: Sequence[MigrationResult] = result.results if result else []
     out: list[MigrationReport] = []
     for r in results:
         rep = observer.reports.get(r.version) or MigrationReport(r.version, r.name)
         rep.status, rep.duration_ms, rep.error = r.status, r.duration_ms, r.error
+        if rep.status == "applied" and not rep.executed:
+            rep.status = "not-executed"
         out.append(rep)
-    return DryRunReport(out, lock_timeout, server_version)
+    reached = {r.version for r in results}
+    out.extend(MigrationReport(m.version, m.name) for m in (result.planned if result else ())
+               if m.version not in reached)
+    error = next((r.error or "migration failed" for r in results if r.status == "failed"), None)
+    return DryRunReport(out, lock_timeout, server_version, error=error)

@@ -95,6 +95,10 @@ class StatementObserver(Protocol):
     def skipped_statement(self, migration: Migration, statement: Statement, reason: str) -> None:
         """``statement`` was not executed (transaction control, or a dry run's autocommit-only one)."""
 
+    def failed_statement(self, migration: Migration, statement: Statement, duration_ms: float,
+                         error: str) -> None:
+        """``statement`` was sent and failed after ``duration_ms`` (ms); ``error`` is the one-line message."""
+
 
 class NullReporter:
     """A reporter that drops everything (library use)."""
@@ -170,6 +174,8 @@ class RunResult:
     results: list[MigrationResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     dry_run: bool = False
+    #: every migration the run planned, in order (those after a failure have no result)
+    planned: list[Migration] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -345,7 +351,7 @@ class Runner:
         if late:
             self.reporter.warn(f"{len(late)} pending migration(s) are older than the newest applied one "
                                f"({newest}), e.g. {shown(late[0].up_path)}; applying them out of order")
-        result = RunResult("up", dry_run=dry_run)
+        result = RunResult("up", dry_run=dry_run, planned=list(plan))
         state: dict[str, Any] = {}
         run_ctx = HookContext(self.conn, self.config, "up", dry_run, state, plan)
         self._dry_run = dry_run
@@ -644,7 +650,13 @@ class Runner:
             t = time.perf_counter()
             if self._dry_run:
                 fn = _dry_run_callable(fn, m)
-            self._call_python(m, direction, fn, transactional)
+            try:
+                self._call_python(m, direction, fn, transactional)
+            except MigrationFailed as exc:
+                if self.observer:
+                    self.observer.failed_statement(m, _python_pseudo_statement(m),
+                                                   (time.perf_counter() - t) * 1000, str(exc))
+                raise
             if self.observer:
                 self.observer.after_statement(m, _python_pseudo_statement(m), (time.perf_counter() - t) * 1000, -1)
             return
@@ -678,7 +690,10 @@ class Runner:
             try:
                 cur = self._execute(st)
             except psycopg.Error as exc:
-                raise MigrationFailed(self._statement_error(m, path, statements, i, exc, transactional)) from exc
+                message = self._statement_error(m, path, statements, i, exc, transactional)
+                if self.observer:
+                    self.observer.failed_statement(m, st, (time.perf_counter() - t) * 1000, message)
+                raise MigrationFailed(message) from exc
             if self.observer:
                 self.observer.after_statement(m, st, (time.perf_counter() - t) * 1000, cur.rowcount)
 
@@ -853,7 +868,7 @@ class Runner:
                                        "or stop the revert above it with --to")
                 m.is_transactional("down")  # parse and check before anything runs
                 plan.append(m)
-            result = RunResult("down")
+            result = RunResult("down", planned=list(plan))
             if not plan:
                 self.reporter.info("nothing to revert")
                 return result

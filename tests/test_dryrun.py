@@ -162,7 +162,8 @@ def test_error_halfway_leaves_nothing(seeded: Path, db: psycopg.Connection[Any])
     before = fingerprint(db)
     code, doc, err = dry_json(seeded)
     assert code == 1
-    assert [(x["version"], x["status"]) for x in doc["migrations"]] == [("2", "applied"), ("3", "failed")]
+    assert [(x["version"], x["status"]) for x in doc["migrations"]] == [("2", "applied"), ("3", "failed"),
+                                                                          ("4", "pending")]
     assert 'column "nope" does not exist' in doc["migrations"][1]["error"]
     assert "Traceback" not in err and "nothing was changed" in err
     assert fingerprint(db) == before
@@ -196,8 +197,52 @@ def test_non_transactional_statement_not_executed(seeded: Path, db: psycopg.Conn
     assert st["note"].startswith("not executed in dry-run")
     assert [(lk["relation"], lk["mode"]) for lk in st["locks"]] == [("t", "SHARE UPDATE EXCLUSIVE")]
     assert st["risk"] == "safe"
+    # regression: a migration of which nothing ran was reported as "applied"
+    assert [m["status"] for m in doc["migrations"]] == ["not-executed"]
     r = run_cli("migrate", "up", "--dry-run", cwd=seeded, env={"COLUMNS": "250"})
     assert "not executed" in r.stderr and "SHARE UPDATE EXCLUSIVE" in r.stderr
+
+
+SCHEMA = json.loads((REPO / "docs" / "dry-run.schema.json").read_text())
+
+
+def test_failure_report_has_failing_statement_and_unreached(seeded: Path, db: psycopg.Connection[Any]) -> None:
+    # regression: the report left out the statement that failed, had "error": null, and
+    # did not list the migrations the failure kept from running
+    m = seeded / "migrations"
+    write(m, "2_b.up.sql", "ALTER TABLE t ADD COLUMN w int;\nSELECT 1 / 0;\n")
+    write(m, "3_c.up.sql", "CREATE INDEX CONCURRENTLY t_c ON t (n);\n")
+    write(m, "4_d.up.sql", "CREATE TABLE d (id int);\n")
+    code, doc, err = dry_json(seeded)
+    assert code == 1, err
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["ok"] is False
+    assert doc["error"] is not None and "2_b.up.sql:2" in doc["error"] and "division by zero" in doc["error"]
+    assert [(x["version"], x["status"]) for x in doc["migrations"]] == [("2", "failed"), ("3", "pending"),
+                                                                          ("4", "pending")]
+    first, failing = statements(doc, "2")
+    assert (first["line"], first["executed"], first["note"]) == (1, True, None)
+    assert (failing["line"], failing["sql"], failing["executed"]) == (2, "SELECT 1 / 0", True)
+    assert failing["note"].startswith("failed: ") and "division by zero" in failing["note"]
+    assert statements(doc, "3") == [] and statements(doc, "4") == []
+    assert db.execute("SELECT count(*) FROM information_schema.columns WHERE column_name = 'w'").fetchone() == (0,)
+
+
+def test_lock_timeout_still_prints_the_report(seeded: Path, database_url: str,
+                                              db: psycopg.Connection[Any]) -> None:
+    # regression: a lock-timeout stop printed {"ok": false, "error", "exit_code"}, not the report
+    (seeded / "confiture.toml").write_text(f'database_url = "{database_url}"\n[dry_run]\nlock_timeout = "300ms"\n')
+    write(seeded / "migrations", "2_new.up.sql", "CREATE TABLE fresh (id int);\n")
+    write(seeded / "migrations", "3_idx.up.sql", "CREATE INDEX t_n ON t (n);\n")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        code, doc, err = dry_json(seeded)
+        holder.rollback()
+    assert code == 1, err
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["ok"] is False and "lock_timeout 300ms" in doc["error"] and "Nothing was changed" in doc["error"]
+    assert [(x["version"], x["status"]) for x in doc["migrations"]] == [("2", "applied"), ("3", "failed")]
+    assert "Traceback" not in err and "lock_timeout 300ms" in err
 
 
 def test_locked_table_fails_fast_naming_blocker(seeded: Path, database_url: str, db: psycopg.Connection[Any]) -> None:
@@ -272,7 +317,11 @@ def test_ente_corpus_dry_run_json(tmp_path: Path, database_url: str, db: psycopg
     assert code == 0, err
     jsonschema.validate(doc, json.loads((REPO / "docs" / "dry-run.schema.json").read_text()))
     migs = doc["migrations"]
-    assert len(migs) == 64 and all(m["status"] == "applied" for m in migs)
+    assert len(migs) == 64
+    for m in migs:  # the CONCURRENTLY ones run outside a transaction: nothing of them ran
+        skipped = any((s["note"] or "").startswith("not executed in dry-run") for s in m["statements"])
+        assert m["status"] == ("not-executed" if skipped else "applied"), m["version"]
+    assert sum(m["status"] == "not-executed" for m in migs) >= 1
     executed = [s for m in migs for s in m["statements"] if s["executed"]]
     assert executed and all(s["duration_ms"] is not None and s["duration_ms"] >= 0 for s in executed)
     pre_locks = [lk for m in migs for lk in m["locks"] if lk["preexisting"]]

@@ -136,3 +136,12 @@ def test_unreviewable_migrations_after_a_failed_preflight_need_yes(project: Path
     r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     assert applied(db) == [1, 2, 3, 6]
+
+
+def test_interactive_conflicts_are_usage_errors(risky: Path, db: psycopg.Connection[Any]) -> None:
+    # regression: `--dry-run --interactive` without a terminal exited 0 and `--interactive --yes` ignored -i
+    for extra in (("--dry-run",), ("--yes",)):
+        r = run_cli("migrate", "up", "--interactive", *extra, cwd=risky)
+        assert r.code == 2, (extra, r.stderr)
+        assert f"does not go with {extra[0]}" in r.stderr and "Traceback" not in r.stderr
+    assert applied(db) == [1]
