@@ -64,6 +64,9 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("CF125", f"CREATE TABLE t (id bigint, {'x' * 64} text);", f"CREATE TABLE t (id bigint, {'x' * 63} text);", {}),
     ("CF125", f"CREATE INDEX CONCURRENTLY {'é' * 32} ON t (id);",
      f"CREATE INDEX CONCURRENTLY {'é' * 31} ON t (id);", {}),
+    ("CF126", "REINDEX INDEX CONCURRENTLY i;", "REINDEX INDEX i;", {"pg": 11}),
+    ("CF126", "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE;",
+     "DELETE FROM t USING s WHERE t.id = s.id;", {"pg": 14}),
     ("CF201", 'CREATE TABLE "UserAccounts" (id bigint);', "CREATE TABLE UserAccounts (id bigint);", {}),
     ("CF201", 'ALTER TABLE t ADD COLUMN "firstName" text;', "ALTER TABLE t ADD COLUMN first_name text;", {}),
     ("CF202", "CREATE TABLE t (id bigint, n text);", "CREATE TABLE s.t (id bigint, n text, PRIMARY KEY (id));", {}),
@@ -133,6 +136,28 @@ def test_set_not_null_check_route_needs_pg12_and_validation() -> None:
     assert codes(not_validated, "CF105") == ["CF105"]
     other_column = route.replace("COLUMN c SET", "COLUMN d SET")
     assert codes(other_column, "CF105") == ["CF105"]
+
+
+def test_newer_syntax_depends_on_the_target_version() -> None:
+    # regression: REINDEX CONCURRENTLY passed silently with --pg-version 10 (it needs 12)
+    reindex = "REINDEX INDEX CONCURRENTLY i;"
+    (v,) = run(reindex, "CF126", pg=10)
+    assert v.message.startswith("REINDEX ... CONCURRENTLY needs PostgreSQL 12 or later; the target is PostgreSQL 10")
+    assert codes(reindex, "CF126", pg=12) == []
+    table = ("CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY, g int GENERATED ALWAYS AS (id * 2) STORED, "
+             "UNIQUE NULLS NOT DISTINCT (g)) PARTITION BY RANGE (id);")
+    assert sorted(v.message.split(" needs")[0] for v in run(table, "CF126", pg=9)) == [
+        "CREATE TABLE ... PARTITION BY", "GENERATED ... AS IDENTITY", "NULLS NOT DISTINCT",
+        "generated columns (GENERATED ALWAYS AS (...) STORED)"]
+    assert codes(table, "CF126", pg=11) == ["CF126", "CF126"]  # generated column, NULLS NOT DISTINCT
+    assert codes(table, "CF126", pg=15) == []
+    detach = "ALTER TABLE p DETACH PARTITION c CONCURRENTLY;"
+    assert (codes(detach, "CF126", pg=13), codes(detach, "CF126", pg=14)) == (["CF126"], [])
+    add_value = "ALTER TYPE mood ADD VALUE 'meh';"
+    assert codes(add_value, "CF126", pg=11) == ["CF126"]
+    assert codes("-- confiture: no-transaction\n" + add_value, "CF126", pg=11) == []
+    assert codes("CREATE INDEX i ON t (a) INCLUDE (b);", "CF126", pg=10) == ["CF126"]
+    assert codes("CREATE PROCEDURE p() LANGUAGE sql AS 'select 1';", "CF126", pg=10) == ["CF126"]
 
 
 def test_volatile_default_messages_depend_on_version() -> None:
