@@ -37,6 +37,7 @@ from pglast import ast
 from pglast.enums import TransactionStmtKind
 from psycopg import pq, sql
 
+from .backfill import BackfillStore
 from .config import Config
 from .errors import ConfitureError, HistoryError, MigrationFailed, MigrationFileError
 from .history import AdvisoryLock, AppliedRow, History
@@ -922,68 +923,6 @@ class Runner:
             name = files[version].name if version in files else "baseline"
             with self._tx(False):
                 self.history.record(version, name, None, 0, True, kind="baseline")
-
-
-class BackfillStore:
-    """Progress of batched backfills, in ``<tracking table>_backfills`` next to the tracking table."""
-
-    def __init__(self, conn: Conn, history: History) -> None:
-        self.conn = conn
-        name = f"{history.table}_backfills"
-        self.ident = sql.Identifier(history.schema, name)
-
-    def ensure(self) -> None:
-        """Create the progress table when missing."""
-        if self.exists():
-            return
-        self.conn.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (version numeric NOT NULL, plugin text NOT NULL, name text NOT NULL, "
-            "state jsonb NOT NULL DEFAULT '{{}}', batches integer NOT NULL DEFAULT 0, "
-            "rows bigint NOT NULL DEFAULT 0, done boolean NOT NULL DEFAULT false, "
-            "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (version, plugin, name))"
-        ).format(self.ident))
-
-    def register(self, m: Migration, backfills: Sequence[tuple[str, Backfill]]) -> None:
-        """Record (in the migration's transaction) that these backfills must run."""
-        self.ensure()
-        for plugin, b in backfills:
-            self.conn.execute(sql.SQL(
-                "INSERT INTO {} (version, plugin, name) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
-            ).format(self.ident), [m.version, plugin, b.name])
-
-    def exists(self) -> bool:
-        """Whether the progress table exists."""
-        row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", [self.ident.as_string(self.conn)]).fetchone()
-        return bool(row and row[0])
-
-    def load(self, version: int, plugin: str, name: str) -> dict[str, Any] | None:
-        """The saved state of a backfill, or ``None``."""
-        if not self.exists():
-            return None
-        row = self.conn.execute(sql.SQL(
-            "SELECT state FROM {} WHERE version = %s AND plugin = %s AND name = %s").format(self.ident),
-            [version, plugin, name]).fetchone()
-        return dict(row[0]) if row else None
-
-    def save(self, version: int, plugin: str, name: str, state: dict[str, Any], rows: int, done: bool) -> None:
-        """Save progress after a batch (in the batch's transaction)."""
-        from psycopg.types.json import Jsonb
-
-        self.ensure()
-        self.conn.execute(sql.SQL(
-            "INSERT INTO {} AS b (version, plugin, name, state, batches, rows, done) "
-            "VALUES (%s, %s, %s, %s, 1, %s, %s) "
-            "ON CONFLICT (version, plugin, name) DO UPDATE SET state = EXCLUDED.state, batches = b.batches + 1, "
-            "rows = b.rows + EXCLUDED.rows, done = EXCLUDED.done, updated_at = now()").format(self.ident),
-            [version, plugin, name, Jsonb(state), rows, done])
-
-    def pending(self) -> list[tuple[int, str, str]]:
-        """(version, plugin, name) of unfinished backfills."""
-        if not self.exists():
-            return []
-        rows = self.conn.execute(sql.SQL(
-            "SELECT version, plugin, name FROM {} WHERE NOT done ORDER BY version").format(self.ident)).fetchall()
-        return [(int(v), p, n) for v, p, n in rows]
 
 
 def _changes_role(m: Migration, direction: Direction) -> bool:
