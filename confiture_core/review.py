@@ -81,7 +81,7 @@ def render(report: DryRunReport, console: Console, *, details: Risk = Risk.BLOCK
     for m in report.migrations:
         pre = [lk for lk in m.locks() if lk.preexisting]
         seqs = [q for s in m.statements for q in s.sequences]
-        t.add_row(str(m.version), _esc(m.name), m.status,
+        t.add_row(str(m.version), _esc(m.name), "not reached" if m.status == "pending" else m.status,
                   "" if m.duration_ms is None else f"{m.duration_ms:.1f}", _risk_cell(m.risk),
                   _esc(_locks_cell(pre)), _esc(", ".join(sorted({r for s in m.statements for r in s.rewritten}))),
                   _esc(", ".join(sorted({q.sequence for q in seqs}))))

@@ -225,6 +225,8 @@ def test_failure_report_has_failing_statement_and_unreached(seeded: Path, db: ps
     assert (failing["line"], failing["sql"], failing["executed"]) == (2, "SELECT 1 / 0", True)
     assert failing["note"].startswith("failed: ") and "division by zero" in failing["note"]
     assert statements(doc, "3") == [] and statements(doc, "4") == []
+    r = run_cli("migrate", "up", "--dry-run", cwd=seeded, env={"COLUMNS": "200"})
+    assert r.code == 1 and r.stderr.count("not reached") == 2
     assert db.execute("SELECT count(*) FROM information_schema.columns WHERE column_name = 'w'").fetchone() == (0,)
 
 
