@@ -135,21 +135,48 @@ def redact_url(url: str) -> str:
             netloc = f"{userinfo}@{host}"
         query = re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
+    return _KV_PASSWORD.sub(r"\1***", url)
+
+
+#: ``password=value`` in a libpq key/value DSN: a single-quoted value, or an unquoted one in
+#: which a backslash escapes the next character (a space included), as libpq parses it
+#: (PostgreSQL docs, libpq "Connection Strings", 34.1.1.1 Keyword/Value Connection Strings).
+_KV_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|(?:\\.|[^\s\\])+)")
 
 
 def url_password(url: str) -> str | None:
-    """The password in a URL or DSN, or ``None`` (used to scrub it from any message)."""
+    """The password in a URL or DSN, or ``None``.
+
+    Parsed by libpq itself (``psycopg.conninfo.conninfo_to_dict``) when possible, so
+    escapes and percent-encoding are undone exactly as libpq does.
+    """
+    forms = _password_forms(url)
+    return forms[0] if forms else None
+
+
+def _password_forms(url: str) -> list[str]:
+    """Every spelling of ``url``'s password: as libpq reads it first, then as written."""
+    forms: list[str] = []
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        parsed = conninfo_to_dict(url).get("password")
+        if parsed:
+            forms.append(str(parsed))
+    except Exception:  # not parsable by libpq: the patterns below still find it
+        pass
     if "://" in url:
         try:
-            parts = urlsplit(url)
-            pw = parts.password
+            raw = urlsplit(url).password
         except ValueError:
-            pw = None
+            raw = None
         m = re.search(r"(?i)password=([^&]*)", url.split("?", 1)[1] if "?" in url else "")
-        return pw or (m.group(1) if m else None)
-    m = re.search(r"(?i)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", url)
-    return m.group(1).strip("'") if m else None
+        forms += [f for f in (raw, m.group(1) if m else None) if f]
+    else:
+        m = _KV_PASSWORD.search(url)
+        if m:
+            forms.append(m.group(2).strip("'"))
+    return list(dict.fromkeys(forms))
 
 
 def scrub(text: str, url: str | None) -> str:
@@ -157,8 +184,7 @@ def scrub(text: str, url: str | None) -> str:
     if not url:
         return text
     text = text.replace(url, redact_url(url))
-    pw = url_password(url)
-    if pw and len(pw) >= 1:
+    for pw in sorted(_password_forms(url), key=len, reverse=True):
         text = text.replace(pw, "***")
     return text
 

@@ -211,6 +211,16 @@ def test_password_never_printed(project: Path) -> None:
         assert "cannot connect to postgresql://app:***@127.0.0.1:1/prod" in r.stderr
     r = run_cli("migrate", "status", cwd=project, env={"DATABASE_URL": url})
     assert r.code == 2 and "Sup3rS3cret" not in r.stdout + r.stderr and "from DATABASE_URL" in r.stderr
+    # regression: libpq reads "S3cret\ PW" as the password "S3cret PW"; " PW" leaked
+    dsn = r"host=127.0.0.1 port=1 password=Sup3rS3cret\ Tail dbname=nope"
+    for fmt in ("text", "json"):
+        r = run_cli("--database-url", dsn, "migrate", "status", "--format", fmt, cwd=project)
+        assert r.code == 2 and "password=*** dbname=nope" in r.stderr
+        assert "Sup3rS3cret" not in r.stdout + r.stderr and "Tail" not in r.stdout + r.stderr
+    # percent-encoded in a URL: neither spelling may appear
+    r = run_cli("--database-url", "postgresql://app:Sup3r%40Tail@127.0.0.1:1/prod", "migrate", "status",
+                cwd=project)
+    assert r.code == 2 and "Sup3r" not in r.stdout + r.stderr and "Tail" not in r.stdout + r.stderr
 
 
 def test_usage_and_config_errors_exit_2(project: Path) -> None:
