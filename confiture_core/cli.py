@@ -404,12 +404,16 @@ def migrate_status(fmt: str) -> None:
     err_console.print(f"{sum(1 for e in entries if e.applied)} applied, {pending} pending", markup=False)
 
 
-def _print_run(result: RunResult, fmt: str, app: App) -> None:
+def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None) -> None:
+    """Report a run; exits 1 when a migration failed or the run ``stopped`` early (the reason)."""
+    failed = [r for r in result.results if r.status == "failed"]
+    error = app.scrub(failed[0].error or "migration failed") if failed else stopped
     if fmt == "json":
         _emit_json({
             "direction": result.direction,
             "dry_run": result.dry_run,
-            "ok": not result.failed,
+            "ok": error is None,
+            "error": error,
             "migrations": [{"version": str(r.version), "name": r.name, "status": r.status,
                             "duration_ms": round(r.duration_ms, 3), "error": r.error} for r in result.results],
             "findings": [{"level": f.level, "message": f.message, "plugin": f.plugin,
@@ -418,13 +422,12 @@ def _print_run(result: RunResult, fmt: str, app: App) -> None:
     for f in result.findings:
         app.warn(f"[{f.plugin}] migration {f.version}: {f.message}") if f.level != "info" else \
             app.info(f"[{f.plugin}] migration {f.version}: {f.message}")
-    failed = [r for r in result.results if r.status == "failed"]
-    if failed:
-        _fail(app.scrub(failed[0].error or "migration failed"), 1)
     done = len(result.results)
-    if fmt == "text" and done:
+    if fmt == "text" and done and not failed:
         verb = "applied" if result.direction == "up" else "reverted"
         err_console.print(f"{verb} {done} migration(s)", style="bold green", markup=False)
+    if error is not None:
+        _fail(error, 1)
 
 
 @migrate.command("up")
@@ -458,9 +461,7 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
         if nothing:
             _fail(stopped or "not confirmed", 1)
     result = app.runner().up(version)
-    _print_run(result, fmt, app)
-    if stopped is not None:
-        _fail(stopped, 1)
+    _print_run(result, fmt, app, stopped)
 
 
 @migrate.command("down")

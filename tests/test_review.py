@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -128,11 +129,15 @@ def test_unreviewable_migrations_after_a_failed_preflight_need_yes(project: Path
     write(m, "2_enum.up.sql", "ALTER TYPE mood ADD VALUE 'happy';\n")
     write(m, "3_use.up.sql", "UPDATE t SET m = 'happy' WHERE n = 1;\n")
     write(m, "6_drop.up.sql", "DROP TABLE t;\n")
-    r = run_cli("migrate", "up", cwd=project)
+    r = run_cli("migrate", "up", "--format", "json", cwd=project)
     assert r.code == 1
     assert "the dry run stopped at migration 3 (use)" in r.stderr and "could not be reviewed" in r.stderr
     assert applied(db) == [1, 2]  # the reviewed ones; 3 and the DROP TABLE in 6 were not
     assert db.execute("SELECT to_regclass('t') IS NOT NULL").fetchone() == (True,)
+    # regression: the JSON document said "ok": true while the command exited 1
+    doc = json.loads(r.stdout)
+    assert doc["ok"] is False and "could not be reviewed" in doc["error"]
+    assert [(m["version"], m["status"]) for m in doc["migrations"]] == [("2", "applied")]
     r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     assert applied(db) == [1, 2, 3, 6]
