@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import inspect
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -159,6 +160,7 @@ class Migration:
                 raise MigrationFileError(f"{shown(self.up_path)}: import failed: {type(exc).__name__}: {exc}") from None
             if not callable(getattr(mod, "up", None)):
                 raise MigrationFileError(f"{shown(self.up_path)}: a Python migration must define up(conn)")
+            _check_python_module(mod, self.up_path)
             self._cache["module"] = mod
             _MODULES[(str(self.up_path), self.checksum)] = mod
         module: ModuleType = self._cache["module"]
@@ -287,3 +289,20 @@ def parse_version(text: str) -> int:
 def by_version(migrations: Sequence[Migration]) -> dict[int, Migration]:
     """Index migrations by version."""
     return {m.version: m for m in migrations}
+
+
+def _check_python_module(mod: ModuleType, path: Path) -> None:
+    """Refuse what the runner cannot honour: ``async def up``/``down`` (they would return an
+    un-awaited coroutine and do nothing) and a ``transactional`` that is not a bool.
+
+    :raises MigrationFileError: naming the file and line.
+    """
+    for name in ("up", "down"):
+        fn = getattr(mod, name, None)
+        if fn is not None and (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
+            line = getattr(getattr(fn, "__code__", None), "co_firstlineno", 1)
+            raise MigrationFileError(f"{shown(path)}:{line}: {name}() is defined with async def; Confiture calls "
+                                     f"it with a synchronous psycopg connection: define it with def {name}(conn)")
+    value = getattr(mod, "transactional", True)
+    if not isinstance(value, bool):
+        raise MigrationFileError(f"{shown(path)}: transactional = {value!r}; it must be True or False")

@@ -260,3 +260,18 @@ def test_init_and_new(tmp_path: Path) -> None:
     assert len(names) == 2 and names[0].endswith("_add_users.down.sql") and names[1].endswith("_add_users.up.sql")
     r = run_cli("init", cwd=tmp_path)
     assert r.code == 2 and "already exists" in r.stderr
+
+
+def test_async_or_odd_python_migrations_are_refused(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: ``async def up`` was recorded as applied without running; ``transactional = "no"`` was truthy."""
+    m = project / "migrations"
+    write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
+    write(m, "2_async.py", "import asyncio\n\n\nasync def up(conn):\n    conn.execute('CREATE TABLE never (id int)')\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert r.code in (1, 2) and "Traceback" not in r.stderr
+    assert "2_async.py:4: up() is defined with async def" in r.stderr and "def up(conn)" in r.stderr
+    assert db.execute("SELECT to_regclass('a') IS NULL AND to_regclass('never') IS NULL").fetchone() == (True,)
+    write(m, "2_async.py", "transactional = 'no'\n\n\ndef up(conn):\n    conn.execute('CREATE TABLE never (id int)')\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert r.code in (1, 2) and "2_async.py: transactional = 'no'; it must be True or False" in r.stderr
+    assert db.execute("SELECT to_regclass('a') IS NULL AND to_regclass('never') IS NULL").fetchone() == (True,)
