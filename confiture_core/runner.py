@@ -729,6 +729,13 @@ class Runner:
             what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else \
                 f"raised {type(exc).__name__}: {exc}"
             raise MigrationFailed(f"{at}: {direction}() {what}") from exc
+        if transactional and not self.conn.closed and \
+                self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
+            # nothing was committed: the migration's transaction is rolled back, nothing is recorded
+            raise MigrationFailed(
+                f"{where}: {direction}() caught a database error and went on, which leaves the transaction "
+                "aborted; nothing was applied. Let the error propagate, or catch it around a savepoint "
+                "(with conn.transaction(): ...)")
         if transactional and (self.conn.closed or
                               self.conn.info.transaction_status != pq.TransactionStatus.INTRANS):
             msg = (f"{where}: {direction}() committed, rolled back or closed the runner's transaction; a Python "

@@ -275,3 +275,21 @@ def test_async_or_odd_python_migrations_are_refused(project: Path, db: psycopg.C
     r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code in (1, 2) and "2_async.py: transactional = 'no'; it must be True or False" in r.stderr
     assert db.execute("SELECT to_regclass('a') IS NULL AND to_regclass('never') IS NULL").fetchone() == (True,)
+
+
+def test_python_migration_swallowing_a_database_error(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: it was reported as "committed, rolled back or closed" and recorded as failed (blocking)."""
+    m = project / "migrations"
+    write(m, "1_swallow.py", "def up(conn):\n    conn.execute('CREATE TABLE swl (id int)')\n    try:\n"
+                             "        conn.execute('SELECT 1 / 0')\n    except Exception:\n        pass\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert r.code == 1 and "Traceback" not in r.stderr
+    assert "1_swallow.py: up() caught a database error and went on" in r.stderr and "nothing was applied" in r.stderr
+    assert db.execute("SELECT to_regclass('swl') IS NULL").fetchone() == (True,)
+    assert db.execute("SELECT count(*) FROM confiture_migrations").fetchone() == (0,)
+    write(m, "1_swallow.py", "def up(conn):\n    conn.execute('CREATE TABLE swl (id int)')\n    try:\n"
+                             "        with conn.transaction():\n            conn.execute('SELECT 1 / 0')\n"
+                             "    except Exception:\n        pass\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)  # not blocked; the savepoint route works
+    assert r.code == 0, r.stderr
+    assert db.execute("SELECT to_regclass('swl') IS NOT NULL").fetchone() == (True,)
