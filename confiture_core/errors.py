@@ -43,9 +43,17 @@ class SqlSyntaxError(MigrationFileError):
 
 
 class MigrationFailed(ConfitureError):
-    """A migration's statement (or hook) failed while running (exit 1)."""
+    """A migration's statement (or hook) failed while running (exit 1).
+
+    :ivar recorded: the failure is already written to the tracking table (a
+        migration that runs outside a transaction and stopped partway).
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, recorded: bool = False) -> None:
+        super().__init__(message)
+        self.recorded = recorded
 
 
 class HistoryError(ConfitureError):

@@ -625,17 +625,30 @@ class Runner:
             self.history.record(m.version, m.name, m.checksum, 0, False,
                                 error="interrupted while in progress (it runs outside a transaction); some of its "
                                       "statements may have run")
-        self._execute_body(m, direction, transactional=False)
-        backfills: list[tuple[str, Backfill]] = []
-        with self._tx(False):
-            if self.hooks.has("confiture_after_migration") or self.hooks.has("confiture_backfill"):
-                with self._guarded():
-                    self.hooks.after_migration(ctx)
-                    if direction == "up":
-                        backfills = self.hooks.backfill(ctx)
-            self._record_done(m, direction, t0)
-            if backfills:
-                BackfillStore(self.conn, self.history).register(m, backfills)
+        body_done = False
+        try:
+            self._execute_body(m, direction, transactional=False)
+            body_done = True
+            backfills: list[tuple[str, Backfill]] = []
+            with self._tx(False):
+                if self.hooks.has("confiture_after_migration") or self.hooks.has("confiture_backfill"):
+                    with self._guarded():
+                        self.hooks.after_migration(ctx)
+                        if direction == "up":
+                            backfills = self.hooks.backfill(ctx)
+                self._record_done(m, direction, t0)
+                if backfills:
+                    BackfillStore(self.conn, self.history).register(m, backfills)
+        except (psycopg.Error, ConfitureError) as exc:
+            if direction != "up" or (isinstance(exc, MigrationFailed) and exc.recorded) or self.conn.closed:
+                raise
+            # the tracking row still says "interrupted": record what really happened
+            ran = ("its statements ran and were committed" if body_done
+                   else "it runs outside a transaction, so part of it may have run")
+            msg = (f"{self._failure_message(m, direction, exc)}; {ran}. It is recorded as failed: check the "
+                   "database, then run `confiture migrate repair`")
+            self._record_failure(m, msg)
+            raise MigrationFailed(msg, recorded=True) from exc
         return backfills
 
     def _execute_body(self, m: Migration, direction: Direction, *, transactional: bool,
@@ -694,7 +707,7 @@ class Runner:
                 message = self._statement_error(m, path, statements, i, exc, transactional)
                 if self.observer:
                     self.observer.failed_statement(m, st, (time.perf_counter() - t) * 1000, message)
-                raise MigrationFailed(message) from exc
+                raise MigrationFailed(message, recorded=not transactional) from exc
             if self.observer:
                 self.observer.after_statement(m, st, (time.perf_counter() - t) * 1000, cur.rowcount)
 
@@ -744,7 +757,7 @@ class Runner:
                    "`confiture migrate repair`")
             if not self.conn.closed:
                 self._record_failure(m, msg)
-            raise MigrationFailed(msg)
+            raise MigrationFailed(msg, recorded=True)
 
     def _execute(self, st: Statement) -> psycopg.Cursor[Any]:
         cur = self.conn.cursor()

@@ -293,3 +293,36 @@ def test_python_migration_swallowing_a_database_error(project: Path, db: psycopg
     r = run_cli("migrate", "up", "--yes", cwd=project)  # not blocked; the savepoint route works
     assert r.code == 0, r.stderr
     assert db.execute("SELECT to_regclass('swl') IS NOT NULL").fetchone() == (True,)
+
+
+def test_autocommit_failures_record_the_real_error(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: the tracking row kept "interrupted while in progress" instead of what failed."""
+    m = project / "migrations"
+    write(m, "1_t.up.sql", "CREATE TABLE t (n int);\n")
+    write(m, "2_py.py", "transactional = False\n\n\ndef up(conn):\n    conn.execute('CREATE TABLE p (id int)')\n"
+                        "    conn.execute('SELECT 1 / 0')\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert r.code == 1 and "division by zero" in r.stderr and "confiture migrate repair" in r.stderr
+    row = db.execute("SELECT success, error FROM confiture_migrations WHERE version = 2").fetchone()
+    assert row is not None and row[0] is False
+    assert "2_py.py:6: up() failed: division by zero" in row[1] and "part of it may have run" in row[1]
+    r = run_cli("migrate", "status", "--format", "json", cwd=project)
+    assert "division by zero" in r.stdout
+
+
+def test_hook_failing_after_an_autocommit_migration(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: the index was committed, the row said "interrupted", the message did not say to repair."""
+    (project / "after_boom.py").write_text(
+        "import pluggy\nhookimpl = pluggy.HookimplMarker('confiture')\n\n"
+        "@hookimpl\ndef confiture_after_migration(context):\n"
+        "    if context.migration.version == 2:\n        raise ValueError('boom')\n")
+    m = project / "migrations"
+    write(m, "1_t.up.sql", "CREATE TABLE t (n int);\n")
+    write(m, "2_cic.up.sql", "CREATE INDEX CONCURRENTLY t_n ON t (n);\n")
+    r = run_cli("-p", "after_boom", "migrate", "up", "--yes", cwd=project, env={"PYTHONPATH": str(project)})
+    assert r.code == 1 and "Traceback" not in r.stderr
+    assert "plugin 'after_boom' failed in confiture_after_migration" in r.stderr
+    assert "its statements ran and were committed" in r.stderr and "confiture migrate repair" in r.stderr
+    row = db.execute("SELECT success, error FROM confiture_migrations WHERE version = 2").fetchone()
+    assert row is not None and row[0] is False and "ValueError: boom" in row[1]
+    assert db.execute("SELECT to_regclass('t_n') IS NOT NULL").fetchone() == (True,)
