@@ -231,6 +231,12 @@ def discover(folder: Path) -> list[Migration]:
         fname = path.name
         if fname.startswith((".", "_")) or not path.is_file():
             continue
+        lower = fname.lower()
+        suffix = next((x for x in (".up.sql", ".down.sql", ".sql", ".py") if lower.endswith(x)), None)
+        if suffix is not None and not fname.endswith(suffix):
+            raise MigrationFileError(
+                f"{shown(path)}: the extension must be lower case ({suffix}); rename it to "
+                f"{fname[: len(fname) - len(suffix)]}{suffix}")
         if fname.endswith(".sql"):
             m = _SQL_RE.match(fname)
             if not m:

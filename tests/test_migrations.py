@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,18 @@ def test_directive_allows_mixed_file(tmp_path: Path) -> None:
                                  "CREATE INDEX CONCURRENTLY i ON t (a);\n")
     (m,) = discover(tmp_path)
     assert m.is_transactional("up") is False
+
+
+def test_upper_case_extensions_are_refused_not_ignored(tmp_path: Path) -> None:
+    """Regression: 6_x.UP.SQL was silently ignored ("nothing to migrate") and 7_y.Up.sql was a vague error."""
+    for name, fixed in (("6_x.UP.SQL", "6_x.up.sql"), ("7_y.Up.sql", "7_y.up.sql"), ("8_z.PY", "8_z.py")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / name).write_text("SELECT 1;\n")
+        with pytest.raises(MigrationFileError, match=rf"must be lower case .*rename it to {re.escape(fixed)}"):
+            discover(folder)
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    (ok / "1_Mixed_Name.up.sql").write_text("SELECT 1;\n")
+    (ok / "notes.TXT").write_text("")
+    assert [m.name for m in discover(ok)] == ["Mixed_Name"]
