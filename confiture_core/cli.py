@@ -400,8 +400,10 @@ def migrate_status(fmt: str) -> None:
         table.add_row(str(e.version), e.name, f"[{styles.get(e.state, 'cyan')}]{e.state}[/]",
                       (e.applied_at or "")[:19], "" if e.execution_ms is None else f"{e.execution_ms:.0f}")
     err_console.print(table)
-    pending = sum(1 for e in entries if e.state == "pending")
-    err_console.print(f"{sum(1 for e in entries if e.applied)} applied, {pending} pending", markup=False)
+    counts = [f"{sum(1 for e in entries if e.applied)} applied"] + [
+        f"{n} {state}" for state in ("pending", "failed", "changed", "missing")
+        if (n := sum(1 for e in entries if e.state == state)) or state == "pending"]
+    err_console.print(", ".join(counts), markup=False)
 
 
 def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None) -> None:
@@ -630,7 +632,10 @@ def _main(args: list[str]) -> None:
         if _json_errors and not _json_emitted:
             _emit_json({"ok": False, "error": e.format_message(), "exit_code": e.exit_code})
         raise SystemExit(e.exit_code) from None
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except click.exceptions.Abort:
+        # click raises Abort for end of input at a prompt; every prompt comes before anything is applied
+        _fail("no answer at the prompt (end of input): nothing was applied", 1)
+    except KeyboardInterrupt:
         _fail("interrupted: the migration in progress was rolled back (one that runs outside a transaction is "
               "recorded as failed; see `confiture migrate status`)", 1)
     except SystemExit:
@@ -638,8 +643,8 @@ def _main(args: list[str]) -> None:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        _fail(scrub(f"internal error: {type(exc).__name__}: {exc} (set CONFITURE_DEBUG=1 for a traceback)",
-                    get_url()), 1)
+        hint = "" if debug else " (set CONFITURE_DEBUG=1 for a traceback)"
+        _fail(scrub(f"internal error: {type(exc).__name__}: {exc}{hint}", get_url()), 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -92,6 +92,18 @@ def test_interactive_prompt_no_applies_prefix(risky: Path, db: psycopg.Connectio
     assert applied(db) == [1, 2]
 
 
+def test_end_of_input_at_the_prompt(risky: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: EOF at the prompt said "the migration in progress was rolled back" when none had started."""
+    child = spawn(risky, "-i")
+    child.expect(r"apply 3 idx .*\? \[y/N\]")
+    child.sendeof()
+    child.expect("no answer at the prompt \\(end of input\\): nothing was applied")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert applied(db) == [1]
+
+
 def test_terminal_without_interactive_prompts_too(risky: Path, db: psycopg.Connection[Any]) -> None:
     child = spawn(risky)
     child.expect(r"apply 3 idx .*\? \[y/N\]")

@@ -308,6 +308,8 @@ def test_autocommit_failures_record_the_real_error(project: Path, db: psycopg.Co
     assert "2_py.py:6: up() failed: division by zero" in row[1] and "part of it may have run" in row[1]
     r = run_cli("migrate", "status", "--format", "json", cwd=project)
     assert "division by zero" in r.stdout
+    r = run_cli("migrate", "status", cwd=project)  # regression: the summary left failed ones out
+    assert "1 applied, 0 pending, 1 failed" in r.stderr
 
 
 def test_hook_failing_after_an_autocommit_migration(project: Path, db: psycopg.Connection[Any]) -> None:
