@@ -219,6 +219,9 @@ _KNOWN = {
 }
 
 
+#: the settings of the sections checked here ([plugins] and [lint] are checked by their own modules)
+_KNOWN_IN_SECTION = {"dry_run": {"lock_timeout"}, "review": {"confirm_level"}}
+
 _DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 
 
@@ -277,6 +280,11 @@ def load_config(
     for key in ("plugins", "lint", "dry_run", "review"):
         if key in data and not isinstance(data[key], dict):
             raise ConfigError(f"{path}: {key} must be a table ([{key}]), not {type(data[key]).__name__}")
+    for key, known in _KNOWN_IN_SECTION.items():
+        extra = sorted(set(data.get(key, {})) - known)
+        if extra:
+            raise ConfigError(f"{path}: unknown setting(s) in [{key}]: {', '.join(extra)}; known: "
+                              f"{', '.join(sorted(known))}")
 
     cfg = Config(project_dir=project_dir, config_file=path, raw=data)
     cfg.migrations_dir = project_dir / (get_str("migrations_dir", "migrations") or "migrations")

@@ -234,6 +234,10 @@ def test_usage_and_config_errors_exit_2(project: Path) -> None:
     (project / "confiture.toml").write_text('migration_dir = "x"\n')
     r = run_cli("migrate", "status", cwd=project)
     assert r.code == 2 and "unknown setting(s) migration_dir" in r.stderr
+    # regression: a misspelt [review] key was silently ignored (the gate kept its default)
+    (project / "confiture.toml").write_text('[review]\nconfirm_levle = "destructive"\n')
+    r = run_cli("migrate", "status", cwd=project)
+    assert r.code == 2 and "unknown setting(s) in [review]: confirm_levle; known: confirm_level" in r.stderr
 
 
 def test_bad_migration_file_name_exit_2(project: Path) -> None:
