@@ -601,8 +601,23 @@ def main(argv: list[str] | None = None) -> None:
     _main(args)
 
 
+def _interrupt_on_sigterm() -> None:
+    """Turn SIGTERM (a cancelled CI job, ``timeout``) into KeyboardInterrupt, so a run ends as it
+    does on Ctrl-C: the transaction in progress rolled back, the advisory lock released, exit
+    handlers run (the embedded server is stopped when no other confiture process uses it)."""
+    import signal
+    import threading
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def _main(args: list[str]) -> None:
     debug = os.environ.get("CONFITURE_DEBUG") == "1"
+    _interrupt_on_sigterm()
     holder: dict[str, click.Context] = {}
 
     def get_url() -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -247,3 +248,18 @@ def test_lint_excerpts_hide_role_passwords(project: Path) -> None:
                                                    "CREATE TABLE t (id serial);\n")
     r = run_cli("lint", "--select", "ALL", "--format", "json", cwd=project)
     assert "TopSecretRolePw" not in r.stdout + r.stderr
+
+
+def test_embedded_database_created_by_a_concurrent_first_run(pg_server: Any) -> None:
+    """Regression: two first runs at once; the loser's CREATE DATABASE failed with a unique violation."""
+    from confiture_core.embedded import create_database, ensure_database
+
+    name = "t_race_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
+        try:
+            create_database(conn, name)
+            create_database(conn, name)  # what the slower process does after its check said "missing"
+            ensure_database(conn, name)
+            assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [name]).fetchone() == (1,)
+        finally:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -1,4 +1,4 @@
-"""Two runners at once, and a runner killed with SIGKILL mid-migration."""
+"""Two runners at once, and a runner killed with SIGKILL or stopped with SIGTERM mid-migration."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_two_runners_with_pending_concurrent_index(project: Path, db: psycopg.Co
     assert sum("nothing to migrate" in err for _, err in (out_a, out_b)) == 1
 
 
-def test_sigkill_mid_transactional_migration_then_rerun(project: Path, db: psycopg.Connection[Any]) -> None:
+def _five_with_slow_third(project: Path) -> None:
     m = project / "migrations"
     for v, t in ((1, "a"), (2, "b")):
         write(m, f"{v}_{t}.up.sql", f"CREATE TABLE {t} (id int);\n")
@@ -51,7 +51,9 @@ def test_sigkill_mid_transactional_migration_then_rerun(project: Path, db: psyco
                            "ELSE 60 END);\n")
     for v, t in ((4, "d"), (5, "e")):
         write(m, f"{v}_{t}.up.sql", f"CREATE TABLE {t} (id int);\n")
-    proc = _popen(project)
+
+
+def _wait_for_third(db: psycopg.Connection[Any], proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         row = db.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(CASE%%' "
@@ -62,6 +64,12 @@ def test_sigkill_mid_transactional_migration_then_rerun(project: Path, db: psyco
     else:
         proc.kill()
         raise AssertionError("migration 3 never started: " + proc.communicate()[1])
+
+
+def test_sigkill_mid_transactional_migration_then_rerun(project: Path, db: psycopg.Connection[Any]) -> None:
+    _five_with_slow_third(project)
+    proc = _popen(project)
+    _wait_for_third(db, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     # a prefix of the migrations, and a history that matches it
@@ -73,3 +81,20 @@ def test_sigkill_mid_transactional_migration_then_rerun(project: Path, db: psyco
     assert tables(db) == ["a", "b", "c", "confiture_migrations", "d", "e"]
     assert history(db) == [(1, True), (2, True), (3, True), (4, True), (5, True)]
     assert db.execute("SELECT count(*) FROM c").fetchone() == (1,)
+
+
+def test_sigterm_mid_migration_rolls_back_and_exits_1(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: SIGTERM (a cancelled CI job) killed the process without a word or its exit handlers."""
+    _five_with_slow_third(project)
+    proc = _popen(project)
+    _wait_for_third(db, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)  # the 60 s statement is cancelled, not waited for
+    assert proc.returncode == 1, err
+    assert "interrupted: the migration in progress was rolled back" in err and "Traceback" not in err
+    assert tables(db) == ["a", "b", "confiture_migrations"]
+    assert history(db) == [(1, True), (2, True)]
+    rerun = _popen(project, {"PGOPTIONS": "-c confiture.fast=on"})  # the advisory lock was released
+    _, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert history(db) == [(1, True), (2, True), (3, True), (4, True), (5, True)]
