@@ -549,18 +549,21 @@ def plugins_cmd(fmt: str) -> None:
     if fmt == "json":
         _emit_json({"plugins": [i.as_json() for i in infos]})
         return
-    from rich.table import Table
-
-    table = Table(title="plugins", title_justify="left")
-    for col in ("name", "status", "distribution", "from", "hooks", "lint rules"):
-        table.add_column(col)
+    # one block per plugin (not a table: names must never be cut, at any terminal width)
+    loaded = sum(1 for i in infos if not i.error)
+    err_console.print(f"{len(infos)} plugin(s), {loaded} loaded", style="bold", markup=False)
     for i in infos:
-        dist = f"{i.distribution} {i.version}" if i.distribution else "-"
-        origin = i.source + (f" ({i.location})" if i.location else "")
-        hooks = ", ".join(h.removeprefix("confiture_") for h in i.hooks)
-        rules = ", ".join(i.lint_rules)
-        table.add_row(i.name, i.status if not i.error else f"{i.status}: {i.error}", dist, origin, hooks, rules)
-    err_console.print(table)
+        dist = f"{i.distribution} {i.version}" if i.distribution else "no distribution"
+        origin = i.source + (f" {i.location}" if i.location else "")
+        status = i.status if not i.error else f"{i.status}: {i.error}"
+        err_console.print(f"{i.name}  {status}  {dist}  {origin}", markup=False, highlight=False,
+                          style="red" if i.error else None, soft_wrap=True)
+        if i.hooks:
+            err_console.print("    hooks: " + ", ".join(h.removeprefix("confiture_") for h in i.hooks),
+                              markup=False, highlight=False, soft_wrap=True)
+        if i.lint_rules:
+            err_console.print("    lint rules: " + ", ".join(i.lint_rules), markup=False, highlight=False,
+                              soft_wrap=True)
 
 
 # --------------------------------------------------------------------- main

@@ -263,3 +263,12 @@ def test_embedded_database_created_by_a_concurrent_first_run(pg_server: Any) -> 
             assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [name]).fetchone() == (1,)
         finally:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def test_plugins_listing_never_cuts_names(project: Path) -> None:
+    """Regression: at 80 columns without a terminal the table cut names to "confiture_…"."""
+    r = run_cli("plugins", cwd=project, env={"COLUMNS": "60"})
+    assert r.code == 0, r.stderr
+    for name in ("confiture_lint_conventions", "confiture_lint_safety", "confiture_lint_tenancy"):
+        assert f"{name}  loaded" in r.stderr
+    assert "lint rules: CF101, CF102" in r.stderr and "…" not in r.stderr
