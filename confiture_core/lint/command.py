@@ -37,12 +37,14 @@ import click
 
 from ..errors import ConfigError, ConfitureError
 from ..migrations import discover
+from . import replay
 from .engine import (
     META_CODES,
     Linter,
     LintOptions,
     LintReport,
     check_rule_classes,
+    collect_files,
     relaxed_gc,
     select_rules,
     split_items,
@@ -201,7 +203,30 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         else:
             out = RENDERERS[fmt](report, base)
     click.echo(out, nl=False)
-    return exit_code(report, fail_level)
+    code = exit_code(report, fail_level)
+    recorder = replay.current()
+    if (recorder is not None and cache_dir is not None and report.cache_hits == len(report.files)
+            and (source == "--pg-version" or not config.database_url)):
+        _leave_memo(recorder, config, targets, report, cache_dir, code)
+    return code
+
+
+def _leave_memo(recorder: replay.Recorder, config: Any, targets: Sequence[Path], report: LintReport,
+                cache_dir: Path, code: int) -> None:
+    """Let the next identical run replay this one (see :mod:`confiture_core.lint.replay`)."""
+    folders: list[str] = []
+    collect_files(targets, folders)
+    plugins_dir = config.section("plugins").get("dir")
+    deps = replay.input_dependencies(
+        start=recorder.invocation.start,
+        config_file=str(config.config_file) if config.config_file else None,
+        explicit_config=recorder.invocation.config,
+        plugins_dir=str((config.project_dir / plugins_dir).resolve()) if isinstance(plugins_dir, str) else None,
+        roots=[str(t) for t in targets],
+        folders=folders,
+        files=[f.path for f in report.files],
+    )
+    recorder.finish(str(cache_dir), deps, code)
 
 
 def exit_code(report: LintReport, fail_level: str) -> int:

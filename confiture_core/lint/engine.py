@@ -537,19 +537,21 @@ def lint_paths_batch(paths: Sequence[Path], rules: Sequence[LintRule], options: 
 # ------------------------------------------------------------------ files
 
 
-def collect_files(paths: Iterable[Path]) -> list[Path]:
+def collect_files(paths: Iterable[Path], folders: list[str] | None = None) -> list[Path]:
     """The files to lint: each file as given; every ``*.sql`` below each folder.
 
     Hidden files and folders (``.git``, ``.confiture``) are skipped. Order: as
     given, each folder's files sorted by path; duplicates removed.
 
+    :param folders: when given, every folder walked is appended to it (the run
+        memo stamps them: a file added to one changes its stamp).
     :raises ConfigError: a path that does not exist.
     """
     out: list[Path] = []
     seen: set[str] = set()
     for p in paths:
         if p.is_dir():
-            found = [(os.path.join(p, rel), real) for rel, real in _sql_below(str(p))]
+            found = [(os.path.join(p, rel), real) for rel, real in _sql_below(str(p), folders)]
         elif p.exists():
             found = [(str(p), None)]
         else:
@@ -562,7 +564,7 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def _sql_below(root: str) -> list[tuple[str, str | None]]:
+def _sql_below(root: str, folders: list[str] | None = None) -> list[tuple[str, str | None]]:
     """``(path relative to root, real path or None)`` of every ``*.sql`` file below ``root``.
 
     What ``sorted(Path(root).rglob("*.sql"))`` filtered by ``is_file()`` and
@@ -573,6 +575,8 @@ def _sql_below(root: str) -> list[tuple[str, str | None]]:
     found: list[tuple[tuple[str, ...], str, str | None]] = []
 
     def walk(folder: str, parts: tuple[str, ...], real: str | None) -> None:
+        if folders is not None:
+            folders.append(folder)
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
