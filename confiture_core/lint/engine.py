@@ -52,7 +52,7 @@ from pglast.parser import ParseError, scan
 
 from .. import __version__
 from ..errors import ConfigError, MigrationFileError, SqlSyntaxError
-from ..migrations import Migration, read_text
+from ..migrations import read_text, sql_transaction_mode
 from ..sql import SqlFile, Statement, parse_sql_text, trusted_parsing
 from .astutil import created_table
 from .rule import NEWEST_PG_VERSION, LintContext, LintRule, Severity, Violation
@@ -369,14 +369,9 @@ def _meta(code: str, path: str, line: int, column: int, message: str, excerpt: s
 # ------------------------------------------------------------------ one file
 
 
-def _in_transaction(path: str, sql_file: SqlFile) -> tuple[bool, str | None]:
+def _in_transaction(sql_file: SqlFile) -> tuple[bool, str | None]:
     """(runs in a transaction, refusal message or None), as the runner decides."""
-    p = Path(path)
-    mig = Migration(0, p.stem, p, None, "sql", _cache={"sql:up": sql_file})
-    try:
-        return mig.is_transactional("up"), None
-    except MigrationFileError as exc:
-        return True, str(exc)
+    return sql_transaction_mode(sql_file)
 
 
 def lint_text(
@@ -405,6 +400,7 @@ class _Plan:
     def __init__(self, rules: Sequence[LintRule], options: LintOptions) -> None:
         self.configs = [options.rule_config(type(r)) for r in rules]
         self.dispatch = [tuple(getattr(r, "node_types", ())) for r in rules]
+        self.codes = frozenset(r.code for r in rules)
         self._by_type: dict[type, list[int]] = {}
 
     def for_type(self, cls: type) -> list[int]:
@@ -447,7 +443,7 @@ def _lint_parsed(
     sql_file = parsed
     statements = sql_file.statements
     found: list[Violation] = []
-    in_tx, refusal = _in_transaction(path, sql_file)
+    in_tx, refusal = _in_transaction(sql_file)
     if refusal and "CF003" not in options.ignore_meta:
         line = next((s.line for s in statements if s.no_transaction_reason), 1)
         found.append(_meta("CF003", path, line, 1, refusal.split(": ", 1)[-1]))
@@ -486,7 +482,7 @@ def _lint_parsed(
                 and node.kind == VariableSetKind.VAR_SET_VALUE:
             ctx.lock_timeout_set = True
     found.sort(key=lambda v: (v.line, v.column, v.code))
-    codes = frozenset(r.code for r in rules)
+    codes = plan.codes
     kept = _apply_noqa(found, statements, _find_noqa(text, statements), path, known_codes or codes, codes)
     if "CF002" in options.ignore_meta:
         kept = [v for v in kept if v.code != "CF002"]
