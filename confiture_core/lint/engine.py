@@ -27,7 +27,8 @@ size and mtime match its entry is answered without being read.
 
 Speed: files are parsed in batches inside :func:`confiture_core.sql.trusted_parsing`
 (pglast's per-attribute validation skipped, same AST), then linted; with more
-than :data:`PARALLEL_MIN_FILES` files, forked worker processes share the work.
+than :data:`PARALLEL_MIN_FILES` files, this process and forked children share the
+work (:mod:`confiture_core.lint.pool`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from .. import __version__
 from ..errors import ConfigError, MigrationFileError, SqlSyntaxError
 from ..migrations import read_text, sql_transaction_mode
 from ..sql import SqlFile, Statement, parse_sql_text, trusted_parsing
+from . import pool
 from .astutil import created_table
 from .rule import NEWEST_PG_VERSION, LintContext, LintRule, Severity, Violation
 
@@ -73,6 +75,10 @@ DEFAULT_GROUPS = ("safety",)
 
 #: Fewer files than this are linted in-process (a pool costs more than it saves).
 PARALLEL_MIN_FILES = 48
+
+#: Chunks per process sharing a run (see :mod:`confiture_core.lint.pool`): enough for the
+#: processes to finish together on a busy machine, few enough to keep hand-overs cheap.
+CHUNKS_PER_PROCESS = 6
 
 _NOQA_RE = re.compile(
     r"confiture:\s*noqa(?P<file>-file)?\b(?:\s*:?\s*(?P<codes>[A-Z][A-Z0-9]*\d{3}(?:[\s,]+[A-Z][A-Z0-9]*\d{3})*))?"
@@ -862,22 +868,31 @@ class Linter:
         return LintReport([results[i] for i in range(len(files))], list(self.rules), self.options.pg_version)
 
     def _run(self, files: list[Path]) -> list[FileResult]:
+        rules = [r() for r in self.rules]
+
+        def work(chunk: list[Path]) -> list[FileResult]:
+            return lint_paths_batch(chunk, rules, self.options, self.known_codes)
+
         if self.jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
-            rules = [r() for r in self.rules]
-            return lint_paths_batch(files, rules, self.options, self.known_codes)
-        n_chunks = self.jobs * 4
+            return work(files)
+        if pool.can_fork():
+            return pool.share(files, work, self.jobs, self.jobs * CHUNKS_PER_PROCESS)
+        return self._run_spawned(files)
+
+    def _run_spawned(self, files: list[Path]) -> list[FileResult]:
+        """Where ``fork`` does not exist: a pool of spawned workers (each imports and loads the rules)."""
+        n_chunks = self.jobs * CHUNKS_PER_PROCESS
         chunks = [[str(f) for f in files[k::n_chunks]] for k in range(n_chunks)]
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
         with ProcessPoolExecutor(
             max_workers=self.jobs,
-            mp_context=multiprocessing.get_context(method),
+            mp_context=multiprocessing.get_context(),
             initializer=_init_worker,
             initargs=(self.rules, self.options, self.known_codes),
-        ) as pool:
-            chunk_results = list(pool.map(_lint_chunk, chunks))
+        ) as executor:
+            chunk_results = list(executor.map(_lint_chunk, chunks))
         by_path: dict[str, FileResult] = {}
         for chunk, res in zip(chunks, chunk_results, strict=True):
             for p, r in zip(chunk, res, strict=True):
