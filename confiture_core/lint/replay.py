@@ -60,7 +60,7 @@ MEMO_VERSION = "1"
 SETTLE_NS = 2_000_000_000
 
 #: Memo files kept per cache folder (the least recently written are removed beyond it).
-MAX_MEMOS = 16
+MAX_MEMOS = 8
 
 _GLOBAL_VALUE_OPTIONS = frozenset({"--config", "--project", "-C", "--database-url", "-p", "--disable-plugin"})
 _NEVER_REPLAYED = frozenset({"--no-cache", "--pending", "--list-rules", "--explain", "--help", "-h", "--version"})
