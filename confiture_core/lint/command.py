@@ -205,8 +205,11 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     click.echo(out, nl=False)
     code = exit_code(report, fail_level)
     recorder = replay.current()
+    # replayable: every file came from the cache, the version came from no server, and every plugin
+    # loaded (one that failed to import left no module file to stamp: its fix could go unseen)
     if (recorder is not None and cache_dir is not None and report.cache_hits == len(report.files)
-            and (source == "--pg-version" or not config.database_url)):
+            and (source == "--pg-version" or not config.database_url)
+            and not any(getattr(i, "status", None) == "failed" for i in getattr(app, "plugin_infos", ()))):
         _leave_memo(recorder, config, targets, report, cache_dir, code)
     return code
 

@@ -28,7 +28,8 @@ A memo is only written when every one of those stamps was last changed at least
 :data:`SETTLE_NS` before the run started (an edit in the same clock tick as a
 stamp could otherwise go unseen, and an edit during the run always shows as a
 newer ctime), when the target PostgreSQL version did not come from a server
-(``--pg-version``, or no database URL configured), and when the run ended
+(``--pg-version``, or no database URL configured), when every plugin loaded
+(a plugin that failed to import left no module file to stamp), and when the run ended
 normally (exit 0 or 1) with every file answered from the cache, so that the
 replayed report, whose ``cached`` flags and ``cache_hits`` say so, is the one
 that run printed. ``--no-cache``, ``--pending``, ``--list-rules``,

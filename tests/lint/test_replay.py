@@ -237,6 +237,17 @@ def test_no_memo_when_the_version_may_come_from_a_server(proj: Path, runs: list[
     warm(capsys, proj, runs, "--pg-version", "17")  # an explicit version needs no server
 
 
+def test_no_memo_when_a_plugin_failed_to_load(proj: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(replay, "SETTLE_NS", SETTLE_NS)
+    settle()
+    for _ in range(3):
+        with pytest.raises(SystemExit):
+            entry.main(["-p", "no_such_module_for_confiture_tests", "--project", str(proj), "lint"])
+        assert "no_such_module_for_confiture_tests" in capsys.readouterr().err
+    assert memos(proj) == []
+
+
 def test_no_memo_for_inputs_changed_just_before_the_run(proj: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(replay, "SETTLE_NS", 3600 * 10**9)
