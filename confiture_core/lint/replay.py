@@ -245,13 +245,18 @@ def _write_back(header: dict[str, Any], payload: bytes) -> int:
 
 
 class _Tee(io.TextIOBase):
-    """A text stream that passes writes to ``stream`` and notes them (in order) in ``chunks``."""
+    """A text stream that passes writes to ``stream`` and notes them (in order) in ``chunks``.
+
+    Handing out the file descriptor or the binary buffer sets :attr:`bypassed`:
+    what is written through them cannot be noted, so the run is not memoised.
+    """
 
     def __init__(self, stream: TextIO, which: int, chunks: list[tuple[int, str]]) -> None:
         super().__init__()
         self._stream = stream
         self._which = which
         self._chunks = chunks
+        self.bypassed = False
 
     def write(self, s: str) -> int:
         n = self._stream.write(s)
@@ -265,7 +270,13 @@ class _Tee(io.TextIOBase):
         return self._stream.isatty()
 
     def fileno(self) -> int:
+        self.bypassed = True
         return self._stream.fileno()
+
+    @property
+    def buffer(self) -> io.BufferedIOBase:
+        self.bypassed = True
+        return self._stream.buffer  # type: ignore[return-value]
 
     def writable(self) -> bool:
         return True
@@ -316,6 +327,8 @@ class Recorder:
         :param exit_code: the code the command exits with.
         :returns: whether a memo was written.
         """
+        if any(isinstance(s, _Tee) and s.bypassed for s in (sys.stdout, sys.stderr)):
+            return False
         limit = self.started_ns - SETTLE_NS
         for _path, st in deps:
             if st is not None and (st[1] > limit or st[2] > limit):

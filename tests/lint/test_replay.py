@@ -292,3 +292,24 @@ def test_invocation_key_covers_arguments_environment_and_folders(tmp_path: Path)
     ):
         other = replay.parse_invocation(argv, env=env)
         assert other is not None and other.key != base.key, (argv, env)
+
+
+def test_no_memo_when_output_went_around_the_tap(proj: Path, runs: list[list[str]],
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from confiture_core.lint import command
+
+    real = command.exit_code
+
+    def writes_to_the_descriptor(*args: object, **kwargs: object) -> int:
+        try:
+            sys.stdout.fileno()
+        except Exception:  # capsys's stream has no descriptor: the tee has noted the hand-out anyway
+            pass
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(command, "exit_code", writes_to_the_descriptor)
+    settle()
+    for _ in range(3):
+        run(capsys, proj)
+    assert memos(proj) == [] and len(runs) == 3
