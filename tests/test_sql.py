@@ -127,3 +127,22 @@ def test_redact_secrets_hides_every_password_literal(sql: str) -> None:
 
 def test_redact_secrets_leaves_other_text_alone() -> None:
     assert redact_secrets("CREATE TABLE passwords (hash text)") == "CREATE TABLE passwords (hash text)"
+
+
+def test_statement_positions_match_the_line_table_on_the_corpora() -> None:
+    from confiture_core.migrations import read_text
+    from confiture_core.sql import _Lines
+    from tests.conftest import CORPUS
+
+    checked = 0
+    for path in sorted(CORPUS.glob("*/migrations/**/*.sql")):
+        try:
+            parsed = parse_sql_text(read_text(path), str(path))
+        except SqlSyntaxError:
+            continue
+        text = read_text(path)
+        lines = _Lines(text)
+        for s in parsed.statements:
+            assert (s.line, s.column) == lines(s.offset), (path, s.index)
+            checked += 1
+    assert checked > 5000
