@@ -340,6 +340,14 @@ def redact_secrets(sql_text: str) -> str:
     return _PASSWORD_RE.sub(r"\1'***'", sql_text)
 
 
+#: The statement classes :func:`no_transaction_reason` may give a reason for.
+_MAYBE_NO_TRANSACTION = (
+    ast.IndexStmt, ast.DropStmt, ast.ReindexStmt, ast.VacuumStmt, ast.AlterSystemStmt, ast.CreatedbStmt,
+    ast.DropdbStmt, ast.CreateTableSpaceStmt, ast.DropTableSpaceStmt, ast.CreateSubscriptionStmt,
+    ast.DropSubscriptionStmt, ast.AlterTableStmt,
+)
+
+
 def no_transaction_reason(node: ast.Node) -> str | None:
     """Why a statement cannot run inside a transaction block, or ``None`` if it can.
 
@@ -353,6 +361,8 @@ def no_transaction_reason(node: ast.Node) -> str | None:
     :param node: a pglast statement node.
     :returns: a short reason such as ``"CREATE INDEX CONCURRENTLY"``.
     """
+    if not isinstance(node, _MAYBE_NO_TRANSACTION):  # most statements: one test instead of twelve
+        return None
     if isinstance(node, ast.IndexStmt) and node.concurrent:
         return "CREATE INDEX CONCURRENTLY"
     if isinstance(node, ast.DropStmt) and node.concurrent:

@@ -923,6 +923,8 @@ IDENTIFIER_NODES: tuple[type[ast.Node], ...] = (
 #: ``_``, ``$`` and every non-ASCII character); an identifier of more than 63 bytes lies in such a
 #: run of at least 16 characters.
 _IDENT_RUN = re.compile(r"[A-Za-z0-9_$\u0080-\U0010FFFF]{16,}")
+#: The same for ASCII text, where one character is one byte: a run of more than 63.
+_ASCII_LONG_RUN = re.compile(r"[A-Za-z0-9_$]{64,}")
 
 
 class IdentifierLength(LintRule):
@@ -944,8 +946,9 @@ class IdentifierLength(LintRule):
         # so the AST only holds the truncated name: look at the tokens instead.
         if len(statement.sql) < 64:
             return
-        if '"' not in statement.sql and not any(
-                len(m.group().encode("utf-8")) > 63 for m in _IDENT_RUN.finditer(statement.sql)):
+        sql = statement.sql
+        if '"' not in sql and (_ASCII_LONG_RUN.search(sql) is None if sql.isascii() else not any(
+                len(m.group().encode("utf-8")) > 63 for m in _IDENT_RUN.finditer(sql))):
             return  # no quoted identifier, and no run of identifier characters long enough: skip the scan
         try:
             tokens = scan(statement.sql)
