@@ -23,13 +23,15 @@ def main(argv: list[str] | None = None) -> None:
     code = replay.replay(args)
     if code is not None:
         raise SystemExit(code)
-    replay.start_recording(args, started_ns)
+    from .lint import memo
+
+    memo.start_recording(args, started_ns)
     try:
         from .cli import main as cli_main
 
         cli_main(args)
     finally:
-        replay.stop_recording()
+        memo.stop_recording()
 
 
 if __name__ == "__main__":  # pragma: no cover

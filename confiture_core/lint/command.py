@@ -37,7 +37,7 @@ import click
 
 from ..errors import ConfigError, ConfitureError
 from ..migrations import discover
-from . import replay
+from . import memo
 from .engine import (
     META_CODES,
     Linter,
@@ -204,7 +204,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
             out = RENDERERS[fmt](report, base)
     click.echo(out, nl=False)
     code = exit_code(report, fail_level)
-    recorder = replay.current()
+    recorder = memo.current()
     # replayable: every file came from the cache, the version came from no server, and every plugin
     # loaded (one that failed to import left no module file to stamp: its fix could go unseen)
     if (recorder is not None and cache_dir is not None and report.cache_hits == len(report.files)
@@ -214,13 +214,13 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     return code
 
 
-def _leave_memo(recorder: replay.Recorder, config: Any, targets: Sequence[Path], report: LintReport,
+def _leave_memo(recorder: memo.Recorder, config: Any, targets: Sequence[Path], report: LintReport,
                 cache_dir: Path, code: int) -> None:
     """Let the next identical run replay this one (see :mod:`confiture_core.lint.replay`)."""
     folders: list[str] = []
     collect_files(targets, folders)
     plugins_dir = config.section("plugins").get("dir")
-    deps = replay.input_dependencies(
+    deps = memo.input_dependencies(
         start=recorder.invocation.start,
         config_file=str(config.config_file) if config.config_file else None,
         explicit_config=recorder.invocation.config,

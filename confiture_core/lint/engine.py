@@ -2,7 +2,8 @@
 
 Flow for one file: read it (:func:`confiture_core.migrations.read_text`), parse it
 (:func:`confiture_core.sql.parse_sql_text`), decide whether the runner wraps it in
-a transaction (:meth:`confiture_core.migrations.Migration.is_transactional`), run
+a transaction (:func:`confiture_core.migrations.sql_transaction_mode`, the rule
+:meth:`~confiture_core.migrations.Migration.is_transactional` applies), run
 every selected rule over every statement, then apply ``noqa`` comments.
 
 Problems of the file itself are findings, never crashes:
@@ -375,11 +376,6 @@ def _meta(code: str, path: str, line: int, column: int, message: str, excerpt: s
 # ------------------------------------------------------------------ one file
 
 
-def _in_transaction(sql_file: SqlFile) -> tuple[bool, str | None]:
-    """(runs in a transaction, refusal message or None), as the runner decides."""
-    return sql_transaction_mode(sql_file)
-
-
 def lint_text(
     text: str,
     path: str,
@@ -449,7 +445,7 @@ def _lint_parsed(
     sql_file = parsed
     statements = sql_file.statements
     found: list[Violation] = []
-    in_tx, refusal = _in_transaction(sql_file)
+    in_tx, refusal = sql_transaction_mode(sql_file)  # as the runner decides
     if refusal and "CF003" not in options.ignore_meta:
         line = next((s.line for s in statements if s.no_transaction_reason), 1)
         found.append(_meta("CF003", path, line, 1, refusal.split(": ", 1)[-1]))

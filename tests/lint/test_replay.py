@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from confiture_core import cli, entry
-from confiture_core.lint import replay
+from confiture_core.lint import memo, replay
 
 SETTLE_NS = 50_000_000
 
@@ -25,7 +25,7 @@ SETTLE_NS = 50_000_000
 @pytest.fixture
 def runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
     """Shortens the settle delay; yields the argument lists the real CLI was called with."""
-    monkeypatch.setattr(replay, "SETTLE_NS", SETTLE_NS)
+    monkeypatch.setattr(memo, "SETTLE_NS", SETTLE_NS)
     calls: list[list[str]] = []
     real = cli.main
 
@@ -239,7 +239,7 @@ def test_no_memo_when_the_version_may_come_from_a_server(proj: Path, runs: list[
 
 def test_no_memo_when_a_plugin_failed_to_load(proj: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(replay, "SETTLE_NS", SETTLE_NS)
+    monkeypatch.setattr(memo, "SETTLE_NS", SETTLE_NS)
     settle()
     for _ in range(3):
         with pytest.raises(SystemExit):
@@ -250,7 +250,7 @@ def test_no_memo_when_a_plugin_failed_to_load(proj: Path, monkeypatch: pytest.Mo
 
 def test_no_memo_for_inputs_changed_just_before_the_run(proj: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(replay, "SETTLE_NS", 3600 * 10**9)
+    monkeypatch.setattr(memo, "SETTLE_NS", 3600 * 10**9)
     for _ in range(3):
         run(capsys, proj)
     assert memos(proj) == []
