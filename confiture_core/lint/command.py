@@ -31,13 +31,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import ConfigError, ConfitureError
 from ..migrations import discover
-from . import memo
 from .engine import (
     META_CODES,
     Linter,
@@ -51,6 +50,9 @@ from .engine import (
 )
 from .reporters import FORMATS, RENDERERS, render_text
 from .rule import NEWEST_PG_VERSION, LintRule
+
+if TYPE_CHECKING:
+    from .memo import Recorder
 
 FAIL_LEVELS = ("error", "warning")
 
@@ -204,7 +206,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
             out = RENDERERS[fmt](report, base)
     click.echo(out, nl=False)
     code = exit_code(report, fail_level)
-    recorder = memo.current()
+    recorder = _recorder()
     # replayable: every file came from the cache, the version came from no server, and every plugin
     # loaded (one that failed to import left no module file to stamp: its fix could go unseen)
     if (recorder is not None and cache_dir is not None and report.cache_hits == len(report.files)
@@ -214,9 +216,17 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     return code
 
 
-def _leave_memo(recorder: memo.Recorder, config: Any, targets: Sequence[Path], report: LintReport,
+def _recorder() -> Recorder | None:
+    """The run's memo recorder: only the console script starts one (importing :mod:`.memo` to do so)."""
+    memo = sys.modules.get("confiture_core.lint.memo")
+    return None if memo is None else memo.current()
+
+
+def _leave_memo(recorder: Recorder, config: Any, targets: Sequence[Path], report: LintReport,
                 cache_dir: Path, code: int) -> None:
     """Let the next identical run replay this one (see :mod:`confiture_core.lint.replay`)."""
+    from . import memo
+
     folders: list[str] = []
     collect_files(targets, folders)
     plugins_dir = config.section("plugins").get("dir")

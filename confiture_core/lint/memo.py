@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .replay import Dependency, Invocation, parse_invocation, stamp_of
+from .replay import Dependency, Invocation, stamp_of
 
 #: A stamp is only recorded for a file last changed (mtime or ctime) at least this long (ns)
 #: before the run started.
@@ -151,12 +151,9 @@ def _prune(cache_dir: str) -> None:
 _recorder: Recorder | None = None
 
 
-def start_recording(argv: Sequence[str], started_ns: int) -> Recorder | None:
-    """Tap the output streams of a replayable lint run (``None``: not one)."""
+def start_recording(inv: Invocation, started_ns: int) -> Recorder:
+    """Tap the output streams of a replayable lint run (see :func:`~confiture_core.lint.replay.parse_invocation`)."""
     global _recorder
-    inv = parse_invocation(argv)
-    if inv is None:
-        return None
     _recorder = Recorder(inv, started_ns)
     _recorder.tap()
     return _recorder

@@ -196,15 +196,12 @@ def stamps_hold(deps: Iterable[Sequence[Any]]) -> bool:
 # ------------------------------------------------------------------ replay
 
 
-def replay(argv: Sequence[str]) -> int | None:
+def replay(inv: Invocation) -> int | None:
     """Write the output of an identical earlier run whose inputs are unchanged; return its exit code.
 
-    :param argv: the arguments after the program name.
+    :param inv: the command line (see :func:`parse_invocation`).
     :returns: the exit code to exit with, or ``None`` (no usable memo: run the command).
     """
-    inv = parse_invocation(argv)
-    if inv is None:
-        return None
     name = f"run-{inv.digest}.memo"
     for folder in inv.memo_folders():
         try:
