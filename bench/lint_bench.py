@@ -10,8 +10,13 @@ command-line process on the same files, as a user would run it, and is timed
 wall-clock (best of ``--repeat`` runs) in this same run:
 
 - confiture cold: ``confiture lint --no-cache --select safety --format json``;
-- confiture warm: the same with the result cache, on an unchanged tree (the
-  cache is filled by one untimed run first);
+- confiture warm: the same with the result cache, on an unchanged tree. Two
+  untimed runs come first: the first fills the per-file cache, the second (every
+  file answered from it) leaves the run memo that later identical runs replay
+  (``confiture_core/lint/replay.py``);
+- confiture warm without replay: the same through ``python -m confiture_core.cli``,
+  which skips the replay and answers every file from the per-file cache (what a
+  warm run costs when anything at all changed);
 - squawk: ``squawk --reporter json FILES`` (its default rule set, the one
   ``safety`` mirrors);
 - sqlfluff: ``sqlfluff lint --dialect postgres --format json`` on a sample of
@@ -114,8 +119,11 @@ def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path) 
     proj.mkdir()
     base = [*confiture_cmd(), "--project", str(proj), "lint", "--select", "safety", "--format", "json"]
     cold = timed([*base, "--no-cache", str(target)], repeat, cwd=proj)
-    subprocess.run([*base, str(target)], cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(2):  # fill the per-file cache, then leave the run memo
+        subprocess.run([*base, str(target)], cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     warm = timed([*base, str(target)], repeat, cwd=proj)
+    no_replay = [sys.executable, "-m", "confiture_core.cli", *base[len(confiture_cmd()):]]
+    warm_no_replay = timed([*no_replay, str(target)], repeat, cwd=proj)
     squawk_exe = shutil.which("squawk", path=str(Path(sys.executable).parent)) or shutil.which("squawk")
     squawk = timed([squawk_exe, "--reporter", "json", *map(str, files)], repeat) if squawk_exe else float("nan")
     fluff_exe = shutil.which("sqlfluff", path=str(Path(sys.executable).parent)) or shutil.which("sqlfluff")
@@ -132,12 +140,13 @@ def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path) 
     print(f"\n## {name}: {len(files)} files, {stmts} statements, {size / 1024:.0f} KiB")
     print(f"  confiture cold (--no-cache)  {cold:8.3f} s")
     print(f"  confiture warm (cache)       {warm:8.3f} s")
+    print(f"  confiture warm, no replay    {warm_no_replay:8.3f} s   (per-file cache only)")
     print(f"  squawk                       {squawk:8.3f} s")
     print(f"  sqlfluff (scaled)            {fluff:8.1f} s   (measured on {len(picked)} files, scaled by bytes)")
     print(f"  ratio squawk/confiture cold  {squawk / cold:8.2f}   (target >= 0.5: within 2x)")
     print(f"  ratio squawk/confiture warm  {squawk / warm:8.2f}   (target > 1)")
     print(f"  ratio sqlfluff/confiture cold{fluff / cold:8.1f}   (target >= 20)")
-    return {"cold": cold, "warm": warm, "squawk": squawk, "sqlfluff": fluff}
+    return {"cold": cold, "warm": warm, "warm_no_replay": warm_no_replay, "squawk": squawk, "sqlfluff": fluff}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

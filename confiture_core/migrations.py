@@ -194,22 +194,34 @@ class Migration:
         """
         if self.kind == "python":
             return bool(getattr(self.module(), "transactional", True))
-        sql = self.sql(direction)
-        if sql.no_transaction:
-            return False
-        needs = [s for s in sql.statements if s.no_transaction_reason]
-        if not needs:
-            return True
-        others = [s for s in sql.statements if not s.no_transaction_reason]
-        if others:
-            first = needs[0]
-            raise MigrationFileError(
-                f"{shown(self.path_for(direction))}:{first.line}: {first.no_transaction_reason} cannot run in a "
-                f"transaction block, but this file also has {len(others)} other statement(s); split it into "
-                "two migrations, or put '-- confiture: no-transaction' at the top of the file to run every "
-                "statement in autocommit, one at a time"
-            )
-        return False
+        transactional, refusal = sql_transaction_mode(self.sql(direction))
+        if refusal is not None:
+            raise MigrationFileError(f"{shown(self.path_for(direction))}:{refusal}")
+        return transactional
+
+
+def sql_transaction_mode(sql: SqlFile) -> tuple[bool, str | None]:
+    """How the runner runs a SQL file: ``(in one transaction, None)``, or ``(True, why it refuses it)``.
+
+    A file runs in autocommit when it carries the ``-- confiture: no-transaction``
+    directive or when all its statements need autocommit; a file mixing
+    statements that need autocommit with others is refused. The refusal is
+    ``"<line>: <reason>"`` (what :meth:`Migration.is_transactional` raises, after
+    the file name).
+    """
+    if sql.no_transaction:
+        return False, None
+    needs = [s for s in sql.statements if s.no_transaction_reason]
+    if not needs:
+        return True, None
+    others = len(sql.statements) - len(needs)
+    if others:
+        first = needs[0]
+        return True, (f"{first.line}: {first.no_transaction_reason} cannot run in a transaction block, but this "
+                      f"file also has {others} other statement(s); split it into two migrations, or put "
+                      "'-- confiture: no-transaction' at the top of the file to run every statement in "
+                      "autocommit, one at a time")
+    return False, None
 
 
 def discover(folder: Path) -> list[Migration]:

@@ -215,20 +215,21 @@ def _is_copy_from_stdin(node: ast.Node) -> bool:
     )
 
 
-def _parse_chunk(text: str, base: int, path: str | None, lines: _Lines) -> tuple[list[tuple[int, str, ast.Node]], int]:
-    """Parse ``text`` (which starts at ``base`` in the file).
+def _parse_chunk(full: str, base: int, path: str | None) -> tuple[list[tuple[int, str, ast.Node]], int]:
+    """Parse the file text ``full`` from offset ``base`` on.
 
     Returns (statements as (offset, sql, node), end) where ``end`` is the offset in
     the file where parsing stopped: ``len`` of the file when everything parsed, or
     the offset right after a ``COPY ... FROM stdin;`` whose data follows.
     """
+    text = full[base:]
     try:
         raws = parse_sql(text)
     except ParseError as exc:
         err_at = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
         found = _find_copy_prefix(text, err_at)
         if found is None:
-            line, col = lines(base + err_at)
+            line, col = _Lines(full)(base + err_at)
             message = str(exc.args[0])
             if text[err_at:err_at + 1] == "\\":
                 message += "; psql meta-commands (\\i, \\connect, \\set, ...) are not SQL and are not supported"
@@ -295,11 +296,10 @@ def parse_sql_text(text: str, path: str | None = None) -> SqlFile:
                                               "silently stop there); remove it")
     if text.startswith("\ufeff"):
         text = " " + text[1:]  # keep offsets: one character for one character
-    lines = _Lines(text)
     found: list[tuple[int, str, ast.Node, str | None]] = []
     pos = 0
     while pos < len(text):
-        parsed, end = _parse_chunk(text[pos:], pos, path, lines)
+        parsed, end = _parse_chunk(text, pos, path)
         found.extend((off, sql, node, None) for off, sql, node in parsed)
         if end >= len(text):
             break
@@ -308,7 +308,7 @@ def parse_sql_text(text: str, path: str | None = None) -> SqlFile:
         data_start = len(text) if nl < 0 else nl + 1
         term = _COPY_END_RE.search(text, data_start)
         if term is None:
-            line, col = lines(found[-1][0])
+            line, col = _Lines(text)(found[-1][0])
             raise SqlSyntaxError(
                 path, line, col, "COPY ... FROM stdin data has no terminating line '\\.'; add one after the data"
             )
@@ -317,9 +317,11 @@ def parse_sql_text(text: str, path: str | None = None) -> SqlFile:
         nl = text.find("\n", term.end())
         pos = len(text) if nl < 0 else nl + 1
     statements = []
+    line, counted = 1, 0  # the line of offset `counted` (offsets only grow)
     for i, (off, sql, node, data) in enumerate(found):
-        line, col = lines(off)
-        statements.append(Statement(sql, node, i, off, line, col, data))
+        line += text.count("\n", counted, off)
+        counted = off
+        statements.append(Statement(sql, node, i, off, line, off - text.rfind("\n", 0, off), data))
     first = statements[0].offset if statements else len(text)
     return SqlFile(statements=tuple(statements), no_transaction=bool(_DIRECTIVE_RE.search(text[:first])))
 
@@ -333,7 +335,17 @@ def redact_secrets(sql_text: str) -> str:
     Used wherever statement text leaves the process in a report (dry-run report,
     lint excerpts), since those become CI artifacts.
     """
+    if "password" not in sql_text.casefold():  # casefold maps every letter IGNORECASE matches (U+017F too)
+        return sql_text
     return _PASSWORD_RE.sub(r"\1'***'", sql_text)
+
+
+#: The statement classes :func:`no_transaction_reason` may give a reason for.
+_MAYBE_NO_TRANSACTION = (
+    ast.IndexStmt, ast.DropStmt, ast.ReindexStmt, ast.VacuumStmt, ast.AlterSystemStmt, ast.CreatedbStmt,
+    ast.DropdbStmt, ast.CreateTableSpaceStmt, ast.DropTableSpaceStmt, ast.CreateSubscriptionStmt,
+    ast.DropSubscriptionStmt, ast.AlterTableStmt,
+)
 
 
 def no_transaction_reason(node: ast.Node) -> str | None:
@@ -349,6 +361,8 @@ def no_transaction_reason(node: ast.Node) -> str | None:
     :param node: a pglast statement node.
     :returns: a short reason such as ``"CREATE INDEX CONCURRENTLY"``.
     """
+    if not isinstance(node, _MAYBE_NO_TRANSACTION):  # most statements: one test instead of twelve
+        return None
     if isinstance(node, ast.IndexStmt) and node.concurrent:
         return "CREATE INDEX CONCURRENTLY"
     if isinstance(node, ast.DropStmt) and node.concurrent:

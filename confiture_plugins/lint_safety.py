@@ -47,14 +47,25 @@ from confiture_core.sql import Statement
 PG_LOCKS = "https://www.postgresql.org/docs/current/explicit-locking.html"
 
 
+_existing_memo: tuple[object, object, int, str | None] = (None, None, -1, None)
+
+
 def _existing_table(node: ast.Node, ctx: LintContext) -> str | None:
-    """``schema.table`` of an ALTER TABLE's target unless created earlier in the file."""
-    if not isinstance(node, ast.AlterTableStmt) or node.objtype != ObjectType.OBJECT_TABLE:
-        return None
-    key = table_key(node.relation)
-    if key is None or ctx.table_created_earlier(*key):
-        return None
-    return display(key)
+    """``schema.table`` of an ALTER TABLE's target unless created earlier in the file.
+
+    Computed once per statement: a dozen rules ask for the same statement in turn.
+    """
+    global _existing_memo
+    memo = _existing_memo
+    if memo[0] is node and memo[1] is ctx and memo[2] == len(ctx.created_tables):
+        return memo[3]
+    found: str | None = None
+    if isinstance(node, ast.AlterTableStmt) and node.objtype == ObjectType.OBJECT_TABLE:
+        key = table_key(node.relation)
+        if key is not None and not ctx.table_created_earlier(*key):
+            found = display(key)
+    _existing_memo = (node, ctx, len(ctx.created_tables), found)
+    return found
 
 
 class ConcurrentIndex(LintRule):
@@ -728,14 +739,27 @@ _SERIAL = {"serial": "integer", "serial4": "integer", "bigserial": "bigint", "se
            "smallserial": "smallint", "serial2": "smallint"}
 
 
-def _typed_columns(node: ast.Node) -> Iterator[tuple[str, ast.TypeName, int]]:
-    """(column name, type, location) of each column a statement defines or retypes."""
+_typed_memo: tuple[object, list[tuple[str, ast.TypeName, int, str]]] = (None, [])
+
+
+def _typed_columns(node: ast.Node) -> list[tuple[str, ast.TypeName, int, str]]:
+    """(column name, type, location, :func:`type_name`) of each column a statement defines or retypes.
+
+    Computed once per statement (the four column-type rules share it); do not modify the list.
+    """
+    global _typed_memo
+    if _typed_memo[0] is node:
+        return _typed_memo[1]
+    out = []
     for col in defined_columns(node):
         if col.typeName is not None:
-            yield col.colname or "?", col.typeName, col.location if col.location is not None else -1
+            out.append((col.colname or "?", col.typeName, col.location if col.location is not None else -1,
+                        type_name(col.typeName)))
     for cmd, col in changed_column_types(node):
         if col.typeName is not None:
-            yield cmd.name or "?", col.typeName, col.typeName.location or -1
+            out.append((cmd.name or "?", col.typeName, col.typeName.location or -1, type_name(col.typeName)))
+    _typed_memo = (node, out)
+    return out
 
 
 class PreferIdentity(LintRule):
@@ -753,8 +777,7 @@ class PreferIdentity(LintRule):
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
-        for col, tn, loc in _typed_columns(statement.node):
-            t = type_name(tn)
+        for col, _tn, loc, t in _typed_columns(statement.node):
             if t in _SERIAL:
                 yield self.violation(
                     statement, ctx,
@@ -779,8 +802,7 @@ class PreferBigint(LintRule):
               "serial2": "smallserial"}
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
-        for col, tn, loc in _typed_columns(statement.node):
-            t = type_name(tn)
+        for col, tn, loc, t in _typed_columns(statement.node):
             if t in self._SMALL and not tn.arrayBounds:
                 yield self.violation(
                     statement, ctx,
@@ -804,8 +826,7 @@ class PreferText(LintRule):
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
-        for col, tn, loc in _typed_columns(statement.node):
-            t = type_name(tn)
+        for col, tn, loc, t in _typed_columns(statement.node):
             if t == "bpchar" or t == "char":
                 yield self.violation(
                     statement, ctx,
@@ -833,8 +854,8 @@ class PreferTimestamptz(LintRule):
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
-        for col, tn, loc in _typed_columns(statement.node):
-            if type_name(tn) == "timestamp":
+        for col, _tn, loc, t in _typed_columns(statement.node):
+            if t == "timestamp":
                 yield self.violation(
                     statement, ctx,
                     f"column {col} is timestamp without time zone: instants from different time zones get "
@@ -902,6 +923,8 @@ IDENTIFIER_NODES: tuple[type[ast.Node], ...] = (
 #: ``_``, ``$`` and every non-ASCII character); an identifier of more than 63 bytes lies in such a
 #: run of at least 16 characters.
 _IDENT_RUN = re.compile(r"[A-Za-z0-9_$\u0080-\U0010FFFF]{16,}")
+#: The same for ASCII text, where one character is one byte: a run of more than 63.
+_ASCII_LONG_RUN = re.compile(r"[A-Za-z0-9_$]{64,}")
 
 
 class IdentifierLength(LintRule):
@@ -923,8 +946,9 @@ class IdentifierLength(LintRule):
         # so the AST only holds the truncated name: look at the tokens instead.
         if len(statement.sql) < 64:
             return
-        if '"' not in statement.sql and not any(
-                len(m.group().encode("utf-8")) > 63 for m in _IDENT_RUN.finditer(statement.sql)):
+        sql = statement.sql
+        if '"' not in sql and (_ASCII_LONG_RUN.search(sql) is None if sql.isascii() else not any(
+                len(m.group().encode("utf-8")) > 63 for m in _IDENT_RUN.finditer(sql))):
             return  # no quoted identifier, and no run of identifier characters long enough: skip the scan
         try:
             tokens = scan(statement.sql)

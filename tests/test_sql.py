@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from confiture_core.errors import SqlSyntaxError
-from confiture_core.sql import parse_sql_text
+from confiture_core.sql import parse_sql_text, redact_secrets
 
 
 def kinds(text: str) -> list[str]:
@@ -113,3 +113,36 @@ def test_trusted_parsing_gives_the_same_tree_and_restores_validation() -> None:
     assert ast.Node.__setattr__ is sql._node_setattr and "__setattr__" not in vars(ast.Boolean)
     with pytest.raises(ValueError):
         ast.Integer(ival="not an int")  # pglast's validation is back
+
+
+@pytest.mark.parametrize("sql", [
+    "CREATE ROLE app LOGIN PASSWORD 'hunter2'",
+    "alter user app with password E'hun''ter2'",
+    "ALTER ROLE app PA\u017f\u017fWORD 'hunter2'",  # LATIN SMALL LETTER LONG S matches s case-insensitively
+])
+def test_redact_secrets_hides_every_password_literal(sql: str) -> None:
+    out = redact_secrets(sql)
+    assert "hunter2" not in out and "hun''ter2" not in out and out.endswith("'***'")
+
+
+def test_redact_secrets_leaves_other_text_alone() -> None:
+    assert redact_secrets("CREATE TABLE passwords (hash text)") == "CREATE TABLE passwords (hash text)"
+
+
+def test_statement_positions_match_the_line_table_on_the_corpora() -> None:
+    from confiture_core.migrations import read_text
+    from confiture_core.sql import _Lines
+    from tests.conftest import CORPUS
+
+    checked = 0
+    for path in sorted(CORPUS.glob("*/migrations/**/*.sql")):
+        try:
+            parsed = parse_sql_text(read_text(path), str(path))
+        except SqlSyntaxError:
+            continue
+        text = read_text(path)
+        lines = _Lines(text)
+        for s in parsed.statements:
+            assert (s.line, s.column) == lines(s.offset), (path, s.index)
+            checked += 1
+    assert checked > 5000

@@ -61,11 +61,20 @@ def type_name(tn: ast.TypeName | None) -> str:
     return parts[-1].lower() if parts else ""
 
 
+_alter_memo: tuple[object, tuple[ast.AlterTableCmd, ...]] = (None, ())
+
+
 def alter_cmds(node: ast.Node) -> list[ast.AlterTableCmd]:
-    """The ``AlterTableCmd`` items of an ``ALTER TABLE`` (``[]`` for anything else)."""
-    if isinstance(node, ast.AlterTableStmt):
-        return [c for c in node.cmds or () if isinstance(c, ast.AlterTableCmd)]
-    return []
+    """The ``AlterTableCmd`` items of an ``ALTER TABLE`` (``[]`` for anything else).
+
+    The last statement's items are remembered (many rules ask for the same one in turn).
+    """
+    global _alter_memo
+    if _alter_memo[0] is not node:
+        cmds = tuple(c for c in node.cmds or () if isinstance(c, ast.AlterTableCmd)) \
+            if isinstance(node, ast.AlterTableStmt) else ()
+        _alter_memo = (node, cmds)
+    return list(_alter_memo[1])
 
 
 def column_constraints(col: ast.ColumnDef) -> list[ast.Constraint]:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -43,12 +43,16 @@ from .engine import (
     LintOptions,
     LintReport,
     check_rule_classes,
+    collect_files,
     relaxed_gc,
     select_rules,
     split_items,
 )
 from .reporters import FORMATS, RENDERERS, render_text
 from .rule import NEWEST_PG_VERSION, LintRule
+
+if TYPE_CHECKING:
+    from .memo import Recorder
 
 FAIL_LEVELS = ("error", "warning")
 
@@ -201,7 +205,41 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         else:
             out = RENDERERS[fmt](report, base)
     click.echo(out, nl=False)
-    return exit_code(report, fail_level)
+    code = exit_code(report, fail_level)
+    recorder = _recorder()
+    # replayable: every file came from the cache, the version came from no server, and every plugin
+    # loaded (one that failed to import left no module file to stamp: its fix could go unseen)
+    if (recorder is not None and cache_dir is not None and report.cache_hits == len(report.files)
+            and (source == "--pg-version" or not config.database_url)
+            and not any(getattr(i, "status", None) == "failed" for i in getattr(app, "plugin_infos", ()))):
+        _leave_memo(recorder, config, targets, report, cache_dir, code)
+    return code
+
+
+def _recorder() -> Recorder | None:
+    """The run's memo recorder: only the console script starts one (importing :mod:`.memo` to do so)."""
+    memo = sys.modules.get("confiture_core.lint.memo")
+    return None if memo is None else memo.current()
+
+
+def _leave_memo(recorder: Recorder, config: Any, targets: Sequence[Path], report: LintReport,
+                cache_dir: Path, code: int) -> None:
+    """Let the next identical run replay this one (see :mod:`confiture_core.lint.replay`)."""
+    from . import memo
+
+    folders: list[str] = []
+    collect_files(targets, folders)
+    plugins_dir = config.section("plugins").get("dir")
+    deps = memo.input_dependencies(
+        start=recorder.invocation.start,
+        config_file=str(config.config_file) if config.config_file else None,
+        explicit_config=recorder.invocation.config,
+        plugins_dir=str((config.project_dir / plugins_dir).resolve()) if isinstance(plugins_dir, str) else None,
+        roots=[str(t) for t in targets],
+        folders=folders,
+        files=[f.path for f in report.files],
+    )
+    recorder.finish(str(cache_dir), deps, code)
 
 
 def exit_code(report: LintReport, fail_level: str) -> int:

@@ -2,7 +2,8 @@
 
 Flow for one file: read it (:func:`confiture_core.migrations.read_text`), parse it
 (:func:`confiture_core.sql.parse_sql_text`), decide whether the runner wraps it in
-a transaction (:meth:`confiture_core.migrations.Migration.is_transactional`), run
+a transaction (:func:`confiture_core.migrations.sql_transaction_mode`, the rule
+:meth:`~confiture_core.migrations.Migration.is_transactional` applies), run
 every selected rule over every statement, then apply ``noqa`` comments.
 
 Problems of the file itself are findings, never crashes:
@@ -27,7 +28,8 @@ size and mtime match its entry is answered without being read.
 
 Speed: files are parsed in batches inside :func:`confiture_core.sql.trusted_parsing`
 (pglast's per-attribute validation skipped, same AST), then linted; with more
-than :data:`PARALLEL_MIN_FILES` files, forked worker processes share the work.
+than :data:`PARALLEL_MIN_FILES` files, this process and forked children share the
+work (:mod:`confiture_core.lint.pool`).
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ from pglast.parser import ParseError, scan
 
 from .. import __version__
 from ..errors import ConfigError, MigrationFileError, SqlSyntaxError
-from ..migrations import Migration, read_text
+from ..migrations import read_text, sql_transaction_mode
 from ..sql import SqlFile, Statement, parse_sql_text, trusted_parsing
+from . import pool
 from .astutil import created_table
 from .rule import NEWEST_PG_VERSION, LintContext, LintRule, Severity, Violation
 
@@ -73,6 +76,10 @@ DEFAULT_GROUPS = ("safety",)
 
 #: Fewer files than this are linted in-process (a pool costs more than it saves).
 PARALLEL_MIN_FILES = 48
+
+#: Chunks per process sharing a run (see :mod:`confiture_core.lint.pool`): enough for the
+#: processes to finish together on a busy machine, few enough to keep hand-overs cheap.
+CHUNKS_PER_PROCESS = 6
 
 _NOQA_RE = re.compile(
     r"confiture:\s*noqa(?P<file>-file)?\b(?:\s*:?\s*(?P<codes>[A-Z][A-Z0-9]*\d{3}(?:[\s,]+[A-Z][A-Z0-9]*\d{3})*))?"
@@ -369,16 +376,6 @@ def _meta(code: str, path: str, line: int, column: int, message: str, excerpt: s
 # ------------------------------------------------------------------ one file
 
 
-def _in_transaction(path: str, sql_file: SqlFile) -> tuple[bool, str | None]:
-    """(runs in a transaction, refusal message or None), as the runner decides."""
-    p = Path(path)
-    mig = Migration(0, p.stem, p, None, "sql", _cache={"sql:up": sql_file})
-    try:
-        return mig.is_transactional("up"), None
-    except MigrationFileError as exc:
-        return True, str(exc)
-
-
 def lint_text(
     text: str,
     path: str,
@@ -405,6 +402,7 @@ class _Plan:
     def __init__(self, rules: Sequence[LintRule], options: LintOptions) -> None:
         self.configs = [options.rule_config(type(r)) for r in rules]
         self.dispatch = [tuple(getattr(r, "node_types", ())) for r in rules]
+        self.codes = frozenset(r.code for r in rules)
         self._by_type: dict[type, list[int]] = {}
 
     def for_type(self, cls: type) -> list[int]:
@@ -447,7 +445,7 @@ def _lint_parsed(
     sql_file = parsed
     statements = sql_file.statements
     found: list[Violation] = []
-    in_tx, refusal = _in_transaction(path, sql_file)
+    in_tx, refusal = sql_transaction_mode(sql_file)  # as the runner decides
     if refusal and "CF003" not in options.ignore_meta:
         line = next((s.line for s in statements if s.no_transaction_reason), 1)
         found.append(_meta("CF003", path, line, 1, refusal.split(": ", 1)[-1]))
@@ -486,7 +484,7 @@ def _lint_parsed(
                 and node.kind == VariableSetKind.VAR_SET_VALUE:
             ctx.lock_timeout_set = True
     found.sort(key=lambda v: (v.line, v.column, v.code))
-    codes = frozenset(r.code for r in rules)
+    codes = plan.codes
     kept = _apply_noqa(found, statements, _find_noqa(text, statements), path, known_codes or codes, codes)
     if "CF002" in options.ignore_meta:
         kept = [v for v in kept if v.code != "CF002"]
@@ -537,19 +535,21 @@ def lint_paths_batch(paths: Sequence[Path], rules: Sequence[LintRule], options: 
 # ------------------------------------------------------------------ files
 
 
-def collect_files(paths: Iterable[Path]) -> list[Path]:
+def collect_files(paths: Iterable[Path], folders: list[str] | None = None) -> list[Path]:
     """The files to lint: each file as given; every ``*.sql`` below each folder.
 
     Hidden files and folders (``.git``, ``.confiture``) are skipped. Order: as
     given, each folder's files sorted by path; duplicates removed.
 
+    :param folders: when given, every folder walked is appended to it (the run
+        memo stamps them: a file added to one changes its stamp).
     :raises ConfigError: a path that does not exist.
     """
     out: list[Path] = []
     seen: set[str] = set()
     for p in paths:
         if p.is_dir():
-            found = [(os.path.join(p, rel), real) for rel, real in _sql_below(str(p))]
+            found = [(os.path.join(p, rel), real) for rel, real in _sql_below(str(p), folders)]
         elif p.exists():
             found = [(str(p), None)]
         else:
@@ -562,7 +562,7 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def _sql_below(root: str) -> list[tuple[str, str | None]]:
+def _sql_below(root: str, folders: list[str] | None = None) -> list[tuple[str, str | None]]:
     """``(path relative to root, real path or None)`` of every ``*.sql`` file below ``root``.
 
     What ``sorted(Path(root).rglob("*.sql"))`` filtered by ``is_file()`` and
@@ -573,6 +573,8 @@ def _sql_below(root: str) -> list[tuple[str, str | None]]:
     found: list[tuple[tuple[str, ...], str, str | None]] = []
 
     def walk(folder: str, parts: tuple[str, ...], real: str | None) -> None:
+        if folders is not None:
+            folders.append(folder)
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
@@ -862,22 +864,31 @@ class Linter:
         return LintReport([results[i] for i in range(len(files))], list(self.rules), self.options.pg_version)
 
     def _run(self, files: list[Path]) -> list[FileResult]:
+        rules = [r() for r in self.rules]
+
+        def work(chunk: list[Path]) -> list[FileResult]:
+            return lint_paths_batch(chunk, rules, self.options, self.known_codes)
+
         if self.jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
-            rules = [r() for r in self.rules]
-            return lint_paths_batch(files, rules, self.options, self.known_codes)
-        n_chunks = self.jobs * 4
+            return work(files)
+        if pool.can_fork():
+            return pool.share(files, work, self.jobs, self.jobs * CHUNKS_PER_PROCESS)
+        return self._run_spawned(files)
+
+    def _run_spawned(self, files: list[Path]) -> list[FileResult]:
+        """Where ``fork`` does not exist: a pool of spawned workers (each imports and loads the rules)."""
+        n_chunks = self.jobs * CHUNKS_PER_PROCESS
         chunks = [[str(f) for f in files[k::n_chunks]] for k in range(n_chunks)]
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
         with ProcessPoolExecutor(
             max_workers=self.jobs,
-            mp_context=multiprocessing.get_context(method),
+            mp_context=multiprocessing.get_context(),
             initializer=_init_worker,
             initargs=(self.rules, self.options, self.known_codes),
-        ) as pool:
-            chunk_results = list(pool.map(_lint_chunk, chunks))
+        ) as executor:
+            chunk_results = list(executor.map(_lint_chunk, chunks))
         by_path: dict[str, FileResult] = {}
         for chunk, res in zip(chunks, chunk_results, strict=True):
             for p, r in zip(chunk, res, strict=True):

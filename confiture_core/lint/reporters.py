@@ -89,7 +89,7 @@ def _scalar(v: Any) -> str:
     return json.dumps(v)
 
 
-_flat_encode = json.JSONEncoder(separators=(",\n", ": ")).encode
+_flat_encoders: dict[str, Callable[[Any], str]] = {}
 
 
 class _FlatObjects(list[dict[str, Any]]):
@@ -99,13 +99,17 @@ class _FlatObjects(list[dict[str, Any]]):
 def _flat_objects(items: list[dict[str, Any]], inner: str) -> str:
     """The members of a list of non-empty objects of scalars, laid out as ``indent=2`` does.
 
-    One C-encoder call for the whole list, with ``",\n"`` as separator: the C
-    encoder escapes newlines inside strings, so a raw newline only comes from a
-    separator. After re-indenting them, ``"}" + sep + "{"`` only occurs between
-    two objects (a scalar never ends with ``}``, a key starts with ``"``).
+    One C-encoder call for the whole list, with the members' separator (a comma,
+    a newline and the indentation) as item separator: the C encoder escapes
+    newlines inside strings, so a raw newline only comes from a separator, and
+    ``"}" + sep + "{"`` only occurs between two objects (a scalar never ends with
+    ``}``, a key starts with ``"``).
     """
     sep = "," + inner + "  "
-    body = _flat_encode(list(items))[2:-2].replace(",\n", sep)
+    encode = _flat_encoders.get(sep)
+    if encode is None:
+        encode = _flat_encoders[sep] = json.JSONEncoder(separators=(sep, ": ")).encode
+    body = encode(list(items))[2:-2]
     body = body.replace("}" + sep + "{", inner + "}," + inner + "{" + inner + "  ")
     return inner + "{" + inner + "  " + body + inner + "}"
 

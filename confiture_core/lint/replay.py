@@ -1,0 +1,229 @@
+"""Replay of a whole ``confiture lint`` run whose inputs have not changed (the warm path).
+
+A lint run with the result cache on, in which every file was answered from the
+cache, leaves a *run memo* next to the cache
+(``<project>/.confiture/lint-cache/run-<key>.memo``): what it wrote to stdout
+and stderr, its exit code, and a stamp of every input it depended on. The next
+identical invocation checks those stamps and, when all still hold, writes the
+same output and exits with the same code without importing click, pluggy,
+pglast or any rule (:func:`replay`, called by :mod:`confiture_core.entry`
+before anything else is imported).
+
+What must be identical, or the memo is not used:
+
+- the invocation: the arguments, the current folder, the Python executable,
+  version and ``sys.path``, the environment variables Confiture, Python, libpq and
+  rich read (``CONFITURE_*``, ``DATABASE_URL``, ``PYTHON*``, ``PG*``, locale and
+  terminal variables), and whether stdout and stderr are terminals;
+- the files, by stamp (size, mtime and ctime in ns, inode, device, via
+  ``os.stat``): every linted file; every folder walked to find them (a file added
+  or removed changes its folder's stamp); the config files searched for, present
+  or absent; every loaded module's file (Confiture, pglast, the rule packs, ``-p``
+  modules, the ``[plugins] dir`` files), so an edit or an upgrade of any of them
+  invalidates; the ``[plugins] dir`` folder; every ``sys.path`` entry and the
+  ``entry_points.txt`` and ``METADATA`` of every distribution on it, so
+  installing, removing or upgrading a rule pack invalidates.
+
+A memo is only written when every one of those stamps was last changed at least
+:data:`confiture_core.lint.memo.SETTLE_NS` before the run started (an edit in the same clock tick as a
+stamp could otherwise go unseen, and an edit during the run always shows as a
+newer ctime), when the target PostgreSQL version did not come from a server
+(``--pg-version``, or no database URL configured), when every plugin loaded
+(a plugin that failed to import left no module file to stamp), and when the run ended
+normally (exit 0 or 1) with every file answered from the cache, so that the
+replayed report, whose ``cached`` flags and ``cache_hits`` say so, is the one
+that run printed. ``--no-cache``, ``--pending``, ``--list-rules``,
+``--explain`` and ``--help`` are never replayed.
+
+This module imports nothing beyond the standard library (it runs before the CLI) and only
+reads memos; :mod:`confiture_core.lint.memo` writes them.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+import zlib
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: this module runs before everything else
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
+#: Bump when the memo format or what it covers changes (old memos are then ignored).
+MEMO_VERSION = "1"
+
+_GLOBAL_VALUE_OPTIONS = frozenset({"--config", "--project", "-C", "--database-url", "-p", "--disable-plugin"})
+_NEVER_REPLAYED = frozenset({"--no-cache", "--pending", "--list-rules", "--explain", "--help", "-h", "--version"})
+_ENV_PREFIXES = ("CONFITURE_", "PYTHON", "PG", "LC_")
+_ENV_NAMES = frozenset({
+    "DATABASE_URL", "LANG", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES",
+    "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR", "CLICOLOR_FORCE", "JUPYTER_COLUMNS", "JUPYTER_LINES",
+})
+
+#: ``(path, stamp)``: stamp is ``[size, mtime_ns, ctime_ns, ino, dev]``, or ``None`` when nothing is there.
+Dependency = tuple[str, list[int] | None]
+
+
+# ------------------------------------------------------------------ invocation
+
+
+class Invocation:
+    """A ``confiture ... lint ...`` command line that may be replayed.
+
+    :ivar key: the canonical text of everything the run's output depends on besides files.
+    :ivar start: the folder the config search starts from (``--project`` or the current folder), real path.
+    :ivar config: the real path of ``--config``, or ``None``.
+    """
+
+    __slots__ = ("config", "key", "start")
+
+    def __init__(self, key: str, start: str, config: str | None) -> None:
+        self.key = key
+        self.start = start
+        self.config = config
+
+    @property
+    def digest(self) -> str:
+        """A short checksum of :attr:`key`, naming the memo file (the memo holds the whole key)."""
+        data = self.key.encode("utf-8", "surrogatepass")
+        return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+
+    def memo_folders(self) -> list[str]:
+        """The cache folders a memo of this invocation may be in (one per possible project folder).
+
+        The project folder is the config file's folder, else the start folder; the
+        config search is not repeated here (the memo's stamps prove it), only the
+        folders holding a candidate file are tried.
+        """
+        if self.config is not None:
+            folders = [os.path.dirname(self.config)]
+        else:
+            folders = []
+            folder = self.start
+            while True:
+                if os.path.isfile(os.path.join(folder, "confiture.toml")):
+                    folders.append(folder)
+                    break
+                if os.path.isfile(os.path.join(folder, "pyproject.toml")):
+                    folders.append(folder)
+                parent = os.path.dirname(folder)
+                if parent == folder:
+                    break
+                folder = parent
+            if self.start not in folders:
+                folders.append(self.start)
+        return [os.path.join(f, ".confiture", "lint-cache") for f in folders]
+
+
+def parse_invocation(argv: Sequence[str], env: dict[str, str] | None = None) -> Invocation | None:
+    """The :class:`Invocation` of a command line, or ``None`` when it is not a replayable ``lint`` run.
+
+    :param argv: the arguments after the program name.
+    :param env: the environment (default ``os.environ``).
+    """
+    env = dict(os.environ) if env is None else env
+    project: str | None = None
+    config: str | None = None
+    i = 0
+    command_at = -1
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _GLOBAL_VALUE_OPTIONS:
+            if i + 1 >= len(argv):
+                return None
+            if arg in ("--project", "-C"):
+                project = argv[i + 1]
+            elif arg == "--config":
+                config = argv[i + 1]
+            i += 2
+            continue
+        if arg.startswith("--project=") or (arg.startswith("-C") and len(arg) > 2 and not arg.startswith("--")):
+            project = arg.split("=", 1)[1] if arg.startswith("--") else arg[2:]
+        elif arg.startswith("--config="):
+            config = arg.split("=", 1)[1]
+        elif not arg.startswith("-"):
+            command_at = i
+            break
+        i += 1
+    if command_at < 0 or argv[command_at] != "lint":
+        return None
+    for arg in argv[command_at + 1:]:
+        if arg.split("=", 1)[0] in _NEVER_REPLAYED:
+            return None
+    try:
+        cwd = os.getcwd()
+        start = os.path.realpath(project) if project is not None else cwd
+        config_real = os.path.realpath(config) if config is not None else None
+        streams = [(s.isatty(), str(getattr(s, "encoding", None)), str(getattr(s, "errors", None)))
+                   for s in (sys.stdout, sys.stderr)]
+    except (OSError, ValueError, AttributeError):
+        return None
+    doc = (
+        ("memo", MEMO_VERSION),
+        ("argv", tuple(argv)),
+        ("cwd", cwd),
+        ("start", start),
+        ("config", config_real),
+        ("python", sys.executable, sys.version, tuple(sys.path)),
+        ("env", tuple(sorted((k, v) for k, v in env.items() if k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)))),
+        ("streams", tuple(streams)),
+    )
+    return Invocation(repr(doc), start, config_real)  # repr of str/int/bool/None tuples: canonical
+
+
+# ------------------------------------------------------------------ stamps
+
+
+def stamp_of(path: str) -> list[int] | None:
+    """``[size, mtime_ns, ctime_ns, inode, device]`` of what ``path`` names (symlinks followed), or ``None``."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def stamps_hold(deps: Iterable[Sequence[Any]]) -> bool:
+    """Whether every recorded ``(path, stamp)`` still matches what is on disk."""
+    for path, recorded in deps:
+        if stamp_of(path) != recorded:
+            return False
+    return True
+
+
+# ------------------------------------------------------------------ replay
+
+
+def replay(inv: Invocation) -> int | None:
+    """Write the output of an identical earlier run whose inputs are unchanged; return its exit code.
+
+    :param inv: the command line (see :func:`parse_invocation`).
+    :returns: the exit code to exit with, or ``None`` (no usable memo: run the command).
+    """
+    name = f"run-{inv.digest}.memo"
+    for folder in inv.memo_folders():
+        try:
+            with open(os.path.join(folder, name), "rb") as fh:
+                data = fh.read()
+            header = marshal.loads(data)
+            if not isinstance(header, dict) or header.get("key") != inv.key or not stamps_hold(header["deps"]):
+                continue
+            payload = data[header["size"]:]
+        except (OSError, ValueError, EOFError, KeyError, TypeError):
+            continue
+        return _write_back(header, payload)
+    return None
+
+
+def _write_back(header: dict[str, Any], payload: bytes) -> int:
+    text = payload.decode("utf-8", "surrogatepass")
+    pos = 0
+    streams = (sys.stdout, sys.stderr)
+    for which, length in header["chunks"]:
+        streams[which].write(text[pos : pos + length])
+        pos += length
+    for s in streams:
+        s.flush()
+    return int(header["exit_code"])
