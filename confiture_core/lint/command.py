@@ -136,21 +136,25 @@ def _list_rules(rules: Sequence[type[LintRule]], selected: Sequence[type[LintRul
               help="Output format (all go to stdout).")
 @click.option("--fail-level", type=click.Choice(FAIL_LEVELS), default="error", show_default=True,
               help="Exit 1 when a finding has this severity or a higher one.")
+@click.option("--include-down", is_flag=True,
+              help="Also lint *.down.sql files found in folders (skipped by default: reverting drops what the up "
+                   "created). Files given by name are always linted. Config: [lint] include_down.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write .confiture/lint-cache.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
               help="Worker processes (default: every CPU available).")
 @click.option("--list-rules", is_flag=True, help="List every rule from every plugin, with on/off state, and exit.")
 @click.option("--explain", metavar="CODE", help="Print a rule's explanation and exit.")
 def lint_command(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore: tuple[str, ...],
-                 pg_version: int | None, fmt: str, fail_level: str, no_cache: bool, jobs: int | None,
-                 list_rules: bool, explain: str | None) -> None:
+                 pg_version: int | None, fmt: str, fail_level: str, include_down: bool, no_cache: bool,
+                 jobs: int | None, list_rules: bool, explain: str | None) -> None:
     """Check migration files for dangerous or non-conforming SQL.
 
     PATHS are files or folders (every *.sql below a folder); default: the
     migrations folder.
     """
     try:
-        code = _run(paths, pending, select, ignore, pg_version, fmt, fail_level, no_cache, jobs, list_rules, explain)
+        code = _run(paths, pending, select, ignore, pg_version, fmt, fail_level, include_down, no_cache, jobs,
+                    list_rules, explain)
     except ConfitureError as exc:
         if exc.exit_code == 2:
             raise LintUsageError(str(exc)) from None
@@ -160,7 +164,7 @@ def lint_command(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...]
 
 
 def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore: tuple[str, ...],
-         pg_version: int | None, fmt: str, fail_level: str, no_cache: bool, jobs: int | None,
+         pg_version: int | None, fmt: str, fail_level: str, include_down: bool, no_cache: bool, jobs: int | None,
          list_rules: bool, explain: str | None) -> int:
     app = click.get_current_context().obj
     if app is None or not hasattr(app, "config"):
@@ -186,11 +190,21 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     if pending:
         applied = set(app.applied_versions())
         targets = [m.up_path for m in discover(config.migrations_dir) if m.kind == "sql" and m.version not in applied]
+        lint_targets = targets
     else:
         targets = list(paths) or [config.migrations_dir]
         if not paths and not config.migrations_dir.is_dir():
             raise ConfigError(f"{config.migrations_dir}: migrations folder not found; give PATHS or set "
                               "migrations_dir in confiture.toml")
+        lint_targets = targets
+        down_cfg = lint_cfg.get("include_down", False)
+        if not isinstance(down_cfg, bool):
+            raise ConfigError(f"{where}: [lint] include_down must be true or false")
+        if not (include_down or down_cfg):
+            lint_targets, skipped = _without_down_files(targets)
+            if skipped and fmt == "text":
+                click.echo(f"skipped {skipped} down migration file(s) (*.down.sql) found in folders; "
+                           "--include-down lints them", err=True)
     ignore_meta = frozenset(i.upper() for i in ign if i.upper() in META_CODES)
     options = LintOptions(pg_version=version, lint_config=lint_cfg, runner_lock_timeout=config.lock_timeout,
                           ignore_meta=ignore_meta)
@@ -199,7 +213,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     linter = Linter(chosen, options, cache_dir=cache_dir, jobs=jobs, known_codes=[r.code for r in available])
     base = config.project_dir
     with relaxed_gc():
-        report = linter.lint_paths(targets)
+        report = linter.lint_paths(lint_targets)
         if fmt == "text":
             out = render_text(report, base, color=sys.stdout.isatty())
         else:
@@ -212,8 +226,27 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     if (recorder is not None and cache_dir is not None and report.cache_hits == len(report.files)
             and (source == "--pg-version" or not config.database_url)
             and not any(getattr(i, "status", None) == "failed" for i in getattr(app, "plugin_infos", ()))):
-        _leave_memo(recorder, config, targets, report, cache_dir, code)
+        _leave_memo(recorder, config, targets, report, cache_dir, code)  # the folders as given: stamped
     return code
+
+
+def _without_down_files(targets: Sequence[Path]) -> tuple[list[Path], int]:
+    """``targets`` with the ``*.down.sql`` files found under its folders left out, and how many.
+
+    A down migration undoes its up migration, so it drops what the up created: the safety
+    rules would flag every one of them. Files named on the command line are kept.
+    """
+    out: list[Path] = []
+    skipped = 0
+    for t in targets:
+        if not t.is_dir():
+            out.append(t)
+            continue
+        files = collect_files([t])
+        kept = [f for f in files if not f.name.endswith(".down.sql")]
+        skipped += len(files) - len(kept)
+        out.extend(kept if len(kept) < len(files) else [t])
+    return out, skipped
 
 
 def _recorder() -> Recorder | None:

@@ -40,14 +40,14 @@ def test_text_format_and_exit_1(proj: Path) -> None:
     assert r.exit_code == 1
     assert "migrations/2_index.up.sql:2:1: CF101 error (safety.concurrent-index)" in r.stdout
     assert "CREATE INDEX orders_id2 ON orders (id)" in r.stdout  # excerpt
-    assert "Found 1 error(s) and 0 warning(s) in 3 file(s)" in r.stdout
+    assert "Found 1 error(s) and 0 warning(s) in 2 file(s)" in r.stdout  # the down file is skipped
 
 
 def test_clean_tree_exits_0(proj: Path) -> None:
     (proj / "migrations" / "2_index.up.sql").write_text("CREATE INDEX CONCURRENTLY orders_id2 ON orders (id);\n")
     r = lint(proj, "--no-cache")
     assert r.exit_code == 0, r.output
-    assert "No findings in 3 file(s)" in r.stdout
+    assert "No findings in 2 file(s)" in r.stdout
 
 
 def test_fail_level_warning(proj: Path) -> None:
@@ -60,7 +60,7 @@ def test_json_format(proj: Path) -> None:
     r = lint(proj, "--no-cache", "--format", "json")
     doc = json.loads(r.stdout)
     assert doc["version"] == 1 and doc["pg_version"] == 18
-    assert doc["summary"] == {"files": 3, "statements": 6, "errors": 1, "warnings": 0, "cache_hits": 0}
+    assert doc["summary"] == {"files": 2, "statements": 5, "errors": 1, "warnings": 0, "cache_hits": 0}
     (v,) = doc["violations"]
     assert v == {**v, "code": "CF101", "path": "migrations/2_index.up.sql", "line": 2, "column": 1,
                  "severity": "error", "name": "safety.concurrent-index"}
@@ -143,7 +143,7 @@ def test_pg_version_option_and_config(proj: Path) -> None:
 def test_cache_through_cli(proj: Path) -> None:
     first = json.loads(lint(proj, "--format", "json").stdout)
     second = json.loads(lint(proj, "--format", "json").stdout)
-    assert first["summary"]["cache_hits"] == 0 and second["summary"]["cache_hits"] == 3
+    assert first["summary"]["cache_hits"] == 0 and second["summary"]["cache_hits"] == 2
     assert first["violations"] == second["violations"]
     assert (proj / ".confiture" / "lint-cache").is_dir()
 
@@ -164,3 +164,24 @@ def test_corpora_all_formats(tmp_path: Path) -> None:
             assert r.exit_code == 1, (corpus, fmt, r.output[-500:])
             assert "internal error" not in r.stdout
             assert len(r.stdout) > 10_000
+
+
+def test_down_files_in_folders_are_skipped_unless_asked(proj: Path) -> None:
+    """Regression: every down migration was flagged for the DROPs that undo its up (149 of ente's 157 drops)."""
+    (proj / "migrations" / "1_create.down.sql").write_text("DROP TABLE orders;\n")
+    r = lint(proj, "--no-cache", "--format", "json")
+    found = {(f["path"], f["code"]) for f in json.loads(r.stdout)["violations"]}
+    assert not any(p.endswith(".down.sql") for p, _ in found) and ("migrations/2_index.up.sql", "CF101") in found
+    r = lint(proj, "--no-cache")
+    assert "skipped 2 down migration file(s)" in r.stderr and "--include-down" in r.stderr
+    for args in (("--include-down",), (str(proj / "migrations" / "1_create.down.sql"),)):
+        r = lint(proj, "--no-cache", "--format", "json", *args)
+        found = {(f["path"], f["code"]) for f in json.loads(r.stdout)["violations"]}
+        assert ("migrations/1_create.down.sql", "CF114") in found, args
+    (proj / "confiture.toml").write_text('migrations_dir = "migrations"\n[lint]\ninclude_down = true\n')
+    r = lint(proj, "--no-cache", "--format", "json")
+    found = {(f["path"], f["code"]) for f in json.loads(r.stdout)["violations"]}
+    assert ("migrations/1_create.down.sql", "CF114") in found
+    (proj / "confiture.toml").write_text('migrations_dir = "migrations"\n[lint]\ninclude_down = "yes"\n')
+    r = lint(proj, "--no-cache")
+    assert r.exit_code == 2 and "[lint] include_down must be true or false" in r.stderr

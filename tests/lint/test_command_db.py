@@ -23,8 +23,10 @@ def test_pending_lints_only_unapplied_migrations(project: Path) -> None:
     doc = json.loads(r.stdout)
     assert [f["path"] for f in doc["files"]] == ["migrations/3_index.up.sql"]
     assert {v["code"] for v in doc["violations"]} == {"CF101", "CF120"}
-    # without --pending every file is linted, applied ones included
+    # without --pending every up file is linted, applied ones included (down files with --include-down)
     r = run_cli("lint", "--format", "json", "--no-cache", cwd=project)
+    assert len(json.loads(r.stdout)["files"]) == 3
+    r = run_cli("lint", "--format", "json", "--no-cache", "--include-down", cwd=project)
     assert len(json.loads(r.stdout)["files"]) == 4
 
 
