@@ -37,7 +37,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -47,9 +47,9 @@ from pglast.visitors import Visitor
 
 from .config import Config
 from .errors import ConfigError, ConfitureError
-from .hookcaller import Hooks
-from .hookspecs import MigrationResult
-from .migrations import Migration
+from .hookcaller import HookFailed, Hooks
+from .hookspecs import Backfill, BackfillBatch, Finding, HookContext, MigrationResult
+from .migrations import Direction, Migration
 from .risk import (
     NON_TRANSACTIONAL_LOCKS,
     Risk,
@@ -58,7 +58,7 @@ from .risk import (
     risk_of_mode,
     strongest,
 )
-from .runner import Reporter, Runner, RunResult
+from .runner import NullReporter, Reporter, Runner, RunResult
 from .sql import Statement, redact_secrets
 
 Conn = psycopg.Connection[Any]
@@ -542,13 +542,129 @@ class LockBlocked(ConfitureError):
 
     :ivar report: the dry run's report up to the blocked statement (its ``error``
         is this message), or ``None``.
+    :ivar detail: the message without its closing "Nothing was changed."
     """
 
     exit_code = 1
 
-    def __init__(self, message: str, report: DryRunReport | None = None) -> None:
+    def __init__(self, message: str, report: DryRunReport | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.report = report
+        self.detail = detail or message
+
+
+class DryRunEnded(ConfitureError):
+    """A plugin hook (or backfill batch) committed, rolled back or closed the connection in a dry run (exit 1).
+
+    That ends the dry run's one transaction (a COMMIT is refused by the runner's
+    commit guard, so it rolls back): the dry run stops at that migration.
+    """
+
+    exit_code = 1
+
+
+# The savepoint the runner holds (Runner._scratch_tx / Runner._tx in a dry run) around each kind of hook call;
+# re-created in an empty transaction after a hook ended the dry run's, so that the runner's usual clean-up
+# (ROLLBACK TO / RELEASE, the final ROLLBACK) runs as for any failing hook and the hook's error is the one shown.
+_HOOK_SAVEPOINT = {"confiture_validate": "confiture_scratch"}
+_DEFAULT_SAVEPOINT = "confiture_migration"
+
+
+class DryRunHooks(Hooks):
+    """The hook facade of a dry run: the same plugins and failure policy as ``inner``, plus what a dry run needs.
+
+    - A hook that ended the dry run's transaction (COMMIT, ROLLBACK, close) fails with
+      :class:`DryRunEnded`, naming the plugin, the hook and the migration, and saying
+      that nothing was changed; no further hook runs (:meth:`has` answers ``False``).
+    - Backfill batches run under the runner's commit guard (as hooks do), so a batch
+      that commits cannot commit the dry run's work; one that ends the transaction
+      fails the same way.
+    """
+
+    def __init__(self, inner: Hooks, conn: Conn) -> None:
+        super().__init__(inner.pm, inner.non_fatal, inner.warn)
+        self.conn = conn
+        self.runner: Runner | None = None
+        self.ended: DryRunEnded | None = None
+
+    def has(self, name: str) -> bool:
+        """As :meth:`Hooks.has`, but ``False`` for every hook once the dry run's transaction was ended."""
+        return self.ended is None and super().has(name)
+
+    def _gone(self) -> bool:
+        from psycopg import pq
+
+        return self.conn.closed or self.conn.info.transaction_status in (pq.TransactionStatus.IDLE,
+                                                                          pq.TransactionStatus.UNKNOWN)
+
+    def _end(self, message: str, hook: str) -> DryRunEnded:
+        closed = self.conn.closed
+        self.ended = DryRunEnded(
+            f"{message}; in a dry run that ends the dry run's transaction: the dry run stopped there and everything "
+            f"it did was rolled back, nothing was {'committed' if closed else 'changed'}")
+        if not closed:
+            try:
+                self.conn.execute(f"BEGIN; SAVEPOINT {_HOOK_SAVEPOINT.get(hook, _DEFAULT_SAVEPOINT)}")
+            except psycopg.Error:
+                pass
+        return self.ended
+
+    def _guard(self, hook: str, call: Any) -> Any:
+        try:
+            out = call()
+        except HookFailed as exc:
+            if self.ended is None and self._gone():
+                raise self._end(str(exc), hook) from exc
+            raise
+        if self.ended is None and self._gone():
+            raise self._end(f"a plugin's {hook} ended the runner's transaction", hook)
+        return out
+
+    def validate(self, ctx: HookContext) -> list[Finding]:
+        """See :meth:`Hooks.validate`."""
+        return list(self._guard("confiture_validate", lambda: super(DryRunHooks, self).validate(ctx)))
+
+    def before_migrate(self, ctx: HookContext) -> None:
+        """See :meth:`Hooks.before_migrate`."""
+        self._guard("confiture_before_migrate", lambda: super(DryRunHooks, self).before_migrate(ctx))
+
+    def after_migrate(self, ctx: HookContext, results: Sequence[MigrationResult]) -> None:
+        """See :meth:`Hooks.after_migrate`."""
+        self._guard("confiture_after_migrate", lambda: super(DryRunHooks, self).after_migrate(ctx, results))
+
+    def before_migration(self, ctx: HookContext) -> None:
+        """See :meth:`Hooks.before_migration`."""
+        self._guard("confiture_before_migration", lambda: super(DryRunHooks, self).before_migration(ctx))
+
+    def after_migration(self, ctx: HookContext) -> None:
+        """See :meth:`Hooks.after_migration`."""
+        self._guard("confiture_after_migration", lambda: super(DryRunHooks, self).after_migration(ctx))
+
+    def backfill(self, ctx: HookContext) -> list[tuple[str, Backfill]]:
+        """See :meth:`Hooks.backfill`; each batch is guarded (see the class)."""
+        found: list[tuple[str, Backfill]] = self._guard("confiture_backfill",
+                                                        lambda: super(DryRunHooks, self).backfill(ctx))
+        return [(plugin, replace(b, batch=self._guarded_batch(b.batch))) for plugin, b in found]
+
+    def _guarded_batch(self, batch: Any) -> Any:
+        def run(arg: BackfillBatch) -> int:
+            try:
+                if self.runner is not None:
+                    with self.runner._guarded():
+                        rows = batch(arg)
+                else:
+                    rows = batch(arg)
+            except Exception as exc:
+                if self.ended is None and self._gone():
+                    raise self._end(f"the batch committed, rolled back or closed the runner's connection "
+                                    f"({type(exc).__name__}: {exc})", "confiture_backfill") from exc
+                raise
+            if self.ended is None and self._gone():
+                raise self._end("the batch committed, rolled back or closed the runner's connection",
+                                "confiture_backfill")
+            return int(rows or 0)
+
+        return run
 
 
 _BLOCKERS_SQL = """
@@ -1006,8 +1122,76 @@ def _setval_if(conn: Conn, oid: int, expected: int, to: SeqState) -> str | None:
     return None
 
 
+def _set_sequences(report: DryRunReport, restored: list[str], skipped: list[tuple[str, str]]) -> None:
+    report.sequences_restored = restored
+    report.sequences_not_restored = [n for n, _ in skipped]
+    report.sequences_not_restored_reasons = dict(skipped)
+
+
 def _lock_timeout_error(error: str | None) -> bool:
     return bool(error) and ("[55P03]" in (error or "") or "lock timeout" in (error or ""))
+
+
+class _RecordingReporter(NullReporter):
+    """Forwards to the CLI's reporter and remembers which migrations started and how each ended."""
+
+    def __init__(self, inner: Reporter | None) -> None:
+        self.inner: Reporter = inner or NullReporter()
+        self.started: list[Migration] = []
+        self.results: list[MigrationResult] = []
+
+    def start(self, total: int, direction: Direction) -> None:
+        self.inner.start(total, direction)
+
+    def migration_started(self, migration: Migration) -> None:
+        self.started.append(migration)
+        self.inner.migration_started(migration)
+
+    def migration_done(self, result: MigrationResult) -> None:
+        self.results.append(result)
+        self.inner.migration_done(result)
+
+    def info(self, message: str) -> None:
+        self.inner.info(message)
+
+    def warn(self, message: str) -> None:
+        self.inner.warn(message)
+
+    def finish(self) -> None:
+        self.inner.finish()
+
+
+def partial_report(exc: BaseException) -> DryRunReport | None:
+    """The report of a dry run that ``exc`` stopped (the migrations measured so far and those planned), if any.
+
+    :func:`dry_run` attaches it to whatever escapes it (a validation error, a
+    run-level hook's failure, a database or internal error), so that the CLI can
+    still print the report document.
+    """
+    rep = getattr(exc, "dry_run_report", None)
+    return rep if isinstance(rep, DryRunReport) else None
+
+
+def _partial(observer: MeasuringObserver, runner: Runner, rec: _RecordingReporter, target: int | None,
+             server_version: int, timeout: str, exc: BaseException) -> DryRunReport:
+    error = str(exc).strip() or type(exc).__name__
+    planned: dict[int, Migration] = {m.version: m for m in rec.started}
+    if not runner.conn.closed:
+        try:
+            by_v = {m.version: m for m in runner.migrations()}
+            planned.update((e.version, by_v[e.version]) for e in runner.status()
+                           if e.state == "pending" and e.version in by_v and (target is None or e.version <= target))
+        except (psycopg.Error, ConfitureError):
+            pass
+    results = list(rec.results)
+    done = {r.version for r in results}
+    results.extend(MigrationResult(m.version, m.name, "failed", 0.0, error) for m in rec.started
+                   if m.version not in done)
+    report = build_report(observer, RunResult("up", results=results, dry_run=True,
+                                              planned=[planned[v] for v in sorted(planned)]),
+                          server_version, timeout)
+    report.error = error
+    return report
 
 
 def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = None,
@@ -1027,45 +1211,68 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
         another session's lock; the message names the blockers.
     :raises HistoryError, MigrationFileError, MigrationFailed: as ``Runner.up``.
     """
-    from dataclasses import replace
-
     timeout = lock_timeout or dry_run_lock_timeout(config)
     cfg = replace(config, lock_timeout=timeout)
     watch = BlockerWatch(watch_url, conn.info.backend_pid) if watch_url else None
     observer = MeasuringObserver(conn, watch)
-    runner = Runner(conn, cfg, hooks, reporter=reporter, observer=observer)
+    dry_hooks = DryRunHooks(hooks, conn)
+    rec = _RecordingReporter(reporter)
+    runner = Runner(conn, cfg, dry_hooks, reporter=rec, observer=observer)
+    dry_hooks.runner = runner
+    server_version = conn.info.server_version
     runner.apply_timeouts()
     start = observer.begin()
     result: RunResult | None = None
+    restored: list[str] = []
+    skipped: list[tuple[str, str]] = []
     try:
         result = runner.up(target, dry_run=True)
+    except Exception as exc:
+        # whatever stops the run, the CLI still prints the report of what was measured (see partial_report)
+        if watch:
+            watch.close()
+            watch = None
+        if not conn.closed:
+            try:
+                restored, skipped = restore_sequences(conn, start, observer.end_state(), observer.seqs_seen,
+                                                      observer.seqs_proven)
+            except psycopg.Error:
+                pass
+        try:
+            partial = _partial(observer, runner, rec, target, server_version, timeout, exc)
+            _set_sequences(partial, restored, skipped)
+            exc.dry_run_report = partial  # type: ignore[attr-defined]
+        except Exception:
+            pass
+        raise
     finally:
         if watch:
             watch.close()
-        end = observer.end_state()
-        restored, skipped = (restore_sequences(conn, start, end, observer.seqs_seen, observer.seqs_proven)
-                             if not conn.closed else ([], []))
         runner.config = config
         if not conn.closed:
-            runner.apply_timeouts()
-    report = build_report(observer, result, conn.info.server_version, timeout)
-    report.sequences_restored = restored
-    report.sequences_not_restored = [n for n, _ in skipped]
-    report.sequences_not_restored_reasons = dict(skipped)
+            try:
+                runner.apply_timeouts()
+            except psycopg.Error:
+                pass
+    if not conn.closed:
+        restored, skipped = restore_sequences(conn, start, observer.end_state(), observer.seqs_seen,
+                                              observer.seqs_proven)
+    report = build_report(observer, result, server_version, timeout)
+    _set_sequences(report, restored, skipped)
     failed = [m for m in report.migrations if m.status == "failed"]
     if failed and _lock_timeout_error(failed[0].error):
         blockers = watch.blockers if watch else []
         if blockers:
             waited = blockers[0].waiting_for or "a lock"
             who = "; ".join(b.describe() for b in blockers)
-            msg = (f"dry run stopped: migration {failed[0].version} ({failed[0].name}) waited more than "
-                   f"lock_timeout {timeout} for {waited}, blocked by {who}. Nothing was changed.")
+            detail = (f"dry run stopped: migration {failed[0].version} ({failed[0].name}) waited more than "
+                      f"lock_timeout {timeout} for {waited}, blocked by {who}.")
         else:
-            msg = (f"dry run stopped: migration {failed[0].version} ({failed[0].name}) waited more than "
-                   f"lock_timeout {timeout} for a lock held by another session ({failed[0].error}). "
-                   "Nothing was changed.")
+            detail = (f"dry run stopped: migration {failed[0].version} ({failed[0].name}) waited more than "
+                      f"lock_timeout {timeout} for a lock held by another session ({failed[0].error}).")
+        msg = f"{detail} Nothing was changed."
         report.error = msg
-        raise LockBlocked(msg, report)
+        raise LockBlocked(msg, report, detail)
     return report
 
 

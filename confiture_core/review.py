@@ -41,8 +41,8 @@ def _locks_cell(locks: Sequence[object], limit: int = 4) -> str:
     from .dryrun import LockTaken
 
     items = [lk for lk in locks if isinstance(lk, LockTaken)]
-    shown = [f"{lk.mode} on {lk.relation}" + ("" if lk.preexisting else " (new)") + (" (inferred)" if lk.inferred else "")
-             for lk in items[:limit]]
+    shown = [f"{lk.mode} on {lk.relation}" + ("" if lk.preexisting else " (new)")
+             + (" (inferred)" if lk.inferred else "") for lk in items[:limit]]
     if len(items) > limit:
         shown.append(f"+{len(items) - limit} more")
     return "\n".join(shown)

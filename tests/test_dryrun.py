@@ -513,3 +513,71 @@ def test_destructive_judged_by_target_not_new_locks(seeded: Path) -> None:
     drop_t, drop_scratch = statements(doc, "5")
     assert drop_t["risk"] == "destructive" and "DROP TABLE (t)" in drop_t["reasons"]
     assert drop_scratch["risk"] == "safe"
+
+
+HOOK_ENDS_TX = {
+    # hook, plugin body; a run-level hook is implemented too: after the per-migration hook ended the dry run's
+    # transaction, its SAVEPOINT failed ("SAVEPOINT can only be used in transaction blocks") and hid the cause
+    "after_migration": ("@hookimpl\ndef confiture_after_migration(context):\n    context.connection.commit()\n\n"
+                        "@hookimpl\ndef confiture_after_migrate(context, results):\n    pass\n"),
+    "before_migration": ("@hookimpl\ndef confiture_before_migration(context):\n"
+                         "    context.connection.execute('ROLLBACK')\n"),
+    "validate": "@hookimpl\ndef confiture_validate(context):\n    context.connection.rollback()\n",
+    "backfill": ("from confiture_core.hookspecs import Backfill\n\n"
+                 "def batch(b):\n    b.connection.execute('UPDATE t SET n = 0')\n    b.connection.commit()\n"
+                 "    return 0\n\n"
+                 "@hookimpl\ndef confiture_backfill(context):\n    return [Backfill('zero', batch)]\n"),
+}
+
+
+@pytest.mark.parametrize("hook", sorted(HOOK_ENDS_TX))
+def test_hook_ending_the_dry_run_transaction_is_named(seeded: Path, db: psycopg.Connection[Any], hook: str) -> None:
+    """Regression: a hook that committed or rolled back in a dry run gave "SAVEPOINT can only be used in
+    transaction blocks" naming no plugin (and a backfill batch's COMMIT committed the dry run's work)."""
+    (seeded / "ender.py").write_text("import pluggy\nhookimpl = pluggy.HookimplMarker('confiture')\n\n"
+                                     + HOOK_ENDS_TX[hook])
+    write(seeded / "migrations", "2_add_col.up.sql", "ALTER TABLE t ADD COLUMN c int;\n")
+    write(seeded / "migrations", "3_more.up.sql", "CREATE TABLE more (id int);\n")
+    before = fingerprint(db)
+    r = run_cli("-p", "ender", "migrate", "up", "--dry-run", "--format", "json", cwd=seeded,
+                env={"PYTHONPATH": str(seeded)})
+    assert r.code == 1, r.stderr
+    assert f"plugin 'ender' failed in confiture_{hook}" in r.stderr and "2_add_col.up.sql" in r.stderr
+    assert "nothing was changed" in r.stderr and r.stderr.count("nothing was changed") == 1
+    assert "SAVEPOINT" not in r.stderr and "no transaction in progress" not in r.stderr
+    assert "Traceback" not in r.stderr
+    doc = json.loads(r.stdout)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["ok"] is False and "plugin 'ender'" in doc["error"]
+    assert [m["version"] for m in doc["migrations"]] == ["2", "3"]
+    assert fingerprint(db) == before
+    assert db.execute("SELECT count(*) FROM confiture_migrations").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("case", ["error finding", "closes connection", "internal error"])
+def test_json_report_printed_whatever_stops_the_dry_run(seeded: Path, db: psycopg.Connection[Any],
+                                                        case: str) -> None:
+    """Regression: these printed {"ok": false, "error", "exit_code"} instead of the report document."""
+    body = {
+        "error finding": ("from confiture_core.hookspecs import Finding\n\n@hookimpl\n"
+                          "def confiture_validate(context):\n    return [Finding('error', 'not on Fridays')]\n"),
+        "closes connection": ("@hookimpl\ndef confiture_after_migration(context):\n"
+                              "    context.connection.close()\n\n"
+                              "@hookimpl\ndef confiture_after_migrate(context, results):\n    pass\n"),
+        "internal error": "@hookimpl\ndef confiture_validate(context):\n    return 5\n",
+    }[case]
+    (seeded / "stopper.py").write_text("import pluggy\nhookimpl = pluggy.HookimplMarker('confiture')\n\n" + body)
+    write(seeded / "migrations", "2_add_col.up.sql", "ALTER TABLE t ADD COLUMN c int;\n")
+    write(seeded / "migrations", "3_more.up.sql", "CREATE TABLE more (id int);\n")
+    before = fingerprint(db)
+    r = run_cli("-p", "stopper", "migrate", "up", "--dry-run", "--format", "json", cwd=seeded,
+                env={"PYTHONPATH": str(seeded)})
+    assert r.code == 1, r.stderr
+    doc = json.loads(r.stdout)  # one document, nothing else on stdout
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["ok"] is False and doc["error"] and doc["error"] in r.stderr
+    assert [m["version"] for m in doc["migrations"]] == ["2", "3"]
+    expected = {"error finding": "not on Fridays", "closes connection": "closed the connection",
+                "internal error": "internal error: TypeError"}[case]
+    assert expected in doc["error"] and "Traceback" not in r.stderr
+    assert fingerprint(db) == before

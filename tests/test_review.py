@@ -145,3 +145,4 @@ def test_interactive_conflicts_are_usage_errors(risky: Path, db: psycopg.Connect
         assert r.code == 2, (extra, r.stderr)
         assert f"does not go with {extra[0]}" in r.stderr and "Traceback" not in r.stderr
     assert applied(db) == [1]
+
