@@ -151,9 +151,16 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
     if interactive and not tty:
         raise ConfigError("--interactive needs a terminal to ask questions (stdin is not one); review with "
                           "`confiture migrate up --dry-run`, then apply with `confiture migrate up --yes`")
+    blocked: LockBlocked | None = None
     try:
         report = measure(app, target)
-    except (LockBlocked, ConfigError):
+    except LockBlocked as exc:
+        # a lock wait stops the pre-flight like any other stop: the migrations before the blocked one were
+        # measured and are gated as usual; the blocked one and later ones were not reviewed
+        if exc.report is None:
+            raise
+        report, blocked = exc.report, exc
+    except ConfigError:
         raise
     except ConfitureError:
         # history problems, unparsable files, validation or hook failures: the real run refuses the same
@@ -177,15 +184,22 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
         # is only usable once committed). What was measured is gated below; the failed migration and
         # everything after it were not reviewed, so they need --yes or a confirmation too.
         stop = failed[0]
-        why = app.scrub(f"the dry run stopped at migration {stop.version} ({stop.name}): {stop.error}")
-        if not tty or not click.confirm(f"{why}. Apply it and later migrations without review?", default=False,
-                                        err=True):
-            # apply what was reviewed (the migrations before it), then stop with the reason
-            before = [m.version for m in report.migrations if m.version < stop.version]
+        if blocked is not None:
+            # never offered to apply without review: the real run would queue behind the same blocker (with the
+            # project's lock_timeout) and, while it waits, block every other session's use of that table
+            why = app.scrub(blocked.detail.rstrip("."))
+            stopped = (f"{why}; it and later migrations were not reviewed: run `confiture migrate up` again once "
+                       "the blocker is gone, or pass --yes to apply them without review")
+        else:
+            why = app.scrub(f"the dry run stopped at migration {stop.version} ({stop.name}): {stop.error}")
             stopped = (f"{why}; it and later migrations could not be reviewed: pass --yes to apply them "
                        "without review")
+        if blocked is not None or not tty or not click.confirm(
+                f"{why}. Apply it and later migrations without review?", default=False, err=True):
+            # apply what was reviewed (the migrations before it), then stop with the reason
+            before = [m.version for m in report.migrations if m.version < stop.version]
             if not before:
-                _fail(stopped, 1)
+                _fail(stopped + (". Nothing was changed" if blocked is not None else ""), 1)
             target = before[-1]
             unreviewed = stopped
     risky = [m for m in report.migrations if m.risk >= level and m.status != "failed"
