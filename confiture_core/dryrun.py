@@ -17,8 +17,15 @@ and sequence is read once, before the run; see :data:`_LOCKS_SQL`):
 - the state of every sequence (``pg_sequence_last_value``). Sequences are not
   transactional ("Sequence Manipulation Functions": *nextval ... is never rolled
   back*), so the rollback does not undo them: after the rollback :func:`dry_run`
-  puts each sequence the dry run advanced back with ``setval``, unless someone
-  else advanced it meanwhile (then it is left alone and the report says so).
+  puts a sequence back with ``setval`` only when every value in between is
+  provably its own (:func:`restore_sequences`); otherwise it is left advanced (a
+  gap, never a duplicate) and the report says why.
+
+One transaction for the whole run means a lock an earlier migration took hides
+the same lock of a later one (PostgreSQL adds no ``pg_locks`` row for a mode
+already held): such locks are reported as ``inferred`` for the statements that
+name the relation (see :class:`LockTaken`), and ``destructive`` is judged from
+the statement's target relation, resolved before it runs.
 
 The duration (ms) and rows affected come from the runner. Statements that
 cannot run in a transaction block are not executed; the report marks them
@@ -1056,7 +1063,7 @@ def restore_sequences(conn: Conn, start: Snapshot, end: Snapshot, seen: dict[int
     the sequence is still where the run left it. The check and the ``setval`` are
     one statement, under an EXCLUSIVE lock on the sequence (which makes other
     sessions' ``nextval`` wait) where the server allows ``LOCK`` on a sequence
-    (PostgreSQL 18; taken with NOWAIT: a sequence in use is left alone). A sequence
+    (PostgreSQL 18 does, 15 does not; NOWAIT: a sequence in use is left alone). A sequence
     the run moved backwards (``setval`` in a migration) to a value it saw is moved
     forward to its start state, which never repeats a value. Anything else is left
     advanced: a gap, which PostgreSQL allows, never a duplicate.
