@@ -410,18 +410,27 @@ def _destructive(node: ast.Node) -> str | None:
     return None
 
 
-# Just before a statement: the oid of each relation it names (aligned with the input), the tables of
-# the named indexes, whether it calls a function defined outside pg_catalog, and which named schemas
-# exist. to_regclass / to_regnamespace take no lock.
+# Just before a statement: the oid of each relation it names (aligned with the input; an unqualified
+# name is looked up along current_schemas(true), as PostgreSQL does), the tables of the named indexes,
+# whether it calls a function defined outside pg_catalog, and which named schemas exist. Catalog reads
+# only: no lock, no privilege check, so it cannot fail (and abort the dry run's transaction).
 _RESOLVE_SQL = """
+WITH path AS (SELECT p.s, p.i FROM unnest(current_schemas(true)) WITH ORDINALITY AS p(s, i)),
+     want AS (SELECT w.sch, w.rel, w.i FROM unnest(%(sch)s::text[], %(rel)s::text[]) WITH ORDINALITY AS w(sch, rel, i)),
+     found AS (
+       SELECT want.i, (SELECT c.oid::bigint FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+                         LEFT JOIN path ON path.s = ns.nspname
+                        WHERE c.relname = want.rel
+                          AND (ns.nspname = want.sch OR (want.sch IS NULL AND path.i IS NOT NULL))
+                        ORDER BY path.i LIMIT 1) AS oid
+         FROM want)
 SELECT
-  coalesce((SELECT array_agg(to_regclass(r)::oid::bigint ORDER BY i)
-              FROM unnest(%(rels)s::text[]) WITH ORDINALITY AS u(r, i)), '{}'),
+  coalesce((SELECT array_agg(found.oid ORDER BY found.i) FROM found), '{}'),
   coalesce((SELECT array_agg(x.indrelid::bigint) FROM pg_index x
-             WHERE x.indexrelid = ANY(SELECT to_regclass(r)::oid FROM unnest(%(rels)s::text[]) r)), '{}'),
+             WHERE x.indexrelid::bigint IN (SELECT found.oid FROM found)), '{}'),
   EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = ANY(%(funcs)s::text[])
              AND p.pronamespace <> 'pg_catalog'::regnamespace),
-  coalesce((SELECT array_agg(to_regnamespace(quote_ident(s)) IS NOT NULL ORDER BY i)
+  coalesce((SELECT array_agg(EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = u.s) ORDER BY u.i)
               FROM unnest(%(schemas)s::text[]) WITH ORDINALITY AS u(s, i)), '{}')
 """
 
@@ -490,10 +499,6 @@ def _references(statement: Statement) -> _Refs:
         if t and _destructive(node):
             refs.targets.append(t)
     return refs
-
-
-def _quoted(parts: tuple[str, ...]) -> str:
-    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
 
 
 def _target(node: ast.Node) -> str | None:
@@ -589,7 +594,8 @@ class DryRunHooks(Hooks):
     """
 
     def __init__(self, inner: Hooks, conn: Conn) -> None:
-        super().__init__(inner.pm, inner.non_fatal, inner.warn)
+        # the same plugin manager, failure policy and settings as ``inner``, whatever they are
+        self.__dict__.update(vars(inner))
         self.conn = conn
         self.runner: Runner | None = None
         self.ended: DryRunEnded | None = None
@@ -905,7 +911,8 @@ class MeasuringObserver:
         funcs = refs.functions if self._carry else []
         if not rels and not funcs and not refs.schemas:
             return
-        row = self.conn.execute(_RESOLVE_SQL, {"rels": [_quoted(r) for r in rels], "funcs": funcs,
+        row = self.conn.execute(_RESOLVE_SQL, {"sch": [r[0] if len(r) > 1 else None for r in rels],
+                                               "rel": [r[-1] for r in rels], "funcs": funcs,
                                                "schemas": refs.schemas}).fetchone()
         assert row is not None
         oids = [None if o is None else int(o) for o in row[0]]

@@ -581,3 +581,30 @@ def test_json_report_printed_whatever_stops_the_dry_run(seeded: Path, db: psycop
                 "internal error": "internal error: TypeError"}[case]
     assert expected in doc["error"] and "Traceback" not in r.stderr
     assert fingerprint(db) == before
+
+
+def test_inferred_locks_follow_schemas_quoting_indexes_and_opaque_code(project: Path,
+                                                                      db: psycopg.Connection[Any]) -> None:
+    db.execute('CREATE SCHEMA app; CREATE TABLE app."Items" (id int, n int); CREATE INDEX items_n ON app."Items" (n)')
+    db.execute("CREATE TABLE public.other (id int)")
+    m = project / "migrations"
+    write(m, "2_lock.up.sql", 'ALTER TABLE app."Items" ADD COLUMN z int;\nALTER TABLE other ADD COLUMN z int;\n')
+    write(m, "3_path.up.sql", 'SET search_path = app, public;\nALTER TABLE "Items" ALTER COLUMN z SET DEFAULT 1;\n')
+    write(m, "4_index.up.sql", "DROP INDEX app.items_n;\n")
+    write(m, "5_do.up.sql", "DO $$ BEGIN EXECUTE 'ALTER TABLE other ADD COLUMN w int'; END $$;\n")
+    write(m, "6_new.up.sql", "CREATE TABLE fresh (id int);\nSELECT 1;\n")
+    code, doc, err = dry_json(project)
+    assert code == 0, err
+    jsonschema.validate(doc, SCHEMA)
+
+    def inferred(version: str) -> set[tuple[str, str]]:
+        return {(lk["relation"], lk["mode"]) for s in statements(doc, version) for lk in s["locks"] if lk["inferred"]}
+
+    assert inferred("2") == set()
+    assert inferred("3") == {("app.Items", "ACCESS EXCLUSIVE")}  # resolved along the search_path it set
+    assert inferred("4") == {("app.Items", "ACCESS EXCLUSIVE")}  # an index counts as its table
+    assert inferred("5") == {("app.Items", "ACCESS EXCLUSIVE"), ("other", "ACCESS EXCLUSIVE")}  # code we cannot see
+    assert inferred("6") == set()  # names nothing an earlier migration locked
+    risks = {x["version"]: x["risk"] for x in doc["migrations"]}
+    assert risks == {"2": "blocks-reads-writes", "3": "blocks-reads-writes", "4": "blocks-reads-writes",
+                     "5": "blocks-reads-writes", "6": "safe"}
