@@ -852,16 +852,27 @@ class MeasuringObserver:
         from the sequence, so it is read in a DO block that catches the error, and
         the answer comes back through a transaction-local setting.
         """
+        from psycopg import pq
+
+        if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            return  # the answer travels in a transaction-local setting
         ids = ",".join(str(int(o)) for o in oids)
         try:
+            # in a savepoint: should DO be refused (plpgsql revoked), the dry run's transaction lives on
             self.conn.execute(
+                "SAVEPOINT confiture_currval; "
                 "DO $confiture$ DECLARE r text := ''; o oid; BEGIN "
                 f"FOREACH o IN ARRAY '{{{ids}}}'::oid[] LOOP "
                 "BEGIN r := r || o || '=' || currval(o::regclass) || ','; "
                 "EXCEPTION WHEN OTHERS THEN NULL; END; END LOOP; "
-                "PERFORM set_config('confiture.currval', r, true); END $confiture$")
+                "PERFORM set_config('confiture.currval', r, true); END $confiture$; "
+                "RELEASE SAVEPOINT confiture_currval")
             row = self.conn.execute("SELECT current_setting('confiture.currval', true)").fetchone()
         except psycopg.Error:
+            try:
+                self.conn.execute("ROLLBACK TO SAVEPOINT confiture_currval; RELEASE SAVEPOINT confiture_currval")
+            except psycopg.Error:
+                pass
             return
         for item in str(row[0] if row else "").split(","):
             if "=" in item:
