@@ -12,7 +12,7 @@ import click
 import psycopg
 
 from .config import redact_url
-from .dryrun import DryRunReport, LockBlocked, MigrationReport, dry_run
+from .dryrun import DryRunReport, LockBlocked, MigrationReport, dry_run, partial_report
 from .errors import ConfigError, ConfitureError
 from .review import choose, confirm_level, render
 from .risk import LEVELS, Risk
@@ -69,15 +69,53 @@ def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> 
             raise
         _print_report(app, exc.report, fmt, level)
         _fail(app.scrub(str(exc)), exc.exit_code)
+    except Exception as exc:
+        # the JSON document is printed whatever stopped the run (docs/dry-run.md); the error line and the
+        # exit code stay those of the command's usual error handling
+        if fmt == "json":
+            doc = partial_report(exc) or DryRunReport([], None, _server_version(app))
+            doc.error = app.scrub(_error_text(exc))
+            if not doc.migrations:
+                doc.migrations = _pending(app, target)
+            _print_report(app, doc, fmt, level)
+        raise
     _print_report(app, report, fmt, level)
     failed = [m for m in report.migrations if m.status == "failed"]
     if failed:
-        _fail(app.scrub(f"dry run: {failed[0].error or 'migration failed'} (nothing was changed)"), 1)
+        why = failed[0].error or "migration failed"
+        _fail(app.scrub(f"dry run: {why}" + ("" if "nothing was changed" in why.lower() else
+                                             " (nothing was changed)")), 1)
     if level is not None and report.risk >= level:
         worst = [m for m in report.migrations if m.risk >= level]
         _fail(f"dry run: {len(worst)} migration(s) reach --fail-on {level.label}: "
               + "; ".join(f"{m.version} {m.name} is {m.risk.label} ({', '.join(m.reasons[:3])})" for m in worst[:5]),
               1)
+
+
+def _error_text(exc: BaseException) -> str:
+    """The one-line message the CLI prints for ``exc`` (see ``cli._errors`` and ``cli._main``)."""
+    if isinstance(exc, ConfitureError):
+        return str(exc)
+    if isinstance(exc, psycopg.Error):
+        return f"database error: {str(exc).strip()}"
+    return f"internal error: {type(exc).__name__}: {exc} (set CONFITURE_DEBUG=1 for a traceback)"
+
+
+def _pending(app: App, target: int | None) -> list[MigrationReport]:
+    """The pending migrations (status ``pending``), read afresh; ``[]`` when they cannot be read."""
+    try:
+        return [MigrationReport(e.version, e.name) for e in app.runner().status()
+                if e.state == "pending" and (target is None or e.version <= target)]
+    except Exception:
+        return []
+
+
+def _server_version(app: App) -> int:
+    conn = app._conn
+    try:
+        return int(conn.info.server_version) if conn is not None and not conn.closed else 0
+    except psycopg.Error:
+        return 0
 
 
 def _print_report(app: App, report: DryRunReport, fmt: str, level: Risk | None) -> None:
@@ -113,9 +151,16 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
     if interactive and not tty:
         raise ConfigError("--interactive needs a terminal to ask questions (stdin is not one); review with "
                           "`confiture migrate up --dry-run`, then apply with `confiture migrate up --yes`")
+    blocked: LockBlocked | None = None
     try:
         report = measure(app, target)
-    except (LockBlocked, ConfigError):
+    except LockBlocked as exc:
+        # a lock wait stops the pre-flight like any other stop: the migrations before the blocked one were
+        # measured and are gated as usual; the blocked one and later ones were not reviewed
+        if exc.report is None:
+            raise
+        report, blocked = exc.report, exc
+    except ConfigError:
         raise
     except ConfitureError:
         # history problems, unparsable files, validation or hook failures: the real run refuses the same
@@ -139,15 +184,22 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
         # is only usable once committed). What was measured is gated below; the failed migration and
         # everything after it were not reviewed, so they need --yes or a confirmation too.
         stop = failed[0]
-        why = app.scrub(f"the dry run stopped at migration {stop.version} ({stop.name}): {stop.error}")
-        if not tty or not click.confirm(f"{why}. Apply it and later migrations without review?", default=False,
-                                        err=True):
-            # apply what was reviewed (the migrations before it), then stop with the reason
-            before = [m.version for m in report.migrations if m.version < stop.version]
+        if blocked is not None:
+            # never offered to apply without review: the real run would queue behind the same blocker (with the
+            # project's lock_timeout) and, while it waits, block every other session's use of that table
+            why = app.scrub(blocked.detail.rstrip("."))
+            stopped = (f"{why}; it and later migrations were not reviewed: run `confiture migrate up` again once "
+                       "the blocker is gone, or pass --yes to apply them without review")
+        else:
+            why = app.scrub(f"the dry run stopped at migration {stop.version} ({stop.name}): {stop.error}")
             stopped = (f"{why}; it and later migrations could not be reviewed: pass --yes to apply them "
                        "without review")
+        if blocked is not None or not tty or not click.confirm(
+                f"{why}. Apply it and later migrations without review?", default=False, err=True):
+            # apply what was reviewed (the migrations before it), then stop with the reason
+            before = [m.version for m in report.migrations if m.version < stop.version]
             if not before:
-                _fail(stopped, 1)
+                _fail(stopped + (". Nothing was changed" if blocked is not None else ""), 1)
             target = before[-1]
             unreviewed = stopped
     risky = [m for m in report.migrations if m.risk >= level and m.status != "failed"

@@ -17,8 +17,15 @@ and sequence is read once, before the run; see :data:`_LOCKS_SQL`):
 - the state of every sequence (``pg_sequence_last_value``). Sequences are not
   transactional ("Sequence Manipulation Functions": *nextval ... is never rolled
   back*), so the rollback does not undo them: after the rollback :func:`dry_run`
-  puts each sequence the dry run advanced back with ``setval``, unless someone
-  else advanced it meanwhile (then it is left alone and the report says so).
+  puts a sequence back with ``setval`` only when every value in between is
+  provably its own (:func:`restore_sequences`); otherwise it is left advanced (a
+  gap, never a duplicate) and the report says why.
+
+One transaction for the whole run means a lock an earlier migration took hides
+the same lock of a later one (PostgreSQL adds no ``pg_locks`` row for a mode
+already held): such locks are reported as ``inferred`` for the statements that
+name the relation (see :class:`LockTaken`), and ``destructive`` is judged from
+the statement's target relation, resolved before it runs.
 
 The duration (ms) and rows affected come from the runner. Statements that
 cannot run in a transaction block are not executed; the report marks them
@@ -37,18 +44,19 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
 from pglast import ast
 from pglast.enums import AlterTableType, ObjectType
+from pglast.visitors import Visitor
 
 from .config import Config
 from .errors import ConfigError, ConfitureError
-from .hookcaller import Hooks
-from .hookspecs import MigrationResult
-from .migrations import Migration
+from .hookcaller import HookFailed, Hooks
+from .hookspecs import Backfill, BackfillBatch, Finding, HookContext, MigrationResult
+from .migrations import Direction, Migration
 from .risk import (
     NON_TRANSACTIONAL_LOCKS,
     Risk,
@@ -57,7 +65,7 @@ from .risk import (
     risk_of_mode,
     strongest,
 )
-from .runner import Reporter, Runner, RunResult
+from .runner import NullReporter, Reporter, Runner, RunResult
 from .sql import Statement, redact_secrets
 
 Conn = psycopg.Connection[Any]
@@ -67,8 +75,9 @@ _DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 _TABLE_KINDS = {"r", "p", "m", "v", "f"}
 _KIND_NAMES = {"r": "table", "p": "partitioned table", "m": "materialized view", "v": "view", "f": "foreign table",
                "i": "index", "I": "partitioned index", "S": "sequence", "t": "toast table", "c": "type"}
-SEQUENCE_NOTE = ("PostgreSQL does not roll back sequences (nextval is never undone): the dry run put every "
-                 "sequence it advanced back with setval after the rollback")
+SEQUENCE_NOTE = ("PostgreSQL does not roll back sequences (nextval is never undone): after the rollback the dry "
+                 "run put back with setval only the sequences whose every new value it can prove it drew itself; "
+                 "the others are left advanced (a gap; no value is ever handed out twice)")
 
 # What our backend holds, and only that: its relation locks (catalogs have oids below
 # FirstNormalObjectId, 16384), then, in a second query, the name and kind of the relations not seen
@@ -86,8 +95,8 @@ _DETAILS_SQL = """
 SELECT c.oid::bigint, n.nspname, c.relname, c.relkind, c.relfilenode::bigint,
        CASE WHEN c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE')
             THEN pg_sequence_last_value(c.oid) END,
-       CASE WHEN c.relkind = 'S' THEN (SELECT s.seqstart FROM pg_sequence s WHERE s.seqrelid = c.oid) END
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       s.seqstart, s.seqincrement
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
  WHERE c.oid = ANY(%s::oid[])
 """
 _HIDDEN = "hidden"  # kind cached for relations of pg_catalog, information_schema, pg_toast*, pg_temp*
@@ -103,7 +112,7 @@ SELECT
       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%'),
   (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, n.nspname, c.relname,
             CASE WHEN has_sequence_privilege(c.oid, 'SELECT,USAGE') THEN pg_sequence_last_value(c.oid) END,
-            s.seqstart)), '[]')
+            s.seqstart, s.seqincrement, c.relfilenode::bigint)), '[]')
      FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relpersistence <> 't')
 """
@@ -127,11 +136,20 @@ def _qname(schema: str | None, name: str | None, oid: int) -> str:
 
 @dataclass(frozen=True)
 class SeqState:
-    """A sequence's state: ``last_value`` is ``None`` until nextval/setval(…, true) was called."""
+    """A sequence's state: ``last_value`` is ``None`` until nextval/setval(…, true) was called.
+
+    ``filenode`` changes with a transactional ``ALTER SEQUENCE ... RESTART`` (rolled back with the run).
+    """
 
     name: str
     last_value: int | None
     start: int
+    increment: int = 1
+    filenode: int | None = None
+
+    def next_value(self) -> int:
+        """The value the next ``nextval`` hands out (when nobody changes the sequence otherwise)."""
+        return self.start if self.last_value is None else self.last_value + self.increment
 
 
 @dataclass
@@ -159,8 +177,8 @@ def take_snapshot(conn: Conn) -> Snapshot:
     row = conn.execute(_START_SQL).fetchone()
     assert row is not None
     tables = {int(o): (int(f), _qname(s, n, int(o)), k) for o, f, s, n, k in row[0]}
-    seqs = {int(o): SeqState(_qname(s, n, int(o)), None if v is None else int(v), int(st))
-            for o, s, n, v, st in row[1]}
+    seqs = {int(o): SeqState(_qname(s, n, int(o)), None if v is None else int(v), int(st), int(inc), int(f))
+            for o, s, n, v, st, inc, f in row[1]}
     return Snapshot({}, tables, seqs)
 
 
@@ -184,7 +202,7 @@ def take_held(conn: Conn, kinds: dict[int, tuple[str, str]] | None = None,
     seqs: dict[int, SeqState] = {}
     if want:
         found: set[int] = set()
-        for o, sch, n, k, f, v, st in conn.execute(_DETAILS_SQL, [sorted(want)]).fetchall():
+        for o, sch, n, k, f, v, st, inc in conn.execute(_DETAILS_SQL, [sorted(want)]).fetchall():
             oid = int(o)
             found.add(oid)
             if sch in ("pg_catalog", "information_schema") or sch.startswith(("pg_toast", "pg_temp")):
@@ -195,7 +213,8 @@ def take_held(conn: Conn, kinds: dict[int, tuple[str, str]] | None = None,
             if k in _TABLE_KINDS and f is not None:
                 tables[oid] = (int(f), name, k)
             elif k == "S" and st is not None:
-                seqs[oid] = SeqState(name, None if v is None else int(v), int(st))
+                seqs[oid] = SeqState(name, None if v is None else int(v), int(st), int(inc or 1),
+                                     None if f is None else int(f))
         for oid in want - found:
             kinds[oid] = (_qname(None, None, oid), "?")
     locks: dict[tuple[int, str], tuple[str, str]] = {}
@@ -215,6 +234,11 @@ class LockTaken:
     :ivar mode: SQL lock-mode name, e.g. ``"SHARE"``.
     :ivar blocks: common operations other sessions cannot run meanwhile.
     :ivar preexisting: the relation existed before the run (else created by it).
+    :ivar inferred: not seen taken by this statement in ``pg_locks``: a lock an earlier
+        migration of the same dry run already held on a relation this statement names
+        (PostgreSQL shows no new row for a mode already held; the real run, where each
+        migration has its own transaction, takes it afresh), or the lock a statement
+        that was not executed would take.
     """
 
     relation: str
@@ -222,11 +246,12 @@ class LockTaken:
     mode: str
     blocks: list[str]
     preexisting: bool
+    inferred: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """JSON object (see docs/dry-run.md)."""
         return {"relation": self.relation, "kind": self.kind, "mode": self.mode, "blocks": self.blocks,
-                "preexisting": self.preexisting}
+                "preexisting": self.preexisting, "inferred": self.inferred}
 
 
 @dataclass
@@ -341,6 +366,7 @@ class DryRunReport:
     server_version: int
     sequences_restored: list[str] = field(default_factory=list)
     sequences_not_restored: list[str] = field(default_factory=list)
+    sequences_not_restored_reasons: dict[str, str] = field(default_factory=dict)
     error: str | None = None
 
     @property
@@ -360,6 +386,7 @@ class DryRunReport:
             "lock_timeout": self.lock_timeout, "server_version": self.server_version,
             "sequences_note": SEQUENCE_NOTE, "sequences_restored": self.sequences_restored,
             "sequences_not_restored": self.sequences_not_restored,
+            "sequences_not_restored_reasons": self.sequences_not_restored_reasons,
             "migrations": [m.as_json() for m in self.migrations],
         }
 
@@ -381,6 +408,97 @@ def _destructive(node: ast.Node) -> str | None:
             if isinstance(cmd, ast.AlterTableCmd) and cmd.subtype == AlterTableType.AT_DropColumn:
                 return "DROP COLUMN"
     return None
+
+
+# Just before a statement: the oid of each relation it names (aligned with the input; an unqualified
+# name is looked up along current_schemas(true), as PostgreSQL does), the tables of the named indexes,
+# whether it calls a function defined outside pg_catalog, and which named schemas exist. Catalog reads
+# only: no lock, no privilege check, so it cannot fail (and abort the dry run's transaction).
+_RESOLVE_SQL = """
+WITH path AS (SELECT p.s, p.i FROM unnest(current_schemas(true)) WITH ORDINALITY AS p(s, i)),
+     want AS (SELECT w.sch, w.rel, w.i FROM unnest(%(sch)s::text[], %(rel)s::text[]) WITH ORDINALITY AS w(sch, rel, i)),
+     found AS (
+       SELECT want.i, (SELECT c.oid::bigint FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+                         LEFT JOIN path ON path.s = ns.nspname
+                        WHERE c.relname = want.rel
+                          AND (ns.nspname = want.sch OR (want.sch IS NULL AND path.i IS NOT NULL))
+                        ORDER BY path.i LIMIT 1) AS oid
+         FROM want)
+SELECT
+  coalesce((SELECT array_agg(found.oid ORDER BY found.i) FROM found), '{}'),
+  coalesce((SELECT array_agg(x.indrelid::bigint) FROM pg_index x
+             WHERE x.indexrelid::bigint IN (SELECT found.oid FROM found)), '{}'),
+  EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = ANY(%(funcs)s::text[])
+             AND p.pronamespace <> 'pg_catalog'::regnamespace),
+  coalesce((SELECT array_agg(EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = u.s) ORDER BY u.i)
+              FROM unnest(%(schemas)s::text[]) WITH ORDINALITY AS u(s, i)), '{}')
+"""
+
+_DROPPED_RELATIONS = (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW,
+                      ObjectType.OBJECT_INDEX, ObjectType.OBJECT_SEQUENCE, ObjectType.OBJECT_FOREIGN_TABLE)
+
+
+@dataclass
+class _Refs:
+    """What a statement names, from its parse tree (see :func:`_references`)."""
+
+    relations: list[tuple[str, ...]] = field(default_factory=list)
+    targets: list[tuple[str, ...]] = field(default_factory=list)  # what a destructive statement removes data from
+    functions: list[str] = field(default_factory=list)
+    schemas: list[str] = field(default_factory=list)
+    opaque: bool = False  # runs code we cannot see (DO, CALL, EXECUTE, a Python migration)
+
+
+class _RefVisitor(Visitor):
+    def __init__(self, refs: _Refs) -> None:
+        super().__init__()
+        self.refs = refs
+
+    def visit_RangeVar(self, ancestors: Any, node: ast.RangeVar) -> None:
+        if node.relname:
+            self.refs.relations.append((node.schemaname, node.relname) if node.schemaname else (node.relname,))
+
+    def visit_FuncCall(self, ancestors: Any, node: ast.FuncCall) -> None:
+        parts = [getattr(p, "sval", None) for p in node.funcname or ()]
+        if parts and parts[-1] and not (len(parts) > 1 and parts[0] == "pg_catalog"):
+            self.refs.functions.append(str(parts[-1]))
+
+
+def _name_parts(obj: Any) -> tuple[str, ...]:
+    parts = obj if isinstance(obj, tuple | list) else (obj,)
+    return tuple(str(p.sval) for p in parts if getattr(p, "sval", None))[-2:]
+
+
+def _range_var(rel: Any) -> tuple[str, ...] | None:
+    if isinstance(rel, ast.RangeVar) and rel.relname:
+        return (rel.schemaname, rel.relname) if rel.schemaname else (rel.relname,)
+    return None
+
+
+def _references(statement: Statement) -> _Refs:
+    """The relations, functions and schemas a statement names (its parse tree; no database access)."""
+    node = statement.node
+    refs = _Refs()
+    if statement.sql.startswith("-- python migration") or isinstance(node, ast.DoStmt | ast.CallStmt
+                                                                       | ast.ExecuteStmt):
+        refs.opaque = True
+        return refs
+    _RefVisitor(refs)(node)
+    if isinstance(node, ast.DropStmt):
+        names = [_name_parts(o) for o in node.objects or ()]
+        if node.removeType in _DROPPED_RELATIONS:
+            refs.relations.extend(n for n in names if n)
+            if node.removeType in (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_MATVIEW):
+                refs.targets.extend(n for n in names if n)
+        elif node.removeType == ObjectType.OBJECT_SCHEMA:
+            refs.schemas.extend(n[-1] for n in names if n)
+    elif isinstance(node, ast.TruncateStmt):
+        refs.targets.extend(t for t in (_range_var(r) for r in node.relations or ()) if t)
+    elif isinstance(node, ast.DeleteStmt | ast.UpdateStmt | ast.AlterTableStmt):
+        t = _range_var(node.relation)
+        if t and _destructive(node):
+            refs.targets.append(t)
+    return refs
 
 
 def _target(node: ast.Node) -> str | None:
@@ -436,13 +554,130 @@ class LockBlocked(ConfitureError):
 
     :ivar report: the dry run's report up to the blocked statement (its ``error``
         is this message), or ``None``.
+    :ivar detail: the message without its closing "Nothing was changed."
     """
 
     exit_code = 1
 
-    def __init__(self, message: str, report: DryRunReport | None = None) -> None:
+    def __init__(self, message: str, report: DryRunReport | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.report = report
+        self.detail = detail or message
+
+
+class DryRunEnded(ConfitureError):
+    """A plugin hook (or backfill batch) committed, rolled back or closed the connection in a dry run (exit 1).
+
+    That ends the dry run's one transaction (a COMMIT is refused by the runner's
+    commit guard, so it rolls back): the dry run stops at that migration.
+    """
+
+    exit_code = 1
+
+
+# The savepoint the runner holds (Runner._scratch_tx / Runner._tx in a dry run) around each kind of hook call;
+# re-created in an empty transaction after a hook ended the dry run's, so that the runner's usual clean-up
+# (ROLLBACK TO / RELEASE, the final ROLLBACK) runs as for any failing hook and the hook's error is the one shown.
+_HOOK_SAVEPOINT = {"confiture_validate": "confiture_scratch"}
+_DEFAULT_SAVEPOINT = "confiture_migration"
+
+
+class DryRunHooks(Hooks):
+    """The hook facade of a dry run: the same plugins and failure policy as ``inner``, plus what a dry run needs.
+
+    - A hook that ended the dry run's transaction (COMMIT, ROLLBACK, close) fails with
+      :class:`DryRunEnded`, naming the plugin, the hook and the migration, and saying
+      that nothing was changed; no further hook runs (:meth:`has` answers ``False``).
+    - Backfill batches run under the runner's commit guard (as hooks do), so a batch
+      that commits cannot commit the dry run's work; one that ends the transaction
+      fails the same way.
+    """
+
+    def __init__(self, inner: Hooks, conn: Conn) -> None:
+        # the same plugin manager, failure policy and settings as ``inner``, whatever they are
+        self.__dict__.update(vars(inner))
+        self.conn = conn
+        self.runner: Runner | None = None
+        self.ended: DryRunEnded | None = None
+
+    def has(self, name: str) -> bool:
+        """As :meth:`Hooks.has`, but ``False`` for every hook once the dry run's transaction was ended."""
+        return self.ended is None and super().has(name)
+
+    def _gone(self) -> bool:
+        from psycopg import pq
+
+        return self.conn.closed or self.conn.info.transaction_status in (pq.TransactionStatus.IDLE,
+                                                                          pq.TransactionStatus.UNKNOWN)
+
+    def _end(self, message: str, hook: str) -> DryRunEnded:
+        closed = self.conn.closed
+        self.ended = DryRunEnded(
+            f"{message}; in a dry run that ends the dry run's transaction: the dry run stopped there and everything "
+            f"it did was rolled back, nothing was {'committed' if closed else 'changed'}")
+        if not closed:
+            try:
+                self.conn.execute(f"BEGIN; SAVEPOINT {_HOOK_SAVEPOINT.get(hook, _DEFAULT_SAVEPOINT)}")
+            except psycopg.Error:
+                pass
+        return self.ended
+
+    def _guard(self, hook: str, call: Any) -> Any:
+        try:
+            out = call()
+        except HookFailed as exc:
+            if self.ended is None and self._gone():
+                raise self._end(str(exc), hook) from exc
+            raise
+        if self.ended is None and self._gone():
+            raise self._end(f"a plugin's {hook} ended the runner's transaction", hook)
+        return out
+
+    def validate(self, ctx: HookContext) -> list[Finding]:
+        """See :meth:`Hooks.validate`."""
+        return list(self._guard("confiture_validate", lambda: super(DryRunHooks, self).validate(ctx)))
+
+    def before_migrate(self, ctx: HookContext) -> None:
+        """See :meth:`Hooks.before_migrate`."""
+        self._guard("confiture_before_migrate", lambda: super(DryRunHooks, self).before_migrate(ctx))
+
+    def after_migrate(self, ctx: HookContext, results: Sequence[MigrationResult]) -> None:
+        """See :meth:`Hooks.after_migrate`."""
+        self._guard("confiture_after_migrate", lambda: super(DryRunHooks, self).after_migrate(ctx, results))
+
+    def before_migration(self, ctx: HookContext) -> None:
+        """See :meth:`Hooks.before_migration`."""
+        self._guard("confiture_before_migration", lambda: super(DryRunHooks, self).before_migration(ctx))
+
+    def after_migration(self, ctx: HookContext) -> None:
+        """See :meth:`Hooks.after_migration`."""
+        self._guard("confiture_after_migration", lambda: super(DryRunHooks, self).after_migration(ctx))
+
+    def backfill(self, ctx: HookContext) -> list[tuple[str, Backfill]]:
+        """See :meth:`Hooks.backfill`; each batch is guarded (see the class)."""
+        found: list[tuple[str, Backfill]] = self._guard("confiture_backfill",
+                                                        lambda: super(DryRunHooks, self).backfill(ctx))
+        return [(plugin, replace(b, batch=self._guarded_batch(b.batch))) for plugin, b in found]
+
+    def _guarded_batch(self, batch: Any) -> Any:
+        def run(arg: BackfillBatch) -> int:
+            try:
+                if self.runner is not None:
+                    with self.runner._guarded():
+                        rows = batch(arg)
+                else:
+                    rows = batch(arg)
+            except Exception as exc:
+                if self.ended is None and self._gone():
+                    raise self._end(f"the batch committed, rolled back or closed the runner's connection "
+                                    f"({type(exc).__name__}: {exc})", "confiture_backfill") from exc
+                raise
+            if self.ended is None and self._gone():
+                raise self._end("the batch committed, rolled back or closed the runner's connection",
+                                "confiture_backfill")
+            return int(rows or 0)
+
+        return run
 
 
 _BLOCKERS_SQL = """
@@ -565,11 +800,26 @@ class MeasuringObserver:
         # the runner sends nothing between two statements of one migration body: the read after
         # the previous statement is then the read before the next one
         self._after_of: Migration | None = None
+        #: values of each sequence proven drawn by our own session (see :meth:`_prove_draws`)
+        self.seqs_proven: dict[int, set[int]] = {}
+        self.start_schemas: set[str] = set()
+        # the locks held when the current migration's first statement started (earlier migrations'
+        # and its own before-hooks'): PostgreSQL shows no new pg_locks row when a statement asks
+        # for a mode already held, so these are inferred for the statements that reference them
+        self._carry_for: Migration | None = None
+        self._carry: set[tuple[int, str]] = set()
+        self._refs: set[int] = set()  # relations the current statement names (resolved before it)
+        self._opaque = False  # the statement may run code that touches any relation
+        self._destroyed: list[str] = []  # pre-existing relations the statement removes data from
 
     def begin(self) -> Snapshot:
         """Snapshot the database before the run: relations existing now count as pre-existing."""
         self.start = take_snapshot(self.conn)
         self.start_tables = set(self.start.tables)
+        self.start_schemas = {self.start.tables[o][1].split(".")[0] if "." in self.start.tables[o][1] else "public"
+                              for o in self.start.tables}
+        self.seqs_proven = {}
+        self._carry_for, self._carry = None, set()
         self.tables_known = dict(self.start.tables)
         self.seqs_known = dict(self.start.sequences)
         self.seqs_changed = set()
@@ -579,12 +829,58 @@ class MeasuringObserver:
 
     def _note(self, snap: Snapshot) -> None:
         self.tables_known.update(snap.tables)
+        one_step: list[int] = []
         for oid, st in snap.sequences.items():
             known = self.seqs_known.get(oid)
             if known is not None and known.last_value != st.last_value:
                 self.seqs_changed.add(oid)
+                first = self.start.sequences.get(oid) if self.start else None
+                if st.last_value is not None and st.last_value == known.next_value() \
+                        and st.filenode == known.filenode and (first is None or first.filenode == st.filenode):
+                    one_step.append(oid)
             self.seqs_known[oid] = st
             self.seqs_seen.setdefault(oid, set()).add(st.last_value)
+        if one_step:
+            self._prove_draws(one_step)
+
+    def _prove_draws(self, oids: list[int]) -> None:
+        """Record which one-value advances our own session drew.
+
+        A sequence that moved by exactly one value since we last read it handed out
+        exactly that value; if our session's ``currval`` is that value, we got it (a
+        value is handed out once). ``currval`` fails when this session never drew
+        from the sequence, so it is read in a DO block that catches the error, and
+        the answer comes back through a transaction-local setting.
+        """
+        from psycopg import pq
+
+        if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            return  # the answer travels in a transaction-local setting
+        ids = ",".join(str(int(o)) for o in oids)
+        try:
+            # in a savepoint: should DO be refused (plpgsql revoked), the dry run's transaction lives on
+            self.conn.execute(
+                "SAVEPOINT confiture_currval; "
+                "DO $confiture$ DECLARE r text := ''; o oid; BEGIN "
+                f"FOREACH o IN ARRAY '{{{ids}}}'::oid[] LOOP "
+                "BEGIN r := r || o || '=' || currval(o::regclass) || ','; "
+                "EXCEPTION WHEN OTHERS THEN NULL; END; END LOOP; "
+                "PERFORM set_config('confiture.currval', r, true); END $confiture$; "
+                "RELEASE SAVEPOINT confiture_currval")
+            row = self.conn.execute("SELECT current_setting('confiture.currval', true)").fetchone()
+        except psycopg.Error:
+            try:
+                self.conn.execute("ROLLBACK TO SAVEPOINT confiture_currval; RELEASE SAVEPOINT confiture_currval")
+            except psycopg.Error:
+                pass
+            return
+        for item in str(row[0] if row else "").split(","):
+            if "=" in item:
+                o, v = item.split("=", 1)
+                oid = int(o)
+                st = self.seqs_known.get(oid)
+                if st is not None and st.last_value == int(v):
+                    self.seqs_proven.setdefault(oid, set()).add(int(v))
 
     def end_state(self) -> Snapshot:
         """The last known state of every sequence seen changing during the run (for :func:`restore_sequences`)."""
@@ -603,9 +899,42 @@ class MeasuringObserver:
         else:
             self._before = take_held(self.conn, self.kinds, set(self.last.locks) if self.last else None)
             self._note(self._before)
+        if self._carry_for is not migration:
+            self._carry_for = migration
+            self._carry = {k for k, (_n, kind) in self._before.locks.items()
+                           if k[0] in self.start_tables and kind in _TABLE_KINDS and risk_of_mode(k[1]) > Risk.SAFE}
         self._after_of = None
+        self._resolve(statement)
         if self.watch:
             self.watch.arm()
+
+    def _resolve(self, statement: Statement) -> None:
+        """Before the statement: which relations it names (for locks carried from earlier migrations)
+        and which pre-existing relations it removes data from (for the ``destructive`` level)."""
+        self._refs, self._opaque, self._destroyed = set(), False, []
+        why = _destructive(statement.node)
+        if not self._carry and not why:
+            return
+        refs = _references(statement)
+        if refs.opaque:
+            self._opaque = True
+        rels = refs.targets + [r for r in refs.relations if r not in refs.targets]
+        funcs = refs.functions if self._carry else []
+        if not rels and not funcs and not refs.schemas:
+            return
+        row = self.conn.execute(_RESOLVE_SQL, {"sch": [r[0] if len(r) > 1 else None for r in rels],
+                                               "rel": [r[-1] for r in rels], "funcs": funcs,
+                                               "schemas": refs.schemas}).fetchone()
+        assert row is not None
+        oids = [None if o is None else int(o) for o in row[0]]
+        self._refs = {o for o in oids if o is not None} | {int(o) for o in row[1]}
+        self._opaque = self._opaque or bool(row[2])
+        if why:
+            for name, oid in zip(refs.targets, oids, strict=False):
+                if oid is not None and oid in self.start_tables:
+                    self._destroyed.append(self.start.tables[oid][1] if self.start else ".".join(name))
+            self._destroyed.extend(s for s, exists in zip(refs.schemas, row[3], strict=False)
+                                   if exists and s in self.start_schemas)
 
     def after_statement(self, migration: Migration, statement: Statement, duration_ms: float,
                         rowcount: int) -> None:
@@ -619,6 +948,10 @@ class MeasuringObserver:
                               duration_ms=duration_ms, rows=rowcount if rowcount >= 0 else None)
         for (oid, mode), (name, kind) in sorted(after.locks.items(), key=lambda kv: kv[1][0]):
             if (oid, mode) in before.locks:
+                if (oid, mode) in self._carry and (self._opaque or oid in self._refs):
+                    # held since before this migration: a re-request does not show in pg_locks
+                    rep.locks.append(LockTaken(name, _KIND_NAMES.get(kind, kind), mode, blocked_operations(mode),
+                                               True, inferred=True))
                 continue
             pre = oid in self.start_tables
             rep.locks.append(LockTaken(name, _KIND_NAMES.get(kind, kind), mode, blocked_operations(mode), pre))
@@ -644,7 +977,7 @@ class MeasuringObserver:
             if old is not None and old.last_value != st.last_value:
                 rep.sequences.append(SequenceAdvance(st.name, old.last_value, st.last_value))
         self._note(after)
-        _judge(rep, statement.node, pre_rewritten)
+        _judge(rep, statement.node, pre_rewritten, self._destroyed)
         self.report_for(migration).statements.append(rep)
         self.last = after
         self._after_of = migration
@@ -663,7 +996,7 @@ class MeasuringObserver:
         mode = NON_TRANSACTIONAL_LOCKS.get(why or "")
         if mode:
             target = _target(statement.node) or "(its table)"
-            rep.locks.append(LockTaken(target, "table", mode, blocked_operations(mode), True))
+            rep.locks.append(LockTaken(target, "table", mode, blocked_operations(mode), True, inferred=True))
             rep.note = f"{reason}; {why} would take {mode} on {target}"
             rep.risk = risk_of_mode(mode)
             if rep.risk > Risk.SAFE:
@@ -689,10 +1022,13 @@ def _short(text: str, limit: int = 300) -> str:
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
-def _judge(rep: StatementReport, node: ast.Node, pre_rewritten: list[str]) -> None:
+def _judge(rep: StatementReport, node: ast.Node, pre_rewritten: list[str], destroyed: Sequence[str] = ()) -> None:
     """Set ``rep.risk`` and ``rep.reasons`` from the measured facts (only pre-existing tables count).
 
     :param pre_rewritten: names of the rewritten tables that existed before the run.
+    :param destroyed: the pre-existing tables (or schemas holding some) the statement
+        removes data from, resolved just before it ran: ``destructive`` does not
+        depend on which locks were new, only on what the statement targets.
     """
     risk = Risk.SAFE
     reasons: list[str] = []
@@ -701,16 +1037,15 @@ def _judge(rep: StatementReport, node: ast.Node, pre_rewritten: list[str]) -> No
                                           "foreign table"):
             r = risk_of_mode(lk.mode)
             if r > Risk.SAFE:
-                reasons.append(f"{lk.mode} on {lk.relation}")
+                reasons.append(f"{lk.mode} on {lk.relation}" + (" (inferred)" if lk.inferred else ""))
                 risk = max(risk, r)
     for t in rep.rewritten:
         if t in pre_rewritten:
             reasons.append(f"rewrote {t}")
             risk = max(risk, Risk.REWRITES_TABLE)
     why = _destructive(node)
-    if why and any(lk.preexisting and lk.mode in ("ACCESS EXCLUSIVE", "ROW EXCLUSIVE") for lk in rep.locks):
-        targets = sorted({lk.relation for lk in rep.locks if lk.preexisting})
-        reasons.append(f"{why} ({', '.join(targets)})")
+    if why and destroyed:
+        reasons.append(f"{why} ({', '.join(sorted(set(destroyed)))})")
         risk = Risk.DESTRUCTIVE
     rep.risk = risk
     rep.reasons = reasons
@@ -735,38 +1070,153 @@ def dry_run_lock_timeout(config: Config) -> str:
     return check_duration(value, f"{config.config_file}: [dry_run] lock_timeout")
 
 
-def restore_sequences(conn: Conn, start: Snapshot, end: Snapshot,
-                      seen: dict[int, set[int | None]] | None = None) -> tuple[list[str], list[str]]:
-    """Put back sequences the dry run advanced (after its rollback).
+def restore_sequences(conn: Conn, start: Snapshot, end: Snapshot, seen: dict[int, set[int | None]] | None = None,
+                      proven: dict[int, set[int]] | None = None) -> tuple[list[str], list[tuple[str, str]]]:
+    """Put back, after the rollback, the sequences the dry run advanced, when that is provably safe.
 
-    A sequence is restored with ``setval(seq, value, is_called)`` only if its
-    current state is one the dry run itself produced (``end``, or any value in
-    ``seen``: nobody else used it since); otherwise it is left alone, so a
-    concurrent application never gets a value twice.
+    A rewind hands the values between the start state and the current one out a
+    second time, so it is done only when every one of them was drawn by the dry
+    run's own session (``proven``: values seen handed out one at a time while our
+    ``currval`` was that value; see :meth:`MeasuringObserver._prove_draws`), and
+    the sequence is still where the run left it. The check and the ``setval`` are
+    one statement, under an EXCLUSIVE lock on the sequence (which makes other
+    sessions' ``nextval`` wait) where the server allows ``LOCK`` on a sequence
+    (PostgreSQL 18 does, 15 does not; NOWAIT: a sequence in use is left alone). A sequence
+    the run moved backwards (``setval`` in a migration) to a value it saw is moved
+    forward to its start state, which never repeats a value. Anything else is left
+    advanced: a gap, which PostgreSQL allows, never a duplicate.
 
-    :returns: (restored names, names left advanced because another session used them).
+    :returns: (restored names, (name, reason) of the sequences left as they are).
     """
     restored: list[str] = []
-    skipped: list[str] = []
+    left: list[tuple[str, str]] = []
     now = take_snapshot(conn).sequences
-    for oid, last in end.sequences.items():
+    for oid in sorted(end.sequences):
         first = start.sequences.get(oid)
         cur = now.get(oid)
         if first is None or cur is None or cur.last_value == first.last_value:
             continue
-        if cur.last_value != last.last_value and cur.last_value not in (seen or {}).get(oid, set()):
-            skipped.append(first.name)
+        name = first.name
+        if cur.last_value is None:
+            left.append((name, "its state was reset during the run (is_called false); left as it is"))
             continue
-        if first.last_value is None:
-            conn.execute("SELECT setval(%s::oid::regclass, %s, false)", [oid, first.start])
+        step = first.increment or 1
+        ahead = (cur.last_value - first.next_value()) * (1 if step > 0 else -1)
+        if ahead >= 0:
+            count = ahead // abs(step) + 1
+            mine = (proven or {}).get(oid, set())
+            values = (first.next_value() + i * step for i in range(count))
+            if count > len(mine) or not all(v in mine for v in values):
+                left.append((name, f"advanced from {_seq_text(first.last_value)} to {cur.last_value}: not every "
+                                   "value in between is provably the dry run's own (another session may have "
+                                   "used the sequence, or one statement drew several values), so rewinding "
+                                   "could hand a value out twice; left advanced (a gap)"))
+                continue
+        elif cur.last_value not in (seen or {}).get(oid, set()):
+            left.append((name, f"moved back to {cur.last_value} by another session; left as it is"))
+            continue
+        why = _setval_if(conn, oid, cur.last_value, first)
+        if why is None:
+            restored.append(name)
         else:
-            conn.execute("SELECT setval(%s::oid::regclass, %s, true)", [oid, first.last_value])
-        restored.append(first.name)
-    return restored, skipped
+            left.append((name, why))
+    return restored, left
+
+
+def _seq_text(value: int | None) -> str:
+    return "never used" if value is None else str(value)
+
+
+def _setval_if(conn: Conn, oid: int, expected: int, to: SeqState) -> str | None:
+    """``setval`` the sequence back to ``to`` if it is still at ``expected``: ``None``, or why not."""
+    value, called = (to.start, False) if to.last_value is None else (to.last_value, True)
+    try:
+        with conn.transaction():
+            conn.execute(
+                "DO $confiture$ BEGIN "
+                f"EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE NOWAIT', {int(oid)}::oid::regclass); "
+                "EXCEPTION WHEN wrong_object_type OR feature_not_supported THEN NULL; END $confiture$")
+            row = conn.execute(
+                "SELECT setval(%(o)s::oid::regclass, %(v)s, %(c)s) FROM (SELECT pg_sequence_last_value("
+                "%(o)s::oid::regclass) AS cur OFFSET 0) x WHERE x.cur = %(e)s",
+                {"o": oid, "v": value, "c": called, "e": expected}).fetchone()
+    except psycopg.Error as exc:
+        return f"could not be put back safely ({(exc.diag.message_primary or str(exc)).strip()}); left advanced"
+    if row is None:
+        return "used by another session after the dry run; left advanced"
+    return None
+
+
+def _set_sequences(report: DryRunReport, restored: list[str], skipped: list[tuple[str, str]]) -> None:
+    report.sequences_restored = restored
+    report.sequences_not_restored = [n for n, _ in skipped]
+    report.sequences_not_restored_reasons = dict(skipped)
 
 
 def _lock_timeout_error(error: str | None) -> bool:
     return bool(error) and ("[55P03]" in (error or "") or "lock timeout" in (error or ""))
+
+
+class _RecordingReporter(NullReporter):
+    """Forwards to the CLI's reporter and remembers which migrations started and how each ended."""
+
+    def __init__(self, inner: Reporter | None) -> None:
+        self.inner: Reporter = inner or NullReporter()
+        self.started: list[Migration] = []
+        self.results: list[MigrationResult] = []
+
+    def start(self, total: int, direction: Direction) -> None:
+        self.inner.start(total, direction)
+
+    def migration_started(self, migration: Migration) -> None:
+        self.started.append(migration)
+        self.inner.migration_started(migration)
+
+    def migration_done(self, result: MigrationResult) -> None:
+        self.results.append(result)
+        self.inner.migration_done(result)
+
+    def info(self, message: str) -> None:
+        self.inner.info(message)
+
+    def warn(self, message: str) -> None:
+        self.inner.warn(message)
+
+    def finish(self) -> None:
+        self.inner.finish()
+
+
+def partial_report(exc: BaseException) -> DryRunReport | None:
+    """The report of a dry run that ``exc`` stopped (the migrations measured so far and those planned), if any.
+
+    :func:`dry_run` attaches it to whatever escapes it (a validation error, a
+    run-level hook's failure, a database or internal error), so that the CLI can
+    still print the report document.
+    """
+    rep = getattr(exc, "dry_run_report", None)
+    return rep if isinstance(rep, DryRunReport) else None
+
+
+def _partial(observer: MeasuringObserver, runner: Runner, rec: _RecordingReporter, target: int | None,
+             server_version: int, timeout: str, exc: BaseException) -> DryRunReport:
+    error = str(exc).strip() or type(exc).__name__
+    planned: dict[int, Migration] = {m.version: m for m in rec.started}
+    if not runner.conn.closed:
+        try:
+            by_v = {m.version: m for m in runner.migrations()}
+            planned.update((e.version, by_v[e.version]) for e in runner.status()
+                           if e.state == "pending" and e.version in by_v and (target is None or e.version <= target))
+        except (psycopg.Error, ConfitureError):
+            pass
+    results = list(rec.results)
+    done = {r.version for r in results}
+    results.extend(MigrationResult(m.version, m.name, "failed", 0.0, error) for m in rec.started
+                   if m.version not in done)
+    report = build_report(observer, RunResult("up", results=results, dry_run=True,
+                                              planned=[planned[v] for v in sorted(planned)]),
+                          server_version, timeout)
+    report.error = error
+    return report
 
 
 def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = None,
@@ -786,43 +1236,68 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
         another session's lock; the message names the blockers.
     :raises HistoryError, MigrationFileError, MigrationFailed: as ``Runner.up``.
     """
-    from dataclasses import replace
-
     timeout = lock_timeout or dry_run_lock_timeout(config)
     cfg = replace(config, lock_timeout=timeout)
     watch = BlockerWatch(watch_url, conn.info.backend_pid) if watch_url else None
     observer = MeasuringObserver(conn, watch)
-    runner = Runner(conn, cfg, hooks, reporter=reporter, observer=observer)
+    dry_hooks = DryRunHooks(hooks, conn)
+    rec = _RecordingReporter(reporter)
+    runner = Runner(conn, cfg, dry_hooks, reporter=rec, observer=observer)
+    dry_hooks.runner = runner
+    server_version = conn.info.server_version
     runner.apply_timeouts()
     start = observer.begin()
     result: RunResult | None = None
+    restored: list[str] = []
+    skipped: list[tuple[str, str]] = []
     try:
         result = runner.up(target, dry_run=True)
+    except Exception as exc:
+        # whatever stops the run, the CLI still prints the report of what was measured (see partial_report)
+        if watch:
+            watch.close()
+            watch = None
+        if not conn.closed:
+            try:
+                restored, skipped = restore_sequences(conn, start, observer.end_state(), observer.seqs_seen,
+                                                      observer.seqs_proven)
+            except psycopg.Error:
+                pass
+        try:
+            partial = _partial(observer, runner, rec, target, server_version, timeout, exc)
+            _set_sequences(partial, restored, skipped)
+            exc.dry_run_report = partial  # type: ignore[attr-defined]
+        except Exception:
+            pass
+        raise
     finally:
         if watch:
             watch.close()
-        end = observer.end_state()
-        restored, skipped = (restore_sequences(conn, start, end, observer.seqs_seen) if not conn.closed
-                             else ([], []))
         runner.config = config
         if not conn.closed:
-            runner.apply_timeouts()
-    report = build_report(observer, result, conn.info.server_version, timeout)
-    report.sequences_restored, report.sequences_not_restored = restored, skipped
+            try:
+                runner.apply_timeouts()
+            except psycopg.Error:
+                pass
+    if not conn.closed:
+        restored, skipped = restore_sequences(conn, start, observer.end_state(), observer.seqs_seen,
+                                              observer.seqs_proven)
+    report = build_report(observer, result, server_version, timeout)
+    _set_sequences(report, restored, skipped)
     failed = [m for m in report.migrations if m.status == "failed"]
     if failed and _lock_timeout_error(failed[0].error):
         blockers = watch.blockers if watch else []
         if blockers:
             waited = blockers[0].waiting_for or "a lock"
             who = "; ".join(b.describe() for b in blockers)
-            msg = (f"dry run stopped: migration {failed[0].version} ({failed[0].name}) waited more than "
-                   f"lock_timeout {timeout} for {waited}, blocked by {who}. Nothing was changed.")
+            detail = (f"dry run stopped: migration {failed[0].version} ({failed[0].name}) waited more than "
+                      f"lock_timeout {timeout} for {waited}, blocked by {who}.")
         else:
-            msg = (f"dry run stopped: migration {failed[0].version} ({failed[0].name}) waited more than "
-                   f"lock_timeout {timeout} for a lock held by another session ({failed[0].error}). "
-                   "Nothing was changed.")
+            detail = (f"dry run stopped: migration {failed[0].version} ({failed[0].name}) waited more than "
+                      f"lock_timeout {timeout} for a lock held by another session ({failed[0].error}).")
+        msg = f"{detail} Nothing was changed."
         report.error = msg
-        raise LockBlocked(msg, report)
+        raise LockBlocked(msg, report, detail)
     return report
 
 

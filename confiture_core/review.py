@@ -41,7 +41,8 @@ def _locks_cell(locks: Sequence[object], limit: int = 4) -> str:
     from .dryrun import LockTaken
 
     items = [lk for lk in locks if isinstance(lk, LockTaken)]
-    shown = [f"{lk.mode} on {lk.relation}" + ("" if lk.preexisting else " (new)") for lk in items[:limit]]
+    shown = [f"{lk.mode} on {lk.relation}" + ("" if lk.preexisting else " (new)")
+             + (" (inferred)" if lk.inferred else "") for lk in items[:limit]]
     if len(items) > limit:
         shown.append(f"+{len(items) - limit} more")
     return "\n".join(shown)
@@ -96,9 +97,10 @@ def render(report: DryRunReport, console: Console, *, details: Risk = Risk.BLOCK
     if report.sequences_restored:
         console.print("sequences advanced by the dry run (PostgreSQL does not roll sequences back) were put "
                       "back with setval: " + ", ".join(report.sequences_restored), markup=False, style="dim")
-    if report.sequences_not_restored:
-        console.print("sequences left advanced (another session used them meanwhile): "
-                      + ", ".join(report.sequences_not_restored), markup=False, style="yellow")
+    for name in report.sequences_not_restored:
+        why = report.sequences_not_restored_reasons.get(name, "")
+        console.print(f"sequence {name} left advanced by the dry run{': ' + why if why else ''}", markup=False,
+                      style="yellow")
     console.print(f"overall risk: {report.risk.label}", markup=False, style=_RISK_STYLE[report.risk])
 
 

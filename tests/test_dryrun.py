@@ -127,21 +127,40 @@ def test_foreign_key_and_check_locks(seeded: Path) -> None:
 
 def test_sequence_advance_reported_and_restored(seeded: Path, db: psycopg.Connection[Any]) -> None:
     write(seeded / "migrations", "2_rows.up.sql",
-          "INSERT INTO t (parent_id, n) SELECT g, g FROM generate_series(1, 5) g;\n")
+          "INSERT INTO t (parent_id, n) VALUES (1, 1);\nINSERT INTO t (parent_id, n) VALUES (2, 2);\n")
     before = fingerprint(db)
     assert db.execute("SELECT last_value FROM t_id_seq").fetchone() == (10,)
     code, doc, err = dry_json(seeded)
     assert code == 0, err
-    [st] = statements(doc, "2")
-    assert st["rows"] == 5
-    assert st["sequences"] == [{"sequence": "t_id_seq", "before": 10, "after": 15}]
+    one, two = statements(doc, "2")
+    assert one["rows"] == 1
+    assert one["sequences"] == [{"sequence": "t_id_seq", "before": 10, "after": 11}]
+    assert two["sequences"] == [{"sequence": "t_id_seq", "before": 11, "after": 12}]
     assert doc["sequences_restored"] == ["t_id_seq"] and "does not roll back" in doc["sequences_note"]
     assert db.execute("SELECT last_value, is_called FROM t_id_seq").fetchone() == (10, True)
     assert fingerprint(db) == before
     # the real run then gets the next value, as if no dry run had happened
     r = run_cli("migrate", "up", "--yes", cwd=seeded)
     assert r.code == 0, r.stderr
-    assert db.execute("SELECT max(id) FROM t").fetchone() == (15,)
+    assert db.execute("SELECT max(id) FROM t").fetchone() == (12,)
+
+
+def test_sequence_several_values_in_one_statement_left_advanced(seeded: Path, db: psycopg.Connection[Any]) -> None:
+    """One statement drawing several values cannot be told from a concurrent session drawing some of them:
+    the sequence is left advanced (a gap) and the report says why."""
+    write(seeded / "migrations", "2_rows.up.sql",
+          "INSERT INTO t (parent_id, n) SELECT g, g FROM generate_series(1, 5) g;\n")
+    code, doc, err = dry_json(seeded)
+    assert code == 0, err
+    jsonschema.validate(doc, SCHEMA)
+    [st] = statements(doc, "2")
+    assert st["rows"] == 5 and st["sequences"] == [{"sequence": "t_id_seq", "before": 10, "after": 15}]
+    assert doc["sequences_restored"] == [] and doc["sequences_not_restored"] == ["t_id_seq"]
+    assert "a gap" in doc["sequences_not_restored_reasons"]["t_id_seq"]
+    assert db.execute("SELECT last_value, is_called FROM t_id_seq").fetchone() == (15, True)
+    r = run_cli("migrate", "up", "--yes", cwd=seeded)
+    assert r.code == 0, r.stderr
+    assert db.execute("SELECT min(id), max(id) FROM t WHERE id > 10").fetchone() == (16, 20)
 
 
 def test_never_used_sequence_restored_to_unused(project: Path, db: psycopg.Connection[Any]) -> None:
@@ -394,3 +413,198 @@ def test_sequence_advanced_then_restarted_is_restored(project: Path, db: psycopg
     assert r.code == 0, r.stderr
     assert json.loads(r.stdout)["sequences_not_restored"] == []
     assert db.execute("SELECT last_value, is_called FROM t_id_seq").fetchone() == (1000, True)
+
+
+def test_concurrent_nextval_during_the_dry_run_is_never_rewound(seeded: Path, database_url: str,
+                                                               db: psycopg.Connection[Any]) -> None:
+    """Regression: another session's nextval during a measured statement was counted as the dry run's own and
+    rewound by setval, so its value was handed out a second time (duplicate keys)."""
+    import subprocess
+    import sys
+    import time
+
+    (seeded / "confiture.toml").write_text(f'database_url = "{database_url}"\n[dry_run]\nlock_timeout = "120s"\n')
+    db.execute("CREATE SEQUENCE s2")
+    write(seeded / "migrations", "2_ins.up.sql",
+          "INSERT INTO t (parent_id, n) VALUES (1, 1), (2, 2);\nSELECT nextval('s2');\n"
+          "SELECT pg_advisory_xact_lock(424242);\n")
+    with psycopg.connect(database_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(424242)")
+        exe = str(Path(sys.executable).parent / "confiture")
+        proc = subprocess.Popen([exe, "migrate", "up", "--dry-run", "--format", "json"], cwd=seeded,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            # wait (no time limit asserted) until the dry run's statement waits on our advisory lock
+            while not other.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                                    "AND NOT granted)").fetchone()[0]:  # type: ignore[index]
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.05)
+            # meanwhile the application draws from both sequences
+            assert other.execute("SELECT nextval('t_id_seq'), nextval('s2')").fetchone() == (13, 2)
+        finally:
+            other.execute("SELECT pg_advisory_unlock(424242)")
+            out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    doc = json.loads(out)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["sequences_restored"] == []
+    assert sorted(doc["sequences_not_restored"]) == ["s2", "t_id_seq"]
+    assert all("a gap" in why for why in doc["sequences_not_restored_reasons"].values())
+    # nothing was rewound: the values the application got are never handed out again
+    assert db.execute("SELECT last_value FROM t_id_seq").fetchone() == (13,)
+    assert db.execute("SELECT last_value FROM s2").fetchone() == (2,)
+    r = run_cli("migrate", "up", "--yes", cwd=seeded)
+    assert r.code == 0, r.stderr
+    assert db.execute("SELECT array_agg(id ORDER BY id) FROM t WHERE id > 10").fetchone() == ([14, 15],)
+    assert db.execute("SELECT nextval('s2')").fetchone() == (4,)
+
+
+def test_lock_held_by_an_earlier_migration_is_still_reported(seeded: Path, database_url: str,
+                                                           db: psycopg.Connection[Any]) -> None:
+    """Regression: a lock an earlier pending migration already held hid every later migration's lock on the same
+    table (one transaction for the whole dry run), and with it DROP COLUMN's destructive level."""
+    m = seeded / "migrations"
+    write(m, "2_c7.up.sql", "ALTER TABLE t ADD COLUMN c7 int;\n")
+    write(m, "3_drop_n.up.sql", "ALTER TABLE t DROP COLUMN n;\n")
+    write(m, "4_type.up.sql", "ALTER TABLE t ALTER COLUMN c7 TYPE bigint;\n")
+    write(m, "5_rows.up.sql", "INSERT INTO parent VALUES (11);\nUPDATE parent SET id = id WHERE id = 11;\n"
+                              "CREATE INDEX parent_id2 ON parent (id);\nCREATE INDEX parent_id3 ON parent (id);\n")
+    code, doc, err = dry_json(seeded)
+    assert code == 0, err
+    jsonschema.validate(doc, SCHEMA)
+    risks = {x["version"]: (x["risk"], x["reasons"]) for x in doc["migrations"]}
+    assert risks["2"] == ("blocks-reads-writes", ["ACCESS EXCLUSIVE on t"])
+    assert risks["3"][0] == "destructive"
+    assert "DROP COLUMN (t)" in risks["3"][1] and "ACCESS EXCLUSIVE on t (inferred)" in risks["3"][1]
+    [drop] = statements(doc, "3")
+    assert [(lk["relation"], lk["mode"], lk["inferred"]) for lk in drop["locks"] if lk["relation"] == "t"] == [
+        ("t", "ACCESS EXCLUSIVE", True)]
+    [retype] = statements(doc, "4")
+    assert retype["rewritten"] == ["t"] and retype["risk"] == "rewrites-table"
+    assert ("t", "ACCESS EXCLUSIVE") in locks_of(retype)
+    # within one migration a lock is reported once, by the statement that took it (the real run holds it too)
+    ins, upd, idx2, idx3 = statements(doc, "5")
+    assert ("parent", "ROW EXCLUSIVE") in locks_of(ins) and not any(lk["inferred"] for lk in ins["locks"])
+    assert not [lk for lk in upd["locks"] if lk["relation"] == "parent"] and upd["risk"] == "safe"
+    assert ("parent", "SHARE") in locks_of(idx2) and idx2["risk"] == "blocks-writes"
+    assert not [lk for lk in idx3["locks"] if lk["relation"] == "parent"] and idx3["risk"] == "safe"
+    # the CI gate and the review gate see it
+    r = run_cli("migrate", "up", "--dry-run", "--fail-on", "destructive", cwd=seeded)
+    assert r.code == 1 and "3 drop_n is destructive" in r.stderr, r.stderr
+    (seeded / "confiture.toml").write_text(f'database_url = "{database_url}"\n[review]\n'
+                                           'confirm_level = "destructive"\n')
+    r = run_cli("migrate", "up", cwd=seeded)
+    assert r.code == 1 and "3 drop_n (destructive" in r.stderr, r.stderr
+    assert db.execute("SELECT count(*) FROM confiture_migrations").fetchone() == (1,)
+
+
+def test_destructive_judged_by_target_not_new_locks(seeded: Path) -> None:
+    """DROP TABLE / TRUNCATE / DELETE without WHERE on a table an earlier migration locked are destructive;
+    on a table created by the run they are not."""
+    m = seeded / "migrations"
+    write(m, "2_lock.up.sql", "LOCK TABLE t, parent IN ACCESS EXCLUSIVE MODE;\nCREATE TABLE scratch (id int);\n")
+    write(m, "3_wipe.up.sql", "DELETE FROM t;\n")
+    write(m, "4_trunc.up.sql", "TRUNCATE parent CASCADE;\n")
+    write(m, "5_drop.up.sql", "DROP TABLE t;\nDROP TABLE scratch;\n")
+    code, doc, err = dry_json(seeded)
+    assert code == 0, err
+    risks = {x["version"]: x["risk"] for x in doc["migrations"]}
+    assert risks == {"2": "blocks-reads-writes", "3": "destructive", "4": "destructive", "5": "destructive"}
+    drop_t, drop_scratch = statements(doc, "5")
+    assert drop_t["risk"] == "destructive" and "DROP TABLE (t)" in drop_t["reasons"]
+    assert drop_scratch["risk"] == "safe"
+
+
+HOOK_ENDS_TX = {
+    # hook, plugin body; a run-level hook is implemented too: after the per-migration hook ended the dry run's
+    # transaction, its SAVEPOINT failed ("SAVEPOINT can only be used in transaction blocks") and hid the cause
+    "after_migration": ("@hookimpl\ndef confiture_after_migration(context):\n    context.connection.commit()\n\n"
+                        "@hookimpl\ndef confiture_after_migrate(context, results):\n    pass\n"),
+    "before_migration": ("@hookimpl\ndef confiture_before_migration(context):\n"
+                         "    context.connection.execute('ROLLBACK')\n"),
+    "validate": "@hookimpl\ndef confiture_validate(context):\n    context.connection.rollback()\n",
+    "backfill": ("from confiture_core.hookspecs import Backfill\n\n"
+                 "def batch(b):\n    b.connection.execute('UPDATE t SET n = 0')\n    b.connection.commit()\n"
+                 "    return 0\n\n"
+                 "@hookimpl\ndef confiture_backfill(context):\n    return [Backfill('zero', batch)]\n"),
+}
+
+
+@pytest.mark.parametrize("hook", sorted(HOOK_ENDS_TX))
+def test_hook_ending_the_dry_run_transaction_is_named(seeded: Path, db: psycopg.Connection[Any], hook: str) -> None:
+    """Regression: a hook that committed or rolled back in a dry run gave "SAVEPOINT can only be used in
+    transaction blocks" naming no plugin (and a backfill batch's COMMIT committed the dry run's work)."""
+    (seeded / "ender.py").write_text("import pluggy\nhookimpl = pluggy.HookimplMarker('confiture')\n\n"
+                                     + HOOK_ENDS_TX[hook])
+    write(seeded / "migrations", "2_add_col.up.sql", "ALTER TABLE t ADD COLUMN c int;\n")
+    write(seeded / "migrations", "3_more.up.sql", "CREATE TABLE more (id int);\n")
+    before = fingerprint(db)
+    r = run_cli("-p", "ender", "migrate", "up", "--dry-run", "--format", "json", cwd=seeded,
+                env={"PYTHONPATH": str(seeded)})
+    assert r.code == 1, r.stderr
+    assert f"plugin 'ender' failed in confiture_{hook}" in r.stderr and "2_add_col.up.sql" in r.stderr
+    assert "nothing was changed" in r.stderr and r.stderr.count("nothing was changed") == 1
+    assert "SAVEPOINT" not in r.stderr and "no transaction in progress" not in r.stderr
+    assert "Traceback" not in r.stderr
+    doc = json.loads(r.stdout)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["ok"] is False and "plugin 'ender'" in doc["error"]
+    assert [m["version"] for m in doc["migrations"]] == ["2", "3"]
+    assert fingerprint(db) == before
+    assert db.execute("SELECT count(*) FROM confiture_migrations").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("case", ["error finding", "closes connection", "internal error"])
+def test_json_report_printed_whatever_stops_the_dry_run(seeded: Path, db: psycopg.Connection[Any],
+                                                        case: str) -> None:
+    """Regression: these printed {"ok": false, "error", "exit_code"} instead of the report document."""
+    body = {
+        "error finding": ("from confiture_core.hookspecs import Finding\n\n@hookimpl\n"
+                          "def confiture_validate(context):\n    return [Finding('error', 'not on Fridays')]\n"),
+        "closes connection": ("@hookimpl\ndef confiture_after_migration(context):\n"
+                              "    context.connection.close()\n\n"
+                              "@hookimpl\ndef confiture_after_migrate(context, results):\n    pass\n"),
+        "internal error": "@hookimpl\ndef confiture_validate(context):\n    return 5\n",
+    }[case]
+    (seeded / "stopper.py").write_text("import pluggy\nhookimpl = pluggy.HookimplMarker('confiture')\n\n" + body)
+    write(seeded / "migrations", "2_add_col.up.sql", "ALTER TABLE t ADD COLUMN c int;\n")
+    write(seeded / "migrations", "3_more.up.sql", "CREATE TABLE more (id int);\n")
+    before = fingerprint(db)
+    r = run_cli("-p", "stopper", "migrate", "up", "--dry-run", "--format", "json", cwd=seeded,
+                env={"PYTHONPATH": str(seeded)})
+    assert r.code == 1, r.stderr
+    doc = json.loads(r.stdout)  # one document, nothing else on stdout
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["ok"] is False and doc["error"] and doc["error"] in r.stderr
+    assert [m["version"] for m in doc["migrations"]] == ["2", "3"]
+    expected = {"error finding": "not on Fridays", "closes connection": "closed the connection",
+                "internal error": "internal error: TypeError"}[case]
+    assert expected in doc["error"] and "Traceback" not in r.stderr
+    assert fingerprint(db) == before
+
+
+def test_inferred_locks_follow_schemas_quoting_indexes_and_opaque_code(project: Path,
+                                                                      db: psycopg.Connection[Any]) -> None:
+    db.execute('CREATE SCHEMA app; CREATE TABLE app."Items" (id int, n int); CREATE INDEX items_n ON app."Items" (n)')
+    db.execute("CREATE TABLE public.other (id int)")
+    m = project / "migrations"
+    write(m, "2_lock.up.sql", 'ALTER TABLE app."Items" ADD COLUMN z int;\nALTER TABLE other ADD COLUMN z int;\n')
+    write(m, "3_path.up.sql", 'SET search_path = app, public;\nALTER TABLE "Items" ALTER COLUMN z SET DEFAULT 1;\n')
+    write(m, "4_index.up.sql", "DROP INDEX app.items_n;\n")
+    write(m, "5_do.up.sql", "DO $$ BEGIN EXECUTE 'ALTER TABLE other ADD COLUMN w int'; END $$;\n")
+    write(m, "6_new.up.sql", "CREATE TABLE fresh (id int);\nSELECT 1;\n")
+    code, doc, err = dry_json(project)
+    assert code == 0, err
+    jsonschema.validate(doc, SCHEMA)
+
+    def inferred(version: str) -> set[tuple[str, str]]:
+        return {(lk["relation"], lk["mode"]) for s in statements(doc, version) for lk in s["locks"] if lk["inferred"]}
+
+    assert inferred("2") == set()
+    assert inferred("3") == {("app.Items", "ACCESS EXCLUSIVE")}  # resolved along the search_path it set
+    assert inferred("4") == {("app.Items", "ACCESS EXCLUSIVE")}  # an index counts as its table
+    assert inferred("5") == {("app.Items", "ACCESS EXCLUSIVE"), ("other", "ACCESS EXCLUSIVE")}  # code we cannot see
+    assert inferred("6") == set()  # names nothing an earlier migration locked
+    risks = {x["version"]: x["risk"] for x in doc["migrations"]}
+    assert risks == {"2": "blocks-reads-writes", "3": "blocks-reads-writes", "4": "blocks-reads-writes",
+                     "5": "blocks-reads-writes", "6": "safe"}

@@ -162,3 +162,30 @@ def test_interactive_conflicts_are_usage_errors(risky: Path, db: psycopg.Connect
         assert r.code == 2, (extra, r.stderr)
         assert f"does not go with {extra[0]}" in r.stderr and "Traceback" not in r.stderr
     assert applied(db) == [1]
+
+
+def test_lock_wait_in_preflight_applies_the_reviewed_ones(risky: Path, database_url: str,
+                                                         db: psycopg.Connection[Any]) -> None:
+    """Regression: a lock-timeout stop of the pre-flight applied nothing, whereas any other stop applies the
+    migrations reviewed before it (docs/dry-run.md); now both do, and the blocked one is never applied."""
+    (risky / "confiture.toml").write_text(f'database_url = "{database_url}"\n[dry_run]\nlock_timeout = "300ms"\n')
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        pid = holder.info.backend_pid
+        r = run_cli("migrate", "up", cwd=risky)
+        holder.rollback()
+    assert r.code == 1
+    assert "migration 3 (idx) waited more than lock_timeout 300ms" in r.stderr and f"pid {pid}" in r.stderr
+    assert "not reviewed" in r.stderr and "--yes" in r.stderr and "Nothing was changed" not in r.stderr
+    assert "Traceback" not in r.stderr
+    assert applied(db) == [1, 2]  # 2 was reviewed (safe); 3 and 4 were not
+    # blocked at the first pending migration: nothing to apply
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        r = run_cli("migrate", "up", cwd=risky)
+        holder.rollback()
+    assert r.code == 1 and "migration 3 (idx) waited" in r.stderr and "Nothing was changed" in r.stderr
+    assert applied(db) == [1, 2]
+    r = run_cli("migrate", "up", "--yes", cwd=risky)
+    assert r.code == 0, r.stderr
+    assert applied(db) == [1, 2, 3, 4]
