@@ -9,6 +9,7 @@ transaction, so a killed backfill resumes from the last committed batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -19,6 +20,24 @@ from .hookspecs import Backfill
 from .migrations import Migration
 
 Conn = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True)
+class UnfinishedBackfill:
+    """A backfill whose progress row says it has not finished.
+
+    :ivar version: its migration's version.
+    :ivar plugin: the plugin that returned it.
+    :ivar name: its name (the resume key).
+    :ivar batches: batches done so far.
+    :ivar rows: rows touched so far.
+    """
+
+    version: int
+    plugin: str
+    name: str
+    batches: int
+    rows: int
 
 
 class BackfillStore:
@@ -74,10 +93,11 @@ class BackfillStore:
             "rows = b.rows + EXCLUDED.rows, done = EXCLUDED.done, updated_at = now()").format(self.ident),
             [version, plugin, name, Jsonb(state), rows, done])
 
-    def pending(self) -> list[tuple[int, str, str]]:
-        """(version, plugin, name) of unfinished backfills."""
+    def unfinished(self) -> list[UnfinishedBackfill]:
+        """Every unfinished backfill, by version, plugin and name."""
         if not self.exists():
             return []
         rows = self.conn.execute(sql.SQL(
-            "SELECT version, plugin, name FROM {} WHERE NOT done ORDER BY version").format(self.ident)).fetchall()
-        return [(int(v), p, n) for v, p, n in rows]
+            "SELECT version, plugin, name, batches, rows FROM {} WHERE NOT done ORDER BY version, plugin, name"
+        ).format(self.ident)).fetchall()
+        return [UnfinishedBackfill(int(v), p, n, int(b), int(r)) for v, p, n, b, r in rows]

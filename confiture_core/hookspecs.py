@@ -63,6 +63,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
 Level = Literal["error", "warning", "info"]
+#: the levels a :class:`Finding` may have, most severe first
+LEVELS: tuple[Level, ...] = ("error", "warning", "info")
 
 
 @dataclass
@@ -70,7 +72,8 @@ class Finding:
     """A problem reported by :func:`confiture_validate`.
 
     :ivar level: ``"error"`` stops the run before any DDL; ``"warning"`` and
-        ``"info"`` are reported only.
+        ``"info"`` are reported only. Any other value (``"fatal"``, ``"Error"``)
+        raises ``ValueError`` when the ``Finding`` is made: a plugin failure.
     :ivar message: one line saying what is wrong and what to do.
     :ivar plugin: the reporting plugin's name (filled in by the runner).
     :ivar version: the migration's version (filled in by the runner).
@@ -80,6 +83,11 @@ class Finding:
     message: str
     plugin: str | None = None
     version: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"unknown Finding level {self.level!r}; expected one of "
+                             f"{', '.join(map(repr, LEVELS))}")
 
 
 @dataclass

@@ -18,9 +18,13 @@ First-party packs (``confiture_plugins``, distribution ``confiture``) are part o
 Confiture: autoload-off, ``--no-plugins`` and the allowlist do not remove them;
 ``--disable-plugin NAME`` or ``[plugins] disable`` blocks one.
 
-A plugin that fails to import, or implements a hook the spec does not have, is
-named in a warning and skipped; with ``--strict-plugins`` it is an error
-(exit 2). ``--disable-plugin NAME`` (repeatable) blocks one plugin by name.
+A plugin that fails to import, implements a hook the spec does not have, or is
+the same module as one already loaded under another name, is named in a warning
+and skipped. A function named like a hook but not marked ``@hookimpl``, and a
+name in ``--disable-plugin``, ``[plugins] disable`` or ``[plugins] non_fatal``
+that matches no plugin, are warnings too. With ``--strict-plugins`` each of these
+is an error (exit 2), all of them reported at once after every plugin was tried.
+``--disable-plugin NAME`` (repeatable) blocks one plugin by name.
 """
 
 from __future__ import annotations
@@ -116,6 +120,13 @@ class PluginLoader:
         self.allow: set[str] | None = set(settings["allow"]) if "allow" in settings else None
         self.non_fatal: set[str] = set(settings.get("non_fatal", ()))
         self.blocked = set(options.disabled) | set(settings.get("disable", ()))
+        #: where each name that must match a plugin comes from (for the warning when none does)
+        where = config.config_file.name if config.config_file else "config"
+        self._named: list[tuple[str, str]] = [(n, f"--disable-plugin {n}") for n in options.disabled] + [
+            (n, f"{where}: [plugins] {key} = [{n!r}]") for key in ("disable", "non_fatal")
+            for n in settings.get(key, ())]
+        #: problems that are errors under --strict-plugins (raised together at the end of load())
+        self._strict_errors: list[str] = []
         unknown = set(settings) - {"allow", "non_fatal", "disable", "dir"}
         if unknown - {k for k, v in settings.items() if isinstance(v, dict)}:
             raise ConfigError(f"{config.config_file}: unknown [plugins] setting(s): {', '.join(sorted(unknown))}")
@@ -129,6 +140,17 @@ class PluginLoader:
             return self._load_all()
 
     def _load_all(self) -> pluggy.PluginManager:
+        self._load_sources()
+        known = {i.name for i in self.infos}
+        for name, source in self._named:
+            if name not in known:
+                self._problem(f"{source}: no plugin of that name was found (known: "
+                              f"{', '.join(sorted(known)) or 'none'})", "")
+        if self._strict_errors:
+            raise ConfigError("; ".join(self._strict_errors) + " (--strict-plugins)")
+        return self.pm
+
+    def _load_sources(self) -> None:
         self._load_entry_points()
         for mod in self.options.modules:
             self._load(mod, "-p", lambda m=mod: importlib.import_module(m))  # type: ignore[misc]
@@ -141,11 +163,6 @@ class PluginLoader:
                 for file in sorted(path.glob("*.py")):
                     if not file.name.startswith("_"):
                         self._load(file.stem, "plugins dir", lambda f=file: _import_file(f))  # type: ignore[misc]
-        known = {i.name for i in self.infos}
-        for name in sorted(self.blocked - known):
-            self.warn(f"--disable-plugin {name}: no plugin of that name was found (known: "
-                      f"{', '.join(sorted(known)) or 'none'})")
-        return self.pm
 
     def _load_entry_points(self) -> None:
         autoload = not self.options.no_plugins and self.env.get(AUTOLOAD_ENV, "") in ("", "0")
@@ -189,6 +206,10 @@ class PluginLoader:
         if unknown:
             self._fail(info, f"implements hook(s) the spec does not have: {', '.join(unknown)}")
             return
+        other = self.pm.get_name(obj)
+        if other is not None:  # the same module, e.g. an entry point also given with -p
+            self._fail(info, f"the same module is already loaded as plugin {other!r}")
+            return
         try:
             self.pm.register(obj, name=name)
         except pluggy.PluginValidationError as exc:
@@ -196,14 +217,21 @@ class PluginLoader:
             return
         info.hooks = sorted(c.name for c in self.pm.get_hookcallers(obj) or ())
         self.infos.append(info)
+        for fn in _unmarked_hooks(obj):
+            self._problem(f"plugin {name!r} ({source}): defines {fn} without @hookimpl, so Confiture never calls "
+                          "it (mark it with @hookimpl from confiture_core.hookspecs)", "")
 
     def _fail(self, info: PluginInfo, why: str) -> None:
         info.status, info.error = "failed", why
         self.infos.append(info)
-        msg = f"plugin {info.name!r} ({info.source}): {why}"
+        self._problem(f"plugin {info.name!r} ({info.source}): {why}", "; skipped")
+
+    def _problem(self, msg: str, outcome: str) -> None:
+        """A warning, or under ``--strict-plugins`` an error collected for the end of :meth:`load`."""
         if self.options.strict:
-            raise ConfigError(msg + " (--strict-plugins)")
-        self.warn(msg + "; skipped")
+            self._strict_errors.append(msg)
+        else:
+            self.warn(msg + outcome)
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -228,6 +256,19 @@ def _unknown_hooks(obj: object) -> list[str]:
             if spec_name not in specs:
                 out.append(spec_name)
     return sorted(out)
+
+
+def _unmarked_hooks(obj: object) -> list[str]:
+    """Names of functions named like a hook but not marked as hook implementations."""
+    specs = {n for n, _ in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("confiture_")}
+    marker = f"{hookspecs.PROJECT_NAME}_impl"
+    out = []
+    for attr in sorted(specs):
+        fn = getattr(obj, attr, None)
+        if callable(fn) and getattr(fn, marker, None) is None \
+                and getattr(fn, f"{hookspecs.PROJECT_NAME}_spec", None) is None:
+            out.append(attr)
+    return out
 
 
 def lint_rule_codes(pm: pluggy.PluginManager, plugin_name: str) -> list[str]:

@@ -24,6 +24,7 @@ of committing half a migration.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import time
 import traceback
@@ -37,7 +38,7 @@ from pglast import ast
 from pglast.enums import TransactionStmtKind
 from psycopg import pq, sql
 
-from .backfill import BackfillStore
+from .backfill import BackfillStore, UnfinishedBackfill
 from .config import Config
 from .errors import ConfitureError, HistoryError, MigrationFailed, MigrationFileError
 from .history import AdvisoryLock, AppliedRow, History
@@ -129,7 +130,10 @@ class StatusEntry:
 
     :ivar state: ``applied``, ``pending``, ``failed``, ``changed`` (file edited
         after it was applied), ``missing`` (applied, file gone), ``baseline`` (the
-        baseline marker) or ``below-baseline`` (covered by the baseline).
+        baseline marker), ``below-baseline`` (covered by the baseline) or
+        ``backfill-unfinished`` (applied, but a batched backfill it started has not
+        finished: ``error`` says which, and whether its plugin is loaded).
+    :ivar backfills: the unfinished backfills of an applied migration.
     """
 
     version: int
@@ -141,6 +145,7 @@ class StatusEntry:
     applied_by: str | None = None
     file: str | None = None
     error: str | None = None
+    backfills: list[UnfinishedBackfill] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The JSON object of ``migrate status --format json`` (version as a string)."""
@@ -162,7 +167,7 @@ class Problem:
     """A disagreement between the tracking table and the files (``migrate validate``)."""
 
     version: int
-    kind: Literal["changed", "missing", "failed", "invalid", "finding"]
+    kind: Literal["changed", "missing", "failed", "invalid", "finding", "backfill"]
     message: str
     level: str = "error"
 
@@ -232,6 +237,10 @@ class Runner:
         """Every migration on disk and every tracking row, merged by version."""
         files = {m.version: m for m in self.migrations()}
         rows = {r.version: r for r in self.history.rows()}
+        unfinished: dict[int, list[UnfinishedBackfill]] = {}
+        if rows:
+            for b in BackfillStore(self.conn, self.history).unfinished():
+                unfinished.setdefault(b.version, []).append(b)
         baseline = max((r.version for r in rows.values() if r.kind == "baseline"), default=None)
         out: list[StatusEntry] = []
         for v in sorted(set(files) | set(rows)):
@@ -253,16 +262,40 @@ class Runner:
                 state = "changed"
             else:
                 state = "applied"
+            error = r.error
+            backfills = unfinished.get(v, [])
+            if state == "applied" and backfills:
+                state = "backfill-unfinished"
+                error = "; ".join(self._describe_unfinished(b) for b in backfills)
             out.append(StatusEntry(
                 v, name, r.success, state, r.applied_at.isoformat(), round(r.execution_ms, 3),
-                r.applied_by, rel, r.error,
+                r.applied_by, rel, error, backfills,
             ))
         return out
 
+    def _describe_unfinished(self, b: UnfinishedBackfill) -> str:
+        loaded = b.plugin in self.hooks.implementers("confiture_backfill")
+        return (f"backfill {b.name!r} of plugin {b.plugin!r} is unfinished ({b.batches} batch(es), {b.rows} "
+                f"row(s) so far)" + ("" if loaded else f", and plugin {b.plugin!r} is not loaded"))
+
     def problems(self, entries: Sequence[StatusEntry] | None = None) -> list[Problem]:
-        """Changed, missing and failed migrations, and unparsable pending files."""
-        out: list[Problem] = []
+        """Changed, missing and failed migrations, unparsable pending files, and
+        unfinished backfills (their data change is incomplete: a problem, though
+        ``migrate up`` resumes rather than refuses them)."""
         entries = self.status() if entries is None else entries
+        out = self._blocking_problems(entries)
+        for e in entries:
+            if e.state == "backfill-unfinished":
+                missing = sorted({b.plugin for b in e.backfills}
+                                 - self.hooks.implementers("confiture_backfill"))
+                todo = (f"load plugin(s) {', '.join(map(repr, missing))}, then run `confiture migrate up` to finish "
+                        "it" if missing else "run `confiture migrate up` to finish it")
+                out.append(Problem(e.version, "backfill", f"migration {e.version} ({e.name}): {e.error}; {todo}"))
+        return out
+
+    def _blocking_problems(self, entries: Sequence[StatusEntry]) -> list[Problem]:
+        """Changed, missing and failed migrations, and unparsable pending files: what blocks ``up``."""
+        out: list[Problem] = []
         for e in entries:
             if e.state == "failed":
                 out.append(Problem(e.version, "failed",
@@ -341,7 +374,7 @@ class Runner:
 
     def _up_locked(self, target: int | None, dry_run: bool) -> RunResult:
         entries = self.status()  # one read of the tracking table for the whole pre-flight
-        blocking = self.problems(entries)
+        blocking = self._blocking_problems(entries)
         if blocking:
             msgs = "; ".join(p.message for p in blocking[:5])
             more = f" (and {len(blocking) - 5} more)" if len(blocking) > 5 else ""
@@ -360,15 +393,19 @@ class Runner:
             self.conn.execute("BEGIN")
             self.history.ensure()  # rolled back with everything else
         try:
-            self._resume_backfills(run_ctx)
+            self._resume_backfills(run_ctx, entries)
             if not plan:
                 self.reporter.info("nothing to migrate: the database is up to date")
                 return result
-            result.findings = self._validate(run_ctx, plan)
-            errors = [f for f in result.findings if f.level == "error"]
-            if errors:
-                raise MigrationFailed("validation failed, nothing was applied: " + "; ".join(
-                    f"[{f.plugin}] migration {f.version}: {f.message}" for f in errors))
+            try:
+                result.findings = self._validate(run_ctx, plan)
+                errors = [f for f in result.findings if f.level == "error"]
+                if errors:
+                    raise MigrationFailed("validation failed, nothing was applied: " + "; ".join(
+                        f"[{f.plugin}] migration {f.version}: {f.message}" for f in errors))
+            except ConfitureError as exc:
+                self._on_run_error(run_ctx, exc)
+                raise
             self._run_plan(plan, run_ctx, result)
         finally:
             if dry_run and not self.conn.closed:
@@ -377,7 +414,11 @@ class Runner:
 
     def _run_plan(self, plan: Sequence[Migration], run_ctx: HookContext, result: RunResult) -> None:
         """before_migrate, each migration in order (stopping at the first failure), after_migrate."""
-        self._run_level_hook(run_ctx, "before_migrate")
+        try:
+            self._run_level_hook(run_ctx, "before_migrate")
+        except ConfitureError as exc:
+            self._on_run_error(run_ctx, exc)
+            raise
         self.reporter.start(len(plan), run_ctx.direction)
         try:
             for m in plan:
@@ -388,6 +429,11 @@ class Runner:
         finally:
             self._run_level_hook(run_ctx, "after_migrate", result.results, soft=True)
             self.reporter.finish()
+
+    def _on_run_error(self, run_ctx: HookContext, error: BaseException) -> None:
+        """``confiture_on_error`` with ``context.migration`` ``None``: the run failed before any migration."""
+        if not self.conn.closed:
+            self.hooks.on_error(run_ctx, error)
 
     def _validate(self, run_ctx: HookContext, plan: Sequence[Migration]) -> list[Finding]:
         if not self.hooks.has("confiture_validate"):
@@ -417,6 +463,9 @@ class Runner:
                         soft: bool = False) -> None:
         name = f"confiture_{which}"
         if not self.hooks.has(name):
+            return
+        if self.conn.closed:  # a hook closed it: the run stops with that hook's error
+            self.reporter.warn(f"{name} was not called: a hook closed the runner's connection")
             return
         try:
             with self._tx(ctx.dry_run):
@@ -503,7 +552,13 @@ class Runner:
         self.conn.execute("INSERT INTO pg_temp.confiture_commit_guard VALUES (1)")
         yield
         if self.conn.info.transaction_status == pq.TransactionStatus.INTRANS:
-            self.conn.execute("DELETE FROM pg_temp.confiture_commit_guard")
+            try:
+                self.conn.execute("DELETE FROM pg_temp.confiture_commit_guard")
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise MigrationFailed(
+                    "the runner lost its login role's privileges while plugin hooks or a Python migration ran "
+                    f"({exc.diag.message_primary or exc}): one of them ran SET ROLE and left it set; it must "
+                    "RESET ROLE before returning") from exc
 
     def reset_session(self) -> None:
         """Reset session state a migration may have changed, keeping the advisory lock.
@@ -558,6 +613,8 @@ class Runner:
                 self.hooks.on_error(ctx, exc)
             res = MigrationResult(m.version, m.name, "failed", ms, message)
             self.reporter.migration_done(res)
+            if self.conn.closed:
+                raise  # nothing more can run: the run stops with this error (naming the hook that closed it)
             return res
         finally:
             if not self.conn.closed and self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
@@ -568,12 +625,14 @@ class Runner:
                 self._run_backfills(m, backfills, ctx)
             except (psycopg.Error, ConfitureError) as exc:
                 message = f"backfill of migration {m.version} ({m.name}) failed: {exc}"
-                if not self.conn.closed and not run_ctx.dry_run and \
-                        self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
-                    self.conn.execute("ROLLBACK")
-                self.hooks.on_error(ctx, exc)
+                if not self.conn.closed:
+                    if not run_ctx.dry_run and self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                        self.conn.execute("ROLLBACK")
+                    self.hooks.on_error(ctx, exc)
                 res = MigrationResult(m.version, m.name, "failed", ms, message)
                 self.reporter.migration_done(res)
+                if self.conn.closed:
+                    raise
                 return res
         res = MigrationResult(m.version, m.name, "applied" if direction == "up" else "reverted", ms)
         self.reporter.migration_done(res)
@@ -817,40 +876,57 @@ class Runner:
                     raise MigrationFailed(f"backfill {b.name!r} of plugin {plugin!r} did not finish in "
                                           f"{b.max_batches} batches")
                 with self._tx(ctx.dry_run):
+                    call = BackfillBatch(self.conn, state, m, ctx.dry_run)
                     try:
-                        rows = b.batch(BackfillBatch(self.conn, state, m, ctx.dry_run))
+                        rows = _checked_batch(b, call, b.batch(call))
                     except psycopg.Error:
                         raise
-                    except Exception as exc:
+                    except (Exception, SystemExit) as exc:
                         raise HookFailed(plugin, "confiture_backfill (batch)", f" for migration {m.up_path.name}",
                                          exc) from exc
+                    state = call.state  # the batch may have replaced the dict
                     batches += 1
-                    done = not rows
+                    done = rows == 0
                     if not ctx.dry_run:
-                        store.save(m.version, plugin, b.name, state, int(rows or 0), done)
+                        store.save(m.version, plugin, b.name, state, rows, done)
                 if done:
                     break
 
-    def _resume_backfills(self, run_ctx: HookContext) -> None:
-        if run_ctx.dry_run or not self.hooks.has("confiture_backfill"):
-            return
-        store = BackfillStore(self.conn, self.history)
-        pending = store.pending()
-        if not pending:
+    def _resume_backfills(self, run_ctx: HookContext, entries: Sequence[StatusEntry]) -> None:
+        """Finish the backfills a killed run left unfinished; warn about those nothing can finish
+        (their plugin is not loaded, or no longer returns them)."""
+        if run_ctx.dry_run:
             return
         by_v = {m.version: m for m in self.migrations()}
-        for version in sorted({v for v, _, _ in pending}):
-            m = by_v.get(version)
-            if m is None:
+        loaded = self.hooks.implementers("confiture_backfill")
+        for e in entries:
+            m = by_v.get(e.version)
+            if not e.backfills or m is None:
+                continue
+            orphans = [b for b in e.backfills if b.plugin not in loaded]
+            for b in orphans:
+                self.reporter.warn(f"migration {e.version} ({e.name}): {self._describe_unfinished(b)}: it stays "
+                                   f"unfinished until `confiture migrate up` runs with plugin {b.plugin!r} loaded")
+            wanted = {(b.plugin, b.name) for b in e.backfills if b.plugin in loaded}
+            if not wanted:
                 continue
             ctx = HookContext(self.conn, self.config, "up", False, {**run_ctx.state, "resuming": True},
                               run_ctx.migrations, m)
-            with self._tx(False), self._guarded():
-                found = self.hooks.backfill(ctx)
-            wanted = {(p, n) for v, p, n in pending if v == version}
-            todo = [(p, b) for p, b in found if (p, b.name) in wanted]
-            self.reporter.info(f"resuming {len(todo)} unfinished backfill(s) of migration {version}")
-            self._run_backfills(m, todo, ctx)
+            try:
+                with self._tx(False), self._guarded():
+                    found = self.hooks.backfill(ctx)
+                todo = [(p, b) for p, b in found if (p, b.name) in wanted]
+                for p, n in sorted(wanted - {(p, b.name) for p, b in todo}):
+                    self.reporter.warn(f"migration {e.version} ({e.name}): backfill {n!r} of plugin {p!r} is "
+                                       "unfinished, but the plugin no longer returns it from confiture_backfill: "
+                                       "it stays unfinished")
+                if todo:
+                    self.reporter.info(f"resuming {len(todo)} unfinished backfill(s) of migration {e.version}")
+                    self._run_backfills(m, todo, ctx)
+            except (psycopg.Error, ConfitureError) as exc:
+                if not self.conn.closed:
+                    self.hooks.on_error(ctx, exc)
+                raise
 
     # ----------------------------------------------------------------- down
 
@@ -943,6 +1019,26 @@ class Runner:
             name = files[version].name if version in files else "baseline"
             with self._tx(False):
                 self.history.record(version, name, None, 0, True, kind="baseline")
+
+
+def _checked_batch(b: Backfill, call: BackfillBatch, rows: Any) -> int:
+    """A batch's return value and state, checked: a row count (``int`` >= 0) and a JSON-able dict.
+
+    :raises TypeError, ValueError: the batch broke the contract of :class:`Backfill`.
+    """
+    if isinstance(rows, bool) or not isinstance(rows, int):
+        raise TypeError(f"backfill {b.name!r}: batch returned {type(rows).__name__}, expected the number of rows "
+                        "it touched (an int, 0 when done)")
+    if rows < 0:
+        raise ValueError(f"backfill {b.name!r}: batch returned {rows}, expected the number of rows it touched "
+                         "(0 or more, 0 when done)")
+    if not isinstance(call.state, dict):
+        raise TypeError(f"backfill {b.name!r}: its state is {type(call.state).__name__}, expected a dict")
+    try:
+        json.dumps(call.state, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"backfill {b.name!r}: its state cannot be saved as JSON ({exc})") from exc
+    return rows
 
 
 def _changes_role(m: Migration, direction: Direction) -> bool:
