@@ -188,3 +188,63 @@ def test_plugins_text_listing(project: Path, tmp_path: Path) -> None:
     assert "CF101" in r.stderr  # a first-party pack's lint rules
     assert "failed: import failed: ModuleNotFoundError" in r.stderr
     assert r.stdout == ""
+
+
+def test_module_loaded_by_entry_point_and_dash_p_is_skipped_once(project: Path, tmp_path: Path) -> None:
+    """Regression: pluggy's "Plugin already registered under a different name" crashed every command."""
+    env = site_with_two(tmp_path)
+    r, found = plugins_json("-p", "acme_audit_mod", cwd=project, env=env)
+    assert r.code == 0, r.stderr
+    assert "plugin 'acme_audit_mod' (-p): the same module is already loaded as plugin 'acme_audit'; skipped" \
+        in r.stderr
+    assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1
+    assert found["acme_audit"]["status"] == "loaded" and found["acme_audit_mod"]["status"] == "failed"
+    r = run_cli("-p", "acme_audit_mod", "migrate", "status", cwd=project, env=env)
+    assert r.code == 0, r.stderr
+    # as for other duplicates, an error under --strict-plugins
+    r = run_cli("--strict-plugins", "-p", "acme_audit_mod", "plugins", cwd=project, env=env)
+    assert r.code == 2 and "already loaded as plugin 'acme_audit'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_names_that_match_no_plugin_name_their_source(project: Path) -> None:
+    configure(project, 'disable = ["zzz"]\nnon_fatal = ["yyy", "fine"]\n')
+    add_plugin(project, "fine", HOOK)
+    r, found = plugins_json(cwd=project)
+    assert r.code == 0, r.stderr
+    assert "confiture.toml: [plugins] disable = ['zzz']: no plugin of that name was found" in r.stderr
+    assert "confiture.toml: [plugins] non_fatal = ['yyy']: no plugin of that name was found" in r.stderr
+    assert "--disable-plugin zzz" not in r.stderr and "['fine']" not in r.stderr
+    r = run_cli("--strict-plugins", "--disable-plugin", "no_such", "plugins", cwd=project)
+    assert r.code == 2
+    assert "--disable-plugin no_such: no plugin of that name was found" in r.stderr
+    assert "[plugins] disable = ['zzz']" in r.stderr and "[plugins] non_fatal = ['yyy']" in r.stderr
+
+
+def test_hook_named_function_without_hookimpl_is_a_warning(project: Path) -> None:
+    configure(project)
+    add_plugin(project, "unmarked", """
+        def confiture_after_migration(context):
+            pass
+
+        @hookimpl
+        def confiture_before_migrate(context):
+            pass
+        """)
+    r, found = plugins_json(cwd=project)
+    assert r.code == 0, r.stderr
+    assert "plugin 'unmarked' (plugins dir): defines confiture_after_migration without @hookimpl" in r.stderr
+    assert found["unmarked"]["status"] == "loaded" and found["unmarked"]["hooks"] == ["confiture_before_migrate"]
+    r = run_cli("--strict-plugins", "plugins", cwd=project)
+    assert r.code == 2 and "without @hookimpl" in r.stderr
+
+
+def test_strict_plugins_reports_every_failing_plugin(project: Path) -> None:
+    configure(project)
+    add_plugin(project, "broken_a", "import nope_a\n")
+    add_plugin(project, "broken_b", "import nope_b\n")
+    add_plugin(project, "fine", HOOK)
+    r = run_cli("--strict-plugins", "plugins", cwd=project)
+    assert r.code == 2
+    assert "plugin 'broken_a' (plugins dir): import failed" in r.stderr
+    assert "plugin 'broken_b' (plugins dir): import failed" in r.stderr
+    assert r.stderr.count("error:") == 1 and "Traceback" not in r.stderr

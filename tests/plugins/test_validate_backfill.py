@@ -67,8 +67,8 @@ def test_validate_returning_junk_is_a_plugin_failure(project: Path, db: psycopg.
     write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
     r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
-    assert "plugin 'junk' failed in confiture_validate for migration 1_a.up.sql: TypeError: returned str, " \
-           "expected Finding" in r.stderr
+    assert "plugin 'junk' failed in confiture_validate for migration 1_a.up.sql: TypeError: returned a list " \
+           "containing str, expected a list of Finding" in r.stderr
     assert tables(db) == ["confiture_migrations"]
 
 
@@ -151,3 +151,76 @@ def test_commit_in_validate_is_refused_and_its_writes_vanish(project: Path, db: 
     assert r.code == 1
     assert "plugin 'sneaky' failed in confiture_validate for migration 1_a.up.sql" in r.stderr
     assert tables(db) == ["confiture_migrations"]
+
+
+FLAKY_FILL = """
+import os
+
+@hookimpl
+def confiture_backfill(context):
+    if context.migration.version != 1:
+        return None
+
+    def batch(b):
+        last = b.state.get("last", 0)
+        got = b.connection.execute(
+            "WITH p AS (SELECT id FROM t WHERE id > %s ORDER BY id LIMIT 10) "
+            "UPDATE t SET v = t.id FROM p WHERE t.id = p.id RETURNING t.id", [last]).fetchall()
+        if got:
+            b.state["last"] = max(r[0] for r in got)
+        if last >= 20 and os.path.exists(os.path.join(os.path.dirname(__file__), "STOP")):
+            raise RuntimeError("worker lost")
+        return len(got)
+
+    return Backfill("fill_v", batch)
+"""
+
+
+def test_unfinished_backfill_is_reported_when_its_plugin_is_not_loaded(project: Path,
+                                                                       db: psycopg.Connection[Any]) -> None:
+    """Regression: with the owning plugin not loaded, an unfinished backfill was invisible: status and
+    validate said everything was applied, and `up` went on silently."""
+    configure(project)
+    add_plugin(project, "filler", FLAKY_FILL)
+    (project / "plugins" / "STOP").write_text("")
+    m = project / "migrations"
+    write(m, "1_t.up.sql", "CREATE TABLE t (id int PRIMARY KEY, v int);\n"
+                           "INSERT INTO t (id) SELECT g FROM generate_series(1, 50) g;\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert r.code == 1 and "RuntimeError: worker lost" in r.stderr
+    assert rows(db, "SELECT batches, rows, done FROM confiture_migrations_backfills") == [(2, 20, False)]
+    unfinished = "backfill 'fill_v' of plugin 'filler' is unfinished (2 batch(es), 20 row(s) so far)"
+    for plugin_args in ([], ["--disable-plugin", "filler"]):
+        r = run_cli(*plugin_args, "migrate", "status", "--format", "json", cwd=project)
+        assert r.code == 0, r.stderr
+        [entry] = json.loads(r.stdout)["migrations"]
+        assert (entry["state"], entry["applied"]) == ("backfill-unfinished", True)
+        assert unfinished in entry["error"]
+        assert ("and plugin 'filler' is not loaded" in entry["error"]) == bool(plugin_args)
+        # validate: an incomplete data change is a problem (exit 1), whether or not `up` could finish it
+        r = run_cli(*plugin_args, "migrate", "validate", cwd=project)
+        assert r.code == 1
+        assert f"migration 1 (t): {unfinished}" in r.stderr
+        hint = "load plugin(s) 'filler', then run `confiture migrate up`" if plugin_args else \
+            "run `confiture migrate up` to finish it"
+        assert hint in r.stderr
+    r = run_cli("migrate", "status", cwd=project, env={"COLUMNS": "200"})
+    assert r.code == 0 and "backfill-unfinished" in r.stderr
+    # up without the plugin: later migrations apply, with a warning that the backfill stays unfinished
+    write(m, "2_u.up.sql", "CREATE TABLE u (id int);\n")
+    r = run_cli("--disable-plugin", "filler", "migrate", "up", "--yes", cwd=project)
+    assert r.code == 0, r.stderr
+    assert f"warning: migration 1 (t): {unfinished}, and plugin 'filler' is not loaded: it stays unfinished " \
+           "until `confiture migrate up` runs with plugin 'filler' loaded" in r.stderr
+    assert applied(db) == [1, 2]
+    # with the plugin loaded again, the backfill resumes and finishes; then everything is clean
+    (project / "plugins" / "STOP").unlink()
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert r.code == 0, r.stderr
+    assert "resuming 1 unfinished backfill(s) of migration 1" in r.stderr
+    assert rows(db, "SELECT count(*) FILTER (WHERE v = id) FROM t") == [(50,)]
+    assert rows(db, "SELECT done FROM confiture_migrations_backfills") == [(True,)]
+    r = run_cli("migrate", "validate", cwd=project)
+    assert r.code == 0, r.stderr
+    r = run_cli("--disable-plugin", "filler", "migrate", "up", "--yes", cwd=project)
+    assert r.code == 0 and "warning" not in r.stderr
