@@ -25,8 +25,13 @@ Isolation: the runner calls each implementation of a per-migration hook inside
 its own ``SAVEPOINT``. When the implementation raises, the runner rolls back to
 that savepoint (none of its writes survive) and applies the failure policy:
 abort the migration (default) or, for a plugin listed in ``[plugins] non_fatal``,
-log a warning and go on. An implementation must not COMMIT, ROLLBACK or close the
-connection: the runner detects it and fails the migration.
+log a warning and go on. ``sys.exit()`` in a hook is a failure like any
+exception (``KeyboardInterrupt`` still interrupts the run). An implementation must
+not COMMIT, ROLLBACK or close the connection, nor leave a ``SET ROLE`` in place:
+the runner detects it and fails the migration. A closed connection also stops the
+run, since nothing more can run on it: ``confiture_after_migrate`` and
+``confiture_on_error`` are then not called. A return value of the wrong type is a
+plugin failure too, named like an exception.
 
 Hook order is pluggy's: ``tryfirst`` first, ``trylast`` last, otherwise the plugin
 registered last runs first; ``wrapper=True`` (and old-style ``hookwrapper=True``)
@@ -140,9 +145,12 @@ class BackfillBatch:
 class Backfill:
     """A data backfill run in batches after its migration's DDL has committed.
 
-    :ivar name: unique among the backfills of one migration; the resume key.
+    :ivar name: unique among the backfills a plugin returns for one migration (two
+        of one name are refused); the resume key.
     :ivar batch: called repeatedly; does one batch of work and returns the number
-        of rows it touched (``int``). Returning ``0`` ends the backfill.
+        of rows it touched (``int``, 0 or more). Returning ``0`` ends the
+        backfill; returning anything else (``None``, a negative number, a string)
+        is a plugin failure.
     :ivar max_batches: safety stop (``int``); the backfill fails beyond it.
     """
 
@@ -193,13 +201,17 @@ def confiture_validate(context: HookContext) -> Iterable[Finding] | None:
     every pending migration and rolled back at the end: it may query the
     database, and its writes (visible to later ``confiture_validate`` calls of the
     same run) never persist. ``context.migration`` is the migration checked; its
-    statements have not run. Return findings (or ``None``): any ``"error"``
-    finding stops the run before any DDL is executed, and the CLI exits 1;
-    ``"warning"`` and ``"info"`` ones are printed. Raising is a plugin failure:
-    the run stops (exit 1) unless the plugin is non-fatal.
+    statements have not run. Return a list of findings (or ``None``): any
+    ``"error"`` finding stops the run before any DDL is executed, and the CLI
+    exits 1; ``"warning"`` and ``"info"`` ones are printed. Raising is a plugin
+    failure: the run stops (exit 1) unless the plugin is non-fatal; so is
+    returning anything else (a bare ``Finding``, a dict, a number) or a
+    ``Finding`` whose level is not one of the three. A run stopped here calls
+    :func:`confiture_on_error` with ``context.migration`` ``None``.
 
     :param context: the run context, with ``migration`` set.
-    :returns: an iterable of :class:`Finding`, or ``None`` for nothing to say.
+    :returns: a list (any iterable but a string or mapping) of :class:`Finding`,
+        or ``None`` for nothing to say.
     """
 
 
@@ -209,7 +221,8 @@ def confiture_before_migrate(context: HookContext) -> None:
 
     Runs in its own savepoint of a short transaction committed before the first
     migration (rolled back in a dry run). Raising aborts the run before any
-    migration (unless the plugin is non-fatal). The return value is ignored.
+    migration (unless the plugin is non-fatal), then :func:`confiture_on_error`
+    is called with ``context.migration`` ``None``. The return value is ignored.
 
     :param context: the run context (``migration`` is ``None``).
     """
@@ -217,7 +230,8 @@ def confiture_before_migrate(context: HookContext) -> None:
 
 @hookspec
 def confiture_after_migrate(context: HookContext, results: Sequence[MigrationResult]) -> None:
-    """Called once per run, after the last migration, even when one failed.
+    """Called once per run, after the last migration, even when one failed
+    (but not when a hook closed the runner's connection).
 
     Runs in its own savepoint of a short transaction committed afterwards (rolled
     back in a dry run). A failure here is reported as a warning: the migrations
@@ -268,19 +282,26 @@ def confiture_backfill(context: HookContext) -> Iterable[Backfill] | Backfill | 
     batch in its own transaction together with its saved progress. A backfill
     killed midway resumes on the next run: the runner calls this hook again for
     that migration (``context.state["resuming"]`` is ``True``) and continues the
-    backfills of the same names with their saved ``state``. A batch that raises
-    fails the migration's result (the migration itself stays applied; its
-    unfinished backfill resumes on the next run).
+    backfills of the same names with their saved ``state``. A batch that raises,
+    returns anything but a row count (an ``int``, 0 or more) or leaves a
+    ``state`` that is not a JSON-serialisable dict fails the migration's result
+    (the migration itself stays applied; its unfinished backfill resumes on the
+    next run). Until it finishes, ``confiture migrate status`` shows the
+    migration as ``backfill-unfinished``, ``confiture migrate validate`` reports
+    it (exit 1), and ``confiture migrate up`` warns when the plugin that owns it
+    is not loaded (nothing else can finish it).
 
     :param context: the run context with ``migration`` set.
-    :returns: ``None``, a :class:`Backfill`, or an iterable of them.
+    :returns: ``None``, a :class:`Backfill`, or a list of them, with distinct
+        names; anything else, or two backfills of one name, is a plugin failure.
     """
 
 
 @hookspec
 def confiture_on_error(context: HookContext, error: BaseException) -> None:
     """Called when a migration, one of its hooks or a backfill failed, after its
-    transaction was rolled back.
+    transaction was rolled back; also when the run failed before any migration
+    (validation, including an ``"error"`` finding, or :func:`confiture_before_migrate`).
 
     Runs in autocommit (or inside the dry run's transaction), without savepoint:
     each statement it runs commits at once. Use it to notify or to record the
