@@ -311,7 +311,7 @@ class Hooks:
             raise exc
         if outcome is not None and [r for _, r in results] != outcome:
             # a wrapper replaced the results: keep plugin names where we can
-            if not isinstance(outcome, list):
+            if not isinstance(outcome, (list, tuple)):
                 raise HookFailed("<wrapper>", name, where, TypeError(
                     f"a wrapper returned {type(outcome).__name__}, expected the list of results"))
             replaced = []
@@ -438,7 +438,7 @@ class Hooks:
 
     def _check_alive_after_error(self, conn: psycopg.Connection[Any], plugin: str, hook: str, where: str,
                                  error: BaseException) -> None:
-        why = describe_error(error).strip().splitlines()[0]
+        why = (describe_error(error).strip().splitlines() or [type(error).__name__])[0]
         if conn.closed:
             raise HookIsolationError(plugin, hook, where, f"closed the connection ({why})")
         from psycopg import pq

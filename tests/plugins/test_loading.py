@@ -210,6 +210,7 @@ def test_names_that_match_no_plugin_name_their_source(project: Path) -> None:
     configure(project, 'disable = ["zzz"]\nnon_fatal = ["yyy", "fine"]\n')
     add_plugin(project, "fine", HOOK)
     r, found = plugins_json(cwd=project)
+    assert found["fine"]["status"] == "loaded"
     assert r.code == 0, r.stderr
     assert "confiture.toml: [plugins] disable = ['zzz']: no plugin of that name was found" in r.stderr
     assert "confiture.toml: [plugins] non_fatal = ['yyy']: no plugin of that name was found" in r.stderr
