@@ -365,12 +365,22 @@ class Runner:
         :raises MigrationFileError: a pending file cannot be parsed or mixes
             transactional and non-transactional statements.
         :raises MigrationFailed: validation findings at error level.
+        :raises HookFailed: a hook failed before any migration, or closed the
+            connection (in a dry run that is a ``psycopg.OperationalError`` with the
+            same message: the connection is lost).
         """
         with self.locked():
             if not dry_run:
                 self.history.ensure()
             self.prepare_guard()
-            return self._up_locked(target, dry_run)
+            try:
+                return self._up_locked(target, dry_run)
+            except ConfitureError as exc:
+                if dry_run and self.conn.closed:
+                    # a hook closed the connection: to the dry run's callers (the review gate) a lost
+                    # connection means nothing could be measured, whatever a real run would do
+                    raise psycopg.OperationalError(str(exc)) from exc
+                raise
 
     def _up_locked(self, target: int | None, dry_run: bool) -> RunResult:
         entries = self.status()  # one read of the tracking table for the whole pre-flight
