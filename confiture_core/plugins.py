@@ -245,9 +245,14 @@ def _import_file(path: Path) -> ModuleType:
     return mod
 
 
+def _spec_names() -> set[str]:
+    """Names of the hooks in :mod:`~confiture_core.hookspecs`."""
+    return {n for n, _ in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("confiture_")}
+
+
 def _unknown_hooks(obj: object) -> list[str]:
     """Names of functions marked as hook implementations that match no spec."""
-    specs = {n for n, _ in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("confiture_")}
+    specs = _spec_names()
     out = []
     for attr in dir(obj):
         fn = getattr(obj, attr, None)
@@ -260,10 +265,9 @@ def _unknown_hooks(obj: object) -> list[str]:
 
 def _unmarked_hooks(obj: object) -> list[str]:
     """Names of functions named like a hook but not marked as hook implementations."""
-    specs = {n for n, _ in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("confiture_")}
     marker = f"{hookspecs.PROJECT_NAME}_impl"
     out = []
-    for attr in sorted(specs):
+    for attr in sorted(_spec_names()):
         fn = getattr(obj, attr, None)
         if callable(fn) and getattr(fn, marker, None) is None \
                 and getattr(fn, f"{hookspecs.PROJECT_NAME}_spec", None) is None:
