@@ -365,22 +365,15 @@ class Runner:
         :raises MigrationFileError: a pending file cannot be parsed or mixes
             transactional and non-transactional statements.
         :raises MigrationFailed: validation findings at error level.
-        :raises HookFailed: a hook failed before any migration, or closed the
-            connection (in a dry run that is a ``psycopg.OperationalError`` with the
-            same message: the connection is lost).
+        :raises HookFailed: a hook failed before any migration, or (in a real run)
+            closed the connection; in a dry run a migration whose hook closed it is a
+            failed result, as any other failure.
         """
         with self.locked():
             if not dry_run:
                 self.history.ensure()
             self.prepare_guard()
-            try:
-                return self._up_locked(target, dry_run)
-            except ConfitureError as exc:
-                if dry_run and self.conn.closed:
-                    # a hook closed the connection: to the dry run's callers (the review gate) a lost
-                    # connection means nothing could be measured, whatever a real run would do
-                    raise psycopg.OperationalError(str(exc)) from exc
-                raise
+            return self._up_locked(target, dry_run)
 
     def _up_locked(self, target: int | None, dry_run: bool) -> RunResult:
         entries = self.status()  # one read of the tracking table for the whole pre-flight
@@ -623,8 +616,10 @@ class Runner:
                 self.hooks.on_error(ctx, exc)
             res = MigrationResult(m.version, m.name, "failed", ms, message)
             self.reporter.migration_done(res)
-            if self.conn.closed:
-                raise  # nothing more can run: the run stops with this error (naming the hook that closed it)
+            if self.conn.closed and not run_ctx.dry_run:
+                # nothing more can run: the run stops with this error (naming the hook that closed it); a dry
+                # run reports it as the failed migration (its hooks facade stops calling hooks)
+                raise
             return res
         finally:
             if not self.conn.closed and self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
@@ -641,7 +636,7 @@ class Runner:
                     self.hooks.on_error(ctx, exc)
                 res = MigrationResult(m.version, m.name, "failed", ms, message)
                 self.reporter.migration_done(res)
-                if self.conn.closed:
+                if self.conn.closed and not run_ctx.dry_run:
                     raise
                 return res
         res = MigrationResult(m.version, m.name, "applied" if direction == "up" else "reverted", ms)

@@ -554,7 +554,7 @@ def test_hook_ending_the_dry_run_transaction_is_named(seeded: Path, db: psycopg.
     assert db.execute("SELECT count(*) FROM confiture_migrations").fetchone() == (1,)
 
 
-@pytest.mark.parametrize("case", ["error finding", "closes connection", "internal error"])
+@pytest.mark.parametrize("case", ["error finding", "closes connection", "wrong return type"])
 def test_json_report_printed_whatever_stops_the_dry_run(seeded: Path, db: psycopg.Connection[Any],
                                                         case: str) -> None:
     """Regression: these printed {"ok": false, "error", "exit_code"} instead of the report document."""
@@ -564,7 +564,7 @@ def test_json_report_printed_whatever_stops_the_dry_run(seeded: Path, db: psycop
         "closes connection": ("@hookimpl\ndef confiture_after_migration(context):\n"
                               "    context.connection.close()\n\n"
                               "@hookimpl\ndef confiture_after_migrate(context, results):\n    pass\n"),
-        "internal error": "@hookimpl\ndef confiture_validate(context):\n    return 5\n",
+        "wrong return type": "@hookimpl\ndef confiture_validate(context):\n    return 5\n",
     }[case]
     (seeded / "stopper.py").write_text("import pluggy\nhookimpl = pluggy.HookimplMarker('confiture')\n\n" + body)
     write(seeded / "migrations", "2_add_col.up.sql", "ALTER TABLE t ADD COLUMN c int;\n")
@@ -578,7 +578,8 @@ def test_json_report_printed_whatever_stops_the_dry_run(seeded: Path, db: psycop
     assert doc["ok"] is False and doc["error"] and doc["error"] in r.stderr
     assert [m["version"] for m in doc["migrations"]] == ["2", "3"]
     expected = {"error finding": "not on Fridays", "closes connection": "closed the connection",
-                "internal error": "internal error: TypeError"}[case]
+                "wrong return type": "plugin 'stopper' failed in confiture_validate for migration 2_add_col.up.sql: "
+                                     "TypeError: returned int, expected a list of Finding"}[case]
     assert expected in doc["error"] and "Traceback" not in r.stderr
     assert fingerprint(db) == before
 
