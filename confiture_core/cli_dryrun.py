@@ -13,7 +13,7 @@ import psycopg
 
 from .config import redact_url
 from .dryrun import DryRunReport, LockBlocked, MigrationReport, dry_run, partial_report
-from .errors import ConfigError, ConfitureError
+from .errors import ConfigError, ConfitureError, HistoryError, MigrationFileError
 from .review import choose, confirm_level, render
 from .risk import LEVELS, Risk
 from .runner import NullReporter
@@ -162,11 +162,13 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
         report, blocked = exc.report, exc
     except ConfigError:
         raise
-    except ConfitureError:
-        # history problems, unparsable files, validation or hook failures: the real run refuses the same
-        # way, with its own (identical) message, after creating the tracking table as it always does
+    except (HistoryError, MigrationFileError):
+        # history problems, unparsable files: the real run refuses the same way, with its own
+        # (identical) message, after creating the tracking table as it always does
         return target, None, False
-    except psycopg.Error as exc:  # e.g. a hook closed the connection
+    except (ConfitureError, psycopg.Error) as exc:
+        # a hook or validation failure, or a lost connection: it may happen only in a dry run (a plugin
+        # can look at context.dry_run), so nothing was reviewed and the real run must not go ahead alone
         why = app.scrub(f"the dry run before applying failed ({str(exc).strip()})")
         if not tty:
             _fail(f"{why}, so the pending migrations could not be reviewed; pass --yes to apply them "

@@ -189,3 +189,22 @@ def test_lock_wait_in_preflight_applies_the_reviewed_ones(risky: Path, database_
     r = run_cli("migrate", "up", "--yes", cwd=risky)
     assert r.code == 0, r.stderr
     assert applied(db) == [1, 2, 3, 4]
+
+
+def test_hook_failing_only_in_the_preflight_does_not_let_the_run_through(project: Path,
+                                                                          db: psycopg.Connection[Any]) -> None:
+    """Regression: a before_migrate/validate failure that happens only in a dry run let the real run go
+    ahead without any review."""
+    (project / "dry_only.py").write_text(
+        "import pluggy\nhookimpl = pluggy.HookimplMarker('confiture')\n\n"
+        "@hookimpl\ndef confiture_before_migrate(context):\n"
+        "    if context.dry_run:\n        raise RuntimeError('only in dry runs')\n")
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\nDROP TABLE a;\n")
+    env = {"PYTHONPATH": str(project)}
+    r = run_cli("-p", "dry_only", "migrate", "up", cwd=project, env=env)
+    assert r.code == 1 and "only in dry runs" in r.stderr and "could not be reviewed" in r.stderr
+    exists = db.execute("SELECT to_regclass('confiture_migrations') IS NOT NULL").fetchone()
+    assert exists == (False,) or applied(db) == []
+    r = run_cli("-p", "dry_only", "migrate", "up", "--yes", cwd=project, env=env)
+    assert r.code == 0, r.stderr
+    assert applied(db) == [1]
