@@ -220,13 +220,17 @@ def test_codes_helper_sanity() -> None:
 def test_cache_answers_settled_unchanged_files_from_their_stat(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import os
+    import time
 
+    from confiture_core.lint import engine
     from confiture_core.lint.engine import ResultCache
 
+    monkeypatch.setattr(engine, "STAT_SETTLE_NS", 50_000_000)
     f = tmp_path / "1_a.up.sql"
     f.write_text("CREATE INDEX i ON t (c);\n")
     old = 1_600_000_000_000_000_000
     os.utime(f, ns=(old, old))
+    time.sleep(0.2)  # the ctime (set now, by utime) settles too
     cache = tmp_path / "cache"
     first = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([f])
     with monkeypatch.context() as m:
