@@ -264,17 +264,15 @@ def _discard(path: str) -> None:
 
 
 def _write_back(chunks: Sequence[tuple[int, str]], code: int) -> int:
-    """Write the recorded output; a write error ends the run as it does in the CLI."""
+    """Write the recorded output; a write error (closed pipe, full disk) ends the run as in the CLI:
+    one line on stderr, exit 1."""
     try:
         streams = (sys.stdout, sys.stderr)
         for which, text in chunks:
             streams[which].write(text)
         for s in streams:
             s.flush()
-    except BrokenPipeError:  # the reader went away (``| head``): exit quietly, as the CLI does
-        _silence_stdout()
-        return code
-    except (OSError, ValueError, AttributeError) as exc:  # disk full, closed stream
+    except (OSError, ValueError, AttributeError) as exc:
         _silence_stdout()
         try:
             sys.stderr.write(f"error: internal error: {type(exc).__name__}: {exc} "
