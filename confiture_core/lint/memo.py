@@ -111,6 +111,7 @@ class Recorder:
         :param exit_code: the code the command exits with.
         :returns: whether a memo was written.
         """
+        _remove_legacy(cache_dir)
         if any(isinstance(s, _Tee) and s.bypassed for s in (sys.stdout, sys.stderr)):
             return False
         limit = self.started_ns - SETTLE_NS
@@ -146,6 +147,18 @@ class Recorder:
                 pass
             return False
         return True
+
+
+def _remove_legacy(cache_dir: str) -> None:
+    """Delete memos of an older format: those held the whole command line and environment (passwords)."""
+    try:
+        with os.scandir(cache_dir) as it:
+            old = [e.path for e in it if e.name.startswith("run-") and e.name.endswith(".memo")
+                   and len(e.name) != len(Invocation("0" * 64, "", None).memo_name)]
+        for path in old:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def _prune(cache_dir: str) -> None:

@@ -331,6 +331,9 @@ def test_no_secret_reaches_the_cache_folder(proj: Path, runs: list[list[str]], c
     monkeypatch.setenv("DATABASE_URL", "postgresql://bob:s3cretFAKE@127.0.0.1:1/env_db")
     args = ["--database-url", "postgresql://alice:s3cretFAKE@127.0.0.1:1/arg_db", "--project", str(proj), "lint",
             "--format", "json", "--pg-version", "16"]
+    legacy = proj / ".confiture" / "lint-cache" / "run-0123456789abcdef.memo"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"{'env': (('PGPASSWORD', 's3cretFAKE'),)}")
     settle()
     for _ in range(3):
         with pytest.raises(SystemExit):
@@ -342,6 +345,7 @@ def test_no_secret_reaches_the_cache_folder(proj: Path, runs: list[list[str]], c
         entry.main(args)
     assert len(runs) == before, "the run with a password in the environment is replayed"
     assert len(memos(proj)) == 1
+    assert not legacy.exists()  # a memo of the old format (it held the environment) was deleted
     found = [p for p in (proj / ".confiture").rglob("*")
              if b"s3cretFAKE" in p.name.encode() or (p.is_file() and b"s3cretFAKE" in p.read_bytes())]
     assert found == []
