@@ -654,7 +654,8 @@ def _main(args: list[str]) -> None:
         # click raises Abort for end of input at a prompt; every prompt comes before anything is applied
         _fail("no answer at the prompt (end of input): nothing was applied", 1)
     except KeyboardInterrupt:
-        _fail("interrupted: the migration in progress was rolled back (one that runs outside a transaction is "
+        _fail("interrupted" if ctx.invoked_subcommand == "lint" else
+              "interrupted: the migration in progress was rolled back (one that runs outside a transaction is "
               "recorded as failed; see `confiture migrate status`)", 1)
     except SystemExit:
         raise

@@ -159,7 +159,8 @@ def lint_command(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...]
         if exc.exit_code == 2:
             raise LintUsageError(str(exc)) from None
         raise
-    sys.stdout.flush()
+    if sys.stdout is not None:  # None: stdout was closed (``confiture lint >&-``)
+        sys.stdout.flush()
     click.get_current_context().exit(code)
 
 
@@ -215,7 +216,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     with relaxed_gc():
         report = linter.lint_paths(lint_targets)
         if fmt == "text":
-            out = render_text(report, base, color=sys.stdout.isatty())
+            out = render_text(report, base, color=sys.stdout is not None and sys.stdout.isatty())
         else:
             out = RENDERERS[fmt](report, base)
     click.echo(out, nl=False)
@@ -226,7 +227,9 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     if (recorder is not None and cache_dir is not None and report.cache_hits == len(report.files)
             and (source == "--pg-version" or not config.database_url)
             and not any(getattr(i, "status", None) == "failed" for i in getattr(app, "plugin_infos", ()))):
-        _leave_memo(recorder, config, targets, report, cache_dir, code)  # the folders as given: stamped
+        # the folders as given: stamped; the manifest too (deleting it must force a fresh lint)
+        manifest = linter.cache.file if linter.cache is not None else None
+        _leave_memo(recorder, config, targets, report, cache_dir, code, manifest)
     return code
 
 
@@ -256,7 +259,7 @@ def _recorder() -> Recorder | None:
 
 
 def _leave_memo(recorder: Recorder, config: Any, targets: Sequence[Path], report: LintReport,
-                cache_dir: Path, code: int) -> None:
+                cache_dir: Path, code: int, manifest: Path | None) -> None:
     """Let the next identical run replay this one (see :mod:`confiture_core.lint.replay`)."""
     from . import memo
 
@@ -271,8 +274,10 @@ def _leave_memo(recorder: Recorder, config: Any, targets: Sequence[Path], report
         roots=[str(t) for t in targets],
         folders=folders,
         files=[f.path for f in report.files],
+        read=[str(manifest)] if manifest is not None else [],
     )
-    recorder.finish(str(cache_dir), deps, code)
+    if deps is not None:  # None: a file the run read has gone (see memo.input_dependencies)
+        recorder.finish(str(cache_dir), deps, code)
 
 
 def exit_code(report: LintReport, fail_level: str) -> int:

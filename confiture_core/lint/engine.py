@@ -22,9 +22,11 @@ scanner so text inside strings never counts):
 - ``-- confiture: noqa-file CF101`` anywhere: for the whole file.
 
 Results are cached under ``<project>/.confiture/lint-cache`` keyed by the file's
-content and path, the rule set (codes, names and the source of the modules
-defining them), the options, and the Confiture and pglast versions; a file whose
-size and mtime match its entry is answered without being read.
+content and path, the rule set (codes, names, the source of every loaded module
+of each rule's top-level package, the set of known rule codes), the source of
+Confiture's own lint and SQL modules, the options, and the Confiture and pglast
+versions; a file whose size, mtime, ctime, inode and device match its entry is
+answered without being read.
 
 Speed: files are parsed in batches inside :func:`confiture_core.sql.trusted_parsing`
 (pglast's per-attribute validation skipped, same AST), then linted; with more
@@ -61,7 +63,7 @@ from .astutil import created_table
 from .rule import NEWEST_PG_VERSION, LintContext, LintRule, Severity, Violation
 
 #: Bump when the engine's output for the same input changes (invalidates caches).
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 
 #: Engine-level codes (not rules): code -> (name, severity, summary).
 META_CODES: dict[str, tuple[str, Severity, str]] = {
@@ -603,37 +605,71 @@ def _sql_below(root: str, folders: list[str] | None = None) -> list[tuple[str, s
 # ------------------------------------------------------------------ cache
 
 
-_module_hashes: dict[str, str] = {}
+_source_hashes: dict[str, str] = {}
 
 
-def _module_hash(rule: type[LintRule]) -> str:
-    mod = sys.modules.get(rule.__module__)
-    src = getattr(mod, "__file__", None)
-    if not (isinstance(src, str) and src.endswith(".py") and os.path.exists(src)):
-        import inspect  # slow to import; rarely needed (a module without a .py file)
-
+def _source_hash(src: str) -> str:
+    if src not in _source_hashes:
         try:
-            src = inspect.getsourcefile(mod) if mod is not None else None
-        except TypeError:
-            src = None
-    if src is None:
-        return rule.__module__
-    if src not in _module_hashes:
-        try:
-            _module_hashes[src] = hashlib.sha256(Path(src).read_bytes()).hexdigest()
+            _source_hashes[src] = hashlib.sha256(Path(src).read_bytes()).hexdigest()
         except OSError:
-            _module_hashes[src] = src
-    return _module_hashes[src]
+            _source_hashes[src] = src
+    return _source_hashes[src]
 
 
-def ruleset_fingerprint(rules: Sequence[type[LintRule]], options: LintOptions) -> str:
+def _module_source(mod: Any) -> str | None:
+    src = getattr(mod, "__file__", None)
+    if isinstance(src, str) and src.endswith(".py") and os.path.exists(src):
+        return src
+    import inspect  # slow to import; rarely needed (a module without a .py file)
+
+    try:
+        return inspect.getsourcefile(mod)
+    except TypeError:
+        return None
+
+
+def _package_hash(package: str) -> list[tuple[str, str]]:
+    """``(module, source hash)`` of every loaded module of ``package`` (the package itself and below):
+    a rule's helpers count as much as the module defining it."""
+    out = []
+    for name, mod in sorted(sys.modules.items()):
+        if mod is None or not (name == package or name.startswith(package + ".")):
+            continue
+        src = _module_source(mod)
+        out.append((name, _source_hash(src) if src is not None else name))
+    return out
+
+
+#: The parts of Confiture whose source decides findings (hashed into the fingerprint: an
+#: edit of the engine invalidates caches without a bump of :data:`ENGINE_VERSION`).
+_CORE_SOURCES = ("lint", "sql", "sql.py", "migrations.py", "errors.py")
+
+
+def _core_hash() -> str:
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for part in _CORE_SOURCES:
+        p = root / part
+        files = sorted(p.rglob("*.py")) if p.is_dir() else [p] if p.is_file() else []
+        for f in files:
+            h.update(f"{f.relative_to(root)}\0{_source_hash(str(f))}\0".encode())
+    return h.hexdigest()
+
+
+def ruleset_fingerprint(rules: Sequence[type[LintRule]], options: LintOptions,
+                        known_codes: Iterable[str] = ()) -> str:
     """A hex digest of everything besides the file that determines findings."""
+    packages = sorted({r.__module__.split(".")[0] for r in rules})
     data = {
         "engine": ENGINE_VERSION,
+        "core": _core_hash(),
         "confiture": __version__,
         "pglast": pglast.__version__,
         "python": sys.version_info[:2],
-        "rules": sorted((r.code, r.name, r.__module__, r.__qualname__, _module_hash(r)) for r in rules),
+        "rules": sorted((r.code, r.name, r.__module__, r.__qualname__) for r in rules),
+        "sources": {p: _package_hash(p) for p in packages},
+        "known_codes": sorted(set(known_codes)),
         "pg_version": options.pg_version,
         "config": options.lint_config,
         "lock_timeout": options.runner_lock_timeout,
@@ -647,19 +683,23 @@ def ruleset_fingerprint(rules: Sequence[type[LintRule]], options: LintOptions) -
 STAT_SETTLE_NS = 2_000_000_000
 
 
-def _stat_stamp(st: os.stat_result) -> tuple[int, int | None]:
-    """(size, mtime_ns), mtime ``None`` when too recent to be trusted."""
-    settled = st.st_mtime_ns <= time.time_ns() - STAT_SETTLE_NS
-    return st.st_size, st.st_mtime_ns if settled else None
+def _stat_stamp(st: os.stat_result) -> list[int] | None:
+    """``[size, mtime_ns, ctime_ns, inode, device]``, ``None`` when too recent to be trusted.
+
+    The ctime (which no tool can set back), inode and device catch a same-size edit
+    whose mtime was restored (``touch -d``, ``cp -p``, ``rsync -a``)."""
+    if max(st.st_mtime_ns, st.st_ctime_ns) > time.time_ns() - STAT_SETTLE_NS:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
 
 class ResultCache:
     """Per-file results on disk, one manifest per rule set: ``<dir>/<fingerprint>.json``.
 
-    The manifest maps each file's path to ``[key, statements, findings, size,
-    mtime_ns]`` where ``key`` is the SHA-256 of the fingerprint, the path and the
+    The manifest maps each file's path to ``[key, statements, findings, stat]`` (stat:
+    see :func:`_stat_stamp`, or ``None``) where ``key`` is the SHA-256 of the fingerprint, the path and the
     file's bytes; a changed file (or rule set, options, versions) simply misses.
-    A file whose size and mtime match the entry's is not read at all
+    A file whose stat matches the entry's is not read at all
     (:meth:`lookup`). One file per rule set keeps a
     warm run to one read and one write. Concurrent runs may drop each other's new
     entries (last writer wins); results are never wrong, only recomputed.
@@ -693,16 +733,16 @@ class ResultCache:
         return self._entries
 
     def lookup(self, path: str, st: os.stat_result) -> FileResult | None:
-        """The stored result for ``path`` when the file's size and mtime (ns) are the ones
-        recorded with it: an unchanged file is answered without reading it.
+        """The stored result for ``path`` when the file's size, mtime, ctime, inode and device
+        are the ones recorded with it: an unchanged file is answered without reading it.
 
         Stats are only recorded for files not modified in the last :data:`STAT_SETTLE_NS`
         before they were hashed, so an edit in the same clock tick cannot be missed.
         """
         entry = self._load().get(path)
-        if not entry or len(entry) < 5 or entry[4] is None:
+        if not entry or len(entry) != 4 or entry[3] is None:
             return None
-        if entry[3] != st.st_size or entry[4] != st.st_mtime_ns:
+        if entry[3] != [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]:
             return None
         return self._result(path, entry)
 
@@ -716,10 +756,10 @@ class ResultCache:
         if not entry or entry[0] != key:
             return None
         result = self._result(path, entry)
-        if result is not None and st is not None and (len(entry) < 5 or entry[4] is None):
+        if result is not None and st is not None and (len(entry) != 4 or entry[3] is None):
             stamp = _stat_stamp(st)
-            if stamp[1] is not None:
-                self._entries[path] = [*entry[:3], *stamp]  # type: ignore[index]
+            if stamp is not None:
+                self._entries[path] = [*entry[:3], stamp]  # type: ignore[index]
                 self._dirty = True
         return result
 
@@ -737,7 +777,7 @@ class ResultCache:
         """Remember a result (written by :meth:`save`); ``st``: the file's stat taken before reading it."""
         rows = [[v.code, v.message, v.path, v.line, v.column, v.severity, v.excerpt, v.name]
                 for v in result.violations]
-        self._load()[path] = [key, result.statements, rows, *(_stat_stamp(st) if st is not None else (None, None))]
+        self._load()[path] = [key, result.statements, rows, _stat_stamp(st) if st is not None else None]
         self._dirty = True
 
     def save(self) -> None:
@@ -823,7 +863,8 @@ class Linter:
         self.rules = [r for r in rules if r.applies_to(self.options.pg_version)]
         self.known_codes = frozenset(known_codes) | {r.code for r in rules}
         self.jobs = jobs if jobs is not None else _cpu_count()
-        self.cache = ResultCache(cache_dir, ruleset_fingerprint(self.rules, self.options)) if cache_dir else None
+        self.cache = (ResultCache(cache_dir, ruleset_fingerprint(self.rules, self.options, self.known_codes))
+                      if cache_dir else None)
 
     def lint_paths(self, paths: Sequence[Path]) -> LintReport:
         """Lint the given files (see :func:`collect_files` for folders).

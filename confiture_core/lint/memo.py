@@ -9,6 +9,7 @@ memo when every input settled before the run started.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import marshal
 import os
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .replay import Dependency, Invocation, stamp_of
+from .replay import MEMO_VERSION, Dependency, Invocation, stamp_of
 
 #: A stamp is only recorded for a file last changed (mtime or ctime) at least this long (ns)
 #: before the run started.
@@ -110,6 +111,7 @@ class Recorder:
         :param exit_code: the code the command exits with.
         :returns: whether a memo was written.
         """
+        _remove_legacy(cache_dir)
         if any(isinstance(s, _Tee) and s.bypassed for s in (sys.stdout, sys.stderr)):
             return False
         limit = self.started_ns - SETTLE_NS
@@ -118,24 +120,45 @@ class Recorder:
                 return False
         for s in (sys.stdout, sys.stderr):
             s.flush()
-        text = "".join(c for _, c in self.chunks)
-        header: dict[str, Any] = {"key": self.invocation.key, "deps": [(p, st) for p, st in deps],
-                                  "exit_code": exit_code, "chunks": [(w, len(c)) for w, c in self.chunks if c]}
+        payload = "".join(c for _, c in self.chunks).encode("utf-8", "surrogatepass")
+        # only the invocation's digest: the arguments and the environment may hold passwords
+        header: dict[str, Any] = {"memo": MEMO_VERSION, "key": self.invocation.digest,
+                                  "deps": [(p, st) for p, st in deps], "exit_code": exit_code,
+                                  "chunks": [(w, len(c)) for w, c in self.chunks if c],
+                                  "length": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
         # marshal (not JSON): loads fast and needs no import; the Python version is part of the key
         size = len(marshal.dumps({**header, "size": 0}))
         size = len(marshal.dumps({**header, "size": size}))
-        data = marshal.dumps({**header, "size": size}) + text.encode("utf-8", "surrogatepass")
-        target = os.path.join(cache_dir, f"run-{self.invocation.digest}.memo")
+        data = marshal.dumps({**header, "size": size}) + payload
+        target = os.path.join(cache_dir, self.invocation.memo_name)
+        tmp = f"{target}.{os.getpid()}.tmp"
         try:
             os.makedirs(cache_dir, exist_ok=True)
-            tmp = f"{target}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as fh:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            os.chmod(tmp, 0o600)  # an old file of that name kept its mode
             os.replace(tmp, target)
             _prune(cache_dir)
         except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
             return False
         return True
+
+
+def _remove_legacy(cache_dir: str) -> None:
+    """Delete memos of an older format: those held the whole command line and environment (passwords)."""
+    try:
+        with os.scandir(cache_dir) as it:
+            old = [e.path for e in it if e.name.startswith("run-") and e.name.endswith(".memo")
+                   and len(e.name) != len(Invocation("0" * 64, "", None).memo_name)]
+        for path in old:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def _prune(cache_dir: str) -> None:
@@ -192,6 +215,16 @@ def _config_candidates(start: str, config_file: str | None, explicit: str | None
     return out
 
 
+def _module_files() -> list[str]:
+    """The file of every loaded module that has one on disk (the run read them all)."""
+    out = []
+    for mod in list(sys.modules.values()):
+        f = getattr(mod, "__file__", None)
+        if isinstance(f, str) and os.path.isabs(f):
+            out.append(f)
+    return out
+
+
 def _python_environment() -> list[str]:
     """Every loaded module's file, every ``sys.path`` entry, and the metadata of every distribution on it."""
     paths: list[str] = []
@@ -199,6 +232,11 @@ def _python_environment() -> list[str]:
         f = getattr(mod, "__file__", None)
         if isinstance(f, str):
             paths.append(f)
+        try:  # a package's folders: a module file added there (found by pkgutil.iter_modules) changes them
+            folders = [p for p in getattr(mod, "__path__", None) or () if isinstance(p, str)]
+        except Exception:  # an odd __path__: no folder to add
+            folders = []
+        paths += folders
     for entry in sys.path:
         entry = os.path.abspath(entry or os.curdir)
         paths.append(entry)
@@ -222,7 +260,8 @@ def input_dependencies(
     roots: Sequence[str],
     folders: Sequence[str],
     files: Sequence[str],
-) -> list[Dependency]:
+    read: Sequence[str] = (),
+) -> list[Dependency] | None:
     """Every input of a lint run, stamped now (see the module docstring).
 
     :param start: where the config search started.
@@ -232,17 +271,32 @@ def input_dependencies(
     :param roots: the paths linted, as given.
     :param folders: every folder walked below them.
     :param files: every file linted.
+    :param read: other files the run read (the result cache's manifest).
+    :returns: the stamps, or ``None`` when a file the run read (the config file, a linted
+        file, a loaded module's file, ``read``) is not there any more: its absence must
+        not be recorded as the state the output was computed from.
     """
     paths = [*_config_candidates(start, config_file, explicit_config), *_python_environment()]
     if plugins_dir is not None:
         paths.append(plugins_dir)
-    paths += [*roots, *folders, *files]
+    paths += [*roots, *folders, *files, *read]
+    required = {*files, *read, *_module_files()}
+    if config_file is not None:
+        required.add(config_file)
     seen: set[str] = set()
     deps: list[Dependency] = []
     for p in paths:
         if p not in seen:
             seen.add(p)
-            deps.append((p, stamp_of(p)))
+            stamp = stamp_of(p)
+            if stamp is None and p in required:
+                return None
+            deps.append((p, stamp))
+    for p in sorted(required - seen):
+        stamp = stamp_of(p)
+        if stamp is None:
+            return None
+        deps.append((p, stamp))
     for r in roots:  # a root that is a symlink: its folder too (re-pointing the link changes it)
         try:
             st = os.lstat(r)

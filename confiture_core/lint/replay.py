@@ -12,9 +12,10 @@ before anything else is imported).
 What must be identical, or the memo is not used:
 
 - the invocation: the arguments, the current folder, the Python executable,
-  version and ``sys.path``, the environment variables Confiture, Python, libpq and
-  rich read (``CONFITURE_*``, ``DATABASE_URL``, ``PYTHON*``, ``PG*``, locale and
-  terminal variables), and whether stdout and stderr are terminals;
+  version and ``sys.path``, the whole environment (every variable: a plugin may
+  read any of them), and whether stdout and stderr are terminals. Only a SHA-256
+  digest of all that is kept in the memo (the environment and the arguments may
+  hold passwords: ``PGPASSWORD``, ``--database-url``);
 - the files, by stamp (size, mtime and ctime in ns, inode, device, via
   ``os.stat``): every linted file; every folder walked to find them (a file added
   or removed changes its folder's stamp); the config files searched for, present
@@ -22,7 +23,14 @@ What must be identical, or the memo is not used:
   modules, the ``[plugins] dir`` files), so an edit or an upgrade of any of them
   invalidates; the ``[plugins] dir`` folder; every ``sys.path`` entry and the
   ``entry_points.txt`` and ``METADATA`` of every distribution on it, so
-  installing, removing or upgrading a rule pack invalidates.
+  installing, removing or upgrading a rule pack invalidates; the folders of every
+  loaded package (``__path__``: a package that finds its rule modules with
+  ``pkgutil.iter_modules`` sees a new file there); the result cache's manifest.
+  A file the run read (the config file, the linted files, the module files, the
+  manifest) must still be there when the memo is written, else none is written.
+
+A memo holds the length and SHA-256 of its payload; a memo that cannot be read,
+decoded or checked is deleted and the command runs normally.
 
 A memo is only written when every one of those stamps was last changed at least
 :data:`confiture_core.lint.memo.SETTLE_NS` before the run started (an edit in the same clock tick as a
@@ -41,10 +49,10 @@ reads memos; :mod:`confiture_core.lint.memo` writes them.
 
 from __future__ import annotations
 
+import hashlib
 import marshal
 import os
 import sys
-import zlib
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: this module runs before everything else
@@ -52,16 +60,10 @@ if TYPE_CHECKING:  # typing is not imported at run time: this module runs before
     from typing import Any
 
 #: Bump when the memo format or what it covers changes (old memos are then ignored).
-MEMO_VERSION = "1"
+MEMO_VERSION = "2"
 
 _GLOBAL_VALUE_OPTIONS = frozenset({"--config", "--project", "-C", "--database-url", "-p", "--disable-plugin"})
 _NEVER_REPLAYED = frozenset({"--no-cache", "--pending", "--list-rules", "--explain", "--help", "-h", "--version"})
-_ENV_PREFIXES = ("CONFITURE_", "PYTHON", "PG", "LC_")
-_ENV_NAMES = frozenset({
-    "DATABASE_URL", "LANG", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES",
-    "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR", "CLICOLOR_FORCE", "JUPYTER_COLUMNS", "JUPYTER_LINES",
-})
-
 #: ``(path, stamp)``: stamp is ``[size, mtime_ns, ctime_ns, ino, dev]``, or ``None`` when nothing is there.
 Dependency = tuple[str, list[int] | None]
 
@@ -72,23 +74,24 @@ Dependency = tuple[str, list[int] | None]
 class Invocation:
     """A ``confiture ... lint ...`` command line that may be replayed.
 
-    :ivar key: the canonical text of everything the run's output depends on besides files.
+    :ivar digest: the SHA-256 (hex) of everything the run's output depends on besides files
+        (arguments, folders, Python, the whole environment, the streams); only this
+        digest is written to the memo, never the arguments or the environment themselves.
     :ivar start: the folder the config search starts from (``--project`` or the current folder), real path.
     :ivar config: the real path of ``--config``, or ``None``.
     """
 
-    __slots__ = ("config", "key", "start")
+    __slots__ = ("config", "digest", "start")
 
-    def __init__(self, key: str, start: str, config: str | None) -> None:
-        self.key = key
+    def __init__(self, digest: str, start: str, config: str | None) -> None:
+        self.digest = digest
         self.start = start
         self.config = config
 
     @property
-    def digest(self) -> str:
-        """A short checksum of :attr:`key`, naming the memo file (the memo holds the whole key)."""
-        data = self.key.encode("utf-8", "surrogatepass")
-        return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+    def memo_name(self) -> str:
+        """The memo's file name (from :attr:`digest`)."""
+        return f"run-{self.digest[:32]}.memo"
 
     def memo_folders(self) -> list[str]:
         """The cache folders a memo of this invocation may be in (one per possible project folder).
@@ -167,10 +170,12 @@ def parse_invocation(argv: Sequence[str], env: dict[str, str] | None = None) -> 
         ("start", start),
         ("config", config_real),
         ("python", sys.executable, sys.version, tuple(sys.path)),
-        ("env", tuple(sorted((k, v) for k, v in env.items() if k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)))),
+        ("env", tuple(sorted(env.items()))),  # all of it: a plugin may read any variable
         ("streams", tuple(streams)),
     )
-    return Invocation(repr(doc), start, config_real)  # repr of str/int/bool/None tuples: canonical
+    # repr of str/int/bool/None tuples: canonical; only its digest is kept (it may hold passwords)
+    digest = hashlib.sha256(repr(doc).encode("utf-8", "surrogatepass")).hexdigest()
+    return Invocation(digest, start, config_real)
 
 
 # ------------------------------------------------------------------ stamps
@@ -199,31 +204,90 @@ def stamps_hold(deps: Iterable[Sequence[Any]]) -> bool:
 def replay(inv: Invocation) -> int | None:
     """Write the output of an identical earlier run whose inputs are unchanged; return its exit code.
 
+    A memo that cannot be read, decoded or checked (length and SHA-256 of the payload)
+    is deleted and ignored.
+
     :param inv: the command line (see :func:`parse_invocation`).
     :returns: the exit code to exit with, or ``None`` (no usable memo: run the command).
     """
-    name = f"run-{inv.digest}.memo"
     for folder in inv.memo_folders():
+        path = os.path.join(folder, inv.memo_name)
         try:
-            with open(os.path.join(folder, name), "rb") as fh:
+            with open(path, "rb") as fh:
                 data = fh.read()
-            header = marshal.loads(data)
-            if not isinstance(header, dict) or header.get("key") != inv.key or not stamps_hold(header["deps"]):
-                continue
-            payload = data[header["size"]:]
-        except (OSError, ValueError, EOFError, KeyError, TypeError):
+        except (OSError, ValueError):
             continue
-        return _write_back(header, payload)
+        try:
+            memo = _decode(data)
+            if memo is None:
+                raise ValueError("not a memo")
+            key, deps, code, chunks = memo
+            if key != inv.digest or not stamps_hold(deps):
+                continue
+        except Exception:  # any damage: forget the memo, run normally
+            _discard(path)
+            continue
+        return _write_back(chunks, code)
     return None
 
 
-def _write_back(header: dict[str, Any], payload: bytes) -> int:
+def _decode(data: bytes) -> tuple[str, list[Any], int, list[tuple[int, str]]] | None:
+    """``(key, deps, exit_code, [(stream, text)])`` of a memo's bytes, ``None`` when they do not check out."""
+    header = marshal.loads(data)
+    if not isinstance(header, dict) or header.get("memo") != MEMO_VERSION:
+        return None
+    size = header["size"]
+    payload = data[size:]
+    if (not isinstance(size, int) or size <= 0 or len(payload) != header["length"]
+            or hashlib.sha256(payload).hexdigest() != header["sha256"]):
+        return None
     text = payload.decode("utf-8", "surrogatepass")
+    chunks: list[tuple[int, str]] = []
     pos = 0
-    streams = (sys.stdout, sys.stderr)
     for which, length in header["chunks"]:
-        streams[which].write(text[pos : pos + length])
+        if which not in (0, 1) or not isinstance(length, int) or length < 0:
+            return None
+        chunks.append((which, text[pos : pos + length]))
         pos += length
-    for s in streams:
-        s.flush()
-    return int(header["exit_code"])
+    code = header["exit_code"]
+    deps = header["deps"]
+    if pos != len(text) or code not in (0, 1) or not isinstance(header["key"], str) or not isinstance(deps, list):
+        return None
+    return header["key"], deps, code, chunks
+
+
+def _discard(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _write_back(chunks: Sequence[tuple[int, str]], code: int) -> int:
+    """Write the recorded output; a write error (closed pipe, full disk) ends the run as in the CLI:
+    one line on stderr, exit 1."""
+    try:
+        streams = (sys.stdout, sys.stderr)
+        for which, text in chunks:
+            streams[which].write(text)
+        for s in streams:
+            s.flush()
+    except (OSError, ValueError, AttributeError) as exc:
+        _silence_stdout()
+        try:
+            sys.stderr.write(f"error: internal error: {type(exc).__name__}: {exc} "
+                             "(set CONFITURE_DEBUG=1 for a traceback)\n")
+            sys.stderr.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 1
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -220,13 +220,17 @@ def test_codes_helper_sanity() -> None:
 def test_cache_answers_settled_unchanged_files_from_their_stat(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import os
+    import time
 
+    from confiture_core.lint import engine
     from confiture_core.lint.engine import ResultCache
 
+    monkeypatch.setattr(engine, "STAT_SETTLE_NS", 50_000_000)
     f = tmp_path / "1_a.up.sql"
     f.write_text("CREATE INDEX i ON t (c);\n")
     old = 1_600_000_000_000_000_000
     os.utime(f, ns=(old, old))
+    time.sleep(0.2)  # the ctime (set now, by utime) settles too
     cache = tmp_path / "cache"
     first = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([f])
     with monkeypatch.context() as m:
@@ -246,3 +250,78 @@ def test_cache_does_not_trust_the_stat_of_a_just_modified_file(tmp_path: Path) -
     Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([f])
     manifest = next(cache.glob("*.json")).read_text()
     assert manifest.endswith(",null]}")  # mtime not recorded: too recent to be trusted
+
+
+def test_cache_sees_a_same_size_edit_whose_mtime_was_restored(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    from confiture_core.lint import engine
+
+    monkeypatch.setattr(engine, "STAT_SETTLE_NS", 50_000_000)
+    f = tmp_path / "1_a.up.sql"
+    f.write_text("CREATE INDEX i ON t (c);\n")
+    time.sleep(0.2)
+    cache = tmp_path / "cache"
+    first = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([f])
+    assert "CF101" in [v.code for v in first.violations]
+    st = f.stat()
+    f.write_text("SELECT 1 FROM t        ;\n")  # same size, then the mtime put back (touch -d, cp -p, rsync -a)
+    assert f.stat().st_size == st.st_size
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    time.sleep(0.2)
+    again = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([f])
+    assert again.cache_hits == 0 and again.violations == []
+
+
+def test_cache_is_keyed_on_the_known_rule_codes(tmp_path: Path) -> None:
+    f = tmp_path / "1_a.up.sql"
+    f.write_text("-- confiture: noqa-file FK001\nSELECT 1;\n")
+    cache = tmp_path / "cache"
+    before = Linter(ALL_RULES, cache_dir=cache, jobs=1).lint_paths([f])
+    assert any("unknown rule code" in v.message for v in before.violations)
+    # a rule pack providing FK001 is installed (not selected): the code is known now
+    after = Linter(ALL_RULES, cache_dir=cache, jobs=1, known_codes=["FK001"]).lint_paths([f])
+    fresh = Linter(ALL_RULES, cache_dir=None, jobs=1, known_codes=["FK001"]).lint_paths([f])
+    assert after.cache_hits == 0
+    assert [v.message for v in after.violations] == [v.message for v in fresh.violations]
+    assert not any("unknown rule code" in v.message for v in after.violations)
+
+
+def test_fingerprint_covers_the_helpers_a_rule_module_imports(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    from confiture_core.lint import engine
+
+    name = f"acme_helpers_{tmp_path.name.replace('-', '_')}"
+    pkg = tmp_path / name
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "helpers.py").write_text("def flagged(kind):\n    return kind == 'DropStmt'\n")
+    (pkg / "rules.py").write_text(
+        "from confiture_core.lint.rule import LintRule\nfrom .helpers import flagged\n\n"
+        "class NoDrop(LintRule):\n    code = 'AH001'\n    name = 'acme.no-drop'\n    groups = ('acme',)\n"
+        "    summary = 'no DROP'\n\n    def check(self, statement, ctx):\n"
+        "        if flagged(statement.kind):\n            yield self.violation(statement, ctx)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rule = importlib.import_module(f"{name}.rules").NoDrop
+    options = LintOptions()
+    before = engine.ruleset_fingerprint([rule], options)
+    (pkg / "helpers.py").write_text("def flagged(kind):\n    return False\n")
+    monkeypatch.setattr(engine, "_source_hashes", {})  # a new process: sources hashed again
+    assert engine.ruleset_fingerprint([rule], options) != before
+    for mod in [m for m in sys.modules if m.startswith(name)]:
+        monkeypatch.delitem(sys.modules, mod)
+
+
+def test_fingerprint_covers_confiture_lint_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    from confiture_core.lint import engine
+
+    before = engine.ruleset_fingerprint(ALL_RULES, LintOptions())
+    real = engine._source_hash
+    monkeypatch.setattr(engine, "_source_hash",
+                        lambda src: "edited" if src.endswith("astutil.py") else real(src))
+    assert engine.ruleset_fingerprint(ALL_RULES, LintOptions()) != before

@@ -52,10 +52,10 @@ def proj(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run(capsys: pytest.CaptureFixture[str], proj: Path, *args: str) -> tuple[int, str, str]:
-    """``confiture --project PROJ lint ARGS`` through the console script's entry point."""
+def run(capsys: pytest.CaptureFixture[str], proj: Path, *args: str, pre: tuple[str, ...] = ()) -> tuple[int, str, str]:
+    """``confiture PRE --project PROJ lint ARGS`` through the console script's entry point."""
     with pytest.raises(SystemExit) as exc:
-        entry.main(["--project", str(proj), "lint", "--format", "json", *args])
+        entry.main([*pre, "--project", str(proj), "lint", "--format", "json", *args])
     out, err = capsys.readouterr()
     return int(exc.value.code or 0), out, err
 
@@ -64,24 +64,26 @@ def memos(proj: Path) -> list[Path]:
     return sorted((proj / ".confiture" / "lint-cache").glob("run-*.memo"))
 
 
-def warm(capsys: pytest.CaptureFixture[str], proj: Path, calls: list[list[str]], *args: str) -> str:
+def warm(capsys: pytest.CaptureFixture[str], proj: Path, calls: list[list[str]], *args: str,
+         pre: tuple[str, ...] = ()) -> str:
     """Fill the cache, run once fully cached (which leaves the memo), check the next run is replayed."""
     settle()
-    run(capsys, proj, *args)
+    run(capsys, proj, *args, pre=pre)
     settle()  # the first run created the cache folder (a change to the project folder's stamp)
-    code, out, _ = run(capsys, proj, *args)
+    code, out, _ = run(capsys, proj, *args, pre=pre)
     assert json.loads(out)["summary"]["cache_hits"] == json.loads(out)["summary"]["files"]
     assert len(memos(proj)) == 1
     before = len(calls)
-    again = run(capsys, proj, *args)
+    again = run(capsys, proj, *args, pre=pre)
     assert len(calls) == before, "an unchanged run must be replayed"
     assert again == (code, out, "")
     return out
 
 
-def replayed(capsys: pytest.CaptureFixture[str], proj: Path, calls: list[list[str]], *args: str) -> bool:
+def replayed(capsys: pytest.CaptureFixture[str], proj: Path, calls: list[list[str]], *args: str,
+             pre: tuple[str, ...] = ()) -> bool:
     before = len(calls)
-    run(capsys, proj, *args)
+    run(capsys, proj, *args, pre=pre)
     return len(calls) == before
 
 
@@ -102,6 +104,7 @@ def test_text_format_replays_stderr_too(proj: Path, runs: list[list[str]],
         with pytest.raises(SystemExit) as exc:
             entry.main(args)
         results.append((exc.value.code, *capsys.readouterr()))
+        settle()  # the cache manifest the first run wrote is stamped too
     assert len(runs) == 2
     assert results[1] == results[2]
     assert "linting for PostgreSQL 18" in results[2][2] and "CF101" in results[2][1]
@@ -277,21 +280,23 @@ def test_commands_never_replayed(argv: list[str]) -> None:
     assert replay.parse_invocation(argv) is None
 
 
-def test_invocation_key_covers_arguments_environment_and_folders(tmp_path: Path) -> None:
+def test_invocation_key_covers_arguments_the_whole_environment_and_folders(tmp_path: Path) -> None:
     base = replay.parse_invocation(["-C", str(tmp_path), "lint", "x"], env={"HOME": "/h"})
     assert base is not None and base.start == str(tmp_path.resolve())
-    same = replay.parse_invocation(["-C", str(tmp_path), "lint", "x"], env={"HOME": "/other"})
-    assert same is not None and same.key == base.key
+    same = replay.parse_invocation(["-C", str(tmp_path), "lint", "x"], env={"HOME": "/h"})
+    assert same is not None and same.digest == base.digest
     for argv, env in (
         (["-C", str(tmp_path), "lint", "y"], {"HOME": "/h"}),
         (["-C", str(tmp_path), "lint", "x", "--select", "ALL"], {"HOME": "/h"}),
-        (["-C", str(tmp_path), "lint", "x"], {"CONFITURE_DISABLE_PLUGIN_AUTOLOAD": "1"}),
-        (["-C", str(tmp_path), "lint", "x"], {"DATABASE_URL": "postgresql://db/x"}),
+        (["-C", str(tmp_path), "lint", "x"], {"HOME": "/h", "CONFITURE_DISABLE_PLUGIN_AUTOLOAD": "1"}),
+        (["-C", str(tmp_path), "lint", "x"], {"HOME": "/h", "DATABASE_URL": "postgresql://db/x"}),
+        (["-C", str(tmp_path), "lint", "x"], {"HOME": "/other"}),  # any variable: a plugin may read it
+        (["-C", str(tmp_path), "lint", "x"], {"HOME": "/h", "ACME_LINT_STRICT": "1"}),
         (["-C", str(tmp_path), "-p", "mod", "lint", "x"], {"HOME": "/h"}),
         (["lint", "x"], {"HOME": "/h"}),
     ):
         other = replay.parse_invocation(argv, env=env)
-        assert other is not None and other.key != base.key, (argv, env)
+        assert other is not None and other.digest != base.digest, (argv, env)
 
 
 def test_no_memo_when_output_went_around_the_tap(proj: Path, runs: list[list[str]],
@@ -313,3 +318,177 @@ def test_no_memo_when_output_went_around_the_tap(proj: Path, runs: list[list[str
     for _ in range(3):
         run(capsys, proj)
     assert memos(proj) == [] and len(runs) == 3
+
+
+# ------------------------------------------------------------------ reviewed defects
+
+
+def test_no_secret_reaches_the_cache_folder(proj: Path, runs: list[list[str]], capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import stat
+
+    monkeypatch.setenv("PGPASSWORD", "s3cretFAKE")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bob:s3cretFAKE@127.0.0.1:1/env_db")
+    args = ["--database-url", "postgresql://alice:s3cretFAKE@127.0.0.1:1/arg_db", "--project", str(proj), "lint",
+            "--format", "json", "--pg-version", "16"]
+    legacy = proj / ".confiture" / "lint-cache" / "run-0123456789abcdef.memo"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"{'env': (('PGPASSWORD', 's3cretFAKE'),)}")
+    settle()
+    for _ in range(3):
+        with pytest.raises(SystemExit):
+            entry.main(args)
+        capsys.readouterr()
+        settle()
+    before = len(runs)
+    with pytest.raises(SystemExit):
+        entry.main(args)
+    assert len(runs) == before, "the run with a password in the environment is replayed"
+    assert len(memos(proj)) == 1
+    assert not legacy.exists()  # a memo of the old format (it held the environment) was deleted
+    found = [p for p in (proj / ".confiture").rglob("*")
+             if b"s3cretFAKE" in p.name.encode() or (p.is_file() and b"s3cretFAKE" in p.read_bytes())]
+    assert found == []
+    assert stat.S_IMODE(memos(proj)[0].stat().st_mode) == 0o600
+
+
+def _fresh_import(monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
+    import importlib
+
+    for name in [n for n in sys.modules if n == prefix or n.startswith(prefix + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    importlib.invalidate_caches()
+
+
+RULE_SOURCE = (
+    "from confiture_core.lint.rule import LintRule\n\n"
+    "class NoDrop(LintRule):\n"
+    "    code = '{code}'\n    name = 'acme.no-drop-{lower}'\n    groups = ('acme',)\n"
+    "    summary = 'no DROP'\n\n"
+    "    def check(self, statement, ctx):\n"
+    "        if statement.kind == 'DropStmt':\n"
+    "            yield self.violation(statement, ctx)\n"
+)
+
+
+def test_a_plugin_reading_any_environment_variable_is_not_replayed_stale(
+        proj: Path, tmp_path: Path, runs: list[list[str]], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    module = f"acme_env_{tmp_path.name.replace('-', '_')}"
+    (site / f"{module}.py").write_text(
+        "import os\nfrom confiture_core.hookspecs import hookimpl\n" + RULE_SOURCE.format(code="AC001", lower="ac001")
+        + "\n@hookimpl\ndef confiture_lint_rules():\n"
+          "    return [NoDrop] if os.environ.get('ACME_LINT_STRICT') == '1' else []\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("ACME_LINT_STRICT", raising=False)
+    (proj / "migrations" / "3_drop.up.sql").write_text("DROP TABLE orders;\n")
+    _fresh_import(monkeypatch, module)
+    pre = ("-p", module)
+    warm(capsys, proj, runs, "--select", "ALL", pre=pre)
+    monkeypatch.setenv("ACME_LINT_STRICT", "1")
+    assert not replayed(capsys, proj, runs, "--select", "ALL", pre=pre)
+    settle()
+    _, out, err = run(capsys, proj, "--select", "ALL", pre=pre)
+    assert out, err
+    assert "AC001" in {v["code"] for v in json.loads(out)["violations"]}
+    _fresh_import(monkeypatch, module)
+
+
+def test_a_new_module_in_a_package_that_discovers_its_rule_modules_invalidates(
+        proj: Path, tmp_path: Path, runs: list[list[str]], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    pkg_name = f"acme_pkg_{tmp_path.name.replace('-', '_')}"
+    pkg = site / pkg_name
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(
+        "import importlib, pkgutil\nfrom confiture_core.hookspecs import hookimpl\n\n"
+        "@hookimpl\ndef confiture_lint_rules():\n"
+        "    out = []\n"
+        "    for m in pkgutil.iter_modules(__path__):\n"
+        "        out += importlib.import_module(__name__ + '.' + m.name).RULES\n"
+        "    return out\n")
+    (pkg / "first.py").write_text("RULES = []\n")
+    monkeypatch.syspath_prepend(str(site))
+    (proj / "migrations" / "3_drop.up.sql").write_text("DROP TABLE orders;\n")
+    _fresh_import(monkeypatch, pkg_name)
+    pre = ("-p", pkg_name)
+    warm(capsys, proj, runs, "--select", "ALL", pre=pre)
+    (pkg / "second.py").write_text(RULE_SOURCE.format(code="AC002", lower="ac002") + "\nRULES = [NoDrop]\n")
+    _fresh_import(monkeypatch, pkg_name)
+    assert not replayed(capsys, proj, runs, "--select", "ALL", pre=pre)
+    settle()
+    _fresh_import(monkeypatch, pkg_name)
+    _, out, err = run(capsys, proj, "--select", "ALL", pre=pre)
+    assert out, err
+    assert "AC002" in {v["code"] for v in json.loads(out)["violations"]}
+    _fresh_import(monkeypatch, pkg_name)
+
+
+def test_no_memo_when_the_config_file_vanished_during_the_run(
+        proj: Path, tmp_path: Path, runs: list[list[str]], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    module = f"acme_rm_{tmp_path.name.replace('-', '_')}"
+    marker = tmp_path / "delete-now"
+    (site / f"{module}.py").write_text(
+        "import os\nfrom confiture_core.hookspecs import hookimpl\n\n"
+        "@hookimpl\ndef confiture_lint_rules():\n"
+        f"    if os.path.exists({str(marker)!r}):\n"
+        f"        os.unlink({str(marker)!r})\n"
+        f"        os.unlink({str(proj / 'confiture.toml')!r})\n"
+        "    return []\n")
+    monkeypatch.syspath_prepend(str(site))
+    (proj / "confiture.toml").write_text('migrations_dir = "migrations"\n[lint]\nignore = ["CF101"]\n')
+    _fresh_import(monkeypatch, module)
+    settle()
+    with pytest.raises(SystemExit):
+        entry.main(["-p", module, "--project", str(proj), "lint", "--format", "json", str(proj / "migrations")])
+    capsys.readouterr()
+    settle()
+    marker.write_text("")
+    with pytest.raises(SystemExit):  # fully cached, and the config file is deleted while it runs
+        entry.main(["-p", module, "--project", str(proj), "lint", "--format", "json", str(proj / "migrations")])
+    assert not (proj / "confiture.toml").exists()
+    out, err = capsys.readouterr()
+    assert out, err
+    assert json.loads(out)["summary"]["cache_hits"] == 2
+    assert memos(proj) == []
+    settle()
+    before = len(runs)
+    with pytest.raises(SystemExit):
+        entry.main(["-p", module, "--project", str(proj), "lint", "--format", "json", str(proj / "migrations")])
+    assert len(runs) == before + 1
+    out = capsys.readouterr().out
+    assert "CF101" in {v["code"] for v in json.loads(out)["violations"]}, out
+    _fresh_import(monkeypatch, module)
+
+
+def test_a_damaged_memo_is_ignored_and_deleted(proj: Path, runs: list[list[str]],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    full = warm(capsys, proj, runs)
+    good = memos(proj)[0].read_bytes()
+    for damaged in (good[:-10],  # truncated payload
+                    good[:-5] + b"\xff" + good[-4:],  # one invalid UTF-8 byte
+                    good[:40],  # truncated header
+                    b"garbage"):
+        memos(proj)[0].write_bytes(damaged)
+        before = len(runs)
+        code, out, _ = run(capsys, proj)
+        assert len(runs) == before + 1, "a damaged memo must not be replayed"
+        assert (code, out) == (1, full)
+        settle()
+        assert replayed(capsys, proj, runs)  # a good memo was written again
+
+
+def test_deleting_the_cache_manifest_forces_a_fresh_lint(proj: Path, runs: list[list[str]],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    warm(capsys, proj, runs)
+    for manifest in (proj / ".confiture" / "lint-cache").glob("*.json"):
+        manifest.unlink()
+    assert not replayed(capsys, proj, runs)
+    _, out, _ = run(capsys, proj)
+    assert json.loads(out)["summary"]["cache_hits"] == 2  # the manifest was written again
