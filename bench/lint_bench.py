@@ -11,8 +11,9 @@ wall-clock (best of ``--repeat`` runs) in this same run:
 
 - confiture cold: ``confiture lint --no-cache --select safety --format json``;
 - confiture warm: the same with the result cache, on an unchanged tree. Two
-  untimed runs come first: the first fills the per-file cache, the second (every
-  file answered from it) leaves the run memo that later identical runs replay
+  untimed runs come first, 2.5 s apart (an input changed in the last 2 s is never
+  trusted): the first fills the per-file cache, the second (every file answered
+  from it) leaves the run memo that later identical runs replay
   (``confiture_core/lint/replay.py``);
 - confiture warm without replay: the same through ``python -m confiture_core.cli``,
   which skips the replay and answers every file from the per-file cache (what a
@@ -119,8 +120,11 @@ def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path) 
     proj.mkdir()
     base = [*confiture_cmd(), "--project", str(proj), "lint", "--select", "safety", "--format", "json"]
     cold = timed([*base, "--no-cache", str(target)], repeat, cwd=proj)
-    for _ in range(2):  # fill the per-file cache, then leave the run memo
-        subprocess.run([*base, str(target)], cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # an unchanged tree: fill the per-file cache, let every input settle (the cache and the run memo
+    # do not trust a file changed in the last 2 s: STAT_SETTLE_NS, memo.SETTLE_NS), then leave the memo
+    subprocess.run([*base, str(target)], cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2.5)
+    subprocess.run([*base, str(target)], cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     warm = timed([*base, str(target)], repeat, cwd=proj)
     no_replay = [sys.executable, "-m", "confiture_core.cli", *base[len(confiture_cmd()):]]
     warm_no_replay = timed([*no_replay, str(target)], repeat, cwd=proj)

@@ -191,21 +191,14 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     if pending:
         applied = set(app.applied_versions())
         targets = [m.up_path for m in discover(config.migrations_dir) if m.kind == "sql" and m.version not in applied]
-        lint_targets = targets
     else:
         targets = list(paths) or [config.migrations_dir]
         if not paths and not config.migrations_dir.is_dir():
             raise ConfigError(f"{config.migrations_dir}: migrations folder not found; give PATHS or set "
                               "migrations_dir in confiture.toml")
-        lint_targets = targets
-        down_cfg = lint_cfg.get("include_down", False)
-        if not isinstance(down_cfg, bool):
-            raise ConfigError(f"{where}: [lint] include_down must be true or false")
-        if not (include_down or down_cfg):
-            lint_targets, skipped = _without_down_files(targets)
-            if skipped and fmt == "text":
-                click.echo(f"skipped {skipped} down migration file(s) (*.down.sql) found in folders; "
-                           "--include-down lints them", err=True)
+    down_cfg = lint_cfg.get("include_down", False)
+    if not isinstance(down_cfg, bool):
+        raise ConfigError(f"{where}: [lint] include_down must be true or false")
     ignore_meta = frozenset(i.upper() for i in ign if i.upper() in META_CODES)
     options = LintOptions(pg_version=version, lint_config=lint_cfg, runner_lock_timeout=config.lock_timeout,
                           ignore_meta=ignore_meta)
@@ -214,12 +207,16 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     linter = Linter(chosen, options, cache_dir=cache_dir, jobs=jobs, known_codes=[r.code for r in available])
     base = config.project_dir
     with relaxed_gc():
-        report = linter.lint_paths(lint_targets)
+        skipped: list[Path] = []
+        report = linter.lint_paths(targets, skip_down=not (include_down or down_cfg), skipped=skipped)
         if fmt == "text":
             out = render_text(report, base, color=sys.stdout is not None and sys.stdout.isatty())
         else:
             out = RENDERERS[fmt](report, base)
     click.echo(out, nl=False)
+    if skipped and fmt == "text":
+        click.echo(f"skipped {len(skipped)} down migration file(s) (*.down.sql) found in folders; "
+                   "--include-down lints them", err=True)
     code = exit_code(report, fail_level)
     recorder = _recorder()
     # replayable: every file came from the cache, the version came from no server, and every plugin
@@ -231,25 +228,6 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         manifest = linter.cache.file if linter.cache is not None else None
         _leave_memo(recorder, config, targets, report, cache_dir, code, manifest)
     return code
-
-
-def _without_down_files(targets: Sequence[Path]) -> tuple[list[Path], int]:
-    """``targets`` with the ``*.down.sql`` files found under its folders left out, and how many.
-
-    A down migration undoes its up migration, so it drops what the up created: the safety
-    rules would flag every one of them. Files named on the command line are kept.
-    """
-    out: list[Path] = []
-    skipped = 0
-    for t in targets:
-        if not t.is_dir():
-            out.append(t)
-            continue
-        files = collect_files([t])
-        kept = [f for f in files if not f.name.endswith(".down.sql")]
-        skipped += len(files) - len(kept)
-        out.extend(kept if len(kept) < len(files) else [t])
-    return out, skipped
 
 
 def _recorder() -> Recorder | None:

@@ -537,7 +537,8 @@ def lint_paths_batch(paths: Sequence[Path], rules: Sequence[LintRule], options: 
 # ------------------------------------------------------------------ files
 
 
-def collect_files(paths: Iterable[Path], folders: list[str] | None = None) -> list[Path]:
+def collect_files(paths: Iterable[Path], folders: list[str] | None = None, *, skip_down: bool = False,
+                  skipped: list[Path] | None = None) -> list[Path]:
     """The files to lint: each file as given; every ``*.sql`` below each folder.
 
     Hidden files and folders (``.git``, ``.confiture``) are skipped. Order: as
@@ -545,6 +546,8 @@ def collect_files(paths: Iterable[Path], folders: list[str] | None = None) -> li
 
     :param folders: when given, every folder walked is appended to it (the run
         memo stamps them: a file added to one changes its stamp).
+    :param skip_down: leave out the ``*.down.sql`` files found below folders (a file
+        given by name is kept); each one left out is appended to ``skipped``.
     :raises ConfigError: a path that does not exist.
     """
     out: list[Path] = []
@@ -552,6 +555,11 @@ def collect_files(paths: Iterable[Path], folders: list[str] | None = None) -> li
     for p in paths:
         if p.is_dir():
             found = [(os.path.join(p, rel), real) for rel, real in _sql_below(str(p), folders)]
+            if skip_down:
+                kept = [(f, real) for f, real in found if not f.endswith(".down.sql")]
+                if skipped is not None and len(kept) < len(found):
+                    skipped.extend(Path(f) for f, _ in found if f.endswith(".down.sql"))
+                found = kept
         elif p.exists():
             found = [(str(p), None)]
         else:
@@ -866,16 +874,18 @@ class Linter:
         self.cache = (ResultCache(cache_dir, ruleset_fingerprint(self.rules, self.options, self.known_codes))
                       if cache_dir else None)
 
-    def lint_paths(self, paths: Sequence[Path]) -> LintReport:
-        """Lint the given files (see :func:`collect_files` for folders).
+    def lint_paths(self, paths: Sequence[Path], *, skip_down: bool = False,
+                   skipped: list[Path] | None = None) -> LintReport:
+        """Lint the given files (see :func:`collect_files` for folders, ``skip_down`` and ``skipped``).
 
         :raises ConfigError: a path that does not exist.
         """
         with relaxed_gc():
-            return self._lint_paths(paths)
+            return self._lint_paths(paths, skip_down, skipped)
 
-    def _lint_paths(self, paths: Sequence[Path]) -> LintReport:
-        files = collect_files(paths)
+    def _lint_paths(self, paths: Sequence[Path], skip_down: bool = False,
+                    skipped: list[Path] | None = None) -> LintReport:
+        files = collect_files(paths, skip_down=skip_down, skipped=skipped)
         results: dict[int, FileResult] = {}
         todo: list[tuple[int, Path, str | None]] = []
         stats: dict[int, os.stat_result] = {}
