@@ -657,7 +657,6 @@ class Runner:
 
     def _run_transactional(self, m: Migration, direction: Direction, ctx: HookContext,
                            t0: float) -> list[tuple[str, Backfill]]:
-        backfills: list[tuple[str, Backfill]] = []
         with self._tx(ctx.dry_run):
             if self.hooks.has("confiture_before_migration"):
                 with self._guarded():
@@ -666,14 +665,22 @@ class Runner:
             if _changes_role(m, direction):
                 # the hooks and the tracking row run as the login role again
                 self.conn.execute("SET SESSION AUTHORIZATION DEFAULT")
-            if self.hooks.has("confiture_after_migration") or self.hooks.has("confiture_backfill"):
-                with self._guarded():
-                    self.hooks.after_migration(ctx)
-                    if direction == "up":
-                        backfills = self.hooks.backfill(ctx)
-            self._record_done(m, direction, t0)
-            if backfills:
-                BackfillStore(self.conn, self.history).register(m, backfills)
+            backfills = self._finish(m, direction, ctx, t0)
+        return backfills
+
+    def _finish(self, m: Migration, direction: Direction, ctx: HookContext,
+                t0: float) -> list[tuple[str, Backfill]]:
+        """In the migration's (or its closing) transaction: after_migration and backfill hooks, the
+        tracking row, the backfills to run; returns those backfills."""
+        backfills: list[tuple[str, Backfill]] = []
+        if self.hooks.has("confiture_after_migration") or self.hooks.has("confiture_backfill"):
+            with self._guarded():
+                self.hooks.after_migration(ctx)
+                if direction == "up":
+                    backfills = self.hooks.backfill(ctx)
+        self._record_done(m, direction, t0)
+        if backfills:
+            BackfillStore(self.conn, self.history).register(m, backfills)
         return backfills
 
     def _run_autocommit(self, m: Migration, direction: Direction, ctx: HookContext,
@@ -693,16 +700,8 @@ class Runner:
         try:
             self._execute_body(m, direction, transactional=False)
             body_done = True
-            backfills: list[tuple[str, Backfill]] = []
             with self._tx(False):
-                if self.hooks.has("confiture_after_migration") or self.hooks.has("confiture_backfill"):
-                    with self._guarded():
-                        self.hooks.after_migration(ctx)
-                        if direction == "up":
-                            backfills = self.hooks.backfill(ctx)
-                self._record_done(m, direction, t0)
-                if backfills:
-                    BackfillStore(self.conn, self.history).register(m, backfills)
+                backfills = self._finish(m, direction, ctx, t0)
         except (psycopg.Error, ConfitureError) as exc:
             if direction != "up" or (isinstance(exc, MigrationFailed) and exc.recorded) or self.conn.closed:
                 raise
