@@ -56,7 +56,7 @@ def main() -> None:
             t = time.perf_counter()
             rep = dry_run(conn, cfg, hooks(), lock_timeout="2s")
             dry_s = time.perf_counter() - t
-            reached = len(rep.migrations)
+            reached = sum(m.status != "pending" for m in rep.migrations)  # pending: not reached
             n_st = sum(len(m.statements) for m in rep.migrations)
             last = rep.migrations[-1].version if rep.migrations else None
             t = time.perf_counter()

@@ -587,12 +587,26 @@ def _errors(get_url: Callable[[], str | None]) -> Iterator[None]:
     try:
         yield
     except ConfitureError as exc:
-        _fail(scrub(str(exc), get_url()), exc.exit_code)
+        _fail(scrub(error_line(exc), get_url()), exc.exit_code)
     except Exception as exc:
-        psycopg = sys.modules.get("psycopg")  # not imported: the error cannot be psycopg's
-        if psycopg is None or not isinstance(exc, psycopg.Error):
+        if not _is_database_error(exc):
             raise
-        _fail(scrub(f"database error: {str(exc).strip()}", get_url()), 1)
+        _fail(scrub(error_line(exc), get_url()), 1)
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    psycopg = sys.modules.get("psycopg")  # not imported: the error cannot be psycopg's
+    return psycopg is not None and isinstance(exc, psycopg.Error)
+
+
+def error_line(exc: BaseException) -> str:
+    """The one-line message (after ``error: ``, password not yet scrubbed) the CLI prints for ``exc``."""
+    if isinstance(exc, ConfitureError):
+        return str(exc)
+    if _is_database_error(exc):
+        return f"database error: {str(exc).strip()}"
+    hint = "" if os.environ.get("CONFITURE_DEBUG") == "1" else " (set CONFITURE_DEBUG=1 for a traceback)"
+    return f"internal error: {type(exc).__name__}: {exc}{hint}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -662,8 +676,7 @@ def _main(args: list[str]) -> None:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        hint = "" if debug else " (set CONFITURE_DEBUG=1 for a traceback)"
-        _fail(scrub(f"internal error: {type(exc).__name__}: {exc}{hint}", get_url()), 1)
+        _fail(scrub(error_line(exc), get_url()), 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -74,7 +74,9 @@ def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> 
         # exit code stay those of the command's usual error handling
         if fmt == "json":
             doc = partial_report(exc) or DryRunReport([], None, _server_version(app))
-            doc.error = app.scrub(_error_text(exc))
+            from .cli import error_line
+
+            doc.error = app.scrub(error_line(exc))
             if not doc.migrations:
                 doc.migrations = _pending(app, target)
             _print_report(app, doc, fmt, level)
@@ -90,15 +92,6 @@ def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> 
         _fail(f"dry run: {len(worst)} migration(s) reach --fail-on {level.label}: "
               + "; ".join(f"{m.version} {m.name} is {m.risk.label} ({', '.join(m.reasons[:3])})" for m in worst[:5]),
               1)
-
-
-def _error_text(exc: BaseException) -> str:
-    """The one-line message the CLI prints for ``exc`` (see ``cli._errors`` and ``cli._main``)."""
-    if isinstance(exc, ConfitureError):
-        return str(exc)
-    if isinstance(exc, psycopg.Error):
-        return f"database error: {str(exc).strip()}"
-    return f"internal error: {type(exc).__name__}: {exc} (set CONFITURE_DEBUG=1 for a traceback)"
 
 
 def _pending(app: App, target: int | None) -> list[MigrationReport]:
