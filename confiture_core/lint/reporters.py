@@ -89,29 +89,38 @@ def _scalar(v: Any) -> str:
     return json.dumps(v)
 
 
-_flat_encoders: dict[str, Callable[[Any], str]] = {}
+class _Rows:
+    """A list of objects that all have the same keys and scalar values, held as one tuple per object.
 
+    Laid out by :meth:`render` as ``indent=2`` lays out the list of objects: each string through the
+    C function :func:`json.encoder.encode_basestring_ascii`, with no per-object ``dict``.
 
-class _FlatObjects(list[dict[str, Any]]):
-    """A list of non-empty objects whose values are all scalars (laid out by :func:`_flat_objects`)."""
-
-
-def _flat_objects(items: list[dict[str, Any]], inner: str) -> str:
-    """The members of a list of non-empty objects of scalars, laid out as ``indent=2`` does.
-
-    One C-encoder call for the whole list, with the members' separator (a comma,
-    a newline and the indentation) as item separator: the C encoder escapes
-    newlines inside strings, so a raw newline only comes from a separator, and
-    ``"}" + sep + "{"`` only occurs between two objects (a scalar never ends with
-    ``}``, a key starts with ``"``).
+    :param keys: the objects' keys, in order.
+    :param rows: one tuple of values per object, in the order of ``keys``.
     """
-    sep = "," + inner + "  "
-    encode = _flat_encoders.get(sep)
-    if encode is None:
-        encode = _flat_encoders[sep] = json.JSONEncoder(separators=(sep, ": ")).encode
-    body = encode(list(items))[2:-2]
-    body = body.replace("}" + sep + "{", inner + "}," + inner + "{" + inner + "  ")
-    return inner + "{" + inner + "  " + body + inner + "}"
+
+    def __init__(self, keys: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        self.keys = keys
+        self.rows = rows
+
+    def render(self, pad: str) -> str:
+        """The list's text when it starts at indentation ``pad`` (a newline and spaces)."""
+        if not self.rows:
+            return "[]"
+        inner = pad + "  "
+        member = inner + "  "
+        sep = "," + member
+        prefixes = [_enc_str(k) + ": " for k in self.keys]
+        enc = _enc_str
+        scalar = _scalar
+        objects = [
+            inner + "{" + member
+            + sep.join([p + (enc(v) if type(v) is str else int.__repr__(v) if type(v) is int else scalar(v))
+                        for p, v in zip(prefixes, row, strict=True)])
+            + inner + "}"
+            for row in self.rows
+        ]
+        return "[" + ",".join(objects) + pad + "]"
 
 
 def _dump(obj: Any, out: list[str], pad: str) -> None:
@@ -126,19 +135,18 @@ def _dump(obj: Any, out: list[str], pad: str) -> None:
             out.append(sep)
             sep = "," + inner
             out.append(_enc_str(str(k)) + ": ")
-            if isinstance(v, dict | list | tuple):
+            if isinstance(v, dict | list | tuple | _Rows):
                 _dump(v, out, inner)
             else:
                 out.append(_scalar(v))
         out.append(pad + "}")
+    elif isinstance(obj, _Rows):
+        out.append(obj.render(pad))
     elif isinstance(obj, list | tuple):
         if not obj:
             out.append("[]")
             return
         inner = pad + "  "
-        if isinstance(obj, _FlatObjects):
-            out.append("[" + _flat_objects(obj, inner) + pad + "]")
-            return
         out.append("[")
         sep = inner
         for v in obj:
@@ -222,12 +230,12 @@ def render_json(report: LintReport, base: Path | None = None) -> str:
         "version": 1,
         "tool": {"name": "confiture", "version": __version__},
         "pg_version": report.pg_version,
-        "files": _FlatObjects({"path": _rel(f.path, base), "statements": f.statements, "cached": f.cached}
-                              for f in report.files),
+        "files": _Rows(("path", "statements", "cached"),
+                       [(_rel(f.path, base), f.statements, f.cached) for f in report.files]),
         "rules": _rule_table(report),
-        "violations": _FlatObjects({"code": v.code, "message": v.message, "path": _rel(v.path, base),
-                                    "line": v.line, "column": v.column, "severity": v.severity,
-                                    "excerpt": v.excerpt, "name": v.name} for v in violations),
+        "violations": _Rows(("code", "message", "path", "line", "column", "severity", "excerpt", "name"),
+                            [(v.code, v.message, _rel(v.path, base), v.line, v.column, v.severity, v.excerpt,
+                              v.name) for v in violations]),
         "summary": {
             "files": len(report.files),
             "statements": sum(f.statements for f in report.files),
