@@ -554,7 +554,7 @@ def collect_files(paths: Iterable[Path], folders: list[str] | None = None, *, sk
     seen: set[str] = set()
     for p in paths:
         if p.is_dir():
-            found = [(os.path.join(p, rel), real) for rel, real in _sql_below(str(p), folders)]
+            found = _sql_below(str(p), folders)
             if skip_down:
                 kept = [(f, real) for f, real in found if not f.endswith(".down.sql")]
                 if skipped is not None and len(kept) < len(found):
@@ -573,7 +573,7 @@ def collect_files(paths: Iterable[Path], folders: list[str] | None = None, *, sk
 
 
 def _sql_below(root: str, folders: list[str] | None = None) -> list[tuple[str, str | None]]:
-    """``(path relative to root, real path or None)`` of every ``*.sql`` file below ``root``.
+    """``(path, real path or None)`` of every ``*.sql`` file below ``root``; ``path`` starts with ``root``.
 
     What ``sorted(Path(root).rglob("*.sql"))`` filtered by ``is_file()`` and
     non-hidden parts gives, in the same order (by path components), with
@@ -590,24 +590,25 @@ def _sql_below(root: str, folders: list[str] | None = None) -> list[tuple[str, s
                 entries = list(it)
         except OSError:
             return
+        real_prefix = None if real is None else real if real.endswith(os.sep) else real + os.sep
         for e in entries:
-            if e.name.startswith("."):
+            name = e.name
+            if name.startswith("."):
                 continue
             try:
                 is_dir = e.is_dir()
                 if is_dir and not e.is_symlink():
-                    walk(e.path, (*parts, e.name), os.path.join(real, e.name) if real else None)
+                    walk(e.path, (*parts, name), real_prefix + name if real_prefix else None)
                     continue
-                if e.name.endswith(".sql") and not is_dir and e.is_file():
-                    rel = (*parts, e.name)
-                    file_real = os.path.join(real, e.name) if real and not e.is_symlink() else None
-                    found.append((rel, os.path.join(*rel), file_real))
+                if name.endswith(".sql") and not is_dir and e.is_file():
+                    file_real = real_prefix + name if real_prefix and not e.is_symlink() else None
+                    found.append(((*parts, name), e.path, file_real))
             except OSError:
                 continue
 
     walk(root, (), os.path.realpath(root))
     found.sort(key=lambda t: t[0])
-    return [(rel, real) for _, rel, real in found]
+    return [(path, real) for _, path, real in found]
 
 
 # ------------------------------------------------------------------ cache
