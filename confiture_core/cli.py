@@ -13,10 +13,8 @@ import itertools
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -33,6 +31,8 @@ from .migrations import Direction, Migration, discover, parse_version
 from .plugins import PluginInfo, PluginLoader, PluginOptions, collect_lint_rules, lint_rule_codes
 
 if TYPE_CHECKING:  # imported where used: `confiture lint` needs neither psycopg nor most of rich
+    from datetime import datetime
+
     import psycopg
     from rich.console import Console
     from rich.progress import Progress
@@ -334,6 +334,8 @@ def next_version(existing: list[Migration], now: datetime) -> str:
     timestamp ``YYYYMMDDHHMMSS``, moved one second past the last version when that
     one is a timestamp at or after ``now`` (so it stays a valid timestamp).
     """
+    from datetime import UTC, datetime, timedelta
+
     if not existing:
         return now.strftime("%Y%m%d%H%M%S")
     last = existing[-1]
@@ -362,6 +364,8 @@ def migrate_new(name: str, python_: bool) -> None:
     slug = "".join(c if c.isalnum() else "_" for c in name.strip().lower()).strip("_")
     if not slug:
         raise click.BadParameter("give a name with letters or digits", param_hint="NAME")
+    from datetime import UTC, datetime
+
     version = next_version(discover(folder), datetime.now(UTC))
     created: list[Path] = []
     if python_:
@@ -675,6 +679,8 @@ def _main(args: list[str]) -> None:
         raise
     except Exception as exc:
         if debug:
+            import traceback
+
             traceback.print_exc()
         _fail(scrub(error_line(exc), get_url()), 1)
 

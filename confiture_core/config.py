@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,6 +203,8 @@ def _find_config(start: Path) -> tuple[Path | None, dict[str, Any]]:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only when a configuration file exists (~15 ms to import)
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

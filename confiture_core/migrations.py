@@ -16,7 +16,6 @@ compared as numbers: 1, 2, 10, never 1, 10, 2. Hidden files, ``__init__.py``,
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import inspect
 import re
@@ -56,6 +55,8 @@ def normalized_bytes(data: bytes) -> bytes:
 
 def checksum_bytes(data: bytes) -> str:
     """SHA-256 hex digest of :func:`normalized_bytes` of ``data``."""
+    import hashlib  # here: `confiture lint --no-cache` never hashes (OpenSSL takes ms to load)
+
     return hashlib.sha256(normalized_bytes(data)).hexdigest()
 
 

@@ -37,7 +37,6 @@ work (:mod:`confiture_core.lint.pool`).
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import os
 import re
@@ -618,6 +617,8 @@ _source_hashes: dict[str, str] = {}
 
 
 def _source_hash(src: str) -> str:
+    import hashlib  # only with the result cache: a --no-cache run never hashes
+
     if src not in _source_hashes:
         try:
             _source_hashes[src] = hashlib.sha256(Path(src).read_bytes()).hexdigest()
@@ -656,6 +657,8 @@ _CORE_SOURCES = ("lint", "sql", "sql.py", "migrations.py", "errors.py")
 
 
 def _core_hash() -> str:
+    import hashlib  # only with the result cache: a --no-cache run never hashes
+
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for part in _CORE_SOURCES:
@@ -669,6 +672,8 @@ def _core_hash() -> str:
 def ruleset_fingerprint(rules: Sequence[type[LintRule]], options: LintOptions,
                         known_codes: Iterable[str] = ()) -> str:
     """A hex digest of everything besides the file that determines findings."""
+    import hashlib
+
     packages = sorted({r.__module__.split(".")[0] for r in rules})
     data = {
         "engine": ENGINE_VERSION,
@@ -727,6 +732,8 @@ class ResultCache:
 
     def key(self, path: str, data: bytes) -> str:
         """The cache key of a file's path and bytes."""
+        import hashlib
+
         h = hashlib.sha256(self.fingerprint.encode())
         h.update(b"\0" + path.encode("utf-8", "surrogateescape") + b"\0")
         h.update(data)
