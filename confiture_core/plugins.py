@@ -169,12 +169,17 @@ class PluginLoader:
         seen: set[str] = set()
         import importlib.metadata as md
 
+        described: dict[md.Distribution, tuple[str, str]] = {}  # each read of a METADATA file parses it
         for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if ep.name in seen:
                 continue
             seen.add(ep.name)
-            dist = ep.dist.metadata["Name"] if ep.dist is not None else None
-            version = ep.dist.version if ep.dist is not None else None
+            dist = version = None
+            if ep.dist is not None:
+                if ep.dist not in described:
+                    meta = ep.dist.metadata
+                    described[ep.dist] = (meta["Name"], meta["Version"])
+                dist, version = described[ep.dist]
             info = PluginInfo(ep.name, "entry point", dist, version)
             first_party = dist is not None and dist.lower() == FIRST_PARTY_DIST
             if not first_party:
