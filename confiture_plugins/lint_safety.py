@@ -29,6 +29,9 @@ from pglast.parser import ParseError, scan
 
 from confiture_core.hookspecs import hookimpl
 from confiture_core.lint.astutil import (
+    ADDED_COLUMN_SUBTYPES,
+    CHANGED_TYPE_SUBTYPES,
+    NEW_CONSTRAINT_SUBTYPES,
     added_columns,
     alter_cmds,
     changed_column_types,
@@ -196,6 +199,7 @@ class AddColumnDefault(LintRule):
         "`ALTER COLUMN ... SET DEFAULT` for new rows, and backfill existing rows in batches."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = ADDED_COLUMN_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -257,6 +261,8 @@ class SetNotNull(LintRule):
         "add `NOT NULL ... NOT VALID` constraints directly."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = frozenset({AlterTableType.AT_AddConstraint, AlterTableType.AT_ValidateConstraint,
+                                AlterTableType.AT_SetNotNull})
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         node = statement.node
@@ -309,6 +315,7 @@ class AddRequiredColumn(LintRule):
         "nullable (or with a constant default), backfill it, then make it NOT NULL as CF105 explains."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = ADDED_COLUMN_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -341,6 +348,7 @@ class UniqueConstraint(LintRule):
         "then `ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX i` (a quick catalog change)."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = NEW_CONSTRAINT_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -372,6 +380,7 @@ class ForeignKeyNotValid(LintRule):
         "only a SHARE UPDATE EXCLUSIVE lock."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = NEW_CONSTRAINT_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -404,6 +413,7 @@ class CheckNotValid(LintRule):
         "`VALIDATE CONSTRAINT` in a later transaction (SHARE UPDATE EXCLUSIVE: reads and writes go on)."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = NEW_CONSTRAINT_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -433,6 +443,7 @@ class ColumnTypeChange(LintRule):
         "the old column."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = CHANGED_TYPE_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -513,6 +524,7 @@ class DropColumn(LintRule):
         "mark the statement with `-- confiture: noqa CF113` once reviewed."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = frozenset({AlterTableType.AT_DropColumn})
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -674,6 +686,13 @@ class TransactionNesting(LintRule):
             "at the top of the file")
 
 
+#: The statement classes :func:`_strong_lock` may find a lock for.
+_LOCKING_NODES: tuple[type[ast.Node], ...] = (
+    ast.AlterTableStmt, ast.IndexStmt, ast.DropStmt, ast.TruncateStmt, ast.ClusterStmt, ast.RenameStmt,
+    ast.CreateTrigStmt, ast.ReindexStmt, ast.VacuumStmt,
+)
+
+
 def _strong_lock(node: ast.Node, ctx: LintContext) -> str | None:
     """The lock a statement takes on an existing table, when it blocks writes (or reads)."""
     if isinstance(node, ast.AlterTableStmt):
@@ -720,6 +739,7 @@ class LockTimeout(LintRule):
         "`lock_timeout` in `confiture.toml`, which the runner sets before every migration) and retry on "
         "timeout. Reported once per file, on the first such statement."
     )
+    node_types = _LOCKING_NODES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         if ctx.lock_timeout_set or ctx.state.get("reported"):
@@ -738,6 +758,9 @@ class LockTimeout(LintRule):
 _SERIAL = {"serial": "integer", "serial4": "integer", "bigserial": "bigint", "serial8": "bigint",
            "smallserial": "smallint", "serial2": "smallint"}
 
+
+#: The ``ALTER TABLE`` command subtypes :func:`_typed_columns` reads.
+_TYPED_SUBTYPES = ADDED_COLUMN_SUBTYPES | CHANGED_TYPE_SUBTYPES
 
 _typed_memo: tuple[object, list[tuple[str, ast.TypeName, int, str]]] = (None, [])
 
@@ -775,6 +798,7 @@ class PreferIdentity(LintRule):
         "GENERATED ... AS IDENTITY).\n\nInstead: `id bigint GENERATED ALWAYS AS IDENTITY`."
     )
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
+    alter_subtypes = _TYPED_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         for col, _tn, loc, t in _typed_columns(statement.node):
@@ -797,6 +821,7 @@ class PreferBigint(LintRule):
         "it later is a full table rewrite (CF110).\n\nInstead: `bigint` (8 bytes instead of 4)."
     )
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
+    alter_subtypes = _TYPED_SUBTYPES
     _SMALL = {"int4": "integer", "int2": "smallint", "integer": "integer", "smallint": "smallint",
               "int": "integer", "serial": "serial", "serial4": "serial", "smallserial": "smallserial",
               "serial2": "smallserial"}
@@ -824,6 +849,7 @@ class PreferText(LintRule):
         "can be replaced NOT VALID without a rewrite)."
     )
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
+    alter_subtypes = _TYPED_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         for col, tn, loc, t in _typed_columns(statement.node):
@@ -852,6 +878,7 @@ class PreferTimestamptz(LintRule):
         "`timestamptz`, which stores an absolute instant."
     )
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
+    alter_subtypes = _TYPED_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         for col, _tn, loc, t in _typed_columns(statement.node):
@@ -917,6 +944,8 @@ IDENTIFIER_NODES: tuple[type[ast.Node], ...] = (
     ast.RenameStmt, ast.CreateTrigStmt, ast.CreateFunctionStmt, ast.CreateEnumStmt, ast.CompositeTypeStmt,
     ast.CreateDomainStmt, ast.CreateSchemaStmt,
 )
+#: The ``ALTER TABLE`` command subtypes :func:`identifiers` reads.
+IDENTIFIER_SUBTYPES: frozenset[int] = ADDED_COLUMN_SUBTYPES | NEW_CONSTRAINT_SUBTYPES
 
 
 #: Runs of characters an unquoted identifier may contain (PostgreSQL's scanner: letters, digits,

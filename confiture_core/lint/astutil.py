@@ -77,6 +77,15 @@ def alter_cmds(node: ast.Node) -> list[ast.AlterTableCmd]:
     return list(_alter_memo[1])
 
 
+#: The ``AlterTableCmd`` subtypes :func:`added_columns` (and so :func:`defined_columns`) reads: a rule
+#: that only uses them sets ``alter_subtypes`` to this (see :class:`~confiture_core.lint.rule.LintRule`).
+ADDED_COLUMN_SUBTYPES: frozenset[int] = frozenset({AlterTableType.AT_AddColumn})
+#: The ``AlterTableCmd`` subtypes :func:`new_constraints` reads.
+NEW_CONSTRAINT_SUBTYPES: frozenset[int] = frozenset({AlterTableType.AT_AddConstraint, AlterTableType.AT_AddColumn})
+#: The ``AlterTableCmd`` subtypes :func:`changed_column_types` reads.
+CHANGED_TYPE_SUBTYPES: frozenset[int] = frozenset({AlterTableType.AT_AlterColumnType})
+
+
 def column_constraints(col: ast.ColumnDef) -> list[ast.Constraint]:
     """The constraints written on a column definition."""
     return [c for c in col.constraints or () if isinstance(c, ast.Constraint)]

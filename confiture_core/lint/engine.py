@@ -399,20 +399,30 @@ def lint_text(
 
 
 class _Plan:
-    """Per run (not per file): each rule's configuration, and which rules look at which node class."""
+    """Per run (not per file): each rule's configuration, and which rules look at which statements."""
 
     def __init__(self, rules: Sequence[LintRule], options: LintOptions) -> None:
         self.configs = [options.rule_config(type(r)) for r in rules]
         self.dispatch = [tuple(getattr(r, "node_types", ())) for r in rules]
+        self.alter_subtypes = [frozenset(getattr(r, "alter_subtypes", ())) for r in rules]
         self.codes = frozenset(r.code for r in rules)
-        self._by_type: dict[type, list[int]] = {}
+        self._by_key: dict[Any, list[int]] = {}
 
-    def for_type(self, cls: type) -> list[int]:
-        """Indexes of the rules to call for a node of class ``cls`` (no ``node_types``: every node)."""
-        found = self._by_type.get(cls)
+    def for_node(self, node: ast.Node) -> list[int]:
+        """Indexes of the rules to call for ``node``: those whose ``node_types`` it matches (none: every
+        node) and, for an ``ALTER TABLE``, whose ``alter_subtypes`` one of its commands has (none: any)."""
+        cls = type(node)
+        subtypes: frozenset[Any] | None = None
+        key: Any = cls
+        if isinstance(node, ast.AlterTableStmt):
+            subtypes = frozenset([c.subtype for c in node.cmds or () if isinstance(c, ast.AlterTableCmd)])
+            key = (cls, subtypes)
+        found = self._by_key.get(key)
         if found is None:
-            found = self._by_type[cls] = [
-                i for i, types in enumerate(self.dispatch) if not types or issubclass(cls, types)]
+            found = self._by_key[key] = [
+                i for i, types in enumerate(self.dispatch)
+                if (not types or issubclass(cls, types))
+                and (subtypes is None or not self.alter_subtypes[i] or not subtypes.isdisjoint(self.alter_subtypes[i]))]
         return found
 
 
@@ -461,7 +471,7 @@ def _lint_parsed(
     for stmt in statements:
         ctx.index = stmt.index
         node = stmt.node
-        for i in plan.for_type(type(node)):
+        for i in plan.for_node(node):
             if i in broken:
                 continue
             rule = rules[i]

@@ -165,6 +165,10 @@ class LintRule:
     :cvar squawk: the equivalent squawk rule, if any (documentation only).
     :cvar node_types: when not empty, :meth:`check` is only called for statements
         whose AST node is an instance of one of these pglast classes (a speed-up).
+    :cvar alter_subtypes: when not empty, :meth:`check` is only called for an
+        ``ALTER TABLE`` statement (``ast.AlterTableStmt``) that has a command whose
+        ``subtype`` (a :class:`pglast.enums.AlterTableType`) is in this set; other
+        statements are not affected (a speed-up for rules that read only some commands).
     """
 
     code: ClassVar[str] = ""
@@ -178,6 +182,7 @@ class LintRule:
     max_pg_version: ClassVar[int | None] = None
     squawk: ClassVar[str | None] = None
     node_types: ClassVar[tuple[type[ast.Node], ...]] = ()
+    alter_subtypes: ClassVar[frozenset[int]] = frozenset()
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         """Yield the violations of this rule in ``statement``.
