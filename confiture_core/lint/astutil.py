@@ -57,7 +57,11 @@ def type_name(tn: ast.TypeName | None) -> str:
     """The last component of a type name, lower-case (``int4``, ``varchar``, ``serial``)."""
     if tn is None:
         return ""
-    parts = strings(tn.names)
+    names = tn.names
+    last = names[-1] if names else None
+    if isinstance(last, ast.String) and last.sval is not None:  # the usual case, without the list
+        return last.sval.lower()
+    parts = strings(names)
     return parts[-1].lower() if parts else ""
 
 
