@@ -39,6 +39,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import operator
 import os
 import re
 import sys
@@ -437,6 +438,12 @@ def _parse(text: str, path: str) -> SqlFile | SqlSyntaxError:
         return exc
 
 
+#: The order of a file's findings.
+_BY_POSITION = operator.attrgetter("line", "column", "code")
+#: A rule's slot in :func:`_lint_parsed` once it raised on the file.
+_BROKEN: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+
+
 def _lint_parsed(
     text: str,
     path: str,
@@ -462,9 +469,10 @@ def _lint_parsed(
         line = next((s.line for s in statements if s.no_transaction_reason), 1)
         found.append(_meta("CF003", path, line, 1, refusal.split(": ", 1)[-1]))
     plan = _plan(rules, options) if plan is None else plan
-    configs = [dict(c) for c in plan.configs]
-    states: list[dict[str, Any]] = [{} for _ in rules]
-    broken: set[int] = set()
+    # per rule that runs on this file: a copy of its configuration and its state (made on its first call);
+    # _BROKEN once it raised
+    slots: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+    configs = plan.configs
     ctx = LintContext(path=path, text=text, statements=statements, index=0, in_transaction=in_tx,
                       pg_version=options.pg_version, config={},
                       lock_timeout_set=options.runner_lock_timeout is not None)
@@ -472,16 +480,18 @@ def _lint_parsed(
         ctx.index = stmt.index
         node = stmt.node
         for i in plan.for_node(node):
-            if i in broken:
+            slot = slots.get(i)
+            if slot is None:
+                slot = slots[i] = (dict(configs[i]), {})
+            elif slot is _BROKEN:
                 continue
-            rule = rules[i]
-            ctx.config = configs[i]
-            ctx.state = states[i]
+            ctx.config, ctx.state = slot
             try:
-                found.extend(rule.check(stmt, ctx))
+                found.extend(rules[i].check(stmt, ctx))
             except Exception as exc:  # a rule bug must not stop the lint run
-                broken.add(i)
+                slots[i] = _BROKEN
                 if "CF001" not in options.ignore_meta:
+                    rule = rules[i]
                     found.append(_meta(
                         "CF001", path, stmt.line, stmt.column,
                         f"internal error: rule {rule.code} ({rule.name}) raised {type(exc).__name__}: {exc}; "
@@ -495,12 +505,13 @@ def _lint_parsed(
         if isinstance(node, ast.VariableSetStmt) and (node.name or "").lower() == "lock_timeout" \
                 and node.kind == VariableSetKind.VAR_SET_VALUE:
             ctx.lock_timeout_set = True
-    found.sort(key=lambda v: (v.line, v.column, v.code))
+    found.sort(key=_BY_POSITION)
     codes = plan.codes
     kept = _apply_noqa(found, statements, _find_noqa(text, statements), path, known_codes or codes, codes)
+    if kept is not found:  # suppression comments: findings left out, CF002 findings added
+        kept.sort(key=_BY_POSITION)
     if "CF002" in options.ignore_meta:
         kept = [v for v in kept if v.code != "CF002"]
-    kept.sort(key=lambda v: (v.line, v.column, v.code))
     return FileResult(path, kept, len(statements))
 
 
