@@ -407,24 +407,30 @@ class _Plan:
         self.dispatch = [tuple(getattr(r, "node_types", ())) for r in rules]
         self.alter_subtypes = [frozenset(getattr(r, "alter_subtypes", ())) for r in rules]
         self.codes = frozenset(r.code for r in rules)
-        self._by_key: dict[Any, list[int]] = {}
+        #: :meth:`for_node` of the classes met, but ``ALTER TABLE`` (which depends on its commands)
+        self.by_type: dict[type, list[int]] = {}
+        self._by_alter: dict[tuple[type, frozenset[Any]], list[int]] = {}
 
     def for_node(self, node: ast.Node) -> list[int]:
         """Indexes of the rules to call for ``node``: those whose ``node_types`` it matches (none: every
         node) and, for an ``ALTER TABLE``, whose ``alter_subtypes`` one of its commands has (none: any)."""
         cls = type(node)
-        subtypes: frozenset[Any] | None = None
-        key: Any = cls
-        if isinstance(node, ast.AlterTableStmt):
-            subtypes = frozenset([c.subtype for c in node.cmds or () if isinstance(c, ast.AlterTableCmd)])
-            key = (cls, subtypes)
-        found = self._by_key.get(key)
+        found = self.by_type.get(cls)
+        if found is not None:
+            return found
+        if not isinstance(node, ast.AlterTableStmt):
+            found = self.by_type[cls] = self._select(cls, None)
+            return found
+        subtypes = frozenset([c.subtype for c in node.cmds or () if isinstance(c, ast.AlterTableCmd)])
+        found = self._by_alter.get((cls, subtypes))
         if found is None:
-            found = self._by_key[key] = [
-                i for i, types in enumerate(self.dispatch)
+            found = self._by_alter[(cls, subtypes)] = self._select(cls, subtypes)
+        return found
+
+    def _select(self, cls: type, subtypes: frozenset[Any] | None) -> list[int]:
+        return [i for i, types in enumerate(self.dispatch)
                 if (not types or issubclass(cls, types))
                 and (subtypes is None or not self.alter_subtypes[i] or not subtypes.isdisjoint(self.alter_subtypes[i]))]
-        return found
 
 
 def _plan(rules: Sequence[LintRule], options: LintOptions) -> _Plan:
@@ -466,8 +472,8 @@ def _lint_parsed(
     found: list[Violation] = []
     in_tx, refusal = sql_transaction_mode(sql_file)  # as the runner decides
     if refusal and "CF003" not in options.ignore_meta:
-        line = next((s.line for s in statements if s.no_transaction_reason), 1)
-        found.append(_meta("CF003", path, line, 1, refusal.split(": ", 1)[-1]))
+        line, _, why = refusal.partition(": ")  # "<line>: <reason>"
+        found.append(_meta("CF003", path, int(line), 1, why))
     plan = _plan(rules, options) if plan is None else plan
     # per rule that runs on this file: a copy of its configuration and its state (made on its first call);
     # _BROKEN once it raised
@@ -476,10 +482,12 @@ def _lint_parsed(
     ctx = LintContext(path=path, text=text, statements=statements, index=0, in_transaction=in_tx,
                       pg_version=options.pg_version, config={},
                       lock_timeout_set=options.runner_lock_timeout is not None)
+    by_type = plan.by_type
     for stmt in statements:
         ctx.index = stmt.index
         node = stmt.node
-        for i in plan.for_node(node):
+        todo = by_type.get(type(node))
+        for i in plan.for_node(node) if todo is None else todo:
             slot = slots.get(i)
             if slot is None:
                 slot = slots[i] = (dict(configs[i]), {})
