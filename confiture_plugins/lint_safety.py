@@ -13,6 +13,7 @@ rules about locks and rewrites: nobody else can see or hold that table yet.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator, Sequence
 
 from pglast import ast
@@ -952,8 +953,13 @@ IDENTIFIER_SUBTYPES: frozenset[int] = ADDED_COLUMN_SUBTYPES | NEW_CONSTRAINT_SUB
 #: ``_``, ``$`` and every non-ASCII character); an identifier of more than 63 bytes lies in such a
 #: run of at least 16 characters.
 _IDENT_RUN = re.compile(r"[A-Za-z0-9_$\u0080-\U0010FFFF]{16,}")
-#: The same for ASCII text, where one character is one byte: a run of more than 63.
-_ASCII_LONG_RUN = re.compile(r"[A-Za-z0-9_$]{64,}")
+#: The same for ASCII text, where one character is one byte: a run of more than 63, found as
+#: :data:`_ASCII_LONG_RUN` in the text's bytes translated by :data:`_ASCII_IDENT_MASK` (identifier
+#: characters to ``a``, any other byte to a space): a substring search instead of a regular expression
+#: tried at every character.
+_ASCII_IDENT_MASK = bytes(0x61 if chr(b) in string.ascii_letters + string.digits + "_$" else 0x20
+                          for b in range(256))
+_ASCII_LONG_RUN = b"a" * 64
 
 
 class IdentifierLength(LintRule):
@@ -976,8 +982,9 @@ class IdentifierLength(LintRule):
         if len(statement.sql) < 64:
             return
         sql = statement.sql
-        if '"' not in sql and (_ASCII_LONG_RUN.search(sql) is None if sql.isascii() else not any(
-                len(m.group().encode("utf-8")) > 63 for m in _IDENT_RUN.finditer(sql))):
+        if '"' not in sql and (
+                _ASCII_LONG_RUN not in sql.encode().translate(_ASCII_IDENT_MASK) if sql.isascii()
+                else not any(len(m.group().encode("utf-8")) > 63 for m in _IDENT_RUN.finditer(sql))):
             return  # no quoted identifier, and no run of identifier characters long enough: skip the scan
         try:
             tokens = scan(statement.sql)
