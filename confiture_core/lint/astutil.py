@@ -65,32 +65,46 @@ def type_name(tn: ast.TypeName | None) -> str:
     return parts[-1].lower() if parts else ""
 
 
+_ADD_CONSTRAINT = AlterTableType.AT_AddConstraint  # (an enum member costs a class look-up each time it is named)
+_ADD_COLUMN = AlterTableType.AT_AddColumn
+_ALTER_COLUMN_TYPE = AlterTableType.AT_AlterColumnType
+
+
 class _AlterFacts:
     """What the helpers below read from one ``ALTER TABLE``, found in one pass over its commands."""
 
     __slots__ = ("added", "cmds", "columns", "constraints", "retyped")
 
-    def __init__(self, cmds: tuple[ast.AlterTableCmd, ...]) -> None:
+    def __init__(self, node: ast.AlterTableStmt | None) -> None:
+        cmds: list[ast.AlterTableCmd] = []
         added: list[tuple[ast.AlterTableCmd, ast.ColumnDef]] = []
+        columns: list[ast.ColumnDef] = []
         constraints: list[tuple[ast.Constraint, ast.ColumnDef | None]] = []
         retyped: list[tuple[ast.AlterTableCmd, ast.ColumnDef]] = []
-        for cmd in cmds:
+        for cmd in (node.cmds or ()) if node is not None else ():
+            if not isinstance(cmd, ast.AlterTableCmd):
+                continue
+            cmds.append(cmd)
             subtype, d = cmd.subtype, cmd.def_
-            if subtype == AlterTableType.AT_AddConstraint and isinstance(d, ast.Constraint):
-                constraints.append((d, None))
-            elif subtype == AlterTableType.AT_AddColumn and isinstance(d, ast.ColumnDef):
-                added.append((cmd, d))
-                constraints.extend((c, d) for c in column_constraints(d))
-            elif subtype == AlterTableType.AT_AlterColumnType and isinstance(d, ast.ColumnDef):
+            if subtype == _ADD_CONSTRAINT:
+                if isinstance(d, ast.Constraint):
+                    constraints.append((d, None))
+            elif subtype == _ADD_COLUMN:
+                if isinstance(d, ast.ColumnDef):
+                    added.append((cmd, d))
+                    columns.append(d)
+                    for c in column_constraints(d):
+                        constraints.append((c, d))
+            elif subtype == _ALTER_COLUMN_TYPE and isinstance(d, ast.ColumnDef):
                 retyped.append((cmd, d))
-        self.cmds = cmds
+        self.cmds = tuple(cmds)
         self.added = tuple(added)
-        self.columns = tuple(col for _, col in added)
+        self.columns = tuple(columns)
         self.constraints = tuple(constraints)
         self.retyped = tuple(retyped)
 
 
-_NOT_ALTER = _AlterFacts(())
+_NOT_ALTER = _AlterFacts(None)
 _alter_memo: tuple[object, _AlterFacts] = (None, _NOT_ALTER)
 
 
@@ -105,7 +119,7 @@ def _alter_facts(node: ast.Node) -> _AlterFacts:
         return memo[1]
     if not isinstance(node, ast.AlterTableStmt):
         return _NOT_ALTER
-    facts = _AlterFacts(tuple(c for c in node.cmds or () if isinstance(c, ast.AlterTableCmd)))
+    facts = _AlterFacts(node)
     _alter_memo = (node, facts)
     return facts
 
