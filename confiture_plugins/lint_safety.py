@@ -776,12 +776,14 @@ def _typed_columns(node: ast.Node) -> list[tuple[str, ast.TypeName, int, str]]:
         return _typed_memo[1]
     out = []
     for col in defined_columns(node):
-        if col.typeName is not None:
-            out.append((col.colname or "?", col.typeName, col.location if col.location is not None else -1,
-                        type_name(col.typeName)))
+        tn = col.typeName
+        if tn is not None:
+            loc = col.location
+            out.append((col.colname or "?", tn, loc if loc is not None else -1, type_name(tn)))
     for cmd, col in changed_column_types(node):
-        if col.typeName is not None:
-            out.append((cmd.name or "?", col.typeName, col.typeName.location or -1, type_name(col.typeName)))
+        tn = col.typeName
+        if tn is not None:
+            out.append((cmd.name or "?", tn, tn.location or -1, type_name(tn)))
     _typed_memo = (node, out)
     return out
 
