@@ -373,7 +373,7 @@ def _statement_at(statements: Sequence[Statement], line: int) -> int:
 
 def _meta(code: str, path: str, line: int, column: int, message: str, excerpt: str = "") -> Violation:
     name, severity, _ = META_CODES[code]
-    return Violation(code, message, path, line, column, severity, excerpt, name)
+    return Violation._make(code, message, path, line, column, severity, excerpt, name)
 
 
 # ------------------------------------------------------------------ one file

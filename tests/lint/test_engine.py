@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,6 +139,15 @@ def test_builtin_alter_subtypes_only_skip_calls_that_find_nothing(pg: int, monke
     for rule in ALL_RULES:
         monkeypatch.setattr(rule, "alter_subtypes", frozenset())
     assert Linter(ALL_RULES, options, jobs=1).lint_paths(folders).violations == dispatched
+
+
+def test_violation_make_builds_what_the_constructor_builds() -> None:
+    args = ("CF101", "message", "1_m.up.sql", 3, 4, "warning", "CREATE INDEX i ON t (c)", "safety.concurrent-index")
+    made, built = Violation._make(*args), Violation(*args)
+    assert made == built and hash(made) == hash(built) and vars(made) == vars(built) and repr(made) == repr(built)
+    assert pickle.loads(pickle.dumps(made)) == built
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.line = 1  # type: ignore[misc]
 
 
 # ------------------------------------------------------------------ failures
