@@ -44,7 +44,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -399,21 +399,26 @@ def lint_text(
     return _lint_parsed(text, path, _parse(text, path), rules, options, known_codes)
 
 
+#: A rule to call: its index in the run's rules, and its bound ``check``.
+_Call = tuple[int, Callable[[Statement, LintContext], Iterable[Violation]]]
+
+
 class _Plan:
     """Per run (not per file): each rule's configuration, and which rules look at which statements."""
 
     def __init__(self, rules: Sequence[LintRule], options: LintOptions) -> None:
         self.configs = [options.rule_config(type(r)) for r in rules]
+        self.checks = [r.check for r in rules]
         self.dispatch = [tuple(getattr(r, "node_types", ())) for r in rules]
         self.alter_subtypes = [frozenset(getattr(r, "alter_subtypes", ())) for r in rules]
         self.codes = frozenset(r.code for r in rules)
         #: :meth:`for_node` of the classes met, but ``ALTER TABLE`` (which depends on its commands)
-        self.by_type: dict[type, list[int]] = {}
-        self._by_alter: dict[tuple[type, frozenset[Any]], list[int]] = {}
+        self.by_type: dict[type, list[_Call]] = {}
+        self._by_alter: dict[tuple[type, Any], list[_Call]] = {}
 
-    def for_node(self, node: ast.Node) -> list[int]:
-        """Indexes of the rules to call for ``node``: those whose ``node_types`` it matches (none: every
-        node) and, for an ``ALTER TABLE``, whose ``alter_subtypes`` one of its commands has (none: any)."""
+    def for_node(self, node: ast.Node) -> list[_Call]:
+        """The rules to call for ``node``: those whose ``node_types`` it matches (none: every node)
+        and, for an ``ALTER TABLE``, whose ``alter_subtypes`` one of its commands has (none: any)."""
         cls = type(node)
         found = self.by_type.get(cls)
         if found is not None:
@@ -421,14 +426,19 @@ class _Plan:
         if not isinstance(node, ast.AlterTableStmt):
             found = self.by_type[cls] = self._select(cls, None)
             return found
-        subtypes = frozenset([c.subtype for c in node.cmds or () if isinstance(c, ast.AlterTableCmd)])
-        found = self._by_alter.get((cls, subtypes))
+        cmds = node.cmds or ()
+        if len(cmds) == 1 and isinstance(cmds[0], ast.AlterTableCmd):  # the usual case: no set to build
+            key: tuple[type, Any] = (cls, cmds[0].subtype)
+        else:
+            key = (cls, frozenset([c.subtype for c in cmds if isinstance(c, ast.AlterTableCmd)]))
+        found = self._by_alter.get(key)
         if found is None:
-            found = self._by_alter[(cls, subtypes)] = self._select(cls, subtypes)
+            subtypes = key[1] if isinstance(key[1], frozenset) else frozenset([key[1]])
+            found = self._by_alter[key] = self._select(cls, subtypes)
         return found
 
-    def _select(self, cls: type, subtypes: frozenset[Any] | None) -> list[int]:
-        return [i for i, types in enumerate(self.dispatch)
+    def _select(self, cls: type, subtypes: frozenset[Any] | None) -> list[_Call]:
+        return [(i, self.checks[i]) for i, types in enumerate(self.dispatch)
                 if (not types or issubclass(cls, types))
                 and (subtypes is None or not self.alter_subtypes[i] or not subtypes.isdisjoint(self.alter_subtypes[i]))]
 
@@ -477,7 +487,7 @@ def _lint_parsed(
     plan = _plan(rules, options) if plan is None else plan
     # per rule that runs on this file: a copy of its configuration and its state (made on its first call);
     # _BROKEN once it raised
-    slots: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+    slots: list[tuple[dict[str, Any], dict[str, Any]] | None] = [None] * len(plan.checks)
     configs = plan.configs
     ctx = LintContext(path=path, text=text, statements=statements, index=0, in_transaction=in_tx,
                       pg_version=options.pg_version, config={},
@@ -487,15 +497,15 @@ def _lint_parsed(
         ctx.index = stmt.index
         node = stmt.node
         todo = by_type.get(type(node))
-        for i in plan.for_node(node) if todo is None else todo:
-            slot = slots.get(i)
+        for i, check in plan.for_node(node) if todo is None else todo:
+            slot = slots[i]
             if slot is None:
                 slot = slots[i] = (dict(configs[i]), {})
             elif slot is _BROKEN:
                 continue
             ctx.config, ctx.state = slot
             try:
-                found.extend(rules[i].check(stmt, ctx))
+                found.extend(check(stmt, ctx))
             except Exception as exc:  # a rule bug must not stop the lint run
                 slots[i] = _BROKEN
                 if "CF001" not in options.ignore_meta:
