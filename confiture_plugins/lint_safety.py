@@ -175,6 +175,8 @@ VOLATILE_FUNCTIONS = frozenset({
 
 def _default_volatility(expr: ast.Node | None) -> str | None:
     """``None`` when a default is constant or non-volatile, else the offending function's name."""
+    if isinstance(expr, ast.A_Const):  # a literal (the usual default): nothing to walk
+        return None
     for n in walk(expr):
         if isinstance(n, ast.FuncCall):
             fname = (strings(n.funcname) or ["?"])[-1].lower()
