@@ -24,11 +24,19 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
 from confiture_core.hookspecs import hookimpl
-from confiture_core.lint.astutil import alter_cmds, column_constraints, defined_columns, display, strings, table_key
+from confiture_core.lint.astutil import (
+    ADDED_COLUMN_SUBTYPES,
+    alter_cmds,
+    column_constraints,
+    defined_columns,
+    display,
+    strings,
+    table_key,
+)
 from confiture_core.lint.rule import LintContext, LintRule, TableKey, Violation
 from confiture_core.sql import Statement
 
-from .lint_safety import IDENTIFIER_NODES, identifiers
+from .lint_safety import IDENTIFIER_NODES, IDENTIFIER_SUBTYPES, identifiers
 
 _SNAKE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -59,6 +67,7 @@ class SnakeCase(LintRule):
         "underscore."
     )
     node_types = IDENTIFIER_NODES
+    alter_subtypes = IDENTIFIER_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         for kind, ident, loc in identifiers(statement.node):
@@ -176,6 +185,7 @@ class SensitiveColumn(LintRule):
         "(`sensitive_words`, `sensitive_allowed_suffixes`)."
     )
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
+    alter_subtypes = ADDED_COLUMN_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         words = tuple(str(w).lower() for w in ctx.config.get("sensitive_words", DEFAULT_SENSITIVE))

@@ -13,6 +13,7 @@ rules about locks and rewrites: nobody else can see or hold that table yet.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator, Sequence
 
 from pglast import ast
@@ -29,6 +30,9 @@ from pglast.parser import ParseError, scan
 
 from confiture_core.hookspecs import hookimpl
 from confiture_core.lint.astutil import (
+    ADDED_COLUMN_SUBTYPES,
+    CHANGED_TYPE_SUBTYPES,
+    NEW_CONSTRAINT_SUBTYPES,
     added_columns,
     alter_cmds,
     changed_column_types,
@@ -171,6 +175,8 @@ VOLATILE_FUNCTIONS = frozenset({
 
 def _default_volatility(expr: ast.Node | None) -> str | None:
     """``None`` when a default is constant or non-volatile, else the offending function's name."""
+    if isinstance(expr, ast.A_Const):  # a literal (the usual default): nothing to walk
+        return None
     for n in walk(expr):
         if isinstance(n, ast.FuncCall):
             fname = (strings(n.funcname) or ["?"])[-1].lower()
@@ -196,6 +202,7 @@ class AddColumnDefault(LintRule):
         "`ALTER COLUMN ... SET DEFAULT` for new rows, and backfill existing rows in batches."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = ADDED_COLUMN_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -257,6 +264,8 @@ class SetNotNull(LintRule):
         "add `NOT NULL ... NOT VALID` constraints directly."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = frozenset({AlterTableType.AT_AddConstraint, AlterTableType.AT_ValidateConstraint,
+                                AlterTableType.AT_SetNotNull})
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         node = statement.node
@@ -309,6 +318,7 @@ class AddRequiredColumn(LintRule):
         "nullable (or with a constant default), backfill it, then make it NOT NULL as CF105 explains."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = ADDED_COLUMN_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -341,6 +351,7 @@ class UniqueConstraint(LintRule):
         "then `ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX i` (a quick catalog change)."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = NEW_CONSTRAINT_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -372,6 +383,7 @@ class ForeignKeyNotValid(LintRule):
         "only a SHARE UPDATE EXCLUSIVE lock."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = NEW_CONSTRAINT_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -404,6 +416,7 @@ class CheckNotValid(LintRule):
         "`VALIDATE CONSTRAINT` in a later transaction (SHARE UPDATE EXCLUSIVE: reads and writes go on)."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = NEW_CONSTRAINT_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -433,6 +446,7 @@ class ColumnTypeChange(LintRule):
         "the old column."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = CHANGED_TYPE_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -513,6 +527,7 @@ class DropColumn(LintRule):
         "mark the statement with `-- confiture: noqa CF113` once reviewed."
     )
     node_types = (ast.AlterTableStmt,)
+    alter_subtypes = frozenset({AlterTableType.AT_DropColumn})
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         table = _existing_table(statement.node, ctx)
@@ -674,6 +689,13 @@ class TransactionNesting(LintRule):
             "at the top of the file")
 
 
+#: The statement classes :func:`_strong_lock` may find a lock for.
+_LOCKING_NODES: tuple[type[ast.Node], ...] = (
+    ast.AlterTableStmt, ast.IndexStmt, ast.DropStmt, ast.TruncateStmt, ast.ClusterStmt, ast.RenameStmt,
+    ast.CreateTrigStmt, ast.ReindexStmt, ast.VacuumStmt,
+)
+
+
 def _strong_lock(node: ast.Node, ctx: LintContext) -> str | None:
     """The lock a statement takes on an existing table, when it blocks writes (or reads)."""
     if isinstance(node, ast.AlterTableStmt):
@@ -720,6 +742,7 @@ class LockTimeout(LintRule):
         "`lock_timeout` in `confiture.toml`, which the runner sets before every migration) and retry on "
         "timeout. Reported once per file, on the first such statement."
     )
+    node_types = _LOCKING_NODES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         if ctx.lock_timeout_set or ctx.state.get("reported"):
@@ -739,6 +762,9 @@ _SERIAL = {"serial": "integer", "serial4": "integer", "bigserial": "bigint", "se
            "smallserial": "smallint", "serial2": "smallint"}
 
 
+#: The ``ALTER TABLE`` command subtypes :func:`_typed_columns` reads.
+_TYPED_SUBTYPES = ADDED_COLUMN_SUBTYPES | CHANGED_TYPE_SUBTYPES
+
 _typed_memo: tuple[object, list[tuple[str, ast.TypeName, int, str]]] = (None, [])
 
 
@@ -752,12 +778,14 @@ def _typed_columns(node: ast.Node) -> list[tuple[str, ast.TypeName, int, str]]:
         return _typed_memo[1]
     out = []
     for col in defined_columns(node):
-        if col.typeName is not None:
-            out.append((col.colname or "?", col.typeName, col.location if col.location is not None else -1,
-                        type_name(col.typeName)))
+        tn = col.typeName
+        if tn is not None:
+            loc = col.location
+            out.append((col.colname or "?", tn, loc if loc is not None else -1, type_name(tn)))
     for cmd, col in changed_column_types(node):
-        if col.typeName is not None:
-            out.append((cmd.name or "?", col.typeName, col.typeName.location or -1, type_name(col.typeName)))
+        tn = col.typeName
+        if tn is not None:
+            out.append((cmd.name or "?", tn, tn.location or -1, type_name(tn)))
     _typed_memo = (node, out)
     return out
 
@@ -775,6 +803,7 @@ class PreferIdentity(LintRule):
         "GENERATED ... AS IDENTITY).\n\nInstead: `id bigint GENERATED ALWAYS AS IDENTITY`."
     )
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
+    alter_subtypes = _TYPED_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         for col, _tn, loc, t in _typed_columns(statement.node):
@@ -797,6 +826,7 @@ class PreferBigint(LintRule):
         "it later is a full table rewrite (CF110).\n\nInstead: `bigint` (8 bytes instead of 4)."
     )
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
+    alter_subtypes = _TYPED_SUBTYPES
     _SMALL = {"int4": "integer", "int2": "smallint", "integer": "integer", "smallint": "smallint",
               "int": "integer", "serial": "serial", "serial4": "serial", "smallserial": "smallserial",
               "serial2": "smallserial"}
@@ -824,6 +854,7 @@ class PreferText(LintRule):
         "can be replaced NOT VALID without a rewrite)."
     )
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
+    alter_subtypes = _TYPED_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         for col, tn, loc, t in _typed_columns(statement.node):
@@ -852,6 +883,7 @@ class PreferTimestamptz(LintRule):
         "`timestamptz`, which stores an absolute instant."
     )
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
+    alter_subtypes = _TYPED_SUBTYPES
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         for col, _tn, loc, t in _typed_columns(statement.node):
@@ -917,14 +949,21 @@ IDENTIFIER_NODES: tuple[type[ast.Node], ...] = (
     ast.RenameStmt, ast.CreateTrigStmt, ast.CreateFunctionStmt, ast.CreateEnumStmt, ast.CompositeTypeStmt,
     ast.CreateDomainStmt, ast.CreateSchemaStmt,
 )
+#: The ``ALTER TABLE`` command subtypes :func:`identifiers` reads.
+IDENTIFIER_SUBTYPES: frozenset[int] = ADDED_COLUMN_SUBTYPES | NEW_CONSTRAINT_SUBTYPES
 
 
 #: Runs of characters an unquoted identifier may contain (PostgreSQL's scanner: letters, digits,
 #: ``_``, ``$`` and every non-ASCII character); an identifier of more than 63 bytes lies in such a
 #: run of at least 16 characters.
 _IDENT_RUN = re.compile(r"[A-Za-z0-9_$\u0080-\U0010FFFF]{16,}")
-#: The same for ASCII text, where one character is one byte: a run of more than 63.
-_ASCII_LONG_RUN = re.compile(r"[A-Za-z0-9_$]{64,}")
+#: The same for ASCII text, where one character is one byte: a run of more than 63, found as
+#: :data:`_ASCII_LONG_RUN` in the text's bytes translated by :data:`_ASCII_IDENT_MASK` (identifier
+#: characters to ``a``, any other byte to a space): a substring search instead of a regular expression
+#: tried at every character.
+_ASCII_IDENT_MASK = bytes(0x61 if chr(b) in string.ascii_letters + string.digits + "_$" else 0x20
+                          for b in range(256))
+_ASCII_LONG_RUN = b"a" * 64
 
 
 class IdentifierLength(LintRule):
@@ -947,8 +986,9 @@ class IdentifierLength(LintRule):
         if len(statement.sql) < 64:
             return
         sql = statement.sql
-        if '"' not in sql and (_ASCII_LONG_RUN.search(sql) is None if sql.isascii() else not any(
-                len(m.group().encode("utf-8")) > 63 for m in _IDENT_RUN.finditer(sql))):
+        if '"' not in sql and (
+                _ASCII_LONG_RUN not in sql.encode().translate(_ASCII_IDENT_MASK) if sql.isascii()
+                else not any(len(m.group().encode("utf-8")) > 63 for m in _IDENT_RUN.finditer(sql))):
             return  # no quoted identifier, and no run of identifier characters long enough: skip the scan
         try:
             tokens = scan(statement.sql)

@@ -38,11 +38,12 @@ from __future__ import annotations
 
 import gc
 import json
+import operator
 import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,7 +372,7 @@ def _statement_at(statements: Sequence[Statement], line: int) -> int:
 
 def _meta(code: str, path: str, line: int, column: int, message: str, excerpt: str = "") -> Violation:
     name, severity, _ = META_CODES[code]
-    return Violation(code, message, path, line, column, severity, excerpt, name)
+    return Violation._make(code, message, path, line, column, severity, excerpt, name)
 
 
 # ------------------------------------------------------------------ one file
@@ -397,22 +398,48 @@ def lint_text(
     return _lint_parsed(text, path, _parse(text, path), rules, options, known_codes)
 
 
+#: A rule to call: its index in the run's rules, and its bound ``check``.
+_Call = tuple[int, Callable[[Statement, LintContext], Iterable[Violation]]]
+
+
 class _Plan:
-    """Per run (not per file): each rule's configuration, and which rules look at which node class."""
+    """Per run (not per file): each rule's configuration, and which rules look at which statements."""
 
     def __init__(self, rules: Sequence[LintRule], options: LintOptions) -> None:
         self.configs = [options.rule_config(type(r)) for r in rules]
+        self.checks = [r.check for r in rules]
         self.dispatch = [tuple(getattr(r, "node_types", ())) for r in rules]
+        self.alter_subtypes = [frozenset(getattr(r, "alter_subtypes", ())) for r in rules]
         self.codes = frozenset(r.code for r in rules)
-        self._by_type: dict[type, list[int]] = {}
+        #: :meth:`for_node` of the classes met, but ``ALTER TABLE`` (which depends on its commands)
+        self.by_type: dict[type, list[_Call]] = {}
+        self._by_alter: dict[tuple[type, Any], list[_Call]] = {}
 
-    def for_type(self, cls: type) -> list[int]:
-        """Indexes of the rules to call for a node of class ``cls`` (no ``node_types``: every node)."""
-        found = self._by_type.get(cls)
+    def for_node(self, node: ast.Node) -> list[_Call]:
+        """The rules to call for ``node``: those whose ``node_types`` it matches (none: every node)
+        and, for an ``ALTER TABLE``, whose ``alter_subtypes`` one of its commands has (none: any)."""
+        cls = type(node)
+        found = self.by_type.get(cls)
+        if found is not None:
+            return found
+        if not isinstance(node, ast.AlterTableStmt):
+            found = self.by_type[cls] = self._select(cls, None)
+            return found
+        cmds = node.cmds or ()
+        if len(cmds) == 1 and isinstance(cmds[0], ast.AlterTableCmd):  # the usual case: no set to build
+            key: tuple[type, Any] = (cls, cmds[0].subtype)
+        else:
+            key = (cls, frozenset([c.subtype for c in cmds if isinstance(c, ast.AlterTableCmd)]))
+        found = self._by_alter.get(key)
         if found is None:
-            found = self._by_type[cls] = [
-                i for i, types in enumerate(self.dispatch) if not types or issubclass(cls, types)]
+            subtypes = key[1] if isinstance(key[1], frozenset) else frozenset([key[1]])
+            found = self._by_alter[key] = self._select(cls, subtypes)
         return found
+
+    def _select(self, cls: type, subtypes: frozenset[Any] | None) -> list[_Call]:
+        return [(i, self.checks[i]) for i, types in enumerate(self.dispatch)
+                if (not types or issubclass(cls, types))
+                and (subtypes is None or not self.alter_subtypes[i] or not subtypes.isdisjoint(self.alter_subtypes[i]))]
 
 
 def _plan(rules: Sequence[LintRule], options: LintOptions) -> _Plan:
@@ -424,6 +451,12 @@ def _parse(text: str, path: str) -> SqlFile | SqlSyntaxError:
         return parse_sql_text(text, path)
     except SqlSyntaxError as exc:
         return exc
+
+
+#: The order of a file's findings.
+_BY_POSITION = operator.attrgetter("line", "column", "code")
+#: A rule's slot in :func:`_lint_parsed` once it raised on the file.
+_BROKEN: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
 
 
 def _lint_parsed(
@@ -448,29 +481,34 @@ def _lint_parsed(
     found: list[Violation] = []
     in_tx, refusal = sql_transaction_mode(sql_file)  # as the runner decides
     if refusal and "CF003" not in options.ignore_meta:
-        line = next((s.line for s in statements if s.no_transaction_reason), 1)
-        found.append(_meta("CF003", path, line, 1, refusal.split(": ", 1)[-1]))
+        line, _, why = refusal.partition(": ")  # "<line>: <reason>"
+        found.append(_meta("CF003", path, int(line), 1, why))
     plan = _plan(rules, options) if plan is None else plan
-    configs = [dict(c) for c in plan.configs]
-    states: list[dict[str, Any]] = [{} for _ in rules]
-    broken: set[int] = set()
+    # per rule that runs on this file: a copy of its configuration and its state (made on its first call);
+    # _BROKEN once it raised
+    slots: list[tuple[dict[str, Any], dict[str, Any]] | None] = [None] * len(plan.checks)
+    configs = plan.configs
     ctx = LintContext(path=path, text=text, statements=statements, index=0, in_transaction=in_tx,
                       pg_version=options.pg_version, config={},
                       lock_timeout_set=options.runner_lock_timeout is not None)
+    by_type = plan.by_type
     for stmt in statements:
         ctx.index = stmt.index
         node = stmt.node
-        for i in plan.for_type(type(node)):
-            if i in broken:
+        todo = by_type.get(type(node))
+        for i, check in plan.for_node(node) if todo is None else todo:
+            slot = slots[i]
+            if slot is None:
+                slot = slots[i] = (dict(configs[i]), {})
+            elif slot is _BROKEN:
                 continue
-            rule = rules[i]
-            ctx.config = configs[i]
-            ctx.state = states[i]
+            ctx.config, ctx.state = slot
             try:
-                found.extend(rule.check(stmt, ctx))
+                found.extend(check(stmt, ctx))
             except Exception as exc:  # a rule bug must not stop the lint run
-                broken.add(i)
+                slots[i] = _BROKEN
                 if "CF001" not in options.ignore_meta:
+                    rule = rules[i]
                     found.append(_meta(
                         "CF001", path, stmt.line, stmt.column,
                         f"internal error: rule {rule.code} ({rule.name}) raised {type(exc).__name__}: {exc}; "
@@ -484,12 +522,13 @@ def _lint_parsed(
         if isinstance(node, ast.VariableSetStmt) and (node.name or "").lower() == "lock_timeout" \
                 and node.kind == VariableSetKind.VAR_SET_VALUE:
             ctx.lock_timeout_set = True
-    found.sort(key=lambda v: (v.line, v.column, v.code))
+    found.sort(key=_BY_POSITION)
     codes = plan.codes
     kept = _apply_noqa(found, statements, _find_noqa(text, statements), path, known_codes or codes, codes)
+    if kept is not found:  # suppression comments: findings left out, CF002 findings added
+        kept.sort(key=_BY_POSITION)
     if "CF002" in options.ignore_meta:
         kept = [v for v in kept if v.code != "CF002"]
-    kept.sort(key=lambda v: (v.line, v.column, v.code))
     return FileResult(path, kept, len(statements))
 
 

@@ -73,6 +73,17 @@ class Violation:
                 "column": self.column, "severity": self.severity, "excerpt": self.excerpt, "name": self.name}
 
     @classmethod
+    def _make(cls, code: str, message: str, path: str, line: int, column: int, severity: Severity,
+              excerpt: str, name: str) -> Violation:
+        """``cls(code, message, ...)``, with every field given: the same instance, built without the
+        frozen dataclass's one ``object.__setattr__`` call per field (the engine builds thousands)."""
+        v = object.__new__(cls)
+        object.__setattr__(v, "__dict__", {"code": code, "message": message, "path": path, "line": line,
+                                           "column": column, "severity": severity, "excerpt": excerpt,
+                                           "name": name})
+        return v
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Violation:
         """Inverse of :meth:`to_dict` (used by the result cache).
 
@@ -165,6 +176,10 @@ class LintRule:
     :cvar squawk: the equivalent squawk rule, if any (documentation only).
     :cvar node_types: when not empty, :meth:`check` is only called for statements
         whose AST node is an instance of one of these pglast classes (a speed-up).
+    :cvar alter_subtypes: when not empty, :meth:`check` is only called for an
+        ``ALTER TABLE`` statement (``ast.AlterTableStmt``) that has a command whose
+        ``subtype`` (a :class:`pglast.enums.AlterTableType`) is in this set; other
+        statements are not affected (a speed-up for rules that read only some commands).
     """
 
     code: ClassVar[str] = ""
@@ -178,6 +193,7 @@ class LintRule:
     max_pg_version: ClassVar[int | None] = None
     squawk: ClassVar[str | None] = None
     node_types: ClassVar[tuple[type[ast.Node], ...]] = ()
+    alter_subtypes: ClassVar[frozenset[int]] = frozenset()
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         """Yield the violations of this rule in ``statement``.
@@ -236,13 +252,5 @@ class LintRule:
             statement.sql
         ):
             line, column = ctx.position(location)
-        return Violation(
-            code=self.code,
-            message=message or self.summary,
-            path=ctx.path,
-            line=line,
-            column=column,
-            severity=self.severity,
-            excerpt=redact_secrets(statement.sql),
-            name=self.name,
-        )
+        return Violation._make(self.code, message or self.summary, ctx.path, line, column, self.severity,
+                               redact_secrets(statement.sql), self.name)

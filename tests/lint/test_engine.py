@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pglast import ast
+from pglast.enums import AlterTableType
 
 from confiture_core.errors import ConfigError
 from confiture_core.lint.engine import Linter, LintOptions, collect_files, lint_text, select_rules
@@ -104,6 +108,46 @@ def test_ignore_by_code_group_and_name() -> None:
 def test_unknown_selector_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="'nosuch' matches no rule"):
         select_rules(ALL_RULES, ["nosuch"])
+
+
+# ------------------------------------------------------------------ dispatch
+
+
+class DropColumnsOnly(LintRule):
+    code = "XX002"
+    name = "test.drop-columns-only"
+    groups = ("test",)
+    summary = "reports every statement it is called for"
+    node_types = (ast.AlterTableStmt, ast.CreateStmt)
+    alter_subtypes = frozenset({AlterTableType.AT_DropColumn})
+
+    def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
+        yield self.violation(statement, ctx)
+
+
+def test_alter_subtypes_skip_alter_table_statements_without_those_commands() -> None:
+    sql = ("ALTER TABLE t ADD COLUMN c text;\nALTER TABLE t ADD COLUMN d text, DROP COLUMN e;\n"
+           "CREATE TABLE u (a int);\nCREATE INDEX i ON t (c);\nALTER TABLE t DROP COLUMN f;\n")
+    assert [(v.code, v.line) for v in run(sql, [DropColumnsOnly])] == [("XX002", 2), ("XX002", 3), ("XX002", 5)]
+
+
+@pytest.mark.parametrize("pg", [10, 18])
+def test_builtin_alter_subtypes_only_skip_calls_that_find_nothing(pg: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    folders = [CORPUS / "ente" / "migrations", CORPUS / "lemmy" / "migrations"]
+    options = LintOptions(pg_version=pg)
+    dispatched = Linter(ALL_RULES, options, jobs=1).lint_paths(folders).violations
+    for rule in ALL_RULES:
+        monkeypatch.setattr(rule, "alter_subtypes", frozenset())
+    assert Linter(ALL_RULES, options, jobs=1).lint_paths(folders).violations == dispatched
+
+
+def test_violation_make_builds_what_the_constructor_builds() -> None:
+    args = ("CF101", "message", "1_m.up.sql", 3, 4, "warning", "CREATE INDEX i ON t (c)", "safety.concurrent-index")
+    made, built = Violation._make(*args), Violation(*args)
+    assert made == built and hash(made) == hash(built) and vars(made) == vars(built) and repr(made) == repr(built)
+    assert pickle.loads(pickle.dumps(made)) == built
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.line = 1  # type: ignore[misc]
 
 
 # ------------------------------------------------------------------ failures
