@@ -822,8 +822,9 @@ class ResultCache:
     def _result(path: str, entry: list[Any]) -> FileResult | None:
         try:
             stmts, rows = entry[1], entry[2]
-            return FileResult(path, [Violation(c, m, p, int(ln), int(col), "warning" if s == "warning" else "error",
-                                               e, n) for c, m, p, ln, col, s, e, n in rows],
+            return FileResult(path, [Violation._make(c, m, p, int(ln), int(col),
+                                                     "warning" if s == "warning" else "error", e, n)
+                                     for c, m, p, ln, col, s, e, n in rows],
                               int(stmts), cached=True)
         except (ValueError, TypeError, IndexError):
             return None
