@@ -48,7 +48,7 @@ from .engine import (
     select_rules,
     split_items,
 )
-from .reporters import FORMATS, RENDERERS, render_text
+from .reporters import FORMATS, RENDERERS, prepare_json, render_text
 from .rule import NEWEST_PG_VERSION, LintRule
 
 if TYPE_CHECKING:
@@ -204,8 +204,9 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
                           ignore_meta=ignore_meta)
     use_cache = not no_cache and lint_cfg.get("cache", True) is not False
     cache_dir = config.project_dir / ".confiture" / "lint-cache" if use_cache else None
-    linter = Linter(chosen, options, cache_dir=cache_dir, jobs=jobs, known_codes=[r.code for r in available])
     base = config.project_dir
+    linter = Linter(chosen, options, cache_dir=cache_dir, jobs=jobs, known_codes=[r.code for r in available],
+                    prepare=prepare_json(base) if fmt == "json" else None)
     with relaxed_gc():
         skipped: list[Path] = []
         report = linter.lint_paths(targets, skip_down=not (include_down or down_cfg), skipped=skipped)

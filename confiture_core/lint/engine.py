@@ -194,12 +194,16 @@ class FileResult:
     :ivar violations: its findings after ``noqa``, sorted by line.
     :ivar statements: how many statements it has (0 when it does not parse).
     :ivar cached: ``True`` when the result came from the cache.
+    :ivar rendered: ``(key, text)``: the findings already laid out for an output format by the
+        :class:`Linter`'s ``prepare`` function, in the process that linted the file (see
+        :func:`confiture_core.lint.reporters.prepare_json`); ``None`` when not made. Not cached.
     """
 
     path: str
     violations: list[Violation]
     statements: int = 0
     cached: bool = False
+    rendered: tuple[str, str] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (the cache's)."""
@@ -904,6 +908,9 @@ class Linter:
     :param jobs: worker processes; ``None``: every CPU this process may use;
         ``1``: in-process.
     :param known_codes: every rule code known (for unused-noqa messages).
+    :param prepare: called with each result a file gave, in the process that linted it, before
+        the result is sent back (e.g. :func:`confiture_core.lint.reporters.prepare_json`, which lays
+        out the findings there so the output is made by every process); not called on cached results.
     """
 
     def __init__(
@@ -914,7 +921,9 @@ class Linter:
         cache_dir: Path | None = None,
         jobs: int | None = None,
         known_codes: Iterable[str] = (),
+        prepare: Callable[[FileResult], None] | None = None,
     ) -> None:
+        self.prepare = prepare
         self.options = options or LintOptions()
         self.rules = [r for r in rules if r.applies_to(self.options.pg_version)]
         self.known_codes = frozenset(known_codes) | {r.code for r in rules}
@@ -966,7 +975,11 @@ class Linter:
         rules = [r() for r in self.rules]
 
         def work(chunk: list[Path]) -> list[FileResult]:
-            return lint_paths_batch(chunk, rules, self.options, self.known_codes)
+            results = lint_paths_batch(chunk, rules, self.options, self.known_codes)
+            if self.prepare is not None:
+                for result in results:
+                    self.prepare(result)
+            return results
 
         if self.jobs <= 1 or len(files) < PARALLEL_MIN_FILES:
             return work(files)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .engine import META_CODES, LintReport
+from .engine import META_CODES, FileResult, LintReport
 from .rule import Violation
 
 FORMATS = ("text", "json", "sarif", "github")
@@ -104,19 +104,36 @@ class _Rows:
         self.rows = rows
 
     def render(self, pad: str) -> str:
-        """The list's text when it starts at indentation ``pad`` (a newline and spaces).
+        """The list's text when it starts at indentation ``pad`` (a newline and spaces)."""
+        return "[" + self.objects(pad) + pad + "]" if self.rows else "[]"
+
+    def objects(self, pad: str) -> str:
+        """The objects' text, comma-separated, without the brackets (``""`` for no rows).
 
         Encoded a column at a time (one C call per value, no Python frame), then one
         ``%`` formatting per object.
         """
         if not self.rows:
-            return "[]"
+            return ""
         inner = pad + "  "
         member = "," + inner + "  "
         template = (inner + "{" + inner + "  "
                     + member.join(_enc_str(k).replace("%", "%%") + ": %s" for k in self.keys) + inner + "}")
         columns = [_encoded(list(col)) for col in zip(*self.rows, strict=True)]
-        return "[" + ",".join([template % values for values in zip(*columns, strict=True)]) + pad + "]"
+        return ",".join([template % values for values in zip(*columns, strict=True)])
+
+
+class _Joined:
+    """A list of objects whose text was made in parts (:meth:`_Rows.objects` at :data:`_VIOLATIONS_PAD`)."""
+
+    def __init__(self, parts: list[str]) -> None:
+        self.parts = [p for p in parts if p]
+
+    def render(self, pad: str) -> str:
+        """The list's text; ``pad`` must be the one the parts were made for."""
+        if pad != _VIOLATIONS_PAD:
+            raise ValueError(f"parts made for indentation {_VIOLATIONS_PAD!r}, not {pad!r}")
+        return "[" + ",".join(self.parts) + pad + "]" if self.parts else "[]"
 
 
 def _encoded(values: list[Any]) -> list[str]:
@@ -141,12 +158,12 @@ def _dump(obj: Any, out: list[str], pad: str) -> None:
             out.append(sep)
             sep = "," + inner
             out.append(_enc_str(str(k)) + ": ")
-            if isinstance(v, dict | list | tuple | _Rows):
+            if isinstance(v, dict | list | tuple | _Rows | _Joined):
                 _dump(v, out, inner)
             else:
                 out.append(_scalar(v))
         out.append(pad + "}")
-    elif isinstance(obj, _Rows):
+    elif isinstance(obj, _Rows | _Joined):
         out.append(obj.render(pad))
     elif isinstance(obj, list | tuple):
         if not obj:
@@ -229,6 +246,37 @@ def _rule_table(report: LintReport) -> list[dict[str, Any]]:
     return rows
 
 
+_VIOLATION_KEYS = ("code", "message", "path", "line", "column", "severity", "excerpt", "name")
+#: The indentation of the JSON document's ``violations`` list (a member of the top-level object).
+_VIOLATIONS_PAD = "\n  "
+
+
+def _json_key(base: Path | None) -> str:
+    return f"json {base}"
+
+
+def _violation_objects(result: FileResult, base: Path | None) -> str:
+    """The JSON text of a file's findings as members of the ``violations`` list (``""``: none); the text
+    :func:`prepare_json` made where the file was linted when there is one for this ``base``."""
+    if result.rendered is not None and result.rendered[0] == _json_key(base):
+        return result.rendered[1]
+    rows = [(v.code, v.message, _rel(v.path, base), v.line, v.column, v.severity, v.excerpt, v.name)
+            for v in result.violations]
+    return _Rows(_VIOLATION_KEYS, rows).objects(_VIOLATIONS_PAD)
+
+
+def prepare_json(base: Path | None = None) -> Callable[[FileResult], None]:
+    """A ``prepare`` function for :class:`~confiture_core.lint.engine.Linter`: each file's findings are
+    laid out as :func:`render_json` lays them out (for the same ``base``) by the process that linted
+    the file, so that work is shared between processes; :func:`render_json` then joins the parts."""
+    key = _json_key(base)
+
+    def prepare(result: FileResult) -> None:
+        result.rendered = (key, _violation_objects(result, base))
+
+    return prepare
+
+
 def render_json(report: LintReport, base: Path | None = None) -> str:
     """One JSON document (``version`` 1) with every finding, the rules that ran and a summary."""
     violations = report.violations
@@ -239,9 +287,7 @@ def render_json(report: LintReport, base: Path | None = None) -> str:
         "files": _Rows(("path", "statements", "cached"),
                        [(_rel(f.path, base), f.statements, f.cached) for f in report.files]),
         "rules": _rule_table(report),
-        "violations": _Rows(("code", "message", "path", "line", "column", "severity", "excerpt", "name"),
-                            [(v.code, v.message, _rel(v.path, base), v.line, v.column, v.severity, v.excerpt,
-                              v.name) for v in violations]),
+        "violations": _Joined([_violation_objects(f, base) for f in report.files]),
         "summary": {
             "files": len(report.files),
             "statements": sum(f.statements for f in report.files),

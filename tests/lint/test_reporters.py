@@ -35,3 +35,24 @@ def test_render_json_odd_values_and_empty_lists_match_json_dumps() -> None:
     empty = render_json(LintReport([], [], 18), None)
     assert json.loads(empty)["files"] == [] and json.loads(empty)["violations"] == []
     assert empty == json.dumps(json.loads(empty), indent=2) + "\n"
+
+
+def test_prepared_json_is_the_same_document(tmp_path: Path) -> None:
+    """Findings laid out by the linting processes (``prepare_json``) give the same text as laying them
+    out at the end, also when some results come from the cache (no prepared text) or were prepared
+    for another base folder."""
+    from confiture_core.lint.reporters import prepare_json
+
+    target = CORPUS / "ente" / "migrations"
+    plain = Linter(ALL_RULES, jobs=1).lint_paths([target])
+    expected = render_json(plain, CORPUS)
+    prepared = Linter(ALL_RULES, jobs=2, prepare=prepare_json(CORPUS)).lint_paths([target])
+    assert all(f.rendered is not None for f in prepared.files)
+    assert render_json(prepared, CORPUS) == expected
+    assert render_json(prepared, tmp_path) == render_json(plain, tmp_path)  # prepared for CORPUS: not used
+    cache = tmp_path / "cache"
+    Linter(ALL_RULES, jobs=1, cache_dir=cache).lint_paths([target])
+    mixed = Linter(ALL_RULES, jobs=1, cache_dir=cache, prepare=prepare_json(CORPUS)).lint_paths([target])
+    assert mixed.cache_hits == len(mixed.files) and all(f.rendered is None for f in mixed.files)
+    uncached = render_json(mixed, CORPUS).replace('"cached": true', '"cached": false')
+    assert uncached.replace(f'"cache_hits": {len(mixed.files)}', '"cache_hits": 0') == expected
