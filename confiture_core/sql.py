@@ -14,6 +14,7 @@ data rows are cut out up to ``\\.``, and parsing resumes after it.
 from __future__ import annotations
 
 import bisect
+import enum
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pglast import ast, parse_sql
+from pglast import ast, enums, parse_sql
 from pglast.enums import ReindexObjectType
 from pglast.parser import ParseError, scan
 
@@ -125,6 +126,13 @@ class _Lines:
 # one-time self-check on a sample compares the result with pglast's normal path
 # and keeps the fast path off if they ever differ (e.g. a future pglast that
 # relies on the coercion).
+#
+# The same block also turns pglast's enum conversions into dictionary look-ups:
+# its C layer converts each enum field with ``getattr(pglast.enums, "ConstrType")(value)``,
+# and ``EnumType.__call__`` costs two Python frames per value (~10% of ``parse_sql``).
+# Inside the block each enum class's name in ``pglast.enums`` is bound to the
+# ``__getitem__`` of a copy of its value-to-member map, whose ``__missing__`` falls
+# back to the class itself (same members, same errors).
 
 _FAST_SAMPLE = (
     "SET lock_timeout = '2s'; CREATE TABLE IF NOT EXISTS s.t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
@@ -155,14 +163,38 @@ def _boolean_setattr(self: Any, name: str, value: Any) -> None:
     object.__setattr__(self, name, bool(value) if name == "boolval" else value)
 
 
+class _Members(dict[Any, Any]):
+    """An enum class's value-to-member map; a value not in it is given to the class (pseudo-members, errors)."""
+
+    def __init__(self, cls: Any) -> None:
+        super().__init__(cls._value2member_map_)
+        self.cls = cls
+
+    def __missing__(self, value: Any) -> Any:
+        return self.cls(value)
+
+
+#: ``{name: enum class}`` of pglast.enums (filled on first use).
+_enum_classes: dict[str, Any] = {}
+#: ``{name: fast lookup}`` bound in pglast.enums inside :func:`trusted_parsing`.
+_enum_lookups: dict[str, Callable[[Any], Any]] = {}
+
+
 def _install() -> None:
     ast.Node.__setattr__ = object.__setattr__  # type: ignore[method-assign,assignment]
     ast.Boolean.__setattr__ = _boolean_setattr  # type: ignore[method-assign]
+    if not _enum_classes:
+        for name, value in vars(enums).items():
+            if isinstance(value, enum.EnumMeta) and value.__module__.startswith("pglast.enums") and len(value):
+                _enum_classes[name] = value
+                _enum_lookups[name] = _Members(value).__getitem__
+    vars(enums).update(_enum_lookups)
 
 
 def _uninstall() -> None:
     ast.Node.__setattr__ = _node_setattr  # type: ignore[method-assign,assignment]
     del ast.Boolean.__setattr__
+    vars(enums).update(_enum_classes)
 
 
 def _same_tree(a: Any, b: Any) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 import pytest
 
 from confiture_core.errors import SqlSyntaxError
@@ -113,6 +115,26 @@ def test_trusted_parsing_gives_the_same_tree_and_restores_validation() -> None:
     assert ast.Node.__setattr__ is sql._node_setattr and "__setattr__" not in vars(ast.Boolean)
     with pytest.raises(ValueError):
         ast.Integer(ival="not an int")  # pglast's validation is back
+    from pglast import enums
+
+    assert isinstance(enums.ConstrType, enum.EnumMeta)  # the enum classes are back in pglast.enums
+
+
+def test_trusted_parsing_enum_lookups_behave_as_the_enum_classes() -> None:
+    from pglast import enums
+
+    from confiture_core import sql
+
+    with sql.trusted_parsing() as fast:
+        assert fast is True
+        constr, like = enums.ConstrType, enums.TableLikeOption
+        assert not isinstance(constr, enum.EnumMeta)  # the dictionary look-up is in place
+        assert constr(1) is sql._enum_classes["ConstrType"](1)
+        combined = like(6)  # a combination of flags: not in the map, made by the IntFlag class
+        assert combined == 6 and type(combined) is sql._enum_classes["TableLikeOption"]
+        with pytest.raises(ValueError):
+            constr(999)  # not a member: the class's own error
+    assert enums.ConstrType is sql._enum_classes["ConstrType"]
 
 
 @pytest.mark.parametrize("sql", [
