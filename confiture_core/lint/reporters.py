@@ -119,7 +119,7 @@ class _Rows:
         member = "," + inner + "  "
         template = (inner + "{" + inner + "  "
                     + member.join(_enc_str(k).replace("%", "%%") + ": %s" for k in self.keys) + inner + "}")
-        columns = [_encoded(list(col)) for col in zip(*self.rows, strict=True)]
+        columns = [_encoded(list(col), inner + "  ") for col in zip(*self.rows, strict=True)]
         return ",".join([template % values for values in zip(*columns, strict=True)])
 
 
@@ -136,14 +136,37 @@ class _Joined:
         return "[" + ",".join(self.parts) + pad + "]" if self.parts else "[]"
 
 
-def _encoded(values: list[Any]) -> list[str]:
-    """Each value's JSON text (as :func:`_scalar` gives it)."""
+def _encoded(values: list[Any], pad: str) -> list[str]:
+    """Each value's JSON text as a member of an object whose members start at indentation ``pad``."""
     kinds = set(map(type, values))
     if kinds == {str}:
         return list(map(_enc_str, values))
     if kinds == {int}:
         return list(map(int.__repr__, values))
-    return [_scalar(v) for v in values]
+    return [_member_value(v, pad) for v in values]
+
+
+def _member_value(v: Any, pad: str) -> str:
+    """A value's JSON text: a list, tuple or dict (a rule pack may put one in a finding) laid out by
+    :func:`_dump` at ``pad``, as ``indent=2`` does; anything else by :func:`_scalar`."""
+    if isinstance(v, dict | list | tuple):
+        out: list[str] = []
+        _dump(v, out, pad)
+        return "".join(out)
+    return _scalar(v)
+
+
+def _key(k: Any) -> str:
+    """An object key's JSON text, converted as :func:`json.dumps` converts it (it must be a string)."""
+    if isinstance(k, str):
+        return _enc_str(k)
+    if k is True or k is False or k is None:
+        return _enc_str(_scalar(k))
+    if isinstance(k, float):
+        return _enc_str(json.dumps(k))
+    if isinstance(k, int):
+        return _enc_str(int.__repr__(k))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
 
 
 def _dump(obj: Any, out: list[str], pad: str) -> None:
@@ -157,7 +180,7 @@ def _dump(obj: Any, out: list[str], pad: str) -> None:
         for k, v in obj.items():
             out.append(sep)
             sep = "," + inner
-            out.append(_enc_str(str(k)) + ": ")
+            out.append(_key(k) + ": ")
             if isinstance(v, dict | list | tuple | _Rows | _Joined):
                 _dump(v, out, inner)
             else:

@@ -56,3 +56,23 @@ def test_prepared_json_is_the_same_document(tmp_path: Path) -> None:
     assert mixed.cache_hits == len(mixed.files) and all(f.rendered is None for f in mixed.files)
     uncached = render_json(mixed, CORPUS).replace('"cached": true', '"cached": false')
     assert uncached.replace(f'"cache_hits": {len(mixed.files)}', '"cache_hits": 0') == expected
+
+
+def test_render_json_container_values_are_laid_out_as_json_dumps_indent_2() -> None:
+    """A rule pack's Violation may hold a list, tuple or dict (any key type JSON allows): laid out by
+    ``indent=2`` like the rest of the document, not on one line; prepared parts too."""
+    from confiture_core.lint.engine import FileResult, LintReport
+    from confiture_core.lint.reporters import prepare_json
+    from confiture_core.lint.rule import Violation
+
+    odd = Violation("X999", ["a", {"k": (1, [])}], "a.sql", 1, 2, "error",
+                    {"x": {}, 3: [True], None: 1.5, False: "%s"}, ())  # type: ignore[arg-type]
+    plain = FileResult("a.sql", [odd], 1)
+    prepared = FileResult("a.sql", [odd], 1)
+    prepare_json(None)(prepared)
+    for result in (plain, prepared):
+        report = LintReport([result], [], 18)
+        doc = json.loads(json.dumps(report.violations[0].to_dict()))
+        out = render_json(report, None)
+        assert json.loads(out)["violations"] == [doc]
+        assert out == json.dumps(json.loads(out), indent=2) + "\n"
