@@ -27,7 +27,7 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -229,6 +229,11 @@ class LintRule:
             raise TypeError(f"{where}: summary must not be empty")
         if cls.severity not in ("error", "warning"):
             raise TypeError(f"{where}: severity must be 'error' or 'warning'")
+        subtypes = cls.alter_subtypes
+        if isinstance(subtypes, str | bytes) or not isinstance(subtypes, Collection) \
+                or not all(isinstance(s, int) and not isinstance(s, bool) for s in subtypes):
+            raise TypeError(f"{where}: alter_subtypes must be a set of pglast.enums.AlterTableType members, "
+                            f"got {subtypes!r}")
 
     def violation(
         self,

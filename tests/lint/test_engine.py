@@ -131,6 +131,20 @@ def test_alter_subtypes_skip_alter_table_statements_without_those_commands() -> 
     assert [(v.code, v.line) for v in run(sql, [DropColumnsOnly])] == [("XX002", 2), ("XX002", 3), ("XX002", 5)]
 
 
+@pytest.mark.parametrize("subtypes", [AlterTableType.AT_DropColumn, frozenset({"AT_DropColumn"}), "AT_DropColumn"])
+def test_a_malformed_alter_subtypes_is_a_config_error_naming_the_rule(subtypes: object) -> None:
+    """A single member (not a set) made every lint run fail with an unattributed internal error, and
+    subtype names (strings) silently kept the rule from ever seeing an ALTER TABLE."""
+    from confiture_core.lint.engine import check_rule_classes
+
+    bad = type("BadSubtypes", (DropColumnsOnly,), {"alter_subtypes": subtypes})
+    with pytest.raises(ConfigError, match=r"BadSubtypes: alter_subtypes must be"):
+        check_rule_classes([bad])
+    good = type("IntSubtypes", (DropColumnsOnly,), {"alter_subtypes": [int(AlterTableType.AT_DropColumn)],
+                                                       "code": "XX003", "name": "test.int-subtypes"})
+    assert check_rule_classes([DropColumnsOnly, good]) == [DropColumnsOnly, good]
+
+
 @pytest.mark.parametrize("pg", [10, 18])
 def test_builtin_alter_subtypes_only_skip_calls_that_find_nothing(pg: int, monkeypatch: pytest.MonkeyPatch) -> None:
     folders = [CORPUS / "ente" / "migrations", CORPUS / "lemmy" / "migrations"]
