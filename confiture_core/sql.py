@@ -183,17 +183,19 @@ _enum_lookups: dict[str, Callable[[Any], Any]] = {}
 def _install() -> None:
     ast.Node.__setattr__ = object.__setattr__  # type: ignore[method-assign,assignment]
     ast.Boolean.__setattr__ = _boolean_setattr  # type: ignore[method-assign]
-    if not _enum_classes:
-        for name, value in vars(enums).items():
-            if isinstance(value, enum.EnumMeta) and value.__module__.startswith("pglast.enums") and len(value):
-                _enum_classes[name] = value
-                _enum_lookups[name] = _Members(value).__getitem__
+    if not _enum_lookups:
+        classes = {name: value for name, value in vars(enums).items()
+                   if isinstance(value, enum.EnumMeta) and value.__module__.startswith("pglast.enums") and len(value)}
+        _enum_classes.update(classes)
+        _enum_lookups.update({name: _Members(value).__getitem__ for name, value in classes.items()})
     vars(enums).update(_enum_lookups)
 
 
 def _uninstall() -> None:
+    """Undo :func:`_install`, also a partial one."""
     ast.Node.__setattr__ = _node_setattr  # type: ignore[method-assign,assignment]
-    del ast.Boolean.__setattr__
+    if "__setattr__" in vars(ast.Boolean):
+        del ast.Boolean.__setattr__
     vars(enums).update(_enum_classes)
 
 
@@ -214,8 +216,8 @@ def _fast_path_ok() -> bool:
         _fast_ok = False
         if "__setattr__" not in vars(ast.Boolean) and ast.Node.__setattr__ is _node_setattr:
             expected = parse_sql(_FAST_SAMPLE)
-            _install()
             try:
+                _install()
                 got = parse_sql(_FAST_SAMPLE)
             finally:
                 _uninstall()
@@ -237,9 +239,9 @@ def trusted_parsing() -> Iterator[bool]:
     if _fast_active or threading.active_count() != 1 or not _fast_path_ok():
         yield False
         return
-    _install()
-    _fast_active = True
-    try:
+    try:  # installed inside the try: a signal arriving meanwhile still restores everything
+        _install()
+        _fast_active = True
         yield True
     finally:
         _fast_active = False

@@ -168,3 +168,24 @@ def test_statement_positions_match_the_line_table_on_the_corpora() -> None:
             assert (s.line, s.column) == lines(s.offset), (path, s.index)
             checked += 1
     assert checked > 5000
+
+
+def test_trusted_parsing_interrupted_while_installing_restores_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signal (KeyboardInterrupt) arriving while the fast path is being installed leaves nothing behind."""
+    from pglast import ast, enums
+
+    from confiture_core import sql
+
+    real_install = sql._install
+
+    def interrupted() -> None:
+        real_install()
+        raise KeyboardInterrupt
+
+    assert sql._fast_path_ok()
+    monkeypatch.setattr(sql, "_install", interrupted)
+    with pytest.raises(KeyboardInterrupt), sql.trusted_parsing():
+        pass
+    assert ast.Node.__setattr__ is sql._node_setattr and "__setattr__" not in vars(ast.Boolean)
+    assert isinstance(enums.ConstrType, enum.EnumMeta)
+    assert sql._fast_active is False
