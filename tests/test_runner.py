@@ -231,6 +231,9 @@ def test_usage_and_config_errors_exit_2(project: Path) -> None:
     (project / "confiture.toml").write_text("migrations_dir = [\n")
     r = run_cli("migrate", "status", cwd=project)
     assert r.code == 2 and "confiture.toml: invalid TOML" in r.stderr and "Traceback" not in r.stderr
+    (project / "confiture.toml").write_bytes(b'migrations_dir = "caf\xe9"\n')  # Latin-1, not UTF-8
+    r = run_cli("migrate", "status", cwd=project)
+    assert r.code == 2 and "confiture.toml: not valid UTF-8 at byte 21" in r.stderr and "internal" not in r.stderr
     (project / "confiture.toml").write_text('migration_dir = "x"\n')
     r = run_cli("migrate", "status", cwd=project)
     assert r.code == 2 and "unknown setting(s) migration_dir" in r.stderr

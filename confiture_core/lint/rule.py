@@ -216,7 +216,8 @@ class LintRule:
     def validate_class(cls) -> None:
         """Check the class attributes.
 
-        :raises TypeError: an empty or malformed code, name, groups or summary.
+        :raises TypeError: an empty or malformed code, name, groups, summary, severity, ``node_types``
+            or ``alter_subtypes``.
         """
         where = f"{cls.__module__}.{cls.__qualname__}"
         if not _CODE_RE.match(cls.code):
@@ -229,6 +230,10 @@ class LintRule:
             raise TypeError(f"{where}: summary must not be empty")
         if cls.severity not in ("error", "warning"):
             raise TypeError(f"{where}: severity must be 'error' or 'warning'")
+        types = cls.node_types
+        if not isinstance(types, tuple) or not all(isinstance(t, type) and issubclass(t, ast.Node) for t in types):
+            raise TypeError(f"{where}: node_types must be a tuple of pglast.ast classes, like (ast.IndexStmt,), "
+                            f"got {types!r}")
         subtypes = cls.alter_subtypes
         if isinstance(subtypes, str | bytes) or not isinstance(subtypes, Collection) \
                 or not all(isinstance(s, int) and not isinstance(s, bool) for s in subtypes):

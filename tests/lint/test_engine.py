@@ -145,6 +145,16 @@ def test_a_malformed_alter_subtypes_is_a_config_error_naming_the_rule(subtypes: 
     assert check_rule_classes([DropColumnsOnly, good]) == [DropColumnsOnly, good]
 
 
+@pytest.mark.parametrize("types", [ast.DropStmt, [ast.DropStmt], (ast.DropStmt, "IndexStmt"), (int,)])
+def test_a_malformed_node_types_is_a_config_error_naming_the_rule(types: object) -> None:
+    """A single class (not a tuple) made every lint run fail with an unattributed internal error."""
+    from confiture_core.lint.engine import check_rule_classes
+
+    bad = type("BadTypes", (DropColumnsOnly,), {"node_types": types})
+    with pytest.raises(ConfigError, match=r"BadTypes: node_types must be a tuple of pglast.ast classes"):
+        check_rule_classes([bad])
+
+
 @pytest.mark.parametrize("pg", [10, 18])
 def test_builtin_alter_subtypes_only_skip_calls_that_find_nothing(pg: int, monkeypatch: pytest.MonkeyPatch) -> None:
     folders = [CORPUS / "ente" / "migrations", CORPUS / "lemmy" / "migrations"]
