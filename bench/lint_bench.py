@@ -2,7 +2,7 @@
 
 Run (needs the ``bench`` extra: ``pip install -e '.[bench]'``)::
 
-    python bench/lint_bench.py [--repeat 3] [--sqlfluff-sample 12]
+    python bench/lint_bench.py [--repeat 3] [--sqlfluff-sample 12] [--editable]
 
 Targets: each shared corpus (``../shared/corpus/*/migrations``) and a generated
 tree of 1,500 schema files (about 10,000 statements). Every tool runs as a
@@ -25,8 +25,11 @@ wall-clock (best of ``--repeat`` runs) in this same run:
   ``--sqlfluff-sample`` files, scaled to the whole target by bytes (sqlfluff is
   too slow to run on every file; the output says so).
 
-Confiture's modules are byte-compiled first, as ``pip install`` does for an
-installed package (see ``main``). Ratios > 1 mean confiture is faster. Targets from the issue: cold within 2x of
+Confiture is first installed from this checkout into a new virtual environment
+with ``pip install`` (not editable, byte-compiled; ~20 s), so the timings are those
+of a user's installation: an editable install adds a finder that costs ~15 ms at
+every start-up. ``--editable`` times this environment's Confiture instead.
+Ratios > 1 mean confiture is faster. Targets from the issue: cold within 2x of
 squawk (ratio >= 0.5), warm faster than squawk (> 1), >= 20x faster than sqlfluff.
 """
 
@@ -96,9 +99,21 @@ def sql_files(target: Path) -> list[Path]:
     return sorted(p for p in target.rglob("*.sql") if p.is_file())
 
 
-def confiture_cmd() -> list[str]:
-    exe = shutil.which("confiture", path=str(Path(sys.executable).parent))
-    return [exe] if exe else [sys.executable, "-m", "confiture_core.cli"]
+def confiture_cmd(python: str) -> list[str]:
+    """The ``confiture`` console script of the environment of ``python``."""
+    exe = shutil.which("confiture", path=str(Path(python).parent))
+    return [exe] if exe else [python, "-m", "confiture_core.entry"]
+
+
+def user_install(work: Path) -> str:
+    """Install Confiture from this checkout into a new virtual environment, as a user's ``pip install``
+    does (not editable, byte-compiled); returns that environment's python."""
+    venv = work / "user-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(REPO)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return python
 
 
 def count_statements(files: Sequence[Path]) -> int:
@@ -115,13 +130,13 @@ def count_statements(files: Sequence[Path]) -> int:
     return n
 
 
-def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path) -> dict[str, float]:
+def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path, python: str) -> dict[str, float]:
     files = sql_files(target)
     size = sum(f.stat().st_size for f in files)
     proj = work / f"proj-{name}"
     proj.mkdir()
     # --include-down: the same files squawk is given (folder lint leaves *.down.sql out by default)
-    base = [*confiture_cmd(), "--project", str(proj), "lint", "--select", "safety", "--include-down",
+    base = [*confiture_cmd(python), "--project", str(proj), "lint", "--select", "safety", "--include-down",
             "--format", "json"]
     cold = timed([*base, "--no-cache", str(target)], repeat, cwd=proj)
     # an unchanged tree: fill the per-file cache, let every input settle (the cache and the run memo
@@ -130,7 +145,7 @@ def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path) 
     time.sleep(2.5)
     subprocess.run([*base, str(target)], cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     warm = timed([*base, str(target)], repeat, cwd=proj)
-    no_replay = [sys.executable, "-m", "confiture_core.cli", *base[len(confiture_cmd()):]]
+    no_replay = [python, "-m", "confiture_core.cli", *base[len(confiture_cmd(python)):]]
     warm_no_replay = timed([*no_replay, str(target)], repeat, cwd=proj)
     squawk_exe = shutil.which("squawk", path=str(Path(sys.executable).parent)) or shutil.which("squawk")
     squawk = timed([squawk_exe, "--reporter", "json", *map(str, files)], repeat) if squawk_exe else float("nan")
@@ -162,22 +177,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sqlfluff-sample", type=int, default=12)
     parser.add_argument("--files", type=int, default=1500, help="files in the generated tree")
+    parser.add_argument("--editable", action="store_true",
+                        help="time the Confiture of this environment (e.g. an editable install) instead of "
+                             "installing this checkout into a new virtual environment first")
     args = parser.parse_args(argv)
     print(f"cpus available: {len(os.sched_getaffinity(0))}; python {sys.version.split()[0]}")
-    # Byte-compile Confiture as `pip install` does for an installed package: an editable install under
-    # PYTHONDONTWRITEBYTECODE=1 (set on the development machine) would otherwise recompile every module
-    # on every run (~50 ms), which no user installation does.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "confiture_core"),
-                    str(REPO / "confiture_plugins")], check=True)
     with tempfile.TemporaryDirectory(prefix="confiture-lint-bench-") as tmp:
         work = Path(tmp)
+        if args.editable:
+            python = sys.executable
+            # byte-compiled as `pip install` does: under PYTHONDONTWRITEBYTECODE=1 (set on the development
+            # machine) an editable install would otherwise recompile every module on every run (~50 ms)
+            subprocess.run([python, "-m", "compileall", "-q", str(REPO / "confiture_core"),
+                            str(REPO / "confiture_plugins")], check=True)
+            print("confiture: this environment's (--editable)")
+        else:
+            python = user_install(work)
+            print(f"confiture: installed from {REPO} into a new virtual environment (not editable)")
         targets = [(p.parent.name, p) for p in sorted(CORPUS.glob("*/migrations"))]
         tree = work / "tree"
         n = generate_tree(tree, args.files)
         print(f"generated {args.files} files with {n} statements")
         targets.append(("generated", tree))
         for name, target in targets:
-            bench_target(name, target, args.repeat, args.sqlfluff_sample, work)
+            bench_target(name, target, args.repeat, args.sqlfluff_sample, work, python)
     return 0
 
 
