@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from pglast import ast, enums, parse_sql
 from pglast.enums import ReindexObjectType
@@ -64,18 +64,10 @@ class Statement:
         """The AST node's class name, e.g. ``"IndexStmt"``."""
         return type(self.node).__name__
 
-    #: For each statement class met: whether :func:`no_transaction_reason` may give a reason for it
-    #: (most classes cannot, and one look-up is cheaper than its dozen ``isinstance`` tests).
-    _may_refuse: ClassVar[dict[type, bool]] = {}
-
     @property
     def no_transaction_reason(self) -> str | None:
         """Why this statement cannot run inside a transaction block, or ``None``."""
-        cls = type(self.node)
-        may = self._may_refuse.get(cls)
-        if may is None:
-            may = self._may_refuse[cls] = issubclass(cls, _MAYBE_NO_TRANSACTION)
-        return no_transaction_reason(self.node) if may else None
+        return no_transaction_reason(self.node)
 
     @property
     def is_transaction_control(self) -> bool:

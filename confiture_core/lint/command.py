@@ -43,7 +43,6 @@ from .engine import (
     LintOptions,
     LintReport,
     check_rule_classes,
-    collect_files,
     relaxed_gc,
     select_rules,
     split_items,
@@ -209,7 +208,9 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
                     prepare=prepare_json(base) if fmt == "json" else None)
     with relaxed_gc():
         skipped: list[Path] = []
-        report = linter.lint_paths(targets, skip_down=not (include_down or down_cfg), skipped=skipped)
+        folders: list[str] = []  # walked, for the run memo's stamps
+        report = linter.lint_paths(targets, skip_down=not (include_down or down_cfg), skipped=skipped,
+                                   folders=folders)
         if fmt == "text":
             out = render_text(report, base, color=sys.stdout is not None and sys.stdout.isatty())
         else:
@@ -227,7 +228,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
             and not any(getattr(i, "status", None) == "failed" for i in getattr(app, "plugin_infos", ()))):
         # the folders as given: stamped; the manifest too (deleting it must force a fresh lint)
         manifest = linter.cache.file if linter.cache is not None else None
-        _leave_memo(recorder, config, targets, report, cache_dir, code, manifest)
+        _leave_memo(recorder, config, targets, folders, report, cache_dir, code, manifest)
     return code
 
 
@@ -237,13 +238,12 @@ def _recorder() -> Recorder | None:
     return None if memo is None else memo.current()
 
 
-def _leave_memo(recorder: Recorder, config: Any, targets: Sequence[Path], report: LintReport,
+def _leave_memo(recorder: Recorder, config: Any, targets: Sequence[Path], folders: list[str], report: LintReport,
                 cache_dir: Path, code: int, manifest: Path | None) -> None:
-    """Let the next identical run replay this one (see :mod:`confiture_core.lint.replay`)."""
+    """Let the next identical run replay this one (see :mod:`confiture_core.lint.replay`); ``folders``:
+    those the run walked (see :func:`~confiture_core.lint.engine.collect_files`)."""
     from . import memo
 
-    folders: list[str] = []
-    collect_files(targets, folders)
     plugins_dir = config.section("plugins").get("dir")
     deps = memo.input_dependencies(
         start=recorder.invocation.start,

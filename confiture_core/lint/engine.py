@@ -747,6 +747,10 @@ def _stat_stamp(st: os.stat_result) -> list[int] | None:
     whose mtime was restored (``touch -d``, ``cp -p``, ``rsync -a``)."""
     if max(st.st_mtime_ns, st.st_ctime_ns) > time.time_ns() - STAT_SETTLE_NS:
         return None
+    return _stat_fields(st)
+
+
+def _stat_fields(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
 
@@ -801,7 +805,7 @@ class ResultCache:
         entry = self._load().get(path)
         if not entry or len(entry) != 4 or entry[3] is None:
             return None
-        if entry[3] != [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]:
+        if entry[3] != _stat_fields(st):
             return None
         return self._result(path, entry)
 
@@ -931,18 +935,19 @@ class Linter:
         self.cache = (ResultCache(cache_dir, ruleset_fingerprint(self.rules, self.options, self.known_codes))
                       if cache_dir else None)
 
-    def lint_paths(self, paths: Sequence[Path], *, skip_down: bool = False,
-                   skipped: list[Path] | None = None) -> LintReport:
-        """Lint the given files (see :func:`collect_files` for folders, ``skip_down`` and ``skipped``).
+    def lint_paths(self, paths: Sequence[Path], *, skip_down: bool = False, skipped: list[Path] | None = None,
+                   folders: list[str] | None = None) -> LintReport:
+        """Lint the given files (see :func:`collect_files` for folders, ``skip_down``, ``skipped`` and
+        ``folders``).
 
         :raises ConfigError: a path that does not exist.
         """
         with relaxed_gc():
-            return self._lint_paths(paths, skip_down, skipped)
+            return self._lint_paths(paths, skip_down, skipped, folders)
 
-    def _lint_paths(self, paths: Sequence[Path], skip_down: bool = False,
-                    skipped: list[Path] | None = None) -> LintReport:
-        files = collect_files(paths, skip_down=skip_down, skipped=skipped)
+    def _lint_paths(self, paths: Sequence[Path], skip_down: bool = False, skipped: list[Path] | None = None,
+                    folders: list[str] | None = None) -> LintReport:
+        files = collect_files(paths, folders, skip_down=skip_down, skipped=skipped)
         results: dict[int, FileResult] = {}
         todo: list[tuple[int, Path, str | None]] = []
         stats: dict[int, os.stat_result] = {}

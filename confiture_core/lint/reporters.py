@@ -149,7 +149,7 @@ def _encoded(values: list[Any], pad: str) -> list[str]:
 def _member_value(v: Any, pad: str) -> str:
     """A value's JSON text: a list, tuple or dict (a rule pack may put one in a finding) laid out by
     :func:`_dump` at ``pad``, as ``indent=2`` does; anything else by :func:`_scalar`."""
-    if isinstance(v, dict | list | tuple):
+    if isinstance(v, dict | list | tuple | _Rows | _Joined):
         out: list[str] = []
         _dump(v, out, pad)
         return "".join(out)
@@ -180,11 +180,7 @@ def _dump(obj: Any, out: list[str], pad: str) -> None:
         for k, v in obj.items():
             out.append(sep)
             sep = "," + inner
-            out.append(_key(k) + ": ")
-            if isinstance(v, dict | list | tuple | _Rows | _Joined):
-                _dump(v, out, inner)
-            else:
-                out.append(_scalar(v))
+            out.append(_key(k) + ": " + _member_value(v, inner))
         out.append(pad + "}")
     elif isinstance(obj, _Rows | _Joined):
         out.append(obj.render(pad))
@@ -198,10 +194,7 @@ def _dump(obj: Any, out: list[str], pad: str) -> None:
         for v in obj:
             out.append(sep)
             sep = "," + inner
-            if isinstance(v, dict | list | tuple):
-                _dump(v, out, inner)
-            else:
-                out.append(_scalar(v))
+            out.append(_member_value(v, inner))
         out.append(pad + "]")
     else:
         out.append(_scalar(obj))
