@@ -97,8 +97,8 @@ def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> 
 def _pending(app: App, target: int | None) -> list[MigrationReport]:
     """The pending migrations (status ``pending``), read afresh; ``[]`` when they cannot be read."""
     try:
-        return [MigrationReport(e.version, e.name) for e in app.runner().status()
-                if e.state == "pending" and (target is None or e.version <= target)]
+        runner = app.runner()
+        return [MigrationReport(m.version, m.name) for m in runner._plan_up(target, runner.status())]
     except Exception:
         return []
 

@@ -143,16 +143,6 @@ def redact_url(url: str) -> str:
 _KV_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|(?:\\.|[^\s\\])+)")
 
 
-def url_password(url: str) -> str | None:
-    """The password in a URL or DSN, or ``None``.
-
-    Parsed by libpq itself (``psycopg.conninfo.conninfo_to_dict``) when possible, so
-    escapes and percent-encoding are undone exactly as libpq does.
-    """
-    forms = _password_forms(url)
-    return forms[0] if forms else None
-
-
 def _password_forms(url: str) -> list[str]:
     """Every spelling of ``url``'s password: as libpq reads it first, then as written."""
     forms: list[str] = []

@@ -43,7 +43,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -55,7 +55,7 @@ from pglast.visitors import Visitor
 from .config import Config
 from .errors import ConfigError, ConfitureError
 from .hookcaller import HookFailed, Hooks
-from .hookspecs import Backfill, BackfillBatch, Finding, HookContext, MigrationResult
+from .hookspecs import Backfill, BackfillBatch, HookContext, MigrationResult
 from .migrations import Direction, Migration
 from .risk import (
     NON_TRANSACTIONAL_LOCKS,
@@ -455,8 +455,9 @@ class _RefVisitor(Visitor):
         self.refs = refs
 
     def visit_RangeVar(self, ancestors: Any, node: ast.RangeVar) -> None:
-        if node.relname:
-            self.refs.relations.append((node.schemaname, node.relname) if node.schemaname else (node.relname,))
+        rel = _range_var(node)
+        if rel:
+            self.refs.relations.append(rel)
 
     def visit_FuncCall(self, ancestors: Any, node: ast.FuncCall) -> None:
         parts = [getattr(p, "sval", None) for p in node.funcname or ()]
@@ -578,8 +579,8 @@ class DryRunEnded(ConfitureError):
 # The savepoint the runner holds (Runner._scratch_tx / Runner._tx in a dry run) around each kind of hook call;
 # re-created in an empty transaction after a hook ended the dry run's, so that the runner's usual clean-up
 # (ROLLBACK TO / RELEASE, the final ROLLBACK) runs as for any failing hook and the hook's error is the one shown.
-_HOOK_SAVEPOINT = {"confiture_validate": "confiture_scratch"}
-_DEFAULT_SAVEPOINT = "confiture_migration"
+_HOOK_SAVEPOINT = {"confiture_validate": Runner.SCRATCH_SAVEPOINT}
+_DEFAULT_SAVEPOINT = Runner.MIGRATION_SAVEPOINT
 
 
 class DryRunHooks(Hooks):
@@ -633,31 +634,14 @@ class DryRunHooks(Hooks):
             raise self._end(f"a plugin's {hook} ended the runner's transaction", hook)
         return out
 
-    def validate(self, ctx: HookContext) -> list[Finding]:
-        """See :meth:`Hooks.validate`."""
-        return list(self._guard("confiture_validate", lambda: super(DryRunHooks, self).validate(ctx)))
-
-    def before_migrate(self, ctx: HookContext) -> None:
-        """See :meth:`Hooks.before_migrate`."""
-        self._guard("confiture_before_migrate", lambda: super(DryRunHooks, self).before_migrate(ctx))
-
-    def after_migrate(self, ctx: HookContext, results: Sequence[MigrationResult]) -> None:
-        """See :meth:`Hooks.after_migrate`."""
-        self._guard("confiture_after_migrate", lambda: super(DryRunHooks, self).after_migrate(ctx, results))
-
-    def before_migration(self, ctx: HookContext) -> None:
-        """See :meth:`Hooks.before_migration`."""
-        self._guard("confiture_before_migration", lambda: super(DryRunHooks, self).before_migration(ctx))
-
-    def after_migration(self, ctx: HookContext) -> None:
-        """See :meth:`Hooks.after_migration`."""
-        self._guard("confiture_after_migration", lambda: super(DryRunHooks, self).after_migration(ctx))
+    def _call(self, name: str, ctx: HookContext, kwargs: dict[str, Any],
+              check: Callable[[Any], Any] | None = None) -> list[tuple[str, Any]]:
+        """:meth:`Hooks._call`, guarded (see the class): every hook but ``on_error`` and ``configure``."""
+        return list(self._guard(name, lambda: super(DryRunHooks, self)._call(name, ctx, kwargs, check)))
 
     def backfill(self, ctx: HookContext) -> list[tuple[str, Backfill]]:
         """See :meth:`Hooks.backfill`; each batch is guarded (see the class)."""
-        found: list[tuple[str, Backfill]] = self._guard("confiture_backfill",
-                                                        lambda: super(DryRunHooks, self).backfill(ctx))
-        return [(plugin, replace(b, batch=self._guarded_batch(b.batch))) for plugin, b in found]
+        return [(plugin, replace(b, batch=self._guarded_batch(b.batch))) for plugin, b in super().backfill(ctx)]
 
     def _guarded_batch(self, batch: Any) -> Any:
         def run(arg: BackfillBatch) -> int:
@@ -1203,9 +1187,7 @@ def _partial(observer: MeasuringObserver, runner: Runner, rec: _RecordingReporte
     planned: dict[int, Migration] = {m.version: m for m in rec.started}
     if not runner.conn.closed:
         try:
-            by_v = {m.version: m for m in runner.migrations()}
-            planned.update((e.version, by_v[e.version]) for e in runner.status()
-                           if e.state == "pending" and e.version in by_v and (target is None or e.version <= target))
+            planned.update((m.version, m) for m in runner._plan_up(target, runner.status()))
         except (psycopg.Error, ConfitureError):
             pass
     results = list(rec.results)

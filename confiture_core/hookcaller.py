@@ -70,9 +70,8 @@ class HookFailed(ConfitureError):
 
     exit_code = 1
 
-    def __init__(self, plugin: str, hook: str, where: str, original: BaseException, *,
-                 detail: str | None = None) -> None:
-        super().__init__(f"plugin {plugin!r} failed in {hook}{where}: {detail or describe_error(original)}")
+    def __init__(self, plugin: str, hook: str, where: str, original: BaseException) -> None:
+        super().__init__(f"plugin {plugin!r} failed in {hook}{where}: {describe_error(original)}")
         self.plugin = plugin
         self.hook = hook
         self.original = original
@@ -85,7 +84,7 @@ class HookIsolationError(HookFailed):
     """
 
     def __init__(self, plugin: str, hook: str, where: str, why: str) -> None:
-        super().__init__(plugin, hook, where, HookContractError(why), detail=why)
+        super().__init__(plugin, hook, where, HookContractError(why))
 
 
 def describe_error(exc: BaseException) -> str:

@@ -30,6 +30,7 @@ is an error (exit 2), all of them reported at once after every plugin was tried.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -250,9 +251,10 @@ def _import_file(path: Path) -> ModuleType:
     return mod
 
 
-def _spec_names() -> set[str]:
-    """Names of the hooks in :mod:`~confiture_core.hookspecs`."""
-    return {n for n, _ in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("confiture_")}
+@functools.cache
+def _spec_names() -> frozenset[str]:
+    """Names of the hooks in :mod:`~confiture_core.hookspecs` (read once: asked for each plugin)."""
+    return frozenset(n for n, _ in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("confiture_"))
 
 
 def _unknown_hooks(obj: object) -> list[str]:

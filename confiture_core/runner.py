@@ -201,6 +201,11 @@ class Runner:
     :param migrations: already discovered migrations (else discovered on first use).
     """
 
+    #: The savepoints a dry run holds around hook calls: validation (always rolled back), and each
+    #: migration or run-level hook call (see :meth:`_scratch_tx`, :meth:`_tx`).
+    SCRATCH_SAVEPOINT = "confiture_scratch"
+    MIGRATION_SAVEPOINT = "confiture_migration"
+
     def __init__(
         self,
         conn: Conn,
@@ -453,14 +458,14 @@ class Runner:
     def _scratch_tx(self, dry_run: bool) -> Iterator[None]:
         """A transaction (or, in a dry run, a savepoint) that is always rolled back."""
         if dry_run:
-            self.conn.execute("SAVEPOINT confiture_scratch")
+            self.conn.execute(f"SAVEPOINT {self.SCRATCH_SAVEPOINT}")
         else:
             self.conn.execute("BEGIN")
         try:
             yield
         finally:
             if not self.conn.closed:
-                self.conn.execute("ROLLBACK TO SAVEPOINT confiture_scratch" if dry_run else "ROLLBACK")
+                self.conn.execute(f"ROLLBACK TO SAVEPOINT {self.SCRATCH_SAVEPOINT}" if dry_run else "ROLLBACK")
 
     def _run_level_hook(self, ctx: HookContext, which: str, results: Sequence[MigrationResult] = (),
                         soft: bool = False) -> None:
@@ -488,19 +493,19 @@ class Runner:
     def _tx(self, dry_run: bool) -> Iterator[None]:
         """BEGIN/COMMIT, or in a dry run SAVEPOINT/RELEASE inside the outer transaction."""
         if dry_run:
-            self.conn.execute("SAVEPOINT confiture_migration")
+            self.conn.execute(f"SAVEPOINT {self.MIGRATION_SAVEPOINT}")
         else:
             self.conn.execute("BEGIN")
         try:
             yield
         except BaseException:
             if not self.conn.closed and self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
-                self.conn.execute("ROLLBACK TO SAVEPOINT confiture_migration" if dry_run else "ROLLBACK")
+                self.conn.execute(f"ROLLBACK TO SAVEPOINT {self.MIGRATION_SAVEPOINT}" if dry_run else "ROLLBACK")
                 if dry_run:
-                    self.conn.execute("RELEASE SAVEPOINT confiture_migration")
+                    self.conn.execute(f"RELEASE SAVEPOINT {self.MIGRATION_SAVEPOINT}")
             raise
         if dry_run:
-            self.conn.execute("RELEASE SAVEPOINT confiture_migration")
+            self.conn.execute(f"RELEASE SAVEPOINT {self.MIGRATION_SAVEPOINT}")
         else:
             # one round trip: let the commit guard pass, then commit
             self.conn.execute("SELECT set_config('confiture.commit_ok', 'on', true); COMMIT")
