@@ -41,16 +41,25 @@ if TYPE_CHECKING:  # imported where used: `confiture lint` needs neither psycopg
 
 
 class _LazyConsole:
-    """``rich.console.Console(stderr=True, ...)``, created (and rich imported) on first use."""
+    """``rich.console.Console(stderr=True, ...)``, created (and rich imported) on first use.
+
+    Attribute access is forwarded; code that needs the console object itself (rich's
+    ``Progress`` and ``Live`` enter it as a context manager, which ``__getattr__`` cannot
+    forward) takes :meth:`real`.
+    """
 
     _console: Console | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    def real(self) -> Console:
+        """The ``rich.console.Console`` itself."""
         if _LazyConsole._console is None:
             from rich.console import Console
 
             _LazyConsole._console = Console(stderr=True, highlight=False, soft_wrap=True)
-        return getattr(_LazyConsole._console, name)
+        return _LazyConsole._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
 
 
 err_console: Any = _LazyConsole()
@@ -207,7 +216,7 @@ class RichReporter:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), console=err_console, transient=True)
+                                     TimeElapsedColumn(), console=err_console.real(), transient=True)
             self.progress.start()
             self.task = self.progress.add_task("migrating" if direction == "up" else "reverting", total=total)
 
