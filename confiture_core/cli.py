@@ -55,7 +55,7 @@ class _LazyConsole:
         if _LazyConsole._console is None:
             from rich.console import Console
 
-            _LazyConsole._console = Console(stderr=True, highlight=False, soft_wrap=True)
+            _LazyConsole._console = make_console(stderr=True)
         return _LazyConsole._console
 
     def __getattr__(self, name: str) -> Any:
@@ -63,6 +63,24 @@ class _LazyConsole:
 
 
 err_console: Any = _LazyConsole()
+
+
+def make_console(**kwargs: Any) -> Console:
+    """A ``rich.console.Console`` for people: wrapped at word boundaries on a terminal, never in a pipe or log.
+
+    At a terminal, lines are wrapped by rich between words (the terminal would otherwise break a
+    word or a version number at its last column); elsewhere a message stays on one line however
+    long. ``NO_COLOR`` (https://no-color.org, any non-empty value) turns off every style, not only
+    colours: no escape sequence is written for bold or dim text either.
+
+    :param kwargs: passed to ``Console`` (``stderr``, ``file``, ``width``, ``force_terminal``...).
+    """
+    from rich.console import Console
+
+    no_color = bool(os.environ.get("NO_COLOR"))
+    console = Console(highlight=False, **({"color_system": None} if no_color else {}), **kwargs)
+    console.soft_wrap = not console.is_terminal
+    return console
 
 
 class App:
@@ -250,7 +268,7 @@ _json_errors = False
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err_console.print(f"error: {message}", style="red", markup=False, soft_wrap=True)
+    err_console.print(f"error: {message}", style="red", markup=False)
     if _json_errors and not _json_emitted:
         _emit_json({"ok": False, "error": message, "exit_code": code})
     raise SystemExit(code)
@@ -570,13 +588,12 @@ def plugins_cmd(fmt: str) -> None:
         origin = i.source + (f" {i.location}" if i.location else "")
         status = i.status if not i.error else f"{i.status}: {i.error}"
         err_console.print(f"{i.name}  {status}  {dist}  {origin}", markup=False, highlight=False,
-                          style="red" if i.error else None, soft_wrap=True)
+                          style="red" if i.error else None)
         if i.hooks:
             err_console.print("    hooks: " + ", ".join(h.removeprefix("confiture_") for h in i.hooks),
-                              markup=False, highlight=False, soft_wrap=True)
+                              markup=False, highlight=False)
         if i.lint_rules:
-            err_console.print("    lint rules: " + ", ".join(i.lint_rules), markup=False, highlight=False,
-                              soft_wrap=True)
+            err_console.print("    lint rules: " + ", ".join(i.lint_rules), markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------- main

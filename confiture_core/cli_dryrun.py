@@ -234,8 +234,10 @@ def _show_lint(app: App, report: DryRunReport) -> None:
         return
     found = lint_for_review(app, files)
     err_console.print("lint findings for the pending migrations:", style="bold", markup=False)
-    err_console.print(render_text(found, app.config.project_dir, color=err_console.is_terminal), markup=False,
-                      highlight=False, end="")
+    terminal = err_console.is_terminal
+    err_console.print(render_text(found, app.config.project_dir, color=terminal and err_console.color_system is not None,
+                                  width=err_console.width if terminal else None), markup=False, highlight=False,
+                      end="", soft_wrap=True)
 
 
 def check_fail_on(value: str | None) -> None:

@@ -52,10 +52,17 @@ def _esc(text: str) -> str:
     return text.replace("[", "\\[")
 
 
+WIDE = 120
+"""Columns from which the report is drawn as tables; narrower consoles get one block per migration."""
+
+
 def _statement_table(m: MigrationReport) -> Table:
     t = Table(title=f"{m.version} {_esc(m.name)}: {m.risk.label}", title_justify="left")
-    for col in ("line", "statement", "ms", "rows", "locks taken (mode on relation)", "rewrote", "sequences",
-                "note"):
+    t.add_column("line", no_wrap=True)
+    t.add_column("statement", overflow="fold")
+    t.add_column("ms", no_wrap=True)
+    t.add_column("rows", no_wrap=True)
+    for col in ("locks taken (mode on relation)", "rewrote", "sequences", "note"):
         t.add_column(col, overflow="fold")
     for s in m.statements:
         t.add_row(str(s.line), _esc(s.sql[:80]), _ms(s), "" if s.rows is None else str(s.rows),
@@ -65,31 +72,78 @@ def _statement_table(m: MigrationReport) -> Table:
     return t
 
 
+def _statement_block(m: MigrationReport, console: Console) -> None:
+    """A migration's statements as indented lines (a narrow console: rich wraps them between words)."""
+    console.print(f"{m.version} {_esc(m.name)}: {_risk_cell(m.risk)}")
+    for s in m.statements:
+        facts = [f"line {s.line}", _ms(s) + (" ms" if s.executed and s.duration_ms is not None else "")]
+        if s.rows is not None:
+            facts.append(f"{s.rows} row(s)")
+        console.print("  " + " · ".join(f for f in facts if f.strip()), markup=False, style="bold")
+        console.print("    " + " ".join(s.sql[:200].split()), markup=False, highlight=False)
+        if s.locks:
+            console.print("    locks: " + _locks_cell(s.locks).replace("\n", ", "), markup=False)
+        if s.rewritten:
+            console.print("    rewrote: " + ", ".join(s.rewritten), markup=False)
+        if s.sequences:
+            console.print("    sequences: " + ", ".join(f"{q.sequence} {q.before}→{q.after}" for q in s.sequences),
+                          markup=False)
+        if s.note or s.reasons:
+            console.print("    note: " + (s.note or "; ".join(s.reasons)), markup=False)
+
+
 def _ms(s: StatementReport) -> str:
     return "not executed" if not s.executed else f"{s.duration_ms:.1f}" if s.duration_ms is not None else ""
 
 
-def render(report: DryRunReport, console: Console, *, details: Risk = Risk.BLOCKS_WRITES) -> None:
-    """Print the dry-run report as rich tables.
-
-    :param details: statement tables are printed for migrations at this risk or
-        above, and for those with statements not executed.
-    """
+def _summary_table(report: DryRunReport) -> Table:
     t = Table(title=f"dry run (rolled back; lock_timeout {report.lock_timeout})", title_justify="left")
-    for col in ("version", "name", "status", "ms", "risk", "locks on existing relations", "rewrote",
-                "sequences"):
+    for col in ("version", "name", "status", "ms", "risk"):
+        t.add_column(col, no_wrap=col != "name", overflow="fold")
+    for col in ("locks on existing relations", "rewrote", "sequences"):
         t.add_column(col, overflow="fold")
     for m in report.migrations:
         pre = [lk for lk in m.locks() if lk.preexisting]
         seqs = [q for s in m.statements for q in s.sequences]
-        t.add_row(str(m.version), _esc(m.name), "not reached" if m.status == "pending" else m.status,
+        t.add_row(str(m.version), _esc(m.name), _status(m),
                   "" if m.duration_ms is None else f"{m.duration_ms:.1f}", _risk_cell(m.risk),
                   _esc(_locks_cell(pre)), _esc(", ".join(sorted({r for s in m.statements for r in s.rewritten}))),
                   _esc(", ".join(sorted({q.sequence for q in seqs}))))
-    console.print(t)
+    return t
+
+
+def _status(m: MigrationReport) -> str:
+    return "not reached" if m.status == "pending" else m.status
+
+
+def _summary_lines(report: DryRunReport, console: Console) -> None:
+    """The summary as one line per migration (a narrow console)."""
+    console.print(f"dry run (rolled back; lock_timeout {report.lock_timeout})", markup=False, style="bold")
+    for m in report.migrations:
+        ms = "" if m.duration_ms is None else f" · {m.duration_ms:.1f} ms"
+        console.print(f"{m.version} {_esc(m.name)} · {_status(m)}{ms} · {_risk_cell(m.risk)}")
+        pre = [lk for lk in m.locks() if lk.preexisting]
+        if pre:
+            console.print("  locks on existing relations: " + _locks_cell(pre).replace("\n", ", "), markup=False)
+
+
+def render(report: DryRunReport, console: Console, *, details: Risk = Risk.BLOCKS_WRITES) -> None:
+    """Print the dry-run report: rich tables on a console of :data:`WIDE` columns or more, else lines.
+
+    :param details: statement tables are printed for migrations at this risk or
+        above, and for those with statements not executed.
+    """
+    wide = console.width >= WIDE
+    if wide:
+        console.print(_summary_table(report))
+    else:
+        _summary_lines(report, console)
     for m in report.migrations:
         if m.risk >= details or any(not s.executed for s in m.statements):
-            console.print(_statement_table(m))
+            if wide:
+                console.print(_statement_table(m))
+            else:
+                _statement_block(m, console)
         for reason in m.reasons:
             console.print(f"  {m.version}: {reason}", markup=False, style=_RISK_STYLE[m.risk])
         if m.error:

@@ -28,6 +28,8 @@ Settings in ``[lint]``::
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -212,7 +214,9 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         report = linter.lint_paths(targets, skip_down=not (include_down or down_cfg), skipped=skipped,
                                    folders=folders)
         if fmt == "text":
-            out = render_text(report, base, color=sys.stdout is not None and sys.stdout.isatty())
+            terminal = sys.stdout is not None and sys.stdout.isatty()
+            out = render_text(report, base, color=terminal and not os.environ.get("NO_COLOR"),
+                              width=shutil.get_terminal_size().columns if terminal else None)
         else:
             out = RENDERERS[fmt](report, base)
     click.echo(out, nl=False)

@@ -159,7 +159,9 @@ def parse_invocation(argv: Sequence[str], env: dict[str, str] | None = None) -> 
         cwd = os.getcwd()
         start = os.path.realpath(project) if project is not None else cwd
         config_real = os.path.realpath(config) if config is not None else None
-        streams = [(s.isatty(), str(getattr(s, "encoding", None)), str(getattr(s, "errors", None)))
+        # a terminal's width shapes the text output (wrapped to fit it)
+        streams = [(s.isatty(), str(getattr(s, "encoding", None)), str(getattr(s, "errors", None)),
+                    tuple(os.get_terminal_size(s.fileno())) if s.isatty() else None)
                    for s in (sys.stdout, sys.stderr)]
     except (OSError, ValueError, AttributeError):
         return None

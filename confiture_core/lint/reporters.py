@@ -211,20 +211,22 @@ def excerpt(v: Violation, lines: int = EXCERPT_LINES) -> list[str]:
     return shown
 
 
-def render_text(report: LintReport, base: Path | None = None, *, color: bool = False, width: int = 120) -> str:
+def render_text(report: LintReport, base: Path | None = None, *, color: bool = False,
+                width: int | None = None) -> str:
     """Human-readable findings with excerpts and a one-line summary.
 
     :param report: the lint result.
     :param base: folder that paths are shown relative to.
-    :param color: emit ANSI colours (``True`` on a terminal).
-    :param width: wrap width in characters.
+    :param color: emit ANSI styles (``True`` on a terminal without ``NO_COLOR``).
+    :param width: the terminal's width in columns: lines are wrapped between words to fit it;
+        ``None`` (a pipe or a file): each finding stays on one line, however long.
     """
     from rich.console import Console  # only the text format needs rich
     from rich.markup import escape
 
     buf = io.StringIO()
-    console = Console(file=buf, force_terminal=color, no_color=not color, width=width, highlight=False,
-                      soft_wrap=True)
+    console = Console(file=buf, force_terminal=color, no_color=not color, width=width or 120, highlight=False,
+                      soft_wrap=width is None, **({} if color else {"color_system": None}))
     for v in report.violations:
         style = "bold red" if v.severity == "error" else "yellow"
         console.print(
