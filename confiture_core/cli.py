@@ -53,8 +53,6 @@ class _LazyConsole:
     def real(self) -> Console:
         """The ``rich.console.Console`` itself."""
         if _LazyConsole._console is None:
-            from rich.console import Console
-
             _LazyConsole._console = make_console(stderr=True)
         return _LazyConsole._console
 
@@ -77,10 +75,35 @@ def make_console(**kwargs: Any) -> Console:
     """
     from rich.console import Console
 
-    no_color = bool(os.environ.get("NO_COLOR"))
-    console = Console(highlight=False, **({"color_system": None} if no_color else {}), **kwargs)
+    if os.environ.get("NO_COLOR"):
+        kwargs["color_system"] = None
+    console = Console(highlight=False, **kwargs)
     console.soft_wrap = not console.is_terminal
     return console
+
+
+def confirm(question: str) -> bool:
+    """Ask ``question [y/N]`` on stderr, wrapped between words to the terminal; no is the default.
+
+    :returns: ``True`` for y/yes, ``False`` for n/no or an empty answer (asked again otherwise).
+    :raises click.Abort: end of input (Ctrl-D).
+    :raises ConfitureError: Ctrl-C at the prompt (exit 1; prompts come before anything is applied).
+    """
+    console = err_console.real()
+    while True:
+        console.print(f"{question} [y/N] ", end="", markup=False)
+        try:
+            answer = input().strip().lower()
+        except EOFError:
+            console.print()
+            raise click.Abort from None
+        except KeyboardInterrupt:
+            console.print()  # the terminal echoed ^C on the prompt's line
+            raise ConfitureError("interrupted at the prompt: nothing was applied") from None
+        if answer in ("y", "yes"):
+            return True
+        if answer in ("", "n", "no"):
+            return False
 
 
 class App:
@@ -406,7 +429,15 @@ def migrate_new(name: str, python_: bool) -> None:
             p.write_text(f"-- {name} ({d})\n")
             created.append(p)
     for p in created:
-        click.echo(str(p))
+        click.echo(_shown_path(p))
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the current folder when it is under it (as a person typed it), else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 @migrate.command("status")

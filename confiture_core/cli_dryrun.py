@@ -137,7 +137,7 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
         nothing at all may be applied).
     :raises ConfigError: ``--interactive`` without a terminal (exit 2).
     """
-    from .cli import err_console
+    from .cli import confirm, err_console
 
     level = confirm_level(app.config)
     tty = sys.stdin.isatty()
@@ -166,7 +166,7 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
         if not tty:
             _fail(f"{why}, so the pending migrations could not be reviewed; pass --yes to apply them "
                   "without review", 1)
-        if not click.confirm(f"{why}; apply the pending migrations without review?", default=False, err=True):
+        if not confirm(f"{why}; apply the pending migrations without review?"):
             _fail("not confirmed: nothing was applied", 1)
         return target, None, False
     if interactive:
@@ -189,8 +189,7 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
             why = app.scrub(f"the dry run stopped at migration {stop.version} ({stop.name}): {stop.error}")
             stopped = (f"{why}; it and later migrations could not be reviewed: pass --yes to apply them "
                        "without review")
-        if blocked is not None or not tty or not click.confirm(
-                f"{why}. Apply it and later migrations without review?", default=False, err=True):
+        if blocked is not None or not tty or not confirm(f"{why}. Apply it and later migrations without review?"):
             # apply what was reviewed (the migrations before it), then stop with the reason
             before = [m.version for m in report.migrations if m.version < stop.version]
             if not before:
@@ -208,7 +207,7 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
     declined: list[MigrationReport] = []
 
     def ask(m: MigrationReport) -> bool:
-        ok = click.confirm(f"apply {_describe(m)}?", default=False, err=True)
+        ok = confirm(f"apply {_describe(m)}?")
         if not ok:
             declined.append(m)
         return ok
@@ -235,9 +234,9 @@ def _show_lint(app: App, report: DryRunReport) -> None:
     found = lint_for_review(app, files)
     err_console.print("lint findings for the pending migrations:", style="bold", markup=False)
     terminal = err_console.is_terminal
-    err_console.print(render_text(found, app.config.project_dir, color=terminal and err_console.color_system is not None,
-                                  width=err_console.width if terminal else None), markup=False, highlight=False,
-                      end="", soft_wrap=True)
+    color = terminal and err_console.color_system is not None
+    err_console.print(render_text(found, app.config.project_dir, color=color, width=err_console.width if terminal
+                                  else None), markup=False, highlight=False, end="", soft_wrap=True)
 
 
 def check_fail_on(value: str | None) -> None:

@@ -40,6 +40,7 @@ from psycopg import pq, sql
 
 from .backfill import BackfillStore, UnfinishedBackfill
 from .config import Config
+from .db import settle
 from .errors import ConfitureError, HistoryError, MigrationFailed, MigrationFileError
 from .history import AdvisoryLock, AppliedRow, History
 from .hookcaller import HookFailed, Hooks
@@ -356,6 +357,7 @@ class Runner:
         try:
             yield
         finally:
+            settle(self.conn)
             lock.release()
 
     # ----------------------------------------------------------------- up
@@ -416,6 +418,7 @@ class Runner:
                 raise
             self._run_plan(plan, run_ctx, result)
         finally:
+            settle(self.conn)
             if dry_run and not self.conn.closed:
                 self.conn.execute("ROLLBACK")
         return result
@@ -435,6 +438,7 @@ class Runner:
                 if res.status == "failed":
                     break
         finally:
+            settle(self.conn)
             self._run_level_hook(run_ctx, "after_migrate", result.results, soft=True)
             self.reporter.finish()
 
@@ -499,6 +503,7 @@ class Runner:
         try:
             yield
         except BaseException:
+            settle(self.conn)
             if not self.conn.closed and self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
                 self.conn.execute(f"ROLLBACK TO SAVEPOINT {self.MIGRATION_SAVEPOINT}" if dry_run else "ROLLBACK")
                 if dry_run:
@@ -627,6 +632,7 @@ class Runner:
                 raise
             return res
         finally:
+            settle(self.conn)
             if not self.conn.closed and self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
                 self.reset_session()
         ms = (time.perf_counter() - t0) * 1000
