@@ -30,11 +30,15 @@ def embedded_database_url(app: App) -> str:
     :raises ConfigError: the ``embedded`` extra is not installed.
     :raises EmbeddedServerError: the server does not start or answer.
     """
-    from .embedded import ensure_server
+    from .embedded import EmbeddedServerError, ensure_server
 
     app.info(f"no database URL configured: using the embedded PostgreSQL server in {_shown(app.config.embedded_dir)} "
              "(set --database-url or DATABASE_URL to use another)")
-    server, started = ensure_server(app.config.embedded_dir, say=app.info)
+    try:
+        server, started = ensure_server(app.config.embedded_dir, say=app.info)
+    except KeyboardInterrupt:
+        raise EmbeddedServerError("interrupted while getting the embedded PostgreSQL server ready: nothing ran "
+                                  "(the next command starts it)") from None
     if started:
         app.info(_stays_running(app, server))
     return server.url()

@@ -120,7 +120,7 @@ def ensure_server(data_dir: Path, say: Callable[[str], None] = lambda message: N
         _clear_leftovers(data_dir)
         say("starting the embedded PostgreSQL server"
             + ("" if (data_dir / "PG_VERSION").exists() else " (first start: initdb takes a few seconds)"))
-        started = _start(data_dir)
+        started = _start(data_dir, say)
         _publish(started)
         return started, True
 
@@ -221,8 +221,16 @@ def _publish(server: ServerInfo) -> None:
     """Create the ``confiture`` database if needed, then record the server (atomically) for later commands."""
     import psycopg
 
-    with psycopg.connect(server.url("postgres"), autocommit=True, connect_timeout=10) as conn:
-        ensure_database(conn, DATABASE)
+    try:
+        with psycopg.connect(server.url("postgres"), autocommit=True, connect_timeout=10) as conn:
+            ensure_database(conn, DATABASE)
+    except psycopg.OperationalError as exc:
+        if 'database "postgres" does not exist' not in str(exc):
+            raise
+        raise EmbeddedServerError(
+            f"the embedded PostgreSQL server in {server.data_dir} has no postgres database: its data folder is "
+            f"incomplete (its first start was cut short); stop it with `confiture server stop`, delete "
+            f"{server.data_dir} and run again") from None
     path = record_path(server.data_dir)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"pid": server.pid, "socket_dir": str(server.socket_dir), "port": server.port,
@@ -359,7 +367,7 @@ def _server_user(data_dir: Path) -> str | None:
     return None if owner == "root" else owner
 
 
-def _start(data_dir: Path) -> ServerInfo:
+def _start(data_dir: Path, say: Callable[[str], None]) -> ServerInfo:
     """``initdb`` when needed and ``pg_ctl start``, through the wheel (which runs them as its own user when root)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -367,8 +375,9 @@ def _start(data_dir: Path) -> ServerInfo:
 
     data_dir.mkdir(exist_ok=True)
     try:
-        # not get_server(): it keeps one handle per process, stale once the server is stopped
-        server = PostgresServer(data_dir.resolve(), cleanup_mode=None)  # None: left running at exit
+        with _signals_deferred(say):
+            # not get_server(): it keeps one handle per process, stale once the server is stopped
+            server = PostgresServer(data_dir.resolve(), cleanup_mode=None)  # None: left running at exit
         info = server.get_postmaster_info()
         return ServerInfo(data_dir, int(info.pid), Path(info.socket_dir), int(info.port))
     except Exception as exc:
@@ -378,6 +387,46 @@ def _start(data_dir: Path) -> ServerInfo:
             raise EmbeddedServerError(f"the embedded PostgreSQL server in {data_dir} did not start "
                                       f"({type(exc).__name__}); see {data_dir / 'log'}") from None
         return running
+
+
+@contextmanager
+def _signals_deferred(say: Callable[[str], None]) -> Iterator[None]:
+    """Hold back a first Ctrl-C (or SIGTERM) until ``initdb``/``pg_ctl`` return, then raise KeyboardInterrupt.
+
+    Python kills a child that outlives a KeyboardInterrupt by 0.25 s, which leaves
+    an ``initdb`` half done: a data folder that has ``PG_VERSION`` but no
+    ``postgres`` database. The terminal's SIGINT also reaches ``initdb``, which
+    stops and empties the folder itself; so the next command simply starts afresh.
+    A second signal interrupts at once.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: Any) -> None:
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(signum)
+        say("interrupted: letting the server's start end cleanly (press Ctrl-C again to leave at once)")
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    except Exception:
+        if caught:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _await_answer(server: ServerInfo, data_dir: Path) -> bool:
