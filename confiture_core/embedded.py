@@ -304,9 +304,12 @@ def _running_postmaster(data_dir: Path) -> ServerInfo | None:
     belong to any other process by now.
     """
     found = _postmaster_file(data_dir)
-    if found is None or not _runs_in(found[0], data_dir):
+    if found is None or not _runs_in(abs(found[0]), data_dir):
         return None
     pid, socket_dir, port = found
+    if pid < 0:  # PostgreSQL negates the pid of a standalone backend
+        raise EmbeddedServerError(f"a standalone PostgreSQL backend (pid {-pid}: initdb, or single-user mode) is "
+                                  f"using {data_dir}; wait for it to end, or stop it, then run again")
     return ServerInfo(data_dir, pid, socket_dir, port)
 
 
@@ -317,7 +320,7 @@ def _runs_in(pid: int, data_dir: Path) -> bool:
     try:
         proc = psutil.Process(pid)
         return proc.status() != psutil.STATUS_ZOMBIE and _same_dir(Path(proc.cwd()), data_dir)
-    except (psutil.Error, OSError):
+    except (psutil.Error, OSError, ValueError):
         return False
 
 
