@@ -83,7 +83,10 @@ def server_start(fmt: str) -> None:
 @server.command("stop")
 @_format_option()
 def server_stop(fmt: str) -> None:
-    """Stop the embedded server (ending open sessions); a server that is not running is fine."""
+    """Stop the embedded server; one that is not running is fine.
+
+    Open sessions are ended (`pg_ctl stop -m fast`).
+    """
     from .embedded import stop_server
 
     app = _app()
@@ -101,8 +104,11 @@ def server_stop(fmt: str) -> None:
 @server.command("status")
 @_format_option()
 def server_status_cmd(fmt: str) -> None:
-    """Whether the embedded server runs: exit 0 when it runs and answers, 1 when not (as `pg_ctl status`
-    exits non-zero), 2 for a configuration error."""
+    """Show whether the embedded server runs (exit 0) or not (exit 1).
+
+    Exit 1 also when its postmaster lives but does not answer; `pg_ctl status` exits
+    non-zero (3) alike. Exit 2 for a configuration error.
+    """
     from .embedded import server_status
 
     app = _app()
