@@ -158,16 +158,9 @@ class App:
             if self.config.database_url:
                 self._url = self.config.database_url
             else:
-                from .embedded import embedded_url
+                from .cli_server import embedded_database_url
 
-                rel = self.config.embedded_dir
-                try:
-                    rel = rel.relative_to(Path.cwd())
-                except ValueError:
-                    pass
-                self.info(f"no database URL configured: using the embedded PostgreSQL server in {rel} "
-                          "(set --database-url or DATABASE_URL to use another)")
-                self._url = embedded_url(self.config.embedded_dir)
+                self._url = embedded_database_url(self)
         return self._url
 
     def connect(self) -> psycopg.Connection[Any]:
@@ -633,6 +626,9 @@ def plugins_cmd(fmt: str) -> None:
 def _register_optional_commands() -> None:
     import importlib
 
+    from .cli_server import server
+
+    cli.add_command(server)
     try:
         module = importlib.import_module("confiture_core.lint.command")
     except ImportError:
@@ -682,7 +678,7 @@ def main(argv: list[str] | None = None) -> None:
 def _interrupt_on_sigterm() -> None:
     """Turn SIGTERM (a cancelled CI job, ``timeout``) into KeyboardInterrupt, so a run ends as it
     does on Ctrl-C: the transaction in progress rolled back, the advisory lock released, exit
-    handlers run (the embedded server is stopped when no other confiture process uses it)."""
+    handlers run."""
     import signal
     import threading
 

@@ -9,6 +9,7 @@ pytest-postgresql's ``DatabaseJanitor`` (milliseconds per test).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -131,3 +132,23 @@ def write(folder: Path, name: str, text: str) -> Path:
     p = folder / name
     p.write_text(text)
     return p
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_dev_server_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the session, stop every embedded dev server still running in a test's folder.
+
+    A command run without a database URL starts the project's dev server and leaves it
+    running (``confiture server stop``); tests stop theirs, this is the safety net.
+    """
+    yield
+    import psutil
+
+    from confiture_core.embedded import stop_server
+
+    base = os.path.realpath(tmp_path_factory.getbasetemp()) + os.sep
+    data_dirs = {proc.info["cwd"] for proc in psutil.process_iter(["cwd", "name"])
+                 if (proc.info["cwd"] or "").startswith(base) and proc.info["name"] == "postgres"}
+    for data_dir in sorted(data_dirs):
+        with contextlib.suppress(Exception):
+            stop_server(Path(data_dir))
