@@ -157,8 +157,9 @@ class App:
             import psycopg
 
             url = self.database_url()
+            source = self.config.database_url_source if self.config.database_url else "the embedded server"
             self.detail(f"config: {self.config.config_file or 'none (defaults)'}; database: {redact_url(url)} "
-                        f"(from {self.config.database_url_source}); migrations: {self.config.migrations_dir}")
+                        f"(from {source}); migrations: {self.config.migrations_dir}")
             try:
                 extra: dict[str, Any] = {}
                 if "connect_timeout" not in url:
