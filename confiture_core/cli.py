@@ -54,8 +54,6 @@ class _LazyConsole:
     def real(self) -> Console:
         """The ``rich.console.Console`` itself."""
         if _LazyConsole._console is None:
-            from rich.console import Console
-
             _LazyConsole._console = make_console(stderr=True)
         return _LazyConsole._console
 
@@ -79,7 +77,7 @@ def make_console(**kwargs: Any) -> Console:
     from rich.console import Console
 
     no_color = bool(os.environ.get("NO_COLOR"))
-    console = Console(highlight=False, **({"color_system": None} if no_color else {}), **kwargs)
+    console = Console(highlight=False, color_system=None if no_color else "auto", **kwargs)
     console.soft_wrap = not console.is_terminal
     return console
 

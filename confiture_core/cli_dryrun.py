@@ -271,7 +271,8 @@ def _show_lint(app: App, report: DryRunReport) -> None:
     found = lint_for_review(app, files)
     err_console.print("lint findings for the pending migrations:", style="bold", markup=False)
     terminal = err_console.is_terminal
-    err_console.print(render_text(found, app.config.project_dir, color=terminal and err_console.color_system is not None,
+    color = terminal and err_console.color_system is not None
+    err_console.print(render_text(found, app.config.project_dir, color=color,
                                   width=err_console.width if terminal else None), markup=False, highlight=False,
                       end="", soft_wrap=True)
 

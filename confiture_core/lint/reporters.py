@@ -226,7 +226,7 @@ def render_text(report: LintReport, base: Path | None = None, *, color: bool = F
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=color, no_color=not color, width=width or 120, highlight=False,
-                      soft_wrap=width is None, **({} if color else {"color_system": None}))
+                      soft_wrap=width is None, color_system="auto" if color else None)
     for v in report.violations:
         style = "bold red" if v.severity == "error" else "yellow"
         console.print(
