@@ -93,6 +93,12 @@ class BackfillStore:
             "rows = b.rows + EXCLUDED.rows, done = EXCLUDED.done, updated_at = now()").format(self.ident),
             [version, plugin, name, Jsonb(state), rows, done])
 
+    def forget(self, version: int) -> None:
+        """Drop the progress of every backfill of ``version`` (its migration was reverted), in the
+        caller's transaction; a no-op when the progress table does not exist."""
+        if self.exists():
+            self.conn.execute(sql.SQL("DELETE FROM {} WHERE version = %s").format(self.ident), [version])
+
     def unfinished(self) -> list[UnfinishedBackfill]:
         """Every unfinished backfill, by version, plugin and name."""
         if not self.exists():

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 import pluggy
 
-from . import __version__
+from . import __version__, verbosity
 from .config import CONFIG_FILE, Config, load_config, redact_url, scrub
 from .errors import ConfigError, ConfitureError
 from .hookcaller import Hooks
@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # imported where used: `confiture lint` needs neither psycopg
     from rich.progress import Progress
 
     from .runner import Runner, RunResult
+    from .sql import Statement
 
 
 class _LazyConsole:
@@ -172,6 +173,9 @@ class App:
             import psycopg
 
             url = self.database_url()
+            source = self.config.database_url_source if self.config.database_url else "the embedded server"
+            self.detail(f"config: {self.config.config_file or 'none (defaults)'}; database: {redact_url(url)} "
+                        f"(from {source}); migrations: {self.config.migrations_dir}")
             try:
                 extra: dict[str, Any] = {}
                 if "connect_timeout" not in url:
@@ -186,8 +190,10 @@ class App:
         return self._conn
 
     def _notice(self, diag: psycopg.errors.Diagnostic) -> None:
-        """Show the server's NOTICE and WARNING messages on stderr, as psql does."""
+        """Show the server's NOTICE and WARNING messages on stderr, as psql does (``-q``: WARNING only)."""
         severity = (diag.severity or "NOTICE").lower()
+        if verbosity.quiet() and severity not in ("warning", "error"):
+            return
         err_console.print(f"{severity}: {diag.message_primary}", style="dim", markup=False)
 
     def server_major_version(self) -> int | None:
@@ -211,7 +217,7 @@ class App:
 
         found = discover(self.config.migrations_dir)  # fails before any server is started
         runner = Runner(self.connect(), self.config, self.hooks, reporter=reporter or RichReporter(),
-                        migrations=found)
+                        migrations=found, observer=StatementEcho() if verbosity.verbose() else None)
         runner.apply_timeouts()
         return runner
 
@@ -221,8 +227,14 @@ class App:
             self._conn.close()
 
     def info(self, message: str) -> None:
-        """A notice on stderr."""
-        err_console.print(self.scrub(message), style="dim", markup=False)
+        """A notice on stderr (hidden by ``-q``)."""
+        if not verbosity.quiet():
+            err_console.print(self.scrub(message), style="dim", markup=False)
+
+    def detail(self, message: str) -> None:
+        """A detail on stderr, shown only with ``-v``."""
+        if verbosity.verbose():
+            err_console.print(self.scrub(message), style="dim", markup=False)
 
     def warn(self, message: str) -> None:
         """A warning on stderr."""
@@ -235,24 +247,29 @@ class App:
 
 
 class RichReporter:
-    """Draws the runner's progress on stderr; a bar when many migrations run."""
+    """Draws the runner's progress on stderr; a bar when many migrations run (none with ``-q``).
+
+    :param description: the bar's label (default: ``migrating`` or ``reverting``).
+    """
 
     BAR_THRESHOLD = 5
 
-    def __init__(self) -> None:
+    def __init__(self, description: str | None = None) -> None:
         self.progress: Progress | None = None
         self.task: Any = None
         self.direction: Direction = "up"
+        self.description = description
 
     def start(self, total: int, direction: Direction) -> None:
         self.direction = direction
-        if total >= self.BAR_THRESHOLD and err_console.is_terminal:
+        if total >= self.BAR_THRESHOLD and err_console.is_terminal and not verbosity.quiet():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                      TimeElapsedColumn(), console=err_console.real(), transient=True)
             self.progress.start()
-            self.task = self.progress.add_task("migrating" if direction == "up" else "reverting", total=total)
+            self.task = self.progress.add_task(
+                self.description or ("migrating" if direction == "up" else "reverting"), total=total)
 
     def migration_started(self, migration: Migration) -> None:
         if self.progress is not None:
@@ -263,13 +280,14 @@ class RichReporter:
             self.progress.advance(self.task)
         if result.status == "failed":
             err_console.print(f"✗ {result.version} {result.name}", style="red", markup=False)
-        elif self.progress is None:
+        elif self.progress is None and not verbosity.quiet():
             verb = "applied" if result.status == "applied" else "reverted"
             err_console.print(f"✓ {verb} {result.version} {result.name} ({result.duration_ms:.0f} ms)",
                               style="green", markup=False)
 
     def info(self, message: str) -> None:
-        err_console.print(message, style="dim", markup=False)
+        if not verbosity.quiet():
+            err_console.print(message, style="dim", markup=False)
 
     def warn(self, message: str) -> None:
         err_console.print("warning: " + message, style="yellow", markup=False)
@@ -278,6 +296,39 @@ class RichReporter:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+class StatementEcho:
+    """With ``-v``: one line per statement a real run executes (file, line, its start, duration, rows)."""
+
+    def before_statement(self, migration: Migration, statement: Statement) -> None:
+        pass
+
+    def after_statement(self, migration: Migration, statement: Statement, duration_ms: float,
+                        rowcount: int) -> None:
+        from .sql import redact_secrets
+
+        where = migration.up_path.name if migration.kind == "python" else _statement_file(migration, statement)
+        text = "python migration" if migration.kind == "python" else " ".join(redact_secrets(statement.sql).split())
+        if len(text) > 100:
+            text = text[:99] + "…"
+        rows = "" if rowcount < 0 else f", {rowcount} row(s)"
+        err_console.print(f"  {where}:{statement.line}: {text} ({duration_ms:.1f} ms{rows})", style="dim",
+                          markup=False, highlight=False)
+
+    def skipped_statement(self, migration: Migration, statement: Statement, reason: str) -> None:
+        pass
+
+    def failed_statement(self, migration: Migration, statement: Statement, duration_ms: float,
+                         error: str) -> None:
+        pass
+
+
+def _statement_file(migration: Migration, statement: Statement) -> str:
+    """The name of the file ``statement`` came from: ``migration``'s up file (already parsed), else its down file."""
+    if migration.down_path is None or any(st is statement for st in migration.sql("up").statements):
+        return migration.up_path.name
+    return migration.down_path.name
 
 
 _json_errors = False
@@ -315,7 +366,7 @@ format_option = click.option("--format", "fmt", type=click.Choice(["text", "json
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help=f"Config file ({CONFIG_FILE} or pyproject.toml). Default: searched upwards from the project.")
 @click.option("--project", "-C", type=click.Path(path_type=Path, file_okay=False),
-              help="Run as if started in this folder.")
+              help="Run as if started in this folder (relative paths, --config and lint's PATHS included).")
 @click.option("--database-url", envvar=None,
               help="libpq URL. Default: CONFITURE_DATABASE_URL, DATABASE_URL, the config file, else embedded.")
 @click.option("-p", "plugin_modules", multiple=True, metavar="MODULE", help="Load an in-house plugin module.")
@@ -332,6 +383,8 @@ def cli(ctx: click.Context, config_path: Path | None, project: Path | None, data
         if not project.is_dir():
             raise click.BadParameter(f"{project}: no such folder", param_hint="--project")
         project = project.resolve()
+        if config_path is not None and not config_path.is_absolute():
+            config_path = project / config_path
     app = App(config_path, database_url, PluginOptions(plugin_modules, no_plugins, disabled, strict_plugins),
               project)
     ctx.obj = app
@@ -343,7 +396,8 @@ def cli(ctx: click.Context, config_path: Path | None, project: Path | None, data
 
 @cli.command()
 @click.option("--migrations-dir", default="migrations", show_default=True)
-def init(migrations_dir: str) -> None:
+@format_option
+def init(migrations_dir: str, fmt: str) -> None:
     """Create confiture.toml and the migrations folder here."""
     app = _app()
     base = app.project or Path.cwd()
@@ -358,6 +412,9 @@ def init(migrations_dir: str) -> None:
         '# lock_timeout = "5s"\n'
     )
     (base / migrations_dir).mkdir(parents=True, exist_ok=True)
+    if fmt == "json":
+        _emit_json({"ok": True, "config_file": str(cfg), "migrations_dir": str(base / migrations_dir)})
+        return
     app.info(f"created {cfg.name} and {migrations_dir}/; next: confiture migrate new <name>")
 
 
@@ -399,7 +456,8 @@ def next_version(existing: list[Migration], now: datetime) -> str:
 @migrate.command("new")
 @click.argument("name")
 @click.option("--python", "python_", is_flag=True, help="Create a Python migration instead of SQL files.")
-def migrate_new(name: str, python_: bool) -> None:
+@format_option
+def migrate_new(name: str, python_: bool, fmt: str) -> None:
     """Create a new migration (timestamp version, or next number for numbered sets)."""
     app = _app()
     folder = app.config.migrations_dir
@@ -421,6 +479,9 @@ def migrate_new(name: str, python_: bool) -> None:
             p = folder / f"{version}_{slug}.{d}.sql"
             p.write_text(f"-- {name} ({d})\n")
             created.append(p)
+    if fmt == "json":
+        _emit_json({"ok": True, "version": str(int(version)), "name": slug, "files": [str(p) for p in created]})
+        return
     for p in created:
         click.echo(_shown_path(p))
 
@@ -477,10 +538,12 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
                           "version": None if f.version is None else str(f.version)} for f in result.findings],
         })
     for f in result.findings:
-        app.warn(f"[{f.plugin}] migration {f.version}: {f.message}") if f.level != "info" else \
+        if f.level != "info":
+            app.warn(f"[{f.plugin}] migration {f.version}: {f.message}")
+        else:
             app.info(f"[{f.plugin}] migration {f.version}: {f.message}")
     done = len(result.results)
-    if fmt == "text" and done and not failed:
+    if fmt == "text" and done and not failed and not verbosity.quiet():
         verb = "applied" if result.direction == "up" else "reverted"
         err_console.print(f"{verb} {done} migration(s)", style="bold green", markup=False)
     if error is not None:
@@ -571,7 +634,7 @@ def migrate_repair(fmt: str) -> None:
     app = _app()
     changes = app.runner().repair()
     if fmt == "json":
-        _emit_json({"changes": changes})
+        _emit_json({"ok": True, "changes": changes})
     else:
         for c in changes:
             err_console.print(f"• {c}", markup=False)
@@ -581,11 +644,15 @@ def migrate_repair(fmt: str) -> None:
 
 @migrate.command("baseline")
 @click.argument("version")
-def migrate_baseline(version: str) -> None:
+@format_option
+def migrate_baseline(version: str, fmt: str) -> None:
     """Mark an existing database as already at VERSION."""
     app = _app()
     v = parse_version(version)
     app.runner().baseline(v)
+    if fmt == "json":
+        _emit_json({"ok": True, "baseline": str(v), "tracking_table": app.config.tracking_table})
+        return
     app.info(f"baselined at version {v}: migrations up to {v} count as applied")
 
 
@@ -637,6 +704,7 @@ def _register_optional_commands() -> None:
 
 
 _register_optional_commands()
+verbosity.add_options(cli)  # last: every command registered above gets -v/-q
 
 
 @contextmanager
@@ -669,6 +737,11 @@ def error_line(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs :data:`cli` with one-line errors."""
     global _json_errors
+    if os.environ.get("_CONFITURE_COMPLETE"):  # shell completion (README): click's protocol, then exit
+        from click.shell_completion import shell_complete
+
+        raise SystemExit(shell_complete(cli, {}, "confiture", "_CONFITURE_COMPLETE",
+                                        os.environ["_CONFITURE_COMPLETE"]))
     args = list(sys.argv[1:] if argv is None else argv)
     _json_errors = "--format=json" in args or any(
         a == "--format" and b == "json" for a, b in itertools.pairwise(args))

@@ -11,29 +11,55 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 import psycopg
 
+from . import verbosity
+from .cli import RichReporter
 from .config import redact_url
 from .dryrun import DryRunReport, LockBlocked, MigrationReport, dry_run, partial_report
 from .errors import ConfigError, ConfitureError, HistoryError, MigrationFileError
 from .review import choose, confirm_level, render
 from .risk import LEVELS, Risk
-from .runner import NullReporter
 
 if TYPE_CHECKING:
     from .cli import App
+    from .hookspecs import MigrationResult
+    from .migrations import Direction, Migration
 
 
-class _QuietReporter(NullReporter):
-    """Progress of a dry run: only notices and warnings (no "applied" lines)."""
+class DryRunReporter(RichReporter):
+    """Progress of a dry run on stderr: notices, warnings, and on a terminal a "dry run" bar when many
+    migrations run; no per-migration lines (the report follows).
 
-    def info(self, message: str) -> None:
-        from .cli import err_console
+    :param announce: printed when the run starts, ``{n}`` replaced by the number of migrations
+        (the review gate says that it dry-runs them first), or ``None``.
+    """
 
-        err_console.print(message, style="dim", markup=False)
+    def __init__(self, announce: str | None = None) -> None:
+        super().__init__("dry run")
+        self.announce = announce
 
-    def warn(self, message: str) -> None:
-        from .cli import err_console
+    def start(self, total: int, direction: Direction) -> None:
+        if self.announce is not None:
+            self.info(self.announce.format(n=total))
+        super().start(total, direction)
 
-        err_console.print("warning: " + message, style="yellow", markup=False)
+    def migration_started(self, migration: Migration) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=f"dry run {migration.version} {migration.name}")
+
+    def migration_done(self, result: MigrationResult) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task)
+
+
+def summary(report: DryRunReport) -> str:
+    """One line counting the migrations of a dry run by risk level, then those that failed or were not
+    reached: ``"dry run: 8 safe, 1 blocks-writes"``, ``"dry run: 2 safe, 1 failed, 3 not reached"``."""
+    counts: dict[str, int] = {}
+    for m in report.migrations:
+        key = {"failed": "failed", "pending": "not reached"}.get(m.status, m.risk.label)
+        counts[key] = counts.get(key, 0) + 1
+    order = [*LEVELS, "failed", "not reached"]
+    return "dry run: " + ", ".join(f"{counts[k]} {k}" for k in order if k in counts)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -42,15 +68,18 @@ def _fail(message: str, code: int) -> NoReturn:
     fail(message, code)
 
 
-def measure(app: App, target: int | None) -> DryRunReport:
+def measure(app: App, target: int | None, reporter: DryRunReporter | None = None, *,
+            preflight: bool = False) -> DryRunReport:
     """Dry-run the pending migrations on the command's connection.
+
+    :param preflight: the dry run before a real run (which repeats the plan's notices itself).
 
     :raises LockBlocked: a lock wait exceeded ``[dry_run] lock_timeout``.
     """
     conn = app.connect()
     try:
-        return dry_run(conn, app.config, app.hooks, target=target, reporter=_QuietReporter(),
-                       watch_url=app.database_url())
+        return dry_run(conn, app.config, app.hooks, target=target, reporter=reporter or DryRunReporter(),
+                       watch_url=app.database_url(), preflight=preflight)
     finally:
         if conn.closed:  # a hook closed it: the real run that may follow needs a fresh connection
             app._conn = None
@@ -89,9 +118,7 @@ def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> 
                                              " (nothing was changed)")), 1)
     if level is not None and report.risk >= level:
         worst = [m for m in report.migrations if m.risk >= level]
-        _fail(f"dry run: {len(worst)} migration(s) reach --fail-on {level.label}: "
-              + "; ".join(f"{m.version} {m.name} is {m.risk.label} ({', '.join(m.reasons[:3])})" for m in worst[:5]),
-              1)
+        _fail(f"dry run: {len(worst)} migration(s) reach --fail-on {level.label}:\n" + _listing(worst), 1)
 
 
 def _pending(app: App, target: int | None) -> list[MigrationReport]:
@@ -125,8 +152,14 @@ def _print_report(app: App, report: DryRunReport, fmt: str, level: Risk | None) 
 
 
 def _describe(m: MigrationReport) -> str:
-    reasons = ", ".join(m.reasons[:3])
+    """``3 idx (blocks-writes: SHARE on t)``: version, name, risk level and (up to 3) reasons."""
+    reasons = ", ".join(m.reasons[:3]) + (f", +{len(m.reasons) - 3} more" if len(m.reasons) > 3 else "")
     return f"{m.version} {m.name} ({m.risk.label}{': ' + reasons if reasons else ''})"
+
+
+def _listing(migrations: list[MigrationReport]) -> str:
+    """One line per migration (see :func:`_describe`), indented, under an error's first line."""
+    return "\n".join(f"  {_describe(m)}" for m in migrations)
 
 
 def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, str | None, bool]:
@@ -146,7 +179,8 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
                           "`confiture migrate up --dry-run`, then apply with `confiture migrate up --yes`")
     blocked: LockBlocked | None = None
     try:
-        report = measure(app, target)
+        report = measure(app, target, DryRunReporter(
+            "dry run of {n} pending migration(s) before applying them (pass --yes to skip it)"), preflight=True)
     except LockBlocked as exc:
         # a lock wait stops the pre-flight like any other stop: the migrations before the blocked one were
         # measured and are gated as usual; the blocked one and later ones were not reviewed
@@ -172,6 +206,8 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
     if interactive:
         render(report, err_console)
         _show_lint(app, report)
+    if report.migrations and not verbosity.quiet():
+        err_console.print(summary(report), style="dim", markup=False)
     unreviewed: str | None = None
     failed = [m for m in report.migrations if m.status == "failed"]
     if failed:
@@ -202,8 +238,8 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
         return target, unreviewed, False
     if not tty:
         _fail(f"{len(risky)} migration(s) at or above [review] confirm_level {level.label}, and no terminal to "
-              f"confirm them: {'; '.join(_describe(m) for m in risky[:5])}. Review with `confiture migrate up "
-              "--dry-run`, then pass --yes to apply without asking", 1)
+              "confirm them (nothing was applied): review with `confiture migrate up --dry-run`, then pass --yes "
+              "to apply without asking:\n" + _listing(risky), 1)
     declined: list[MigrationReport] = []
 
     def ask(m: MigrationReport) -> bool:
@@ -235,8 +271,9 @@ def _show_lint(app: App, report: DryRunReport) -> None:
     err_console.print("lint findings for the pending migrations:", style="bold", markup=False)
     terminal = err_console.is_terminal
     color = terminal and err_console.color_system is not None
-    err_console.print(render_text(found, app.config.project_dir, color=color, width=err_console.width if terminal
-                                  else None), markup=False, highlight=False, end="", soft_wrap=True)
+    err_console.print(render_text(found, app.config.project_dir, color=color,
+                                  width=err_console.width if terminal else None), markup=False, highlight=False,
+                      end="", soft_wrap=True)
 
 
 def check_fail_on(value: str | None) -> None:

@@ -12,6 +12,8 @@ Example ``confiture.toml``::
     statement_timeout = "0"      # 0 = no limit
     advisory_lock_wait = 60      # seconds to wait for another runner
     connect_timeout = 10         # seconds to wait for the server to answer
+    out_of_order = "warn"        # a pending migration older than the newest applied one: warn, allow, refuse
+    mixed = false                # true: run files mixing autocommit-only and other statements one at a time
 
     [plugins]
     dir = "confiture_plugins_local"  # in-house plugins folder
@@ -55,6 +57,11 @@ class Config:
     :ivar connect_timeout: seconds (int) to wait for the server to answer a connection
         (libpq ``connect_timeout``; a value in the URL wins).
     :ivar embedded_dir: data folder of the embedded PostgreSQL server.
+    :ivar out_of_order: what ``migrate up`` does with pending migrations older than the newest
+        applied one: ``"warn"`` (apply them, with a warning), ``"allow"`` (silently) or ``"refuse"``.
+    :ivar mixed: run a SQL file that mixes statements needing autocommit (``CREATE INDEX
+        CONCURRENTLY``...) with others in autocommit, one statement at a time, as the
+        ``-- confiture: no-transaction`` marker does (``False``: refuse such files).
     :ivar raw: the whole config table, for plugins that read their own sections.
     """
 
@@ -69,6 +76,8 @@ class Config:
     advisory_lock_wait: float = 60.0
     connect_timeout: int = 10
     embedded_dir: Path = Path(".confiture/pgdata")
+    out_of_order: str = "warn"
+    mixed: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
@@ -210,7 +219,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 _KNOWN = {
     "migrations_dir", "tracking_table", "database_url", "lock_timeout", "statement_timeout",
     "advisory_lock_wait", "connect_timeout", "embedded_dir", "plugins", "lint", "dry_run", "review",
+    "out_of_order", "mixed",
 }
+
+OUT_OF_ORDER = ("warn", "allow", "refuse")
 
 
 #: the settings of the sections checked here ([plugins] and [lint] are checked by their own modules)
@@ -295,6 +307,15 @@ def load_config(
     if isinstance(ct, bool) or not isinstance(ct, int) or not 1 <= ct <= 3600:
         raise ConfigError(f"{path}: connect_timeout must be a whole number of seconds between 1 and 3600")
     cfg.connect_timeout = ct
+    order = data.get("out_of_order", "warn")
+    if order not in OUT_OF_ORDER:
+        raise ConfigError(f"{path}: out_of_order = {order!r}; expected \"warn\" (apply with a warning), "
+                          "\"allow\" or \"refuse\"")
+    cfg.out_of_order = order
+    mixed = data.get("mixed", False)
+    if not isinstance(mixed, bool):
+        raise ConfigError(f"{path}: mixed = {mixed!r}; expected true or false")
+    cfg.mixed = mixed
     for source, value in (
         ("--database-url", database_url),
         ("CONFITURE_DATABASE_URL", env.get("CONFITURE_DATABASE_URL")),

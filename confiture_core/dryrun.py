@@ -764,9 +764,10 @@ class MeasuringObserver:
     :param watch: optional :class:`BlockerWatch` armed around each statement.
     """
 
-    def __init__(self, conn: Conn, watch: BlockerWatch | None = None) -> None:
+    def __init__(self, conn: Conn, watch: BlockerWatch | None = None, mixed: bool = False) -> None:
         self.conn = conn
         self.watch = watch
+        self.mixed = mixed  # the project's ``mixed`` setting (see Migration.is_transactional)
         self.reports: dict[int, MigrationReport] = {}
         self.start_tables: set[int] = set()
         self.start: Snapshot | None = None
@@ -971,7 +972,7 @@ class MeasuringObserver:
         if self.watch:
             self.watch.disarm()
         rep = StatementReport(statement.line, _short(statement.sql), statement.kind, False, note=reason)
-        if not migration.is_transactional("up"):
+        if not migration.is_transactional("up", mixed=self.mixed):
             self.report_for(migration).executed = False
         why = statement.no_transaction_reason
         if why == "VACUUM" and isinstance(statement.node, ast.VacuumStmt) and any(
@@ -1203,7 +1204,7 @@ def _partial(observer: MeasuringObserver, runner: Runner, rec: _RecordingReporte
 
 def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = None,
             reporter: Reporter | None = None, watch_url: str | None = None,
-            lock_timeout: str | None = None) -> DryRunReport:
+            lock_timeout: str | None = None, preflight: bool = False) -> DryRunReport:
     """Run every pending migration (up to ``target``) in a measured dry run, then roll back.
 
     :param conn: an autocommit connection (as :class:`~confiture_core.runner.Runner` needs).
@@ -1213,6 +1214,8 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
     :param target: highest version to include, ``None`` for all.
     :param watch_url: libpq URL for the second connection that names blocking
         backends; ``None`` disables it.
+    :param preflight: the review gate's dry run before a real run: the plan's notices
+        (nothing to migrate, out-of-order warning) are left to the real run.
     :returns: the :class:`DryRunReport` (a failed migration is in it, not raised).
     :raises LockBlocked: a statement waited longer than ``lock_timeout`` for
         another session's lock; the message names the blockers.
@@ -1221,10 +1224,10 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
     timeout = lock_timeout or dry_run_lock_timeout(config)
     cfg = replace(config, lock_timeout=timeout)
     watch = BlockerWatch(watch_url, conn.info.backend_pid) if watch_url else None
-    observer = MeasuringObserver(conn, watch)
+    observer = MeasuringObserver(conn, watch, mixed=config.mixed)
     dry_hooks = DryRunHooks(hooks, conn)
     rec = _RecordingReporter(reporter)
-    runner = Runner(conn, cfg, dry_hooks, reporter=rec, observer=observer)
+    runner = Runner(conn, cfg, dry_hooks, reporter=rec, observer=observer, plan_notices=not preflight)
     dry_hooks.runner = runner
     server_version = conn.info.server_version
     runner.apply_timeouts()

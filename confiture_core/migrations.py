@@ -183,30 +183,45 @@ class Migration:
             return self.down_path is not None
         return callable(getattr(self.module(), "down", None))
 
-    def is_transactional(self, direction: Direction) -> bool:
+    def is_transactional(self, direction: Direction, *, mixed: bool = False) -> bool:
         """False when the migration runs in autocommit, one statement at a time.
 
         SQL: when it holds statements that cannot run in a transaction block, or
-        carries the ``-- confiture: no-transaction`` directive. Python: when the
-        module sets ``transactional = False``.
+        carries the ``-- confiture: no-transaction`` directive (or, with ``mixed``,
+        the project's ``mixed = true``, when it mixes both kinds). Python: when the
+        module sets ``transactional = False``. The runner asks before anything runs.
 
-        :raises MigrationFileError: a SQL file that mixes both kinds of statements
-            without the directive.
+        :raises MigrationFileError: a SQL file with no statement (empty, or only
+            comments, as ``migrate new`` creates it), or one that mixes both kinds
+            of statements without the directive and without ``mixed``.
         """
         if self.kind == "python":
             return bool(getattr(self.module(), "transactional", True))
-        transactional, refusal = sql_transaction_mode(self.sql(direction))
+        parsed = self.sql(direction)
+        if all(st.is_transaction_control for st in parsed.statements):
+            raise MigrationFileError(self._no_statement(direction))
+        transactional, refusal = sql_transaction_mode(parsed, mixed=mixed)
         if refusal is not None:
             raise MigrationFileError(f"{shown(self.path_for(direction))}:{refusal}")
         return transactional
 
+    def _no_statement(self, direction: Direction) -> str:
+        """The refusal of a SQL file without a statement (transaction control aside)."""
+        where = shown(self.path_for(direction))
+        if direction == "up":
+            return (f"{where}: has no SQL statement yet (it is empty or holds only comments): write the migration "
+                    "in it, or delete it")
+        return (f"{where}: has no SQL statement yet (it is empty or holds only comments): write the statements "
+                f"that revert version {self.version} in it, or delete it (the migration then cannot be reverted)")
 
-def sql_transaction_mode(sql: SqlFile) -> tuple[bool, str | None]:
+
+def sql_transaction_mode(sql: SqlFile, *, mixed: bool = False) -> tuple[bool, str | None]:
     """How the runner runs a SQL file: ``(in one transaction, None)``, or ``(True, why it refuses it)``.
 
     A file runs in autocommit when it carries the ``-- confiture: no-transaction``
     directive or when all its statements need autocommit; a file mixing
-    statements that need autocommit with others is refused. The refusal is
+    statements that need autocommit with others is refused, unless ``mixed``
+    (the project's ``mixed = true``) runs it in autocommit too. The refusal is
     ``"<line>: <reason>"`` (what :meth:`Migration.is_transactional` raises, after
     the file name).
     """
@@ -216,12 +231,12 @@ def sql_transaction_mode(sql: SqlFile) -> tuple[bool, str | None]:
     if not needs:
         return True, None
     others = len(sql.statements) - len(needs)
-    if others:
+    if others and not mixed:
         first = needs[0]
         return True, (f"{first.line}: {first.no_transaction_reason} cannot run in a transaction block, but this "
                       f"file also has {others} other statement(s); split it into two migrations, or put "
-                      "'-- confiture: no-transaction' at the top of the file to run every statement in "
-                      "autocommit, one at a time")
+                      "'-- confiture: no-transaction' at the top of the file (or mixed = true in the project's "
+                      "configuration) to run every statement in autocommit, one at a time")
     return False, None
 
 

@@ -200,6 +200,9 @@ class Runner:
     :param reporter: progress sink; :class:`NullReporter` by default.
     :param observer: optional statement observer (dry-run measurements).
     :param migrations: already discovered migrations (else discovered on first use).
+    :param plan_notices: report the plan's notices ("nothing to migrate", the
+        out-of-order warning); ``False`` for the review gate's dry run, since the
+        real run that follows reports them.
     """
 
     #: The savepoints a dry run holds around hook calls: validation (always rolled back), and each
@@ -215,6 +218,7 @@ class Runner:
         reporter: Reporter | None = None,
         observer: StatementObserver | None = None,
         migrations: list[Migration] | None = None,
+        plan_notices: bool = True,
     ) -> None:
         if not conn.autocommit:
             raise ValueError("the runner needs an autocommit connection")
@@ -227,6 +231,7 @@ class Runner:
         self._guard_ready = False
         self._dry_run = False
         self._migrations: list[Migration] | None = migrations
+        self.plan_notices = plan_notices
 
     # ----------------------------------------------------------------- reads
 
@@ -329,7 +334,7 @@ class Runner:
             try:
                 if m.version in parse_errors:
                     raise parse_errors[m.version]
-                m.is_transactional("up")
+                m.is_transactional("up", mixed=self.config.mixed)
             except MigrationFileError as exc:
                 out.append(Problem(m.version, "invalid", str(exc)))
         return out
@@ -386,15 +391,9 @@ class Runner:
         entries = self.status()  # one read of the tracking table for the whole pre-flight
         blocking = self._blocking_problems(entries)
         if blocking:
-            msgs = "; ".join(p.message for p in blocking[:5])
-            more = f" (and {len(blocking) - 5} more)" if len(blocking) > 5 else ""
-            raise HistoryError(f"refusing to migrate: {msgs}{more}")
+            raise HistoryError(refusal("refusing to migrate", [p.message for p in blocking]))
         plan = self._plan_up(target, entries)
-        newest = max((e.version for e in entries if e.applied), default=None)
-        late = [m for m in plan if newest is not None and m.version < newest]
-        if late:
-            self.reporter.warn(f"{len(late)} pending migration(s) are older than the newest applied one "
-                               f"({newest}), e.g. {shown(late[0].up_path)}; applying them out of order")
+        self._check_order(plan, entries)
         result = RunResult("up", dry_run=dry_run, planned=list(plan))
         state: dict[str, Any] = {}
         run_ctx = HookContext(self.conn, self.config, "up", dry_run, state, plan)
@@ -405,7 +404,8 @@ class Runner:
         try:
             self._resume_backfills(run_ctx, entries)
             if not plan:
-                self.reporter.info("nothing to migrate: the database is up to date")
+                if self.plan_notices:
+                    self.reporter.info("nothing to migrate: the database is up to date")
                 return result
             try:
                 result.findings = self._validate(run_ctx, plan)
@@ -422,6 +422,26 @@ class Runner:
             if dry_run and not self.conn.closed:
                 self.conn.execute("ROLLBACK")
         return result
+
+    def _check_order(self, plan: Sequence[Migration], entries: Sequence[StatusEntry]) -> None:
+        """Apply ``out_of_order`` to pending migrations older than the newest applied one.
+
+        :raises HistoryError: ``out_of_order = "refuse"`` and there are some (every one named).
+        """
+        newest = max((e.version for e in entries if e.applied), default=None)
+        late = [m for m in plan if newest is not None and m.version < newest]
+        if not late or self.config.out_of_order == "allow":
+            return
+        where = self.config.config_file.name if self.config.config_file else "the configuration"
+        if self.config.out_of_order == "refuse":
+            files = "\n".join(f"  {shown(m.up_path)}" for m in late)
+            raise HistoryError(f"refusing to migrate: {len(late)} pending migration(s) older than the newest applied "
+                               f"one ({newest}), and out_of_order = \"refuse\" in {where}: give them versions above "
+                               f"{newest}, or set out_of_order = \"allow\" (nothing was changed):\n{files}")
+        if self.plan_notices:
+            self.reporter.warn(f"{len(late)} pending migration(s) are older than the newest applied one "
+                               f"({newest}), e.g. {shown(late[0].up_path)}; applying them out of order "
+                               f'(out_of_order = "allow" in {where} silences this, "refuse" stops the run)')
 
     def _run_plan(self, plan: Sequence[Migration], run_ctx: HookContext, result: RunResult) -> None:
         """before_migrate, each migration in order (stopping at the first failure), after_migrate."""
@@ -613,7 +633,7 @@ class Runner:
         t0 = time.perf_counter()
         backfills: list[tuple[str, Backfill]] = []
         try:
-            if m.is_transactional(direction):
+            if m.is_transactional(direction, mixed=self.config.mixed):
                 backfills = self._run_transactional(m, direction, ctx, t0)
             else:
                 backfills = self._run_autocommit(m, direction, ctx, t0)
@@ -665,6 +685,8 @@ class Runner:
             self.history.record(m.version, m.name, m.checksum, (time.perf_counter() - t0) * 1000, True)
         else:
             self.history.delete(m.version)
+            # a reverted migration's backfills start over when it is applied again
+            BackfillStore(self.conn, self.history).forget(m.version)
 
     def _run_transactional(self, m: Migration, direction: Direction, ctx: HookContext,
                            t0: float) -> list[tuple[str, Backfill]]:
@@ -970,16 +992,25 @@ class Runner:
                 raise HistoryError(f"cannot revert below the baseline at version {max(baselines)}")
             files = {m.version: m for m in self.migrations()}
             plan: list[Migration] = []
-            for v in to_revert:
+            refused: list[ConfitureError] = []
+            for v in to_revert:  # every migration checked before anything runs; every refusal named at once
                 m = files.get(v)
                 if m is None:
-                    raise HistoryError(f"migration {v} ({rows[v].name}) is applied but its file is gone; "
-                                       "cannot revert it")
-                if not m.has_down():
-                    raise HistoryError(f"{shown(m.up_path)}: no down migration; add {v}_{m.name}.down.sql "
-                                       "or stop the revert above it with --to")
-                m.is_transactional("down")  # parse and check before anything runs
-                plan.append(m)
+                    refused.append(HistoryError(f"migration {v} ({rows[v].name}) is applied but its file is gone; "
+                                                "cannot revert it"))
+                elif not m.has_down():
+                    refused.append(HistoryError(f"{shown(m.up_path)}: no down migration; add {v}_{m.name}.down.sql "
+                                                "or stop the revert above it with --to"))
+                else:
+                    try:
+                        m.is_transactional("down", mixed=self.config.mixed)
+                    except MigrationFileError as exc:
+                        refused.append(exc)
+                    plan.append(m)
+            if len(refused) == 1:
+                raise refused[0]
+            if refused:
+                raise HistoryError(refusal("refusing to revert", [str(e) for e in refused]))
             result = RunResult("down", planned=list(plan))
             if not plan:
                 self.reporter.info("nothing to revert")
@@ -1034,6 +1065,14 @@ class Runner:
             name = files[version].name if version in files else "baseline"
             with self._tx(False):
                 self.history.record(version, name, None, 0, True, kind="baseline")
+
+
+def refusal(summary: str, items: Sequence[str]) -> str:
+    """An error naming several things: ``summary`` alone when there is one item (``summary: item``),
+    else ``summary`` with a count on the first line and one item per line below it."""
+    if len(items) == 1:
+        return f"{summary}: {items[0]}"
+    return f"{summary} ({len(items)} problems, nothing was changed):\n" + "\n".join(f"  {i}" for i in items)
 
 
 def _checked_batch(b: Backfill, call: BackfillBatch, rows: Any) -> int:

@@ -490,7 +490,7 @@ def test_lock_held_by_an_earlier_migration_is_still_reported(seeded: Path, datab
     assert not [lk for lk in idx3["locks"] if lk["relation"] == "parent"] and idx3["risk"] == "safe"
     # the CI gate and the review gate see it
     r = run_cli("migrate", "up", "--dry-run", "--fail-on", "destructive", cwd=seeded)
-    assert r.code == 1 and "3 drop_n is destructive" in r.stderr, r.stderr
+    assert r.code == 1 and "\n  3 drop_n (destructive: " in r.stderr, r.stderr
     (seeded / "confiture.toml").write_text(f'database_url = "{database_url}"\n[review]\n'
                                            'confirm_level = "destructive"\n')
     r = run_cli("migrate", "up", cwd=seeded)

@@ -12,8 +12,9 @@ The command reads its environment from ``click.get_current_context().obj``
 
 Output: findings go to **stdout** in every format (``text`` included, so
 ``confiture lint > report.txt`` works as with other linters); notes such as
-"target PostgreSQL 16 (from the server)" go to stderr. Exit codes: 0 no finding
-at or above ``--fail-level``, 1 findings at or above it, 2 usage or config error.
+"target PostgreSQL 16 (from the server)" go to stderr (hidden by ``-q``). Exit codes: 0 no
+finding at or above ``--fail-on`` (``--fail-level``, its old name, still works), 1 findings at
+or above it, 2 usage or config error. Relative PATHS are read from ``-C DIR`` when given.
 
 Settings in ``[lint]``::
 
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .. import verbosity
 from ..errors import ConfigError, ConfitureError
 from ..migrations import discover
 from .engine import (
@@ -135,8 +137,10 @@ def _list_rules(rules: Sequence[type[LintRule]], selected: Sequence[type[LintRul
                    f"else {NEWEST_PG_VERSION}.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="Output format (all go to stdout).")
-@click.option("--fail-level", type=click.Choice(FAIL_LEVELS), default="error", show_default=True,
-              help="Exit 1 when a finding has this severity or a higher one.")
+@click.option("--fail-on", "fail_level", type=click.Choice(FAIL_LEVELS), default=None,
+              help="Exit 1 when a finding has this severity or a higher one.  [default: error]")
+@click.option("--fail-level", "fail_level_alias", type=click.Choice(FAIL_LEVELS), default=None, hidden=True,
+              help="Old name of --fail-on.")
 @click.option("--include-down", is_flag=True,
               help="Also lint *.down.sql files found in folders (skipped by default: reverting drops what the up "
                    "created). Files given by name are always linted. Config: [lint] include_down.")
@@ -146,13 +150,17 @@ def _list_rules(rules: Sequence[type[LintRule]], selected: Sequence[type[LintRul
 @click.option("--list-rules", is_flag=True, help="List every rule from every plugin, with on/off state, and exit.")
 @click.option("--explain", metavar="CODE", help="Print a rule's explanation and exit.")
 def lint_command(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore: tuple[str, ...],
-                 pg_version: int | None, fmt: str, fail_level: str, include_down: bool, no_cache: bool,
-                 jobs: int | None, list_rules: bool, explain: str | None) -> None:
+                 pg_version: int | None, fmt: str, fail_level: str | None, fail_level_alias: str | None,
+                 include_down: bool, no_cache: bool, jobs: int | None, list_rules: bool, explain: str | None) -> None:
     """Check migration files for dangerous or non-conforming SQL.
 
-    PATHS are files or folders (every *.sql below a folder); default: the
-    migrations folder.
+    PATHS are files or folders (every *.sql below a folder), relative to -C DIR
+    when given; default: the migrations folder.
     """
+    if fail_level is not None and fail_level_alias is not None and fail_level != fail_level_alias:
+        raise click.UsageError(f"--fail-on {fail_level} and --fail-level {fail_level_alias} disagree; "
+                               "give only --fail-on (--fail-level is its old name)")
+    fail_level = fail_level or fail_level_alias or "error"
     try:
         code = _run(paths, pending, select, ignore, pg_version, fmt, fail_level, include_down, no_cache, jobs,
                     list_rules, explain)
@@ -187,13 +195,15 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     if pending and paths:
         raise click.UsageError("--pending lints the pending migrations; do not also give PATHS")
     version, source = resolve_pg_version(pg_version, app, lint_cfg, where)
-    if fmt == "text":
+    if fmt == "text" and not verbosity.quiet():
         click.echo(f"linting for PostgreSQL {version} (from {source})", err=True)
     if pending:
         applied = set(app.applied_versions())
         targets = [m.up_path for m in discover(config.migrations_dir) if m.kind == "sql" and m.version not in applied]
     else:
-        targets = list(paths) or [config.migrations_dir]
+        project = getattr(app, "project", None)  # -C DIR: relative PATHS are read from there
+        targets = [project / p if project is not None and not p.is_absolute() else p for p in paths] or \
+            [config.migrations_dir]
         if not paths and not config.migrations_dir.is_dir():
             raise ConfigError(f"{config.migrations_dir}: migrations folder not found; give PATHS or set "
                               "migrations_dir in confiture.toml")
@@ -202,7 +212,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         raise ConfigError(f"{where}: [lint] include_down must be true or false")
     ignore_meta = frozenset(i.upper() for i in ign if i.upper() in META_CODES)
     options = LintOptions(pg_version=version, lint_config=lint_cfg, runner_lock_timeout=config.lock_timeout,
-                          ignore_meta=ignore_meta)
+                          ignore_meta=ignore_meta, mixed=getattr(config, "mixed", False))
     use_cache = not no_cache and lint_cfg.get("cache", True) is not False
     cache_dir = config.project_dir / ".confiture" / "lint-cache" if use_cache else None
     base = config.project_dir
@@ -220,7 +230,9 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         else:
             out = RENDERERS[fmt](report, base)
     click.echo(out, nl=False)
-    if skipped and fmt == "text":
+    if verbosity.verbose():
+        click.echo(f"{len(report.files)} file(s) linted, {report.cache_hits} answered from the cache", err=True)
+    if skipped and fmt == "text" and not verbosity.quiet():
         click.echo(f"skipped {len(skipped)} down migration file(s) (*.down.sql) found in folders; "
                    "--include-down lints them", err=True)
     code = exit_code(report, fail_level)
@@ -288,6 +300,7 @@ def lint_for_review(app: Any, files: Sequence[Path]) -> LintReport:
     chosen = select_rules(available, _config_list(lint_cfg, "select", where), ign)
     version, _ = resolve_pg_version(None, app, lint_cfg, where)
     options = LintOptions(pg_version=version, lint_config=lint_cfg, runner_lock_timeout=config.lock_timeout,
-                          ignore_meta=frozenset(i.upper() for i in ign if i.upper() in META_CODES))
+                          ignore_meta=frozenset(i.upper() for i in ign if i.upper() in META_CODES),
+                          mixed=getattr(config, "mixed", False))
     return Linter(chosen, options, cache_dir=None, jobs=1, known_codes=[r.code for r in available]).lint_paths(
         list(files))

@@ -251,12 +251,15 @@ class LintOptions:
     :ivar runner_lock_timeout: the project's ``lock_timeout`` setting, which the
         runner applies before every migration (``None`` when unset).
     :ivar ignore_meta: engine codes (``CF000``...) not to report.
+    :ivar mixed: the project's ``mixed`` setting: a file mixing statements that need
+        autocommit with others runs in autocommit instead of being refused (``CF003``).
     """
 
     pg_version: int = NEWEST_PG_VERSION
     lint_config: Mapping[str, Any] = field(default_factory=dict)
     runner_lock_timeout: str | None = None
     ignore_meta: frozenset[str] = frozenset()
+    mixed: bool = False
 
     def rule_config(self, rule: type[LintRule]) -> dict[str, Any]:
         """``[lint.<group>]`` tables of the rule's groups merged, then ``[lint.<code>]``."""
@@ -483,7 +486,7 @@ def _lint_parsed(
     sql_file = parsed
     statements = sql_file.statements
     found: list[Violation] = []
-    in_tx, refusal = sql_transaction_mode(sql_file)  # as the runner decides
+    in_tx, refusal = sql_transaction_mode(sql_file, mixed=options.mixed)  # as the runner decides
     if refusal and "CF003" not in options.ignore_meta:
         line, _, why = refusal.partition(": ")  # "<line>: <reason>"
         found.append(_meta("CF003", path, int(line), 1, why))
@@ -731,6 +734,7 @@ def ruleset_fingerprint(rules: Sequence[type[LintRule]], options: LintOptions,
         "config": options.lint_config,
         "lock_timeout": options.runner_lock_timeout,
         "ignore_meta": sorted(options.ignore_meta),
+        "mixed": options.mixed,
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 

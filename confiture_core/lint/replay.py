@@ -158,6 +158,8 @@ def parse_invocation(argv: Sequence[str], env: dict[str, str] | None = None) -> 
     try:
         cwd = os.getcwd()
         start = os.path.realpath(project) if project is not None else cwd
+        if config is not None and project is not None:
+            config = os.path.join(project, config)  # -C DIR applies to --config as in the CLI (absolute: kept)
         config_real = os.path.realpath(config) if config is not None else None
         # a terminal's width shapes the text output (wrapped to fit it)
         streams = [(s.isatty(), str(getattr(s, "encoding", None)), str(getattr(s, "errors", None)),

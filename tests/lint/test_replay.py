@@ -492,3 +492,24 @@ def test_deleting_the_cache_manifest_forces_a_fresh_lint(proj: Path, runs: list[
     assert not replayed(capsys, proj, runs)
     _, out, _ = run(capsys, proj)
     assert json.loads(out)["summary"]["cache_hits"] == 2  # the manifest was written again
+
+
+def test_project_relative_paths_config_and_fail_on_replay_as_run(
+        proj: Path, runs: list[list[str]], capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """-C DIR applies to PATHS and --config in the replay as in the CLI; --fail-on and --fail-level both replay."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    (proj / "alt.toml").write_text('migrations_dir = "migrations"\n')
+    args = ("--fail-on", "warning", "--select", "CF122", "migrations/1_create.up.sql")
+    (proj / "migrations" / "1_create.up.sql").write_text("SET lock_timeout = '1s';\nCREATE TABLE t (n int);\n")
+    out = warm(capsys, proj, runs, *args, pre=("--config", "alt.toml"))
+    assert [v["code"] for v in json.loads(out)["violations"]] == ["CF122"]
+    assert run(capsys, proj, *args, pre=("--config", "alt.toml"))[0] == 1  # replayed: same exit code
+    old = ("--fail-level", "warning", *args[2:])
+    assert run(capsys, proj, *old, pre=("--config", "alt.toml"))[0] == 1
+    settle()
+    (proj / "alt.toml").write_text('migrations_dir = "migrations"\n[lint]\nignore = ["CF122"]\n')
+    settle()
+    assert not replayed(capsys, proj, runs, *args, pre=("--config", "alt.toml"))  # DIR/alt.toml is stamped
+    code, out, _ = run(capsys, proj, *args, pre=("--config", "alt.toml"))
+    assert code == 0 and json.loads(out)["violations"] == []
