@@ -1,0 +1,94 @@
+"""Bad input found by trying to break Confiture (issue 10, point 4): each case gets a one-line
+error naming the path, exit 2 (bad input or config) or 1 (a failed migration), no traceback, and
+nothing half-applied."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from confiture_core.errors import MigrationFileError
+from confiture_core.migrations import discover
+
+from .conftest import CliResult, run_cli, write
+from .test_runner import history, tables
+
+
+def one_line_error(r: CliResult, code: int) -> str:
+    """The run's only error line (asserting the exit code and that no traceback was printed)."""
+    assert r.code == code, (r.code, r.stderr)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, r.stderr
+    return errors[0]
+
+
+# ---------------------------------------------------------------- migration files
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda d: (d / "2_b.up.sql").mkdir(),
+     "migrations/2_b.up.sql: is a folder, not a file, but named like a migration; rename or remove it"),
+    (lambda d: (d / "2_b.up.sql").symlink_to("nowhere.sql"),
+     "migrations/2_b.up.sql: symbolic link to nowhere.sql, which does not exist; point it at the migration file "
+     "or remove it"),
+    (lambda d: (d / "2_b.up.sql").symlink_to("2_b.up.sql"),
+     "migrations/2_b.up.sql: symbolic link loop (it never reaches a file); point it at the migration file or "
+     "remove it"),
+    (lambda d: os.mkfifo(d / "2_b.py"),
+     "migrations/2_b.py: is a FIFO, socket or device, not a file, but named like a migration; rename or remove it"),
+], ids=["folder", "dangling-symlink", "symlink-loop", "fifo"])
+def test_migration_entry_that_is_not_a_file_is_refused(project: Path, db: psycopg.Connection[Any], make: Any,
+                                                       expected: str) -> None:
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (x int);\n")
+    make(project / "migrations")
+    for args in (("migrate", "status"), ("migrate", "up", "--yes")):
+        r = run_cli(*args, cwd=project)
+        assert one_line_error(r, 2) == f"error: {expected}"
+    assert tables(db) == []  # nothing applied, not even the tracking table
+
+
+def test_folders_not_named_like_migrations_and_good_symlinks_still_work(project: Path, tmp_path: Path) -> None:
+    mig = project / "migrations"
+    (mig / "archive").mkdir()
+    (mig / "__pycache__").mkdir()
+    write(tmp_path, "shared.sql", "CREATE TABLE s (x int);\n")
+    (mig / "1_s.up.sql").symlink_to(tmp_path / "shared.sql")
+    assert [m.version for m in discover(mig)] == [1]
+
+
+def test_python_migration_generator_up_is_refused(project: Path, db: psycopg.Connection[Any]) -> None:
+    write(project / "migrations", "1_gen.py",
+          "def up(conn):\n    conn.execute('CREATE TABLE g (x int)')\n    yield\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert one_line_error(r, 1) == ("error: refusing to migrate: migrations/1_gen.py:1: up() is a generator "
+                                    "function (it uses yield), so calling it would run none of its body: remove "
+                                    "the yield")
+    assert history(db) == []
+    with pytest.raises(MigrationFileError, match=r"1_gen.py:1: up\(\) is a generator function"):
+        discover(project / "migrations")[0].module()
+
+
+def test_python_migration_down_generator_is_refused(project: Path) -> None:
+    write(project / "migrations", "1_gen.py",
+          "def up(conn):\n    pass\n\n\ndef down(conn):\n    yield conn.execute('DROP TABLE g')\n")
+    with pytest.raises(MigrationFileError, match=r"1_gen.py:5: down\(\) is a generator function"):
+        discover(project / "migrations")[0].module()
+
+
+def test_python_migration_not_utf8_is_refused_like_sql(project: Path, db: psycopg.Connection[Any]) -> None:
+    mig = project / "migrations"
+    mig.joinpath("1_latin.py").write_bytes(b"# caf\xe9\ndef up(conn):\n    conn.execute('CREATE TABLE g (x int)')\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert one_line_error(r, 1) == ("error: refusing to migrate: migrations/1_latin.py: not valid UTF-8 at byte 5; "
+                                    "save the file as UTF-8")
+    assert history(db) == [] and tables(db) == ["confiture_migrations"]
+    mig.joinpath("1_latin.py").unlink()
+    mig.joinpath("1_latin.up.sql").write_bytes(b"-- caf\xe9\nCREATE TABLE g (x int);\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert one_line_error(r, 1) == ("error: refusing to migrate: migrations/1_latin.up.sql: not valid UTF-8 at "
+                                    "byte 6; save the file as UTF-8")
