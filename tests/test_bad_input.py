@@ -11,7 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from confiture_core.errors import MigrationFileError
+from confiture_core.config import load_config
+from confiture_core.errors import ConfigError, MigrationFileError
 from confiture_core.migrations import discover
 
 from .conftest import CliResult, run_cli, write
@@ -22,7 +23,8 @@ def one_line_error(r: CliResult, code: int) -> str:
     """The run's only error line (asserting the exit code and that no traceback was printed)."""
     assert r.code == code, (r.code, r.stderr)
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
-    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    # `lint` reports usage errors as click does ("Error: ...")
+    errors = ["error: " + line[7:] for line in r.stderr.splitlines() if line.startswith(("error: ", "Error: "))]
     assert len(errors) == 1, r.stderr
     return errors[0]
 
@@ -92,3 +94,66 @@ def test_python_migration_not_utf8_is_refused_like_sql(project: Path, db: psycop
     r = run_cli("migrate", "up", "--yes", cwd=project)
     assert one_line_error(r, 1) == ("error: refusing to migrate: migrations/1_latin.up.sql: not valid UTF-8 at "
                                     "byte 6; save the file as UTF-8")
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def test_config_file_that_is_a_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "confiture.toml").mkdir()
+    (tmp_path / "migrations").mkdir()
+    expected = (f"error: {tmp_path / 'confiture.toml'}: is a folder, not a config file; remove or rename it (the "
+                "configuration must be a TOML file)")
+    for args in (("migrate", "status"), ("--config", "confiture.toml", "migrate", "status"), ("migrate", "new", "x")):
+        r = run_cli(*args, cwd=tmp_path)
+        assert one_line_error(r, 2) == expected
+    assert not (tmp_path / ".confiture").exists()  # no embedded server was started
+    assert list((tmp_path / "migrations").iterdir()) == []
+
+
+def test_config_file_that_is_a_dangling_symlink_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "confiture.toml").symlink_to("elsewhere.toml")
+    with pytest.raises(ConfigError, match=r"confiture.toml: is a symbolic link to nothing, not a config file"):
+        load_config(cwd=tmp_path)
+
+
+def test_config_value_is_checked_at_load_whatever_the_command(tmp_path: Path) -> None:
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "confiture.toml").write_text('[review]\nconfirm_level = "bogus"\n')
+    expected = (f"error: {tmp_path / 'confiture.toml'}: [review] confirm_level: unknown risk level 'bogus'; "
+                "expected one of safe, blocks-writes, blocks-reads-writes, rewrites-table, destructive")
+    for args in (("migrate", "status"), ("migrate", "new", "x"), ("plugins",), ("lint",)):
+        r = run_cli(*args, cwd=tmp_path)
+        assert one_line_error(r, 2) == expected, args
+    assert list((tmp_path / "migrations").iterdir()) == []
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[review]\nconfirm_level = 3\n', "[review] confirm_level must be a risk level (a string), not int"),
+    ('[dry_run]\nlock_timeout = "soon"\n',
+     "[dry_run] lock_timeout: expected a duration such as \"2s\" or \"500ms\", got 'soon'"),
+    ('[lint]\nselect = 3\n', "[lint] select must be a list of rule codes, groups or names"),
+    ('[lint]\nignore = [1]\n', "[lint] ignore must be a list of rule codes, groups or names"),
+    ('[lint]\npg_version = "sixteen"\n', "[lint] pg_version must be a major version number such as 16"),
+    ('[lint]\ninclude_down = "yes"\n', "[lint] include_down must be true or false"),
+    ('[lint]\ncache = 0\n', "[lint] cache must be true or false"),
+    ('[lint]\nselct = ["safety"]\n', "unknown [lint] setting(s) selct; known: cache, ignore, include_down, "
+                                      "pg_version, select (and [lint.<group or rule>] tables)"),
+    ('[plugins]\nallow = "audit"\n', "[plugins] allow must be a list of plugin names"),
+    ('[plugins]\ndir = 1\n', "[plugins] dir must be a folder name (a string)"),
+    ('[plugins]\nalow = ["audit"]\n', "unknown [plugins] setting(s): alow"),
+    ('database_url = 5\n', "database_url must be a non-empty string"),
+])
+def test_each_setting_is_checked_at_load(tmp_path: Path, toml: str, message: str) -> None:
+    (tmp_path / "confiture.toml").write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_config(cwd=tmp_path, database_url="postgresql://elsewhere/db")
+    assert str(info.value) == f"{tmp_path / 'confiture.toml'}: {message}"
+
+
+def test_valid_sections_still_load(tmp_path: Path) -> None:
+    (tmp_path / "confiture.toml").write_text(
+        '[review]\nconfirm_level = "rewrites-table"\n[dry_run]\nlock_timeout = 500\n'
+        '[lint]\nselect = "safety"\nignore = ["CF101"]\npg_version = 15\ninclude_down = true\ncache = false\n'
+        '[lint.tenancy]\ncolumn = "tenant_id"\n[plugins]\nallow = ["audit"]\ndir = "local"\n[plugins.audit]\nx = 1\n')
+    assert load_config(cwd=tmp_path).section("review") == {"confirm_level": "rewrites-table"}
