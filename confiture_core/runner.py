@@ -35,7 +35,7 @@ from typing import Any, Literal, Protocol
 
 import psycopg
 from pglast import ast
-from pglast.enums import TransactionStmtKind
+from pglast.enums import ObjectType, TransactionStmtKind
 from psycopg import pq, sql
 
 from .backfill import BackfillStore, UnfinishedBackfill
@@ -683,10 +683,35 @@ class Runner:
                 self.hooks.after_migration(ctx)
                 if direction == "up":
                     backfills = self.hooks.backfill(ctx)
-        self._record_done(m, direction, t0)
+        try:
+            self._record_done(m, direction, t0)
+        except psycopg.errors.UndefinedTable as exc:  # the only table _record_done touches
+            raise MigrationFailed(self._tracking_table_gone(m, direction)) from exc
         if backfills:
             BackfillStore(self.conn, self.history).register(m, backfills)
         return backfills
+
+    def _tracking_table_gone(self, m: Migration, direction: Direction) -> str:
+        """The one-line error when the tracking table vanished while ``m`` ran: the statement of its SQL
+        file that dropped or renamed it, else the hooks that ran in its transaction, else the migration."""
+        table = self.history.display_name
+        path = m.path_for(direction) or m.up_path
+        outcome = "nothing was applied" if m.is_transactional(direction) else \
+            "its statements ran and were committed, and the record of every applied migration is gone"
+        if m.kind == "sql":
+            for st in m.sql(direction).statements:
+                if _drops_relation(st.node, self.history.schema, self.history.table):
+                    return (f"{shown(path)}:{st.line}: drops or renames the tracking table {table}, where Confiture "
+                            f"records applied migrations; {outcome}: remove that statement")
+        hooks = ["confiture_before_migration", "confiture_after_migration"] + (
+            ["confiture_backfill"] if direction == "up" else [])
+        ran = [f"plugin {p!r} ({h})" for h in hooks for p in sorted(self.hooks.implementers(h))]
+        if ran and (m.kind == "sql"):
+            return (f"{' or '.join(ran)} dropped or renamed the tracking table {table} while migration "
+                    f"{m.version} ({m.name}) ran; {outcome}: a hook must not touch the tracking table")
+        by = f" (or {' or '.join(ran)})" if ran else ""
+        return (f"{shown(path)}: {direction}(){by} dropped or renamed the tracking table {table}, where Confiture "
+                f"records applied migrations; {outcome}: leave the tracking table alone")
 
     def _run_autocommit(self, m: Migration, direction: Direction, ctx: HookContext,
                         t0: float) -> list[tuple[str, Backfill]]:
@@ -1048,6 +1073,24 @@ def _checked_batch(b: Backfill, call: BackfillBatch, rows: Any) -> int:
     except (TypeError, ValueError) as exc:
         raise TypeError(f"backfill {b.name!r}: its state cannot be saved as JSON ({exc})") from exc
     return rows
+
+
+def _drops_relation(node: ast.Node, schema: str, table: str) -> bool:
+    """Whether a statement drops or renames table ``schema.table`` (an unqualified name counts), or drops
+    its schema."""
+    if isinstance(node, ast.DropStmt):
+        for obj in node.objects or ():
+            names = [getattr(n, "sval", None) for n in obj] if isinstance(obj, tuple | list) else \
+                [getattr(obj, "sval", None)]
+            if node.removeType == ObjectType.OBJECT_SCHEMA and names == [schema]:
+                return True
+            if node.removeType == ObjectType.OBJECT_TABLE and names[-1:] == [table] and \
+                    (len(names) == 1 or names[-2] == schema):
+                return True
+    if isinstance(node, ast.RenameStmt | ast.AlterObjectSchemaStmt) and node.relation is not None:
+        rel = node.relation
+        return bool(rel.relname == table and rel.schemaname in (None, schema))
+    return False
 
 
 def _changes_role(m: Migration, direction: Direction) -> bool:

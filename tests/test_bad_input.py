@@ -157,3 +157,46 @@ def test_valid_sections_still_load(tmp_path: Path) -> None:
         '[lint]\nselect = "safety"\nignore = ["CF101"]\npg_version = 15\ninclude_down = true\ncache = false\n'
         '[lint.tenancy]\ncolumn = "tenant_id"\n[plugins]\nallow = ["audit"]\ndir = "local"\n[plugins.audit]\nx = 1\n')
     assert load_config(cwd=tmp_path).section("review") == {"confirm_level": "rewrites-table"}
+
+
+# ---------------------------------------------------------------- the tracking table
+
+
+TRACKING = '"public"."confiture_migrations"'
+
+
+@pytest.mark.parametrize(("sql", "line"), [
+    ("CREATE TABLE a (x int);\n\nDROP TABLE confiture_migrations;\n", 3),
+    ("CREATE TABLE a (x int);\nALTER TABLE public.confiture_migrations RENAME TO old;\n", 2),
+    ("DROP SCHEMA public CASCADE;\n", 1),
+])
+def test_migration_dropping_the_tracking_table_is_one_line(project: Path, db: psycopg.Connection[Any], sql: str,
+                                                           line: int) -> None:
+    write(project / "migrations", "1_drop.up.sql", sql)
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert one_line_error(r, 1) == (f"error: migrations/1_drop.up.sql:{line}: drops or renames the tracking table "
+                                    f"{TRACKING}, where Confiture records applied migrations; nothing was applied: "
+                                    "remove that statement")
+    assert "LINE 1" not in r.stderr
+    assert tables(db) == ["confiture_migrations"] and history(db) == []
+
+
+def test_python_migration_dropping_the_tracking_table(project: Path, db: psycopg.Connection[Any]) -> None:
+    write(project / "migrations", "1_py.py", "def up(conn):\n    conn.execute('DROP TABLE confiture_migrations')\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert one_line_error(r, 1) == (f"error: migrations/1_py.py: up() dropped or renamed the tracking table "
+                                    f"{TRACKING}, where Confiture records applied migrations; nothing was applied: "
+                                    "leave the tracking table alone")
+    assert tables(db) == ["confiture_migrations"]
+
+
+def test_hook_dropping_the_tracking_table_names_plugin_and_hook(project: Path, db: psycopg.Connection[Any]) -> None:
+    write(project / "migrations", "1_t.up.sql", "CREATE TABLE t (x int);\n")
+    write(project, "dropper.py", "from confiture_core.hookspecs import hookimpl\n\n\n@hookimpl\n"
+                                 "def confiture_after_migration(context):\n"
+                                 "    context.connection.execute('DROP TABLE confiture_migrations')\n")
+    r = run_cli("-p", "dropper", "migrate", "up", "--yes", cwd=project, env={"PYTHONPATH": str(project)})
+    assert one_line_error(r, 1) == (f"error: plugin 'dropper' (confiture_after_migration) dropped or renamed the "
+                                    f"tracking table {TRACKING} while migration 1 (t) ran; nothing was applied: a "
+                                    "hook must not touch the tracking table")
+    assert tables(db) == ["confiture_migrations"] and history(db) == []
