@@ -40,7 +40,7 @@ from psycopg import pq, sql
 
 from .backfill import BackfillStore, UnfinishedBackfill
 from .config import Config
-from .errors import ConfitureError, HistoryError, MigrationFailed, MigrationFileError
+from .errors import ConfigError, ConfitureError, HistoryError, MigrationFailed, MigrationFileError
 from .history import AdvisoryLock, AppliedRow, History
 from .hookcaller import HookFailed, Hooks
 from .hookspecs import Backfill, BackfillBatch, Finding, HookContext, MigrationResult
@@ -374,11 +374,31 @@ class Runner:
             closed the connection; in a dry run a migration whose hook closed it is a
             failed result, as any other failure.
         """
+        self.check_target(target, "up")  # before waiting for the lock: a typo is said at once
         with self.locked():
             if not dry_run:
                 self.history.ensure()
             self.prepare_guard()
             return self._up_locked(target, dry_run)
+
+    def check_target(self, target: int | None, direction: Direction) -> None:
+        """Refuse a ``--to`` version that no migration has (a typo would otherwise apply or revert
+        everything). Known: the versions of the files and of the tracking table's rows; for ``down``, also
+        0 (revert everything).
+
+        :raises ConfigError: naming the version and the nearest known ones.
+        """
+        if target is None or (direction == "down" and target == 0):
+            return
+        known = {m.version for m in self.migrations()} | {r.version for r in self.history.rows()}
+        if target in known:
+            return
+        below = max((v for v in known if v < target), default=None)
+        above = min((v for v in known if v > target), default=None)
+        near = ", ".join(f"{v} {where}" for v, where in ((below, "below"), (above, "above")) if v is not None)
+        everything = "; --to 0 reverts every migration" if direction == "down" else ""
+        raise ConfigError(f"--to {target}: no migration has version {target} (nearest: {near or 'none'}); give a "
+                          f"migration's version{everything}")
 
     def _up_locked(self, target: int | None, dry_run: bool) -> RunResult:
         entries = self.status()  # one read of the tracking table for the whole pre-flight
@@ -971,6 +991,7 @@ class Runner:
         :raises HistoryError: nothing to revert past a baseline, a failed row, or a
             migration without a down file (checked before anything runs).
         """
+        self.check_target(target, "down")
         with self.locked():
             self.history.ensure()
             self.prepare_guard()

@@ -200,3 +200,40 @@ def test_hook_dropping_the_tracking_table_names_plugin_and_hook(project: Path, d
                                     f"tracking table {TRACKING} while migration 1 (t) ran; nothing was applied: a "
                                     "hook must not touch the tracking table")
     assert tables(db) == ["confiture_migrations"] and history(db) == []
+
+
+# ---------------------------------------------------------------- --to
+
+
+def three(project: Path) -> None:
+    for v in (10, 20, 30):
+        write(project / "migrations", f"{v}_t{v}.up.sql", f"CREATE TABLE t{v} (x int);\n")
+        write(project / "migrations", f"{v}_t{v}.down.sql", f"DROP TABLE t{v};\n")
+
+
+def test_up_to_a_version_no_migration_has_is_refused(project: Path, db: psycopg.Connection[Any]) -> None:
+    three(project)
+    for args, near in ((("--to", "999", "--yes"), "30 below"), (("--to", "15", "--yes"), "10 below, 20 above"),
+                       (("--to", "15", "--dry-run"), "10 below, 20 above"), (("--to", "15"), "10 below, 20 above")):
+        r = run_cli("migrate", "up", *args, cwd=project)
+        version = args[1]
+        assert one_line_error(r, 2) == (f"error: --to {version}: no migration has version {version} (nearest: "
+                                        f"{near}); give a migration's version")
+    assert tables(db) == []  # nothing applied, not even the tracking table created
+    assert run_cli("migrate", "up", "--to", "20", "--yes", cwd=project).code == 0
+    assert history(db) == [(10, True), (20, True)]
+
+
+def test_down_to_a_version_no_migration_has_is_refused_and_0_reverts_everything(
+        project: Path, db: psycopg.Connection[Any]) -> None:
+    three(project)
+    assert run_cli("migrate", "up", "--yes", cwd=project).code == 0
+    r = run_cli("migrate", "down", "--to", "5", cwd=project)
+    assert one_line_error(r, 2) == ("error: --to 5: no migration has version 5 (nearest: 10 above); give a "
+                                    "migration's version; --to 0 reverts every migration")
+    r = run_cli("migrate", "down", "--to", "25", cwd=project)
+    assert one_line_error(r, 2).startswith("error: --to 25: no migration has version 25 (nearest: 20 below, 30 above)")
+    assert len(history(db)) == 3
+    r = run_cli("migrate", "down", "--to", "0", cwd=project)
+    assert r.code == 0, r.stderr
+    assert tables(db) == ["confiture_migrations"] and history(db) == []
