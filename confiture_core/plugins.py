@@ -198,6 +198,11 @@ class PluginLoader:
         except Exception as exc:
             self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
             return
+        except SystemExit as exc:  # would end the command with the plugin's exit code and nothing said
+            code = "" if exc.code is None else repr(exc.code)
+            raise ConfigError(f"plugin {name!r} ({source}): called sys.exit({code}) "
+                              f"while being imported; a plugin must not exit: remove the call, or block the plugin "
+                              f"with --disable-plugin {name}") from None
         if isinstance(obj, ModuleType):
             info.location = getattr(obj, "__file__", None)
         unknown = _unknown_hooks(obj)

@@ -237,3 +237,16 @@ def test_down_to_a_version_no_migration_has_is_refused_and_0_reverts_everything(
     r = run_cli("migrate", "down", "--to", "0", cwd=project)
     assert r.code == 0, r.stderr
     assert tables(db) == ["confiture_migrations"] and history(db) == []
+
+
+# ---------------------------------------------------------------- plugins
+
+
+@pytest.mark.parametrize(("call", "shown_call"), [("sys.exit(5)", "sys.exit(5)"), ("sys.exit()", "sys.exit()"),
+                                                  ("sys.exit('bye')", "sys.exit('bye')")])
+def test_p_module_calling_sys_exit_at_import_is_named(project: Path, call: str, shown_call: str) -> None:
+    write(project, "exiter.py", f"import sys\n\n{call}\n")
+    r = run_cli("-p", "exiter", "migrate", "status", cwd=project, env={"PYTHONPATH": str(project)})
+    assert one_line_error(r, 2) == (f"error: plugin 'exiter' (-p): called {shown_call} while being imported; a "
+                                    "plugin must not exit: remove the call, or block the plugin with "
+                                    "--disable-plugin exiter")
