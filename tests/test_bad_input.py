@@ -4,7 +4,11 @@ nothing half-applied."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +254,63 @@ def test_p_module_calling_sys_exit_at_import_is_named(project: Path, call: str, 
     assert one_line_error(r, 2) == (f"error: plugin 'exiter' (-p): called {shown_call} while being imported; a "
                                     "plugin must not exit: remove the call, or block the plugin with "
                                     "--disable-plugin exiter")
+
+
+# ---------------------------------------------------------------- lint
+
+
+def _lint_project(tmp_path: Path) -> Path:
+    (tmp_path / "confiture.toml").write_text('migrations_dir = "migrations"\n')
+    write(tmp_path / "migrations" / "sub", "1_a.up.sql", "CREATE TABLE a (x bigint);\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("unreadable", ["migrations", "migrations/sub"])
+def test_lint_on_an_unreadable_folder_fails(tmp_path: Path, unreadable: str) -> None:
+    """The real CLI on a chmod 000 folder. Root reads it anyway (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+    as root the command runs under setpriv with both capabilities dropped from its bounding set."""
+    proj = _lint_project(tmp_path)
+    exe = shutil.which("confiture", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv (util-linux); "
+                        "test_lint_folder_that_cannot_be_listed_in_process covers the code path")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    folder = proj / unreadable
+    folder.chmod(0)
+    try:
+        proc = subprocess.run([*prefix, exe, "lint", "--no-cache"], cwd=proj, capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "NO_COLOR": "1"})
+    finally:
+        folder.chmod(0o755)
+    r = CliResult(proc.returncode, proc.stdout, proc.stderr)
+    assert one_line_error(r, 2) == (f"error: {folder}: cannot read the folder: Permission denied; fix its "
+                                    "permissions or give other PATHS")
+    assert r.stdout == ""
+
+
+def test_lint_folder_that_cannot_be_listed_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same code path in-process: listing the folder fails (as an I/O error on a broken disk or a
+    stale network mount would)."""
+    from click.testing import CliRunner
+
+    from confiture_core.cli import cli
+    from confiture_core.lint import engine
+
+    proj = _lint_project(tmp_path)
+    broken = str(proj / "migrations" / "sub")
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if str(path) == broken:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(engine.os, "scandir", scandir)
+    r = CliRunner().invoke(cli, ["--project", str(proj), "lint", "--no-cache"])
+    assert r.exit_code == 2, r.output
+    assert f"{broken}: cannot read the folder: Input/output error; fix its permissions or give other PATHS" in r.output
+    assert "No findings" not in r.output
