@@ -682,15 +682,28 @@ class Runner:
 
     def _run_transactional(self, m: Migration, direction: Direction, ctx: HookContext,
                            t0: float) -> list[tuple[str, Backfill]]:
-        with self._tx(ctx.dry_run):
-            if self.hooks.has("confiture_before_migration"):
-                with self._guarded():
-                    self.hooks.before_migration(ctx)
-            self._execute_body(m, direction, transactional=True)
-            if _changes_role(m, direction):
-                # the hooks and the tracking row run as the login role again
-                self.conn.execute("SET SESSION AUTHORIZATION DEFAULT")
-            backfills = self._finish(m, direction, ctx, t0)
+        # A Python migration could end the runner's transaction (conn.rollback(), a ROLLBACK statement) and go
+        # on writing in autocommit: while it runs, a transaction it did not open is read-only, so nothing it
+        # writes after that can be committed (the commit guard covers COMMIT).
+        read_only_after = m.kind == "python" and not ctx.dry_run
+        if read_only_after:
+            self.conn.execute("SET default_transaction_read_only = on")
+        try:
+            with self._tx(ctx.dry_run):
+                if read_only_after:
+                    self.conn.execute("SET TRANSACTION READ WRITE")  # the runner's own transaction
+                if self.hooks.has("confiture_before_migration"):
+                    with self._guarded():
+                        self.hooks.before_migration(ctx)
+                self._execute_body(m, direction, transactional=True)
+                if _changes_role(m, direction):
+                    # the hooks and the tracking row run as the login role again
+                    self.conn.execute("SET SESSION AUTHORIZATION DEFAULT")
+                backfills = self._finish(m, direction, ctx, t0)
+        finally:
+            if read_only_after and not self.conn.closed and \
+                    self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                self.conn.execute("RESET default_transaction_read_only")
         return backfills
 
     def _finish(self, m: Migration, direction: Direction, ctx: HookContext,
@@ -848,6 +861,9 @@ class Runner:
         except BaseException as exc:
             line = _traceback_line(exc, m.up_path)
             at = f"{where}:{line}" if line else where
+            if transactional and isinstance(exc, psycopg.errors.ReadOnlySqlTransaction) and not self.conn.closed \
+                    and self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                raise MigrationFailed(f"{at}: {direction}() {self._ENDED_TX}") from exc
             if isinstance(exc, psycopg.Error):
                 primary = exc.diag.message_primary or str(exc).splitlines()[0]
                 raise MigrationFailed(f"{at}: {direction}() failed: {primary}"
@@ -862,15 +878,19 @@ class Runner:
                 f"{where}: {direction}() caught a database error and went on, which leaves the transaction "
                 "aborted; nothing was applied. Let the error propagate, or catch it around a savepoint "
                 "(with conn.transaction(): ...)")
-        if transactional and (self.conn.closed or
-                              self.conn.info.transaction_status != pq.TransactionStatus.INTRANS):
-            msg = (f"{where}: {direction}() committed, rolled back or closed the runner's transaction; a Python "
-                   "migration must not do that (set transactional = False to manage transactions yourself). "
-                   "Part of its work may be committed: it is recorded as failed; check the database, then "
-                   "`confiture migrate repair`")
-            if not self.conn.closed:
-                self._record_failure(m, msg)
+        if transactional and not self.conn.closed and \
+                self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            # rolled back: what ran before is gone, and what ran after could not write (see _run_transactional)
+            raise MigrationFailed(f"{where}: {direction}() {self._ENDED_TX}")
+        if transactional and self.conn.closed:
+            msg = (f"{where}: {direction}() closed the runner's connection; a Python migration must not do that "
+                   "(set transactional = False to manage transactions yourself)")
             raise MigrationFailed(msg, recorded=True)
+
+    #: a transactional Python migration ended the runner's transaction (and went on, or returned)
+    _ENDED_TX = ("rolled back the runner's transaction (conn.rollback() or a ROLLBACK statement); nothing it did was "
+                 "applied: a transactional Python migration must not end its transaction (raise to fail it, or set "
+                 "transactional = False to manage transactions yourself)")
 
     def _execute(self, st: Statement) -> psycopg.Cursor[Any]:
         cur = self.conn.cursor()

@@ -314,3 +314,32 @@ def test_lint_folder_that_cannot_be_listed_in_process(tmp_path: Path, monkeypatc
     assert r.exit_code == 2, r.output
     assert f"{broken}: cannot read the folder: Input/output error; fix its permissions or give other PATHS" in r.output
     assert "No findings" not in r.output
+
+
+# ---------------------------------------------------------------- a Python migration ending its transaction
+
+
+def test_python_migration_rolling_back_then_going_on_applies_nothing(project: Path,
+                                                                     db: psycopg.Connection[Any]) -> None:
+    """A ROLLBACK statement, then writes whose error the migration swallows: nothing persists, the run
+    fails, the migration stays pending; the session is not left read-only for what follows."""
+    write(project / "migrations", "1_py.py",
+          "def up(conn):\n    conn.execute('CREATE TABLE r1 (x int)')\n    conn.execute('ROLLBACK')\n"
+          "    try:\n        conn.execute('CREATE TABLE r2 (x int)')\n    except Exception:\n        pass\n"
+          "    conn.execute('CREATE TEMP TABLE scratch (x int)')\n")
+    write(project, "logger.py", "from confiture_core.hookspecs import hookimpl\n\n\n@hookimpl\n"
+                                "def confiture_on_error(context, error):\n"
+                                "    context.connection.execute('CREATE TABLE error_log (x int)')\n")
+    r = run_cli("-p", "logger", "migrate", "up", "--yes", cwd=project, env={"PYTHONPATH": str(project)})
+    assert one_line_error(r, 1) == ("error: migrations/1_py.py:8: up() rolled back the runner's transaction "
+                                    "(conn.rollback() or a ROLLBACK statement); nothing it did was applied: a "
+                                    "transactional Python migration must not end its transaction (raise to fail "
+                                    "it, or set transactional = False to manage transactions yourself)")
+    # the on_error hook could still write (the session is read-write again)
+    assert tables(db) == ["confiture_migrations", "error_log"] and history(db) == []
+    write(project / "migrations", "1_py.py", "def up(conn):\n    conn.execute('CREATE TABLE ok1 (x int)')\n")
+    write(project / "migrations", "2_s.up.sql", "CREATE TABLE ok2 (x int);\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert r.code == 0, r.stderr
+    assert tables(db) == ["confiture_migrations", "error_log", "ok1", "ok2"]
+    assert history(db) == [(1, True), (2, True)]
