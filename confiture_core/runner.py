@@ -268,6 +268,8 @@ class Runner:
             else:
                 state = "applied"
             error = r.error
+            if state == "failed" and m is not None:
+                error = f"{error or 'no detail'}{self._invalid_index_hint(m)}"
             backfills = unfinished.get(v, [])
             if state == "applied" and backfills:
                 state = "backfill-unfinished"
@@ -303,9 +305,10 @@ class Runner:
         out: list[Problem] = []
         for e in entries:
             if e.state == "failed":
+                todo = "" if e.error and _INVALID_INDEX_MARK in e.error else \
+                    "; fix the database by hand, then run `confiture migrate repair`"
                 out.append(Problem(e.version, "failed",
-                                   f"migration {e.version} ({e.name}) failed: {e.error or 'no detail'}; fix the "
-                                   "database by hand, then run `confiture migrate repair`"))
+                                   f"migration {e.version} ({e.name}) failed: {e.error or 'no detail'}{todo}"))
             elif e.state == "changed":
                 out.append(Problem(e.version, "changed",
                                    f"{e.file}: changed after it was applied (checksum differs); revert the edit "
@@ -925,9 +928,39 @@ class Runner:
                    else "no statement had run")
             rest = f", {span(i + 2, n)} did not run" if i + 1 < n else " (the last one)"
             msg += f"; this migration runs outside a transaction: {ran}, statement {i + 1} failed{rest}"
-            self._record_failure(m, msg)
-            msg += ". It is recorded as failed: fix the database by hand, then run `confiture migrate repair`"
+            hint = self._invalid_index_hint(m) if not self.conn.closed else ""
+            self._record_failure(m, msg)  # the hint is read again when shown: the index may be dropped by then
+            msg += (f". It is recorded as failed{hint}" if hint else
+                    ". It is recorded as failed: fix the database by hand, then run `confiture migrate repair`")
         return msg
+
+    def _invalid_index_hint(self, m: Migration) -> str:
+        """``"; it left invalid index ...: run DROP INDEX CONCURRENTLY IF EXISTS ...; then repair"``, for the
+        indexes that ``m``'s CREATE INDEX CONCURRENTLY statements name and that are INVALID (a failed,
+        cancelled or killed build leaves one behind); ``""`` when there is none. A catalog read (pg_index)."""
+        if m.kind != "sql" or self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
+            return ""
+        try:
+            statements = m.sql("up").statements
+        except MigrationFileError:
+            return ""
+        wanted = [(st.node.relation.schemaname if st.node.relation else None, st.node.idxname) for st in statements
+                  if isinstance(st.node, ast.IndexStmt) and st.node.concurrent and st.node.idxname]
+        if not wanted:
+            return ""
+        rows = self.conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE NOT i.indisvalid AND c.relname = ANY(%s) ORDER BY 1, 2", [[name for _, name in wanted]]).fetchall()
+        from pglast.stream import maybe_double_quote_name as q  # quotes only where PostgreSQL needs it
+
+        found = [f"{q(schema)}.{q(name)}" for schema, name in rows
+                 if any(name == n and (s is None or s == schema) for s, n in wanted)]
+        if not found:
+            return ""
+        drops = " ".join(f"DROP INDEX CONCURRENTLY IF EXISTS {f};" for f in found)
+        return (f"; {_INVALID_INDEX_MARK} {', '.join(found)}: run `{drops}` then `confiture migrate repair`, "
+                "which makes the migration pending again")
 
     def _record_failure(self, m: Migration, msg: str) -> None:
         try:
@@ -1159,6 +1192,9 @@ def _python_pseudo_statement(m: Migration) -> Statement:
     return Statement(sql=f"-- python migration {m.up_path.name}", node=ast.SelectStmt(), index=0, offset=0,
                      line=1, column=1)
 
+
+#: how a failure message names the invalid indexes a CREATE INDEX CONCURRENTLY left behind
+_INVALID_INDEX_MARK = "it left an INVALID index:"
 
 #: hooks that run inside a transaction of the runner, under the commit guard
 _GUARDED_HOOKS = ("validate", "before_migrate", "after_migrate", "before_migration", "after_migration", "backfill")

@@ -343,3 +343,41 @@ def test_python_migration_rolling_back_then_going_on_applies_nothing(project: Pa
     assert r.code == 0, r.stderr
     assert tables(db) == ["confiture_migrations", "error_log", "ok1", "ok2"]
     assert history(db) == [(1, True), (2, True)]
+
+
+# ---------------------------------------------------------------- an INVALID index left by CREATE INDEX CONCURRENTLY
+
+
+DROP_HINT = ("it left an INVALID index: public.t_x_uniq: run `DROP INDEX CONCURRENTLY IF EXISTS public.t_x_uniq;` "
+             "then `confiture migrate repair`, which makes the migration pending again")
+
+
+def test_failed_concurrent_index_names_the_invalid_index_everywhere(project: Path,
+                                                                    db: psycopg.Connection[Any]) -> None:
+    db.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (1)")
+    write(project / "migrations", "1_idx.up.sql", "CREATE UNIQUE INDEX CONCURRENTLY t_x_uniq ON t (x);\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    line = one_line_error(r, 1)
+    assert line.startswith('error: migrations/1_idx.up.sql:1: could not create unique index "t_x_uniq" [23505]')
+    assert line.endswith(f"It is recorded as failed; {DROP_HINT}")
+    for args, code in ((("migrate", "status"), 0), (("migrate", "validate"), 1), (("migrate", "up", "--yes"), 1)):
+        r = run_cli(*args, cwd=project)
+        assert r.code == code and DROP_HINT in r.stderr, (args, r.stderr)
+    db.execute("DROP INDEX CONCURRENTLY IF EXISTS public.t_x_uniq")
+    r = run_cli("migrate", "validate", cwd=project)
+    assert "INVALID" not in r.stderr and "fix the database by hand" in r.stderr
+
+
+def test_timed_out_concurrent_index_names_the_invalid_index(project: Path, database_url: str,
+                                                            db: psycopg.Connection[Any]) -> None:
+    db.execute("CREATE TABLE t (x int)")
+    (project / "confiture.toml").write_text(f'database_url = "{database_url}"\nstatement_timeout = "500ms"\n')
+    write(project / "migrations", "1_idx.up.sql", "CREATE UNIQUE INDEX CONCURRENTLY t_x_uniq ON t (x);\n")
+    with psycopg.connect(database_url) as writer:  # an open writing transaction: the build waits for it
+        writer.execute("INSERT INTO t VALUES (1)")
+        r = run_cli("migrate", "up", "--yes", cwd=project)
+        writer.rollback()
+    line = one_line_error(r, 1)
+    assert "canceling statement due to statement timeout [57014]" in line and line.endswith(DROP_HINT)
+    r = run_cli("migrate", "status", "--format", "json", cwd=project)
+    assert DROP_HINT in r.stdout
