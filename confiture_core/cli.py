@@ -516,6 +516,10 @@ def migrate_status(fmt: str) -> None:
         table.add_row(str(e.version), e.name, f"[{styles.get(e.state, 'cyan')}]{e.state}[/]",
                       (e.applied_at or "")[:19], "" if e.execution_ms is None else f"{e.execution_ms:.0f}")
     err_console.print(table)
+    for e in entries:
+        if e.state == "failed":  # what to do about it (an invalid index to drop, repair)
+            err_console.print(f"✗ migration {e.version} ({e.name}) failed: {e.error or 'no detail'}", style="red",
+                              markup=False)
     counts = [f"{sum(1 for e in entries if e.applied)} applied"] + [
         f"{n} {state}" for state in ("pending", "failed", "changed", "missing")
         if (n := sum(1 for e in entries if e.state == state)) or state == "pending"]

@@ -187,9 +187,23 @@ def scrub(text: str, url: str | None) -> str:
     return text
 
 
+def _refuse_not_a_file(path: Path) -> None:
+    """Refuse a config file path that exists but is no file (a folder, a dangling symbolic
+    link, a symbolic link loop...): skipping it would silently run without the project's settings.
+
+    :raises ConfigError: naming the path and what to do.
+    """
+    if path.is_file() or not (path.exists() or path.is_symlink()):
+        return
+    what = "a folder" if path.is_dir() else "a symbolic link to nothing" if path.is_symlink() else "not a file"
+    raise ConfigError(f"{path}: is {what}, not a config file; remove or rename it (the configuration must be a "
+                      "TOML file)")
+
+
 def _find_config(start: Path) -> tuple[Path | None, dict[str, Any]]:
     for folder in (start, *start.parents):
         f = folder / CONFIG_FILE
+        _refuse_not_a_file(f)
         if f.is_file():
             return f, _read_toml(f)
         p = folder / "pyproject.toml"
@@ -225,10 +239,80 @@ _KNOWN = {
 OUT_OF_ORDER = ("warn", "allow", "refuse")
 
 
-#: the settings of the sections checked here ([plugins] and [lint] are checked by their own modules)
+#: the settings of the sections checked here ([plugins] is checked by :func:`check_plugins_section`)
 _KNOWN_IN_SECTION = {"dry_run": {"lock_timeout"}, "review": {"confirm_level"}}
 
+#: the [lint] settings that are not tables (tables, ``[lint.<group or rule>]``, hold rules' options)
+_LINT_SETTINGS = {"select", "ignore", "pg_version", "include_down", "cache"}
+
+#: the [plugins] settings
+_PLUGINS_SETTINGS = {"allow", "non_fatal", "disable", "dir"}
+
 _DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
+
+
+def check_duration(value: Any, where: str) -> str:
+    """Validate a PostgreSQL duration setting such as ``"2s"`` or ``500`` (ms).
+
+    :raises ConfigError: not a number with an optional unit (us, ms, s, min, h, d).
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int) or not _DURATION_RE.match(str(value)):
+        raise ConfigError(f"{where}: expected a duration such as \"2s\" or \"500ms\", got {value!r}")
+    return str(value).strip()
+
+
+def check_plugins_section(path: Path | None, settings: dict[str, Any]) -> None:
+    """Check ``[plugins]``: ``allow``, ``non_fatal`` and ``disable`` lists of names, ``dir`` a string.
+
+    Sub-tables are plugins' own settings.
+
+    :raises ConfigError: a wrong type or an unknown setting.
+    """
+    for key in ("allow", "non_fatal", "disable"):
+        value = settings.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: [plugins] {key} must be a list of plugin names")
+    if not isinstance(settings.get("dir", ""), str):
+        raise ConfigError(f"{path}: [plugins] dir must be a folder name (a string)")
+    unknown = {k for k, v in settings.items() if k not in _PLUGINS_SETTINGS and not isinstance(v, dict)}
+    if unknown:
+        raise ConfigError(f"{path}: unknown [plugins] setting(s): {', '.join(sorted(unknown))}")
+
+
+def _check_sections(path: Path | None, data: dict[str, Any]) -> None:
+    """Check the settings of ``[review]``, ``[dry_run]``, ``[lint]`` and ``[plugins]`` at load, whatever the
+    command (the command that uses one would otherwise be the first to say it is wrong).
+
+    :raises ConfigError: naming the file and the setting.
+    """
+    from .risk import Risk
+
+    review = data.get("review", {})
+    if "confirm_level" in review:
+        value = review["confirm_level"]
+        where = f"{path}: [review] confirm_level"
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a risk level (a string), not {type(value).__name__}")
+        Risk.parse(value, where)
+    if "lock_timeout" in data.get("dry_run", {}):
+        check_duration(data["dry_run"]["lock_timeout"], f"{path}: [dry_run] lock_timeout")
+    lint = data.get("lint", {})
+    for key in ("select", "ignore"):
+        value = lint.get(key, [])
+        if not isinstance(value, str) and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            raise ConfigError(f"{path}: [lint] {key} must be a list of rule codes, groups or names")
+    if "pg_version" in lint:
+        value = lint["pg_version"]
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+            raise ConfigError(f"{path}: [lint] pg_version must be a major version number such as 16")
+    for key in ("include_down", "cache"):
+        if not isinstance(lint.get(key, False), bool):
+            raise ConfigError(f"{path}: [lint] {key} must be true or false")
+    unknown = sorted(k for k, v in lint.items() if k not in _LINT_SETTINGS and not isinstance(v, dict))
+    if unknown:
+        raise ConfigError(f"{path}: unknown [lint] setting(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(sorted(_LINT_SETTINGS))} (and [lint.<group or rule>] tables)")
+    check_plugins_section(path, data.get("plugins", {}))
 
 
 def _duration(path: Path | None, key: str, value: str | None) -> str | None:
@@ -263,6 +347,8 @@ def load_config(
     env = dict(os.environ) if env is None else env
     cwd = (cwd or Path.cwd()).resolve()
     if config_file is not None:
+        config_file = config_file.absolute()
+        _refuse_not_a_file(config_file)
         config_file = config_file.resolve()
         if not config_file.is_file():
             raise ConfigError(f"{config_file}: config file not found")
@@ -291,6 +377,9 @@ def load_config(
         if extra:
             raise ConfigError(f"{path}: unknown setting(s) in [{key}]: {', '.join(extra)}; known: "
                               f"{', '.join(sorted(known))}")
+
+    _check_sections(path, data)
+    get_str("database_url", None)  # checked even when a URL from elsewhere wins
 
     cfg = Config(project_dir=project_dir, config_file=path, raw=data)
     cfg.migrations_dir = project_dir / (get_str("migrations_dir", "migrations") or "migrations")

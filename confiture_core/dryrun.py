@@ -40,7 +40,6 @@ connection while our statement waits.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -52,8 +51,8 @@ from pglast import ast
 from pglast.enums import AlterTableType, ObjectType
 from pglast.visitors import Visitor
 
-from .config import Config
-from .errors import ConfigError, ConfitureError
+from .config import Config, check_duration
+from .errors import ConfitureError
 from .hookcaller import HookFailed, Hooks
 from .hookspecs import Backfill, BackfillBatch, HookContext, MigrationResult
 from .migrations import Direction, Migration
@@ -71,7 +70,6 @@ from .sql import Statement, redact_secrets
 Conn = psycopg.Connection[Any]
 
 DEFAULT_LOCK_TIMEOUT = "2s"
-_DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 _TABLE_KINDS = {"r", "p", "m", "v", "f"}
 _KIND_NAMES = {"r": "table", "p": "partitioned table", "m": "materialized view", "v": "view", "f": "foreign table",
                "i": "index", "I": "partitioned index", "S": "sequence", "t": "toast table", "c": "type"}
@@ -1034,16 +1032,6 @@ def _judge(rep: StatementReport, node: ast.Node, pre_rewritten: list[str], destr
         risk = Risk.DESTRUCTIVE
     rep.risk = risk
     rep.reasons = reasons
-
-
-def check_duration(value: Any, where: str) -> str:
-    """Validate a PostgreSQL duration setting such as ``"2s"`` or ``500`` (ms).
-
-    :raises ConfigError: not a number with an optional unit (us, ms, s, min, h, d).
-    """
-    if isinstance(value, bool) or not isinstance(value, str | int) or not _DURATION_RE.match(str(value)):
-        raise ConfigError(f"{where}: expected a duration such as \"2s\" or \"500ms\", got {value!r}")
-    return str(value).strip()
 
 
 def dry_run_lock_timeout(config: Config) -> str:

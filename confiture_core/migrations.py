@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import inspect
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -41,8 +42,10 @@ def shown(path: Path | None) -> str:
     if path is None:
         return "-"
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+        # the folder resolved, not the name: a symbolic link is shown as listed (and a loop cannot raise)
+        full = path.parent.resolve() / path.name if path.name else path.resolve()
+        return str(full.relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError, RuntimeError):
         return str(path)
 
 
@@ -150,6 +153,7 @@ class Migration:
             # one import per process, even across runners (the review gate's dry run, then the real run)
             self._cache["module"] = _MODULES[(str(self.up_path), self.checksum)]
         if "module" not in self._cache:
+            read_text(self.up_path)  # refused as a .sql file is: not UTF-8, or a NUL byte
             spec = importlib.util.spec_from_file_location(f"confiture_migration_{self.version}", self.up_path)
             if spec is None or spec.loader is None:
                 raise MigrationFileError(f"{shown(self.up_path)}: cannot import")
@@ -255,12 +259,20 @@ def discover(folder: Path) -> list[Migration]:
         )
     ups: dict[int, tuple[str, Path, str]] = {}
     downs: dict[int, Path] = {}
-    for path in sorted(folder.iterdir()):
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise MigrationFileError(f"{shown(folder)}: cannot read the migrations folder: {exc.strerror}") from None
+    for path in entries:
         fname = path.name
-        if fname.startswith((".", "_")) or not path.is_file():
+        if fname.startswith((".", "_")):
             continue
         lower = fname.lower()
         suffix = next((x for x in (".up.sql", ".down.sql", ".sql", ".py") if lower.endswith(x)), None)
+        if not path.is_file():
+            if suffix is not None:
+                _refuse_not_a_file(path)
+            continue
         if suffix is not None and not fname.endswith(suffix):
             raise MigrationFileError(
                 f"{shown(path)}: the extension must be lower case ({suffix}); rename it to "
@@ -309,6 +321,31 @@ def discover(folder: Path) -> list[Migration]:
     ]
 
 
+def _refuse_not_a_file(path: Path) -> None:
+    """Refuse an entry named like a migration file that is not one (a folder, a dangling
+    symbolic link, a symbolic link loop, a FIFO...): skipping it would silently drop a migration.
+
+    :raises MigrationFileError: naming the entry and what to do.
+    """
+    import errno
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise MigrationFileError(f"{shown(path)}: symbolic link loop (it never reaches a file); point it at "
+                                     "the migration file or remove it") from None
+        if path.is_symlink():
+            target = os.readlink(path)
+            raise MigrationFileError(f"{shown(path)}: symbolic link to {target}, which does not exist; point it "
+                                     "at the migration file or remove it") from None
+        raise MigrationFileError(f"{shown(path)}: cannot read: {exc.strerror}") from None
+    what = "a folder" if stat.S_ISDIR(mode) else "a FIFO, socket or device"
+    raise MigrationFileError(f"{shown(path)}: is {what}, not a file, but named like a migration; rename or "
+                             "remove it")
+
+
 def parse_version(text: str) -> int:
     """A ``--to`` / ``baseline`` version argument as an int.
 
@@ -327,7 +364,8 @@ def by_version(migrations: Sequence[Migration]) -> dict[int, Migration]:
 
 def _check_python_module(mod: ModuleType, path: Path) -> None:
     """Refuse what the runner cannot honour: ``async def up``/``down`` (they would return an
-    un-awaited coroutine and do nothing) and a ``transactional`` that is not a bool.
+    un-awaited coroutine and do nothing), generator functions (calling one runs none of its
+    body) and a ``transactional`` that is not a bool.
 
     :raises MigrationFileError: naming the file and line.
     """
@@ -337,6 +375,10 @@ def _check_python_module(mod: ModuleType, path: Path) -> None:
             line = getattr(getattr(fn, "__code__", None), "co_firstlineno", 1)
             raise MigrationFileError(f"{shown(path)}:{line}: {name}() is defined with async def; Confiture calls "
                                      f"it with a synchronous psycopg connection: define it with def {name}(conn)")
+        if fn is not None and inspect.isgeneratorfunction(fn):
+            line = getattr(getattr(fn, "__code__", None), "co_firstlineno", 1)
+            raise MigrationFileError(f"{shown(path)}:{line}: {name}() is a generator function (it uses yield), so "
+                                     "calling it would run none of its body: remove the yield")
     value = getattr(mod, "transactional", True)
     if not isinstance(value, bool):
         raise MigrationFileError(f"{shown(path)}: transactional = {value!r}; it must be True or False")

@@ -45,7 +45,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .config import Config
+from .config import Config, check_plugins_section
 from .errors import ConfigError
 
 ENTRY_POINT_GROUP = "confiture"
@@ -112,12 +112,7 @@ class PluginLoader:
         self.pm.add_hookspecs(hookspecs)
         self.infos: list[PluginInfo] = []
         settings = config.section("plugins")
-        for key in ("allow", "non_fatal", "disable"):
-            value = settings.get(key, [])
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{config.config_file}: [plugins] {key} must be a list of plugin names")
-        if not isinstance(settings.get("dir", ""), str):
-            raise ConfigError(f"{config.config_file}: [plugins] dir must be a folder name (a string)")
+        check_plugins_section(config.config_file, settings)  # again: a Config may be built without load_config
         self.allow: set[str] | None = set(settings["allow"]) if "allow" in settings else None
         self.non_fatal: set[str] = set(settings.get("non_fatal", ()))
         self.blocked = set(options.disabled) | set(settings.get("disable", ()))
@@ -128,9 +123,6 @@ class PluginLoader:
             for n in settings.get(key, ())]
         #: problems that are errors under --strict-plugins (raised together at the end of load())
         self._strict_errors: list[str] = []
-        unknown = set(settings) - {"allow", "non_fatal", "disable", "dir"}
-        if unknown - {k for k, v in settings.items() if isinstance(v, dict)}:
-            raise ConfigError(f"{config.config_file}: unknown [plugins] setting(s): {', '.join(sorted(unknown))}")
 
     def load(self) -> pluggy.PluginManager:
         """Load every plugin (what they print at import goes to stderr); returns the manager.
@@ -206,6 +198,11 @@ class PluginLoader:
         except Exception as exc:
             self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
             return
+        except SystemExit as exc:  # would end the command with the plugin's exit code and nothing said
+            code = "" if exc.code is None else repr(exc.code)
+            raise ConfigError(f"plugin {name!r} ({source}): called sys.exit({code}) "
+                              f"while being imported; a plugin must not exit: remove the call, or block the plugin "
+                              f"with --disable-plugin {name}") from None
         if isinstance(obj, ModuleType):
             info.location = getattr(obj, "__file__", None)
         unknown = _unknown_hooks(obj)

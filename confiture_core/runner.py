@@ -35,13 +35,13 @@ from typing import Any, Literal, Protocol
 
 import psycopg
 from pglast import ast
-from pglast.enums import TransactionStmtKind
+from pglast.enums import ObjectType, TransactionStmtKind
 from psycopg import pq, sql
 
 from .backfill import BackfillStore, UnfinishedBackfill
 from .config import Config
 from .db import settle
-from .errors import ConfitureError, HistoryError, MigrationFailed, MigrationFileError
+from .errors import ConfigError, ConfitureError, HistoryError, MigrationFailed, MigrationFileError
 from .history import AdvisoryLock, AppliedRow, History
 from .hookcaller import HookFailed, Hooks
 from .hookspecs import Backfill, BackfillBatch, Finding, HookContext, MigrationResult
@@ -274,6 +274,8 @@ class Runner:
             else:
                 state = "applied"
             error = r.error
+            if state == "failed" and m is not None:
+                error = f"{error or 'no detail'}{self._invalid_index_hint(m)}"
             backfills = unfinished.get(v, [])
             if state == "applied" and backfills:
                 state = "backfill-unfinished"
@@ -309,9 +311,10 @@ class Runner:
         out: list[Problem] = []
         for e in entries:
             if e.state == "failed":
+                todo = "" if e.error and _INVALID_INDEX_MARK in e.error else \
+                    "; fix the database by hand, then run `confiture migrate repair`"
                 out.append(Problem(e.version, "failed",
-                                   f"migration {e.version} ({e.name}) failed: {e.error or 'no detail'}; fix the "
-                                   "database by hand, then run `confiture migrate repair`"))
+                                   f"migration {e.version} ({e.name}) failed: {e.error or 'no detail'}{todo}"))
             elif e.state == "changed":
                 out.append(Problem(e.version, "changed",
                                    f"{e.file}: changed after it was applied (checksum differs); revert the edit "
@@ -381,11 +384,31 @@ class Runner:
             closed the connection; in a dry run a migration whose hook closed it is a
             failed result, as any other failure.
         """
+        self.check_target(target, "up")  # before waiting for the lock: a typo is said at once
         with self.locked():
             if not dry_run:
                 self.history.ensure()
             self.prepare_guard()
             return self._up_locked(target, dry_run)
+
+    def check_target(self, target: int | None, direction: Direction) -> None:
+        """Refuse a ``--to`` version that no migration has (a typo would otherwise apply or revert
+        everything). Known: the versions of the files and of the tracking table's rows; for ``down``, also
+        0 (revert everything).
+
+        :raises ConfigError: naming the version and the nearest known ones.
+        """
+        if target is None or (direction == "down" and target == 0):
+            return
+        known = {m.version for m in self.migrations()} | {r.version for r in self.history.rows()}
+        if target in known:
+            return
+        below = max((v for v in known if v < target), default=None)
+        above = min((v for v in known if v > target), default=None)
+        near = ", ".join(f"{v} {where}" for v, where in ((below, "below"), (above, "above")) if v is not None)
+        everything = "; --to 0 reverts every migration" if direction == "down" else ""
+        raise ConfigError(f"--to {target}: no migration has version {target} (nearest: {near or 'none'}); give a "
+                          f"migration's version{everything}")
 
     def _up_locked(self, target: int | None, dry_run: bool) -> RunResult:
         entries = self.status()  # one read of the tracking table for the whole pre-flight
@@ -690,15 +713,28 @@ class Runner:
 
     def _run_transactional(self, m: Migration, direction: Direction, ctx: HookContext,
                            t0: float) -> list[tuple[str, Backfill]]:
-        with self._tx(ctx.dry_run):
-            if self.hooks.has("confiture_before_migration"):
-                with self._guarded():
-                    self.hooks.before_migration(ctx)
-            self._execute_body(m, direction, transactional=True)
-            if _changes_role(m, direction):
-                # the hooks and the tracking row run as the login role again
-                self.conn.execute("SET SESSION AUTHORIZATION DEFAULT")
-            backfills = self._finish(m, direction, ctx, t0)
+        # A Python migration could end the runner's transaction (conn.rollback(), a ROLLBACK statement) and go
+        # on writing in autocommit: while it runs, a transaction it did not open is read-only, so nothing it
+        # writes after that can be committed (the commit guard covers COMMIT).
+        read_only_after = m.kind == "python" and not ctx.dry_run
+        if read_only_after:
+            self.conn.execute("SET default_transaction_read_only = on")
+        try:
+            with self._tx(ctx.dry_run):
+                if read_only_after:
+                    self.conn.execute("SET TRANSACTION READ WRITE")  # the runner's own transaction
+                if self.hooks.has("confiture_before_migration"):
+                    with self._guarded():
+                        self.hooks.before_migration(ctx)
+                self._execute_body(m, direction, transactional=True)
+                if _changes_role(m, direction):
+                    # the hooks and the tracking row run as the login role again
+                    self.conn.execute("SET SESSION AUTHORIZATION DEFAULT")
+                backfills = self._finish(m, direction, ctx, t0)
+        finally:
+            if read_only_after and not self.conn.closed and \
+                    self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                self.conn.execute("RESET default_transaction_read_only")
         return backfills
 
     def _finish(self, m: Migration, direction: Direction, ctx: HookContext,
@@ -711,10 +747,35 @@ class Runner:
                 self.hooks.after_migration(ctx)
                 if direction == "up":
                     backfills = self.hooks.backfill(ctx)
-        self._record_done(m, direction, t0)
+        try:
+            self._record_done(m, direction, t0)
+        except psycopg.errors.UndefinedTable as exc:  # the only table _record_done touches
+            raise MigrationFailed(self._tracking_table_gone(m, direction)) from exc
         if backfills:
             BackfillStore(self.conn, self.history).register(m, backfills)
         return backfills
+
+    def _tracking_table_gone(self, m: Migration, direction: Direction) -> str:
+        """The one-line error when the tracking table vanished while ``m`` ran: the statement of its SQL
+        file that dropped or renamed it, else the hooks that ran in its transaction, else the migration."""
+        table = self.history.display_name
+        path = m.path_for(direction) or m.up_path
+        outcome = "nothing was applied" if m.is_transactional(direction) else \
+            "its statements ran and were committed, and the record of every applied migration is gone"
+        if m.kind == "sql":
+            for st in m.sql(direction).statements:
+                if _drops_relation(st.node, self.history.schema, self.history.table):
+                    return (f"{shown(path)}:{st.line}: drops or renames the tracking table {table}, where Confiture "
+                            f"records applied migrations; {outcome}: remove that statement")
+        hooks = ["confiture_before_migration", "confiture_after_migration"] + (
+            ["confiture_backfill"] if direction == "up" else [])
+        ran = [f"plugin {p!r} ({h})" for h in hooks for p in sorted(self.hooks.implementers(h))]
+        if ran and (m.kind == "sql"):
+            return (f"{' or '.join(ran)} dropped or renamed the tracking table {table} while migration "
+                    f"{m.version} ({m.name}) ran; {outcome}: a hook must not touch the tracking table")
+        by = f" (or {' or '.join(ran)})" if ran else ""
+        return (f"{shown(path)}: {direction}(){by} dropped or renamed the tracking table {table}, where Confiture "
+                f"records applied migrations; {outcome}: leave the tracking table alone")
 
     def _run_autocommit(self, m: Migration, direction: Direction, ctx: HookContext,
                         t0: float) -> list[tuple[str, Backfill]]:
@@ -831,6 +892,9 @@ class Runner:
         except BaseException as exc:
             line = _traceback_line(exc, m.up_path)
             at = f"{where}:{line}" if line else where
+            if transactional and isinstance(exc, psycopg.errors.ReadOnlySqlTransaction) and not self.conn.closed \
+                    and self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                raise MigrationFailed(f"{at}: {direction}() {self._ENDED_TX}") from exc
             if isinstance(exc, psycopg.Error):
                 primary = exc.diag.message_primary or str(exc).splitlines()[0]
                 raise MigrationFailed(f"{at}: {direction}() failed: {primary}"
@@ -845,15 +909,19 @@ class Runner:
                 f"{where}: {direction}() caught a database error and went on, which leaves the transaction "
                 "aborted; nothing was applied. Let the error propagate, or catch it around a savepoint "
                 "(with conn.transaction(): ...)")
-        if transactional and (self.conn.closed or
-                              self.conn.info.transaction_status != pq.TransactionStatus.INTRANS):
-            msg = (f"{where}: {direction}() committed, rolled back or closed the runner's transaction; a Python "
-                   "migration must not do that (set transactional = False to manage transactions yourself). "
-                   "Part of its work may be committed: it is recorded as failed; check the database, then "
-                   "`confiture migrate repair`")
-            if not self.conn.closed:
-                self._record_failure(m, msg)
+        if transactional and not self.conn.closed and \
+                self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            # rolled back: what ran before is gone, and what ran after could not write (see _run_transactional)
+            raise MigrationFailed(f"{where}: {direction}() {self._ENDED_TX}")
+        if transactional and self.conn.closed:
+            msg = (f"{where}: {direction}() closed the runner's connection; a Python migration must not do that "
+                   "(set transactional = False to manage transactions yourself)")
             raise MigrationFailed(msg, recorded=True)
+
+    #: a transactional Python migration ended the runner's transaction (and went on, or returned)
+    _ENDED_TX = ("rolled back the runner's transaction (conn.rollback() or a ROLLBACK statement); nothing it did was "
+                 "applied: a transactional Python migration must not end its transaction (raise to fail it, or set "
+                 "transactional = False to manage transactions yourself)")
 
     def _execute(self, st: Statement) -> psycopg.Cursor[Any]:
         cur = self.conn.cursor()
@@ -888,9 +956,39 @@ class Runner:
                    else "no statement had run")
             rest = f", {span(i + 2, n)} did not run" if i + 1 < n else " (the last one)"
             msg += f"; this migration runs outside a transaction: {ran}, statement {i + 1} failed{rest}"
-            self._record_failure(m, msg)
-            msg += ". It is recorded as failed: fix the database by hand, then run `confiture migrate repair`"
+            hint = self._invalid_index_hint(m) if not self.conn.closed else ""
+            self._record_failure(m, msg)  # the hint is read again when shown: the index may be dropped by then
+            msg += (f". It is recorded as failed{hint}" if hint else
+                    ". It is recorded as failed: fix the database by hand, then run `confiture migrate repair`")
         return msg
+
+    def _invalid_index_hint(self, m: Migration) -> str:
+        """``"; it left invalid index ...: run DROP INDEX CONCURRENTLY IF EXISTS ...; then repair"``, for the
+        indexes that ``m``'s CREATE INDEX CONCURRENTLY statements name and that are INVALID (a failed,
+        cancelled or killed build leaves one behind); ``""`` when there is none. A catalog read (pg_index)."""
+        if m.kind != "sql" or self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
+            return ""
+        try:
+            statements = m.sql("up").statements
+        except MigrationFileError:
+            return ""
+        wanted = [(st.node.relation.schemaname if st.node.relation else None, st.node.idxname) for st in statements
+                  if isinstance(st.node, ast.IndexStmt) and st.node.concurrent and st.node.idxname]
+        if not wanted:
+            return ""
+        rows = self.conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE NOT i.indisvalid AND c.relname = ANY(%s) ORDER BY 1, 2", [[name for _, name in wanted]]).fetchall()
+        from pglast.stream import maybe_double_quote_name as q  # quotes only where PostgreSQL needs it
+
+        found = [f"{q(schema)}.{q(name)}" for schema, name in rows
+                 if any(name == n and (s is None or s == schema) for s, n in wanted)]
+        if not found:
+            return ""
+        drops = " ".join(f"DROP INDEX CONCURRENTLY IF EXISTS {f};" for f in found)
+        return (f"; {_INVALID_INDEX_MARK} {', '.join(found)}: run `{drops}` then `confiture migrate repair`, "
+                "which makes the migration pending again")
 
     def _record_failure(self, m: Migration, msg: str) -> None:
         try:
@@ -974,6 +1072,7 @@ class Runner:
         :raises HistoryError: nothing to revert past a baseline, a failed row, or a
             migration without a down file (checked before anything runs).
         """
+        self.check_target(target, "down")
         with self.locked():
             self.history.ensure()
             self.prepare_guard()
@@ -1095,6 +1194,24 @@ def _checked_batch(b: Backfill, call: BackfillBatch, rows: Any) -> int:
     return rows
 
 
+def _drops_relation(node: ast.Node, schema: str, table: str) -> bool:
+    """Whether a statement drops or renames table ``schema.table`` (an unqualified name counts), or drops
+    its schema."""
+    if isinstance(node, ast.DropStmt):
+        for obj in node.objects or ():
+            names = [getattr(n, "sval", None) for n in obj] if isinstance(obj, tuple | list) else \
+                [getattr(obj, "sval", None)]
+            if node.removeType == ObjectType.OBJECT_SCHEMA and names == [schema]:
+                return True
+            if node.removeType == ObjectType.OBJECT_TABLE and names[-1:] == [table] and \
+                    (len(names) == 1 or names[-2] == schema):
+                return True
+    if isinstance(node, ast.RenameStmt | ast.AlterObjectSchemaStmt) and node.relation is not None:
+        rel = node.relation
+        return bool(rel.relname == table and rel.schemaname in (None, schema))
+    return False
+
+
 def _changes_role(m: Migration, direction: Direction) -> bool:
     """Whether a migration may have run SET ROLE / SET SESSION AUTHORIZATION."""
     if m.kind == "python":
@@ -1120,6 +1237,9 @@ def _python_pseudo_statement(m: Migration) -> Statement:
     return Statement(sql=f"-- python migration {m.up_path.name}", node=ast.SelectStmt(), index=0, offset=0,
                      line=1, column=1)
 
+
+#: how a failure message names the invalid indexes a CREATE INDEX CONCURRENTLY left behind
+_INVALID_INDEX_MARK = "it left an INVALID index:"
 
 #: hooks that run inside a transaction of the runner, under the commit guard
 _GUARDED_HOOKS = ("validate", "before_migrate", "after_migrate", "before_migration", "after_migration", "backfill")

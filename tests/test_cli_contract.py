@@ -26,15 +26,16 @@ from .conftest import run_cli, write
 from .test_runner import history, tables
 
 
-def test_python_migration_that_rolls_back_is_failed_and_recorded(project: Path, db: psycopg.Connection[Any]) -> None:
+def test_python_migration_that_rolls_back_applies_nothing(project: Path, db: psycopg.Connection[Any]) -> None:
     write(project / "migrations", "1_py.py",
           "def up(conn):\n    conn.execute('CREATE TABLE r1 (x int)')\n    conn.rollback()\n"
           "    conn.execute('CREATE TABLE r2 (x int)')\n")
     r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
-    assert "1_py.py: up() committed, rolled back or closed the runner's transaction" in r.stderr
-    assert history(db) == [(1, False)]  # recorded as failed: r2 was committed outside any transaction
-    assert "r1" not in tables(db)
+    assert ("error: migrations/1_py.py:4: up() rolled back the runner's transaction (conn.rollback() or a ROLLBACK "
+            "statement); nothing it did was applied") in r.stderr
+    # nothing persists (r2, created after the rollback, could not be written): the migration stays pending
+    assert tables(db) == ["confiture_migrations"] and history(db) == []
 
 
 def test_python_migration_commit_is_refused_and_nothing_persists(project: Path,

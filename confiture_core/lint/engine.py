@@ -593,7 +593,7 @@ def collect_files(paths: Iterable[Path], folders: list[str] | None = None, *, sk
         memo stamps them: a file added to one changes its stamp).
     :param skip_down: leave out the ``*.down.sql`` files found below folders (a file
         given by name is kept); each one left out is appended to ``skipped``.
-    :raises ConfigError: a path that does not exist.
+    :raises ConfigError: a path that does not exist, or a folder that cannot be read.
     """
     out: list[Path] = []
     seen: set[str] = set()
@@ -633,8 +633,9 @@ def _sql_below(root: str, folders: list[str] | None = None) -> list[tuple[str, s
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
-        except OSError:
-            return
+        except OSError as exc:  # skipping it would lint nothing and pass
+            raise ConfigError(f"{folder}: cannot read the folder: {exc.strerror}; fix its permissions or give "
+                              "other PATHS") from None
         real_prefix = None if real is None else real if real.endswith(os.sep) else real + os.sep
         for e in entries:
             name = e.name
