@@ -533,7 +533,7 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
     if fmt == "json":
         _emit_json({
             "direction": result.direction,
-            "dry_run": result.dry_run,
+            "dry_run": result.rolled_back,
             "ok": error is None,
             "error": error,
             "migrations": [{"version": str(r.version), "name": r.name, "status": r.status,
@@ -611,7 +611,7 @@ def migrate_validate(fmt: str) -> None:
 
         pending = [m for m in runner.migrations() if m.version in
                    {e.version for e in runner.status() if e.state == "pending"}]
-        findings = runner._validate(HookContext(runner.conn, app.config, "up", False, {}, pending), pending)
+        findings = runner.validate(HookContext(runner.conn, app.config, "up", False, {}, pending), pending)
     errors = [p for p in problems] + [f for f in findings if f.level == "error"]
     if fmt == "json":
         _emit_json({"ok": not errors,

@@ -125,7 +125,7 @@ def _pending(app: App, target: int | None) -> list[MigrationReport]:
     """The pending migrations (status ``pending``), read afresh; ``[]`` when they cannot be read."""
     try:
         runner = app.runner()
-        return [MigrationReport(m.version, m.name) for m in runner._plan_up(target, runner.status())]
+        return [MigrationReport(m.version, m.name) for m in runner.plan_up(target, runner.status())]
     except Exception:
         return []
 

@@ -1,0 +1,155 @@
+"""Who blocks the dry run: a second connection watching pg_blocking_pids while a statement waits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from ..errors import ConfitureError
+from .report import DryRunReport
+
+Conn = psycopg.Connection[Any]
+
+
+@dataclass
+class Blocker:
+    """A backend that held the lock our statement waited for (seen from a second connection)."""
+
+    pid: int
+    user: str | None
+    application: str | None
+    state: str | None
+    backend_start: str | None
+    xact_start: str | None
+    query: str | None
+    holds: str | None
+    waiting_for: str | None
+
+    def describe(self) -> str:
+        """One line for the error message."""
+        bits = [f"pid {self.pid}"]
+        if self.user:
+            bits.append(f"user {self.user}")
+        if self.application:
+            bits.append(f"application {self.application!r}")
+        if self.backend_start:
+            bits.append(f"connected since {self.backend_start}")
+        if self.xact_start:
+            bits.append(f"transaction open since {self.xact_start}")
+        if self.state:
+            bits.append(f"state {self.state}")
+        if self.holds:
+            bits.append(f"holding {self.holds}")
+        return ", ".join(bits)
+
+
+class LockBlocked(ConfitureError):
+    """The dry run's statement waited longer than ``lock_timeout`` for another session's lock (exit 1).
+
+    :ivar report: the dry run's report up to the blocked statement (its ``error``
+        is this message), or ``None``.
+    :ivar detail: the message without its closing "Nothing was changed."
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, report: DryRunReport | None = None, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+        self.detail = detail or message
+
+
+
+_BLOCKERS_SQL = """
+SELECT a.pid, a.usename, a.application_name, a.state,
+       to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS TZ'),
+       left(a.query, 200),
+       (SELECT string_agg(DISTINCT format('%%s on %%s', l.mode, l.relation::regclass), ', ')
+          FROM pg_locks l
+         WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation'
+           AND l.relation IN (SELECT w.relation FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted)),
+       (SELECT string_agg(format('%%s on %%s', w.mode, w.relation::regclass), ', ')
+          FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted AND w.locktype = 'relation')
+  FROM pg_stat_activity a
+ WHERE a.pid = ANY(pg_blocking_pids(%(me)s))
+ ORDER BY a.pid
+"""
+
+
+class BlockerWatch:
+    """Watches, from a second connection, who blocks our backend while a statement runs.
+
+    A background thread is armed by :meth:`arm` before each statement; if the
+    statement is still running after ``after_s`` seconds it polls
+    ``pg_blocking_pids(our pid)`` every ``every_s`` seconds and keeps the last
+    non-empty answer, described from ``pg_stat_activity`` and ``pg_locks``.
+
+    :param url: libpq URL for the second connection.
+    :param pid: our backend's pid (``conn.info.backend_pid``).
+    """
+
+    def __init__(self, url: str, pid: int, after_s: float = 0.1, every_s: float = 0.05) -> None:
+        self.url = url
+        self.pid = pid
+        self.after_s = after_s
+        self.every_s = every_s
+        self.blockers: list[Blocker] = []
+        self._armed_at: float | None = None
+        self._cv = threading.Condition()
+        self._stop = False
+        self._conn: Conn | None = None
+        self._thread = threading.Thread(target=self._loop, name="confiture-blocker-watch", daemon=True)
+        self._thread.start()
+
+    def arm(self) -> None:
+        """A statement starts: forget the last blockers, start watching."""
+        with self._cv:
+            self.blockers = []
+            self._armed_at = time.monotonic()
+            self._cv.notify()
+
+    def disarm(self) -> None:
+        """The statement ended (blockers seen are kept for the error message)."""
+        with self._cv:
+            self._armed_at = None
+
+    def close(self) -> None:
+        """Stop the thread and close the second connection."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        self._thread.join(timeout=5)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._stop and self._armed_at is None:
+                    self._cv.wait()
+                if self._stop:
+                    return
+                wait = self._armed_at + self.after_s - time.monotonic() if self._armed_at else 0
+            if wait > 0:
+                with self._cv:
+                    self._cv.wait(timeout=wait)
+                continue
+            try:
+                found = self._poll()
+            except psycopg.Error:
+                found = []
+            with self._cv:
+                if found and self._armed_at is not None:
+                    self.blockers = found
+                self._cv.wait(timeout=self.every_s)
+
+    def _poll(self) -> list[Blocker]:
+        if self._conn is None:
+            self._conn = psycopg.connect(self.url, autocommit=True, application_name="confiture dry-run watch")
+        rows = self._conn.execute(_BLOCKERS_SQL, {"me": self.pid}).fetchall()
+        return [Blocker(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
+

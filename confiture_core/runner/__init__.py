@@ -1,0 +1,28 @@
+"""Applies and reverts migrations under a transaction policy: the :class:`Runner` and what it reports.
+
+Modules: :mod:`.runner` (lock -> plan -> validate -> hooks -> body -> record), :mod:`.plan` (reads
+only), :mod:`.transactions` (the policy), :mod:`.session` (commit guard, reset, timeouts),
+:mod:`.body` (SQL or Python body), :mod:`.record` (tracking rows), :mod:`.backfills`,
+:mod:`.events` (reporter, statement observer, result).
+"""
+
+from .events import NullReporter, Reporter, RunResult, StatementObserver
+from .plan import Planner, Problem, StatusEntry, refusal
+from .runner import Runner
+from .session import CommitGuard
+from .transactions import CommitEach, TransactionPolicy
+
+__all__ = [
+    "CommitEach",
+    "CommitGuard",
+    "NullReporter",
+    "Planner",
+    "Problem",
+    "Reporter",
+    "RunResult",
+    "Runner",
+    "StatementObserver",
+    "StatusEntry",
+    "TransactionPolicy",
+    "refusal",
+]

@@ -1,0 +1,257 @@
+"""A migration's body, SQL statements or a Python function, run and observed; its errors as file:line."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from pglast import ast
+from pglast.enums import TransactionStmtKind
+from psycopg import pq
+
+from ..errors import ConfitureError, MigrationFailed
+from ..migrations import Direction, Migration, shown
+from ..sql import Statement
+from .events import Reporter, StatementObserver
+from .plan import Planner
+from .record import Recorder
+from .session import CommitGuard
+
+Conn = psycopg.Connection[Any]
+
+_SKIP_TX = {
+    TransactionStmtKind.TRANS_STMT_BEGIN,
+    TransactionStmtKind.TRANS_STMT_START,
+    TransactionStmtKind.TRANS_STMT_COMMIT,
+}
+_REFUSE_TX = {
+    TransactionStmtKind.TRANS_STMT_ROLLBACK,
+    TransactionStmtKind.TRANS_STMT_PREPARE,
+    TransactionStmtKind.TRANS_STMT_COMMIT_PREPARED,
+    TransactionStmtKind.TRANS_STMT_ROLLBACK_PREPARED,
+}
+
+#: a transactional Python migration ended the runner's transaction (and went on, or returned)
+_ENDED_TX = ("rolled back the runner's transaction (conn.rollback() or a ROLLBACK statement); nothing it did was "
+             "applied: a transactional Python migration must not end its transaction (raise to fail it, or set "
+             "transactional = False to manage transactions yourself)")
+
+
+class Body:
+    """Runs a migration's body on the runner's connection, telling the observer about every statement.
+
+    :param conn: the runner's connection.
+    :param reporter: receives the notices about skipped transaction control.
+    :param observer: optional statement observer.
+    :param guard: the commit guard, armed around a transactional Python migration.
+    :param recorder: records an autocommit migration as failed when a statement fails.
+    :param planner: gives the hint about INVALID indexes a failed statement left.
+    """
+
+    def __init__(self, conn: Conn, reporter: Reporter, observer: StatementObserver | None, guard: CommitGuard,
+                 recorder: Recorder, planner: Planner) -> None:
+        self.conn = conn
+        self.reporter = reporter
+        self.observer = observer
+        self.guard = guard
+        self.recorder = recorder
+        self.planner = planner
+
+    def skip(self, m: Migration, direction: Direction, reason: str) -> None:
+        """Run nothing of ``m``: tell the observer that each of its statements was not executed, and why."""
+        if m.kind == "python":
+            m.python_callable(direction)  # a broken file fails as it would when run
+            if self.observer:
+                self.observer.skipped_statement(m, python_pseudo_statement(m), reason)
+            return
+        for st in m.sql(direction).statements:
+            if self.observer:
+                self.observer.skipped_statement(m, st, reason)
+
+    def run(self, m: Migration, direction: Direction, *, transactional: bool, python_conn: Any = None) -> None:
+        """Run ``m``'s body: in the current transaction, or (``transactional`` false) in autocommit.
+
+        :param python_conn: what a Python migration's function receives (default: the runner's connection).
+        :raises MigrationFailed: a statement or the function failed; the message names the file and line.
+        """
+        if m.kind == "python":
+            self._run_python(m, direction, transactional, self.conn if python_conn is None else python_conn)
+            return
+        path = m.path_for(direction)
+        assert path is not None
+        statements = m.sql(direction).statements
+        for i, st in enumerate(statements):
+            if transactional and isinstance(st.node, ast.TransactionStmt):
+                kind = st.node.kind
+                if kind in _SKIP_TX:
+                    self.reporter.info(f"{path.name}:{st.line}: skipped {st.sql.split()[0].upper()}: the "
+                                       "migration already runs in its own transaction")
+                    if st.node.options:
+                        self.reporter.warn(f"{path.name}:{st.line}: the options of {st.sql!r} are ignored; the "
+                                           "runner's transaction uses the server's defaults (put SET TRANSACTION "
+                                           "... as the migration's first statement instead)")
+                    if self.observer:
+                        self.observer.skipped_statement(m, st, "transaction control (runner's transaction)")
+                    continue
+                if kind in _REFUSE_TX:
+                    raise MigrationFailed(
+                        f"{shown(path)}:{st.line}: {st.sql.split()[0].upper()} is not allowed in a migration that runs "
+                        "in a transaction; remove it (the runner rolls back on failure)")
+            if self.observer:
+                self.observer.before_statement(m, st)
+            t = time.perf_counter()
+            try:
+                cur = self._execute(st)
+            except psycopg.Error as exc:
+                message = self._statement_error(m, path, statements, i, exc, transactional)
+                if self.observer:
+                    self.observer.failed_statement(m, st, (time.perf_counter() - t) * 1000, message)
+                raise MigrationFailed(message, recorded=not transactional) from exc
+            if self.observer:
+                self.observer.after_statement(m, st, (time.perf_counter() - t) * 1000, cur.rowcount)
+
+    def _run_python(self, m: Migration, direction: Direction, transactional: bool, conn: Any) -> None:
+        fn = m.python_callable(direction)
+        pseudo = python_pseudo_statement(m)
+        if self.observer:
+            self.observer.before_statement(m, pseudo)
+        t = time.perf_counter()
+        try:
+            self._call_python(m, direction, fn, conn, transactional)
+        except MigrationFailed as exc:
+            if self.observer:
+                self.observer.failed_statement(m, pseudo, (time.perf_counter() - t) * 1000, str(exc))
+            raise
+        if self.observer:
+            self.observer.after_statement(m, pseudo, (time.perf_counter() - t) * 1000, -1)
+
+    def _call_python(self, m: Migration, direction: Direction, fn: Callable[..., Any], conn: Any,
+                     transactional: bool) -> None:
+        """Run a Python migration's ``up``/``down`` with the same guards as plugin hooks.
+
+        Its output goes to stderr (stdout is reserved for ``--format json``). In a
+        transactional migration the commit guard is armed, and a function that
+        commits, rolls back or closes the connection fails the migration, which is
+        then recorded as failed (part of its work may have been committed).
+
+        :raises MigrationFailed: the function raised (``SystemExit`` included) or
+            broke the runner's transaction; the message names the file and line.
+        """
+        where = shown(m.up_path)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                if transactional:
+                    with self.guard.armed():
+                        fn(conn)
+                else:
+                    fn(conn)
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
+        except BaseException as exc:
+            line = _traceback_line(exc, m.up_path)
+            at = f"{where}:{line}" if line else where
+            if transactional and isinstance(exc, psycopg.errors.ReadOnlySqlTransaction) and not self.conn.closed \
+                    and self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                raise MigrationFailed(f"{at}: {direction}() {_ENDED_TX}") from exc
+            if isinstance(exc, psycopg.Error):
+                primary = exc.diag.message_primary or str(exc).splitlines()[0]
+                raise MigrationFailed(f"{at}: {direction}() failed: {primary}"
+                                      + (f" [{exc.sqlstate}]" if exc.sqlstate else "")) from exc
+            what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else \
+                f"raised {type(exc).__name__}: {exc}"
+            raise MigrationFailed(f"{at}: {direction}() {what}") from exc
+        if transactional and not self.conn.closed and \
+                self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
+            # nothing was committed: the migration's transaction is rolled back, nothing is recorded
+            raise MigrationFailed(
+                f"{where}: {direction}() caught a database error and went on, which leaves the transaction "
+                "aborted; nothing was applied. Let the error propagate, or catch it around a savepoint "
+                "(with conn.transaction(): ...)")
+        if transactional and not self.conn.closed and \
+                self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            # rolled back: what ran before is gone, and what ran after could not write (see
+            # CommitEach.migration)
+            raise MigrationFailed(f"{where}: {direction}() {_ENDED_TX}")
+        if transactional and self.conn.closed:
+            msg = (f"{where}: {direction}() closed the runner's connection; a Python migration must not do that "
+                   "(set transactional = False to manage transactions yourself)")
+            raise MigrationFailed(msg, recorded=True)
+
+    def _execute(self, st: Statement) -> psycopg.Cursor[Any]:
+        cur = self.conn.cursor()
+        if st.copy_data is not None:
+            with cur.copy(st.sql) as copy:
+                copy.write(st.copy_data.encode())
+        else:
+            cur.execute(st.sql.encode(), prepare=False)
+        return cur
+
+    def _statement_error(self, m: Migration, path: Any, statements: Sequence[Statement], i: int,
+                         exc: psycopg.Error, transactional: bool) -> str:
+        st = statements[i]
+        line = st.line
+        pos = exc.diag.statement_position
+        if pos and pos.isdigit():
+            line = st.line_of(int(pos))
+        primary = exc.diag.message_primary or str(exc).splitlines()[0]
+        code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
+        msg = f"{shown(path)}:{line}: {primary}{code}"
+        if exc.diag.message_hint:
+            msg += f" (hint: {exc.diag.message_hint})"
+        if st.copy_data is not None and exc.diag.context:
+            msg += f" ({exc.diag.context.splitlines()[0]})"
+        if not transactional:
+            n = len(statements)
+
+            def span(a: int, b: int) -> str:
+                return f"statement {a}" if a == b else f"statements {a}-{b}"
+
+            ran = (f"{span(1, i)} ran and {'was' if i == 1 else 'were'} committed" if i
+                   else "no statement had run")
+            rest = f", {span(i + 2, n)} did not run" if i + 1 < n else " (the last one)"
+            msg += f"; this migration runs outside a transaction: {ran}, statement {i + 1} failed{rest}"
+            hint = self.planner.invalid_index_hint(m) if not self.conn.closed else ""
+            self.recorder.failure(m, msg)  # the hint is read again when shown: the index may be dropped by then
+            msg += (f". It is recorded as failed{hint}" if hint else
+                    ". It is recorded as failed: fix the database by hand, then run `confiture migrate repair`")
+        return msg
+
+
+def failure_message(m: Migration, direction: Direction, exc: BaseException) -> str:
+    """The one-line message of a migration's failure: a Confiture error as is, else prefixed with the file name."""
+    if isinstance(exc, ConfitureError):
+        return str(exc)
+    path = m.path_for(direction) or m.up_path
+    return f"{path.name}: {exc}"
+
+
+def changes_role(m: Migration, direction: Direction) -> bool:
+    """Whether a migration may have run SET ROLE / SET SESSION AUTHORIZATION."""
+    if m.kind == "python":
+        return True
+    return any(
+        isinstance(st.node, ast.VariableSetStmt) and (st.node.name in ("role", "session_authorization")
+                                                      or st.node.name is None)
+        for st in m.sql(direction).statements
+    )
+
+
+def python_pseudo_statement(m: Migration) -> Statement:
+    """The statement an observer is shown for a Python migration's body."""
+    return Statement(sql=f"-- python migration {m.up_path.name}", node=ast.SelectStmt(), index=0, offset=0,
+                     line=1, column=1)
+
+
+def _traceback_line(exc: BaseException, path: Any) -> int | None:
+    """The line of ``path`` nearest to where ``exc`` was raised, if it is in the traceback."""
+    target = str(path)
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == target:
+            line = frame.lineno
+    return line

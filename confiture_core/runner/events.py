@@ -1,0 +1,92 @@
+"""What the runner tells the outside: progress (Reporter), every statement (StatementObserver), the result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..hookspecs import Finding, MigrationResult
+from ..migrations import Direction, Migration
+from ..sql import Statement
+
+
+class Reporter(Protocol):
+    """Receives progress from the runner (the CLI draws it with rich)."""
+
+    def start(self, total: int, direction: Direction) -> None:
+        """A run of ``total`` migrations begins."""
+
+    def migration_started(self, migration: Migration) -> None:
+        """One migration begins."""
+
+    def migration_done(self, result: MigrationResult) -> None:
+        """One migration ended (applied, reverted or failed)."""
+
+    def info(self, message: str) -> None:
+        """A one-line notice for people (stderr)."""
+
+    def warn(self, message: str) -> None:
+        """A one-line warning for people (stderr)."""
+
+    def finish(self) -> None:
+        """The run ended."""
+
+
+class StatementObserver(Protocol):
+    """Sees every statement the runner executes (a measuring observer reads locks around each)."""
+
+    def before_statement(self, migration: Migration, statement: Statement) -> None:
+        """Just before ``statement`` is sent."""
+
+    def after_statement(self, migration: Migration, statement: Statement, duration_ms: float,
+                        rowcount: int) -> None:
+        """Just after ``statement`` succeeded: its duration (ms) and rows affected (-1: n/a)."""
+
+    def skipped_statement(self, migration: Migration, statement: Statement, reason: str) -> None:
+        """``statement`` was not executed (transaction control, or one the transaction policy leaves out)."""
+
+    def failed_statement(self, migration: Migration, statement: Statement, duration_ms: float,
+                         error: str) -> None:
+        """``statement`` was sent and failed after ``duration_ms`` (ms); ``error`` is the one-line message."""
+
+
+class NullReporter:
+    """A reporter that drops everything (library use)."""
+
+    def start(self, total: int, direction: Direction) -> None:
+        pass
+
+    def migration_started(self, migration: Migration) -> None:
+        pass
+
+    def migration_done(self, result: MigrationResult) -> None:
+        pass
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass
+class RunResult:
+    """What ``up`` or ``down`` did.
+
+    :ivar rolled_back: the run's transaction policy rolled everything back at the end.
+    """
+
+    direction: Direction
+    results: list[MigrationResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    rolled_back: bool = False
+    #: every migration the run planned, in order (those after a failure have no result)
+    planned: list[Migration] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """Whether a migration failed."""
+        return any(r.status == "failed" for r in self.results)

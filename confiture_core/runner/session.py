@@ -1,0 +1,144 @@
+"""The runner's session: the commit guard, the reset between migrations, the timeouts.
+
+Commit guard. While plugin hooks or a Python migration run inside one of the
+runner's transactions, a row sits in a temporary table whose deferred constraint
+trigger raises at COMMIT: code that sends ``COMMIT`` therefore fails and rolls
+everything back instead of committing half a migration. The runner's own commit
+lets it through with :data:`COMMIT_OK` in the same round trip.
+
+Session state. Between migrations the session is reset (``RESET ALL``, ``SET
+SESSION AUTHORIZATION DEFAULT``, ``DEALLOCATE ALL``, ``CLOSE ALL``, ``UNLISTEN
+*``, ``DISCARD PLANS``, ``DISCARD SEQUENCES``) and the configured
+``lock_timeout`` / ``statement_timeout`` are set again, so a migration's
+``SET search_path`` never leaks into the next. ``DISCARD ALL`` is not used: it
+would also release the runners' advisory lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import pq, sql
+
+from ..config import Config
+from ..errors import MigrationFailed
+
+Conn = psycopg.Connection[Any]
+
+#: sent with the runner's own COMMIT: lets it through the commit guard
+COMMIT_OK = "SELECT set_config('confiture.commit_ok', 'on', true)"
+
+#: hooks that run inside a transaction of the runner, under the commit guard
+GUARDED_HOOKS = ("validate", "before_migrate", "after_migrate", "before_migration", "after_migration", "backfill")
+
+_GUARD_SQL = """
+SET client_min_messages = warning;
+CREATE TEMP TABLE IF NOT EXISTS confiture_commit_guard (id int);
+CREATE OR REPLACE FUNCTION pg_temp.confiture_commit_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_temp.confiture_commit_guard WHERE id = NEW.id)
+     AND current_setting('confiture.commit_ok', true) IS DISTINCT FROM 'on' THEN
+    RAISE EXCEPTION 'confiture: a plugin hook or Python migration issued COMMIT inside a migration; %',
+      'refused and rolled back'
+      USING HINT = 'hooks and transactional Python migrations must not commit, roll back or '
+                   'close the runner''s connection';
+  END IF;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS confiture_commit_guard ON pg_temp.confiture_commit_guard;
+CREATE CONSTRAINT TRIGGER confiture_commit_guard AFTER INSERT ON pg_temp.confiture_commit_guard
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.confiture_commit_guard();
+RESET client_min_messages;
+"""
+
+
+class CommitGuard:
+    """Makes a COMMIT sent by code the runner calls fail (see the module docstring).
+
+    :param conn: the runner's connection.
+    """
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self.ready = False
+
+    def prepare(self) -> None:
+        """Create the guard's session objects (a temp table, its function and deferred trigger)
+        once, in autocommit, so they outlive any rolled-back migration; a no-op when already
+        done or inside a transaction."""
+        if self.ready or self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            return
+        self.conn.execute(_GUARD_SQL)
+        self.ready = True
+
+    @contextmanager
+    def armed(self) -> Iterator[None]:
+        """Arm the guard while the block runs in the current transaction (a no-op outside one).
+
+        :raises MigrationFailed: the block left a role set that cannot disarm it (SET ROLE
+            without RESET ROLE).
+        """
+        if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            yield
+            return
+        if not self.ready:
+            # created inside this transaction: not marked ready, since a rollback
+            # of the transaction drops it again (prepare() avoids this cost)
+            self.conn.execute(_GUARD_SQL)
+        self.conn.execute("INSERT INTO pg_temp.confiture_commit_guard VALUES (1)")
+        yield
+        if self.conn.info.transaction_status == pq.TransactionStatus.INTRANS:
+            try:
+                self.conn.execute("DELETE FROM pg_temp.confiture_commit_guard")
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise MigrationFailed(
+                    "the runner lost its login role's privileges while plugin hooks or a Python migration ran "
+                    f"({exc.diag.message_primary or exc}): one of them ran SET ROLE and left it set; it must "
+                    "RESET ROLE before returning") from exc
+
+
+class Session:
+    """Session settings of the runner's connection: timeouts, and the reset between migrations.
+
+    :param conn: the runner's connection.
+    :param config: gives ``lock_timeout`` and ``statement_timeout``.
+    """
+
+    def __init__(self, conn: Conn, config: Config) -> None:
+        self.conn = conn
+        self.config = config
+
+    def reset(self) -> None:
+        """Reset session state a migration may have changed, keeping the advisory lock.
+
+        One round trip: the resets and :meth:`apply_timeouts`' settings in one string.
+        """
+        self.conn.execute(sql.SQL("; ").join([
+            sql.SQL("RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; "
+                    "DISCARD PLANS; DISCARD SEQUENCES"),
+            *self._timeout_statements(),
+        ]))
+
+    def apply_timeouts(self) -> None:
+        """SET the configured ``lock_timeout`` and ``statement_timeout`` for this session.
+
+        Also sets ``client_connection_check_interval`` to 1 s (PostgreSQL 14 and
+        later): when the runner is killed mid-statement, its backend notices the
+        lost client within a second and rolls back, releasing the advisory lock,
+        instead of running on to the end of a long statement.
+        """
+        statements = self._timeout_statements()
+        if statements:
+            self.conn.execute(sql.SQL("; ").join(statements))
+
+    def _timeout_statements(self) -> list[sql.Composable]:
+        settings: list[tuple[str, str | None]] = [("lock_timeout", self.config.lock_timeout),
+                                                  ("statement_timeout", self.config.statement_timeout)]
+        if self.conn.info.server_version >= 140000:
+            settings.append(("client_connection_check_interval", "1s"))
+        return [sql.SQL("SELECT set_config({}, {}, false)").format(sql.Literal(name), sql.Literal(str(value)))
+                for name, value in settings if value is not None]
