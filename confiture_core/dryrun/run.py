@@ -1,44 +1,4 @@
-"""Measured dry runs: what each statement really did, then everything rolled back.
-
-:func:`dry_run` runs ``Runner.up`` under the :class:`~.policy.RollbackAll`
-transaction policy (one transaction, a SAVEPOINT per migration, hooks included
-with ``context.dry_run`` true, ROLLBACK at the end) with a
-:class:`~.observer.MeasuringObserver` that, around every statement, reads on
-the runner's own connection only what our backend holds locks on (every table
-and sequence is read once, before the run; see :mod:`.catalog`):
-
-- ``pg_locks`` rows of our backend (``locktype = 'relation'``, granted). Locks
-  are held to the end of the transaction, so a statement's locks are those new
-  since the snapshot taken just before it (PostgreSQL docs, "Explicit Locking":
-  https://www.postgresql.org/docs/current/explicit-locking.html). What each mode
-  blocks comes from the conflict table in :mod:`confiture_core.risk`.
-- ``pg_class.relfilenode`` of every table and materialized view: a new
-  relfilenode for the same oid means the table was rewritten (docs, "Database
-  File Layout": https://www.postgresql.org/docs/current/storage-file-layout.html).
-- the state of every sequence (``pg_sequence_last_value``). Sequences are not
-  transactional ("Sequence Manipulation Functions": *nextval ... is never rolled
-  back*), so the rollback does not undo them: after the rollback :func:`dry_run`
-  puts a sequence back with ``setval`` only when every value in between is
-  provably its own (:func:`~.sequences.restore_sequences`); otherwise it is left advanced (a
-  gap, never a duplicate) and the report says why.
-
-One transaction for the whole run means a lock an earlier migration took hides
-the same lock of a later one (PostgreSQL adds no ``pg_locks`` row for a mode
-already held): such locks are reported as ``inferred`` for the statements that
-name the relation (see :class:`~.report.LockTaken`), and ``destructive`` is judged from
-the statement's target relation, resolved before it runs.
-
-The duration (ms) and rows affected come from the runner. Statements that
-cannot run in a transaction block are not executed; the report marks them
-``not executed in dry-run`` with the lock they would take.
-
-A dry run sets a short ``lock_timeout`` (``[dry_run] lock_timeout``, default
-``"2s"``): when a statement waits on another session's lock longer than that,
-the run stops and :class:`~.blockers.LockBlocked` names the blocking backends, found with
-``pg_blocking_pids`` / ``pg_locks`` / ``pg_stat_activity`` from a second
-connection while our statement waits.
-"""
-
+"""One measured dry run: the runner under the rolled-back policy with a measuring observer, then the report."""
 
 from __future__ import annotations
 
@@ -52,8 +12,7 @@ from ..errors import ConfitureError
 from ..hookcaller import Hooks
 from ..hookspecs import MigrationResult
 from ..migrations import Direction, Migration
-from ..runner import CommitGuard, NullReporter, Reporter, Runner, RunResult
-from ..runner.session import Session
+from ..runner import CommitGuard, NullReporter, Reporter, Runner, RunResult, Session
 from .blockers import BlockerWatch, LockBlocked
 from .hooks import DryRunHooks
 from .observer import MeasuringObserver

@@ -9,7 +9,7 @@ only), :mod:`.transactions` (the policy), :mod:`.session` (commit guard, reset, 
 from .events import NullReporter, Reporter, RunResult, StatementObserver
 from .plan import Planner, Problem, StatusEntry, refusal
 from .runner import Runner
-from .session import CommitGuard
+from .session import CommitGuard, Session
 from .transactions import CommitEach, TransactionPolicy
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Reporter",
     "RunResult",
     "Runner",
+    "Session",
     "StatementObserver",
     "StatusEntry",
     "TransactionPolicy",
