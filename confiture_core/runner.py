@@ -1109,7 +1109,9 @@ class Runner:
             if len(refused) == 1:
                 raise refused[0]
             if refused:
-                raise HistoryError(refusal("refusing to revert", [str(e) for e in refused]))
+                # bad files only: a usage error (exit 2), as one bad file is
+                kind = MigrationFileError if all(isinstance(e, MigrationFileError) for e in refused) else HistoryError
+                raise kind(refusal("refusing to revert", [str(e) for e in refused]))
             result = RunResult("down", planned=list(plan))
             if not plan:
                 self.reporter.info("nothing to revert")
