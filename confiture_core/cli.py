@@ -471,8 +471,11 @@ def migrate_new(name: str, python_: bool, fmt: str) -> None:
     created: list[Path] = []
     if python_:
         p = folder / f"{version}_{slug}.py"
-        p.write_text(f'"""{name}"""\n\n\ndef up(conn):\n    conn.execute("SELECT 1")\n\n\n'
-                     'def down(conn):\n    conn.execute("SELECT 1")\n')
+        p.write_text(f'"""{name}"""\n\n\ndef up(conn):\n'
+                     '    # conn: a psycopg connection inside the migration\'s transaction, e.g.\n'
+                     '    # conn.execute("UPDATE accounts SET plan = %s WHERE plan IS NULL", ["free"])\n'
+                     '    ...\n\n\n'
+                     'def down(conn):\n    # what reverts up(); remove down() if it cannot be reverted\n    ...\n')
         created.append(p)
     else:
         for d in ("up", "down"):
