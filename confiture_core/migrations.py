@@ -281,7 +281,7 @@ def discover(folder: Path) -> list[Migration]:
         suffix = next((x for x in (".up.sql", ".down.sql", ".sql", ".py") if lower.endswith(x)), None)
         if not path.is_file():
             if suffix is not None:
-                _refuse_not_a_file(path)
+                refuse_not_a_file(path)
             continue
         if suffix is not None and not fname.endswith(suffix):
             raise MigrationFileError(
@@ -331,7 +331,7 @@ def discover(folder: Path) -> list[Migration]:
     ]
 
 
-def _refuse_not_a_file(path: Path) -> None:
+def refuse_not_a_file(path: Path) -> None:
     """Refuse an entry named like a migration file that is not one (a folder, a dangling
     symbolic link, a symbolic link loop, a FIFO...): skipping it would silently drop a migration.
 

@@ -399,3 +399,18 @@ def test_failed_autocommit_migration_gives_its_advice_once(project: Path, db: ps
     for args in (("migrate", "validate"), ("migrate", "up", "--yes")):
         r = run_cli(*args, cwd=project)
         assert r.code == 1 and r.stderr.count("confiture migrate repair") == 1, (args, r.stderr)
+
+
+def test_lint_refuses_what_migrate_refuses(tmp_path: Path) -> None:
+    """Regression: a folder, a dangling symbolic link or a loop named like a migration made `migrate` exit 2,
+    but `lint` said "No findings" and exited 0, so CI passed what the deploy then refused."""
+    (tmp_path / "confiture.toml").write_text('migrations_dir = "migrations"\n[lint]\npg_version = 16\n')
+    m = tmp_path / "migrations"
+    write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
+    (m / "2_b.up.sql").symlink_to("nowhere.sql")
+    r = run_cli("lint", "--no-cache", cwd=tmp_path)
+    assert r.code == 2 and "2_b.up.sql: symbolic link to nowhere.sql, which does not exist" in r.stderr, r.stderr
+    (m / "2_b.up.sql").unlink()
+    (m / "2_b.up.sql").symlink_to("2_b.up.sql")
+    r = run_cli("lint", "--no-cache", cwd=tmp_path)
+    assert r.code == 2 and "symbolic link loop" in r.stderr
