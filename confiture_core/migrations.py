@@ -196,11 +196,21 @@ class Migration:
         module sets ``transactional = False``. The runner asks before anything runs.
 
         :raises MigrationFileError: a SQL file with no statement (empty, or only
-            comments, as ``migrate new`` creates it), or one that mixes both kinds
-            of statements without the directive and without ``mixed``.
+            comments, as ``migrate new`` creates it), a Python function with no code
+            (only a docstring, ``pass`` or ``...``, as ``migrate new --python`` writes
+            it), or a SQL file that mixes both kinds of statements without the
+            directive and without ``mixed``.
         """
         if self.kind == "python":
-            return bool(getattr(self.module(), "transactional", True))
+            module = self.module()
+            fn = getattr(module, direction, None)
+            if fn is not None and _does_nothing(fn):
+                line = getattr(getattr(fn, "__code__", None), "co_firstlineno", 1)
+                todo = ("write the migration in it, or delete the file" if direction == "up" else "write what "
+                        "reverts the migration in it, or remove down() (the migration then cannot be reverted)")
+                raise MigrationFileError(f"{shown(self.up_path)}:{line}: {direction}() has no code yet (only a "
+                                         f"docstring, pass or ...): {todo}")
+            return bool(getattr(module, "transactional", True))
         parsed = self.sql(direction)
         if all(st.is_transaction_control for st in parsed.statements):
             raise MigrationFileError(self._no_statement(direction))
@@ -271,7 +281,7 @@ def discover(folder: Path) -> list[Migration]:
         suffix = next((x for x in (".up.sql", ".down.sql", ".sql", ".py") if lower.endswith(x)), None)
         if not path.is_file():
             if suffix is not None:
-                _refuse_not_a_file(path)
+                refuse_not_a_file(path)
             continue
         if suffix is not None and not fname.endswith(suffix):
             raise MigrationFileError(
@@ -321,7 +331,7 @@ def discover(folder: Path) -> list[Migration]:
     ]
 
 
-def _refuse_not_a_file(path: Path) -> None:
+def refuse_not_a_file(path: Path) -> None:
     """Refuse an entry named like a migration file that is not one (a folder, a dangling
     symbolic link, a symbolic link loop, a FIFO...): skipping it would silently drop a migration.
 
@@ -360,6 +370,23 @@ def parse_version(text: str) -> int:
 def by_version(migrations: Sequence[Migration]) -> dict[int, Migration]:
     """Index migrations by version."""
     return {m.version: m for m in migrations}
+
+
+def _does_nothing(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn``'s body holds only a docstring, ``pass`` or ``...`` (as ``migrate new --python`` writes it)."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return False
+    defn = tree.body[0] if tree.body else None
+    if not isinstance(defn, ast.FunctionDef):
+        return False
+    return all(isinstance(st, ast.Pass) or (isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant)
+                                             and (st.value.value is Ellipsis or isinstance(st.value.value, str)))
+               for st in defn.body)
 
 
 def _check_python_module(mod: ModuleType, path: Path) -> None:

@@ -37,6 +37,26 @@ def _risk_cell(r: Risk) -> str:
     return f"[{_RISK_STYLE[r]}]{r.label}[/]"
 
 
+def _measured_risk_cell(m: MigrationReport) -> str:
+    """The migration's risk, or "not measured" for one the dry run never reached (an earlier one failed)."""
+    if m.status == "pending":
+        return "[dim]not measured[/]"
+    return _risk_cell(m.risk) + (" (until it failed)" if m.status == "failed" else "")
+
+
+def _overall(report: DryRunReport) -> str:
+    """The last line: the overall risk, saying how many migrations it does not cover."""
+    unmeasured = sum(1 for m in report.migrations if m.status == "pending")
+    failed = sum(1 for m in report.migrations if m.status == "failed")
+    if not unmeasured and not failed:
+        return f"overall risk: {report.risk.label}"
+    measured = len(report.migrations) - unmeasured - failed
+    return (f"overall risk of the {measured} migration(s) measured in full: {report.risk.label}; "
+            + ", ".join(part for part in (f"{failed} failed" if failed else "",
+                                          f"{unmeasured} not measured (the dry run stopped before them)"
+                                          if unmeasured else "") if part))
+
+
 def _locks_cell(locks: Sequence[object], limit: int = 4) -> str:
     from .dryrun import LockTaken
 
@@ -106,7 +126,7 @@ def _summary_table(report: DryRunReport) -> Table:
         pre = [lk for lk in m.locks() if lk.preexisting]
         seqs = [q for s in m.statements for q in s.sequences]
         t.add_row(str(m.version), _esc(m.name), _status(m),
-                  "" if m.duration_ms is None else f"{m.duration_ms:.1f}", _risk_cell(m.risk),
+                  "" if m.duration_ms is None else f"{m.duration_ms:.1f}", _measured_risk_cell(m),
                   _esc(_locks_cell(pre)), _esc(", ".join(sorted({r for s in m.statements for r in s.rewritten}))),
                   _esc(", ".join(sorted({q.sequence for q in seqs}))))
     return t
@@ -121,7 +141,7 @@ def _summary_lines(report: DryRunReport, console: Console) -> None:
     console.print(f"dry run (rolled back; lock_timeout {report.lock_timeout})", markup=False, style="bold")
     for m in report.migrations:
         ms = "" if m.duration_ms is None else f" · {m.duration_ms:.1f} ms"
-        console.print(f"{m.version} {_esc(m.name)} · {_status(m)}{ms} · {_risk_cell(m.risk)}")
+        console.print(f"{m.version} {_esc(m.name)} · {_status(m)}{ms} · {_measured_risk_cell(m)}")
         pre = [lk for lk in m.locks() if lk.preexisting]
         if pre:
             console.print("  locks on existing relations: " + _locks_cell(pre).replace("\n", ", "), markup=False)
@@ -155,7 +175,7 @@ def render(report: DryRunReport, console: Console, *, details: Risk = Risk.BLOCK
         why = report.sequences_not_restored_reasons.get(name, "")
         console.print(f"sequence {name} left advanced by the dry run{': ' + why if why else ''}", markup=False,
                       style="yellow")
-    console.print(f"overall risk: {report.risk.label}", markup=False, style=_RISK_STYLE[report.risk])
+    console.print(_overall(report), markup=False, style=_RISK_STYLE[report.risk])
 
 
 def choose(report: DryRunReport, level: Risk, ask: Callable[[MigrationReport], bool]) -> int | None:

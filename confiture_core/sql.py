@@ -360,18 +360,38 @@ def parse_sql_text(text: str, path: str | None = None) -> SqlFile:
     return SqlFile(statements=tuple(statements), no_transaction=bool(_DIRECTIVE_RE.search(text[:first])))
 
 
-_PASSWORD_RE = re.compile(r"(?i)(\bPASSWORD\s+)(E?'(?:[^']|'')*')")
+_PASSWORD_AT = re.compile(r"(?i)\bPASSWORD\s+(?=E?'|\$)")
+_LITERAL = re.compile(r"(?s)E?'(?:[^']|'')*'|\$(\w*)\$.*?\$\1\$")
+_AFTER_LITERAL = frozenset(" \t\r\n;,)")
 
 
 def redact_secrets(sql_text: str) -> str:
-    """Hide password literals (``PASSWORD '...'`` of CREATE/ALTER ROLE/USER) in SQL shown to people.
+    """Hide password literals (``PASSWORD '...'``, ``E'...'`` or ``$tag$...$tag$`` of CREATE/ALTER ROLE/USER)
+    in SQL shown to people.
 
-    Used wherever statement text leaves the process in a report (dry-run report,
-    lint excerpts), since those become CI artifacts.
+    Used wherever statement text leaves the process in a report (verbose output, dry-run
+    report, lint excerpts), since those become CI artifacts. A literal that does not end
+    cleanly (``PASSWORD ''...''`` inside another string, as in a ``DO`` block's
+    ``EXECUTE``) is hidden with the rest of its line.
     """
     if "password" not in sql_text.casefold():  # casefold maps every letter IGNORECASE matches (U+017F too)
         return sql_text
-    return _PASSWORD_RE.sub(r"\1'***'", sql_text)
+    out: list[str] = []
+    pos = 0
+    for m in _PASSWORD_AT.finditer(sql_text):
+        start = m.end()
+        if start < pos:
+            continue
+        lit = _LITERAL.match(sql_text, start)
+        stop = lit.end() if lit else -1
+        if stop < 0 or (stop < len(sql_text) and sql_text[stop] not in _AFTER_LITERAL):
+            stop = sql_text.find("\n", start)
+            stop = len(sql_text) if stop < 0 else stop
+        out.append(sql_text[pos:start])
+        out.append("'***'")
+        pos = stop
+    out.append(sql_text[pos:])
+    return "".join(out)
 
 
 #: The statement classes :func:`no_transaction_reason` may give a reason for.

@@ -363,9 +363,16 @@ def test_failed_concurrent_index_names_the_invalid_index_everywhere(project: Pat
     for args, code in ((("migrate", "status"), 0), (("migrate", "validate"), 1), (("migrate", "up", "--yes"), 1)):
         r = run_cli(*args, cwd=project)
         assert r.code == code and DROP_HINT in r.stderr, (args, r.stderr)
+    # regression: repair made the migration pending while the index stayed, so the next up failed with
+    # 'relation "t_x_uniq" already exists' and status/validate no longer named the index
+    r = run_cli("migrate", "repair", cwd=project)
+    assert r.code == 1 and "cannot repair migration 1 (idx)" in r.stderr and DROP_HINT in r.stderr
+    assert "nothing was changed" in r.stderr
+    assert DROP_HINT in run_cli("migrate", "status", cwd=project).stderr
     db.execute("DROP INDEX CONCURRENTLY IF EXISTS public.t_x_uniq")
     r = run_cli("migrate", "validate", cwd=project)
     assert "INVALID" not in r.stderr and "fix the database by hand" in r.stderr
+    assert run_cli("migrate", "repair", cwd=project).code == 0
 
 
 def test_timed_out_concurrent_index_names_the_invalid_index(project: Path, database_url: str,
@@ -381,3 +388,29 @@ def test_timed_out_concurrent_index_names_the_invalid_index(project: Path, datab
     assert "canceling statement due to statement timeout [57014]" in line and line.endswith(DROP_HINT)
     r = run_cli("migrate", "status", "--format", "json", cwd=project)
     assert DROP_HINT in r.stdout
+
+
+def test_failed_autocommit_migration_gives_its_advice_once(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: status/validate/up appended "fix the database by hand, then run `confiture migrate repair`"
+    to a recorded error that already said to run repair."""
+    write(project / "migrations", "1_nt.up.sql",
+          "-- confiture: no-transaction\nCREATE TABLE a (id int);\nINSERT INTO nowhere VALUES (1);\n")
+    assert run_cli("migrate", "up", "--yes", cwd=project).code == 1
+    for args in (("migrate", "validate"), ("migrate", "up", "--yes")):
+        r = run_cli(*args, cwd=project)
+        assert r.code == 1 and r.stderr.count("confiture migrate repair") == 1, (args, r.stderr)
+
+
+def test_lint_refuses_what_migrate_refuses(tmp_path: Path) -> None:
+    """Regression: a folder, a dangling symbolic link or a loop named like a migration made `migrate` exit 2,
+    but `lint` said "No findings" and exited 0, so CI passed what the deploy then refused."""
+    (tmp_path / "confiture.toml").write_text('migrations_dir = "migrations"\n[lint]\npg_version = 16\n')
+    m = tmp_path / "migrations"
+    write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
+    (m / "2_b.up.sql").symlink_to("nowhere.sql")
+    r = run_cli("lint", "--no-cache", cwd=tmp_path)
+    assert r.code == 2 and "2_b.up.sql: symbolic link to nowhere.sql, which does not exist" in r.stderr, r.stderr
+    (m / "2_b.up.sql").unlink()
+    (m / "2_b.up.sql").symlink_to("2_b.up.sql")
+    r = run_cli("lint", "--no-cache", cwd=tmp_path)
+    assert r.code == 2 and "symbolic link loop" in r.stderr

@@ -17,6 +17,7 @@ import pytest
 
 from confiture_core.embedded import lock_path, record_path, stop_server
 
+from .cli.terminal import strip_escapes
 from .conftest import run_cli
 
 
@@ -193,8 +194,9 @@ def test_ctrl_c_during_the_first_start_leaves_a_usable_project(dev_project: Path
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 1
-    assert "interrupted while getting the embedded PostgreSQL server ready: nothing ran" in child.before
-    assert "Traceback" not in child.before
+    said = " ".join(strip_escapes(child.before.encode()).decode().split())  # wrapped to the terminal's 80 columns
+    assert "interrupted while getting the embedded PostgreSQL server ready: nothing ran" in said
+    assert "Traceback" not in said
 
     r = run_cli("migrate", "status", cwd=dev_project)
     assert r.code == 0, r.stderr
@@ -221,3 +223,16 @@ def test_stop_hint_names_the_project_given_with_C(dev_project: Path) -> None:
     r = run_cli("-C", dev_project.name, "migrate", "status", cwd=dev_project.parent)
     assert r.code == 0, r.stderr
     assert f"stop it with `confiture -C {dev_project.name} server stop`" in r.stderr
+
+
+def test_a_data_folder_left_half_made_by_an_interrupted_initdb_is_made_again(dev_project: Path) -> None:
+    """Regression: a second Ctrl-C during the first start left a data folder with initdb's first
+    subfolders but no PG_VERSION; every later command failed with "did not start
+    (CalledProcessError); see .../log", a log that did not exist."""
+    data_dir = dev_project / ".confiture" / "pgdata"
+    for sub in ("base", "global", "pg_commit_ts"):
+        (data_dir / sub).mkdir(parents=True)
+    r = run_cli("migrate", "status", cwd=dev_project)
+    assert r.code == 0, r.stderr
+    assert "an interrupted first start left it" in r.stderr
+    assert (data_dir / "PG_VERSION").is_file()

@@ -147,6 +147,26 @@ def test_migrate_new_then_up_names_the_file_to_write(project: Path, db: psycopg.
     assert r.code == 1 and f"{up.name}: has no SQL statement yet" in r.stderr and "Traceback" not in r.stderr
 
 
+
+def test_migrate_new_python_then_up_names_the_function_to_write(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: the Python template ran ``SELECT 1`` and was recorded as applied (and reverted) doing nothing."""
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
+    r = run_cli("migrate", "new", "seed", "--python", cwd=project)
+    assert r.code == 0
+    made = Path(r.stdout.splitlines()[0]).name
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert r.code == 1, r.stderr
+    assert f"{made}:4: up() has no code yet (only a docstring, pass or ...): write the migration in it" in r.stderr
+    assert history(db) == []  # refused before anything ran, the SQL migration before it included
+    path = project / "migrations" / made
+    path.write_text(path.read_text().replace("    ...\n\n\ndef down", "    conn.execute('CREATE TABLE s (x int)')"
+                                                                         "\n\n\ndef down", 1))
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert r.code == 0, r.stderr
+    r = run_cli("migrate", "down", cwd=project)
+    assert r.code in (1, 2) and "down() has no code yet" in r.stderr and "remove down()" in r.stderr
+    assert len(history(db)) == 2
+
 def test_empty_down_file_is_refused_and_nothing_is_reverted(project: Path, db: psycopg.Connection[Any]) -> None:
     m = project / "migrations"
     write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")

@@ -208,3 +208,23 @@ def test_hook_failing_only_in_the_preflight_does_not_let_the_run_through(project
     r = run_cli("-p", "dry_only", "migrate", "up", "--yes", cwd=project, env=env)
     assert r.code == 0, r.stderr
     assert applied(db) == [1]
+
+
+def test_render_says_which_migrations_a_stopped_dry_run_did_not_measure() -> None:
+    """Regression: after a failed migration, every later one was shown as "safe" and so was the whole run."""
+    import io
+
+    from rich.console import Console
+
+    from confiture_core.dryrun import DryRunReport, MigrationReport
+    from confiture_core.review import render
+
+    report = DryRunReport([MigrationReport(1, "jwt_secret", status="failed", error="extension not available"),
+                           MigrationReport(2, "later_one"), MigrationReport(3, "last_one")], "2s", 180000)
+    for width in (80, 160):
+        out = io.StringIO()
+        render(report, Console(file=out, width=width, color_system=None))
+        text = out.getvalue()
+        said = " ".join(text.split())
+        assert said.count("not measured") == 3 and "safe (until it failed)" in said
+        assert "overall risk of the 0 migration(s) measured in full: safe; 1 failed, 2 not measured" in said

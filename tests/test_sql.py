@@ -141,6 +141,10 @@ def test_trusted_parsing_enum_lookups_behave_as_the_enum_classes() -> None:
     "CREATE ROLE app LOGIN PASSWORD 'hunter2'",
     "alter user app with password E'hun''ter2'",
     "ALTER ROLE app PA\u017f\u017fWORD 'hunter2'",  # LATIN SMALL LETTER LONG S matches s case-insensitively
+    "CREATE ROLE r5 PASSWORD $p$hunter2$p$",  # regression: dollar quotes were shown
+    "CREATE ROLE r5 PASSWORD $$hun'ter2$$",
+    "DO $$ BEGIN EXECUTE 'CREATE ROLE r2 PASSWORD ''hunter2'''",  # regression: doubled quotes in a DO block
+    "CREATE USER u PASSWORD\n  'hunter2'",
 ])
 def test_redact_secrets_hides_every_password_literal(sql: str) -> None:
     out = redact_secrets(sql)
@@ -149,6 +153,11 @@ def test_redact_secrets_hides_every_password_literal(sql: str) -> None:
 
 def test_redact_secrets_leaves_other_text_alone() -> None:
     assert redact_secrets("CREATE TABLE passwords (hash text)") == "CREATE TABLE passwords (hash text)"
+    kept = "CREATE ROLE a PASSWORD 'x' VALID UNTIL '2030-01-01';\n-- users change their password 'often'"
+    assert redact_secrets(kept) == ("CREATE ROLE a PASSWORD '***' VALID UNTIL '2030-01-01';\n"
+                                    "-- users change their password '***'")
+    assert redact_secrets("DO $$ BEGIN EXECUTE 'ALTER ROLE r PASSWORD ''x'''; END $$;\nSELECT 1") == (
+        "DO $$ BEGIN EXECUTE 'ALTER ROLE r PASSWORD '***'\nSELECT 1")
 
 
 def test_statement_positions_match_the_line_table_on_the_corpora() -> None:

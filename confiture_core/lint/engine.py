@@ -56,7 +56,7 @@ from pglast.parser import ParseError, scan
 
 from .. import __version__
 from ..errors import ConfigError, MigrationFileError, SqlSyntaxError
-from ..migrations import read_text, sql_transaction_mode
+from ..migrations import read_text, refuse_not_a_file, sql_transaction_mode
 from ..sql import SqlFile, Statement, parse_sql_text, trusted_parsing
 from . import pool
 from .astutil import created_table
@@ -649,12 +649,28 @@ def _sql_below(root: str, folders: list[str] | None = None) -> list[tuple[str, s
                 if name.endswith(".sql") and not is_dir and e.is_file():
                     file_real = real_prefix + name if real_prefix and not e.is_symlink() else None
                     found.append(((*parts, name), e.path, file_real))
-            except OSError:
+                elif name.endswith(".sql") and not e.is_file():
+                    _refuse_not_a_file(Path(e.path))
+            except OSError:  # a symbolic link loop, for one
+                if name.endswith(".sql"):
+                    _refuse_not_a_file(Path(e.path))
                 continue
 
     walk(root, (), os.path.realpath(root))
     found.sort(key=lambda t: t[0])
     return [(path, real) for _, path, real in found]
+
+
+def _refuse_not_a_file(path: Path) -> None:
+    """A ``*.sql`` entry that is not a file (a dangling or looping symbolic link, a FIFO): an error, as
+    ``migrate`` makes it, rather than a lint that passes over a migration it never read.
+
+    :raises ConfigError: naming the entry and what to do.
+    """
+    try:
+        refuse_not_a_file(path)
+    except MigrationFileError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 # ------------------------------------------------------------------ cache

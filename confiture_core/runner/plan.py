@@ -181,8 +181,8 @@ class Planner:
         out: list[Problem] = []
         for e in entries:
             if e.state == "failed":
-                todo = "" if e.error and INVALID_INDEX_MARK in e.error else \
-                    "; fix the database by hand, then run `confiture migrate repair`"
+                todo = "" if e.error and (INVALID_INDEX_MARK in e.error or "confiture migrate repair" in e.error) \
+                    else "; fix the database by hand, then run `confiture migrate repair`"
                 out.append(Problem(e.version, "failed",
                                    f"migration {e.version} ({e.name}) failed: {e.error or 'no detail'}{todo}"))
             elif e.state == "changed":
@@ -227,7 +227,7 @@ class Planner:
 
         :raises HistoryError: a failed row, a target below the baseline, or (every one
             named at once) migrations whose file or down file is gone.
-        :raises MigrationFileError: a down file that cannot be parsed (the only refusal).
+        :raises MigrationFileError: down files that cannot be parsed (when they are the only refusals).
         """
         rows = {r.version: r for r in self.history.rows()}
         failed = [r for r in rows.values() if not r.success]
@@ -259,7 +259,9 @@ class Planner:
         if len(refused) == 1:
             raise refused[0]
         if refused:
-            raise HistoryError(refusal("refusing to revert", [str(e) for e in refused]))
+            # bad files only: a usage error (exit 2), as one bad file is
+            kind = MigrationFileError if all(isinstance(e, MigrationFileError) for e in refused) else HistoryError
+            raise kind(refusal("refusing to revert", [str(e) for e in refused]))
         return plan
 
     def check_target(self, target: int | None, direction: Direction) -> None:

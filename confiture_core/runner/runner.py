@@ -391,6 +391,9 @@ class Runner:
         checksum and name of changed ones, and removes rows whose file is gone.
 
         :returns: one line per change made.
+        :raises HistoryError: a failed migration left an INVALID index (a CREATE INDEX
+            CONCURRENTLY that failed or was killed) that the re-run would trip over: the
+            message gives the DROP INDEX CONCURRENTLY to run first; nothing is changed.
         """
         with self.locked():
             self.policy.prepare(self.history)
@@ -402,6 +405,10 @@ class Runner:
                         continue
                     m = files.get(r.version)
                     if not r.success:
+                        left = self.planner.invalid_index_hint(m) if m is not None else ""
+                        if left:  # `up` would trip over it ("relation ... already exists"): nothing is repaired
+                            raise HistoryError(f"cannot repair migration {r.version} ({r.name}): "
+                                               f"{left.removeprefix('; ')}; nothing was changed")
                         self.history.delete(r.version)
                         done.append(f"removed failed migration {r.version} ({r.name}): it is pending again")
                     elif m is None:

@@ -302,7 +302,7 @@ def test_invocation_key_covers_arguments_the_whole_environment_and_folders(tmp_p
 def test_no_memo_when_output_went_around_the_tap(proj: Path, runs: list[list[str]],
                                                  capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from confiture_core.lint import command
+    from confiture_core.cli import lint as command
 
     real = command.exit_code
 

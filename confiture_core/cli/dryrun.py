@@ -1,28 +1,26 @@
-"""The dry-run side of ``confiture migrate up``: ``--dry-run``, ``--fail-on``, the review gate.
-
-Kept apart from :mod:`confiture_core.cli` so the command itself stays small.
-"""
+"""The dry-run side of ``confiture migrate up``: ``--dry-run``, ``--fail-on``, the review gate."""
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 import psycopg
 
+from ..config import redact_url
+from ..dryrun import DryRunReport, LockBlocked, MigrationReport, dry_run, partial_report
+from ..errors import ConfigError, ConfitureError, HistoryError, MigrationFileError
+from ..review import choose, confirm_level, render
+from ..risk import LEVELS, Risk
 from . import verbosity
-from .cli import RichReporter
-from .config import redact_url
-from .dryrun import DryRunReport, LockBlocked, MigrationReport, dry_run, partial_report
-from .errors import ConfigError, ConfitureError, HistoryError, MigrationFileError
-from .review import choose, confirm_level, render
-from .risk import LEVELS, Risk
+from .app import App
+from .output import Output, error_line
+from .progress import RichReporter
 
 if TYPE_CHECKING:
-    from .cli import App
-    from .hookspecs import MigrationResult
-    from .migrations import Direction, Migration
+    from ..hookspecs import MigrationResult
+    from ..migrations import Direction, Migration
 
 
 class DryRunReporter(RichReporter):
@@ -33,8 +31,8 @@ class DryRunReporter(RichReporter):
         (the review gate says that it dry-runs them first), or ``None``.
     """
 
-    def __init__(self, announce: str | None = None) -> None:
-        super().__init__("dry run")
+    def __init__(self, output: Output, announce: str | None = None) -> None:
+        super().__init__(output, "dry run")
         self.announce = announce
 
     def start(self, total: int, direction: Direction) -> None:
@@ -62,12 +60,6 @@ def summary(report: DryRunReport) -> str:
     return "dry run: " + ", ".join(f"{counts[k]} {k}" for k in order if k in counts)
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    from .cli import _fail as fail
-
-    fail(message, code)
-
-
 def measure(app: App, target: int | None, reporter: DryRunReporter | None = None, *,
             preflight: bool = False) -> DryRunReport:
     """Dry-run the pending migrations on the command's connection.
@@ -78,11 +70,10 @@ def measure(app: App, target: int | None, reporter: DryRunReporter | None = None
     """
     conn = app.connect()
     try:
-        return dry_run(conn, app.config, app.hooks, target=target, reporter=reporter or DryRunReporter(),
+        return dry_run(conn, app.config, app.hooks, target=target, reporter=reporter or DryRunReporter(app.output),
                        watch_url=app.database_url(), preflight=preflight)
     finally:
-        if conn.closed:  # a hook closed it: the real run that may follow needs a fresh connection
-            app._conn = None
+        app.forget_closed_connection()  # a hook closed it: the real run that may follow needs a fresh one
 
 
 def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> None:
@@ -91,21 +82,20 @@ def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> 
     A lock wait beyond ``lock_timeout`` still prints the report (with its ``error``) before exiting 1.
     """
     level = Risk.parse(fail_on, "--fail-on") if fail_on else None
+    out = app.output
     try:
         report = measure(app, target)
     except LockBlocked as exc:
         if exc.report is None:
             raise
         _print_report(app, exc.report, fmt, level)
-        _fail(app.scrub(str(exc)), exc.exit_code)
+        out.fail(str(exc), exc.exit_code)
     except Exception as exc:
         # the JSON document is printed whatever stopped the run (docs/dry-run.md); the error line and the
         # exit code stay those of the command's usual error handling
         if fmt == "json":
             doc = partial_report(exc) or DryRunReport([], None, _server_version(app))
-            from .cli import error_line
-
-            doc.error = app.scrub(error_line(exc))
+            doc.error = error_line(exc)
             if not doc.migrations:
                 doc.migrations = _pending(app, target)
             _print_report(app, doc, fmt, level)
@@ -114,11 +104,11 @@ def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> 
     failed = [m for m in report.migrations if m.status == "failed"]
     if failed:
         why = failed[0].error or "migration failed"
-        _fail(app.scrub(f"dry run: {why}" + ("" if "nothing was changed" in why.lower() else
-                                             " (nothing was changed)")), 1)
+        out.fail(f"dry run: {why}" + ("" if "nothing was changed" in why.lower() else
+                                             " (nothing was changed)"), 1)
     if level is not None and report.risk >= level:
         worst = [m for m in report.migrations if m.risk >= level]
-        _fail(f"dry run: {len(worst)} migration(s) reach --fail-on {level.label}:\n" + _listing(worst), 1)
+        out.fail(f"dry run: {len(worst)} migration(s) reach --fail-on {level.label}:\n" + _listing(worst), 1)
 
 
 def _pending(app: App, target: int | None) -> list[MigrationReport]:
@@ -131,24 +121,22 @@ def _pending(app: App, target: int | None) -> list[MigrationReport]:
 
 
 def _server_version(app: App) -> int:
-    conn = app._conn
+    conn = app.open_connection
     try:
-        return int(conn.info.server_version) if conn is not None and not conn.closed else 0
+        return int(conn.info.server_version) if conn is not None else 0
     except psycopg.Error:
         return 0
 
 
 def _print_report(app: App, report: DryRunReport, fmt: str, level: Risk | None) -> None:
     """The JSON document on stdout (schema: docs/dry-run.schema.json), or the rich report on stderr."""
-    from .cli import _emit_json, err_console
-
     if fmt == "json":
         doc = report.as_json()
         doc["database"] = redact_url(app.database_url())
         doc["fail_on"] = level.label if level is not None else None
-        _emit_json(doc)
+        app.output.emit_json(doc)
     else:
-        render(report, err_console)
+        render(report, app.output.console)
 
 
 def _describe(m: MigrationReport) -> str:
@@ -170,8 +158,7 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
         nothing at all may be applied).
     :raises ConfigError: ``--interactive`` without a terminal (exit 2).
     """
-    from .cli import confirm, err_console
-
+    out = app.output
     level = confirm_level(app.config)
     tty = sys.stdin.isatty()
     if interactive and not tty:
@@ -180,7 +167,7 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
     blocked: LockBlocked | None = None
     try:
         report = measure(app, target, DryRunReporter(
-            "dry run of {n} pending migration(s) before applying them (pass --yes to skip it)"), preflight=True)
+            out, "dry run of {n} pending migration(s) before applying them (pass --yes to skip it)"), preflight=True)
     except LockBlocked as exc:
         # a lock wait stops the pre-flight like any other stop: the migrations before the blocked one were
         # measured and are gated as usual; the blocked one and later ones were not reviewed
@@ -196,18 +183,18 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
     except (ConfitureError, psycopg.Error) as exc:
         # a hook or validation failure, or a lost connection: it may happen only in a dry run (a plugin
         # can look at context.dry_run), so nothing was reviewed and the real run must not go ahead alone
-        why = app.scrub(f"the dry run before applying failed ({str(exc).strip()})")
+        why = f"the dry run before applying failed ({str(exc).strip()})"
         if not tty:
-            _fail(f"{why}, so the pending migrations could not be reviewed; pass --yes to apply them "
+            out.fail(f"{why}, so the pending migrations could not be reviewed; pass --yes to apply them "
                   "without review", 1)
-        if not confirm(f"{why}; apply the pending migrations without review?"):
-            _fail("not confirmed: nothing was applied", 1)
+        if not out.confirm(f"{why}; apply the pending migrations without review?"):
+            out.fail("not confirmed: nothing was applied", 1)
         return target, None, False
     if interactive:
-        render(report, err_console)
+        render(report, out.console)
         _show_lint(app, report)
     if report.migrations and not verbosity.quiet():
-        err_console.print(summary(report), style="dim", markup=False)
+        out.say(summary(report), style="dim")
     unreviewed: str | None = None
     failed = [m for m in report.migrations if m.status == "failed"]
     if failed:
@@ -218,18 +205,18 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
         if blocked is not None:
             # never offered to apply without review: the real run would queue behind the same blocker (with the
             # project's lock_timeout) and, while it waits, block every other session's use of that table
-            why = app.scrub(blocked.detail.rstrip("."))
+            why = blocked.detail.rstrip(".")
             stopped = (f"{why}; it and later migrations were not reviewed: run `confiture migrate up` again once "
                        "the blocker is gone, or pass --yes to apply them without review")
         else:
-            why = app.scrub(f"the dry run stopped at migration {stop.version} ({stop.name}): {stop.error}")
+            why = f"the dry run stopped at migration {stop.version} ({stop.name}): {stop.error}"
             stopped = (f"{why}; it and later migrations could not be reviewed: pass --yes to apply them "
                        "without review")
-        if blocked is not None or not tty or not confirm(f"{why}. Apply it and later migrations without review?"):
+        if blocked is not None or not tty or not out.confirm(f"{why}. Apply it and later migrations without review?"):
             # apply what was reviewed (the migrations before it), then stop with the reason
             before = [m.version for m in report.migrations if m.version < stop.version]
             if not before:
-                _fail(stopped + (". Nothing was changed" if blocked is not None else ""), 1)
+                out.fail(stopped + (". Nothing was changed" if blocked is not None else ""), 1)
             target = before[-1]
             unreviewed = stopped
     risky = [m for m in report.migrations if m.risk >= level and m.status != "failed"
@@ -237,13 +224,13 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
     if not risky:
         return target, unreviewed, False
     if not tty:
-        _fail(f"{len(risky)} migration(s) at or above [review] confirm_level {level.label}, and no terminal to "
+        out.fail(f"{len(risky)} migration(s) at or above [review] confirm_level {level.label}, and no terminal to "
               "confirm them (nothing was applied): review with `confiture migrate up --dry-run`, then pass --yes "
               "to apply without asking:\n" + _listing(risky), 1)
     declined: list[MigrationReport] = []
 
     def ask(m: MigrationReport) -> bool:
-        ok = confirm(f"apply {_describe(m)}?")
+        ok = out.confirm(f"apply {_describe(m)}?")
         if not ok:
             declined.append(m)
         return ok
@@ -259,20 +246,21 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
 
 def _show_lint(app: App, report: DryRunReport) -> None:
     """Print the lint findings of the pending SQL migrations under the dry-run report."""
-    from .cli import err_console
-    from .lint.command import lint_for_review
-    from .lint.reporters import render_text
+    from ..lint.reporters import render_text
+    from .lint import lint_for_review
 
     pending = {m.version for m in report.migrations}
     files = [m.up_path for m in app.runner().migrations() if m.version in pending and m.kind == "sql"]
     if not files:
         return
     found = lint_for_review(app, files)
-    err_console.print("lint findings for the pending migrations:", style="bold", markup=False)
-    terminal = err_console.is_terminal
-    color = terminal and err_console.color_system is not None
-    err_console.print(render_text(found, app.config.project_dir, color=color,
-                                  width=err_console.width if terminal else None), markup=False, highlight=False,
+    out = app.output
+    console = out.console
+    out.say("lint findings for the pending migrations:", style="bold")
+    terminal = console.is_terminal
+    color = terminal and console.color_system is not None
+    console.print(render_text(found, app.config.project_dir, color=color,
+                                  width=console.width if terminal else None), markup=False, highlight=False,
                       end="", soft_wrap=True)
 
 

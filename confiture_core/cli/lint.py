@@ -38,10 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .. import verbosity
 from ..errors import ConfigError, ConfitureError
-from ..migrations import discover
-from .engine import (
+from ..lint.engine import (
     META_CODES,
     Linter,
     LintOptions,
@@ -51,11 +49,14 @@ from .engine import (
     select_rules,
     split_items,
 )
-from .reporters import FORMATS, RENDERERS, prepare_json, render_text
-from .rule import NEWEST_PG_VERSION, LintRule
+from ..lint.reporters import FORMATS, RENDERERS, prepare_json, render_text
+from ..lint.rule import NEWEST_PG_VERSION, LintRule
+from ..migrations import discover
+from . import verbosity
+from .output import Output
 
 if TYPE_CHECKING:
-    from .memo import Recorder
+    from ..lint.memo import Recorder
 
 FAIL_LEVELS = ("error", "warning")
 
@@ -179,6 +180,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     app = click.get_current_context().obj
     if app is None or not hasattr(app, "config"):
         raise click.UsageError("confiture lint must run under the confiture command")
+    out = Output.current()
     config = app.config
     where = str(config.config_file or "configuration")
     lint_cfg = config.section("lint")
@@ -187,16 +189,16 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     ign = [*_config_list(lint_cfg, "ignore", where), *split_items(ignore)]
     chosen = select_rules(available, sel, ign)
     if explain:
-        click.echo(_explain(available, explain), nl=False)
+        out.echo(_explain(available, explain), nl=False)
         return 0
     if list_rules:
-        click.echo(_list_rules(available, chosen), nl=False)
+        out.echo(_list_rules(available, chosen), nl=False)
         return 0
     if pending and paths:
         raise click.UsageError("--pending lints the pending migrations; do not also give PATHS")
     version, source = resolve_pg_version(pg_version, app, lint_cfg, where)
     if fmt == "text" and not verbosity.quiet():
-        click.echo(f"linting for PostgreSQL {version} (from {source})", err=True)
+        out.echo(f"linting for PostgreSQL {version} (from {source})", err=True)
     if pending:
         applied = set(app.applied_versions())
         targets = [m.up_path for m in discover(config.migrations_dir) if m.kind == "sql" and m.version not in applied]
@@ -225,15 +227,15 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
                                    folders=folders)
         if fmt == "text":
             terminal = sys.stdout is not None and sys.stdout.isatty()
-            out = render_text(report, base, color=terminal and not os.environ.get("NO_COLOR"),
+            text = render_text(report, base, color=terminal and not os.environ.get("NO_COLOR"),
                               width=shutil.get_terminal_size().columns if terminal else None)
         else:
-            out = RENDERERS[fmt](report, base)
-    click.echo(out, nl=False)
+            text = RENDERERS[fmt](report, base)
+    out.echo(text, nl=False)
     if verbosity.verbose():
-        click.echo(f"{len(report.files)} file(s) linted, {report.cache_hits} answered from the cache", err=True)
+        out.echo(f"{len(report.files)} file(s) linted, {report.cache_hits} answered from the cache", err=True)
     if skipped and fmt == "text" and not verbosity.quiet():
-        click.echo(f"skipped {len(skipped)} down migration file(s) (*.down.sql) found in folders; "
+        out.echo(f"skipped {len(skipped)} down migration file(s) (*.down.sql) found in folders; "
                    "--include-down lints them", err=True)
     code = exit_code(report, fail_level)
     recorder = _recorder()
@@ -250,7 +252,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
 
 def _recorder() -> Recorder | None:
     """The run's memo recorder: only the console script starts one (importing :mod:`.memo` to do so)."""
-    memo = sys.modules.get("confiture_core.lint.memo")
+    memo = sys.modules.get("confiture_core.lint.memo")  # the console script imports it to record
     return None if memo is None else memo.current()
 
 
@@ -258,7 +260,7 @@ def _leave_memo(recorder: Recorder, config: Any, targets: Sequence[Path], folder
                 cache_dir: Path, code: int, manifest: Path | None) -> None:
     """Let the next identical run replay this one (see :mod:`confiture_core.lint.replay`); ``folders``:
     those the run walked (see :func:`~confiture_core.lint.engine.collect_files`)."""
-    from . import memo
+    from ..lint import memo
 
     plugins_dir = config.section("plugins").get("dir")
     deps = memo.input_dependencies(
