@@ -31,6 +31,8 @@ class DryRunReporter(RichReporter):
         (the review gate says that it dry-runs them first), or ``None``.
     """
 
+    changes_database = False
+
     def __init__(self, output: Output, announce: str | None = None) -> None:
         super().__init__(output, "dry run")
         self.announce = announce

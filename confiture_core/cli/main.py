@@ -64,6 +64,19 @@ def _errors(output: Output) -> Iterator[None]:
         output.fail(error_line(exc), 1)
 
 
+def interrupted_message(output: Output, command: str | None) -> str:
+    """What a Ctrl-C (or SIGTERM) stopped, from what the run reported so far (``output.run_tally``)."""
+    if command == "lint":
+        return "interrupted"
+    if output.run_tally is None:  # no migration run started: looking, a dry run, a prompt, a repair
+        return "interrupted: nothing was changed"
+    direction, done = output.run_tally
+    verb = "applied" if direction == "up" else "reverted"
+    # the count is what was reported: one more may have committed an instant before the interrupt
+    return (f"interrupted: {done} migration(s) {verb} before it, the one in progress rolled back (one that runs "
+            "outside a transaction is recorded as failed); `confiture migrate status` shows where it stopped")
+
+
 def _run(args: list[str], output: Output) -> None:
     debug = os.environ.get("CONFITURE_DEBUG") == "1"
     _interrupt_on_sigterm()
@@ -86,9 +99,7 @@ def _run(args: list[str], output: Output) -> None:
         # click raises Abort for end of input at a prompt; every prompt comes before anything is applied
         output.fail("no answer at the prompt (end of input): nothing was applied", 1)
     except KeyboardInterrupt:
-        output.fail("interrupted" if ctx.invoked_subcommand == "lint" else
-                    "interrupted: the migration in progress was rolled back (one that runs outside a transaction "
-                    "is recorded as failed; see `confiture migrate status`)", 1)
+        output.fail(interrupted_message(output, ctx.invoked_subcommand), 1)
     except SystemExit:
         raise
     except Exception as exc:

@@ -89,6 +89,9 @@ class Output:
         self.json_emitted = False
         self._secrets: list[str] = []
         self._console: Console | None = None
+        #: what a run that changes the database has done so far (set by the reporter; ``None``: no such run
+        #: started): its direction and the number of migrations done, for the message of an interrupt
+        self.run_tally: tuple[str, int] | None = None
 
     @staticmethod
     def current() -> Output:

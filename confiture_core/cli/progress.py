@@ -31,14 +31,24 @@ class RichReporter:
         self.direction: Direction = "up"
         self.description = description
 
+    #: whether the run this reports changes the database (a dry run's reporter says no)
+    changes_database = True
+
     def start(self, total: int, direction: Direction) -> None:
         self.direction = direction
+        if self.changes_database:
+            self.output.run_tally = (direction, 0)
         console = self.output.console
         if total >= self.BAR_THRESHOLD and console.is_terminal and not verbosity.quiet():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.table import Column
 
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), console=console, transient=True)
+            # the label (version and name) gives way at a narrow terminal, cut with an ellipsis; the counts
+            # and the time never do
+            label = TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis",
+                                                                          ratio=1))
+            self.progress = Progress(label, BarColumn(bar_width=20), MofNCompleteColumn(), TimeElapsedColumn(),
+                                     console=console, transient=True, expand=True)
             self.progress.start()
             self.task = self.progress.add_task(
                 self.description or ("migrating" if direction == "up" else "reverting"), total=total)
@@ -50,6 +60,8 @@ class RichReporter:
     def migration_done(self, result: MigrationResult) -> None:
         if self.progress is not None:
             self.progress.advance(self.task)
+        if self.changes_database and result.status != "failed" and self.output.run_tally is not None:
+            self.output.run_tally = (self.direction, self.output.run_tally[1] + 1)
         if result.status == "failed":
             self.output.say(f"✗ {result.version} {result.name}", style="red")
         elif self.progress is None and not verbosity.quiet():

@@ -89,9 +89,16 @@ class Session:
             assert not found, f"NO_COLOR but styling escapes {found[:5]!r}: {where}"
 
     def assert_on_screen(self, *tokens: str) -> None:
-        """Each token appears whole on one line of the screen (not broken across two)."""
+        """Each token appears on the screen: a word (or version number, path) whole on one line, not broken
+        across two; a phrase of several words possibly wrapped between its words."""
+        flowing = " ".join(self.screen.split())
         for token in tokens:
-            assert any(token in line for line in self.lines), f"{token!r} not whole on screen:\n{self.screen}"
+            if " " in token:
+                assert " ".join(token.split()) in flowing, f"{token!r} not on screen:\n{self.screen}"
+                for word in token.split():
+                    assert any(word in line for line in self.lines), f"{word!r} broken on screen:\n{self.screen}"
+            else:
+                assert any(token in line for line in self.lines), f"{token!r} not whole on screen:\n{self.screen}"
 
 
 def environment(*, no_color: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
