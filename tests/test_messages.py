@@ -430,3 +430,17 @@ def test_mixed_must_be_a_boolean(project: Path, database_url: str) -> None:
     (project / "confiture.toml").write_text(f'database_url = "{database_url}"\nmixed = "yes"\n')
     r = run_cli("migrate", "status", cwd=project)
     assert r.code == 2 and "mixed = 'yes'; expected true or false" in r.stderr
+
+
+def test_the_gate_says_notes_and_notices_once(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: the review gate's dry run and the real run both printed each note ("skipped BEGIN") and each
+    NOTICE from the server, so every one appeared twice."""
+    write(project / "migrations", "1_a.up.sql",
+          "BEGIN;\nCREATE TABLE a (id int);\nDO $$ BEGIN RAISE NOTICE 'hello from the migration'; END $$;\nCOMMIT;\n")
+    r = run_cli("migrate", "up", cwd=project)
+    assert r.code == 0, r.stderr
+    assert "dry run of 1 pending migration(s) before applying them" in r.stderr
+    assert r.stderr.count("hello from the migration") == 1, r.stderr
+    assert r.stderr.count("skipped BEGIN") == 1, r.stderr
+    r = run_cli("migrate", "up", "--dry-run", cwd=project)  # the dry run asked for shows them
+    assert "nothing to migrate" in r.stderr
