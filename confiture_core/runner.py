@@ -414,7 +414,9 @@ class Runner:
         entries = self.status()  # one read of the tracking table for the whole pre-flight
         blocking = self._blocking_problems(entries)
         if blocking:
-            raise HistoryError(refusal("refusing to migrate", [p.message for p in blocking]))
+            # files that cannot run only: a usage error (exit 2), as when reverting; history problems: exit 1
+            kind = MigrationFileError if all(p.kind == "invalid" for p in blocking) else HistoryError
+            raise kind(refusal("refusing to migrate", [p.message for p in blocking]))
         plan = self._plan_up(target, entries)
         self._check_order(plan, entries)
         result = RunResult("up", dry_run=dry_run, planned=list(plan))

@@ -71,7 +71,7 @@ def test_python_migration_generator_up_is_refused(project: Path, db: psycopg.Con
     write(project / "migrations", "1_gen.py",
           "def up(conn):\n    conn.execute('CREATE TABLE g (x int)')\n    yield\n")
     r = run_cli("migrate", "up", "--yes", cwd=project)
-    assert one_line_error(r, 1) == ("error: refusing to migrate: migrations/1_gen.py:1: up() is a generator "
+    assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_gen.py:1: up() is a generator "
                                     "function (it uses yield), so calling it would run none of its body: remove "
                                     "the yield")
     assert history(db) == []
@@ -90,13 +90,13 @@ def test_python_migration_not_utf8_is_refused_like_sql(project: Path, db: psycop
     mig = project / "migrations"
     mig.joinpath("1_latin.py").write_bytes(b"# caf\xe9\ndef up(conn):\n    conn.execute('CREATE TABLE g (x int)')\n")
     r = run_cli("migrate", "up", "--yes", cwd=project)
-    assert one_line_error(r, 1) == ("error: refusing to migrate: migrations/1_latin.py: not valid UTF-8 at byte 5; "
+    assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_latin.py: not valid UTF-8 at byte 5; "
                                     "save the file as UTF-8")
     assert history(db) == [] and tables(db) == ["confiture_migrations"]
     mig.joinpath("1_latin.py").unlink()
     mig.joinpath("1_latin.up.sql").write_bytes(b"-- caf\xe9\nCREATE TABLE g (x int);\n")
     r = run_cli("migrate", "up", "--yes", cwd=project)
-    assert one_line_error(r, 1) == ("error: refusing to migrate: migrations/1_latin.up.sql: not valid UTF-8 at "
+    assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_latin.up.sql: not valid UTF-8 at "
                                     "byte 6; save the file as UTF-8")
 
 
