@@ -414,3 +414,12 @@ def test_lint_refuses_what_migrate_refuses(tmp_path: Path) -> None:
     (m / "2_b.up.sql").symlink_to("2_b.up.sql")
     r = run_cli("lint", "--no-cache", cwd=tmp_path)
     assert r.code == 2 and "symbolic link loop" in r.stderr
+
+
+def test_lint_config_errors_read_like_every_other_command(tmp_path: Path) -> None:
+    """Regression: lint printed its configuration errors as "Error: ..." (click's style), the other commands
+    "error: ..."."""
+    (tmp_path / "confiture.toml").write_text('migrations_dir = "migrations"\n[lint]\nselect = ["CF999"]\n')
+    (tmp_path / "migrations").mkdir()
+    r = run_cli("lint", "--no-cache", cwd=tmp_path)
+    assert r.code == 2 and r.stderr.startswith("error: ") and "Error:" not in r.stderr, r.stderr

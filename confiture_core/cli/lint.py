@@ -62,9 +62,13 @@ FAIL_LEVELS = ("error", "warning")
 
 
 class LintUsageError(click.ClickException):
-    """A usage or configuration problem found by ``lint`` (exit 2, one line)."""
+    """A usage or configuration problem found by ``lint`` (exit 2, one line, ``error: ...`` as every
+    other command prints a configuration error)."""
 
     exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 
 def _config_list(lint_cfg: dict[str, Any], key: str, where: str) -> list[str]:
