@@ -356,14 +356,15 @@ def refuse_not_a_file(path: Path) -> None:
                              "remove it")
 
 
-def parse_version(text: str) -> int:
+def parse_version(text: str, what: str = "version") -> int:
     """A ``--to`` / ``baseline`` version argument as an int.
 
+    :param what: how the message names the argument (``"--to"``, ``"VERSION"``).
     :raises ConfigError: not a non-negative integer.
     """
     t = text
     if not (t.isascii() and t.isdigit()):
-        raise ConfigError(f"version {text!r}: expected a non-negative integer such as 42 or 20240131120000")
+        raise ConfigError(f"{what}: version {text!r}: expected a non-negative integer such as 42 or 20240131120000")
     return int(t)
 
 

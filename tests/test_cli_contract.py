@@ -95,7 +95,7 @@ def test_bad_to_values_are_usage_errors(project: Path, db: psycopg.Connection[An
     for cmd in ("up", "down"):
         r = run_cli("migrate", cmd, "--to", target, cwd=project)
         assert r.code == 2, (cmd, target, r.stderr)
-        assert f"version {target!r}" in r.stderr
+        assert f"--to: version {target!r}" in r.stderr
     assert tables(db) == []
 
 

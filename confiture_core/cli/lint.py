@@ -101,7 +101,7 @@ def resolve_pg_version(explicit: int | None, app: Any, lint_cfg: dict[str, Any],
         if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
             raise ConfigError(f"{where}: [lint] pg_version must be a major version number such as 16")
         return int(value), "[lint] pg_version"
-    return NEWEST_PG_VERSION, "the default (newest supported)"
+    return NEWEST_PG_VERSION, "the default: the newest supported"
 
 
 def _explain(rules: Sequence[type[LintRule]], code: str) -> str:
