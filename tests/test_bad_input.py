@@ -135,7 +135,7 @@ def test_config_value_is_checked_at_load_whatever_the_command(tmp_path: Path) ->
 @pytest.mark.parametrize(("toml", "message"), [
     ('[review]\nconfirm_level = 3\n', "[review] confirm_level must be a risk level (a string), not int"),
     ('[dry_run]\nlock_timeout = "soon"\n',
-     "[dry_run] lock_timeout: expected a duration such as \"2s\" or \"500ms\", got 'soon'"),
+     "[dry_run] lock_timeout = 'soon' is not a duration; use e.g. \"5s\", \"500ms\" or \"0\""),
     ('[lint]\nselect = 3\n', "[lint] select must be a list of rule codes, groups or names"),
     ('[lint]\nignore = [1]\n', "[lint] ignore must be a list of rule codes, groups or names"),
     ('[lint]\npg_version = "sixteen"\n', "[lint] pg_version must be a major version number such as 16"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ..conftest import run_cli
 from .helpers import add_plugin, configure, fake_dist, plugins_json
 
@@ -25,6 +27,7 @@ def site_with_two(tmp_path: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(site)}
 
 
+@pytest.mark.plugin_autoload
 def test_entry_point_plugin_is_found_with_its_distribution(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     r, found = plugins_json(cwd=project, env=env)
@@ -107,6 +110,7 @@ def test_unknown_hook_and_bad_signature_are_skipped_with_a_warning(project: Path
     assert r.code == 2
 
 
+@pytest.mark.plugin_autoload
 def test_allowlist_only_admits_listed_entry_points(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     configure(project, 'allow = ["acme_audit"]\n')
@@ -119,6 +123,7 @@ def test_allowlist_only_admits_listed_entry_points(project: Path, tmp_path: Path
     assert all(found[n]["status"] == "loaded" for n in FIRST_PARTY)
 
 
+@pytest.mark.plugin_autoload
 def test_autoload_off_keeps_entry_points_out(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     configure(project)
@@ -138,6 +143,7 @@ def test_autoload_off_keeps_entry_points_out(project: Path, tmp_path: Path) -> N
     assert found["acme_audit"]["status"] == "loaded"
 
 
+@pytest.mark.plugin_autoload
 def test_no_plugins_loads_only_built_ins_and_explicit_dash_p(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     (tmp_path / "site" / "inhouse.py").write_text("from confiture_core.hookspecs import hookimpl\n" + HOOK)
@@ -150,6 +156,7 @@ def test_no_plugins_loads_only_built_ins_and_explicit_dash_p(project: Path, tmp_
     assert set(found) == FIRST_PARTY | {"inhouse"}
 
 
+@pytest.mark.plugin_autoload
 def test_disable_plugin_blocks_by_name(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     configure(project, 'disable = ["local_two"]\n')
@@ -178,6 +185,7 @@ def test_missing_plugins_folder_and_bad_settings(project: Path) -> None:
     assert r.code == 2 and "non_fatal" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.plugin_autoload
 def test_plugins_text_listing(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     configure(project)
@@ -190,6 +198,7 @@ def test_plugins_text_listing(project: Path, tmp_path: Path) -> None:
     assert r.stdout == ""
 
 
+@pytest.mark.plugin_autoload
 def test_module_loaded_by_entry_point_and_dash_p_is_skipped_once(project: Path, tmp_path: Path) -> None:
     """Regression: pluggy's "Plugin already registered under a different name" crashed every command."""
     env = site_with_two(tmp_path)
