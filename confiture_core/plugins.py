@@ -285,6 +285,12 @@ class PluginLoader:
             return
         try:
             obj = importer()
+        except ModuleNotFoundError as exc:
+            if source == "-p" and exc.name == name:  # asked for by name on the command line: a typo, not a skip
+                raise ConfigError(f"-p {name}: no module named {name!r} (check the name, and that its folder is "
+                                  "on PYTHONPATH or the plugin is installed)") from None
+            self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
+            return
         except Exception as exc:
             self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
             return

@@ -258,3 +258,16 @@ def test_strict_plugins_reports_every_failing_plugin(project: Path) -> None:
     assert "plugin 'broken_a' (plugins dir): import failed" in r.stderr
     assert "plugin 'broken_b' (plugins dir): import failed" in r.stderr
     assert r.stderr.count("error:") == 1 and "Traceback" not in r.stderr
+
+
+def test_a_p_module_that_does_not_exist_is_an_error(project: Path) -> None:
+    """Regression: `-p confiture_audit_typo` only warned and the run went ahead without the plugin the user
+    asked for by name (pytest's -p refuses the same way)."""
+    (project / "migrations" / "1_a.up.sql").write_text("CREATE TABLE a (id int);\n")
+    r = run_cli("-p", "confiture_audit_typo", "migrate", "up", "--yes", cwd=project)
+    assert r.code == 2 and "-p confiture_audit_typo: no module named 'confiture_audit_typo'" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "applied" not in r.stderr
+    # a -p module that exists but fails inside still only warns (as every plugin does without --strict-plugins)
+    (project / "half.py").write_text("import nope_nope\n")
+    r = run_cli("-p", "half", "migrate", "status", cwd=project, env={"PYTHONPATH": str(project)})
+    assert r.code == 0 and "plugin 'half' (-p): import failed: ModuleNotFoundError" in r.stderr
