@@ -499,8 +499,11 @@ def _lint_parsed(
                       pg_version=options.pg_version, config={},
                       lock_timeout_set=options.runner_lock_timeout is not None)
     by_type = plan.by_type
+    memo = ctx.memo
     for stmt in statements:
         ctx.index = stmt.index
+        if memo:
+            memo.clear()
         node = stmt.node
         todo = by_type.get(type(node))
         for i, check in plan.for_node(node) if todo is None else todo:
