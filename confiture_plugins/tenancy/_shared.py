@@ -14,13 +14,6 @@ from confiture_core.lint.rule import TableKey
 DEFAULT_COLUMN = "tenant_id"
 
 
-def settings(config: Mapping[str, Any]) -> tuple[str, list[str]]:
-    """``(tenant column, exempt tables)`` from the rule's ``[lint.tenancy]`` settings."""
-    column = str(config.get("column", DEFAULT_COLUMN))
-    exempt = [str(e) for e in config.get("exempt", [])]
-    return column, exempt
-
-
 def _exempt(key: TableKey, exempt: list[str]) -> bool:
     schema, table = key
     for e in exempt:
@@ -33,17 +26,16 @@ def _exempt(key: TableKey, exempt: list[str]) -> bool:
     return False
 
 
-def candidate(node: ast.Node, exempt: list[str]) -> TableKey | None:
-    """The table a ``CREATE TABLE`` makes when it should hold tenant data (not temporary, a partition,
-    typed, or exempt), else ``None``."""
+def tenant_table(node: ast.Node, config: Mapping[str, Any]) -> tuple[TableKey, str, bool] | None:
+    """``(table, tenant column, whether the table has it)`` for a ``CREATE TABLE`` of a table that should
+    hold tenant data (not temporary, a partition, typed, or in ``[lint.tenancy] exempt``), else ``None``.
+
+    :param config: the rule's ``[lint.tenancy]`` settings (``column``, ``exempt``).
+    """
     if not isinstance(node, ast.CreateStmt) or not is_plain_table(node):
         return None
     key = table_key(node.relation)
-    if key is None or _exempt(key, exempt):
+    if key is None or _exempt(key, [str(e) for e in config.get("exempt", [])]):
         return None
-    return key
-
-
-def columns(node: ast.CreateStmt) -> list[str]:
-    """The names of the columns a ``CREATE TABLE`` defines."""
-    return [el.colname for el in node.tableElts or () if isinstance(el, ast.ColumnDef) and el.colname]
+    column = str(config.get("column", DEFAULT_COLUMN))
+    return key, column, any(isinstance(el, ast.ColumnDef) and el.colname == column for el in node.tableElts or ())

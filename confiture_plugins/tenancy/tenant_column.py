@@ -10,7 +10,7 @@ from confiture_core.lint.astutil import display
 from confiture_core.lint.rule import LintContext, LintRule, Violation
 from confiture_core.sql import Statement
 
-from ._shared import candidate, columns, settings
+from ._shared import tenant_table
 
 
 class TenantColumn(LintRule):
@@ -28,13 +28,10 @@ class TenantColumn(LintRule):
     node_types = (ast.CreateStmt,)
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
-        column, exempt = settings(ctx.config)
-        key = candidate(statement.node, exempt)
-        if key is None:
+        found = tenant_table(statement.node, ctx.config)
+        if found is None or found[2]:
             return
-        assert isinstance(statement.node, ast.CreateStmt)
-        if column in columns(statement.node):
-            return
+        key, column, _ = found
         yield self.violation(
             statement, ctx,
             f"table {display(key)} has no {column} column, so its rows belong to no tenant and nothing keeps "

@@ -11,7 +11,7 @@ from confiture_core.lint.astutil import alter_cmds, column_constraints, display,
 from confiture_core.lint.rule import LintContext, LintRule, TableKey, Violation
 from confiture_core.sql import Statement
 
-from ._shared import candidate, columns, settings
+from ._shared import tenant_table
 
 
 def _leading_columns(node: ast.Node, key: TableKey) -> Iterator[str]:
@@ -57,13 +57,10 @@ class TenantIndex(LintRule):
     node_types = (ast.CreateStmt,)
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
-        column, exempt = settings(ctx.config)
-        key = candidate(statement.node, exempt)
-        if key is None:
-            return
-        assert isinstance(statement.node, ast.CreateStmt)
-        if column not in columns(statement.node):
-            return  # CF301's finding
+        found = tenant_table(statement.node, ctx.config)
+        if found is None or not found[2]:
+            return  # not a tenant table, or no tenant column (CF301's finding)
+        key, column, _ = found
         for s in ctx.statements[ctx.index:]:
             if column in _leading_columns(s.node, key):
                 return
