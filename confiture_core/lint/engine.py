@@ -542,25 +542,20 @@ def _lint_parsed(
     return FileResult(path, kept, len(statements))
 
 
-def lint_path(path: Path, rules: Sequence[LintRule], options: LintOptions,
-              known_codes: frozenset[str] | None = None) -> FileResult:
-    """Read and lint one file; an unreadable file gives a ``CF003`` finding.
-
-    :param path: the file.
-    :param rules: rule instances to run.
-    :param options: target version and configuration.
-    :param known_codes: see :func:`lint_text`.
-    """
-    return lint_paths_batch([path], rules, options, known_codes)[0]
-
-
 #: Files parsed in one :func:`~confiture_core.sql.trusted_parsing` block (bounds memory).
 PARSE_BATCH = 128
 
 
 def lint_paths_batch(paths: Sequence[Path], rules: Sequence[LintRule], options: LintOptions,
                      known_codes: frozenset[str] | None = None) -> list[FileResult]:
-    """:func:`lint_path` for several files: each batch is parsed first (the fast way), then linted."""
+    """Read and lint files (an unreadable file gives a ``CF003`` finding): each batch is parsed first
+    (the fast way), then linted.
+
+    :param paths: the files.
+    :param rules: rule instances to run.
+    :param options: target version and configuration.
+    :param known_codes: see :func:`lint_text`.
+    """
     out: list[FileResult] = []
     plan = _plan(rules, options)
     for k in range(0, len(paths), PARSE_BATCH):
