@@ -252,12 +252,18 @@ _DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 
 
 def check_duration(value: Any, where: str) -> str:
-    """Validate a PostgreSQL duration setting such as ``"2s"`` or ``500`` (ms).
+    """Validate a PostgreSQL duration setting such as ``"5s"``, ``"500ms"``, ``"0"`` or ``500``.
 
-    :raises ConfigError: not a number with an optional unit (us, ms, s, min, h, d).
+    Units as in the PostgreSQL docs, "Setting Parameters" (us, ms, s, min, h, d);
+    a bare number is milliseconds.
+
+    :param value: the setting's value (``str`` or ``int``).
+    :param where: the file and the setting, e.g. ``"confiture.toml: [dry_run] lock_timeout"``.
+    :returns: the duration as text, without surrounding spaces.
+    :raises ConfigError: anything else, naming ``where``.
     """
     if isinstance(value, bool) or not isinstance(value, str | int) or not _DURATION_RE.match(str(value)):
-        raise ConfigError(f"{where}: expected a duration such as \"2s\" or \"500ms\", got {value!r}")
+        raise ConfigError(f"{where} = {value!r} is not a duration; use e.g. \"5s\", \"500ms\" or \"0\"")
     return str(value).strip()
 
 
@@ -313,19 +319,6 @@ def _check_sections(path: Path | None, data: dict[str, Any]) -> None:
         raise ConfigError(f"{path}: unknown [lint] setting(s) {', '.join(unknown)}; known: "
                           f"{', '.join(sorted(_LINT_SETTINGS))} (and [lint.<group or rule>] tables)")
     check_plugins_section(path, data.get("plugins", {}))
-
-
-def _duration(path: Path | None, key: str, value: str | None) -> str | None:
-    """Check a PostgreSQL duration setting such as ``"5s"``, ``"500ms"`` or ``"0"``.
-
-    Units as in the PostgreSQL docs, "Setting Parameters" (us, ms, s, min, h, d);
-    a bare number is milliseconds.
-
-    :raises ConfigError: anything else.
-    """
-    if value is not None and not _DURATION_RE.match(value):
-        raise ConfigError(f"{path}: {key} = {value!r} is not a duration; use e.g. \"5s\", \"500ms\" or \"0\"")
-    return value
 
 
 def load_config(
@@ -385,8 +378,10 @@ def load_config(
     cfg.migrations_dir = project_dir / (get_str("migrations_dir", "migrations") or "migrations")
     cfg.tracking_table = get_str("tracking_table", "confiture_migrations") or "confiture_migrations"
     split_qualified_name(cfg.tracking_table)
-    cfg.lock_timeout = _duration(path, "lock_timeout", get_str("lock_timeout", None))
-    cfg.statement_timeout = _duration(path, "statement_timeout", get_str("statement_timeout", None))
+    lock_timeout, statement_timeout = get_str("lock_timeout", None), get_str("statement_timeout", None)
+    cfg.lock_timeout = None if lock_timeout is None else check_duration(lock_timeout, f"{path}: lock_timeout")
+    cfg.statement_timeout = (None if statement_timeout is None
+                             else check_duration(statement_timeout, f"{path}: statement_timeout"))
     cfg.embedded_dir = project_dir / (get_str("embedded_dir", ".confiture/pgdata") or ".confiture/pgdata")
     wait = data.get("advisory_lock_wait", 60)
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 86400:

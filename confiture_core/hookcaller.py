@@ -7,7 +7,9 @@ uses (the list reversed: wrappers first, then ``tryfirst``, plain ones with the
 last registered first, ``trylast`` last), and drives new-style (``wrapper=True``)
 and old-style (``hookwrapper=True``) wrappers around them with pluggy's
 semantics: a wrapper receives the list of results (or the exception) at its
-``yield`` and may replace it.
+``yield`` and may replace it (an old-style one through pluggy's public
+``Result`` API: ``get_result``, ``force_result``, ``force_exception``; an
+exception it forces is that wrapper's failure).
 
 Isolation rules, per implementation (and per wrapper half):
 
@@ -277,17 +279,21 @@ class Hooks:
         for impl, gen in reversed(teardowns):
             try:
                 if impl.hookwrapper:
-                    result = pluggy.Result(outcome, exc)
+                    result = _result(outcome, exc)
 
-                    def send_old(g: Generator[Any, Any, Any] = gen, r: pluggy.Result[Any] = result) -> None:
+                    def send_old(g: Generator[Any, Any, Any] = gen, r: pluggy.Result[Any] = result,
+                                 given: BaseException | None = exc) -> None:
                         try:
                             g.send(r)
                         except StopIteration:
+                            forced = _unpack(r)[1]
+                            if forced is not None and forced is not given:  # force_exception(): its failure
+                                raise forced from None
                             return
                         raise HookContractError("hookwrapper yielded more than once")
 
                     if self._isolated(conn, impl.plugin_name, name, where, send_old, raw=True) is not _SKIPPED:
-                        outcome, exc = result._result, result._exception
+                        outcome, exc = _unpack(result)
                 else:
 
                     def send_new(g: Generator[Any, Any, Any] = gen, e: BaseException | None = exc,
@@ -454,6 +460,22 @@ def _role(conn: psycopg.Connection[Any]) -> tuple[str | None, str | None]:
     changes ``session_authorization``."""
     info = conn.info
     return info.parameter_status("is_superuser"), info.parameter_status("session_authorization")
+
+
+def _result(outcome: Any, exc: BaseException | None) -> pluggy.Result[Any]:
+    """What an old-style hookwrapper receives at its ``yield``: the results so far, or the exception."""
+    result = pluggy.Result.from_call(lambda: outcome)
+    if exc is not None:
+        result.force_exception(exc)
+    return result
+
+
+def _unpack(result: pluggy.Result[Any]) -> tuple[Any, BaseException | None]:
+    """``(results, None)`` or ``(None, exception)`` from a ``Result`` an old-style hookwrapper may have forced."""
+    try:
+        return result.get_result(), None
+    except BaseException as exc:  # the outcome, not an error of ours: it goes on to the next wrapper
+        return None, exc
 
 
 def _enter(gen: Generator[Any, Any, Any], old_style: bool) -> Any:

@@ -21,7 +21,7 @@ import inspect
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -109,11 +109,6 @@ class Migration:
     down_path: Path | None
     kind: Literal["sql", "python"]
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def version_str(self) -> str:
-        """The version as shown and stored: decimal digits without leading zeros."""
-        return str(self.version)
 
     @cached_property
     def checksum(self) -> str:
@@ -356,20 +351,16 @@ def refuse_not_a_file(path: Path) -> None:
                              "remove it")
 
 
-def parse_version(text: str) -> int:
+def parse_version(text: str, what: str = "version") -> int:
     """A ``--to`` / ``baseline`` version argument as an int.
 
+    :param what: how the message names the argument (``"--to"``, ``"VERSION"``).
     :raises ConfigError: not a non-negative integer.
     """
     t = text
     if not (t.isascii() and t.isdigit()):
-        raise ConfigError(f"version {text!r}: expected a non-negative integer such as 42 or 20240131120000")
+        raise ConfigError(f"{what}: version {text!r}: expected a non-negative integer such as 42 or 20240131120000")
     return int(t)
-
-
-def by_version(migrations: Sequence[Migration]) -> dict[int, Migration]:
-    """Index migrations by version."""
-    return {m.version: m for m in migrations}
 
 
 def _does_nothing(fn: Callable[..., Any]) -> bool:

@@ -1,12 +1,12 @@
-"""The plugin manager: entry points, ``-p`` modules, the project plugins folder, blocking.
+"""The plugin manager: pluggy's, with Confiture's hook specs; plugins from entry points, ``-p``, the plugins folder.
 
 Where plugins come from, in loading order:
 
 1. setuptools entry points in group ``confiture`` of every installed
-   distribution. Confiture's own packs (distribution ``confiture``) load this way
-   too. Third-party ones are skipped when ``CONFITURE_DISABLE_PLUGIN_AUTOLOAD=1``
-   or ``--no-plugins`` is given, and, when ``[plugins] allow`` lists names, only
-   those names load.
+   distribution, in name order. Confiture's own packs (distribution
+   ``confiture``) load this way too. Third-party ones are skipped when
+   ``CONFITURE_DISABLE_PLUGIN_AUTOLOAD=1`` or ``--no-plugins`` is given, and, when
+   ``[plugins] allow`` lists names, only those names load.
 2. ``-p MODULE`` on the command line (repeatable), an in-house importable module.
    Always loaded: naming it on the command line is explicit.
 3. Every ``*.py`` file (not starting with ``_``) in the folder named by
@@ -24,19 +24,38 @@ and skipped. A function named like a hook but not marked ``@hookimpl``, and a
 name in ``--disable-plugin``, ``[plugins] disable`` or ``[plugins] non_fatal``
 that matches no plugin, are warnings too. With ``--strict-plugins`` each of these
 is an error (exit 2), all of them reported at once after every plugin was tried.
-``--disable-plugin NAME`` (repeatable) blocks one plugin by name.
+
+pluggy's own services do the work, as in pytest's ``PytestPluginManager``:
+:class:`ConfiturePluginManager` subclasses ``pluggy.PluginManager``; a blocked
+name is pluggy's ``set_blocked`` / ``is_blocked``; a hook no spec has is found by
+``check_pending`` after each ``register``; a function named like a hook but not
+marked is seen in ``parse_hookimpl_opts``. Entry points are *not* loaded with
+``load_setuptools_entrypoints``, but by a loop over
+``importlib.metadata.entry_points(group="confiture")`` that registers each one
+through the same ``register``, because that function
+
+* loads every entry point in one go and raises on the first import error,
+  leaving the rest unloaded, without saying which entry point failed: one broken
+  plugin must be named and skipped while the others load. Calling it once per
+  name (``name=``) would isolate them, but each call reads every installed
+  distribution's entry points again (7 ms per call with 40 distributions here,
+  more in a larger environment, on every command);
+* loads in distribution order, and the documented hook order is entry points in
+  name order;
+* cannot ask, before importing, whether a third-party plugin is admitted
+  (autoload off, the ``[plugins] allow`` list), which needs its distribution.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
+import importlib.metadata
 import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -51,6 +70,78 @@ from .errors import ConfigError
 ENTRY_POINT_GROUP = "confiture"
 FIRST_PARTY_DIST = "confiture"
 AUTOLOAD_ENV = "CONFITURE_DISABLE_PLUGIN_AUTOLOAD"
+
+
+class PluginRefused(pluggy.PluginValidationError):
+    """:meth:`ConfiturePluginManager.register` refused a plugin; the message says why, for the user."""
+
+
+class ConfiturePluginManager(pluggy.PluginManager):
+    """pluggy's ``PluginManager`` with the specs of :mod:`~confiture_core.hookspecs` and Confiture's checks.
+
+    :meth:`register` refuses (:class:`PluginRefused`) a plugin already registered
+    under another name, and one implementing a hook no spec has (pluggy's
+    ``check_pending``); ``optionalhook=True`` implementations are let through, as
+    pluggy does. It also raises pluggy's ``PluginValidationError`` for an
+    implementation that does not match its spec.
+
+    :ivar unmarked: by plugin name, the functions named like a hook but not marked
+        ``@hookimpl``, which pluggy ignores (so Confiture never calls them).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT_NAME)
+        self.add_hookspecs(hookspecs)
+        self.unmarked: dict[str, list[str]] = {}
+        self._unmarked_now: list[str] | None = None  # collected by parse_hookimpl_opts during register
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        """pluggy's, noting a function named like a hook that is not marked ``@hookimpl``."""
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and self._unmarked_now is not None and self.has_spec(name):
+            fn = inspect.getattr_static(plugin, name, None)
+            if callable(fn) and getattr(fn, f"{self.project_name}_spec", None) is None:  # not the spec itself
+                self._unmarked_now.append(name)
+        return opts
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin``; returns its name, or ``None`` when the name is blocked.
+
+        :raises PluginRefused: already registered under another name, or an unknown hook.
+        :raises pluggy.PluginValidationError: an implementation does not match its spec.
+        """
+        other = self.get_name(plugin)
+        if other is not None:  # pluggy's ValueError would say it with the whole registry
+            raise PluginRefused(plugin, f"the same module is already loaded as plugin {other!r}")
+        self._unmarked_now = []
+        try:
+            registered = super().register(plugin, name)
+            unmarked = self._unmarked_now
+        finally:
+            self._unmarked_now = None
+        if registered is None:
+            return None
+        try:
+            self.check_pending()
+        except pluggy.PluginValidationError as exc:
+            if exc.plugin is not plugin:
+                raise
+            unknown = sorted(c.name for c in self.get_hookcallers(plugin) or () if not c.has_spec()
+                             and any(i.plugin is plugin and not i.optionalhook for i in c.get_hookimpls()))
+            self.unregister(plugin)
+            raise PluginRefused(plugin, f"implements hook(s) the spec does not have: {', '.join(unknown)}") from None
+        if unmarked:
+            self.unmarked[registered] = sorted(unmarked)
+        return registered
+
+    def has_spec(self, hook: str) -> bool:
+        """Whether ``hook`` is the name of a hook of :mod:`~confiture_core.hookspecs`."""
+        caller = getattr(self.hook, hook, None)
+        return isinstance(caller, pluggy.HookCaller) and caller.has_spec()
+
+    def hooks_of(self, plugin: object) -> list[str]:
+        """Names of the specified hooks a registered ``plugin`` implements, sorted."""
+        return sorted(c.name for c in self.get_hookcallers(plugin) or () if c.has_spec())
 
 
 @dataclass
@@ -94,12 +185,13 @@ class PluginOptions:
 
 
 class PluginLoader:
-    """Builds the ``PluginManager`` for one command.
+    """Builds the plugin manager for one command.
 
     :param config: the project configuration (``[plugins]`` table).
     :param options: the command-line controls.
     :param warn: called with one line per skipped plugin.
     :param env: the environment (default ``os.environ``).
+    :raises ConfigError: the ``[plugins]`` table is wrong.
     """
 
     def __init__(self, config: Config, options: PluginOptions, warn: Callable[[str], None],
@@ -108,14 +200,14 @@ class PluginLoader:
         self.options = options
         self.warn = warn
         self.env = dict(os.environ) if env is None else env
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-        self.pm.add_hookspecs(hookspecs)
+        self.pm = ConfiturePluginManager()
         self.infos: list[PluginInfo] = []
         settings = config.section("plugins")
         check_plugins_section(config.config_file, settings)  # again: a Config may be built without load_config
         self.allow: set[str] | None = set(settings["allow"]) if "allow" in settings else None
         self.non_fatal: set[str] = set(settings.get("non_fatal", ()))
-        self.blocked = set(options.disabled) | set(settings.get("disable", ()))
+        for name in (*options.disabled, *settings.get("disable", ())):
+            self.pm.set_blocked(name)
         #: where each name that must match a plugin comes from (for the warning when none does)
         where = config.config_file.name if config.config_file else "config"
         self._named: list[tuple[str, str]] = [(n, f"--disable-plugin {n}") for n in options.disabled] + [
@@ -124,16 +216,17 @@ class PluginLoader:
         #: problems that are errors under --strict-plugins (raised together at the end of load())
         self._strict_errors: list[str] = []
 
-    def load(self) -> pluggy.PluginManager:
+    def load(self) -> ConfiturePluginManager:
         """Load every plugin (what they print at import goes to stderr); returns the manager.
 
-        :raises ConfigError: a plugin failed and ``--strict-plugins`` was given.
+        :raises ConfigError: a plugin failed and ``--strict-plugins`` was given, or
+            a plugin called ``sys.exit`` while being imported.
         """
         with contextlib.redirect_stdout(sys.stderr):
-            return self._load_all()
-
-    def _load_all(self) -> pluggy.PluginManager:
-        self._load_sources()
+            self._load_entry_points()
+            for mod in self.options.modules:
+                self._load(mod, "-p", lambda m=mod: importlib.import_module(m))  # type: ignore[misc]
+            self._load_folder()
         known = {i.name for i in self.infos}
         for name, source in self._named:
             if name not in known:
@@ -143,27 +236,23 @@ class PluginLoader:
             raise ConfigError("; ".join(self._strict_errors) + " (--strict-plugins)")
         return self.pm
 
-    def _load_sources(self) -> None:
-        self._load_entry_points()
-        for mod in self.options.modules:
-            self._load(mod, "-p", lambda m=mod: importlib.import_module(m))  # type: ignore[misc]
+    def _load_folder(self) -> None:
         folder = self.config.section("plugins").get("dir")
-        if folder and not self.options.no_plugins:
-            path = (self.config.project_dir / folder).resolve()
-            if not path.is_dir():
-                self._fail(PluginInfo(str(folder), "plugins dir"), f"plugins folder {path} not found")
-            else:
-                for file in sorted(path.glob("*.py")):
-                    if not file.name.startswith("_"):
-                        self._load(file.stem, "plugins dir", lambda f=file: _import_file(f))  # type: ignore[misc]
+        if not folder or self.options.no_plugins:
+            return
+        path = (self.config.project_dir / folder).resolve()
+        if not path.is_dir():
+            self._fail(PluginInfo(str(folder), "plugins dir"), f"plugins folder {path} not found")
+            return
+        for file in sorted(path.glob("*.py")):
+            if not file.name.startswith("_"):
+                self._load(file.stem, "plugins dir", lambda f=file: _import_file(f))  # type: ignore[misc]
 
     def _load_entry_points(self) -> None:
         autoload = not self.options.no_plugins and self.env.get(AUTOLOAD_ENV, "") in ("", "0")
         seen: set[str] = set()
-        import importlib.metadata as md
-
-        described: dict[md.Distribution, tuple[str, str]] = {}  # each read of a METADATA file parses it
-        for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        described: dict[importlib.metadata.Distribution, tuple[str, str]] = {}  # each METADATA read parses it
+        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if ep.name in seen:
                 continue
             seen.add(ep.name)
@@ -185,8 +274,9 @@ class PluginLoader:
             self._load(ep.name, "entry point", ep.load, info)
 
     def _load(self, name: str, source: str, importer: Callable[[], Any], info: PluginInfo | None = None) -> None:
+        """Import one plugin and register it, or say why not (blocked names are never imported)."""
         info = info or PluginInfo(name, source)
-        if name in self.blocked:
+        if self.pm.is_blocked(name):
             info.status = "blocked"
             self.infos.append(info)
             return
@@ -195,6 +285,12 @@ class PluginLoader:
             return
         try:
             obj = importer()
+        except ModuleNotFoundError as exc:
+            if source == "-p" and exc.name == name:  # asked for by name on the command line: a typo, not a skip
+                raise ConfigError(f"-p {name}: no module named {name!r} (check the name, and that its folder is "
+                                  "on PYTHONPATH or the plugin is installed)") from None
+            self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
+            return
         except Exception as exc:
             self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
             return
@@ -205,22 +301,17 @@ class PluginLoader:
                               f"with --disable-plugin {name}") from None
         if isinstance(obj, ModuleType):
             info.location = getattr(obj, "__file__", None)
-        unknown = _unknown_hooks(obj)
-        if unknown:
-            self._fail(info, f"implements hook(s) the spec does not have: {', '.join(unknown)}")
-            return
-        other = self.pm.get_name(obj)
-        if other is not None:  # the same module, e.g. an entry point also given with -p
-            self._fail(info, f"the same module is already loaded as plugin {other!r}")
-            return
         try:
             self.pm.register(obj, name=name)
+        except PluginRefused as exc:
+            self._fail(info, str(exc))
+            return
         except pluggy.PluginValidationError as exc:
             self._fail(info, "invalid hook implementation: " + " ".join(str(exc).split()))
             return
-        info.hooks = sorted(c.name for c in self.pm.get_hookcallers(obj) or ())
+        info.hooks = self.pm.hooks_of(obj)
         self.infos.append(info)
-        for fn in _unmarked_hooks(obj):
+        for fn in self.pm.unmarked.get(name, ()):
             self._problem(f"plugin {name!r} ({source}): defines {fn} without @hookimpl, so Confiture never calls "
                           "it (mark it with @hookimpl from confiture_core.hookspecs)", "")
 
@@ -248,46 +339,15 @@ def _import_file(path: Path) -> ModuleType:
     return mod
 
 
-@functools.cache
-def _spec_names() -> frozenset[str]:
-    """Names of the hooks in :mod:`~confiture_core.hookspecs` (read once: asked for each plugin)."""
-    return frozenset(n for n, _ in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("confiture_"))
-
-
-def _unknown_hooks(obj: object) -> list[str]:
-    """Names of functions marked as hook implementations that match no spec."""
-    specs = _spec_names()
-    out = []
-    for attr in dir(obj):
-        fn = getattr(obj, attr, None)
-        if callable(fn) and getattr(fn, f"{hookspecs.PROJECT_NAME}_impl", None) is not None:
-            spec_name = getattr(fn, f"{hookspecs.PROJECT_NAME}_impl", {}).get("specname") or attr
-            if spec_name not in specs:
-                out.append(spec_name)
-    return sorted(out)
-
-
-def _unmarked_hooks(obj: object) -> list[str]:
-    """Names of functions named like a hook but not marked as hook implementations."""
-    marker = f"{hookspecs.PROJECT_NAME}_impl"
-    out = []
-    for attr in sorted(_spec_names()):
-        fn = getattr(obj, attr, None)
-        if callable(fn) and getattr(fn, marker, None) is None \
-                and getattr(fn, f"{hookspecs.PROJECT_NAME}_spec", None) is None:
-            out.append(attr)
-    return out
-
-
 def lint_rule_codes(pm: pluggy.PluginManager, plugin_name: str) -> list[str]:
-    """Codes of the lint rules one registered plugin brings."""
-    plugin = pm.get_plugin(plugin_name)
-    fn = getattr(plugin, "confiture_lint_rules", None)
-    if fn is None:
-        return []
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document
-        rules = fn() or ()
-    return [getattr(r, "code", r.__name__) for r in rules]
+    """Codes of the lint rules one registered plugin brings (through its ``confiture_lint_rules`` hookimpl)."""
+    codes: list[str] = []
+    for impl in pm.hook.confiture_lint_rules.get_hookimpls():
+        if impl.plugin_name == plugin_name and not (impl.wrapper or impl.hookwrapper):
+            with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document
+                rules: Any = impl.function() or ()
+            codes.extend(getattr(r, "code", r.__name__) for r in rules)
+    return codes
 
 
 def collect_lint_rules(pm: pluggy.PluginManager) -> list[Any]:
@@ -298,8 +358,3 @@ def collect_lint_rules(pm: pluggy.PluginManager) -> list[Any]:
     for rules in found:
         out.extend(rules or ())
     return out
-
-
-def names(infos: Iterable[PluginInfo]) -> list[str]:
-    """Names of loaded plugins."""
-    return [i.name for i in infos if i.status == "loaded"]

@@ -28,11 +28,9 @@ from pglast.parser import ParseError, scan
 
 from .errors import SqlSyntaxError
 
-#: Header directive that lets a migration mix statements that need autocommit
-#: with ordinary ones: the whole file then runs outside a transaction, one
+#: The header directive ``-- confiture: no-transaction`` that lets a migration mix statements that
+#: need autocommit with ordinary ones: the whole file then runs outside a transaction, one
 #: statement at a time. Written as a comment before the first statement.
-NO_TRANSACTION_DIRECTIVE = "confiture: no-transaction"
-
 _DIRECTIVE_RE = re.compile(r"^\s*--\s*confiture:\s*no-transaction\b", re.MULTILINE)
 _COPY_END_RE = re.compile(r"^\\\.[ \t]*\r?$", re.MULTILINE)
 

@@ -27,10 +27,29 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pytest_postgresql.janitor import DatabaseJanitor
 
+from confiture_core.plugins import AUTOLOAD_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared").resolve()
 CORPUS = SHARED / "corpus"
 TEMPLATE = f"confiture_tmpl_{uuid.uuid4().hex[:8]}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "plugin_autoload: third-party plugins installed in the environment "
+                            "load by entry point (autoload is off in every other test)")
+
+
+@pytest.fixture(autouse=True)
+def _only_the_plugins_a_test_asks_for(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Third-party plugins installed next to Confiture (an example package, a developer's own) stay
+    out of tests: entry-point autoload is off (first-party packs, ``-p`` and the plugins folder still
+    load), in this process and in the ``confiture`` processes tests start, unless the test is marked
+    ``plugin_autoload``."""
+    if request.node.get_closest_marker("plugin_autoload") is None:
+        monkeypatch.setenv(AUTOLOAD_ENV, "1")
+    else:
+        monkeypatch.delenv(AUTOLOAD_ENV, raising=False)
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def test_python_migration_generator_up_is_refused(project: Path, db: psycopg.Con
     write(project / "migrations", "1_gen.py",
           "def up(conn):\n    conn.execute('CREATE TABLE g (x int)')\n    yield\n")
     r = run_cli("migrate", "up", "--yes", cwd=project)
-    assert one_line_error(r, 1) == ("error: refusing to migrate: migrations/1_gen.py:1: up() is a generator "
+    assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_gen.py:1: up() is a generator "
                                     "function (it uses yield), so calling it would run none of its body: remove "
                                     "the yield")
     assert history(db) == []
@@ -90,13 +90,13 @@ def test_python_migration_not_utf8_is_refused_like_sql(project: Path, db: psycop
     mig = project / "migrations"
     mig.joinpath("1_latin.py").write_bytes(b"# caf\xe9\ndef up(conn):\n    conn.execute('CREATE TABLE g (x int)')\n")
     r = run_cli("migrate", "up", "--yes", cwd=project)
-    assert one_line_error(r, 1) == ("error: refusing to migrate: migrations/1_latin.py: not valid UTF-8 at byte 5; "
+    assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_latin.py: not valid UTF-8 at byte 5; "
                                     "save the file as UTF-8")
     assert history(db) == [] and tables(db) == ["confiture_migrations"]
     mig.joinpath("1_latin.py").unlink()
     mig.joinpath("1_latin.up.sql").write_bytes(b"-- caf\xe9\nCREATE TABLE g (x int);\n")
     r = run_cli("migrate", "up", "--yes", cwd=project)
-    assert one_line_error(r, 1) == ("error: refusing to migrate: migrations/1_latin.up.sql: not valid UTF-8 at "
+    assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_latin.up.sql: not valid UTF-8 at "
                                     "byte 6; save the file as UTF-8")
 
 
@@ -135,7 +135,7 @@ def test_config_value_is_checked_at_load_whatever_the_command(tmp_path: Path) ->
 @pytest.mark.parametrize(("toml", "message"), [
     ('[review]\nconfirm_level = 3\n', "[review] confirm_level must be a risk level (a string), not int"),
     ('[dry_run]\nlock_timeout = "soon"\n',
-     "[dry_run] lock_timeout: expected a duration such as \"2s\" or \"500ms\", got 'soon'"),
+     "[dry_run] lock_timeout = 'soon' is not a duration; use e.g. \"5s\", \"500ms\" or \"0\""),
     ('[lint]\nselect = 3\n', "[lint] select must be a list of rule codes, groups or names"),
     ('[lint]\nignore = [1]\n', "[lint] ignore must be a list of rule codes, groups or names"),
     ('[lint]\npg_version = "sixteen"\n', "[lint] pg_version must be a major version number such as 16"),
@@ -414,3 +414,12 @@ def test_lint_refuses_what_migrate_refuses(tmp_path: Path) -> None:
     (m / "2_b.up.sql").symlink_to("2_b.up.sql")
     r = run_cli("lint", "--no-cache", cwd=tmp_path)
     assert r.code == 2 and "symbolic link loop" in r.stderr
+
+
+def test_lint_config_errors_read_like_every_other_command(tmp_path: Path) -> None:
+    """Regression: lint printed its configuration errors as "Error: ..." (click's style), the other commands
+    "error: ..."."""
+    (tmp_path / "confiture.toml").write_text('migrations_dir = "migrations"\n[lint]\nselect = ["CF999"]\n')
+    (tmp_path / "migrations").mkdir()
+    r = run_cli("lint", "--no-cache", cwd=tmp_path)
+    assert r.code == 2 and r.stderr.startswith("error: ") and "Error:" not in r.stderr, r.stderr

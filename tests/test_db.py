@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg import pq
 
+from confiture_core import db as db_module
 from confiture_core.db import settle
 
 
@@ -31,3 +33,17 @@ def test_settle_leaves_a_quiet_connection_alone(db: psycopg.Connection[Any]) -> 
     assert not db.closed and db.execute("SELECT 2").fetchone() == (2,)
     db.close()
     settle(db)  # closed: nothing to do, no error
+
+
+def test_settle_closes_a_connection_it_cannot_recover(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cancel that never takes effect (here: never sent) must not hang the interrupted command: after
+    CANCEL_TIMEOUT_S the connection is closed, and the server rolls its transaction back."""
+    monkeypatch.setattr(db_module, "CANCEL_TIMEOUT_S", 0.5)
+    conn = psycopg.connect(database_url)
+    monkeypatch.setattr(conn, "cancel_safe", lambda timeout=0.0: None)
+    conn.execute("CREATE TABLE never_committed (x int)")
+    conn.pgconn.send_query(b"SELECT pg_sleep(3600)")
+    settle(conn)
+    assert conn.closed
+    with psycopg.connect(database_url, autocommit=True) as other:
+        assert other.execute("SELECT to_regclass('never_committed') IS NULL").fetchone() == (True,)

@@ -236,3 +236,17 @@ def test_a_data_folder_left_half_made_by_an_interrupted_initdb_is_made_again(dev
     assert r.code == 0, r.stderr
     assert "an interrupted first start left it" in r.stderr
     assert (data_dir / "PG_VERSION").is_file()
+
+
+def test_server_can_be_stopped_with_a_broken_configuration(dev_project: Path) -> None:
+    """Regression: after one bad edit of confiture.toml, `server stop` and `server status` refused to run (exit 2),
+    so the running server could not be stopped without fixing the file first."""
+    assert run_cli("server", "start", cwd=dev_project).code == 0
+    pid = _postmaster_pid(dev_project)
+    (dev_project / "confiture.toml").write_text('migrations_dir = "migrations"\n[review]\nconfirm_level = "bogus"\n')
+    r = run_cli("server", "status", cwd=dev_project)
+    assert r.code == 0 and "unknown risk level 'bogus'" in r.stderr and "using the default data folder" in r.stderr
+    r = run_cli("server", "stop", cwd=dev_project)
+    assert r.code == 0 and f"(pid {pid})" in r.stderr, r.stderr
+    _wait_gone(pid)
+    assert run_cli("migrate", "status", cwd=dev_project).code == 2  # the other commands still refuse it

@@ -125,7 +125,7 @@ def test_up_file_without_statement_is_refused_before_anything_runs(project: Path
     write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
     write(m, "2_b.up.sql", text)
     r = invoke(project, "migrate", "up", "--yes")
-    assert isinstance(r.exception, HistoryError)
+    assert isinstance(r.exception, MigrationFileError)
     assert str(r.exception).endswith("2_b.up.sql: has no SQL statement yet (it is empty or holds only comments): "
                                      "write the migration in it, or delete it")
     assert tables(db) == ["confiture_migrations"] and history(db) == []
@@ -136,7 +136,7 @@ def test_migrate_new_then_up_names_the_file_to_write(project: Path, db: psycopg.
     assert r.code == 0
     up = Path(r.stdout.splitlines()[0])
     r = run_cli("migrate", "up", cwd=project)
-    assert r.code == 1
+    assert r.code == 2
     assert f"{up.name}: has no SQL statement yet" in r.stderr and "write the migration in it, or delete it" \
         in r.stderr
     assert "applied" not in r.stderr and history(db) == []
@@ -155,7 +155,7 @@ def test_migrate_new_python_then_up_names_the_function_to_write(project: Path, d
     assert r.code == 0
     made = Path(r.stdout.splitlines()[0]).name
     r = run_cli("migrate", "up", "--yes", cwd=project)
-    assert r.code == 1, r.stderr
+    assert r.code == 2, r.stderr
     assert f"{made}:4: up() has no code yet (only a docstring, pass or ...): write the migration in it" in r.stderr
     assert history(db) == []  # refused before anything ran, the SQL migration before it included
     path = project / "migrations" / made
@@ -404,7 +404,7 @@ def test_mixed_files_refused_all_named_unless_mixed_is_set(project: Path, databa
     write(m, "2_m.up.sql", MIXED.format(t="m"))
     write(m, "3_n.up.sql", MIXED.format(t="n"))
     r = invoke(project, "migrate", "up", "--yes")
-    assert isinstance(r.exception, HistoryError)
+    assert isinstance(r.exception, MigrationFileError)
     lines = str(r.exception).splitlines()
     assert lines[0] == "refusing to migrate (2 problems, nothing was changed):"
     assert "2_m.up.sql:2: CREATE INDEX CONCURRENTLY cannot run in a transaction block" in lines[1]
@@ -430,3 +430,17 @@ def test_mixed_must_be_a_boolean(project: Path, database_url: str) -> None:
     (project / "confiture.toml").write_text(f'database_url = "{database_url}"\nmixed = "yes"\n')
     r = run_cli("migrate", "status", cwd=project)
     assert r.code == 2 and "mixed = 'yes'; expected true or false" in r.stderr
+
+
+def test_the_gate_says_notes_and_notices_once(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: the review gate's dry run and the real run both printed each note ("skipped BEGIN") and each
+    NOTICE from the server, so every one appeared twice."""
+    write(project / "migrations", "1_a.up.sql",
+          "BEGIN;\nCREATE TABLE a (id int);\nDO $$ BEGIN RAISE NOTICE 'hello from the migration'; END $$;\nCOMMIT;\n")
+    r = run_cli("migrate", "up", cwd=project)
+    assert r.code == 0, r.stderr
+    assert "dry run of 1 pending migration(s) before applying them" in r.stderr
+    assert r.stderr.count("hello from the migration") == 1, r.stderr
+    assert r.stderr.count("skipped BEGIN") == 1, r.stderr
+    r = run_cli("migrate", "up", "--dry-run", cwd=project)  # the dry run asked for shows them
+    assert "nothing to migrate" in r.stderr

@@ -39,8 +39,12 @@ class DryRunReporter(RichReporter):
 
     def start(self, total: int, direction: Direction) -> None:
         if self.announce is not None:
-            self.info(self.announce.format(n=total))
+            self.output.info(self.announce.format(n=total))
         super().start(total, direction)
+
+    def info(self, message: str) -> None:
+        if self.announce is None:  # the review gate's dry run: the real run that follows says it again
+            super().info(message)
 
     def migration_started(self, migration: Migration) -> None:
         if self.progress is not None:
@@ -49,6 +53,18 @@ class DryRunReporter(RichReporter):
     def migration_done(self, result: MigrationResult) -> None:
         if self.progress is not None:
             self.progress.advance(self.task)
+
+
+def _preflight(app: App, target: int | None) -> DryRunReport:
+    """The review gate's dry run: it says that it runs; its notes and the server's NOTICEs are left to the
+    real run that follows (said once, not twice)."""
+    app.output.hold_notices = True
+    try:
+        return measure(app, target, DryRunReporter(
+            app.output, "dry run of {n} pending migration(s) before applying them (pass --yes to skip it)"),
+            preflight=True)
+    finally:
+        app.output.hold_notices = False
 
 
 def summary(report: DryRunReport) -> str:
@@ -168,8 +184,7 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
                           "`confiture migrate up --dry-run`, then apply with `confiture migrate up --yes`")
     blocked: LockBlocked | None = None
     try:
-        report = measure(app, target, DryRunReporter(
-            out, "dry run of {n} pending migration(s) before applying them (pass --yes to skip it)"), preflight=True)
+        report = _preflight(app, target)
     except LockBlocked as exc:
         # a lock wait stops the pre-flight like any other stop: the migrations before the blocked one were
         # measured and are gated as usual; the blocked one and later ones were not reviewed

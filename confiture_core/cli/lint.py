@@ -62,9 +62,13 @@ FAIL_LEVELS = ("error", "warning")
 
 
 class LintUsageError(click.ClickException):
-    """A usage or configuration problem found by ``lint`` (exit 2, one line)."""
+    """A usage or configuration problem found by ``lint`` (exit 2, one line, ``error: ...`` as every
+    other command prints a configuration error)."""
 
     exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 
 def _config_list(lint_cfg: dict[str, Any], key: str, where: str) -> list[str]:
@@ -97,7 +101,7 @@ def resolve_pg_version(explicit: int | None, app: Any, lint_cfg: dict[str, Any],
         if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
             raise ConfigError(f"{where}: [lint] pg_version must be a major version number such as 16")
         return int(value), "[lint] pg_version"
-    return NEWEST_PG_VERSION, "the default (newest supported)"
+    return NEWEST_PG_VERSION, "the default: the newest supported"
 
 
 def _explain(rules: Sequence[type[LintRule]], code: str) -> str:

@@ -176,7 +176,7 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
         other = "--dry-run" if dry_run else "--yes"
         raise click.UsageError(f"--interactive asks before applying; it does not go with {other} "
                                "(--dry-run only reports, --yes applies without asking)")
-    version = None if target is None else parse_version(target)
+    version = None if target is None else parse_version(target, "--to")
     if dry_run:
         run_dry_run(app, version, fmt, fail_on)
         return
@@ -195,7 +195,7 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
 def migrate_down(target: str | None, fmt: str) -> None:
     """Revert the latest migration, or everything above --to VERSION."""
     app = current_app()
-    result = app.runner().down(None if target is None else parse_version(target))
+    result = app.runner().down(None if target is None else parse_version(target, "--to"))
     _print_run(result, fmt, app)
 
 
@@ -253,7 +253,7 @@ def migrate_repair(fmt: str) -> None:
 def migrate_baseline(version: str, fmt: str) -> None:
     """Mark an existing database as already at VERSION."""
     app = current_app()
-    v = parse_version(version)
+    v = parse_version(version, "VERSION")
     app.runner().baseline(v)
     if fmt == "json":
         app.output.emit_json({"ok": True, "baseline": str(v), "tracking_table": app.config.tracking_table})

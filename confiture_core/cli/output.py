@@ -92,6 +92,8 @@ class Output:
         #: what a run that changes the database has done so far (set by the reporter; ``None``: no such run
         #: started): its direction and the number of migrations done, for the message of an interrupt
         self.run_tally: tuple[str, int] | None = None
+        #: the server's NOTICEs are not shown meanwhile (the review gate's dry run: the real run shows them)
+        self.hold_notices = False
 
     @staticmethod
     def current() -> Output:
@@ -155,7 +157,7 @@ class Output:
     def notice(self, diag: psycopg.errors.Diagnostic) -> None:
         """The server's NOTICE and WARNING messages on stderr, as psql shows them (``-q``: WARNING only)."""
         severity = (diag.severity or "NOTICE").lower()
-        if verbosity.quiet() and severity not in ("warning", "error"):
+        if (verbosity.quiet() or self.hold_notices) and severity not in ("warning", "error"):
             return
         self.say(f"{severity}: {diag.message_primary}", style="dim")
 

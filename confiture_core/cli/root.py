@@ -14,7 +14,7 @@ from ..plugins import PluginOptions
 from . import verbosity
 from .app import App, current_app
 from .migrate import migrate
-from .output import Output, format_option
+from .output import Output, format_option, shown
 from .plugins import plugins_cmd
 from .server import server
 
@@ -58,7 +58,7 @@ def init(migrations_dir: str, fmt: str) -> None:
     base = app.project or Path.cwd()
     cfg = base / CONFIG_FILE
     if cfg.exists():
-        raise ConfigError(f"{cfg} already exists; edit it instead")
+        raise ConfigError(f"{shown(cfg)} already exists; edit it instead")
     cfg.write_text(
         "# Confiture configuration; see README.md\n"
         f'migrations_dir = "{migrations_dir}"\n'

@@ -58,7 +58,7 @@ def server_stop(fmt: str) -> None:
     from ..embedded import stop_server
 
     app = current_app()
-    data_dir = app.config.embedded_dir
+    data_dir = _data_dir(app)
     stopped = stop_server(data_dir, say=app.output.info)
     if fmt == "json":
         app.output.emit_json({"ok": True, "state": "stopped", "stopped": stopped is not None,
@@ -80,8 +80,9 @@ def server_status_cmd(fmt: str) -> None:
     from ..embedded import server_status
 
     app = current_app()
-    data_dir = app.config.embedded_dir
-    _note_database_url(app)
+    data_dir = _data_dir(app)
+    if "config" in vars(app):  # loaded (a configuration that does not load has no URL to note)
+        _note_database_url(app)
     status = server_status(data_dir)
     if fmt == "json":
         app.output.emit_json(_status_json(status, data_dir))
@@ -110,6 +111,28 @@ def _status_line(status: Status, data_dir: Path) -> str:
                 f"{shown(data_dir / 'log')}")
     socket = status.server.socket_dir / f".s.PGSQL.{status.server.port}"
     return f"{where} is running: pid {status.server.pid}, PostgreSQL {status.version}, socket {shown(socket)}"
+
+
+def _data_dir(app: App) -> Path:
+    """The server's data folder; with a configuration that does not load, the default one if it exists, so
+    that one bad edit never keeps a person from stopping or checking the server (a warning says so).
+
+    :raises ConfigError: the configuration does not load and no default data folder exists.
+    """
+    from ..config import CONFIG_FILE
+
+    try:
+        return app.config.embedded_dir
+    except ConfigError as exc:
+        start = app.project or Path.cwd()
+        for folder in (start, *start.parents):
+            if (folder / CONFIG_FILE).exists() or (folder / "pyproject.toml").is_file():
+                data_dir = folder / ".confiture" / "pgdata"
+                if not data_dir.is_dir():
+                    break
+                app.output.warn(f"{exc}; using the default data folder {shown(data_dir)}")
+                return data_dir
+        raise
 
 
 def _note_database_url(app: App) -> None:

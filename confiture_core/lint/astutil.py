@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pglast import ast
-from pglast.enums import AlterTableType, ConstrType
+from pglast.enums import AlterTableType
 
 from .rule import TableKey
 
@@ -34,6 +34,12 @@ def walk(node: Any) -> Iterator[ast.Node]:
             stack.extend(reversed(item))
 
 
+def has_option(options: Any, name: str) -> bool:
+    """Whether a list of ``DefElem`` options (``VACUUM (FULL)``, ``REINDEX (CONCURRENTLY)``...) has one named
+    ``name`` (lower-case, as the parser gives it)."""
+    return any(isinstance(o, ast.DefElem) and o.defname == name for o in options or ())
+
+
 def strings(names: Any) -> list[str]:
     """The ``sval`` of each ``String`` in a name list (``funcname``, ``TypeName.names``...)."""
     return [n.sval for n in names or () if isinstance(n, ast.String) and n.sval is not None]
@@ -44,6 +50,21 @@ def table_key(rv: ast.RangeVar | None) -> TableKey | None:
     if rv is None or rv.relname is None:
         return None
     return rv.schemaname, rv.relname
+
+
+def same_table(a: TableKey | None, b: TableKey | None) -> bool:
+    """Whether two ``(schema or None, table)`` keys may name the same table: a missing schema on either
+    side matches any schema (the search path is not known statically); ``None`` matches nothing."""
+    if a is None or b is None:
+        return False
+    return a[1] == b[1] and (a[0] is None or b[0] is None or a[0] == b[0])
+
+
+def is_plain_table(node: ast.CreateStmt) -> bool:
+    """Whether a ``CREATE TABLE`` makes a permanent table that is neither a partition nor typed
+    (``OF type``): the tables whose columns and keys are written in the statement itself."""
+    rel = node.relation
+    return rel is not None and rel.relpersistence != "t" and node.partbound is None and node.ofTypename is None
 
 
 def display(key: TableKey | None) -> str:
@@ -168,11 +189,6 @@ def changed_column_types(node: ast.Node) -> Iterator[tuple[ast.AlterTableCmd, as
     return iter(_alter_facts(node).retyped)
 
 
-def is_primary_key(c: ast.Constraint) -> bool:
-    """Whether a constraint is a ``PRIMARY KEY``."""
-    return bool(c.contype == ConstrType.CONSTR_PRIMARY)
-
-
 def created_table(node: ast.Node) -> TableKey | None:
     """The table a statement creates (``CREATE TABLE``, ``CREATE TABLE AS``, ``SELECT INTO``)."""
     if isinstance(node, ast.CreateStmt):
@@ -180,3 +196,62 @@ def created_table(node: ast.Node) -> TableKey | None:
     if isinstance(node, ast.CreateTableAsStmt) and node.into is not None:
         return table_key(node.into.rel)
     return None
+
+
+def identifiers(node: ast.Node) -> Iterator[tuple[str, str, int]]:
+    """(kind, name, location) of each identifier a DDL statement defines.
+
+    Covers relations, columns, constraints, indexes, renames, triggers, functions,
+    types, schemas, sequences and views. ``location`` is -1 when unknown.
+    """
+    if isinstance(node, ast.CreateStmt) and node.relation is not None:
+        yield "table", node.relation.relname or "", node.relation.location or -1
+    if isinstance(node, ast.CreateSeqStmt) and node.sequence is not None:
+        yield "sequence", node.sequence.relname or "", node.sequence.location or -1
+    if isinstance(node, ast.ViewStmt) and node.view is not None:
+        yield "view", node.view.relname or "", node.view.location or -1
+    if isinstance(node, ast.CreateTableAsStmt) and node.into is not None and node.into.rel is not None:
+        yield "table", node.into.rel.relname or "", node.into.rel.location or -1
+    if isinstance(node, ast.IndexStmt) and node.idxname:
+        yield "index", node.idxname, -1
+    if isinstance(node, ast.CreateStmt | ast.AlterTableStmt):
+        for col in defined_columns(node):
+            yield "column", col.colname or "", col.location if col.location is not None else -1
+        constraints: list[ast.Constraint] = []
+        if isinstance(node, ast.CreateStmt):
+            for el in node.tableElts or ():
+                if isinstance(el, ast.Constraint):
+                    constraints.append(el)
+                elif isinstance(el, ast.ColumnDef):
+                    constraints.extend(column_constraints(el))
+        else:
+            constraints.extend(c for c, _ in new_constraints(node))
+        for c in constraints:
+            if c.conname:
+                yield "constraint", c.conname, c.location if c.location is not None else -1
+    if isinstance(node, ast.RenameStmt) and node.newname:
+        yield "name", node.newname, -1
+    if isinstance(node, ast.CreateTrigStmt) and node.trigname:
+        yield "trigger", node.trigname, -1
+    if isinstance(node, ast.CreateFunctionStmt):
+        parts = strings(node.funcname)
+        if parts:
+            yield ("procedure" if node.is_procedure else "function"), parts[-1], -1
+    if isinstance(node, ast.CreateEnumStmt | ast.CompositeTypeStmt | ast.CreateDomainStmt):
+        names = strings(node.typeName if isinstance(node, ast.CreateEnumStmt) else
+                        node.domainname if isinstance(node, ast.CreateDomainStmt) else ())
+        if isinstance(node, ast.CompositeTypeStmt) and node.typevar is not None:
+            names = [node.typevar.relname or ""]
+        if names:
+            yield "type", names[-1], -1
+    if isinstance(node, ast.CreateSchemaStmt) and node.schemaname:
+        yield "schema", node.schemaname, -1
+
+
+IDENTIFIER_NODES: tuple[type[ast.Node], ...] = (
+    ast.CreateStmt, ast.CreateSeqStmt, ast.ViewStmt, ast.CreateTableAsStmt, ast.IndexStmt, ast.AlterTableStmt,
+    ast.RenameStmt, ast.CreateTrigStmt, ast.CreateFunctionStmt, ast.CreateEnumStmt, ast.CompositeTypeStmt,
+    ast.CreateDomainStmt, ast.CreateSchemaStmt,
+)
+#: The ``ALTER TABLE`` command subtypes :func:`identifiers` reads.
+IDENTIFIER_SUBTYPES: frozenset[int] = ADDED_COLUMN_SUBTYPES | NEW_CONSTRAINT_SUBTYPES

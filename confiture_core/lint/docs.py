@@ -5,8 +5,8 @@ Usage::
     python -m confiture_core.lint.docs            # rewrite docs/lint-rules.md
     python -m confiture_core.lint.docs --check    # exit 1 when the file is stale
 
-Only the built-in packs (``confiture_plugins.lint_*``) are documented here, so
-the page does not depend on which third-party plugins happen to be installed.
+Only the built-in packs (``confiture_plugins.safety``, ``.conventions`` and ``.tenancy``) are
+documented here, so the page does not depend on which third-party plugins happen to be installed.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from pathlib import Path
 from .engine import DEFAULT_GROUPS, META_CODES
 from .rule import LintRule
 
-BUILTIN_PACKS = ("confiture_plugins.lint_safety", "confiture_plugins.lint_conventions",
-                 "confiture_plugins.lint_tenancy")
+BUILTIN_PACKS = ("confiture_plugins.safety", "confiture_plugins.conventions", "confiture_plugins.tenancy")
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "lint-rules.md"
 
 

@@ -499,8 +499,11 @@ def _lint_parsed(
                       pg_version=options.pg_version, config={},
                       lock_timeout_set=options.runner_lock_timeout is not None)
     by_type = plan.by_type
+    memo = ctx.memo
     for stmt in statements:
         ctx.index = stmt.index
+        if memo:
+            memo.clear()
         node = stmt.node
         todo = by_type.get(type(node))
         for i, check in plan.for_node(node) if todo is None else todo:
@@ -539,25 +542,20 @@ def _lint_parsed(
     return FileResult(path, kept, len(statements))
 
 
-def lint_path(path: Path, rules: Sequence[LintRule], options: LintOptions,
-              known_codes: frozenset[str] | None = None) -> FileResult:
-    """Read and lint one file; an unreadable file gives a ``CF003`` finding.
-
-    :param path: the file.
-    :param rules: rule instances to run.
-    :param options: target version and configuration.
-    :param known_codes: see :func:`lint_text`.
-    """
-    return lint_paths_batch([path], rules, options, known_codes)[0]
-
-
 #: Files parsed in one :func:`~confiture_core.sql.trusted_parsing` block (bounds memory).
 PARSE_BATCH = 128
 
 
 def lint_paths_batch(paths: Sequence[Path], rules: Sequence[LintRule], options: LintOptions,
                      known_codes: frozenset[str] | None = None) -> list[FileResult]:
-    """:func:`lint_path` for several files: each batch is parsed first (the fast way), then linted."""
+    """Read and lint files (an unreadable file gives a ``CF003`` finding): each batch is parsed first
+    (the fast way), then linted.
+
+    :param paths: the files.
+    :param rules: rule instances to run.
+    :param options: target version and configuration.
+    :param known_codes: see :func:`lint_text`.
+    """
     out: list[FileResult] = []
     plan = _plan(rules, options)
     for k in range(0, len(paths), PARSE_BATCH):

@@ -83,23 +83,6 @@ class Violation:
                                            "name": name})
         return v
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Violation:
-        """Inverse of :meth:`to_dict` (used by the result cache).
-
-        :raises KeyError: a required key is missing.
-        """
-        return cls(
-            code=str(data["code"]),
-            message=str(data["message"]),
-            path=str(data["path"]),
-            line=int(data["line"]),
-            column=int(data["column"]),
-            severity="warning" if data["severity"] == "warning" else "error",
-            excerpt=str(data.get("excerpt", "")),
-            name=str(data.get("name", "")),
-        )
-
 
 TableKey = tuple[str | None, str]
 
@@ -126,6 +109,10 @@ class LintContext:
         in the file, or when the project's config sets ``lock_timeout`` (the
         runner then sets it before every migration).
     :ivar state: scratch ``dict`` private to this rule for this file.
+    :ivar memo: scratch ``dict`` shared by every rule for the current statement only (the engine
+        empties it before each statement): a fact several rules compute from the same statement is
+        computed once and kept here, under a key that starts with the rule's group
+        (``"safety.existing_table"``).
     """
 
     path: str
@@ -138,6 +125,7 @@ class LintContext:
     created_tables: set[TableKey] = field(default_factory=set)
     lock_timeout_set: bool = False
     state: dict[str, Any] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def table_created_earlier(self, schema: str | None, table: str) -> bool:
         """Whether ``schema.table`` was created earlier in this file.

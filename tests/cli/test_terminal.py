@@ -62,7 +62,7 @@ def test_init_and_new(tmp_path: Path, cols: int, no_color: bool) -> None:
     s.assert_sane(no_color=no_color)
     s = term.run("init")  # a mistake on purpose: already initialised
     s.assert_sane(no_color=no_color, expect_code=2)
-    s.assert_on_screen("already exists")
+    s.assert_on_screen("error: confiture.toml already exists; edit it instead")
 
 
 @pytest.mark.parametrize(("cols", "no_color"), SHAPES)

@@ -8,11 +8,12 @@ from typing import Any
 
 from confiture_core.lint.engine import LintOptions, lint_text
 from confiture_core.lint.rule import LintRule, Violation
-from confiture_plugins import lint_conventions, lint_safety, lint_tenancy
+from confiture_plugins import conventions, safety, tenancy
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
-ALL_RULES: list[type[LintRule]] = [*lint_safety.RULES, *lint_conventions.RULES, *lint_tenancy.RULES]
+ALL_RULES: list[type[LintRule]] = [*safety.confiture_lint_rules(), *conventions.confiture_lint_rules(),
+                                   *tenancy.confiture_lint_rules()]
 BY_CODE = {r.code: r for r in ALL_RULES}
 
 

@@ -151,7 +151,8 @@ def test_cache_through_cli(proj: Path) -> None:
 def test_list_rules_and_explain(proj: Path) -> None:
     r = lint(proj, "--list-rules")
     assert r.exit_code == 0
-    assert re.search(r"^CF101\s+on\s+error\s+safety.concurrent-index\s+confiture_plugins.lint_safety", r.stdout, re.M)
+    assert re.search(r"^CF101\s+on\s+error\s+safety.concurrent-index\s+confiture_plugins.safety.concurrent_index",
+                     r.stdout, re.M)
     assert re.search(r"^CF301\s+off\s+", r.stdout, re.M)
     r = lint(proj, "--explain", "CF105")
     assert r.exit_code == 0 and "VALIDATE CONSTRAINT" in r.stdout

@@ -110,6 +110,36 @@ def test_unknown_selector_is_a_config_error() -> None:
         select_rules(ALL_RULES, ["nosuch"])
 
 
+# ------------------------------------------------------------------ per-statement memo
+
+
+class MemoWriter(LintRule):
+    code = "XX011"
+    name = "test.memo-writer"
+    groups = ("test",)
+    summary = "reports what the memo held, then writes the statement's index into it"
+
+    def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
+        yield self.violation(statement, ctx, f"writer saw {sorted(ctx.memo.items())}")
+        ctx.memo["test.index"] = ctx.index
+
+
+class MemoReader(MemoWriter):
+    code = "XX012"
+    name = "test.memo-reader"
+
+    def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
+        yield self.violation(statement, ctx, f"reader saw {sorted(ctx.memo.items())}")
+
+
+def test_the_memo_is_shared_by_the_rules_of_one_statement_and_emptied_before_the_next() -> None:
+    found = run("SELECT 1;\nSELECT 2;\n", [MemoWriter, MemoReader])  # rules run in code order
+    assert [(v.line, v.message) for v in found] == [
+        (1, "writer saw []"), (1, "reader saw [('test.index', 0)]"),
+        (2, "writer saw []"), (2, "reader saw [('test.index', 1)]"),
+    ]
+
+
 # ------------------------------------------------------------------ dispatch
 
 

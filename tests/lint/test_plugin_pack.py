@@ -25,6 +25,7 @@ from tests.lint.helpers import REPO
 
 
 @pytest.mark.venv
+@pytest.mark.plugin_autoload  # the pack is found through its entry point
 def test_installed_pack_is_found_by_the_cli(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)

@@ -176,6 +176,7 @@ def write_pack(site: Path, module: str, version: str) -> Path:
     return dist
 
 
+@pytest.mark.plugin_autoload
 def test_rule_pack_install_upgrade_and_edit_invalidate(
         proj: Path, tmp_path: Path, runs: list[list[str]], capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -196,6 +197,7 @@ def test_rule_pack_install_upgrade_and_edit_invalidate(
     monkeypatch.delitem(sys.modules, module, raising=False)
 
 
+@pytest.mark.plugin_autoload
 def test_rule_module_edit_invalidates(proj: Path, tmp_path: Path, runs: list[list[str]],
                                       capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     site = tmp_path / "site"

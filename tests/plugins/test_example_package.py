@@ -17,6 +17,8 @@ import pytest
 
 from ..conftest import CORPUS, REPO, write
 
+pytestmark = pytest.mark.plugin_autoload  # confiture-audit is found through its entry point
+
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:

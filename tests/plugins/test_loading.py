@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ..conftest import run_cli
 from .helpers import add_plugin, configure, fake_dist, plugins_json
 
@@ -25,6 +27,7 @@ def site_with_two(tmp_path: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(site)}
 
 
+@pytest.mark.plugin_autoload
 def test_entry_point_plugin_is_found_with_its_distribution(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     r, found = plugins_json(cwd=project, env=env)
@@ -107,6 +110,7 @@ def test_unknown_hook_and_bad_signature_are_skipped_with_a_warning(project: Path
     assert r.code == 2
 
 
+@pytest.mark.plugin_autoload
 def test_allowlist_only_admits_listed_entry_points(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     configure(project, 'allow = ["acme_audit"]\n')
@@ -119,6 +123,7 @@ def test_allowlist_only_admits_listed_entry_points(project: Path, tmp_path: Path
     assert all(found[n]["status"] == "loaded" for n in FIRST_PARTY)
 
 
+@pytest.mark.plugin_autoload
 def test_autoload_off_keeps_entry_points_out(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     configure(project)
@@ -138,6 +143,7 @@ def test_autoload_off_keeps_entry_points_out(project: Path, tmp_path: Path) -> N
     assert found["acme_audit"]["status"] == "loaded"
 
 
+@pytest.mark.plugin_autoload
 def test_no_plugins_loads_only_built_ins_and_explicit_dash_p(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     (tmp_path / "site" / "inhouse.py").write_text("from confiture_core.hookspecs import hookimpl\n" + HOOK)
@@ -150,6 +156,7 @@ def test_no_plugins_loads_only_built_ins_and_explicit_dash_p(project: Path, tmp_
     assert set(found) == FIRST_PARTY | {"inhouse"}
 
 
+@pytest.mark.plugin_autoload
 def test_disable_plugin_blocks_by_name(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     configure(project, 'disable = ["local_two"]\n')
@@ -178,6 +185,7 @@ def test_missing_plugins_folder_and_bad_settings(project: Path) -> None:
     assert r.code == 2 and "non_fatal" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.plugin_autoload
 def test_plugins_text_listing(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     configure(project)
@@ -190,6 +198,7 @@ def test_plugins_text_listing(project: Path, tmp_path: Path) -> None:
     assert r.stdout == ""
 
 
+@pytest.mark.plugin_autoload
 def test_module_loaded_by_entry_point_and_dash_p_is_skipped_once(project: Path, tmp_path: Path) -> None:
     """Regression: pluggy's "Plugin already registered under a different name" crashed every command."""
     env = site_with_two(tmp_path)
@@ -249,3 +258,16 @@ def test_strict_plugins_reports_every_failing_plugin(project: Path) -> None:
     assert "plugin 'broken_a' (plugins dir): import failed" in r.stderr
     assert "plugin 'broken_b' (plugins dir): import failed" in r.stderr
     assert r.stderr.count("error:") == 1 and "Traceback" not in r.stderr
+
+
+def test_a_p_module_that_does_not_exist_is_an_error(project: Path) -> None:
+    """Regression: `-p confiture_audit_typo` only warned and the run went ahead without the plugin the user
+    asked for by name (pytest's -p refuses the same way)."""
+    (project / "migrations" / "1_a.up.sql").write_text("CREATE TABLE a (id int);\n")
+    r = run_cli("-p", "confiture_audit_typo", "migrate", "up", "--yes", cwd=project)
+    assert r.code == 2 and "-p confiture_audit_typo: no module named 'confiture_audit_typo'" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "applied" not in r.stderr
+    # a -p module that exists but fails inside still only warns (as every plugin does without --strict-plugins)
+    (project / "half.py").write_text("import nope_nope\n")
+    r = run_cli("-p", "half", "migrate", "status", cwd=project, env={"PYTHONPATH": str(project)})
+    assert r.code == 0 and "plugin 'half' (-p): import failed: ModuleNotFoundError" in r.stderr

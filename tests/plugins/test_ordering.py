@@ -182,3 +182,39 @@ def test_one_savepoint_per_implementation_and_wrapper_half(project: Path, databa
     with conn:
         runner.up()
         assert len(hook_savepoints(conn)) == 3  # p1 + the wrapper's two halves, one migration
+
+
+class OldForcing:
+    """An old-style wrapper that replaces the outcome through pluggy's public ``Result`` API."""
+
+    def __init__(self, force: str) -> None:
+        self.force = force
+
+    @hookimpl(hookwrapper=True)
+    def confiture_after_migration(self, context: HookContext) -> Generator[None, Any, None]:
+        outcome = yield
+        note(context, f"forcing-saw:{type(outcome.exception).__name__ if outcome.exception else 'ok'}")
+        if self.force == "result":
+            outcome.force_result([])
+        else:
+            outcome.force_exception(RuntimeError("forced by the wrapper"))
+
+
+def test_old_style_wrapper_forces_result_or_exception(project: Path, database_url: str,
+                                                      db: psycopg.Connection[Any]) -> None:
+    two_migrations(project, db)
+    # force_result clears the inner failure: both migrations apply, the failing hook's write rolled back
+    runner, conn = make_runner(project, database_url, ("failing", Failing()), ("old", OldForcing("result")))
+    with conn:
+        result = runner.up()
+    assert [r.status for r in result.results] == ["applied", "applied"]
+    assert [r[0] for r in rows(db, "SELECT who FROM hooklog ORDER BY id")] == ["forcing-saw:HookFailed"] * 2
+    # force_exception is the wrapper's failure (a crash with a traceback before): the migration fails, naming it
+    write(project / "migrations", "3_c.up.sql", "CREATE TABLE c (id int);\n")
+    runner, conn = make_runner(project, database_url, ("p1", Plain("p1")), ("old", OldForcing("exception")))
+    with conn:
+        result = runner.up()
+    assert [r.status for r in result.results] == ["failed"]
+    assert result.results[0].error == ("plugin 'old' failed in confiture_after_migration for migration "
+                                       "3_c.up.sql: RuntimeError: forced by the wrapper")
+    assert applied(db) == [1, 2] and "c" not in tables(db)

@@ -1,0 +1,75 @@
+"""CF125 safety.identifier-length: identifiers longer than 63 bytes are silently truncated."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterator
+
+from pglast.parser import ParseError, scan
+
+from confiture_core.lint.astutil import IDENTIFIER_NODES
+from confiture_core.lint.rule import LintContext, LintRule, Violation
+from confiture_core.sql import Statement
+
+#: Runs of characters an unquoted identifier may contain (PostgreSQL's scanner: letters, digits,
+#: ``_``, ``$`` and every non-ASCII character); an identifier of more than 63 bytes lies in such a
+#: run of at least 16 characters.
+_IDENT_RUN = re.compile(r"[A-Za-z0-9_$\u0080-\U0010FFFF]{16,}")
+
+
+#: The same for ASCII text, where one character is one byte: a run of more than 63, found as
+#: :data:`_ASCII_LONG_RUN` in the text's bytes translated by :data:`_ASCII_IDENT_MASK` (identifier
+#: characters to ``a``, any other byte to a space): a substring search instead of a regular expression
+#: tried at every character.
+_ASCII_IDENT_MASK = bytes(0x61 if chr(b) in string.ascii_letters + string.digits + "_$" else 0x20
+                          for b in range(256))
+
+
+_ASCII_LONG_RUN = b"a" * 64
+
+
+class IdentifierLength(LintRule):
+    code = "CF125"
+    name = "safety.identifier-length"
+    groups = ("safety",)
+    severity = "warning"
+    summary = "Identifiers longer than 63 bytes are silently truncated"
+    explanation = (
+        "PostgreSQL keeps at most NAMEDATALEN-1 = 63 bytes of an identifier and truncates longer ones "
+        "with only a NOTICE (SQL Syntax docs, 4.1.1 \"Identifiers and Key Words\"), so two long names "
+        "that differ after byte 63 collide, and tools that compare names see a different one.\n\n"
+        "Instead: a name of at most 63 bytes (UTF-8)."
+    )
+    node_types = IDENTIFIER_NODES
+
+    def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
+        # PostgreSQL's scanner truncates long identifiers before the parser sees them,
+        # so the AST only holds the truncated name: look at the tokens instead.
+        if len(statement.sql) < 64:
+            return
+        sql = statement.sql
+        if '"' not in sql and (
+                _ASCII_LONG_RUN not in sql.encode().translate(_ASCII_IDENT_MASK) if sql.isascii()
+                else not any(len(m.group().encode("utf-8")) > 63 for m in _IDENT_RUN.finditer(sql))):
+            return  # no quoted identifier, and no run of identifier characters long enough: skip the scan
+        try:
+            tokens = scan(statement.sql)
+        except ParseError:
+            return
+        seen: set[str] = set()
+        for tok in tokens:
+            if tok.name != "IDENT":
+                continue
+            raw = statement.sql[tok.start : tok.end + 1]
+            ident = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
+            n = len(ident.encode("utf-8"))
+            if n <= 63 or ident in seen:
+                continue
+            seen.add(ident)
+            cut = ident.encode("utf-8")[:63].decode("utf-8", "ignore")
+            yield self.violation(
+                statement, ctx,
+                f"identifier {ident} is {n} bytes; PostgreSQL silently truncates it to {cut!r} (63 bytes), so "
+                "names that differ only after that collide; use a name of at most 63 bytes",
+                location=statement.offset + tok.start)
