@@ -298,7 +298,7 @@ def test_lint_folder_that_cannot_be_listed_in_process(tmp_path: Path, monkeypatc
     from click.testing import CliRunner
 
     from confiture_core.cli import cli
-    from confiture_core.lint import engine
+    from confiture_core.lint import files as lint_files
 
     proj = _lint_project(tmp_path)
     broken = str(proj / "migrations" / "sub")
@@ -309,7 +309,7 @@ def test_lint_folder_that_cannot_be_listed_in_process(tmp_path: Path, monkeypatc
             raise OSError(errno.EIO, os.strerror(errno.EIO), path)
         return real_scandir(path)
 
-    monkeypatch.setattr(engine.os, "scandir", scandir)
+    monkeypatch.setattr(lint_files.os, "scandir", scandir)
     r = CliRunner().invoke(cli, ["--project", str(proj), "lint", "--no-cache"])
     assert r.exit_code == 2, r.output
     assert f"{broken}: cannot read the folder: Input/output error; fix its permissions or give other PATHS" in r.output

@@ -39,18 +39,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import ConfigError, ConfitureError
-from ..lint.engine import (
-    META_CODES,
-    Linter,
-    LintOptions,
-    LintReport,
-    check_rule_classes,
-    relaxed_gc,
-    select_rules,
-    split_items,
-)
+from ..lint.codes import META_CODES
+from ..lint.engine import Linter
+from ..lint.gctune import relaxed_gc
+from ..lint.options import LintOptions
 from ..lint.reporters import FORMATS, RENDERERS, prepare_json, render_text
+from ..lint.results import LintReport
 from ..lint.rule import NEWEST_PG_VERSION, LintRule
+from ..lint.selection import check_rule_classes, select_rules, split_items
 from ..migrations import discover
 from . import verbosity
 from .output import Output
@@ -263,7 +259,7 @@ def _recorder() -> Recorder | None:
 def _leave_memo(recorder: Recorder, config: Any, targets: Sequence[Path], folders: list[str], report: LintReport,
                 cache_dir: Path, code: int, manifest: Path | None) -> None:
     """Let the next identical run replay this one (see :mod:`confiture_core.lint.replay`); ``folders``:
-    those the run walked (see :func:`~confiture_core.lint.engine.collect_files`)."""
+    those the run walked (see :func:`~confiture_core.lint.files.collect_files`)."""
     from ..lint import memo
 
     plugins_dir = config.section("plugins").get("dir")

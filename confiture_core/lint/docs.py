@@ -17,8 +17,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine import DEFAULT_GROUPS, META_CODES
+from .codes import META_CODES
 from .rule import LintRule
+from .selection import DEFAULT_GROUPS
 
 BUILTIN_PACKS = ("confiture_plugins.safety", "confiture_plugins.conventions", "confiture_plugins.tenancy")
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "lint-rules.md"

@@ -128,3 +128,11 @@ def _collect(pid: int, res_r: int) -> dict[int, list[R]]:
     except Exception:  # a truncated pickle: its chunks are redone
         return {}
     return found if isinstance(found, dict) else {}
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask on Linux, else every CPU)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -1,6 +1,6 @@
 """Output formats of ``confiture lint``: text, json, sarif (2.1.0) and github.
 
-Every reporter takes a :class:`~confiture_core.lint.engine.LintReport` and
+Every reporter takes a :class:`~confiture_core.lint.results.LintReport` and
 returns the whole output as ``str`` (the command writes it to stdout).
 Paths are shown relative to ``base`` (the project folder) when below it.
 
@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .engine import META_CODES, FileResult, LintReport
+from .codes import META_CODES
+from .results import FileResult, LintReport
 from .rule import Violation
 
 FORMATS = ("text", "json", "sarif", "github")

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from confiture_core.lint.engine import LintOptions, lint_text
+from confiture_core.lint.engine import lint_text
+from confiture_core.lint.options import LintOptions
 from confiture_core.lint.rule import LintRule, Violation
 from confiture_plugins import conventions, safety, tenancy
 

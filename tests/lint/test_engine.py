@@ -12,8 +12,11 @@ from pglast import ast
 from pglast.enums import AlterTableType
 
 from confiture_core.errors import ConfigError
-from confiture_core.lint.engine import Linter, LintOptions, collect_files, lint_text, select_rules
+from confiture_core.lint.engine import Linter, lint_text
+from confiture_core.lint.files import collect_files
+from confiture_core.lint.options import LintOptions
 from confiture_core.lint.rule import LintContext, LintRule, Violation
+from confiture_core.lint.selection import select_rules
 from confiture_core.sql import Statement
 from tests.lint.helpers import ALL_RULES, CORPUS, codes, run
 
@@ -165,7 +168,7 @@ def test_alter_subtypes_skip_alter_table_statements_without_those_commands() -> 
 def test_a_malformed_alter_subtypes_is_a_config_error_naming_the_rule(subtypes: object) -> None:
     """A single member (not a set) made every lint run fail with an unattributed internal error, and
     subtype names (strings) silently kept the rule from ever seeing an ALTER TABLE."""
-    from confiture_core.lint.engine import check_rule_classes
+    from confiture_core.lint.selection import check_rule_classes
 
     bad = type("BadSubtypes", (DropColumnsOnly,), {"alter_subtypes": subtypes})
     with pytest.raises(ConfigError, match=r"BadSubtypes: alter_subtypes must be"):
@@ -178,7 +181,7 @@ def test_a_malformed_alter_subtypes_is_a_config_error_naming_the_rule(subtypes: 
 @pytest.mark.parametrize("types", [ast.DropStmt, [ast.DropStmt], (ast.DropStmt, "IndexStmt"), (int,)])
 def test_a_malformed_node_types_is_a_config_error_naming_the_rule(types: object) -> None:
     """A single class (not a tuple) made every lint run fail with an unattributed internal error."""
-    from confiture_core.lint.engine import check_rule_classes
+    from confiture_core.lint.selection import check_rule_classes
 
     bad = type("BadTypes", (DropColumnsOnly,), {"node_types": types})
     with pytest.raises(ConfigError, match=r"BadTypes: node_types must be a tuple of pglast.ast classes"):
@@ -320,10 +323,10 @@ def test_cache_answers_settled_unchanged_files_from_their_stat(tmp_path: Path,
     import os
     import time
 
-    from confiture_core.lint import engine
-    from confiture_core.lint.engine import ResultCache
+    from confiture_core.lint import cache as lint_cache
+    from confiture_core.lint.cache import ResultCache
 
-    monkeypatch.setattr(engine, "STAT_SETTLE_NS", 50_000_000)
+    monkeypatch.setattr(lint_cache, "STAT_SETTLE_NS", 50_000_000)
     f = tmp_path / "1_a.up.sql"
     f.write_text("CREATE INDEX i ON t (c);\n")
     old = 1_600_000_000_000_000_000
@@ -355,9 +358,9 @@ def test_cache_sees_a_same_size_edit_whose_mtime_was_restored(tmp_path: Path,
     import os
     import time
 
-    from confiture_core.lint import engine
+    from confiture_core.lint import cache as lint_cache
 
-    monkeypatch.setattr(engine, "STAT_SETTLE_NS", 50_000_000)
+    monkeypatch.setattr(lint_cache, "STAT_SETTLE_NS", 50_000_000)
     f = tmp_path / "1_a.up.sql"
     f.write_text("CREATE INDEX i ON t (c);\n")
     time.sleep(0.2)
@@ -392,7 +395,7 @@ def test_fingerprint_covers_the_helpers_a_rule_module_imports(tmp_path: Path,
     import importlib
     import sys
 
-    from confiture_core.lint import engine
+    from confiture_core.lint import cache as lint_cache
 
     name = f"acme_helpers_{tmp_path.name.replace('-', '_')}"
     pkg = tmp_path / name
@@ -407,19 +410,19 @@ def test_fingerprint_covers_the_helpers_a_rule_module_imports(tmp_path: Path,
     monkeypatch.syspath_prepend(str(tmp_path))
     rule = importlib.import_module(f"{name}.rules").NoDrop
     options = LintOptions()
-    before = engine.ruleset_fingerprint([rule], options)
+    before = lint_cache.ruleset_fingerprint([rule], options)
     (pkg / "helpers.py").write_text("def flagged(kind):\n    return False\n")
-    monkeypatch.setattr(engine, "_source_hashes", {})  # a new process: sources hashed again
-    assert engine.ruleset_fingerprint([rule], options) != before
+    monkeypatch.setattr(lint_cache, "_source_hashes", {})  # a new process: sources hashed again
+    assert lint_cache.ruleset_fingerprint([rule], options) != before
     for mod in [m for m in sys.modules if m.startswith(name)]:
         monkeypatch.delitem(sys.modules, mod)
 
 
 def test_fingerprint_covers_confiture_lint_sources(monkeypatch: pytest.MonkeyPatch) -> None:
-    from confiture_core.lint import engine
+    from confiture_core.lint import cache as lint_cache
 
-    before = engine.ruleset_fingerprint(ALL_RULES, LintOptions())
-    real = engine._source_hash
-    monkeypatch.setattr(engine, "_source_hash",
+    before = lint_cache.ruleset_fingerprint(ALL_RULES, LintOptions())
+    real = lint_cache._source_hash
+    monkeypatch.setattr(lint_cache, "_source_hash",
                         lambda src: "edited" if src.endswith("astutil.py") else real(src))
-    assert engine.ruleset_fingerprint(ALL_RULES, LintOptions()) != before
+    assert lint_cache.ruleset_fingerprint(ALL_RULES, LintOptions()) != before

@@ -22,7 +22,7 @@ def test_render_json_is_json_dumps_indent_2(tmp_path: Path) -> None:
 
 def test_render_json_odd_values_and_empty_lists_match_json_dumps() -> None:
     """A rule pack may build a Violation with values of other types; empty lists stay ``[]``."""
-    from confiture_core.lint.engine import FileResult, LintReport
+    from confiture_core.lint.results import FileResult, LintReport
     from confiture_core.lint.rule import Violation
 
     odd = Violation("X999", "m\u2603\n\"q\"", "a/b.sql", True, 2.5, "warning", None, 7)  # type: ignore[arg-type]
@@ -61,8 +61,8 @@ def test_prepared_json_is_the_same_document(tmp_path: Path) -> None:
 def test_render_json_container_values_are_laid_out_as_json_dumps_indent_2() -> None:
     """A rule pack's Violation may hold a list, tuple or dict (any key type JSON allows): laid out by
     ``indent=2`` like the rest of the document, not on one line; prepared parts too."""
-    from confiture_core.lint.engine import FileResult, LintReport
     from confiture_core.lint.reporters import prepare_json
+    from confiture_core.lint.results import FileResult, LintReport
     from confiture_core.lint.rule import Violation
 
     odd = Violation("X999", ["a", {"k": (1, [])}], "a.sql", 1, 2, "error",

@@ -119,7 +119,8 @@ def test_every_rule_is_documented() -> None:
 
 
 def test_pg_version_bounds_filter_rules() -> None:
-    from confiture_core.lint.engine import Linter, LintOptions
+    from confiture_core.lint.engine import Linter
+    from confiture_core.lint.options import LintOptions
 
     class Old(LintRule):
         code, name, groups, summary = "XX001", "x.old", ("x",), "only before 12"
