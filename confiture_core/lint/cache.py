@@ -1,4 +1,12 @@
-"""The lint result cache: per-file results on disk, keyed by the file and everything else that decides its findings."""
+"""The lint result cache: per-file results on disk, keyed by the file and everything else that decides its findings.
+
+Results are cached under ``<project>/.confiture/lint-cache`` keyed by the file's
+content and path, the rule set (codes, names, the source of every loaded module
+of each rule's top-level package, the set of known rule codes), the source of
+Confiture's own lint and SQL modules, the options, and the Confiture and pglast
+versions; a file whose size, mtime, ctime, inode and device match its entry is
+answered without being read.
+"""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ Problems of the file itself are findings, never crashes (:mod:`confiture_core.li
 - ``CF003`` (core.file-error): unreadable file, invalid UTF-8, or a file that mixes
   statements needing autocommit with others (the runner refuses it).
 
-Results are cached (:mod:`confiture_core.lint.cache`) under ``<project>/.confiture/lint-cache``.
+Results are cached under ``<project>/.confiture/lint-cache`` (:mod:`confiture_core.lint.cache`).
 
 Speed: files are parsed in batches inside :func:`confiture_core.sql.trusted_parsing`
 (pglast's per-attribute validation skipped, same AST), then linted; with more
