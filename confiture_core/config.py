@@ -358,6 +358,9 @@ def load_config(
 
     def get_str(key: str, default: str | None) -> str | None:
         value = data.get(key, default)
+        if key in ("lock_timeout", "statement_timeout") and isinstance(value, int | float) \
+                and not isinstance(value, bool):
+            return check_duration(value, f"{path}: {key}")  # a number of milliseconds, or a clear refusal
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ConfigError(f"{path}: {key} must be a non-empty string")
         return value
@@ -377,6 +380,10 @@ def load_config(
     cfg = Config(project_dir=project_dir, config_file=path, raw=data)
     cfg.migrations_dir = project_dir / (get_str("migrations_dir", "migrations") or "migrations")
     cfg.tracking_table = get_str("tracking_table", "confiture_migrations") or "confiture_migrations"
+    try:
+        cfg.tracking_table_parts  # noqa: B018  (checked at load, naming the file)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     split_qualified_name(cfg.tracking_table)
     lock_timeout, statement_timeout = get_str("lock_timeout", None), get_str("statement_timeout", None)
     cfg.lock_timeout = None if lock_timeout is None else check_duration(lock_timeout, f"{path}: lock_timeout")

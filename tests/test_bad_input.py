@@ -423,3 +423,11 @@ def test_lint_config_errors_read_like_every_other_command(tmp_path: Path) -> Non
     (tmp_path / "migrations").mkdir()
     r = run_cli("lint", "--no-cache", cwd=tmp_path)
     assert r.code == 2 and r.stderr.startswith("error: ") and "Error:" not in r.stderr, r.stderr
+
+
+def test_a_failed_statement_gives_postgresqls_detail(project: Path, db: psycopg.Connection[Any]) -> None:
+    """Regression: a unique violation named the constraint but not the duplicated key (PostgreSQL's DETAIL)."""
+    db.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (7), (7)")
+    write(project / "migrations", "1_uq.up.sql", "CREATE UNIQUE INDEX t_x ON t (x);\n")
+    r = run_cli("migrate", "up", "--yes", cwd=project)
+    assert r.code == 1 and "Key (x)=(7) is duplicated" in r.stderr, r.stderr

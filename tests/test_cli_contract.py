@@ -113,6 +113,8 @@ def test_bad_to_values_are_usage_errors(project: Path, db: psycopg.Connection[An
         ("advisory_lock_wait = 1e400", "advisory_lock_wait must be a number of seconds"),
         ("dry_run = true", "dry_run must be a table"),
         ("connect_timeout = 0", "connect_timeout must be a whole number"),
+        ("statement_timeout = -1", "statement_timeout = -1 is not a duration"),  # was "must be a non-empty string"
+        ('tracking_table = "a.b.c"', "confiture.toml: tracking_table 'a.b.c': expected table or schema.table"),
     ],
 )
 def test_bad_config_values_exit_2(tmp_path: Path, setting: str, fragment: str) -> None:

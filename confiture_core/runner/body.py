@@ -201,6 +201,8 @@ class Body:
         primary = exc.diag.message_primary or str(exc).splitlines()[0]
         code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
         msg = f"{shown(path)}:{line}: {primary}{code}"
+        if exc.diag.message_detail:  # which key is duplicated, which row fails the check...
+            msg += f" ({exc.diag.message_detail.rstrip('.')})"
         if exc.diag.message_hint:
             msg += f" (hint: {exc.diag.message_hint})"
         if st.copy_data is not None and exc.diag.context:
