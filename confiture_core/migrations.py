@@ -199,7 +199,10 @@ class Migration:
         if self.kind == "python":
             module = self.module()
             fn = getattr(module, direction, None)
-            if fn is not None and _does_nothing(fn):
+            key = f"empty:{direction}"  # asked at planning, at run time and when recording: parse the source once
+            if key not in self._cache:
+                self._cache[key] = fn is not None and _does_nothing(fn)
+            if self._cache[key]:
                 line = getattr(getattr(fn, "__code__", None), "co_firstlineno", 1)
                 todo = ("write the migration in it, or delete the file" if direction == "up" else "write what "
                         "reverts the migration in it, or remove down() (the migration then cannot be reverted)")

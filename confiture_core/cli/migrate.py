@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..config import redact_url
-from ..migrations import Migration, discover, parse_version
+from ..migrations import Migration, discover, parse_version, shown
 from . import verbosity
 from .app import App, current_app
 from .output import format_option
@@ -85,15 +85,7 @@ def migrate_new(name: str, python_: bool, fmt: str) -> None:
                               "files": [str(p) for p in created]})
         return
     for p in created:
-        app.output.echo(_shown_path(p))
-
-
-def _shown_path(path: Path) -> str:
-    """``path`` relative to the current folder when it is under it (as a person typed it), else absolute."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
-        return str(path)
+        app.output.echo(shown(p))
 
 
 @migrate.command("status")

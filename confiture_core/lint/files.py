@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import ConfigError, MigrationFileError
+from ..errors import ConfigError
 from ..migrations import refuse_not_a_file
 
 
@@ -22,6 +22,8 @@ def collect_files(paths: Iterable[Path], folders: list[str] | None = None, *, sk
     :param skip_down: leave out the ``*.down.sql`` files found below folders (a file
         given by name is kept); each one left out is appended to ``skipped``.
     :raises ConfigError: a path that does not exist, or a folder that cannot be read.
+    :raises MigrationFileError: a ``*.sql`` entry that is not a file (a dangling or looping symbolic
+        link, a FIFO): an error, as ``migrate`` makes it, not a lint that passes over it.
     """
     out: list[Path] = []
     seen: set[str] = set()
@@ -78,24 +80,12 @@ def _sql_below(root: str, folders: list[str] | None = None) -> list[tuple[str, s
                     file_real = real_prefix + name if real_prefix and not e.is_symlink() else None
                     found.append(((*parts, name), e.path, file_real))
                 elif name.endswith(".sql") and not e.is_file():
-                    _refuse_not_a_file(Path(e.path))
+                    refuse_not_a_file(Path(e.path))  # a *.sql that is not a file: as migrate refuses it
             except OSError:  # a symbolic link loop, for one
                 if name.endswith(".sql"):
-                    _refuse_not_a_file(Path(e.path))
+                    refuse_not_a_file(Path(e.path))  # a *.sql that is not a file: as migrate refuses it
                 continue
 
     walk(root, (), os.path.realpath(root))
     found.sort(key=lambda t: t[0])
     return [(path, real) for _, path, real in found]
-
-
-def _refuse_not_a_file(path: Path) -> None:
-    """A ``*.sql`` entry that is not a file (a dangling or looping symbolic link, a FIFO): an error, as
-    ``migrate`` makes it, rather than a lint that passes over a migration it never read.
-
-    :raises ConfigError: naming the entry and what to do.
-    """
-    try:
-        refuse_not_a_file(path)
-    except MigrationFileError as exc:
-        raise ConfigError(str(exc)) from None

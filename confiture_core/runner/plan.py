@@ -72,12 +72,16 @@ class Problem:
     level: str = "error"
 
 
-def refusal(summary: str, items: Sequence[str]) -> str:
-    """An error naming several things: ``summary`` alone when there is one item (``summary: item``),
-    else ``summary`` with a count on the first line and one item per line below it."""
-    if len(items) == 1:
-        return f"{summary}: {items[0]}"
-    return f"{summary} ({len(items)} problems, nothing was changed):\n" + "\n".join(f"  {i}" for i in items)
+def refusal(summary: str, items: Sequence[str], *, files_only: bool) -> MigrationFileError | HistoryError:
+    """The error refusing a run for several reasons: ``summary: item`` when there is one, else ``summary``
+    with a count on the first line and one item per line below it.
+
+    :param files_only: every reason is a migration file that cannot run: a usage error
+        (:class:`MigrationFileError`, exit 2); else a :class:`HistoryError` (exit 1).
+    """
+    text = (f"{summary}: {items[0]}" if len(items) == 1 else
+            f"{summary} ({len(items)} problems, nothing was changed):\n" + "\n".join(f"  {i}" for i in items))
+    return MigrationFileError(text) if files_only else HistoryError(text)
 
 
 class Planner:
@@ -259,9 +263,8 @@ class Planner:
         if len(refused) == 1:
             raise refused[0]
         if refused:
-            # bad files only: a usage error (exit 2), as one bad file is
-            kind = MigrationFileError if all(isinstance(e, MigrationFileError) for e in refused) else HistoryError
-            raise kind(refusal("refusing to revert", [str(e) for e in refused]))
+            raise refusal("refusing to revert", [str(e) for e in refused],
+                          files_only=all(isinstance(e, MigrationFileError) for e in refused))
         return plan
 
     def check_target(self, target: int | None, direction: Direction) -> None:

@@ -23,7 +23,7 @@ from psycopg import pq
 
 from ..config import Config
 from ..db import settle
-from ..errors import ConfitureError, HistoryError, MigrationFailed, MigrationFileError
+from ..errors import ConfitureError, HistoryError, MigrationFailed
 from ..history import AdvisoryLock, History
 from ..hookcaller import Hooks
 from ..hookspecs import Backfill, Finding, HookContext, MigrationResult
@@ -168,9 +168,8 @@ class Runner:
         entries = self.status()  # one read of the tracking table for the whole pre-flight
         blocking = self.planner.blocking_problems(entries)
         if blocking:
-            # files that cannot run only: a usage error (exit 2), as when reverting; history problems: exit 1
-            kind = MigrationFileError if all(p.kind == "invalid" for p in blocking) else HistoryError
-            raise kind(refusal("refusing to migrate", [p.message for p in blocking]))
+            raise refusal("refusing to migrate", [p.message for p in blocking],
+                          files_only=all(p.kind == "invalid" for p in blocking))
         plan = self.plan_up(target, entries)
         warning = self.planner.check_order(plan, entries)
         if warning and self.plan_notices:
