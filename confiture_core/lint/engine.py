@@ -309,18 +309,24 @@ class Linter:
                       if cache_dir else None)
 
     def lint_paths(self, paths: Sequence[Path], *, skip_down: bool = False, skipped: list[Path] | None = None,
-                   folders: list[str] | None = None) -> LintReport:
+                   folders: list[str] | None = None,
+                   keep: Callable[[list[Path]], list[Path]] | None = None) -> LintReport:
         """Lint the given files (see :func:`collect_files` for folders, ``skip_down``, ``skipped`` and
         ``folders``).
 
+        :param keep: when given, chooses the files to lint among those found (e.g. those changed since a
+            git revision: :func:`confiture_core.lint.diff.only_changed`).
         :raises ConfigError: a path that does not exist.
         """
         with relaxed_gc():
-            return self._lint_paths(paths, skip_down, skipped, folders)
+            return self._lint_paths(paths, skip_down, skipped, folders, keep)
 
     def _lint_paths(self, paths: Sequence[Path], skip_down: bool = False, skipped: list[Path] | None = None,
-                    folders: list[str] | None = None) -> LintReport:
+                    folders: list[str] | None = None,
+                    keep: Callable[[list[Path]], list[Path]] | None = None) -> LintReport:
         files = collect_files(paths, folders, skip_down=skip_down, skipped=skipped)
+        if keep is not None:
+            files = keep(files)
         results: dict[int, FileResult] = {}
         todo: list[tuple[int, Path, str | None]] = []
         stats: dict[int, os.stat_result] = {}
