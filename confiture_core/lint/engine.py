@@ -34,7 +34,7 @@ from typing import Any
 from pglast import ast
 from pglast.enums import VariableSetKind
 
-from ..errors import MigrationFileError, SqlSyntaxError
+from ..errors import ConfigError, MigrationFileError, SqlSyntaxError
 from ..migrations import read_text, sql_transaction_mode
 from ..sql import SqlFile, Statement, parse_sql_text, trusted_parsing
 from . import pool
@@ -79,6 +79,7 @@ def lint_text(
     :param known_codes: every rule code known (selected or not), for unused-noqa
         messages; default: the codes of ``rules``.
     :returns: a :class:`FileResult`; never raises for bad SQL or a crashing rule.
+    :raises ConfigError: a rule found its settings (``[lint.<group>]``) unusable.
     """
     return _lint_parsed(text, path, _parse(text, path), rules, options, known_codes)
 
@@ -193,6 +194,8 @@ def _lint_parsed(
             ctx.config, ctx.state = slot
             try:
                 found.extend(check(stmt, ctx))
+            except ConfigError:  # a bad [lint.<group>] setting the rule read: the run stops (exit 2)
+                raise
             except Exception as exc:  # a rule bug must not stop the lint run
                 slots[i] = _BROKEN
                 if "CF001" not in options.ignore_meta:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pglast import ast
 
+from confiture_core.errors import ConfigError
 from confiture_core.lint.astutil import strings
 from confiture_core.sql import Statement
 
@@ -24,7 +25,7 @@ def _patterns(config: Mapping[str, Any], key: str) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"[lint.cqrs] {key} must be a list of names or patterns, got {value!r}")
+        raise ConfigError(f"[lint.cqrs] {key} must be a list of names or patterns like [\"tb_*\"], got {value!r}")
     return list(value)
 
 
@@ -41,7 +42,7 @@ def _entity(name: str, pattern: str) -> str | None:
 class Names:
     """The convention of one run (``[lint.cqrs]``, see the package's docstring).
 
-    :raises ValueError: a setting of the wrong type (the engine reports it as the rule's error).
+    :raises ConfigError: a setting of the wrong type (the run stops: exit 2).
     """
 
     def __init__(self, config: Mapping[str, Any]) -> None:
@@ -52,8 +53,8 @@ class Names:
         sources = config.get("sources", {})
         if not isinstance(sources, Mapping) or not all(
                 isinstance(v, list) and all(isinstance(x, str) for x in v) for v in sources.values()):
-            raise ValueError("[lint.cqrs] sources must map write tables to lists of read models, "
-                             "e.g. {tb_user = [\"tv_user_profile\"]}")
+            raise ConfigError("[lint.cqrs] sources must map write tables to lists of read models, "
+                              "e.g. {tb_user = [\"tv_user_profile\"]}")
         self.sources = {str(k): list(v) for k, v in sources.items()}
 
     @staticmethod
