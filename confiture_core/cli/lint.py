@@ -206,6 +206,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         return 0
     if pending and paths:
         raise click.UsageError("--pending lints the pending migrations; do not also give PATHS")
+    keep = gate.chooser(config.project_dir)  # before anything is printed: a bad revision is one error line
     version, source = resolve_pg_version(pg_version, app, lint_cfg, where)
     if fmt == "text" and not verbosity.quiet():
         out.echo(f"linting for PostgreSQL {version} (from {source})", err=True)
@@ -234,7 +235,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         skipped: list[Path] = []
         folders: list[str] = []  # walked, for the run memo's stamps
         report = linter.lint_paths(targets, skip_down=not (include_down or down_cfg), skipped=skipped,
-                                   folders=folders, keep=gate.chooser(base))
+                                   folders=folders, keep=keep)
         report = gate.apply(report, base, out, quiet=verbosity.quiet())
         if fmt == "text":
             terminal = sys.stdout is not None and sys.stdout.isatty()
