@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,12 +63,25 @@ def render(rules: Sequence[type[LintRule]]) -> str:
     out += ["", "Engine findings (not rules, always on unless ignored by code):", "",
             "| code | name | severity | summary |", "|---|---|---|---|"]
     out += [f"| {c} | `{n}` | {s} | {t} |" for c, (n, s, t) in META_CODES.items()]
+    out += _pack_settings(rules)
     for r in rules:
         out += ["", f"## {r.code}", "", f"**`{r.name}`** ({', '.join(r.groups)}; {r.severity}; "
                 f"{'on' if r.default_enabled else 'off'} by default)", "", r.summary + ".", "", r.explanation]
         if r.squawk:
             out += ["", f"Equivalent squawk rule: `{r.squawk}`."]
     return "\n".join(out) + "\n"
+
+
+def _pack_settings(rules: Sequence[type[LintRule]]) -> list[str]:
+    """A section per pack of ``rules`` (in code order): its package's docstring, which says what it checks,
+    why it is on or off by default, and its ``[lint.<group>]`` settings."""
+    out: list[str] = []
+    packs = dict.fromkeys(r.__module__.rsplit(".", 1)[0] for r in rules)
+    for name in packs:
+        doc = inspect.getdoc(sys.modules.get(name)) or ""
+        if doc:
+            out += ["", f"## Pack `{name.rsplit('.', 1)[-1]}`", "", f"From `{name}`:", "", doc.replace("::\n", ":\n")]
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
