@@ -30,7 +30,6 @@ Settings in ``[lint]``::
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -239,8 +238,12 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         report = gate.apply(report, base, out, quiet=verbosity.quiet())
         if fmt == "text":
             terminal = sys.stdout is not None and sys.stdout.isatty()
-            text = render_text(report, base, color=terminal and not os.environ.get("NO_COLOR"),
-                              width=shutil.get_terminal_size().columns if terminal else None)
+            width = None
+            if terminal:
+                import shutil  # only for a terminal: it imports zlib, bz2 and lzma
+
+                width = shutil.get_terminal_size().columns
+            text = render_text(report, base, color=terminal and not os.environ.get("NO_COLOR"), width=width)
         else:
             text = RENDERERS[fmt](report, base)
     out.echo(text, nl=False)
