@@ -146,7 +146,7 @@ def _list_rules(rules: Sequence[type[LintRule]], selected: Sequence[type[LintRul
                    "created). Files given by name are always linted. Config: [lint] include_down.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write .confiture/lint-cache.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
-              help="Worker processes (default: every CPU available).")
+              help="Worker processes (default: the CPUs available that the load average leaves idle).")
 @click.option("--diff", "diff_base", metavar="BASE",
               help="Lint only the files added or changed since the git revision BASE (from its merge base with "
                    "HEAD: commits, staged and unstaged edits, untracked files).")

@@ -285,8 +285,8 @@ class Linter:
     :param rules: the selected rule classes (see :func:`~confiture_core.lint.selection.select_rules`).
     :param options: target version and configuration.
     :param cache_dir: where to cache results, or ``None`` for no cache.
-    :param jobs: worker processes; ``None``: every CPU this process may use;
-        ``1``: in-process.
+    :param jobs: worker processes; ``None``: the CPUs this process may use that are idle
+        (:func:`~confiture_core.lint.pool.idle_cpus`); ``1``: in-process.
     :param known_codes: every rule code known (for unused-noqa messages).
     :param prepare: called with each result a file gave, in the process that linted it, before
         the result is sent back (e.g. :func:`confiture_core.lint.reporters.prepare_json`, which lays
@@ -307,7 +307,7 @@ class Linter:
         self.options = options or LintOptions()
         self.rules = [r for r in rules if r.applies_to(self.options.pg_version)]
         self.known_codes = frozenset(known_codes) | {r.code for r in rules}
-        self.jobs = jobs if jobs is not None else pool.cpu_count()
+        self.jobs = jobs if jobs is not None else pool.idle_cpus()
         self.cache = (ResultCache(cache_dir, ruleset_fingerprint(self.rules, self.options, self.known_codes))
                       if cache_dir else None)
 
