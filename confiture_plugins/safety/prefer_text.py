@@ -17,7 +17,7 @@ class PreferText(LintRule):
     name = "safety.prefer-text"
     groups = ("safety",)
     severity = "warning"
-    squawk = "prefer-text-field"
+    squawk = "prefer-text-field, ban-char-field"
     summary = "char(n)/varchar(n) columns: prefer text with a CHECK on length"
     explanation = (
         "`varchar(n)` is no faster than `text`, and changing n later needs an ACCESS EXCLUSIVE lock "

@@ -1,0 +1,105 @@
+"""CF135 safety.duplicate-column-assignment: one column assigned or defined twice in a statement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from pglast import ast
+
+from confiture_core.lint.astutil import strings, walk
+from confiture_core.lint.rule import LintContext, LintRule, Violation
+from confiture_core.sql import Statement
+
+#: (column name, location or -1, whether the assignment is to a part: ``a.x`` or ``a[1]``)
+_Target = tuple[str, int, bool]
+
+
+def _truncated(name: str) -> str:
+    """``name`` cut to 63 bytes, as PostgreSQL stores identifiers (NAMEDATALEN - 1)."""
+    raw = name.encode("utf-8")
+    return name if len(raw) <= 63 else raw[:63].decode("utf-8", "ignore")
+
+
+def _res_targets(items: Iterable[object] | None) -> list[_Target]:
+    return [(_truncated(t.name), t.location if t.location is not None else -1, bool(t.indirection))
+            for t in items or () if isinstance(t, ast.ResTarget) and t.name]
+
+
+def _output_names(items: Iterable[object] | None) -> list[_Target]:
+    """The column names a select list produces (``AS`` aliases, else a column's or function's name)."""
+    out: list[_Target] = []
+    for t in items or ():
+        if not isinstance(t, ast.ResTarget):
+            continue
+        name = t.name
+        if name is None and isinstance(t.val, ast.ColumnRef):
+            fields = t.val.fields or ()
+            name = fields[-1].sval if fields and isinstance(fields[-1], ast.String) else None
+        elif name is None and isinstance(t.val, ast.FuncCall):
+            parts = strings(t.val.funcname)
+            name = parts[-1] if parts else None
+        if name:
+            out.append((_truncated(name), t.location if t.location is not None else -1, False))
+    return out
+
+
+def _duplicates(targets: list[_Target]) -> list[_Target]:
+    """The targets whose column appears more than once, unless every one assigns a different part."""
+    by_name: dict[str, list[_Target]] = {}
+    for t in targets:
+        by_name.setdefault(t[0], []).append(t)
+    dup = [t for ts in by_name.values() if len(ts) > 1 and not all(p for _, _, p in ts) for t in ts]
+    return sorted(dup, key=lambda t: t[1])
+
+
+def _groups(node: ast.Node) -> Iterator[tuple[str, list[_Target]]]:
+    """(what, targets) for each list of assigned or defined columns in the statement."""
+    for n in walk(node):
+        if isinstance(n, ast.UpdateStmt | ast.OnConflictClause):
+            yield "assigned", _res_targets(n.targetList)
+        elif isinstance(n, ast.InsertStmt):
+            yield "assigned", _res_targets(n.cols)
+        elif isinstance(n, ast.MergeWhenClause):
+            yield "assigned", _res_targets(n.targetList)
+        elif isinstance(n, ast.CreateStmt):
+            yield "defined", [(_truncated(c.colname), c.location if c.location is not None else -1, False)
+                              for c in n.tableElts or () if isinstance(c, ast.ColumnDef) and c.colname]
+        elif isinstance(n, ast.ViewStmt):
+            if n.aliases:
+                yield "defined", [(_truncated(s), -1, False) for s in strings(n.aliases)]
+            elif isinstance(n.query, ast.SelectStmt):
+                yield "defined", _output_names(n.query.targetList)
+        elif isinstance(n, ast.IntoClause) and n.colNames:
+            yield "defined", [(_truncated(s), -1, False) for s in strings(n.colNames)]
+        elif isinstance(n, ast.SelectStmt) and n.intoClause is not None and not n.intoClause.colNames:
+            yield "defined", _output_names(n.targetList)
+
+
+class DuplicateColumnAssignment(LintRule):
+    code = "CF135"
+    name = "safety.duplicate-column-assignment"
+    groups = ("safety",)
+    squawk = "ban-duplicate-column-assignments"
+    summary = "A column is assigned or defined more than once in one statement"
+    explanation = (
+        "`UPDATE ... SET a = 1, a = 2`, `INSERT INTO t (a, a)`, `ON CONFLICT DO UPDATE SET` and `MERGE` "
+        "with a column twice fail with \"multiple assignments to same column\", and `CREATE TABLE` / "
+        "`CREATE VIEW` / `SELECT INTO` with a column name twice fail with \"column specified more than "
+        "once\" (UPDATE, INSERT and CREATE TABLE docs) - so the migration fails when it runs, usually "
+        "because of a copy-and-paste slip. Names compare as PostgreSQL stores them: unquoted names folded "
+        "to lower case, quoted ones kept, all cut to 63 bytes. Assigning different parts of one column "
+        "(`SET a.x = 1, a.y = 2`) is allowed.\n\nInstead: assign or define each column once."
+    )
+
+    def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
+        node = statement.node
+        if isinstance(node, ast.TransactionStmt | ast.VariableSetStmt | ast.AlterTableStmt | ast.IndexStmt):
+            return
+        for what, targets in _groups(node):
+            if len(targets) < 2:
+                continue
+            for name, loc, _ in _duplicates(targets):
+                yield self.violation(
+                    statement, ctx,
+                    f"column {name} is {what} more than once in this statement, which PostgreSQL rejects; keep "
+                    "one of them", location=loc if loc >= 0 else None)
