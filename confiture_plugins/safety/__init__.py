@@ -24,7 +24,8 @@ from confiture_core.lint.rule import LintRule
 
 @hookimpl
 def confiture_lint_rules() -> Sequence[type[LintRule]]:
-    """The safety rules (CF101-CF135)."""
+    """The safety rules (CF101-CF137)."""
+    from .char_field import CharField
     from .check_not_valid import CheckNotValid
     from .cluster import Cluster
     from .column_type_change import ColumnTypeChange
@@ -45,6 +46,7 @@ def confiture_lint_rules() -> Sequence[type[LintRule]]:
     from .lock_timeout import LockTimeout
     from .newer_syntax import NewerSyntax
     from .prefer_bigint import PreferBigint
+    from .prefer_bigint_over_smallint import PreferBigintOverSmallint
     from .prefer_identity import PreferIdentity
     from .prefer_text import PreferText
     from .prefer_timestamptz import PreferTimestamptz
@@ -68,4 +70,5 @@ def confiture_lint_rules() -> Sequence[type[LintRule]]:
         LockTimeout, PreferIdentity, PreferBigint, PreferText, PreferTimestamptz, IdentifierLength, NewerSyntax,
         ValidateSameTransaction, DropNotNull, DropConstraint, ConcurrentPartitionDetach, DomainAddConstraint,
         DomainConstraint, StatementTimeout, UncommittedTransaction, DuplicateColumnAssignment,
+        PreferBigintOverSmallint, CharField,
     ]

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 from pglast.parser import ParseError, scan
 
-from confiture_core.lint.astutil import IDENTIFIER_NODES
 from confiture_core.lint.rule import LintContext, LintRule, Violation
 from confiture_core.sql import Statement
 
@@ -42,7 +41,7 @@ class IdentifierLength(LintRule):
         "that differ after byte 63 collide, and tools that compare names see a different one.\n\n"
         "Instead: a name of at most 63 bytes (UTF-8)."
     )
-    node_types = IDENTIFIER_NODES
+    # every statement: a long name is truncated wherever it appears (DROP TABLE, ALTER ... RENAME, SELECT)
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         # PostgreSQL's scanner truncates long identifiers before the parser sees them,
