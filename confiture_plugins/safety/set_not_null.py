@@ -80,7 +80,9 @@ class SetNotNull(LintRule):
         "route only counts when a COMMIT separates them or the file runs without a transaction. Where "
         "squawk also asks for the DROP of a `<column>_not_null` check, this rule does not: PostgreSQL skips "
         "the scan whenever the validated check proves the column is not null. Before PostgreSQL 12 no "
-        "constraint avoids the scan. PostgreSQL 18 can also add `NOT NULL ... NOT VALID` constraints directly."
+        "constraint avoids the scan. PostgreSQL 18 adds named NOT NULL constraints: `ADD CONSTRAINT c NOT NULL col` "
+        "scans like SET NOT NULL and is reported too; `ADD CONSTRAINT c NOT NULL col NOT VALID`, then "
+        "`VALIDATE CONSTRAINT c` in a later migration, avoids the long lock."
     )
     node_types = (ast.AlterTableStmt,)
     alter_subtypes = frozenset({AlterTableType.AT_AddConstraint, AlterTableType.AT_ValidateConstraint,
@@ -108,6 +110,16 @@ class SetNotNull(LintRule):
         if table is None:
             return
         for cmd in alter_cmds(node):
+            d = cmd.def_
+            if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(d, ast.Constraint) \
+                    and d.contype == ConstrType.CONSTR_NOTNULL and not d.skip_validation:
+                cols = ", ".join(strings(d.keys)) or "?"
+                yield self.violation(
+                    statement, ctx,
+                    f"ADD CONSTRAINT ... NOT NULL {cols} on {table} scans every row under an ACCESS EXCLUSIVE lock "
+                    "that blocks reads and writes; add it NOT VALID and VALIDATE CONSTRAINT it in a later migration "
+                    "(PostgreSQL 18+)", location=d.location)
+                continue
             if cmd.subtype != AlterTableType.AT_SetNotNull or cmd.name is None:
                 continue
             if ctx.pg_version >= 12 and ((tkey, cmd.name) in validated or self._validated_before(ctx, tkey, cmd.name)):

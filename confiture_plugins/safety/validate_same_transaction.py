@@ -26,7 +26,9 @@ class ValidateSameTransaction(LintRule):
         "when both run in one transaction - one migration file that the runner wraps in a transaction - "
         "the ADD's lock is still held while VALIDATE scans the table: NOT VALID gains nothing.\n\n"
         "Instead: `ADD CONSTRAINT ... NOT VALID` in one migration and `VALIDATE CONSTRAINT` in the next "
-        "(or after a `COMMIT` in a `-- confiture: no-transaction` file)."
+        "(or after a `COMMIT` in a `-- confiture: no-transaction` file). squawk reports this pair only when told "
+        "the file runs in a transaction; Confiture knows how the runner will run each file, so it reports "
+        "it whenever the two statements share a transaction, and never when a COMMIT separates them."
     )
     node_types = (ast.AlterTableStmt,)
     alter_subtypes = frozenset({AlterTableType.AT_AddConstraint, AlterTableType.AT_ValidateConstraint})
