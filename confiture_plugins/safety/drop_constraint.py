@@ -29,7 +29,7 @@ class DropConstraint(LintRule):
         "Instead: make sure nothing relies on it, then drop it in a migration of its own and mark it "
         "reviewed with `-- confiture: noqa CF129`. To replace a constraint, add the new one first "
         "(NOT VALID, then VALIDATE in a later migration) and drop the old one afterwards. Constraints of a "
-        "table created in the same file are not reported (squawk reports them too): no client can rely on them "
+        "table created in the same file are not reported (squawk reports them): no client can rely on them "
         "yet."
     )
     node_types = (ast.AlterTableStmt,)
