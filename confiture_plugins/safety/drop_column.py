@@ -13,7 +13,6 @@ from confiture_core.sql import Statement
 
 from ._shared import existing_table
 
-
 _OTHER_KINDS = {ObjectType.OBJECT_FOREIGN_TABLE: "foreign table", ObjectType.OBJECT_TYPE: "type"}
 
 

@@ -19,8 +19,9 @@ _LOCKING_NODES: tuple[type[ast.Node], ...] = (
     ast.CreateTrigStmt, ast.ReindexStmt, ast.VacuumStmt, ast.LockStmt, ast.RefreshMatViewStmt,
 )
 
-#: ``LOCK TABLE`` modes by number (PostgreSQL's ``lockdefs.h``), from SHARE up: the modes that block writes.
-_LOCK_MODES = {5: "SHARE", 6: "SHARE ROW EXCLUSIVE", 7: "EXCLUSIVE", 8: "ACCESS EXCLUSIVE"}
+#: ``LOCK TABLE`` modes by number (PostgreSQL's ``lockdefs.h``).
+_LOCK_MODES = {1: "ACCESS SHARE", 2: "ROW SHARE", 3: "ROW EXCLUSIVE", 4: "SHARE UPDATE EXCLUSIVE", 5: "SHARE",
+               6: "SHARE ROW EXCLUSIVE", 7: "EXCLUSIVE", 8: "ACCESS EXCLUSIVE"}
 
 
 def _strong_lock(node: ast.Node, ctx: LintContext) -> str | None:
@@ -73,8 +74,10 @@ class LockTimeout(LintRule):
         "Defaults\"). Without `lock_timeout` that can stall the application for as long as the slowest "
         "transaction runs.\n\nInstead: `SET lock_timeout = '2s';` at the top of the migration (or "
         "`lock_timeout` in `confiture.toml`, which the runner sets before every migration) and retry on "
-        "timeout. Reported once per file, on the first such statement. `LOCK TABLE` in SHARE mode or "
-        "stronger counts (it blocks writes); `VACUUM (FULL false)` and `REINDEX (CONCURRENTLY true)` do not."
+        "timeout. Reported once per file, on the first such statement. `LOCK TABLE` counts in every mode: "
+        "it exists to wait for a lock, and in a migration's transaction it waits while holding the locks "
+        "of the statements before it. `VACUUM (FULL false)` and `REINDEX (CONCURRENTLY true)` do not count "
+        "(PostgreSQL reads the option's value; squawk reports any VACUUM)."
     )
     node_types = _LOCKING_NODES
 
