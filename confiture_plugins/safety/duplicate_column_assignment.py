@@ -25,21 +25,48 @@ def _res_targets(items: Iterable[object] | None) -> list[_Target]:
             for t in items or () if isinstance(t, ast.ResTarget) and t.name]
 
 
-def _output_names(items: Iterable[object] | None) -> list[_Target]:
-    """The column names a select list produces (``AS`` aliases, else a column's or function's name)."""
+def _figure_name(node: object) -> str:
+    """The name PostgreSQL gives an unnamed select-list entry (``FigureColname`` in its parser): a
+    column's or function's name, a few keywords (``case``, ``array``, ``row``...), else ``?column?``."""
+    if isinstance(node, ast.ColumnRef):
+        last = (node.fields or (None,))[-1]
+        return last.sval if isinstance(last, ast.String) and last.sval else "?column?"
+    if isinstance(node, ast.FuncCall):
+        parts = strings(node.funcname)
+        return parts[-1] if parts else "?column?"
+    if isinstance(node, ast.A_Indirection):
+        names = [i.sval for i in node.indirection or () if isinstance(i, ast.String) and i.sval]
+        return names[-1] if names else _figure_name(node.arg)
+    if isinstance(node, ast.TypeCast):
+        inner = _figure_name(node.arg)
+        return inner if inner != "?column?" else (strings(node.typeName.names)[-1:] or ["?column?"])[0] \
+            if node.typeName is not None else inner
+    for kind, word in ((ast.CaseExpr, "case"), (ast.A_ArrayExpr, "array"), (ast.RowExpr, "row"),
+                       (ast.CoalesceExpr, "coalesce")):
+        if isinstance(node, kind):
+            return word
+    return "?column?"
+
+
+def _first_select(node: object) -> ast.SelectStmt | None:
+    """The SELECT whose select list names a query's columns (the leftmost of a UNION)."""
+    while isinstance(node, ast.SelectStmt) and node.targetList is None and node.larg is not None:
+        node = node.larg
+    return node if isinstance(node, ast.SelectStmt) else None
+
+
+def _output_names(query: object) -> list[_Target]:
+    """The column names a query produces, as PostgreSQL names them; ``[]`` when a ``*`` makes them
+    unknowable here."""
+    select = _first_select(query)
     out: list[_Target] = []
-    for t in items or ():
+    for t in (select.targetList or ()) if select is not None else ():
         if not isinstance(t, ast.ResTarget):
             continue
-        name = t.name
-        if name is None and isinstance(t.val, ast.ColumnRef):
-            fields = t.val.fields or ()
-            name = fields[-1].sval if fields and isinstance(fields[-1], ast.String) else None
-        elif name is None and isinstance(t.val, ast.FuncCall):
-            parts = strings(t.val.funcname)
-            name = parts[-1] if parts else None
-        if name:
-            out.append((_truncated(name), t.location if t.location is not None else -1, False))
+        if isinstance(t.val, ast.ColumnRef) and any(isinstance(f, ast.A_Star) for f in t.val.fields or ()):
+            return []
+        name = t.name or _figure_name(t.val)
+        out.append((_truncated(name), t.location if t.location is not None else -1, False))
     return out
 
 
@@ -67,12 +94,14 @@ def _groups(node: ast.Node) -> Iterator[tuple[str, list[_Target]]]:
         elif isinstance(n, ast.ViewStmt):
             if n.aliases:
                 yield "defined", [(_truncated(s), -1, False) for s in strings(n.aliases)]
-            elif isinstance(n.query, ast.SelectStmt):
-                yield "defined", _output_names(n.query.targetList)
+            else:
+                yield "defined", _output_names(n.query)
         elif isinstance(n, ast.IntoClause) and n.colNames:
             yield "defined", [(_truncated(s), -1, False) for s in strings(n.colNames)]
+        elif isinstance(n, ast.CreateTableAsStmt) and n.into is not None and not n.into.colNames:
+            yield "defined", _output_names(n.query)
         elif isinstance(n, ast.SelectStmt) and n.intoClause is not None and not n.intoClause.colNames:
-            yield "defined", _output_names(n.targetList)
+            yield "defined", _output_names(n)
 
 
 class DuplicateColumnAssignment(LintRule):
@@ -84,8 +113,10 @@ class DuplicateColumnAssignment(LintRule):
     explanation = (
         "`UPDATE ... SET a = 1, a = 2`, `INSERT INTO t (a, a)`, `ON CONFLICT DO UPDATE SET` and `MERGE` "
         "with a column twice fail with \"multiple assignments to same column\", and `CREATE TABLE` / "
-        "`CREATE VIEW` / `SELECT INTO` with a column name twice fail with \"column specified more than "
-        "once\" (UPDATE, INSERT and CREATE TABLE docs) - so the migration fails when it runs, usually "
+        "`CREATE VIEW` / `CREATE TABLE AS` / `SELECT INTO` with a column name twice - written, or given "
+        "by PostgreSQL to an unnamed select-list entry (`select 1, 2` names both `?column?`) - fail with "
+        "\"column specified more than once\" (UPDATE, INSERT and CREATE TABLE docs) - so the migration "
+        "fails when it runs, usually "
         "because of a copy-and-paste slip. Names compare as PostgreSQL stores them: unquoted names folded "
         "to lower case, quoted ones kept, all cut to 63 bytes. Assigning different parts of one column "
         "(`SET a.x = 1, a.y = 2`) is allowed.\n\nInstead: assign or define each column once."
