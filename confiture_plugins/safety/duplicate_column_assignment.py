@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 
 from pglast import ast
 
-from confiture_core.lint.astutil import strings, walk
+from confiture_core.lint.astutil import strings
 from confiture_core.lint.rule import LintContext, LintRule, Violation
 from confiture_core.sql import Statement
 
@@ -79,29 +79,44 @@ def _duplicates(targets: list[_Target]) -> list[_Target]:
     return sorted(dup, key=lambda t: t[1])
 
 
-def _groups(node: ast.Node) -> Iterator[tuple[str, list[_Target]]]:
-    """(what, targets) for each list of assigned or defined columns in the statement."""
-    for n in walk(node):
-        if isinstance(n, ast.UpdateStmt | ast.OnConflictClause):
-            yield "assigned", _res_targets(n.targetList)
-        elif isinstance(n, ast.InsertStmt):
-            yield "assigned", _res_targets(n.cols)
-        elif isinstance(n, ast.MergeWhenClause):
-            yield "assigned", _res_targets(n.targetList)
-        elif isinstance(n, ast.CreateStmt):
-            yield "defined", [(_truncated(c.colname), c.location if c.location is not None else -1, False)
-                              for c in n.tableElts or () if isinstance(c, ast.ColumnDef) and c.colname]
-        elif isinstance(n, ast.ViewStmt):
-            if n.aliases:
-                yield "defined", [(_truncated(s), -1, False) for s in strings(n.aliases)]
-            else:
-                yield "defined", _output_names(n.query)
-        elif isinstance(n, ast.IntoClause) and n.colNames:
-            yield "defined", [(_truncated(s), -1, False) for s in strings(n.colNames)]
-        elif isinstance(n, ast.CreateTableAsStmt) and n.into is not None and not n.into.colNames:
-            yield "defined", _output_names(n.query)
-        elif isinstance(n, ast.SelectStmt) and n.intoClause is not None and not n.intoClause.colNames:
-            yield "defined", _output_names(n)
+def _groups(node: object) -> Iterator[tuple[str, list[_Target]]]:
+    """(what, targets) for each list of assigned or defined columns in the statement and its WITH
+    queries; the rest of the tree (VALUES lists, expressions) is not walked."""
+    if isinstance(node, ast.CreateForeignTableStmt):
+        node = node.base
+    with_clause = getattr(node, "withClause", None)
+    if isinstance(with_clause, ast.WithClause):
+        for cte in with_clause.ctes or ():
+            if isinstance(cte, ast.CommonTableExpr):
+                yield from _groups(cte.ctequery)
+    if isinstance(node, ast.UpdateStmt):
+        yield "assigned", _res_targets(node.targetList)
+    elif isinstance(node, ast.InsertStmt):
+        yield "assigned", _res_targets(node.cols)
+        if node.onConflictClause is not None:
+            yield "assigned", _res_targets(node.onConflictClause.targetList)
+    elif isinstance(node, ast.MergeStmt):
+        for clause in node.mergeWhenClauses or ():
+            if isinstance(clause, ast.MergeWhenClause):
+                yield "assigned", _res_targets(clause.targetList)
+    elif isinstance(node, ast.CreateStmt):
+        yield "defined", [(_truncated(c.colname), c.location if c.location is not None else -1, False)
+                          for c in node.tableElts or () if isinstance(c, ast.ColumnDef) and c.colname]
+    elif isinstance(node, ast.ViewStmt):
+        if node.aliases:
+            yield "defined", [(_truncated(s), -1, False) for s in strings(node.aliases)]
+        else:
+            yield "defined", _output_names(node.query)
+    elif isinstance(node, ast.CreateTableAsStmt) and node.into is not None:
+        if node.into.colNames:
+            yield "defined", [(_truncated(s), -1, False) for s in strings(node.into.colNames)]
+        else:
+            yield "defined", _output_names(node.query)
+    elif isinstance(node, ast.SelectStmt) and node.intoClause is not None:
+        if node.intoClause.colNames:
+            yield "defined", [(_truncated(s), -1, False) for s in strings(node.intoClause.colNames)]
+        else:
+            yield "defined", _output_names(node)
 
 
 class DuplicateColumnAssignment(LintRule):
@@ -122,11 +137,11 @@ class DuplicateColumnAssignment(LintRule):
         "(`SET a.x = 1, a.y = 2`) is allowed.\n\nInstead: assign or define each column once."
     )
 
+    node_types = (ast.UpdateStmt, ast.InsertStmt, ast.MergeStmt, ast.DeleteStmt, ast.SelectStmt, ast.CreateStmt,
+                  ast.CreateForeignTableStmt, ast.ViewStmt, ast.CreateTableAsStmt)
+
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
-        node = statement.node
-        if isinstance(node, ast.TransactionStmt | ast.VariableSetStmt | ast.AlterTableStmt | ast.IndexStmt):
-            return
-        for what, targets in _groups(node):
+        for what, targets in _groups(statement.node):
             if len(targets) < 2:
                 continue
             for name, loc, _ in _duplicates(targets):
