@@ -38,7 +38,9 @@ class UncommittedTransaction(LintRule):
         "A transaction the file opens and never ends is left to whoever uses the connection next: in a "
         "`-- confiture: no-transaction` migration the runner's following statements (its tracking row) "
         "run inside it, and when the session ends PostgreSQL rolls it back (BEGIN docs; COMMIT docs), so "
-        "the migration's work is silently lost or committed by accident.\n\nInstead: end every "
+        "the migration's work is silently lost or committed by accident. In a file the runner wraps in its "
+        "own transaction the BEGIN is ignored (CF119) and the file's intent is unclear; it is reported too, "
+        "as squawk does.\n\nInstead: end every "
         "`BEGIN`/`START TRANSACTION` with `COMMIT` (or `ROLLBACK`) in the same file, or drop the "
         "transaction statements and let the runner wrap the file in its own transaction."
     )
@@ -51,8 +53,12 @@ class UncommittedTransaction(LintRule):
             return
         if "open" not in ctx.state:
             ctx.state["open"] = _unfinished_begin(ctx)
-        if ctx.state["open"] == statement.index:
-            yield self.violation(
-                statement, ctx,
-                "this transaction is never committed or rolled back in the file: its work is lost or "
-                "committed by accident with whatever runs next; add COMMIT at the end (or remove BEGIN)")
+        if ctx.state["open"] != statement.index:
+            return
+        if ctx.in_transaction:
+            why = ("inside the runner's transaction BEGIN is ignored, so the file's own transaction boundaries "
+                   "are not what they say; remove BEGIN (the runner commits the file) or end it with COMMIT")
+        else:
+            why = ("its work is lost (rolled back when the session ends) or committed by accident with whatever "
+                   "runs next on the connection; add COMMIT at the end")
+        yield self.violation(statement, ctx, f"this transaction is never committed or rolled back in the file: {why}")
