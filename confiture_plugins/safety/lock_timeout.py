@@ -65,7 +65,7 @@ class LockTimeout(LintRule):
     name = "safety.lock-timeout"
     groups = ("safety",)
     severity = "warning"
-    squawk = "require-lock-timeout"
+    squawk = "require-lock-timeout, require-timeout-settings"
     summary = "A statement takes a strong lock with no lock_timeout set before it"
     explanation = (
         "A statement waiting for a lock holds its own place in the lock queue: while an `ALTER TABLE` "

@@ -38,7 +38,7 @@ class StatementTimeout(LintRule):
     groups = ("safety",)
     severity = "warning"
     default_enabled = False
-    squawk = "require-statement-timeout"
+    squawk = "require-statement-timeout, require-timeout-settings"
     summary = "A schema change runs with no statement_timeout set before it"
     explanation = (
         "`statement_timeout` aborts any statement that runs longer than the limit, time waiting for locks "
