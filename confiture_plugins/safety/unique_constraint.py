@@ -18,7 +18,7 @@ class UniqueConstraint(LintRule):
     code = "CF107"
     name = "safety.unique-constraint"
     groups = ("safety",)
-    squawk = "disallowed-unique-constraint"
+    squawk = "disallowed-unique-constraint, adding-serial-primary-key-field"
     summary = "Adding a UNIQUE or PRIMARY KEY constraint builds its index under an ACCESS EXCLUSIVE lock"
     explanation = (
         "`ADD CONSTRAINT ... UNIQUE` (or `PRIMARY KEY`) builds a new index while holding an ACCESS "
