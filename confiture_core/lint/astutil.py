@@ -292,7 +292,7 @@ def option_enabled(options: Any, name: str) -> bool:
 _BEGINS = frozenset({TransactionStmtKind.TRANS_STMT_BEGIN, TransactionStmtKind.TRANS_STMT_START})
 _ENDS = frozenset({TransactionStmtKind.TRANS_STMT_COMMIT, TransactionStmtKind.TRANS_STMT_ROLLBACK,
                    TransactionStmtKind.TRANS_STMT_PREPARE})
-_tx_memo: tuple[object, bool, list[int | None]] = (None, False, [])
+_TX_STATE_KEY = "confiture.astutil.transactions"
 
 
 def transactions(ctx: LintContext) -> list[int | None]:
@@ -302,13 +302,13 @@ def transactions(ctx: LintContext) -> list[int | None]:
     The file starts in transaction 0 when the runner wraps it in one (:attr:`LintContext.in_transaction`),
     else in autocommit; ``BEGIN``/``START TRANSACTION`` opens a new transaction (a nested one changes
     nothing, as in PostgreSQL), ``COMMIT``/``ROLLBACK``/``PREPARE TRANSACTION`` (and ``END``/``ABORT``)
-    ends it and later statements run in autocommit. Remembered for the last file asked about.
+    ends it and later statements run in autocommit. Computed once per rule and file (kept in the asking
+    rule's :attr:`LintContext.state`).
     """
-    global _tx_memo
     stmts = ctx.statements
-    memo = _tx_memo
-    if memo[0] is stmts and memo[1] == ctx.in_transaction:
-        return memo[2]
+    known: list[int | None] | None = ctx.state.get(_TX_STATE_KEY)
+    if known is not None:
+        return known
     current: int | None = 0 if ctx.in_transaction else None
     opened = 0
     out: list[int | None] = []
@@ -326,7 +326,7 @@ def transactions(ctx: LintContext) -> list[int | None]:
                 current = None
                 continue
         out.append(current)
-    _tx_memo = (stmts, ctx.in_transaction, out)
+    ctx.state[_TX_STATE_KEY] = out
     return out
 
 

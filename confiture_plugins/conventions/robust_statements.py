@@ -31,13 +31,16 @@ class RobustStatements(LintRule):
         "file runs in a transaction. In a `-- confiture: no-transaction` migration (or after a COMMIT) "
         "each statement commits on its own, and a re-run stops at the first one that already happened: "
         "`CREATE TABLE`/`CREATE INDEX` of an existing object, `DROP` of a missing one, `ADD COLUMN` of an "
-        "existing column, `ADD CONSTRAINT` of an existing name. `CREATE INDEX CONCURRENTLY` always runs "
+        "existing column, `ADD CONSTRAINT` of an existing name, `RENAME` of a name already renamed. "
+        "`CREATE INDEX CONCURRENTLY` always runs "
         "outside a transaction and, when interrupted, leaves an INVALID index behind. Off by default.\n\n"
         "Instead: `CREATE TABLE IF NOT EXISTS`, `CREATE INDEX CONCURRENTLY IF NOT EXISTS`, `DROP ... IF "
         "EXISTS`, `ADD COLUMN IF NOT EXISTS`, `DROP COLUMN/CONSTRAINT IF EXISTS`, and `DROP CONSTRAINT IF "
         "EXISTS` before an `ADD CONSTRAINT` of the same name; or keep the migration in one transaction."
     )
-    node_types = (ast.AlterTableStmt, ast.IndexStmt, ast.CreateStmt, ast.DropStmt)
+    node_types = (ast.AlterTableStmt, ast.IndexStmt, ast.CreateStmt, ast.DropStmt, ast.RenameStmt)
+    _RENAMES = frozenset({ObjectType.OBJECT_TABLE, ObjectType.OBJECT_COLUMN, ObjectType.OBJECT_TABCONSTRAINT,
+                          ObjectType.OBJECT_INDEX})
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         node = statement.node
@@ -54,6 +57,13 @@ class RobustStatements(LintRule):
                     yield self._finding(statement, ctx, "ALTER TABLE", fix)
             return
         if not outside:
+            return
+        if isinstance(node, ast.RenameStmt):
+            # IF EXISTS names the relation: it makes a table or index rename re-runnable, not a column's
+            whole = node.renameType in (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_INDEX)
+            if node.renameType in self._RENAMES and not (whole and node.missing_ok):
+                yield self._finding(statement, ctx, "RENAME", "the old name is gone after it; check that it "
+                                    "still exists first (a DO block on the catalog), or run it in a transaction")
             return
         if isinstance(node, ast.CreateStmt) and not node.if_not_exists and node.relation is not None:
             if node.relation.relpersistence == "t" and node.oncommit == OnCommitAction.ONCOMMIT_DROP:
