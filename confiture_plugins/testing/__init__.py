@@ -42,7 +42,29 @@ _WHERE = {
     "StairwayResult": "walk", "walk_stairway": "walk",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "ConfitureDatabase",
+    "ConfitureProject",
+    "DatabaseFactory",
+    "Difference",
+    "Fingerprint",
+    "MigrationCheckFailed",
+    "PluginWarning",
+    "Settings",
+    "StairwayResult",
+    "Templates",
+    "TestServer",
+    "check_lint",
+    "check_plugins",
+    "fingerprint",
+    "test_down_reverts_exactly",
+    "test_hooks_load",
+    "test_lint_clean",
+    "test_stairway",
+    "test_upgrade",
+    "walk_stairway",
+]
+assert sorted(__all__) == sorted(_WHERE)
 
 
 def __getattr__(name: str) -> object:

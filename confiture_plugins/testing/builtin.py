@@ -12,28 +12,37 @@ traceback: the migration, the direction and what went wrong or what differs.
 
 from __future__ import annotations
 
-from typing import NoReturn
+from collections.abc import Callable
 
 from .databases import DatabaseFactory, MigrationCheckFailed
 from .project import ConfitureProject
 from .server import TestServer
 from .settings import Settings
 
-def _fail(exc: MigrationCheckFailed) -> NoReturn:
+
+def _check(check: Callable[[], object]) -> None:
+    """Run ``check``; a :class:`MigrationCheckFailed` (or an unknown version) fails the test with its
+    message alone, no traceback."""
+    __tracebackhide__ = True
+    try:
+        check()
+    except MigrationCheckFailed as exc:
+        message = str(exc)
+    except KeyError as exc:  # a version in the settings that no migration has
+        message = str(exc.args[0])
+    else:
+        return
     import pytest
 
-    __tracebackhide__ = True
-    pytest.fail(str(exc), pytrace=False)
+    pytest.fail(message, pytrace=False)
 
 
 def test_upgrade(confiture_db_at: DatabaseFactory) -> None:
     """Every migration applies, in one ``up`` run, on an empty database."""
     db = confiture_db_at(0)
-    try:
-        db.migrate("up", step="on an empty database")
-    except MigrationCheckFailed as exc:
-        _fail(exc)
-    missing = [m.version for m in db.project.migrations if m.version not in set(db.applied_versions())]
+    _check(lambda: db.migrate("up", step="on an empty database"))
+    applied = set(db.applied_versions())
+    missing = [m.version for m in db.project.migrations if m.version not in applied]
     assert not missing, f"up on an empty database left versions {missing} unapplied"
 
 
@@ -41,11 +50,8 @@ def test_stairway(confiture_db_at: DatabaseFactory, confiture_settings: Settings
     """Each migration, in order: up, down, up again (from ``confiture_stairway_start`` on)."""
     from .walk import walk_stairway
 
-    db = confiture_db_at(confiture_settings.start_version(confiture_db_at.project))
-    try:
-        walk_stairway(db, irreversible=confiture_settings.irreversible)
-    except MigrationCheckFailed as exc:
-        _fail(exc)
+    _check(lambda: walk_stairway(confiture_db_at(confiture_settings.start_version(confiture_db_at.project)),
+                                 irreversible=confiture_settings.irreversible))
 
 
 def test_down_reverts_exactly(confiture_db_at: DatabaseFactory, confiture_settings: Settings) -> None:
@@ -54,11 +60,8 @@ def test_down_reverts_exactly(confiture_db_at: DatabaseFactory, confiture_settin
     sequences, enums, grants, policies, extensions)."""
     from .walk import walk_stairway
 
-    db = confiture_db_at(confiture_settings.start_version(confiture_db_at.project))
-    try:
-        walk_stairway(db, exact=True, irreversible=confiture_settings.irreversible)
-    except MigrationCheckFailed as exc:
-        _fail(exc)
+    _check(lambda: walk_stairway(confiture_db_at(confiture_settings.start_version(confiture_db_at.project)),
+                                 exact=True, irreversible=confiture_settings.irreversible))
 
 
 def test_lint_clean(confiture_project: ConfitureProject, confiture_server: TestServer,
@@ -67,18 +70,11 @@ def test_lint_clean(confiture_project: ConfitureProject, confiture_server: TestS
     pending or applied, with the project's ``[lint]`` rule selection."""
     from .checks import check_lint
 
-    try:
-        check_lint(confiture_project, confiture_server, confiture_settings.lint_fail_on)
-    except MigrationCheckFailed as exc:
-        _fail(exc)
+    _check(lambda: check_lint(confiture_project, confiture_server, confiture_settings.lint_fail_on))
 
 
 def test_hooks_load(confiture_project: ConfitureProject) -> None:
     """Every plugin the project configures loads under ``--strict-plugins``."""
     from .checks import check_plugins
 
-    try:
-        check_plugins(confiture_project)
-    except MigrationCheckFailed as exc:
-        _fail(exc)
-
+    _check(lambda: check_plugins(confiture_project))

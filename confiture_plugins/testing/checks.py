@@ -1,4 +1,4 @@
-"""Checks that need no migration run: the lint rules over every migration, and the plugins under ``--strict-plugins``."""
+"""Checks that run no migration: the lint rules over every migration, the plugins under ``--strict-plugins``."""
 
 from __future__ import annotations
 

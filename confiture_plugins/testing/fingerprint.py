@@ -162,7 +162,8 @@ _QUERIES: tuple[tuple[str, str], ...] = (
           SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
                                 ELSE 'table' END AS kind,
                  format('%%I.%%I', n.nspname, c.relname) AS object,
-                 coalesce(c.relacl, acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner)) AS acl
+                 coalesce(c.relacl, acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char",
+                                               c.relowner)) AS acl
           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S') AND {_USER_NSP} AND c.oid <> %(tracking)s
             AND {_not_member('pg_class', 'c.oid')}

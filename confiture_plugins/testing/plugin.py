@@ -73,7 +73,8 @@ def confiture_settings(pytestconfig: pytest.Config) -> Settings:
     level = str(pytestconfig.getini("confiture_lint_fail_on")).strip() or "error"
     if level not in LINT_LEVELS:
         raise _usage(f"confiture_lint_fail_on = {level!r}: expected one of {', '.join(LINT_LEVELS)}")
-    irreversible = frozenset(_version(v, "confiture_irreversible") for v in pytestconfig.getini("confiture_irreversible"))
+    irreversible = frozenset(_version(v, "confiture_irreversible")
+                             for v in pytestconfig.getini("confiture_irreversible"))
     return Settings(_version(start, "confiture_stairway_start") if start else None, irreversible, level)
 
 

@@ -1,4 +1,4 @@
-"""The test server: an admin URL (option, environment or the embedded server) and databases made with pytest-postgresql's janitor.
+"""The test server (option, environment or embedded) and the databases made on it with pytest-postgresql's janitor.
 
 Databases are created from templates with ``CREATE DATABASE ... TEMPLATE``
 (pytest-postgresql's :class:`~pytest_postgresql.janitor.DatabaseJanitor`), which

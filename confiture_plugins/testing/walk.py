@@ -49,7 +49,7 @@ def walk_stairway(db: ConfitureDatabase, *, exact: bool = False, irreversible: C
             db.migrate("up", m.version, runner=runner, step="stairway")
             applied_only.append(m.version)
             continue
-        if not m.has_down:
+        if not m.has_down():
             raise MigrationCheckFailed(
                 f"migration {m.version} ({m.name}) has no down migration: the stairway cannot revert it; write "
                 f"one, or list {m.version} in the confiture_irreversible ini option to apply it without reverting")
