@@ -250,6 +250,40 @@ class Difference:
                 f"      {after}: {_short(self.after)}")
 
 
+#: a grant's object kind -> the category that lists the object itself
+_GRANT_KINDS = {"table": "table", "view": "view", "materialized view": "view", "sequence": "sequence",
+                "column": "column", "function": "function", "procedure": "function", "schema": "schema",
+                "type": "type"}
+
+
+def _parent(d: Difference) -> tuple[str, str] | None:
+    """The object whose presence implies ``d``'s (category, name): a column's, a constraint's, a trigger's or
+    a policy's table, a grant's object."""
+    if d.category == "column":
+        return "table", d.name.rsplit(".", 1)[0]
+    if d.category in ("constraint", "trigger", "policy"):
+        return "table", d.name.split(": ", 1)[0]
+    if d.category == "grant" and d.name.startswith("on "):
+        for kind, category in _GRANT_KINDS.items():
+            if d.name.startswith(f"on {kind} "):
+                return category, d.name[len(f"on {kind} "):].rsplit(" to ", 1)[0]
+    return None
+
+
+def without_implied(differences: list[Difference]) -> list[Difference]:
+    """``differences`` without those an object's own appearance or disappearance implies: the columns,
+    constraints, triggers and policies of a table that is there on one side only, the grants on such an
+    object. A table left behind is then one line, not one per column."""
+    whole = {(d.category, d.name) for d in differences if d.before is None or d.after is None}
+    kept = []
+    for d in differences:
+        parent = _parent(d)
+        if parent is not None and parent in whole and (d.before is None or d.after is None):
+            continue
+        kept.append(d)
+    return kept
+
+
 def _short(definition: str | None, limit: int = 240) -> str:
     text = " ".join((definition or "").split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -6,6 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from .databases import ConfitureDatabase, MigrationCheckFailed
+from .fingerprint import Difference, without_implied
 
 #: how many differences a failure lists before "and N more"
 SHOWN_DIFFERENCES = 25
@@ -57,16 +58,24 @@ def walk_stairway(db: ConfitureDatabase, *, exact: bool = False, irreversible: C
         db.migrate("up", m.version, runner=runner, step="stairway: first up")
         db.migrate("down", previous, runner=runner, step="stairway: down after up")
         if before is not None:
-            after = db.fingerprint()
-            differences = before.diff(after)
-            if differences:
-                lines = [d.describe("before up", "after up then down") for d in differences[:SHOWN_DIFFERENCES]]
-                if len(differences) > SHOWN_DIFFERENCES:
-                    lines.append(f"... and {len(differences) - SHOWN_DIFFERENCES} more")
-                raise MigrationCheckFailed(
-                    f"migration {m.version} ({m.name}): down does not revert up exactly; after up then down the "
-                    f"schema differs from before up in {len(differences)} place(s):\n"
-                    + "\n".join(f"  - {line}" for line in lines))
+            _check_exact(m.version, m.name, before.diff(db.fingerprint()))
         db.migrate("up", m.version, runner=runner, step="stairway: up again after down")
         reverted.append(m.version)
     return StairwayResult(tuple(reverted), tuple(applied_only))
+
+
+def _check_exact(version: int, name: str, found: list[Difference]) -> None:
+    """:raises MigrationCheckFailed: ``found`` is not empty; the message lists the differences."""
+    __tracebackhide__ = True
+    if not found:
+        return
+    shown = without_implied(found)
+    lines = [d.describe("before up", "after up then down") for d in shown[:SHOWN_DIFFERENCES]]
+    if len(shown) > SHOWN_DIFFERENCES:
+        lines.append(f"... and {len(shown) - SHOWN_DIFFERENCES} more")
+    implied = len(found) - len(shown)
+    raise MigrationCheckFailed(
+        f"migration {version} ({name}): down does not revert up exactly; after up then down the schema differs "
+        f"from before up in {len(shown)} place(s)"
+        + (f" (plus {implied} {', '.join(sorted({d.category + 's' for d in found if d not in shown}))} of "
+           "those objects)" if implied else "") + ":\n" + "\n".join(f"  - {line}" for line in lines))
