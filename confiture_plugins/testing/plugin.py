@@ -29,6 +29,7 @@ _STARTED = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--confiture-project``, ``--confiture-server-url`` and the ``confiture_*`` ini settings."""
     group = parser.getgroup("confiture", "Confiture migrations (confiture_* fixtures)")
     group.addoption("--confiture-project", dest="confiture_project", metavar="DIR", default=None,
                     help="the Confiture project to test (its confiture.toml is searched from DIR upwards); "
@@ -47,6 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Say that the session started the embedded server, which stays running, and how to stop it."""
     message = config.stash.get(_STARTED, None)
     if message:
         terminalreporter.write_line(message)

@@ -21,6 +21,7 @@ from confiture_core.config import redact_url
 from confiture_core.errors import ConfigError
 
 if TYPE_CHECKING:
+    import psycopg
     from pytest_postgresql.janitor import DatabaseJanitor
 
 #: the environment variable naming the test server's admin URL (``--confiture-server-url`` wins)
@@ -94,7 +95,7 @@ class TestServer:
                 self._major = conn.info.server_version // 10000
         return self._major
 
-    def connect(self, dbname: str) -> Any:
+    def connect(self, dbname: str) -> psycopg.Connection[Any]:
         """An autocommit psycopg connection to ``dbname`` on this server.
 
         :raises ConfigError: the server cannot be reached (password hidden in the message).

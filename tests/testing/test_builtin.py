@@ -100,3 +100,11 @@ def test_hooks_load_fails_on_a_broken_plugin(pytester: pytest.Pytester, server_e
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "hooks")
     result.assert_outcomes(failed=1)  # named like a hook but not marked @hookimpl: an error under strict
     result.stdout.fnmatch_lines(["*--strict-plugins*"])
+
+
+def test_the_shop_example_passes(pytester: pytest.Pytester, server_env: str) -> None:
+    from ..conftest import REPO
+
+    result = pytester.runpytest("-p", "no:cacheprovider", "-v", str(REPO / "examples" / "shop" / "tests"))
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["rootdir: */examples/shop/tests*", "configfile: pytest.ini"])
