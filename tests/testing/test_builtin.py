@@ -108,3 +108,19 @@ def test_the_shop_example_passes(pytester: pytest.Pytester, server_env: str) -> 
     result = pytester.runpytest("-p", "no:cacheprovider", "-v", str(REPO / "examples" / "shop" / "tests"))
     result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(["rootdir: */examples/shop/tests*", "configfile: pytest.ini"])
+
+
+def test_a_migration_without_down(pytester: pytest.Pytester, server_env: str) -> None:
+    write_project(pytester.path)
+    (pytester.path / "migrations" / "5_seed.py").write_text(
+        "def up(conn):\n    conn.execute(\"INSERT INTO customer (email) VALUES ('a@example.com')\")\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "stairway")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["migration 5 (seed) has no down migration: the stairway cannot revert it; write "
+                                 "one, or list 5 in the confiture_irreversible ini option to apply it without "
+                                 "reverting"])
+    pytester.makeini("[pytest]\nconfiture_irreversible = 5\n")
+    pytester.runpytest("-p", "no:cacheprovider", "-k", "stairway").assert_outcomes(passed=1)
+    pytester.makeini("[pytest]\nconfiture_irreversible = five\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "stairway")
+    result.stdout.fnmatch_lines(["*confiture_irreversible = 'five': expected a migration version*"])

@@ -121,7 +121,6 @@ def test_the_options_are_listed(pytester: pytest.Pytester) -> None:
 
 def test_under_xdist_each_worker_has_its_own_databases(pytester: pytest.Pytester, server_env: str,
                                                        pg_server: Server) -> None:
-    pytest.importorskip("xdist")
     write_project(pytester.path, tests=USES_FIXTURES)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
     result.assert_outcomes(passed=5)
