@@ -101,8 +101,10 @@ def confiture_project(pytestconfig: pytest.Config) -> ConfitureProject:
         project = ConfitureProject.load(Path(root))
         project.migrations  # noqa: B018  (a missing folder is said once, here)
     except ConfitureError as exc:
-        pytest.fail(f"confiture: {exc}", pytrace=False)
-    return project
+        message = f"confiture: {exc}"
+    else:
+        return project
+    pytest.fail(message, pytrace=False)  # outside the except: no "during handling" chain
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +120,11 @@ def confiture_server(pytestconfig: pytest.Config, confiture_project: ConfiturePr
         server = resolve_server(pytestconfig.getoption("confiture_server_url"), confiture_project.config.embedded_dir)
         server.major_version()  # reachable?
     except ConfitureError as exc:
-        pytest.fail(f"confiture: {exc}", pytrace=False)
+        message = f"confiture: {exc}"
+    else:
+        message = ""
+    if message:
+        pytest.fail(message, pytrace=False)
     if server.started:
         pytestconfig.stash[_STARTED] = (
             f"confiture: started the embedded PostgreSQL server in {confiture_project.config.embedded_dir}; it "
@@ -157,7 +163,8 @@ def confiture_db(confiture_db_at: DatabaseFactory) -> ConfitureDatabase:
     try:
         return confiture_db_at(None)
     except MigrationCheckFailed as exc:
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture

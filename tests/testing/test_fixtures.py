@@ -73,7 +73,17 @@ def test_an_unreachable_server_is_one_clear_line(pytester: pytest.Pytester, monk
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["confiture: cannot connect to the test server postgresql://app:***@127.0.0.1:1/"
                                  "postgres (from CONFITURE_TEST_SERVER_URL): *"])
-    assert "s3cret-pw" not in result.stdout.str()
+    assert "s3cret-pw" not in result.stdout.str() and "another exception occurred" not in result.stdout.str()
+
+
+def test_a_migration_that_fails_in_the_template(pytester: pytest.Pytester, server_env: str) -> None:
+    write_project(pytester.path, tests=USES_FIXTURES,
+                  ups={3: "CREATE INDEX CONCURRENTLY customer_email_idx ON customer (emial);"})
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "head or fresh")
+    result.assert_outcomes(errors=2)  # said for each test, built once
+    result.stdout.fnmatch_lines(['migration 3 (email_index), up, building the template database at version 4: '
+                                 'migrations/3_email_index.up.sql:1: column "emial" does not exist*'])
+    assert "another exception occurred" not in result.stdout.str()
 
 
 def test_fixtures_on_the_embedded_server(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
