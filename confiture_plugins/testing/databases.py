@@ -4,7 +4,9 @@ A template at version V is made once per session (and per pytest-xdist worker):
 a copy of the nearest template below V, migrated up to V with Confiture's
 :class:`~confiture_core.runner.Runner`. Each test then gets its own copy
 (``CREATE DATABASE ... TEMPLATE``, through pytest-postgresql's janitor), dropped
-after the test: a test costs a database copy, not a full apply.
+after the test: a test costs a database copy, not a full apply. A template database
+may be copied only while no session is connected to it (PostgreSQL docs, "Template
+Databases"); the janitor ends such sessions first.
 """
 
 from __future__ import annotations
