@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from confiture_core.errors import ConfitureError
 
 from .fingerprint import Fingerprint, fingerprint
 from .project import ConfitureProject
@@ -127,39 +130,48 @@ class Templates:
 
     :ivar server: the test server.
     :ivar project: the project whose migrations build them.
+    :ivar prelude: SQL files loaded into the empty template (version 0) that every other one is
+        copied from, with pytest-postgresql's loader (the janitor's ``load``), before any migration.
     """
 
     server: TestServer
     project: ConfitureProject
+    prelude: tuple[Path, ...] = ()
     _built: dict[int, str] = field(default_factory=dict, repr=False)
     _failed: dict[int, MigrationCheckFailed] = field(default_factory=dict, repr=False)
 
     def template(self, version: int) -> str:
-        """The name of the template at ``version`` (0: empty), built now when needed.
+        """The name of the template at ``version`` (0: empty, the prelude loaded), built now when needed.
 
-        :raises MigrationCheckFailed: a migration up to ``version`` failed (said again for every test
-            that asks, without a new attempt).
+        :raises MigrationCheckFailed: a migration up to ``version`` failed, or the prelude did (said
+            again for every test that asks, without a new attempt).
         """
         __tracebackhide__ = True
         if version in self._failed:
             raise self._failed[version]
-        if version not in self._built:
-            base = max((v for v in self._built if v <= version), default=None)
-            name = self.server.new_name(f"v{version}")
-            self.server.create(name, template=None if base is None else self._built[base], as_template=True)
-            self._built[version] = name
-            if version != 0 and version != base:
-                db = ConfitureDatabase(name, self.server.url(name), self.project, base or 0)
-                try:
-                    db.migrate("up", version, step=f"building the template database at version {version}")
-                except MigrationCheckFailed as exc:
-                    self._failed[version] = exc
-                    del self._built[version]
-                    db.close()
-                    self.server.drop(name, as_template=True)
-                    raise
-                db.close()
-        return self._built[version]
+        if version in self._built:
+            return self._built[version]
+        if self.prelude and 0 not in self._built and version != 0:
+            self.template(0)  # every template starts from the prelude's
+        base = max((v for v in self._built if v <= version), default=None)
+        name = self.server.new_name(f"v{version}")
+        self.server.create(name, template=None if base is None else self._built[base], as_template=True)
+        db = ConfitureDatabase(name, self.server.url(name), self.project, base or 0)
+        try:
+            if base is None:
+                for path in self.prelude:
+                    self.server.load(name, path)
+            if version != 0:
+                db.migrate("up", version, step=f"building the template database at version {version}")
+        except (MigrationCheckFailed, ConfitureError) as exc:
+            failure = exc if isinstance(exc, MigrationCheckFailed) else MigrationCheckFailed(str(exc))
+            self._failed[version] = failure
+            db.close()
+            self.server.drop(name, as_template=True)
+            raise failure from None
+        db.close()
+        self._built[version] = name
+        return name
 
     def database(self, version: int | None = None) -> ConfitureDatabase:
         """A new database, a copy of the template at ``version`` (``None``: the newest on disk).

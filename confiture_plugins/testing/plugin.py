@@ -43,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   "(older migrations are applied once, not reverted)", default="")
     parser.addini("confiture_irreversible", "versions the stairway applies without reverting", type="args",
                   default=[])
+    parser.addini("confiture_prelude", "SQL files loaded into the empty database before any migration "
+                  "(extensions, schemas the migrations expect)", type="paths", default=[])
     parser.addini("confiture_lint_fail_on", "test_lint_clean fails on findings at or above this level: "
                   "error or warning", default="error")
 
@@ -77,7 +79,11 @@ def confiture_settings(pytestconfig: pytest.Config) -> Settings:
         raise _usage(f"confiture_lint_fail_on = {level!r}: expected one of {', '.join(LINT_LEVELS)}")
     irreversible = frozenset(_version(v, "confiture_irreversible")
                              for v in pytestconfig.getini("confiture_irreversible"))
-    return Settings(_version(start, "confiture_stairway_start") if start else None, irreversible, level)
+    prelude = tuple(Path(p) for p in pytestconfig.getini("confiture_prelude"))
+    missing = [str(p) for p in prelude if not p.is_file()]
+    if missing:
+        raise _usage(f"confiture_prelude: no such file: {', '.join(missing)}")
+    return Settings(_version(start, "confiture_stairway_start") if start else None, irreversible, level, prelude)
 
 
 @pytest.fixture(scope="session")
@@ -134,11 +140,12 @@ def confiture_server(pytestconfig: pytest.Config, confiture_project: ConfiturePr
 
 
 @pytest.fixture(scope="session")
-def confiture_templates(confiture_server: TestServer, confiture_project: ConfitureProject) -> Iterator[Templates]:
+def confiture_templates(confiture_server: TestServer, confiture_project: ConfitureProject,
+                        confiture_settings: Settings) -> Iterator[Templates]:
     """The session's template databases, one per version asked for (built on first use, dropped at the end)."""
     from .databases import Templates
 
-    templates = Templates(confiture_server, confiture_project)
+    templates = Templates(confiture_server, confiture_project, confiture_settings.prelude)
     yield templates
     templates.drop_all()
 

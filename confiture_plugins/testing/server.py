@@ -143,6 +143,22 @@ class TestServer:
             raise ConfigError(f"cannot create the test database {dbname} on {self.shown} (from {self.source}): "
                               f"{why}") from None
 
+    def load(self, dbname: str, path: Path) -> None:
+        """Run the SQL file ``path`` in ``dbname`` (pytest-postgresql's loader: the whole file in one
+        transaction).
+
+        :raises ConfigError: a statement failed (the file is named, password hidden).
+        """
+        import psycopg
+
+        from confiture_core.config import scrub
+
+        try:
+            self.janitor(dbname).load(path)
+        except psycopg.Error as exc:
+            why = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, self.admin_url)
+            raise ConfigError(f"{path}: the prelude failed: {why}") from None
+
     def drop(self, dbname: str, *, as_template: bool = False) -> None:
         """Drop ``dbname`` (its sessions are ended first); a database already gone is fine."""
         self.janitor(dbname, as_template=as_template).drop()

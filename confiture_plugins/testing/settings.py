@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .project import ConfitureProject
 
@@ -17,11 +18,15 @@ class Settings:
     :ivar irreversible: versions the stairway applies without reverting (``confiture_irreversible``).
     :ivar lint_fail_on: ``"error"`` or ``"warning"``: ``test_lint_clean`` fails on a finding at or
         above it (``confiture_lint_fail_on``).
+    :ivar prelude: SQL files loaded, in order, into the empty database every other one is copied
+        from, before any migration: extensions, schemas or tables the migrations expect to find
+        (``confiture_prelude``, paths relative to the ini file).
     """
 
     stairway_start: int | None = None
     irreversible: frozenset[int] = field(default_factory=frozenset)
     lint_fail_on: str = "error"
+    prelude: tuple[Path, ...] = ()
 
     def start_version(self, project: ConfitureProject) -> int:
         """The version the stairway's database starts at: the one just before :attr:`stairway_start`

@@ -124,3 +124,25 @@ def test_a_migration_without_down(pytester: pytest.Pytester, server_env: str) ->
     pytester.makeini("[pytest]\nconfiture_irreversible = five\n")
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "stairway")
     result.stdout.fnmatch_lines(["*confiture_irreversible = 'five': expected a migration version*"])
+
+
+def test_a_prelude_is_loaded_before_the_migrations(pytester: pytest.Pytester, server_env: str) -> None:
+    # the migrations expect a schema made outside them (an extension, a legacy table...)
+    write_project(pytester.path, ups={1: "CREATE TABLE customer (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                                         "email text NOT NULL, account bigint REFERENCES legacy.account);"})
+    (pytester.path / "prelude.sql").write_text("CREATE SCHEMA legacy;\nCREATE TABLE legacy.account (id bigint "
+                                               "PRIMARY KEY);\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "upgrade or stairway or reverts")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(['*1_customers.up.sql:1: schema "legacy" does not exist*'])
+    pytester.makeini("[pytest]\nconfiture_prelude = prelude.sql\n")
+    pytester.runpytest("-p", "no:cacheprovider", "-k", "upgrade or stairway or reverts").assert_outcomes(passed=3)
+    (pytester.path / "prelude.sql").write_text("CREATE SCHEMA legacy;\nCREATE TABLE legacy.account (id bigint);\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "upgrade")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(['migration 1 (customers), up, *: migrations/1_customers.up.sql:1: there is no '
+                                 'primary key for referenced table "account"*'])
+    (pytester.path / "prelude.sql").write_text("CREATE SCHEMA legacy;\nCREATE TABEL legacy.account (id bigint);\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "upgrade")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(['*prelude.sql: the prelude failed: syntax error at or near "TABEL"'])
