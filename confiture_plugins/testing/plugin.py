@@ -69,7 +69,8 @@ def _version(text: str, what: str) -> int:
 @pytest.fixture(scope="session")
 def confiture_settings(pytestconfig: pytest.Config) -> Settings:
     """The built-in tests' settings (:class:`~confiture_plugins.testing.Settings`) from the ini options
-    ``confiture_stairway_start``, ``confiture_irreversible`` and ``confiture_lint_fail_on``."""
+    ``confiture_stairway_start``, ``confiture_irreversible``, ``confiture_lint_fail_on`` and ``confiture_prelude``
+    (paths relative to the ini file)."""
     from .checks import LINT_LEVELS
     from .settings import Settings
 
