@@ -93,10 +93,13 @@ def migrate_new(name: str, python_: bool, fmt: str) -> None:
 def migrate_status(fmt: str) -> None:
     """Show every migration and whether it is applied."""
     app = current_app()
-    entries = app.runner().status()
+    runner = app.runner()
+    entries = runner.status()
+    invalid = runner.planner.invalid_index_problems(entries)
     if fmt == "json":
         app.output.emit_json({"database": redact_url(app.database_url()), "tracking_table": app.config.tracking_table,
                     "migrations": [e.as_json() for e in entries],
+                    "invalid_indexes": [{"version": str(p.version), "message": p.message} for p in invalid],
                     "pending": sum(1 for e in entries if e.state == "pending"),
                     "applied": sum(1 for e in entries if e.applied)})
         return
@@ -113,6 +116,8 @@ def migrate_status(fmt: str) -> None:
     for e in entries:
         if e.state == "failed":  # what to do about it (an invalid index to drop, repair)
             app.output.say(f"✗ migration {e.version} ({e.name}) failed: {e.error or 'no detail'}", style="red")
+    for p in invalid:
+        app.output.say(f"✗ {p.message}", style="red")
     counts = [f"{sum(1 for e in entries if e.applied)} applied"] + [
         f"{n} {state}" for state in ("pending", "failed", "changed", "missing")
         if (n := sum(1 for e in entries if e.state == state)) or state == "pending"]
