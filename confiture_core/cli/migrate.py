@@ -157,7 +157,8 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
 @click.option("--dry-run", is_flag=True, help="Run everything in one transaction, report what it did, roll back.")
 @click.option("--fail-on", metavar="LEVEL", help="With --dry-run: exit 1 when a migration reaches this risk level "
               "(safe, blocks-writes, blocks-reads-writes, rewrites-table, destructive).")
-@click.option("--interactive", "-i", is_flag=True, help="Show the dry-run report and confirm risky migrations.")
+@click.option("--interactive", "-i", is_flag=True, help="The wizard: one pending migration per screen, its risk, "
+              "predictions and lint findings; apply, rewrite safely, show SQL, details or quit.")
 @click.option("--yes", "-y", is_flag=True, help="Apply migrations at or above [review] confirm_level without asking.")
 @format_option
 def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interactive: bool, yes: bool,
@@ -176,6 +177,11 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
     version = None if target is None else parse_version(target, "--to")
     if dry_run:
         run_dry_run(app, version, fmt, fail_on)
+        return
+    if interactive:
+        from .wizard import run_wizard
+
+        run_wizard(app, version)
         return
     stopped = None
     if not yes:

@@ -11,6 +11,7 @@ ADD COLUMN, "Notes"). Renames and drops get the expand/contract recipe as guidan
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -136,7 +137,7 @@ def _volatile(node: ast.Node | None) -> bool:
     return found
 
 
-def _created_tables(statements: list[Statement]) -> set[str]:
+def _created_tables(statements: Sequence[Statement]) -> set[str]:
     out: set[str] = set()
     for st in statements:
         node: Any = st.node
@@ -150,7 +151,7 @@ def _created_tables(statements: list[Statement]) -> set[str]:
 class _Builder:
     """Walks one migration's statements and collects its rewrite."""
 
-    def __init__(self, statements: list[Statement], keys: dict[str, str], large: set[int]) -> None:
+    def __init__(self, statements: Sequence[Statement], keys: dict[str, str], large: set[int]) -> None:
         self.statements = statements
         self.keys = keys
         self.large = large
@@ -422,7 +423,7 @@ def _until_zero_python(batch_sql: str) -> str:
     )
 
 
-def rewrite(statements: list[Statement], keys: dict[str, str] | None = None,
+def rewrite(statements: Sequence[Statement], keys: dict[str, str] | None = None,
             large: set[int] | None = None) -> Rewrite:
     """The safe rewrite of a migration's ``up`` statements.
 
