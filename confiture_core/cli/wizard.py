@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 import sys
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,7 +23,7 @@ from ..migrations import Migration, shown
 from ..review import render
 from ..wizard.drafts import Draft, diff, discard, put_in_place, stage
 from ..wizard.rewrites import Rewrite, rewrite
-from ..wizard.screen import RISK_STYLE, choices_line, draw
+from ..wizard.screen import RISK_STYLE, choices_line, draw, say
 from .dryrun import DryRunReporter, measure
 
 if TYPE_CHECKING:
@@ -38,6 +38,10 @@ SELECT a.attname FROM pg_index i
   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
  WHERE i.indrelid = to_regclass(%s) AND i.indisprimary AND i.indnatts = 1
 """
+
+
+#: the lock_timeout of the last preflight (its report says it)
+_LOCK_TIMEOUT: list[str | None] = [None]
 
 
 @dataclass
@@ -55,7 +59,8 @@ def _key() -> str:
 
 
 def _preflight(app: App, target: int | None, announce: str) -> dict[int, MigrationReport]:
-    """The dry run of the pending migrations, per version (a lock wait keeps what was measured)."""
+    """The dry run of the pending migrations, per version (a lock wait keeps what was measured); its
+    lock_timeout is kept in ``app`` for the details screen."""
     app.output.hold_notices = True
     try:
         report = measure(app, target, DryRunReporter(app.output, announce), preflight=True)
@@ -66,7 +71,23 @@ def _preflight(app: App, target: int | None, announce: str) -> dict[int, Migrati
         report = exc.report
     finally:
         app.output.hold_notices = False
+    _LOCK_TIMEOUT[0] = report.lock_timeout
     return {r.version: r for r in report.migrations}
+
+
+class _AppliedAs:
+    """The app as the linter sees it, with the lock_timeout the runner sets on strong statements
+    (``[apply] lock_timeout``): a lint rule asking for one is then satisfied, as the run will be."""
+
+    def __init__(self, app: App) -> None:
+        from ..runner.retry import ApplySettings
+
+        self._app = app
+        self.config = replace(app.config, lock_timeout=ApplySettings.of(app.config).lock_timeout
+                              or app.config.lock_timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
 
 
 def _findings(app: App, m: Migration) -> list[Violation]:
@@ -75,7 +96,7 @@ def _findings(app: App, m: Migration) -> list[Violation]:
     from .lint import lint_for_review
 
     try:
-        return lint_for_review(app, [m.up_path]).violations
+        return lint_for_review(_AppliedAs(app), [m.up_path]).violations
     except ConfitureError as exc:
         app.output.warn(f"lint: {exc}")
         return []
@@ -168,7 +189,7 @@ def _details(app: App, report: MigrationReport | None) -> None:
         app.output.say("no preflight report for this migration (the dry run stopped before it)")
         return
     conn = app.connect()
-    render(DryRunReport([report], None, conn.info.server_version), app.output.console)
+    render(DryRunReport([report], _LOCK_TIMEOUT[0], conn.info.server_version), app.output.console)
 
 
 def _summary(app: App, tally: Tally, left: list[Migration]) -> None:
@@ -176,7 +197,7 @@ def _summary(app: App, tally: Tally, left: list[Migration]) -> None:
     tally.left = [f"{m.version} {m.name}" for m in left]
     out.say("summary", style="bold")
     for label, items in (("applied", tally.applied), ("rewritten", tally.rewritten), ("left pending", tally.left)):
-        out.say(f"  {label}: " + (", ".join(items) if items else "none"))
+        say(out.console, f"{label}: " + ("; ".join(items) if items else "none"))
     command = ["confiture"] + (["-C", shown(app.project)] if app.project is not None else []) + \
         ["migrate", "up", "--yes"]
     out.say(f"a pipeline applies the migrations folder with: {shlex.join(command)}")

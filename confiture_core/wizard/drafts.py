@@ -27,12 +27,14 @@ class Draft:
     :ivar files: file name -> new text, for every file the rewrite writes or changes.
     :ivar versions: the versions of the rewritten migrations, in order (the original's first).
     :ivar replaced: the original file whose text changes (its name is kept).
+    :ivar removed: files of the migrations folder the rewrite removes (an ``.up.sql`` that became a ``.py``).
     """
 
     folder: Path
     files: dict[str, str] = field(default_factory=dict)
     versions: list[int] = field(default_factory=list)
     replaced: str = ""
+    removed: list[str] = field(default_factory=list)
 
 
 def allot_versions(m: Migration, count: int, existing: list[int]) -> list[int]:
@@ -62,9 +64,14 @@ def stage(project_dir: Path, migrations_dir: Path, m: Migration, rw: Rewrite, ex
         draft.files[m.up_path.name] = rw.first
     else:  # nothing stays in the original: the first later step takes its place (and its name)
         head = steps.pop(0)
-        draft.files[m.up_path.name] = head.up
-        if head.down is not None and m.down_path is None:
-            draft.files[m.up_path.name.replace(".up.sql", ".down.sql")] = head.down
+        if head.kind == "python":  # the .up.sql file goes; a .py file of the same version and name comes
+            draft.removed.append(m.up_path.name)
+            (folder / m.up_path.name).unlink()
+            draft.files[m.up_path.name.removesuffix(".up.sql") + ".py"] = head.up
+        else:
+            draft.files[m.up_path.name] = head.up
+            if head.down is not None and m.down_path is None:
+                draft.files[m.up_path.name.replace(".up.sql", ".down.sql")] = head.down
     for version, step in zip(allot_versions(m, len(steps), existing), steps, strict=True):
         stem = f"{str(version).zfill(width)}_{step.slug}"
         if step.kind == "python":
@@ -82,6 +89,9 @@ def stage(project_dir: Path, migrations_dir: Path, m: Migration, rw: Rewrite, ex
 def diff(draft: Draft, migrations_dir: Path) -> str:
     """The unified diff from the migrations folder to the draft (new files in full)."""
     out: list[str] = []
+    for name in draft.removed:
+        old = (migrations_dir / name).read_text().splitlines(keepends=True)
+        out.extend(difflib.unified_diff(old, [], fromfile=f"a/{name}", tofile="/dev/null"))
     for name, text in draft.files.items():
         old_path = migrations_dir / name
         old = old_path.read_text().splitlines(keepends=True) if old_path.is_file() else []
@@ -97,6 +107,8 @@ def put_in_place(draft: Draft, migrations_dir: Path) -> list[Path]:
     :raises OSError: a file cannot be written.
     """
     written: list[Path] = []
+    for name in draft.removed:
+        (migrations_dir / name).unlink(missing_ok=True)
     for name, text in draft.files.items():
         path = migrations_dir / name
         path.write_text(text)

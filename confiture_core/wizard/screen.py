@@ -26,6 +26,16 @@ RISK_STYLE = {Risk.SAFE: "green", Risk.BLOCKS_WRITES: "yellow", Risk.BLOCKS_READ
 CHOICES = (("a", "apply"), ("r", "rewrite safely"), ("s", "show SQL"), ("d", "details"), ("q", "quit"))
 
 
+def say(console: Console, text: str, indent: int = 2, style: str | None = None) -> None:
+    """``text`` wrapped between words to the console's width, continuation lines indented by ``indent`` more."""
+    import textwrap
+
+    pad = " " * indent
+    console.print(textwrap.fill(text, width=max(20, console.width - 1), initial_indent=pad,
+                                subsequent_indent=pad + "  ", break_on_hyphens=False, break_long_words=False),
+                  markup=False, highlight=False, style=style)
+
+
 def _one_line(text: str, width: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: max(1, width - 1)] + "…"
@@ -97,28 +107,28 @@ def draw(console: Console, m: Migration, position: tuple[int, int], report: Migr
             blocks = blocked_operations(lk.mode)
             what = ", ".join(b for b in blocks if b in ("SELECT", "INSERT", "UPDATE", "DELETE")) or "DDL only"
             console.print(f"  {lk.mode} on {lk.relation}: blocks {what}", markup=False)
-        for reason in report.reasons[:4]:
-            console.print(f"  · {reason}", markup=False)
+        shown_locks = {f"{lk.mode} on {lk.relation}" for lk in report.locks()}
+        for reason in [r for r in report.reasons if r not in shown_locks][:4]:
+            say(console, f"· {reason}")
         if report.error:
-            console.print(f"  ✗ {report.error}", markup=False, style="red")
+            say(console, f"✗ {report.error}", style="red")
         lines = predictions(report)
         if lines:
             console.print("on production (predicted):", markup=False, style="bold")
             for line in lines:
-                console.print(f"  {line}", markup=False)
+                say(console, line)
     if findings:
         console.print(f"lint ({len(findings)}):", markup=False, style="bold")
         for v in findings[:6]:
-            console.print(f"  {v.code} line {v.line}: {v.message}", markup=False,
-                          style="red" if v.severity == "error" else "yellow")
+            say(console, f"{v.code} line {v.line}: {v.message}", style="red" if v.severity == "error" else "yellow")
     if rw is not None and rw.rewrites:
         console.print("a safe rewrite exists ([r]):", markup=False, style="bold")
         for c in rw.changes[:6]:
-            console.print(f"  → {c}", markup=False)
+            say(console, f"→ {c}")
     if rw is not None and rw.guidance:
         console.print("expand/contract (no automatic rewrite):", markup=False, style="bold")
         for g in rw.guidance[:4]:
-            console.print(f"  ! {g}", markup=False)
+            say(console, f"! {g}")
 
 
 def choices_line(can_rewrite: bool) -> str:
