@@ -120,8 +120,8 @@ class SafeApply:
     migration (:meth:`transactional`); the message of the last failure is completed by :meth:`explain`.
 
     :param conn: the runner's connection.
-    :param settings: the ``[apply]`` settings; ``None``: everything runs as is (a dry run, which bounds
-        every lock wait itself and names its blockers).
+    :param settings: the ``[apply]`` settings; ``None``: everything runs as is (work that is rolled back:
+        its caller bounds every lock wait itself and names the blockers).
     :param reporter: told about each failed attempt (a warning).
     :param sleep: how to wait between attempts (tests may pass their own).
     """

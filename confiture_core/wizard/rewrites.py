@@ -251,7 +251,7 @@ class _Builder:
                                     "CONSTRAINT in a later migration")
                 changed = True
             elif cmd.subtype == AlterTableType.AT_SetNotNull and cmd.name:
-                chk = f"{rv.relname}_{cmd.name}_not_null"[:63]
+                chk = f"{rv.relname}_{cmd.name}_not_null_check"[:63]
                 check = ast.Constraint(contype=ConstrType.CONSTR_CHECK, conname=chk, raw_expr=_not_null_check(cmd.name),
                                        skip_validation=True, initially_valid=False, is_enforced=True)
                 kept.append(_cmd(AlterTableType.AT_AddConstraint, def_=check))
@@ -311,7 +311,7 @@ class _Builder:
                  "batch committed)"))
         out = [add, set_default]
         if not_null:
-            chk = f"{rv.relname}_{col.colname}_not_null"[:63]
+            chk = f"{rv.relname}_{col.colname}_not_null_check"[:63]
             self.validate.append((rv, chk))
             self.not_null.append((rv, col.colname, chk))
             self.backfills.append(Step(
