@@ -260,9 +260,11 @@ def run_wizard(app: App, target: int | None) -> None:
         if failed is None:
             runner = app.runner()
             pending = runner.plan_up(target, runner.status())
-    except (KeyboardInterrupt, EOFError):
+    except (KeyboardInterrupt, EOFError) as exc:
         out.console.print()
         _summary(app, tally, pending[len(tally.applied):] if pending else [])
+        if isinstance(exc, EOFError) and not tally.applied:
+            raise click.Abort from None  # "no answer at the prompt (end of input): nothing was applied"
         raise KeyboardInterrupt from None
     _summary(app, tally, pending if failed is None else [])
     if failed is not None:

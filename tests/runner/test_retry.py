@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +24,9 @@ from confiture_core.runner import NullReporter, Runner
 from confiture_core.runner.retry import ApplySettings
 from confiture_core.runner.strong_locks import strong_lock
 
-from ..conftest import run_cli, write
+from ..conftest import CliResult, run_cli, write
+
+EXE = shutil.which("confiture", path=str(Path(sys.executable).parent)) or "confiture"
 
 
 def configure(project: Path, url: str, apply: str, top: str = "") -> None:
@@ -106,8 +110,14 @@ def test_blocker_for_3s_then_applied_after_retries(project: Path, database_url: 
     db.execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
     configure(project, database_url, 'lock_timeout = "1s"\nretries = 5\nretry_backoff = "500ms"')
     write(project / "migrations", "1_add.up.sql", "ALTER TABLE t ADD COLUMN note text;\n")
-    with reader(database_url, "t", 3.0) as pid:
-        r = run_cli("migrate", "up", "--yes", cwd=project)
+    with reader(database_url, "t", None) as pid:
+        proc = subprocess.Popen([EXE, "migrate", "up", "--yes"], cwd=project, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        _wait_for(db, "SELECT pid FROM pg_stat_activity WHERE application_name = 'confiture' "
+                      "AND wait_event_type = 'Lock'")  # the runner waits behind the reader: 3 s more
+        time.sleep(3)
+    _, err = proc.communicate(timeout=120)
+    r = CliResult(proc.returncode, "", err)
     print(r.stderr)
     assert r.code == 0, r.stderr
     assert "attempt 1 of 6 gave up waiting for ACCESS EXCLUSIVE on t (lock_timeout 1s)" in r.stderr
@@ -249,15 +259,11 @@ def test_killed_concurrent_index_is_rebuilt_by_the_next_up(project: Path, databa
                                                            db: psycopg.Connection[Any]) -> None:
     """The issue's case: a CREATE INDEX CONCURRENTLY killed midway leaves an INVALID index; status and validate
     name it, and the next `up` drops it and builds the index."""
-    import shutil
-    import sys
-
     db.execute("CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 1000)")
     write(project / "migrations", "1_idx.up.sql", "CREATE INDEX CONCURRENTLY t_x ON t (x);\n")
-    exe = shutil.which("confiture", path=str(Path(sys.executable).parent)) or "confiture"
     writer = psycopg.connect(database_url)
     writer.execute("INSERT INTO t VALUES (0)")  # the build waits for this transaction
-    proc = subprocess.Popen([exe, "migrate", "up", "--yes"], cwd=project, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([EXE, "migrate", "up", "--yes"], cwd=project, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     pid = _wait_for(db, "SELECT pid FROM pg_stat_activity WHERE application_name = 'confiture' "
                         "AND query ILIKE 'CREATE INDEX CONCURRENTLY%' AND wait_event_type = 'Lock'")
