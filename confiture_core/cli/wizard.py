@@ -151,15 +151,19 @@ def _do_rewrite(app: App, m: Migration, rw: Rewrite, tally: Tally) -> bool:
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
             console.print(line, markup=False, highlight=False, style=style, overflow="fold")
         report = _measure_draft(app, draft)
+        promises = dict(zip(draft.versions, ([rw.first_promise] if rw.first is not None else [])
+                            + [st.promise for st in rw.steps], strict=False))
         if report is not None:
-            console.print("preflight of the rewrite:", markup=False, style="bold")
+            console.print("preflight of the rewrite (locks it took itself; the dry run holds the earlier "
+                          "migrations' locks too):", markup=False, style="bold")
             for r in report.migrations:
                 if r.version not in draft.versions:
                     continue
-                pre = [lk for lk in r.locks() if lk.preexisting and lk.mode != "ACCESS SHARE"]
-                locks = ", ".join(f"{lk.mode} on {lk.relation}" for lk in pre[:3]) or "no lock on existing tables"
-                console.print(f"  {r.version} {r.name}: {r.risk.label} · {locks}", markup=False,
-                              style=RISK_STYLE[r.risk])
+                pre = [lk for lk in r.locks() if lk.preexisting and not lk.inferred and lk.mode != "ACCESS SHARE"]
+                locks = ", ".join(f"{lk.mode} on {lk.relation}" for lk in pre[:3]) or "no new lock on existing tables"
+                state = "not executed (outside a transaction)" if r.status == "not-executed" else r.status
+                say(console, f"{r.version} {r.name}: {state} · {locks} · holds at most {promises.get(r.version, '?')}"
+                    " while it scans or writes rows", style=RISK_STYLE[r.risk] if r.status != "failed" else "red")
         if not out.confirm(f"replace {m.up_path.name} with these {len(draft.versions)} migration(s)?"):
             out.say("rewrite discarded: the migrations folder is unchanged")
             discard(draft)
