@@ -162,8 +162,9 @@ def _do_rewrite(app: App, m: Migration, rw: Rewrite, tally: Tally) -> bool:
                 pre = [lk for lk in r.locks() if lk.preexisting and not lk.inferred and lk.mode != "ACCESS SHARE"]
                 locks = ", ".join(f"{lk.mode} on {lk.relation}" for lk in pre[:3]) or "no new lock on existing tables"
                 state = "not executed (outside a transaction)" if r.status == "not-executed" else r.status
-                say(console, f"{r.version} {r.name}: {state} · {locks} · holds at most {promises.get(r.version, '?')}"
-                    " while it scans or writes rows", style=RISK_STYLE[r.risk] if r.status != "failed" else "red")
+                promise = promises.get(r.version, "?")
+                say(console, f"{r.version} {r.name}: {state} · {locks} · promised: at most {promise}",
+                    style=RISK_STYLE[r.risk] if r.status != "failed" else "red")
         if not out.confirm(f"replace {m.up_path.name} with these {len(draft.versions)} migration(s)?"):
             out.say("rewrite discarded: the migrations folder is unchanged")
             discard(draft)

@@ -52,7 +52,7 @@ def test_every_choice_then_the_rewrite_applies(project: Path, db: psycopg.Connec
                        "locks: SHARE on orders",  # [d]
                        "press one of:",  # a wrong key
                        "+CREATE INDEX CONCURRENTLY orders_customer ON orders (customer_id);",  # the diff
-                       "preflight of the rewrite", "holds at most SHARE UPDATE EXCLUSIVE",
+                       "preflight of the rewrite", "promised: at most SHARE UPDATE EXCLUSIVE",
                        "rewrite discarded: the migrations folder is unchanged",
                        "wrote 10_index_orders.up.sql", "risk: safe", "applied 10 index_orders",
                        "summary", "rewritten: 10 index_orders -> 10",
