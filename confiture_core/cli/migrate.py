@@ -181,6 +181,9 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
     if interactive:
         from .wizard import run_wizard
 
+        if fmt == "json":
+            raise click.UsageError("--interactive asks questions on a terminal; it does not go with --format json")
+
         run_wizard(app, version)
         return
     stopped = None

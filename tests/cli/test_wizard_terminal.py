@@ -89,3 +89,11 @@ def test_guidance_for_a_rename_and_no_rewrite_offered(project: Path, db: psycopg
     s.assert_on_screen("expand/contract (no automatic rewrite):", "no safe rewrite for this migration",
                        "applied 10 rename")
     assert "[r] rewrite safely" not in s.screen
+
+
+def test_interactive_with_json_is_a_usage_error(project: Path, db: psycopg.Connection[Any]) -> None:
+    from ..conftest import run_cli
+
+    risky_index(project, db)
+    r = run_cli("migrate", "up", "--interactive", "--format", "json", cwd=project)
+    assert r.code == 2 and "does not go with --format json" in r.stderr
