@@ -93,10 +93,13 @@ def migrate_new(name: str, python_: bool, fmt: str) -> None:
 def migrate_status(fmt: str) -> None:
     """Show every migration and whether it is applied."""
     app = current_app()
-    entries = app.runner().status()
+    runner = app.runner()
+    entries = runner.status()
+    invalid = runner.planner.invalid_index_problems(entries)
     if fmt == "json":
         app.output.emit_json({"database": redact_url(app.database_url()), "tracking_table": app.config.tracking_table,
                     "migrations": [e.as_json() for e in entries],
+                    "invalid_indexes": [{"version": str(p.version), "message": p.message} for p in invalid],
                     "pending": sum(1 for e in entries if e.state == "pending"),
                     "applied": sum(1 for e in entries if e.applied)})
         return
@@ -113,6 +116,8 @@ def migrate_status(fmt: str) -> None:
     for e in entries:
         if e.state == "failed":  # what to do about it (an invalid index to drop, repair)
             app.output.say(f"✗ migration {e.version} ({e.name}) failed: {e.error or 'no detail'}", style="red")
+    for p in invalid:
+        app.output.say(f"✗ {p.message}", style="red")
     counts = [f"{sum(1 for e in entries if e.applied)} applied"] + [
         f"{n} {state}" for state in ("pending", "failed", "changed", "missing")
         if (n := sum(1 for e in entries if e.state == state)) or state == "pending"]
@@ -152,7 +157,8 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
 @click.option("--dry-run", is_flag=True, help="Run everything in one transaction, report what it did, roll back.")
 @click.option("--fail-on", metavar="LEVEL", help="With --dry-run: exit 1 when a migration reaches this risk level "
               "(safe, blocks-writes, blocks-reads-writes, rewrites-table, destructive).")
-@click.option("--interactive", "-i", is_flag=True, help="Show the dry-run report and confirm risky migrations.")
+@click.option("--interactive", "-i", is_flag=True, help="The wizard: one pending migration per screen, its risk, "
+              "predictions and lint findings; apply, rewrite safely, show SQL, details or quit.")
 @click.option("--yes", "-y", is_flag=True, help="Apply migrations at or above [review] confirm_level without asking.")
 @format_option
 def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interactive: bool, yes: bool,
@@ -171,6 +177,14 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
     version = None if target is None else parse_version(target, "--to")
     if dry_run:
         run_dry_run(app, version, fmt, fail_on)
+        return
+    if interactive:
+        from .wizard import run_wizard
+
+        if fmt == "json":
+            raise click.UsageError("--interactive asks questions on a terminal; it does not go with --format json")
+
+        run_wizard(app, version)
         return
     stopped = None
     if not yes:

@@ -45,7 +45,8 @@ the run stops and :class:`~.blockers.LockBlocked` names the blocking backends, f
 connection while our statement waits.
 """
 
-from .blockers import Blocker, BlockerWatch, LockBlocked
+from ..blockers import Blocker
+from .blockers import BlockerWatch, LockBlocked
 from .catalog import SeqState, Snapshot, take_held, take_snapshot
 from .hooks import DryRunEnded, DryRunHooks
 from .observer import MeasuringObserver

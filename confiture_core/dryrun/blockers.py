@@ -4,47 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
+from ..blockers import Blocker, blockers_of
 from ..errors import ConfitureError
 from .report import DryRunReport
 
 Conn = psycopg.Connection[Any]
-
-
-@dataclass
-class Blocker:
-    """A backend that held the lock our statement waited for (seen from a second connection)."""
-
-    pid: int
-    user: str | None
-    application: str | None
-    state: str | None
-    backend_start: str | None
-    xact_start: str | None
-    query: str | None
-    holds: str | None
-    waiting_for: str | None
-
-    def describe(self) -> str:
-        """One line for the error message."""
-        bits = [f"pid {self.pid}"]
-        if self.user:
-            bits.append(f"user {self.user}")
-        if self.application:
-            bits.append(f"application {self.application!r}")
-        if self.backend_start:
-            bits.append(f"connected since {self.backend_start}")
-        if self.xact_start:
-            bits.append(f"transaction open since {self.xact_start}")
-        if self.state:
-            bits.append(f"state {self.state}")
-        if self.holds:
-            bits.append(f"holding {self.holds}")
-        return ", ".join(bits)
 
 
 class LockBlocked(ConfitureError):
@@ -61,23 +29,6 @@ class LockBlocked(ConfitureError):
         super().__init__(message)
         self.report = report
         self.detail = detail or message
-
-
-
-_BLOCKERS_SQL = """
-SELECT a.pid, a.usename, a.application_name, a.state,
-       to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS TZ'),
-       left(a.query, 200),
-       (SELECT string_agg(DISTINCT format('%%s on %%s', l.mode, l.relation::regclass), ', ')
-          FROM pg_locks l
-         WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation'
-           AND l.relation IN (SELECT w.relation FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted)),
-       (SELECT string_agg(format('%%s on %%s', w.mode, w.relation::regclass), ', ')
-          FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted AND w.locktype = 'relation')
-  FROM pg_stat_activity a
- WHERE a.pid = ANY(pg_blocking_pids(%(me)s))
- ORDER BY a.pid
-"""
 
 
 class BlockerWatch:
@@ -150,6 +101,5 @@ class BlockerWatch:
     def _poll(self) -> list[Blocker]:
         if self._conn is None:
             self._conn = psycopg.connect(self.url, autocommit=True, application_name="confiture dry-run watch")
-        rows = self._conn.execute(_BLOCKERS_SQL, {"me": self.pid}).fetchall()
-        return [Blocker(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
+        return blockers_of(self._conn, self.pid)
 

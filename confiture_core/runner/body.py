@@ -20,6 +20,7 @@ from ..sql import Statement
 from .events import Reporter, StatementObserver
 from .plan import Planner
 from .record import Recorder
+from .retry import SafeApply
 from .session import CommitGuard
 
 Conn = psycopg.Connection[Any]
@@ -61,6 +62,8 @@ class Body:
         self.guard = guard
         self.recorder = recorder
         self.planner = planner
+        #: bounds strong statements and retries lock timeouts (:mod:`.retry`); the runner sets its own
+        self.safe: SafeApply | None = None
 
     def skip(self, m: Migration, direction: Direction, reason: str) -> None:
         """Run nothing of ``m``: tell the observer that each of its statements was not executed, and why."""
@@ -106,7 +109,7 @@ class Body:
                 self.observer.before_statement(m, st)
             t = time.perf_counter()
             try:
-                cur = self._execute(st)
+                cur = self._execute(st) if self.safe is None else self.safe.execute(m, st, transactional, self._execute)
             except psycopg.Error as exc:
                 message = self._statement_error(m, path, statements, i, exc, transactional)
                 if self.observer:

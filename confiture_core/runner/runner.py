@@ -31,8 +31,10 @@ from ..migrations import Direction, Migration
 from .backfills import Backfills
 from .body import Body, changes_role, failure_message
 from .events import NullReporter, Reporter, RunResult, StatementObserver
+from .invalid_indexes import restart_interrupted
 from .plan import Planner, Problem, StatusEntry, refusal
 from .record import Recorder
+from .retry import ApplySettings, SafeApply
 from .session import GUARDED_HOOKS, CommitGuard, Session
 from .transactions import CommitEach, TransactionPolicy
 
@@ -84,6 +86,9 @@ class Runner:
         self.planner = Planner(conn, config, hooks, self.history, migrations)
         self.recorder = Recorder(conn, self.history, hooks)
         self.body = Body(conn, self.reporter, observer, self.guard, self.recorder, self.planner)
+        #: safe apply (:mod:`.retry`): only for work that is kept
+        self.safe = self.body.safe = SafeApply(conn, ApplySettings.of(config) if self.policy.commits else None,
+                                               self.reporter)
         self.backfills = Backfills(conn, config, hooks, self.history, self.reporter, self.policy, self.guard,
                                    self.planner)
 
@@ -166,6 +171,8 @@ class Runner:
 
     def _up_locked(self, target: int | None) -> RunResult:
         entries = self.status()  # one read of the tracking table for the whole pre-flight
+        if self.policy.commits and self._restart_interrupted(entries):
+            entries = self.status()
         blocking = self.planner.blocking_problems(entries)
         if blocking:
             raise refusal("refusing to migrate", [p.message for p in blocking],
@@ -196,6 +203,19 @@ class Runner:
             finally:
                 settle(self.conn)
         return result
+
+    def _restart_interrupted(self, entries: Sequence[StatusEntry]) -> bool:
+        """Failed migrations that only build indexes concurrently: their INVALID indexes dropped, pending
+        again (see :func:`.invalid_indexes.restart_interrupted`); whether there was any."""
+        failed = [(e.version, self.planner.by_version().get(e.version)) for e in entries if e.state == "failed"]
+        if not failed:
+            return False
+
+        def forget(version: int) -> None:
+            with self.policy.unit(self.conn):
+                self.history.delete(version)
+
+        return bool(restart_interrupted(self.conn, failed, self.config.mixed, forget, self.reporter.warn))
 
     def _context(self, direction: Direction, state: dict[str, Any], plan: Sequence[Migration],
                  m: Migration | None = None) -> HookContext:
@@ -270,11 +290,12 @@ class Runner:
         backfills: list[tuple[str, Backfill]] = []
         try:
             if m.is_transactional(direction, mixed=self.config.mixed):
-                backfills = self._run_transactional(m, direction, ctx, t0)
+                backfills = self.safe.transactional(m, lambda: self._run_transactional(m, direction, ctx, t0))
             else:
-                backfills = self._run_autocommit(m, direction, ctx, t0)
+                backfills = self.safe.autocommit(m, lambda: self._run_autocommit(m, direction, ctx, t0))
         except (psycopg.Error, ConfitureError) as exc:
-            return self._failed(ctx, exc, failure_message(m, direction, exc), (time.perf_counter() - t0) * 1000)
+            return self._failed(ctx, exc, self.safe.explain(failure_message(m, direction, exc)),
+                                (time.perf_counter() - t0) * 1000)
         finally:
             settle(self.conn)
             if not self.conn.closed and self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
