@@ -44,6 +44,10 @@ from .errors import ConfigError
 CONFIG_FILE = "confiture.toml"
 
 
+#: ``[apply] lock_timeout`` when neither it nor the top-level ``lock_timeout`` is set
+DEFAULT_STRONG_LOCK_TIMEOUT = "5s"
+
+
 @dataclass
 class Config:
     """The resolved configuration of one project.
@@ -94,6 +98,16 @@ class Config:
         if not isinstance(value, dict):
             raise ConfigError(f"{self.config_file}: [{name}] must be a table")
         return value
+
+    def strong_lock_timeout(self) -> str | None:
+        """The ``lock_timeout`` that ``migrate up`` puts on statements taking SHARE or stronger on an
+        existing table: ``[apply] lock_timeout``, else the top-level ``lock_timeout``, else
+        :data:`DEFAULT_STRONG_LOCK_TIMEOUT`; ``None`` when it is ``"0"`` (wait as long as it takes).
+
+        :raises ConfigError: when ``[apply]`` is not a table.
+        """
+        lock = self.section("apply").get("lock_timeout", self.lock_timeout or DEFAULT_STRONG_LOCK_TIMEOUT)
+        return None if duration_ms(str(lock)) == 0 else str(lock).strip()
 
     @property
     def tracking_table_parts(self) -> tuple[str | None, str]:

@@ -51,6 +51,7 @@ from . import verbosity
 from .output import Output
 
 if TYPE_CHECKING:
+    from ..config import Config
     from ..lint.memo import Recorder
 
 FAIL_LEVELS = ("error", "warning")
@@ -223,7 +224,8 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     if not isinstance(down_cfg, bool):
         raise ConfigError(f"{where}: [lint] include_down must be true or false")
     ignore_meta = frozenset(i.upper() for i in ign if i.upper() in META_CODES)
-    options = LintOptions(pg_version=version, lint_config=lint_cfg, runner_lock_timeout=config.lock_timeout,
+    options = LintOptions(pg_version=version, lint_config=lint_cfg,
+                          runner_lock_timeout=_runner_lock_timeout(config),
                           ignore_meta=ignore_meta, mixed=getattr(config, "mixed", False))
     use_cache = not no_cache and lint_cfg.get("cache", True) is not False
     cache_dir = config.project_dir / ".confiture" / "lint-cache" if use_cache else None
@@ -371,8 +373,16 @@ def lint_for_review(app: Any, files: Sequence[Path]) -> LintReport:
     ign = _config_list(lint_cfg, "ignore", where)
     chosen = select_rules(available, _config_list(lint_cfg, "select", where), ign)
     version, _ = resolve_pg_version(None, app, lint_cfg, where)
-    options = LintOptions(pg_version=version, lint_config=lint_cfg, runner_lock_timeout=config.lock_timeout,
+    options = LintOptions(pg_version=version, lint_config=lint_cfg,
+                          runner_lock_timeout=_runner_lock_timeout(config),
                           ignore_meta=frozenset(i.upper() for i in ign if i.upper() in META_CODES),
                           mixed=getattr(config, "mixed", False))
     return Linter(chosen, options, cache_dir=None, jobs=1, known_codes=[r.code for r in available]).lint_paths(
         list(files))
+
+
+def _runner_lock_timeout(config: Config) -> str | None:
+    """The lock_timeout the runner puts on strong statements, when the files belong to a Confiture project
+    (a ``confiture.toml``): CF120 has nothing to ask for then. Files linted without a project may be applied
+    by any tool, so only a ``lock_timeout`` they are given counts."""
+    return config.strong_lock_timeout() if config.config_file is not None else config.lock_timeout

@@ -33,7 +33,7 @@ from pglast import ast
 from psycopg import pq
 
 from ..blockers import Blocker, holders
-from ..config import Config, duration_ms
+from ..config import DEFAULT_STRONG_LOCK_TIMEOUT, Config, duration_ms
 from ..errors import ConfitureError
 from ..migrations import Migration
 from ..sql import Statement
@@ -44,7 +44,7 @@ from .strong_locks import StrongLock, relations, strong_lock
 Conn = psycopg.Connection[Any]
 T = TypeVar("T")
 
-DEFAULT_LOCK_TIMEOUT = "5s"
+DEFAULT_LOCK_TIMEOUT = DEFAULT_STRONG_LOCK_TIMEOUT
 DEFAULT_RETRIES = 5
 DEFAULT_BACKOFF = "1s"
 #: the longest wait between two attempts, in seconds
@@ -73,9 +73,7 @@ class ApplySettings:
         :raises ConfigError: a setting is not a duration or a whole number.
         """
         section = config.section("apply")
-        lock = section.get("lock_timeout", config.lock_timeout or DEFAULT_LOCK_TIMEOUT)
-        bound = None if duration_ms(str(lock)) == 0 else str(lock).strip()
-        return cls(bound, int(section.get("retries", DEFAULT_RETRIES)),
+        return cls(config.strong_lock_timeout(), int(section.get("retries", DEFAULT_RETRIES)),
                    duration_ms(str(section.get("retry_backoff", DEFAULT_BACKOFF))) / 1000)
 
     def delay(self, attempt: int) -> float:

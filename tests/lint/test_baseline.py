@@ -73,6 +73,7 @@ def test_the_same_statement_twice_counts(proj: Path) -> None:
 
 
 def test_another_file_or_rule_is_new(proj: Path) -> None:
+    (proj / "confiture.toml").write_text('migrations_dir = "migrations"\n[apply]\nlock_timeout = "0"\n')  # CF120 asks
     lint(proj, "--write-baseline", "b.json")
     (proj / "migrations" / "1_index.up.sql").rename(proj / "migrations" / "1_renamed.up.sql")
     assert lint(proj, "--baseline", "b.json").exit_code == 1
