@@ -14,6 +14,7 @@ from ..dryrun.place import Place, max_table_size, on_shadow, sample, shadow_url,
 from ..dryrun.preflight import refuse_large_on_target, shadow_dry_run
 from ..dryrun.shadow import ShadowServer
 from ..errors import ConfigError, ConfitureError, HistoryError, MigrationFileError
+from ..migrations import discover
 from ..review import choose, confirm_level, render
 from ..risk import LEVELS, Risk
 from . import verbosity
@@ -103,7 +104,8 @@ def measure(app: App, target: int | None, reporter: DryRunReporter | None = None
             spec, text = sample(config)
             return shadow_dry_run(conn, app.database_url(), _shadow_server(app, place), config, app.hooks,
                                   spec=spec, spec_text=text, version=target, reporter=reporter,
-                                  preflight=preflight, warn=app.output.warn)
+                                  preflight=preflight, warn=app.output.warn,
+                                  migrations=discover(config.migrations_dir))
         if not place.allow_large:
             runner = app.runner()
             refuse_large_on_target(conn, runner.plan_up(target, runner.status()), max_table_size(config), config)

@@ -84,6 +84,7 @@ class TargetFacts:
     tables: dict[int, TableFacts]
     foreign_keys: list[ForeignKey]
     sequences: list[Sequence]
+    primary_keys: dict[int, list[str]] = field(default_factory=dict)
 
     def by_name(self, name: str) -> TableFacts | None:
         """The table whose report spelling (``schema.name``, ``public`` omitted) is ``name``."""
@@ -115,10 +116,16 @@ SELECT c.conrelid, c.confrelid,
 FROM pg_constraint c WHERE c.contype = 'f' AND c.conrelid = ANY(%s) AND c.confrelid = ANY(%s)
 """
 
+_PKS = """
+SELECT c.conrelid, ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+                         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i)
+FROM pg_constraint c WHERE c.contype = 'p' AND c.conrelid = ANY(%s)
+"""
+
 _SEQUENCES = """
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND c.relpersistence <> 't'
-  AND has_sequence_privilege(c.oid, 'SELECT')
+  AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'SELECT') ELSE false END
 """
 
 
@@ -144,9 +151,10 @@ def read_target_facts(conn: Conn, lock_timeout: str = "2s") -> TargetFacts:
             tables[int(relid)].columns.append(Column(name, typ, bool(generated)))
         fks = [ForeignKey(int(r[0]), int(r[1]), list(r[2]), list(r[3]))
                for r in conn.execute(_FKS, [oids, oids]).fetchall()]
+        pks = {int(r[0]): list(r[1]) for r in conn.execute(_PKS, [oids]).fetchall()}
         seqs: list[Sequence] = []
         for schema, name in conn.execute(_SEQUENCES).fetchall():
             row = conn.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(
                 sql.Identifier(schema, name))).fetchone()
             seqs.append(Sequence(schema, name, int(row[0]) if row and row[1] else None))
-    return TargetFacts(conn.info.server_version, tables, fks, seqs)
+    return TargetFacts(conn.info.server_version, tables, fks, seqs, pks)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .facts import TargetFacts
@@ -66,31 +66,40 @@ def _rows_of(table: str, facts: TargetFacts, shadow: Mapping[str, tuple[int, int
     return rows, t.bytes
 
 
-def _key(version: int, index: int) -> tuple[int, int]:
-    return version, index
+Timings = Mapping[tuple[int, int], float]
 
 
-def predict(report: DryRunReport, small: DryRunReport | None, facts: TargetFacts,
+def timings(runs: Sequence[DryRunReport]) -> dict[tuple[int, int], float]:
+    """The shortest duration (ms) of each statement over several dry runs of the same migrations, keyed by
+    (version, position in its migration): the least disturbed by other work on the server."""
+    best: dict[tuple[int, int], float] = {}
+    for run in runs:
+        for m in run.migrations:
+            for i, s in enumerate(m.statements):
+                if s.executed and s.duration_ms is not None and not s.note:
+                    key = (m.version, i)
+                    best[key] = min(best.get(key, s.duration_ms), s.duration_ms)
+    return best
+
+
+def predict(report: DryRunReport, big: Timings, small: Timings, facts: TargetFacts,
             big_sizes: Mapping[str, tuple[int, int]], small_sizes: Mapping[str, tuple[int, int]]) -> int:
     """Set ``predicted_ms`` (and low, high, ``target_rows``, ``target_bytes``) on every statement of ``report``
     that rewrites a table (measured: its ``rewritten``), builds an index, validates a constraint or
     updates rows of a table that exists on the target.
 
     :param report: the dry run on the shadow with the full sample.
-    :param small: the same dry run on the smaller sample (``None``: proportional scaling only).
+    :param big: the statements' durations there (see :func:`timings`).
+    :param small: the same on the smaller sample (empty: proportional scaling only).
     :param big_sizes: rows and bytes of each table in the full sample's shadow (see ``sample.sizes``).
     :param small_sizes: the same in the smaller sample's shadow.
     :returns: how many statements got a prediction.
     """
-    smaller: dict[tuple[int, int], StatementReport] = {}
-    if small is not None:
-        for m in small.migrations:
-            for i, s in enumerate(m.statements):
-                smaller[_key(m.version, i)] = s
     done = 0
     for m in report.migrations:
         for i, s in enumerate(m.statements):
-            if not s.executed or s.duration_ms is None or s.note:
+            ms = big.get((m.version, i))
+            if ms is None:
                 continue
             work = work_of_sql(s.sql)
             if work is None:
@@ -102,11 +111,9 @@ def predict(report: DryRunReport, small: DryRunReport | None, facts: TargetFacts
             n_big = big_sizes.get(table, (0, 0))[0]
             if target is None or n_big <= 0:
                 continue
-            other = smaller.get(_key(m.version, i))
-            small_point = None
-            if other is not None and other.sql == s.sql and other.duration_ms is not None and not other.note:
-                small_point = Point(small_sizes.get(table, (0, 0))[0], other.duration_ms)
-            predicted, low, high = fit(kind, small_point, Point(n_big, s.duration_ms), target[0])
+            other = small.get((m.version, i))
+            small_point = None if other is None else Point(small_sizes.get(table, (0, 0))[0], other)
+            predicted, low, high = fit(kind, small_point, Point(n_big, ms), target[0])
             s.predicted_ms, s.predicted_ms_low, s.predicted_ms_high = predicted, low, high
             s.target_rows, s.target_bytes, s.predicted_table = int(target[0]), target[1], table
             done += 1

@@ -12,24 +12,45 @@ from ..errors import ConfitureError
 from ..hookcaller import Hooks
 from ..migrations import Migration
 from ..runner import Reporter
-from .facts import TargetFacts, read_target_facts
-from .predict import predict
+from .facts import ForeignKey, TargetFacts, read_target_facts
+from .predict import predict, timings
 from .report import DryRunReport
 from .run import dry_run, dry_run_lock_timeout
-from .sample import SampleSpec, load_sample, sizes, thin
+from .sample import SampleSpec, load_sample, sizes, thin, vacuum
 from .shadow import ShadowServer, connect, database_of, dump_schema, find_pg_dump, restore_schema, scratch_database
-from .work import work_of
+from .work import added_foreign_keys, work_of
 
 Conn = psycopg.Connection[Any]
 
 #: the second, smaller sample keeps this fraction of the first one's rows (two sizes fit the model)
-SMALL_FRACTION = 0.5
+SMALL_FRACTION = 0.25
+#: dry runs per sample size; each statement's shortest time is the one fitted (the least disturbed)
+REPEATS = 3
 
 
 class TooLargeForTarget(ConfitureError):
     """A dry run on the target would rewrite or scan a table above ``[dry_run] max_table_size`` (exit 1)."""
 
     exit_code = 1
+
+
+def add_migration_foreign_keys(facts: TargetFacts, migrations: Sequence[Migration]) -> None:
+    """Add to ``facts.foreign_keys`` those the SQL migrations add between tables of the target, so that the
+    sample holds the parents of the sampled rows for them too (an ADD FOREIGN KEY must not fail in the shadow
+    where it would succeed on the target). Files that do not parse are left to the dry run to report."""
+    for m in migrations:
+        if m.kind != "sql":
+            continue
+        try:
+            statements = m.sql("up").statements
+        except ConfitureError:
+            continue
+        for st in statements:
+            for child, cols, parent, refs in added_foreign_keys(st.node):
+                c, p = facts.by_name(child), facts.by_name(parent)
+                refs = refs or (facts.primary_keys.get(p.oid, []) if p else [])
+                if c and p and cols and len(cols) == len(refs):
+                    facts.foreign_keys.append(ForeignKey(c.oid, p.oid, cols, refs))
 
 
 def _tracking_oids(facts: TargetFacts, config: Config) -> set[int]:
@@ -39,7 +60,8 @@ def _tracking_oids(facts: TargetFacts, config: Config) -> set[int]:
 
 def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, config: Config, hooks: Hooks, *,
                    spec: SampleSpec, spec_text: str, version: int | None = None, reporter: Reporter | None = None,
-                   preflight: bool = False, warn: Callable[[str], None] = lambda message: None) -> DryRunReport:
+                   preflight: bool = False, warn: Callable[[str], None] = lambda message: None,
+                   migrations: Sequence[Migration] = ()) -> DryRunReport:
     """Measure the pending migrations on shadow databases, never on the target.
 
     1. reads the target's catalog and size statistics (:func:`~.facts.read_target_facts`);
@@ -56,6 +78,7 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
     :param target: an autocommit connection to the target (only read).
     :param target_conninfo: the target's connection string (for pg_dump; its password goes by environment).
     :param warn: told when the shadow's major version differs from the target's.
+    :param migrations: the project's migrations (the foreign keys they add are kept consistent in the sample).
     :returns: the report of the full sample's dry run, ``where = "shadow"``, predictions set.
     :raises ConfigError: no suitable pg_dump, or the shadow server cannot be reached.
     :raises ShadowError: pg_dump failed or the shadow server refused the schema.
@@ -67,6 +90,7 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
     pg_dump = find_pg_dump(major)
     pre = dump_schema(target_conninfo, "pre-data", pg_dump, timeout)
     post = dump_schema(target_conninfo, "post-data", pg_dump, timeout)
+    add_migration_foreign_keys(facts, migrations)
     whole = _tracking_oids(facts, config)
     with scratch_database(server) as big_url:
         with connect(big_url) as shadow:
@@ -78,21 +102,22 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
             restore_schema(shadow, pre)
             load_sample(target, shadow, facts, spec, whole, timeout)
             restore_schema(shadow, post)
-            shadow.execute("VACUUM (FREEZE, ANALYZE)")
+            vacuum(shadow, facts)
             big_sizes = sizes(shadow, facts)
         with scratch_database(server, template=database_of(big_url)) as small_url:
             with connect(small_url) as small_conn:
                 thin(small_conn, facts, SMALL_FRACTION, whole)
                 small_sizes = sizes(small_conn, facts)
                 try:
-                    small: DryRunReport | None = dry_run(small_conn, config, hooks, target=version,
-                                                         watch_url=small_url, preflight=True)
+                    small = timings([dry_run(small_conn, config, hooks, target=version, preflight=True)
+                                     for _ in range(REPEATS)])
                 except (ConfitureError, psycopg.Error):
-                    small = None  # the full sample's run below says what is wrong
+                    small = {}  # the full sample's run below says what is wrong
         with connect(big_url) as shadow:
+            runs = [dry_run(shadow, config, hooks, target=version, preflight=True) for _ in range(REPEATS - 1)]
             report = dry_run(shadow, config, hooks, target=version, reporter=reporter, watch_url=big_url,
                              preflight=preflight)
-    predict(report, small, facts, big_sizes, small_sizes)
+    predict(report, timings([*runs, report]), small, facts, big_sizes, small_sizes)
     report.where = "shadow"
     report.shadow = {"server": server.label, "server_version": shadow_version, "target_server_version":
                      facts.server_version, "sample": spec_text, "target": redact_url(target_conninfo)}

@@ -86,3 +86,21 @@ def work_of_sql(text: str) -> tuple[str, str] | None:
     except Exception:
         return None
     return work_of(statements[0].node) if statements else None
+
+
+def added_foreign_keys(node: ast.Node) -> list[tuple[str, list[str], str, list[str]]]:
+    """The foreign keys an ``ALTER TABLE ... ADD [CONSTRAINT] FOREIGN KEY`` adds: (table, columns, referenced
+    table, referenced columns — empty when the statement names none: the primary key)."""
+    out: list[tuple[str, list[str], str, list[str]]] = []
+    if not isinstance(node, ast.AlterTableStmt):
+        return out
+    table = _name(node.relation)
+    for cmd in node.cmds or ():
+        c = getattr(cmd, "def_", None)
+        if isinstance(cmd, ast.AlterTableCmd) and cmd.subtype == AlterTableType.AT_AddConstraint \
+                and isinstance(c, ast.Constraint) and c.contype == ConstrType.CONSTR_FOREIGN:
+            parent = _name(c.pktable)
+            if table and parent:
+                out.append((table, [str(a.sval) for a in c.fk_attrs or ()], parent,
+                            [str(a.sval) for a in c.pk_attrs or ()]))
+    return out
