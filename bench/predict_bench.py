@@ -60,8 +60,8 @@ def make_database(admin: str, name: str, rows: int) -> str:
         conn.execute("CREATE TABLE orders (id bigint PRIMARY KEY, parent_id bigint NOT NULL, amount int NOT NULL, "
                      "note text, created timestamptz NOT NULL DEFAULT now())")
         conn.execute("INSERT INTO parents SELECT g, 'parent ' || g FROM generate_series(1, %s) g", [parents])
-        conn.execute("INSERT INTO orders (id, parent_id, amount, note) SELECT g, 1 + (g::bigint * 7919) %% %s, g %% 1000, "
-                     "md5(g::text) FROM generate_series(1, %s) g", [parents, rows])
+        conn.execute("INSERT INTO orders (id, parent_id, amount, note) SELECT g, 1 + (g::bigint * 7919) %% %s, "
+                     "g %% 1000, md5(g::text) FROM generate_series(1, %s) g", [parents, rows])
         conn.execute("VACUUM (FREEZE, ANALYZE)")
     return url
 

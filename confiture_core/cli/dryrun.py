@@ -15,7 +15,7 @@ from ..dryrun.preflight import refuse_large_on_target, shadow_dry_run
 from ..dryrun.shadow import ShadowServer
 from ..errors import ConfigError, ConfitureError, HistoryError, MigrationFileError
 from ..migrations import discover
-from ..review import choose, confirm_level, render
+from ..review import choose, confirm_level, predictions, render
 from ..risk import LEVELS, Risk
 from . import verbosity
 from .app import App
@@ -205,7 +205,9 @@ def _print_report(app: App, report: DryRunReport, fmt: str, level: Risk | None) 
 def _describe(m: MigrationReport) -> str:
     """``3 idx (blocks-writes: SHARE on t)``: version, name, risk level and (up to 3) reasons."""
     reasons = ", ".join(m.reasons[:3]) + (f", +{len(m.reasons) - 3} more" if len(m.reasons) > 3 else "")
-    return f"{m.version} {m.name} ({m.risk.label}{': ' + reasons if reasons else ''})"
+    longest = predictions(m)[:1]
+    on_target = f"; on the target: {longest[0]}" if longest else ""
+    return f"{m.version} {m.name} ({m.risk.label}{': ' + reasons if reasons else ''}{on_target})"
 
 
 def _listing(migrations: list[MigrationReport]) -> str:

@@ -137,7 +137,7 @@ def count(n: float) -> str:
     if n < 10_000:
         return f"{n:.0f}"
     if n < 1_000_000:
-        return f"{n / 1000:.1f} k"
+        return f"{n / 1000:.1f} k" if n < 100_000 else f"{n / 1000:.0f} k"
     return f"{n / 1_000_000:.1f} M"
 
 
@@ -149,7 +149,9 @@ def describe(s: StatementReport) -> str | None:
     modes = [lk.mode for lk in s.locks if lk.relation == table]
     from ..risk import strongest
 
-    lock = f"{strongest(modes)} on {table}" if modes else table
+    lock = f"{strongest(modes)} on {table}" if modes else f"on {table}"
     low, high = seconds(s.predicted_ms_low or 0), seconds(s.predicted_ms_high or 0)
+    if low.split()[-1] == high.split()[-1]:
+        low = low.split()[0]  # "30-55 s"
     return (f"{lock} for ~{seconds(s.predicted_ms)} ({low}-{high}), "
             f"{count(s.target_rows or 0)} rows")
