@@ -27,9 +27,11 @@ class TableFacts:
     :ivar schema: its schema; :ivar name: its name.
     :ivar kind: ``pg_class.relkind`` (``r`` table, ``p`` partitioned table, ``m`` materialized view).
     :ivar rows: ``pg_class.reltuples`` (an estimate kept by VACUUM/ANALYZE; ``-1``: never analyzed).
-    :ivar pages: ``pg_class.relpages`` (8 kB pages).
-    :ivar bytes: ``pg_table_size`` (heap and TOAST, bytes).
-    :ivar index_bytes: ``pg_indexes_size`` (bytes).
+    :ivar pages: ``pg_class.relpages`` (pages of ``block_size``, 8 kB by default).
+    :ivar bytes: heap and TOAST pages (``relpages``) times ``block_size``: the size as of the last
+        VACUUM/ANALYZE, read from the catalog without locking the table (``pg_table_size`` would take
+        ACCESS SHARE and wait behind another session's ACCESS EXCLUSIVE); ``0`` when never vacuumed.
+    :ivar index_bytes: the same for its indexes.
     """
 
     oid: int
@@ -93,8 +95,10 @@ class TargetFacts:
 
 _TABLES = """
 SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::float8, c.relpages,
-       pg_table_size(c.oid), pg_indexes_size(c.oid)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       (c.relpages::bigint + coalesce(t.relpages, 0)) * current_setting('block_size')::bigint,
+       (SELECT coalesce(sum(i.relpages::bigint), 0) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+        WHERE x.indrelid = c.oid) * current_setting('block_size')::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
 WHERE c.relkind IN ('r', 'p', 'm')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%'
   AND n.nspname NOT LIKE 'pg\\_temp%%' AND c.relpersistence <> 't'
@@ -132,11 +136,10 @@ WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema') 
 def read_target_facts(conn: Conn, lock_timeout: str = "2s") -> TargetFacts:
     """Read the tables, their size statistics, columns, foreign keys and sequences of the target.
 
-    One READ ONLY transaction; ``pg_table_size``/``pg_indexes_size`` and reading a
-    sequence take ACCESS SHARE, the only lock taken (PostgreSQL docs, "Database Object
-    Management Functions" and "Explicit Locking"); ``lock_timeout`` bounds any wait behind
-    another session's ACCESS EXCLUSIVE. Row counts are the planner's estimates
-    (``pg_class.reltuples``, docs "Statistics Used by the Planner"): no table is scanned.
+    One READ ONLY transaction of catalog queries (no table lock); reading a sequence's
+    ``last_value`` takes ACCESS SHARE on it (PostgreSQL docs, "Explicit Locking"), bounded by
+    ``lock_timeout``. Rows and sizes are the statistics VACUUM and ANALYZE keep
+    (``pg_class.reltuples``/``relpages``, docs "Statistics Used by the Planner"): no table is scanned.
 
     :param conn: an autocommit connection to the target.
     :raises psycopg.Error: the catalog cannot be read (for instance a lock wait longer than ``lock_timeout``).

@@ -126,8 +126,8 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
 
 def refuse_large_on_target(target: Conn, migrations: Sequence[Migration], max_bytes: int, config: Config) -> None:
     """Before a dry run on the target: refuse when a pending SQL migration rewrites, scans, indexes, validates or
-    updates a table larger than ``max_bytes`` (``pg_table_size``), since the dry run would hold its lock on the
-    target for as long as the real migration.
+    updates a table larger than ``max_bytes`` (heap and TOAST pages in ``pg_class.relpages``), since the dry
+    run would hold its lock on the target for as long as the real migration.
 
     :raises TooLargeForTarget: naming the migration, line, table and size, and what to do.
     """
