@@ -206,3 +206,39 @@ def test_default_shadow_is_the_embedded_server(shop: Path, db: psycopg.Connectio
     target_major, shadow_major = db.info.server_version // 10000, doc["shadow"]["server_version"] // 10000
     assert ("runs PostgreSQL" in err) == (target_major != shadow_major)
     assert doc["migrations"][0]["statements"][0]["predicted_ms"] is not None
+
+
+def test_ctrl_c_drops_the_shadow(shop: Path, pg_server: Server) -> None:
+    # a real process (signals): interrupted while a migration runs in the shadow, it drops the shadow and exits 1
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write(shop / "migrations", "002_slow.up.sql", "SELECT pg_sleep(60);\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CONFITURE_DATABASE_URL")}
+    exe = shutil.which("confiture", path=str(Path(sys.executable).parent)) or "confiture"
+    proc = subprocess.Popen([exe, "-C", str(shop), "migrate", "up", "--dry-run", "--shadow-url",
+                             pg_server.url("postgres")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:  # until the slow migration runs in a shadow database
+                if conn.execute("SELECT 1 FROM pg_stat_activity WHERE datname LIKE %s AND query LIKE "
+                                "'%%pg_sleep%%'", [PREFIX + "%"]).fetchone():
+                    break
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.1)
+            else:
+                pytest.fail("the slow migration never ran in a shadow database")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert "interrupted" in err.lower()
+    assert shadows_left(pg_server) == []
