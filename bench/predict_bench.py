@@ -9,8 +9,8 @@ every row. Alternated ``--repeat`` times (A B A B):
 * A: ``confiture migrate up --dry-run --shadow --shadow-url <same server> --format json``
   (a ``[dry_run] sample`` of ``--sample``, default 1%): each statement's ``predicted_ms``
   and its interval;
-* B: the same statements on the full table, in order, in one transaction rolled back,
-  each timed (the real duration).
+* B: the same statements applied for real on the full table (a copy of the database), in
+  order, each committed as ``migrate up`` does, each timed (the real duration).
 
 Prints per size and statement the medians, the error (predicted/real - 1) and whether the
 real duration fell in the interval; then the largest and the median absolute error against
@@ -91,16 +91,23 @@ def predicted(folder: Path, shadow_admin: str) -> list[dict[str, Any]]:
     return out
 
 
-def real(url: str) -> list[float]:
-    """B: each statement on the full table, in order, one transaction rolled back (ms)."""
+def real(admin: str, name: str) -> list[float]:
+    """B: each statement applied for real (committed, as ``migrate up`` does) on a copy of the database, timed (ms)."""
+    copy = f"{name}_real"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"')
     times = []
-    with psycopg.connect(url) as conn:
-        conn.execute(SETUP)
-        for _label, text in STATEMENTS:
-            t = time.perf_counter()
-            conn.execute(text)
-            times.append((time.perf_counter() - t) * 1000)
-        conn.rollback()
+    try:
+        with psycopg.connect(make_conninfo(admin, dbname=copy), autocommit=True) as conn:
+            conn.execute(SETUP)
+            for _label, text in STATEMENTS:
+                t = time.perf_counter()
+                conn.execute(text)
+                times.append((time.perf_counter() - t) * 1000)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
     return times
 
 
@@ -136,7 +143,7 @@ def main() -> None:
             reals: list[list[float]] = []
             for _ in range(args.repeat):
                 preds.append(predicted(folder, admin))
-                reals.append(real(url))
+                reals.append(real(admin, f"predict_bench_{rows}"))
             for i, (label, _text) in enumerate(STATEMENTS):
                 r = statistics.median(run[i] for run in reals)
                 got = [run[i] for run in preds if run[i]["predicted_ms"] is not None]
