@@ -31,28 +31,25 @@ def _size(rows: float, kind: str) -> float:
     return n * math.log2(n + 1) if kind == INDEX else n
 
 
-def fit(kind: str, small: Point | None, big: Point, target_rows: float,
-        regime: float = 1.0) -> tuple[float, float, float]:
-    """``t(N) = a + b·g(N)·r``: a fixed cost ``a`` and a slope ``b`` through the two points (``g`` from
-    :func:`_size`), evaluated at ``target_rows``; ``r`` (``regime``) is how much more each byte costs at the
-    target's size than at the sample's on the shadow server (see :func:`~.calibrate.regime`).
+def fit(kind: str, small: Point | None, big: Point, target_rows: float) -> tuple[float, float, float]:
+    """``t(N) = a + b·g(N)`` through the two points (``g`` from :func:`_size`), evaluated at ``target_rows``.
 
     When the points do not give a plausible line (a slope ≤ 0, a negative or dominant fixed
     cost: timing noise at small sizes) the fixed cost is dropped and ``t`` is proportional to
-    ``g`` through the larger sample. The interval spans the fitted and the proportional model
-    (both times ``r``), at least ±:data:`MIN_SPREAD`.
+    ``g`` through the larger sample. The interval spans both the fitted and the proportional
+    model, at least ±:data:`MIN_SPREAD`.
 
     :returns: (predicted, low, high) in milliseconds.
     """
     g_big, g_n = _size(big.rows, kind), _size(target_rows, kind)
-    proportional = big.ms * g_n / g_big * regime
+    proportional = big.ms * g_n / g_big
     predicted = proportional
     if small is not None and small.rows < big.rows:
         g_small = _size(small.rows, kind)
         slope = (big.ms - small.ms) / (g_big - g_small)
         overhead = big.ms - slope * g_big
         if slope > 0 and 0 <= overhead <= MAX_OVERHEAD * big.ms:
-            predicted = overhead + slope * g_n * regime
+            predicted = overhead + slope * g_n
     spread = max(abs(proportional - predicted), MIN_SPREAD * predicted)
     return predicted, max(predicted - spread, 0.0), predicted + spread
 
@@ -85,64 +82,42 @@ def timings(runs: Sequence[DryRunReport]) -> dict[tuple[int, int], float]:
     return best
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A statement whose duration is predicted: where it is, its work kind and table, its measured time."""
+def predict(report: DryRunReport, big: Timings, small: Timings, facts: TargetFacts,
+            big_sizes: Mapping[str, tuple[int, int]], small_sizes: Mapping[str, tuple[int, int]]) -> int:
+    """Set ``predicted_ms`` (and low, high, ``target_rows``, ``target_bytes``) on every statement of ``report``
+    that rewrites a table (measured: its ``rewritten``), builds an index, validates a constraint or
+    updates rows of a table that exists on the target.
 
-    statement: StatementReport
-    key: tuple[int, int]
-    kind: str
-    table: str
-    ms: float
-    sample_rows: int
-    sample_bytes: int
-    target_rows: float
-    target_bytes: int
-
-
-def candidates(report: DryRunReport, big: Timings, facts: TargetFacts,
-               big_sizes: Mapping[str, tuple[int, int]]) -> list[Candidate]:
-    """The statements of ``report`` that rewrite a table (measured: its ``rewritten``), build an index, validate
-    a constraint or update rows of a table that exists on the target and in the sample.
-
-    :param big: the statements' durations on the full sample (see :func:`timings`).
+    :param report: the dry run on the shadow with the full sample.
+    :param big: the statements' durations there (see :func:`timings`).
+    :param small: the same on the smaller sample (empty: proportional scaling only).
     :param big_sizes: rows and bytes of each table in the full sample's shadow (see ``sample.sizes``).
+    :param small_sizes: the same in the smaller sample's shadow.
+    :returns: how many statements got a prediction.
     """
-    out: list[Candidate] = []
+    done = 0
     for m in report.migrations:
         for i, s in enumerate(m.statements):
             ms = big.get((m.version, i))
-            work = work_of_sql(s.sql) if ms is not None else None
-            if work is None or ms is None:
+            if ms is None:
+                continue
+            work = work_of_sql(s.sql)
+            if work is None:
                 continue
             kind, table = work
             if kind == REWRITE and not s.rewritten:
                 continue  # ADD COLUMN with a constant default, a type change that keeps the bytes: no rewrite
             target = _rows_of(table, facts, big_sizes)
-            n_big, b_big = big_sizes.get(table, (0, 0))
-            if target is not None and n_big > 0:
-                out.append(Candidate(s, (m.version, i), kind, table, ms, n_big, b_big, target[0], target[1]))
-    return out
-
-
-def predict(found: Sequence[Candidate], small: Timings, small_sizes: Mapping[str, tuple[int, int]],
-            regimes: Mapping[tuple[str, str], float] | None = None) -> int:
-    """Set ``predicted_ms`` (and low, high, ``target_rows``, ``target_bytes``) on each candidate statement.
-
-    :param found: see :func:`candidates`.
-    :param small: the statements' durations on the smaller sample (see :func:`timings`; empty: no line fitted).
-    :param small_sizes: rows and bytes of each table in the smaller sample's shadow.
-    :param regimes: per (table, work kind), the factor measured on the shadow server (``calibrate.regime``).
-    :returns: how many statements got a prediction.
-    """
-    for c in found:
-        other = small.get(c.key)
-        small_point = None if other is None else Point(small_sizes.get(c.table, (0, 0))[0], other)
-        s = c.statement
-        s.predicted_ms, s.predicted_ms_low, s.predicted_ms_high = fit(
-            c.kind, small_point, Point(c.sample_rows, c.ms), c.target_rows, (regimes or {}).get((c.table, c.kind), 1.0))
-        s.target_rows, s.target_bytes, s.predicted_table = int(c.target_rows), c.target_bytes, c.table
-    return len(found)
+            n_big = big_sizes.get(table, (0, 0))[0]
+            if target is None or n_big <= 0:
+                continue
+            other = small.get((m.version, i))
+            small_point = None if other is None else Point(small_sizes.get(table, (0, 0))[0], other)
+            predicted, low, high = fit(kind, small_point, Point(n_big, ms), target[0])
+            s.predicted_ms, s.predicted_ms_low, s.predicted_ms_high = predicted, low, high
+            s.target_rows, s.target_bytes, s.predicted_table = int(target[0]), target[1], table
+            done += 1
+    return done
 
 
 def seconds(ms: float) -> str:

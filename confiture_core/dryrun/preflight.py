@@ -12,9 +12,8 @@ from ..errors import ConfitureError
 from ..hookcaller import Hooks
 from ..migrations import Migration
 from ..runner import Reporter
-from .calibrate import FLOOR_BYTES, PROBES, regime
 from .facts import ForeignKey, TargetFacts, read_target_facts
-from .predict import Candidate, candidates, predict, timings
+from .predict import predict, timings
 from .report import DryRunReport
 from .run import dry_run, dry_run_lock_timeout
 from .sample import SampleSpec, load_sample, sizes, thin, vacuum
@@ -118,30 +117,11 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
             runs = [dry_run(shadow, config, hooks, target=version, preflight=True) for _ in range(REPEATS - 1)]
             report = dry_run(shadow, config, hooks, target=version, reporter=reporter, watch_url=big_url,
                              preflight=preflight)
-        found = candidates(report, timings([*runs, report]), facts, big_sizes)
-        regimes = _calibrate(server, found)
-    predict(found, small, small_sizes, regimes)
+    predict(report, timings([*runs, report]), small, facts, big_sizes, small_sizes)
     report.where = "shadow"
     report.shadow = {"server": server.label, "server_version": shadow_version, "target_server_version":
                      facts.server_version, "sample": spec_text, "target": redact_url(target_conninfo)}
     return report
-
-
-def _calibrate(server: ShadowServer, found: Sequence[Candidate]) -> dict[tuple[str, str], float]:
-    """Per (table, work kind) of the predicted statements, the regime factor measured on the shadow server in a
-    scratch database (see :func:`~.calibrate.regime`); none for tables below twice :data:`~.calibrate.FLOOR_BYTES`."""
-    wanted: dict[tuple[int, int], set[str]] = {}
-    for c in found:
-        if c.target_bytes >= 2 * FLOOR_BYTES and c.kind in PROBES:
-            wanted.setdefault((c.sample_bytes, c.target_bytes), set()).add(c.kind)
-    if not wanted:
-        return {}
-    measured: dict[tuple[int, int], dict[str, float]] = {}
-    with scratch_database(server) as url, connect(url) as conn:
-        for (sample_bytes, target_bytes), kinds in wanted.items():
-            measured[(sample_bytes, target_bytes)] = regime(conn, kinds, sample_bytes, target_bytes)
-    return {(c.table, c.kind): r for c in found
-            if (r := measured.get((c.sample_bytes, c.target_bytes), {}).get(c.kind)) is not None}
 
 
 def refuse_large_on_target(target: Conn, migrations: Sequence[Migration], max_bytes: int, config: Config) -> None:

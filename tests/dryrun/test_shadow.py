@@ -242,3 +242,4 @@ def test_ctrl_c_drops_the_shadow(shop: Path, pg_server: Server) -> None:
     assert proc.returncode == 1, err
     assert "interrupted" in err.lower()
     assert shadows_left(pg_server) == []
+
