@@ -105,7 +105,7 @@ def measure(app: App, target: int | None, reporter: DryRunReporter | None = None
             return shadow_dry_run(conn, app.database_url(), _shadow_server(app, place), config, app.hooks,
                                   spec=spec, spec_text=text, version=target, reporter=reporter,
                                   preflight=preflight, warn=app.output.warn,
-                                  migrations=discover(config.migrations_dir))
+                                  migrations=discover(config.migrations_dir), say=app.output.info)
         if not place.allow_large:
             runner = app.runner()
             refuse_large_on_target(conn, runner.plan_up(target, runner.status()), max_table_size(config), config)

@@ -149,7 +149,8 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
 
 @migrate.command("up")
 @click.option("--to", "target", metavar="VERSION", help="Apply up to and including this version.")
-@click.option("--dry-run", is_flag=True, help="Run everything in one transaction, report what it did, roll back.")
+@click.option("--dry-run", is_flag=True, help="Run everything in one transaction, report what it did, roll back "
+              "(on a shadow database unless the target is the embedded server or --on-target is given).")
 @click.option("--fail-on", metavar="LEVEL", help="With --dry-run: exit 1 when a migration reaches this risk level "
               "(safe, blocks-writes, blocks-reads-writes, rewrites-table, destructive).")
 @click.option("--interactive", "-i", is_flag=True, help="Show the dry-run report and confirm risky migrations.")

@@ -61,7 +61,8 @@ def _tracking_oids(facts: TargetFacts, config: Config) -> set[int]:
 def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, config: Config, hooks: Hooks, *,
                    spec: SampleSpec, spec_text: str, version: int | None = None, reporter: Reporter | None = None,
                    preflight: bool = False, warn: Callable[[str], None] = lambda message: None,
-                   migrations: Sequence[Migration] = ()) -> DryRunReport:
+                   migrations: Sequence[Migration] = (),
+                   say: Callable[[str], None] = lambda message: None) -> DryRunReport:
     """Measure the pending migrations on shadow databases, never on the target.
 
     1. reads the target's catalog and size statistics (:func:`~.facts.read_target_facts`);
@@ -79,6 +80,7 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
     :param target_conninfo: the target's connection string (for pg_dump; its password goes by environment).
     :param warn: told when the shadow's major version differs from the target's.
     :param migrations: the project's migrations (the foreign keys they add are kept consistent in the sample).
+    :param say: told what the preflight does (one line before the copy).
     :returns: the report of the full sample's dry run, ``where = "shadow"``, predictions set.
     :raises ConfigError: no suitable pg_dump, or the shadow server cannot be reached.
     :raises ShadowError: pg_dump failed or the shadow server refused the schema.
@@ -92,6 +94,8 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
     post = dump_schema(target_conninfo, "post-data", pg_dump, timeout)
     add_migration_foreign_keys(facts, migrations)
     whole = _tracking_oids(facts, config)
+    say(f"dry run on a shadow database: copying the target's schema and a {spec_text} sample of its rows to "
+        f"{server.label} (the target is only read)")
     with scratch_database(server) as big_url:
         with connect(big_url) as shadow:
             shadow_version = shadow.info.server_version
