@@ -259,7 +259,8 @@ OUT_OF_ORDER = ("warn", "allow", "refuse")
 
 
 #: the settings of the sections checked here ([plugins] is checked by :func:`check_plugins_section`)
-_KNOWN_IN_SECTION = {"dry_run": {"lock_timeout"}, "review": {"confirm_level"},
+_KNOWN_IN_SECTION = {"dry_run": {"lock_timeout", "where", "shadow_url", "sample", "statement_timeout",
+                                 "max_table_size"}, "review": {"confirm_level"},
                      "apply": {"lock_timeout", "retries", "retry_backoff"}}
 
 #: the [lint] settings that are not tables (tables, ``[lint.<group or rule>]``, hold rules' options)

@@ -154,17 +154,28 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
 
 @migrate.command("up")
 @click.option("--to", "target", metavar="VERSION", help="Apply up to and including this version.")
-@click.option("--dry-run", is_flag=True, help="Run everything in one transaction, report what it did, roll back.")
+@click.option("--dry-run", is_flag=True, help="Run everything in one transaction, report what it did, roll back "
+              "(on a shadow database unless the target is the embedded server or --on-target is given).")
 @click.option("--fail-on", metavar="LEVEL", help="With --dry-run: exit 1 when a migration reaches this risk level "
               "(safe, blocks-writes, blocks-reads-writes, rewrites-table, destructive).")
 @click.option("--interactive", "-i", is_flag=True, help="The wizard: one pending migration per screen, its risk, "
               "predictions and lint findings; apply, rewrite safely, show SQL, details or quit.")
 @click.option("--yes", "-y", is_flag=True, help="Apply migrations at or above [review] confirm_level without asking.")
+@click.option("--shadow", "where", flag_value="shadow", default=None,
+              help="Dry-run on a shadow database (the default unless the target is the embedded server).")
+@click.option("--on-target", "where", flag_value="target", help="Dry-run on the target itself (rolled back).")
+@click.option("--shadow-url", metavar="URL", help="The server to make the shadow database on (default: "
+              "[dry_run] shadow_url, else the embedded server).")
+@click.option("--allow-large-tables", is_flag=True, help="With --on-target: also dry-run statements that rewrite "
+              "or scan a table above [dry_run] max_table_size.")
 @format_option
 def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interactive: bool, yes: bool,
-               fmt: str) -> None:
+               where: str | None, shadow_url: str | None, allow_large_tables: bool, fmt: str) -> None:
     """Apply pending migrations (dry-run them first unless --yes)."""
+    from ..dryrun.place import Place
     from .dryrun import check_fail_on, gate, run_dry_run
+
+    place = Place(where, shadow_url, allow_large_tables)
 
     app = current_app()
     check_fail_on(fail_on)
@@ -176,7 +187,7 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
                                "(--dry-run only reports, --yes applies without asking)")
     version = None if target is None else parse_version(target, "--to")
     if dry_run:
-        run_dry_run(app, version, fmt, fail_on)
+        run_dry_run(app, version, fmt, fail_on, place)
         return
     if interactive:
         from .wizard import run_wizard
@@ -188,7 +199,7 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
         return
     stopped = None
     if not yes:
-        version, stopped, nothing = gate(app, version, interactive)
+        version, stopped, nothing = gate(app, version, interactive, place)
         if nothing:
             app.output.fail(stopped or "not confirmed", 1)
     result = app.runner().up(version)
