@@ -213,7 +213,7 @@ class Runner:
         if not self.hooks.has("confiture_validate"):
             return []
         findings: list[Finding] = []
-        with self.policy.scratch(self.conn), self.guard.armed():
+        with self.policy.scratch(self.conn), self.guard.armed(hooks=True):
             for m in plan:
                 findings.extend(self.hooks.validate(replace(run_ctx, migration=m)))
         return findings
@@ -251,7 +251,7 @@ class Runner:
             self.reporter.warn(f"{name} was not called: a hook closed the runner's connection")
             return
         try:
-            with self.policy.unit(self.conn), self.guard.armed():
+            with self.policy.unit(self.conn), self.guard.armed(hooks=True):
                 if which == "before_migrate":
                     self.hooks.before_migrate(ctx)
                 else:
@@ -311,7 +311,7 @@ class Runner:
                            t0: float) -> list[tuple[str, Backfill]]:
         with self.policy.migration(self.conn, m):
             if self.hooks.has("confiture_before_migration"):
-                with self.guard.armed():
+                with self.guard.armed(hooks=True):
                     self.hooks.before_migration(ctx)
             self.body.run(m, direction, transactional=True, python_conn=self.policy.python_connection(self.conn, m))
             if changes_role(m, direction):
@@ -325,7 +325,7 @@ class Runner:
         tracking row, the backfills to run; returns those backfills."""
         backfills: list[tuple[str, Backfill]] = []
         if self.hooks.has("confiture_after_migration") or self.hooks.has("confiture_backfill"):
-            with self.guard.armed():
+            with self.guard.armed(hooks=True):
                 self.hooks.after_migration(ctx)
                 if direction == "up":
                     backfills = self.hooks.backfill(ctx)
@@ -340,7 +340,7 @@ class Runner:
             self.body.skip(m, direction, reason)
             return []
         if self.hooks.has("confiture_before_migration"):
-            with self.policy.unit(self.conn), self.guard.armed():
+            with self.policy.unit(self.conn), self.guard.armed(hooks=True):
                 self.hooks.before_migration(ctx)
         if direction == "up":
             self.recorder.in_progress(m)

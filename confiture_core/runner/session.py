@@ -25,6 +25,7 @@ from psycopg import pq, sql
 
 from ..config import Config
 from ..errors import MigrationFailed
+from ..isolation import chain_of
 
 Conn = psycopg.Connection[Any]
 
@@ -76,29 +77,49 @@ class CommitGuard:
         self.ready = True
 
     @contextmanager
-    def armed(self) -> Iterator[None]:
+    def armed(self, hooks: bool = False) -> Iterator[None]:
         """Arm the guard while the block runs in the current transaction (a no-op outside one).
 
+        :param hooks: the block calls plugin hooks: the first hook savepoint is opened in the
+            arming message, and the last one released in the disarming one (see
+            :mod:`confiture_core.isolation`), so that hooks cost no round trip of their own.
         :raises MigrationFailed: the block left a role set that cannot disarm it (SET ROLE
             without RESET ROLE).
+        :raises HookIsolationError: a hook's savepoint is gone (it ended the transaction).
         """
         if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
             yield
             return
+        chain = chain_of(self.conn)
+        arm = "INSERT INTO pg_temp.confiture_commit_guard VALUES (1)"
         if not self.ready:
             # created inside this transaction: not marked ready, since a rollback
             # of the transaction drops it again (prepare() avoids this cost)
-            self.conn.execute(_GUARD_SQL)
-        self.conn.execute("INSERT INTO pg_temp.confiture_commit_guard VALUES (1)")
-        yield
-        if self.conn.info.transaction_status == pq.TransactionStatus.INTRANS:
-            try:
-                self.conn.execute("DELETE FROM pg_temp.confiture_commit_guard")
-            except psycopg.errors.InsufficientPrivilege as exc:
-                raise MigrationFailed(
-                    "the runner lost its login role's privileges while plugin hooks or a Python migration ran "
-                    f"({exc.diag.message_primary or exc}): one of them ran SET ROLE and left it set; it must "
-                    "RESET ROLE before returning") from exc
+            arm = f"{_GUARD_SQL}; {arm}"
+        opening = chain.opening() if hooks else ""
+        self.conn.execute(f"{arm}; {opening}" if opening else arm)
+        try:
+            yield
+        except BaseException:
+            chain.forget()  # the runner rolls the transaction back
+            raise
+        if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            chain.forget()
+            return
+        release, owner = chain.closing()
+        disarm = "DELETE FROM pg_temp.confiture_commit_guard"
+        try:
+            self.conn.execute(f"{release}; {disarm}" if release else disarm)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise MigrationFailed(
+                "the runner lost its login role's privileges while plugin hooks or a Python migration ran "
+                f"({exc.diag.message_primary or exc}): one of them ran SET ROLE and left it set; it must "
+                "RESET ROLE before returning") from exc
+        except psycopg.Error as exc:
+            gone = chain.release_failed(owner, exc)
+            if gone is not None:
+                raise gone from exc
+            raise
 
 
 class Session:
