@@ -57,6 +57,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -65,7 +66,7 @@ import pluggy
 
 from . import hookspecs
 from .config import Config, check_plugins_section
-from .errors import ConfigError
+from .errors import ConfigError, ConfitureError
 from .hookerrors import describe_error
 
 ENTRY_POINT_GROUP = "confiture"
@@ -277,7 +278,8 @@ class PluginLoader:
                     info.status = "not allowed"
                     self.infos.append(info)
                     continue
-            self._load(ep.name, "entry point", ep.load, info)
+            self._load(ep.name, "entry point", partial(_first_party, ep, self.config) if first_party else ep.load,
+                       info)
 
     def _load(self, name: str, source: str, importer: Callable[[], Any], info: PluginInfo | None = None) -> None:
         """Import one plugin and register it, or say why not (blocked names are never imported)."""
@@ -291,6 +293,8 @@ class PluginLoader:
             return
         try:
             obj = importer()
+        except ConfitureError:  # a first-party pack refusing the project's files (a callback file's syntax error)
+            raise
         except ModuleNotFoundError as exc:
             if source == "-p" and exc.name == name:  # asked for by name on the command line: a typo, not a skip
                 raise ConfigError(f"-p {name}: no module named {name!r} (check the name, and that its folder is "
@@ -332,6 +336,16 @@ class PluginLoader:
             self._strict_errors.append(msg)
         else:
             self.warn(msg + outcome)
+
+
+def _first_party(ep: importlib.metadata.EntryPoint, config: Config) -> Any:
+    """A first-party entry point's plugin: the module, or for one naming a function (``module:plugin``) what
+    that function returns for ``config`` (the callbacks pack registers hooks only for the files it finds).
+
+    :raises ConfigError: the pack refuses the project's files.
+    """
+    obj = ep.load()
+    return obj if isinstance(obj, ModuleType) else obj(config)
 
 
 def _import_file(path: Path) -> ModuleType:
