@@ -158,10 +158,11 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
 def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interactive: bool, yes: bool,
                fmt: str) -> None:
     """Apply pending migrations (dry-run them first unless --yes)."""
-    from .dryrun import check_fail_on, gate, run_dry_run
-
     app = current_app()
-    check_fail_on(fail_on)
+    if fail_on is not None:  # the dry run's modules are imported only when used (not by `up --yes`)
+        from .dryrun import check_fail_on
+
+        check_fail_on(fail_on)
     if fail_on and not dry_run:
         raise click.UsageError("--fail-on needs --dry-run")
     if interactive and (dry_run or yes):
@@ -170,10 +171,14 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
                                "(--dry-run only reports, --yes applies without asking)")
     version = None if target is None else parse_version(target, "--to")
     if dry_run:
+        from .dryrun import run_dry_run
+
         run_dry_run(app, version, fmt, fail_on)
         return
     stopped = None
     if not yes:
+        from .dryrun import gate
+
         version, stopped, nothing = gate(app, version, interactive)
         if nothing:
             app.output.fail(stopped or "not confirmed", 1)

@@ -12,11 +12,21 @@ SESSION AUTHORIZATION DEFAULT``, ``DEALLOCATE ALL``, ``CLOSE ALL``, ``UNLISTEN
 ``lock_timeout`` / ``statement_timeout`` are set again, so a migration's
 ``SET search_path`` never leaks into the next. ``DISCARD ALL`` is not used: it
 would also release the runners' advisory lock.
+
+Riders. Statements that need no result of their own (the reset between
+migrations, an applied migration's tracking row) are not sent on their own: they
+ride in the same message as the runner's next ``BEGIN`` or ``COMMIT`` (see
+:class:`Riders`), which saves two round trips per migration. PostgreSQL runs the
+statements of one simple-protocol message in order, and a ``BEGIN`` among them
+turns the implicit transaction of those before it into the explicit one
+(PostgreSQL docs, "Frontend/Backend Protocol: Multiple Statements in a Simple
+Query"), so a reset sent with ``BEGIN`` is part of the migration's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -122,6 +132,90 @@ class CommitGuard:
             raise
 
 
+class Riders:
+    """Statements waiting to ride with the runner's next ``BEGIN`` or ``COMMIT`` on one connection.
+
+    Two kinds: SQL text (no parameters), joined into the next simple-protocol message; and calls that
+    send statements with parameters (a tracking row), sent with the ``COMMIT`` in one pipeline (psycopg's
+    pipeline mode: one round trip for all of them, PostgreSQL docs "Pipeline Mode").
+
+    :param conn: the runner's connection.
+    """
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self._texts: list[str] = []
+        self._calls: list[Callable[[], None]] = []
+
+    def add(self, statement: str) -> None:
+        """Send ``statement`` (SQL text, no parameters) with the next message that takes riders."""
+        self._texts.append(statement)
+
+    def add_call(self, call: Callable[[], None]) -> None:
+        """Run ``call`` (it sends statements on the connection) in the pipeline of the next ``COMMIT``."""
+        self._calls.append(call)
+
+    def texts(self) -> list[str]:
+        """The waiting text riders (a copy)."""
+        return list(self._texts)
+
+    def take(self, statement: str) -> str:
+        """``statement`` preceded by every waiting text rider, in one string for one simple-protocol message
+        (the calls wait for :meth:`commit`)."""
+        if not self._texts:
+            return statement
+        text = "; ".join([*self._texts, statement])
+        self._texts.clear()
+        return text
+
+    def commit(self, *statements: str) -> None:
+        """Send the waiting riders and ``statements`` (each one statement) in one round trip.
+
+        :raises psycopg.Error: the first statement that failed; those after it did not run.
+        """
+        calls, self._calls = self._calls, []
+        if not calls:
+            self.conn.execute(self.take("; ".join(statements)))
+            return
+        from psycopg import capabilities
+
+        if not capabilities.has_pipeline():
+            for call in calls:
+                call()
+            self.conn.execute(self.take("; ".join(statements)))
+            return
+        self.flush()
+        with self.conn.pipeline():
+            for call in calls:
+                call()
+            for st in statements:
+                self.conn.execute(st)
+
+    def flush(self) -> None:
+        """Send the waiting text riders now, on their own (before work that must see them: autocommit
+        statements, the advisory lock's release)."""
+        if self._texts and not self.conn.closed:
+            text = "; ".join(self._texts)
+            self._texts.clear()
+            self.conn.execute(text)
+
+    def drop(self) -> None:
+        """Forget the waiting riders (their transaction was rolled back)."""
+        self._texts.clear()
+        self._calls.clear()
+
+
+_riders: weakref.WeakKeyDictionary[Any, Riders] = weakref.WeakKeyDictionary()
+
+
+def riders_of(conn: Conn) -> Riders:
+    """The riders of ``conn`` (one queue per connection, shared by the session, the recorder and the policy)."""
+    found = _riders.get(conn)
+    if found is None:
+        found = _riders[conn] = Riders(conn)
+    return found
+
+
 class Session:
     """Session settings of the runner's connection: timeouts, and the reset between migrations.
 
@@ -138,11 +232,18 @@ class Session:
 
         One round trip: the resets and :meth:`apply_timeouts`' settings in one string.
         """
-        self.conn.execute(sql.SQL("; ").join([
+        self.conn.execute(self._reset_statement())
+
+    def reset_later(self) -> None:
+        """:meth:`reset`, sent with the runner's next ``BEGIN`` (see :class:`Riders`): no round trip of its own."""
+        riders_of(self.conn).add(self._reset_statement())
+
+    def _reset_statement(self) -> str:
+        return sql.SQL("; ").join([
             sql.SQL("RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; "
                     "DISCARD PLANS; DISCARD SEQUENCES"),
             *self._timeout_statements(),
-        ]))
+        ]).as_string(self.conn)
 
     def apply_timeouts(self) -> None:
         """SET the configured ``lock_timeout`` and ``statement_timeout`` for this session.
