@@ -15,10 +15,12 @@ Round trips. Savepoints are chained so none is left open past its use:
 * an implementation that used its savepoint and succeeded keeps it until the
   next statement: the ``RELEASE`` goes in the same message as the next
   implementation's ``SAVEPOINT``, or as the commit guard's disarming statement;
-* the commit guard (:class:`~confiture_core.runner.CommitGuard`) opens the first
-  savepoint in its arming message (:meth:`SavepointChain.opening`), so the first
-  implementation that queries needs no round trip of its own; a savepoint under
-  which nothing ran ("clean") is handed to the next implementation as is;
+* the commit guard (:class:`~confiture_core.runner.CommitGuard`) is armed lazily
+  around hook calls: its arming statement is sent in the same message as the first
+  ``SAVEPOINT`` (:meth:`SavepointChain.defer_arm`), so hooks that run no query cost
+  no round trip at all, not even the guard's (a ``COMMIT`` from a hook goes through
+  ``wait()`` too, so the guard is always armed before it); a savepoint under which
+  nothing ran ("clean") is handed to the next implementation as is;
 * on a failure, ``ROLLBACK TO SAVEPOINT`` undoes the implementation's writes and
   leaves that savepoint open and clean, for the next one.
 
@@ -104,26 +106,31 @@ class SavepointChain:
         self.carried = False
         #: the RELEASE of a kept savepoint failed while the next implementation ran: its owner's fault
         self._broken: HookIsolationError | None = None
+        #: the commit guard's arming statement, sent with the first SAVEPOINT (see defer_arm)
+        self._arm: str | None = None
+        #: whether that arming statement was sent
+        self.armed = False
 
     # ------------------------------------------------------------ with the commit guard
 
-    def opening(self) -> str:
-        """The ``SAVEPOINT`` statement to send with the guard's arming statement (``""`` when one is open)."""
+    def defer_arm(self, statement: str) -> None:
+        """Send ``statement`` (the commit guard's arming) with the first ``SAVEPOINT`` a hook needs, and
+        release the last savepoint with the guard's disarming (see :meth:`closing`)."""
         self.carried = True
-        if self._clean is not None or self._kept is not None:
-            return ""
-        self._clean = f"confiture_hook_{next(_counter)}"
-        return f"SAVEPOINT {self._clean}"
+        self._arm = statement
+        self.armed = False
 
     def closing(self) -> tuple[str, Owner | None]:
-        """The ``RELEASE`` to send with the guard's disarming statement (``""`` for none), and whose it is."""
+        """The ``RELEASE`` to send with the guard's disarming statement (``""`` for none), and whose it is;
+        :attr:`armed` says whether the arming statement was sent at all (if not, nothing is to be undone)."""
         self.carried = False
+        self._arm = None
         return self._take_release()
 
     def forget(self) -> None:
         """The transaction was (or is about to be) rolled back: no savepoint is open any more."""
-        self._clean = self._kept = self._broken = None
-        self.carried = False
+        self._clean = self._kept = self._broken = self._arm = None
+        self.carried = self.armed = False
 
     def release_failed(self, owner: Owner | None, exc: Exception) -> HookIsolationError | None:
         """The isolation error for a failed message that released ``owner``'s savepoint, when that
@@ -210,6 +217,8 @@ class SavepointChain:
         if self._kept is not None:
             (prev, owner), self._kept = self._kept, None
             stmt = f"RELEASE SAVEPOINT {prev}; {stmt}"
+        if self._arm is not None:
+            stmt, self._arm, self.armed = f"{self._arm}; {stmt}", None, True
         from psycopg import errors, generators, pq
 
         pgconn = self.conn.pgconn

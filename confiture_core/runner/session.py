@@ -90,9 +90,10 @@ class CommitGuard:
     def armed(self, hooks: bool = False) -> Iterator[None]:
         """Arm the guard while the block runs in the current transaction (a no-op outside one).
 
-        :param hooks: the block calls plugin hooks: the first hook savepoint is opened in the
-            arming message, and the last one released in the disarming one (see
-            :mod:`confiture_core.isolation`), so that hooks cost no round trip of their own.
+        :param hooks: the block calls plugin hooks: the guard is armed in the message of the first
+            hook savepoint (only if a hook sends anything), and the last savepoint is released in
+            the disarming message (see :mod:`confiture_core.isolation`), so that hooks cost no
+            round trip of their own.
         :raises MigrationFailed: the block left a role set that cannot disarm it (SET ROLE
             without RESET ROLE).
         :raises HookIsolationError: a hook's savepoint is gone (it ended the transaction).
@@ -106,8 +107,10 @@ class CommitGuard:
             # created inside this transaction: not marked ready, since a rollback
             # of the transaction drops it again (prepare() avoids this cost)
             arm = f"{_GUARD_SQL}; {arm}"
-        opening = chain.opening() if hooks else ""
-        self.conn.execute(f"{arm}; {opening}" if opening else arm)
+        if hooks:
+            chain.defer_arm(arm)  # sent with the first statement a hook sends, if any
+        else:
+            self.conn.execute(arm)
         try:
             yield
         except BaseException:
@@ -117,6 +120,8 @@ class CommitGuard:
             chain.forget()
             return
         release, owner = chain.closing()
+        if hooks and not chain.armed:
+            return  # no hook sent anything: the guard was never armed, no savepoint was taken
         disarm = "DELETE FROM pg_temp.confiture_commit_guard"
         try:
             self.conn.execute(f"{release}; {disarm}" if release else disarm)
