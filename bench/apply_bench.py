@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -126,6 +127,7 @@ def main() -> None:
     ap.add_argument("--corpus", default="lemmy,ente", help="comma-separated corpus names")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the server is stopped (finally)
     bindir = Path(sys.executable).parent
     confiture = shutil.which("confiture", path=str(bindir))
     yoyo = shutil.which("yoyo", path=str(bindir))

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -123,6 +125,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--plugins", type=int, default=10)
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the server is stopped (finally)
     src = CORPUS / "lemmy"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

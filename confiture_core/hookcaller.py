@@ -323,7 +323,9 @@ class Hooks:
         try:
             value = fn()
         except BaseException as exc:
-            if not (raw and isinstance(exc, HookFailed)) and not is_failure(exc):
+            if raw and isinstance(exc, HookFailed):
+                return self._failed(owner, exc, raw)
+            if not is_failure(exc):
                 raise
             if conn.closed:
                 raise HookIsolationError(owner.plugin, owner.hook, owner.where,
