@@ -36,6 +36,7 @@ import warnings
 from pathlib import Path
 
 import psycopg
+from pglast import ast
 
 from confiture_core.sql import parse_sql_text
 
@@ -70,7 +71,8 @@ def dbmate_binary() -> str:
     return str(exe)
 
 
-def bench_corpus(name: str, repeat: int, server: object, psql: str, tools: dict[str, str]) -> dict[str, float]:
+def bench_corpus(name: str, repeat: int, server: object, psql: str, tools: dict[str, str],
+                 chosen: tuple[str, ...] = TOOLS) -> dict[str, float]:
     """Median wall time (s) per tool on corpus ``name``."""
     src = CORPUS / name
     order = (src / "order-up.txt").read_text().split()
@@ -91,41 +93,68 @@ def bench_corpus(name: str, repeat: int, server: object, psql: str, tools: dict[
     for i, f in enumerate(order):  # renamed so that each tool's lexical order is the corpus order
         stem = f.removesuffix(".up.sql")
         shutil.copy(src / "migrations" / f, yoyo_dir / f"{i:05d}_{stem}.sql")
-        (dbmate_dir / f"{i + 1:05d}_{stem}.sql").write_text(
-            "-- migrate:up\n" + (src / "migrations" / f).read_text() + "\n\n-- migrate:down\n")
+        text = (src / "migrations" / f).read_text()
+        parsed = parse_sql_text(text)
+        if any(isinstance(st.node, ast.TransactionStmt) or st.no_transaction_reason for st in parsed.statements):
+            # its own BEGIN/COMMIT, or CREATE INDEX CONCURRENTLY...: dbmate sends a file in one message (an
+            # implicit transaction), so such a file becomes one migration per statement, outside a transaction
+            for k, st in enumerate(parsed.statements):
+                (dbmate_dir / f"{i + 1:05d}{k:03d}_{stem}.sql").write_text(
+                    f"-- migrate:up transaction:false\n{st.sql};\n\n-- migrate:down\n")
+            continue
+        (dbmate_dir / f"{i + 1:05d}000_{stem}.sql").write_text(f"-- migrate:up\n{text}\n\n-- migrate:down\n")
     proj = tmp / "project"
     proj.mkdir()
-    times: dict[str, list[float]] = {t: [] for t in TOOLS}
+    times: dict[str, list[float]] = {t: [] for t in chosen}
+    failed: dict[str, str] = {}
     for rep in range(repeat):
-        for tool in (TOOLS if rep % 2 == 0 else TOOLS[::-1]):
+        for tool in (chosen if rep % 2 == 0 else chosen[::-1]):
+            if tool in failed:
+                continue
             db = f"bench_{name}_{tool.replace('-', '_')}_{rep}"
             fresh_db(admin, db, template)
             url = server.get_uri(db)  # type: ignore[attr-defined]
-            if tool == "psql":
-                t = timed([psql, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-f", str(all_ups), url])
-            elif tool == "psql-1":
-                t = timed([psql, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-1", "-f", str(all_ups), url])
-            elif tool == "confiture":
-                (proj / "confiture.toml").write_text(
-                    f'database_url = "{url}"\nmigrations_dir = "{src / "migrations"}"\n')
-                t = timed([tools["confiture"], "--no-plugins", "migrate", "up", "--yes"], cwd=proj)
-            elif tool == "dbmate":
-                durl = url + ("&" if "?" in url else "?") + "sslmode=disable"
-                t = timed([tools["dbmate"], "--url", durl, "--migrations-dir", str(dbmate_dir), "--no-dump-schema",
-                           "up"])
-            else:
-                yurl = url.replace("postgresql://", "postgresql+psycopg://", 1)
-                t = timed([tools["yoyo"], "apply", "--batch", "--no-config-file", "--database", yurl, str(yoyo_dir)])
+            try:
+                t = run_tool(tool, url, psql, tools, all_ups, proj, src, dbmate_dir, yoyo_dir)
+            except SystemExit as exc:  # reported, and left out of the medians
+                failed[tool] = str(exc).splitlines()[0][:200]
+                print(f"{name} run {rep + 1} {tool:9s} FAILED: {failed[tool]}", flush=True)
+                continue
             times[tool].append(t)
             print(f"{name} run {rep + 1} {tool:9s} {t:7.2f} s", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: statistics.median(v) for k, v in times.items() if v}
+
+
+def run_tool(tool: str, url: str, psql: str, tools: dict[str, str], all_ups: Path, proj: Path, src: Path,
+             dbmate_dir: Path, yoyo_dir: Path) -> float:
+    """One timed run of ``tool`` on the database ``url``.
+
+    :raises SystemExit: the tool failed.
+    """
+    if tool == "psql":
+        t = timed([psql, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-f", str(all_ups), url])
+    elif tool == "psql-1":
+        t = timed([psql, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-1", "-f", str(all_ups), url])
+    elif tool == "confiture":
+        (proj / "confiture.toml").write_text(
+            f'database_url = "{url}"\nmigrations_dir = "{src / "migrations"}"\n')
+        t = timed([tools["confiture"], "--no-plugins", "migrate", "up", "--yes"], cwd=proj)
+    elif tool == "dbmate":
+        durl = url + ("&" if "?" in url else "?") + "sslmode=disable"
+        t = timed([tools["dbmate"], "--url", durl, "--migrations-dir", str(dbmate_dir), "--no-dump-schema",
+                   "up"])
+    else:
+        yurl = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        t = timed([tools["yoyo"], "apply", "--batch", "--no-config-file", "--database", yurl, str(yoyo_dir)])
+    return t
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--corpus", default="lemmy,ente", help="comma-separated corpus names")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, among {', '.join(TOOLS)}")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the server is stopped (finally)
     bindir = Path(sys.executable).parent
@@ -145,13 +174,17 @@ def main() -> None:
     targets = {"lemmy": {"dbmate": 1.0, "psql-1": 1.3}, "ente": {"dbmate": 1.3}}
     try:
         for name in args.corpus.split(","):
-            med = bench_corpus(name, args.repeat, server, psql, tools)
+            med = bench_corpus(name, args.repeat, server, psql, tools,
+                               tuple(t for t in TOOLS if t in args.tools.split(",")))
             n = len((CORPUS / name / "order-up.txt").read_text().split())
             print()
             print(f"corpus {name}: {n} migrations, {args.repeat} runs each (alternating), median wall time")
             for k, v in med.items():
                 print(f"  {k:9s} {v:7.2f} s")
             for other in ("psql", "psql-1", "dbmate", "yoyo"):
+                if other not in med or "confiture" not in med:
+                    print(f"  confiture / {other:7s} = n/a ({other if other not in med else 'confiture'} failed)")
+                    continue
                 goal = targets.get(name, {}).get(other)
                 print(f"  confiture / {other:7s} = {med['confiture'] / med[other]:.2f}x"
                       + (f"   (target <= {goal}x)" if goal else ""))

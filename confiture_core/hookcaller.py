@@ -52,7 +52,7 @@ from . import hookresults
 from .errors import ConfitureError
 from .hookerrors import HookContractError, HookFailed, HookIsolationError, describe_error, is_failure
 from .hookspecs import Backfill, Finding, HookContext, MigrationResult
-from .isolation import Owner, chain_of, check_alive, check_alive_after_error, in_transaction, role
+from .isolation import Owner, chain_of, check_alive, check_alive_after_error, in_transaction
 
 if TYPE_CHECKING:
     import psycopg
@@ -302,8 +302,7 @@ class Hooks:
         if not in_transaction(conn):
             return self._unisolated(conn, owner, fn, raw)
         chain = chain_of(conn)
-        before = role(conn)
-        use = chain.begin(owner)  # the savepoint is taken when fn first uses the connection
+        use = chain.begin(owner)  # the savepoint (and the role to compare with) taken when fn first uses it
         try:
             value = fn()
         except BaseException as exc:
@@ -314,7 +313,7 @@ class Hooks:
             chain.roll_back(use)
             return self._failed(owner, exc, raw)
         chain.end(use)
-        check_alive(conn, owner, before)
+        check_alive(conn, owner, use.role_before)
         chain.kept(use)
         return value
 

@@ -73,10 +73,12 @@ class Owner:
 
 @dataclass
 class Use:
-    """One implementation's turn: its owner, and its savepoint once it used the connection."""
+    """One implementation's turn: its owner; once it used the connection, its savepoint and the session's
+    role just before (see :func:`role`; an implementation that sends nothing cannot change the role)."""
 
     owner: Owner
     savepoint: str | None = None
+    role_before: tuple[str | None, str | None] | None = None
 
 
 _chains: weakref.WeakKeyDictionary[Any, SavepointChain] = weakref.WeakKeyDictionary()
@@ -150,6 +152,7 @@ class SavepointChain:
 
         def first_wait(gen: Any, *args: Any, **kwargs: Any) -> Any:
             vars(conn).pop("wait", None)  # once
+            use.role_before = role(conn)
             self._take(use, wait)
             return wait(gen, *args, **kwargs)
 
@@ -258,31 +261,35 @@ def role(conn: psycopg.Connection[Any]) -> tuple[str | None, str | None]:
     return info.parameter_status("is_superuser"), info.parameter_status("session_authorization")
 
 
+#: libpq's PQTRANS_INTRANS and PQTRANS_INERROR (psycopg's ``pq.TransactionStatus``), compared with
+#: ``pgconn.transaction_status`` directly: this is asked twice per hook implementation
+_INTRANS, _INERROR = 2, 3
+
+
 def in_transaction(conn: psycopg.Connection[Any]) -> bool:
     """Whether ``conn`` is open, idle in a transaction block (libpq's status; no round trip)."""
-    from psycopg import pq
-
-    return not conn.closed and conn.info.transaction_status == pq.TransactionStatus.INTRANS
+    return not conn.closed and conn.pgconn.transaction_status == _INTRANS
 
 
 def check_alive(conn: psycopg.Connection[Any], owner: Owner, before: tuple[str | None, str | None] | None) -> None:
     """After an implementation returned: the connection is open, in the transaction, with its role.
 
-    :param before: :func:`role` before the implementation ran (``None``: not checked).
+    :param before: :func:`role` before the implementation first used the connection (``None``: it did
+        not, so the role is not checked).
     :raises HookIsolationError: it closed the connection, ended or aborted the transaction, or left a role set.
     """
     fail = HookIsolationError
     if conn.closed:
         raise fail(owner.plugin, owner.hook, owner.where,
                    "closed the connection; a hook must not close the runner's connection")
-    from psycopg import pq
-
-    status = conn.info.transaction_status
-    if status == pq.TransactionStatus.INERROR:
+    status = conn.pgconn.transaction_status
+    if status == _INTRANS and before is None:
+        return
+    if status == _INERROR:
         raise fail(owner.plugin, owner.hook, owner.where, (
             "left the transaction in an error state (it swallowed a database error without rolling back "
             "to a savepoint)"))
-    if status != pq.TransactionStatus.INTRANS:
+    if status != _INTRANS:
         raise fail(owner.plugin, owner.hook, owner.where, (
             "ended the runner's transaction (COMMIT or ROLLBACK); a hook must not commit, roll back or "
             "close the connection — use a savepoint (with conn.transaction()) instead"))
