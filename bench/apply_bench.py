@@ -183,7 +183,8 @@ def main() -> None:
                 print(f"  {k:9s} {v:7.2f} s")
             for other in ("psql", "psql-1", "dbmate", "yoyo"):
                 if other not in med or "confiture" not in med:
-                    print(f"  confiture / {other:7s} = n/a ({other if other not in med else 'confiture'} failed)")
+                    missing = other if other not in med else "confiture"
+                    print(f"  confiture / {other:7s} = n/a ({missing} not run or failed)")
                     continue
                 goal = targets.get(name, {}).get(other)
                 print(f"  confiture / {other:7s} = {med['confiture'] / med[other]:.2f}x"
