@@ -168,6 +168,10 @@ def main() -> None:
     print(f"  b / c     = {med['b'] / med['c']:.2f}x   (target <= 1.1): isolation of hooks that run no query")
     print(f"  b / a     = {med['b'] / med['a']:.2f}x   (target <= 1.15): 40 such hooks per migration")
     print(f"  d / d-raw = {med['d'] / med['d-raw']:.2f}x   (target <= 1.6): hooks that each run one query")
+    paired = {name: statistics.median(times[x][i] / times[y][i] for i in range(args.repeat))
+              for name, x, y in (("b/c", "b", "c"), ("b/a", "b", "a"), ("d/d-raw", "d", "d-raw"))}
+    print("  the same ratios within each run (A B ... B A, so neighbours share the machine's load), median: "
+          + ", ".join(f"{k} {v:.2f}x" for k, v in paired.items()))
     print(f"  d: isolation costs {(med['d'] - med['d-raw']) / calls * 1e6:.0f} us per call; per call "
           f"(d - a) / (d-raw - a) = {(med['d'] - med['a']) / max(med['d-raw'] - med['a'], 1e-9):.2f}")
 
