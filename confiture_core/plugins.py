@@ -30,8 +30,9 @@ pluggy's own services do the work, as in pytest's ``PytestPluginManager``:
 name is pluggy's ``set_blocked`` / ``is_blocked``; a hook no spec has is found by
 ``check_pending`` after each ``register``; a function named like a hook but not
 marked is seen in ``parse_hookimpl_opts``. Entry points are *not* loaded with
-``load_setuptools_entrypoints``, but by a loop over
-``importlib.metadata.entry_points(group="confiture")`` that registers each one
+``load_setuptools_entrypoints``, but by a loop over the group's entry points
+(read by :mod:`confiture_core.entrypoints`, which answers what
+``importlib.metadata.entry_points(group="confiture")`` would without importing it) that registers each one
 through the same ``register``, because that function
 
 * loads every entry point in one go and raises on the first import error,
@@ -50,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.metadata
 import importlib.util
 import inspect
 import os
@@ -60,14 +60,18 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
 from .config import Config, check_plugins_section
+from .entrypoints import entry_points
 from .errors import ConfigError, ConfitureError
 from .hookerrors import describe_error
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 ENTRY_POINT_GROUP = "confiture"
 FIRST_PARTY_DIST = "confiture"
@@ -258,8 +262,13 @@ class PluginLoader:
     def _load_entry_points(self) -> None:
         autoload = not self.options.no_plugins and self.env.get(AUTOLOAD_ENV, "") in ("", "0")
         seen: set[str] = set()
-        described: dict[importlib.metadata.Distribution, tuple[str, str]] = {}  # each METADATA read parses it
-        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        described: dict[Any, tuple[str, str]] = {}  # each METADATA read parses it
+        found: Any = entry_points(ENTRY_POINT_GROUP)  # without importing importlib.metadata (entrypoints.py)
+        if found is None:  # a source only importlib.metadata reads (a zip on sys.path, another finder)
+            import importlib.metadata
+
+            found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        for ep in sorted(found, key=lambda e: e.name):
             if ep.name in seen:
                 continue
             seen.add(ep.name)
@@ -338,7 +347,7 @@ class PluginLoader:
             self.warn(msg + outcome)
 
 
-def _first_party(ep: importlib.metadata.EntryPoint, config: Config) -> Any:
+def _first_party(ep: Any, config: Config) -> Any:
     """A first-party entry point's plugin: the module, or for one naming a function (``module:plugin``) what
     that function returns for ``config`` (the callbacks pack registers hooks only for the files it finds).
 
