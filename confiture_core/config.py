@@ -71,6 +71,8 @@ class Config:
     :ivar mixed: run a SQL file that mixes statements needing autocommit (``CREATE INDEX
         CONCURRENTLY``...) with others in autocommit, one statement at a time, as the
         ``-- confiture: no-transaction`` marker does (``False``: refuse such files).
+    :ivar callbacks_dir: the folder of SQL callback files (``before_migrate.sql``...), next to the
+        config file by default (``callbacks``); see the ``confiture_callbacks`` plugin.
     :ivar raw: the whole config table, for plugins that read their own sections.
     """
 
@@ -87,6 +89,7 @@ class Config:
     embedded_dir: Path = Path(".confiture/pgdata")
     out_of_order: str = "warn"
     mixed: bool = False
+    callbacks_dir: Path = Path("callbacks")
     raw: dict[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
@@ -252,7 +255,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 _KNOWN = {
     "migrations_dir", "tracking_table", "database_url", "lock_timeout", "statement_timeout",
     "advisory_lock_wait", "connect_timeout", "embedded_dir", "plugins", "lint", "dry_run", "review",
-    "out_of_order", "mixed", "apply",
+    "out_of_order", "mixed", "apply", "callbacks_dir",
 }
 
 OUT_OF_ORDER = ("warn", "allow", "refuse")
@@ -432,6 +435,7 @@ def load_config(
     cfg.statement_timeout = (None if statement_timeout is None
                              else check_duration(statement_timeout, f"{path}: statement_timeout"))
     cfg.embedded_dir = project_dir / (get_str("embedded_dir", ".confiture/pgdata") or ".confiture/pgdata")
+    cfg.callbacks_dir = project_dir / (get_str("callbacks_dir", "callbacks") or "callbacks")
     wait = data.get("advisory_lock_wait", 60)
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 86400:
         raise ConfigError(f"{path}: advisory_lock_wait must be a number of seconds between 0 and 86400")

@@ -55,8 +55,9 @@ import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -66,7 +67,8 @@ import pluggy
 from . import hookspecs
 from .config import Config, check_plugins_section
 from .entrypoints import entry_points
-from .errors import ConfigError
+from .errors import ConfigError, ConfitureError
+from .hookerrors import describe_error
 
 if TYPE_CHECKING:
     import importlib.metadata
@@ -98,6 +100,10 @@ class ConfiturePluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.unmarked: dict[str, list[str]] = {}
         self._unmarked_now: list[str] | None = None  # collected by parse_hookimpl_opts during register
+        #: where a pack whose ``confiture_lint_rules`` fails is reported (set by :class:`PluginLoader`)
+        self.warn: Callable[[str], None] = lambda msg: None
+        #: ``--strict-plugins``: such a failure is an error (:class:`ConfigError`) instead
+        self.strict = False
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         """pluggy's, noting a function named like a hook that is not marked ``@hookimpl``."""
@@ -205,6 +211,7 @@ class PluginLoader:
         self.warn = warn
         self.env = dict(os.environ) if env is None else env
         self.pm = ConfiturePluginManager()
+        self.pm.warn, self.pm.strict = warn, options.strict
         self.infos: list[PluginInfo] = []
         settings = config.section("plugins")
         check_plugins_section(config.config_file, settings)  # again: a Config may be built without load_config
@@ -280,7 +287,8 @@ class PluginLoader:
                     info.status = "not allowed"
                     self.infos.append(info)
                     continue
-            self._load(ep.name, "entry point", ep.load, info)
+            self._load(ep.name, "entry point", partial(_first_party, ep, self.config) if first_party else ep.load,
+                       info)
 
     def _load(self, name: str, source: str, importer: Callable[[], Any], info: PluginInfo | None = None) -> None:
         """Import one plugin and register it, or say why not (blocked names are never imported)."""
@@ -294,6 +302,8 @@ class PluginLoader:
             return
         try:
             obj = importer()
+        except ConfitureError:  # a first-party pack refusing the project's files (a callback file's syntax error)
+            raise
         except ModuleNotFoundError as exc:
             if source == "-p" and exc.name == name:  # asked for by name on the command line: a typo, not a skip
                 raise ConfigError(f"-p {name}: no module named {name!r} (check the name, and that its folder is "
@@ -337,6 +347,16 @@ class PluginLoader:
             self.warn(msg + outcome)
 
 
+def _first_party(ep: Any, config: Config) -> Any:
+    """A first-party entry point's plugin: the module, or for one naming a function (``module:plugin``) what
+    that function returns for ``config`` (the callbacks pack registers hooks only for the files it finds).
+
+    :raises ConfigError: the pack refuses the project's files.
+    """
+    obj = ep.load()
+    return obj if isinstance(obj, ModuleType) else obj(config)
+
+
 def _import_file(path: Path) -> ModuleType:
     name = f"confiture_local_plugins.{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -348,22 +368,58 @@ def _import_file(path: Path) -> ModuleType:
     return mod
 
 
+def _rules_of(impl: Any) -> tuple[list[Any], str | None]:
+    """The lint rule classes one ``confiture_lint_rules`` implementation returns, or ``[]`` and why it failed."""
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document
+            rules: Any = impl.function()
+        if rules is None:
+            return [], None
+        if isinstance(rules, (str, bytes)) or not isinstance(rules, Iterable):
+            raise TypeError(f"returned {type(rules).__name__}, expected a list of lint rule classes")
+        return list(rules), None
+    except (Exception, SystemExit) as exc:
+        return [], (f"plugin {impl.plugin_name!r}: confiture_lint_rules failed ({describe_error(exc)}); its lint "
+                    "rules are skipped")
+
+
+def _isolated_rules(pm: pluggy.PluginManager, impls: list[Any]) -> list[Any]:
+    """The rules of ``impls``; each failure named in a warning (all of them in one error when strict).
+
+    :raises ConfigError: a pack failed and the plugin manager is strict (``--strict-plugins``).
+    """
+    out: list[Any] = []
+    failures: list[str] = []
+    for impl in impls:
+        rules, failure = _rules_of(impl)
+        out.extend(rules)
+        if failure is not None:
+            failures.append(failure)
+    if failures and getattr(pm, "strict", False):
+        raise ConfigError("; ".join(failures) + " (--strict-plugins)")
+    for failure in failures:
+        getattr(pm, "warn", lambda m: None)(failure)
+    return out
+
+
+def _lint_impls(pm: pluggy.PluginManager) -> list[Any]:
+    """The ``confiture_lint_rules`` implementations, in pluggy's call order (wrappers left out)."""
+    return [i for i in reversed(pm.hook.confiture_lint_rules.get_hookimpls()) if not (i.wrapper or i.hookwrapper)]
+
+
 def lint_rule_codes(pm: pluggy.PluginManager, plugin_name: str) -> list[str]:
-    """Codes of the lint rules one registered plugin brings (through its ``confiture_lint_rules`` hookimpl)."""
-    codes: list[str] = []
-    for impl in pm.hook.confiture_lint_rules.get_hookimpls():
-        if impl.plugin_name == plugin_name and not (impl.wrapper or impl.hookwrapper):
-            with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document
-                rules: Any = impl.function() or ()
-            codes.extend(getattr(r, "code", r.__name__) for r in rules)
-    return codes
+    """Codes of the lint rules one registered plugin brings (through its ``confiture_lint_rules`` hookimpl).
+
+    :raises ConfigError: its ``confiture_lint_rules`` failed and the plugin manager is strict.
+    """
+    rules = _isolated_rules(pm, [i for i in _lint_impls(pm) if i.plugin_name == plugin_name])
+    return [getattr(r, "code", getattr(r, "__name__", repr(r))) for r in rules]
 
 
 def collect_lint_rules(pm: pluggy.PluginManager) -> list[Any]:
-    """Every lint rule class from every plugin's ``confiture_lint_rules``."""
-    out: list[Any] = []
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document
-        found = pm.hook.confiture_lint_rules()
-    for rules in found:
-        out.extend(rules or ())
-    return out
+    """Every lint rule class from every plugin's ``confiture_lint_rules``, each pack isolated: one that raises
+    (or returns something other than a list) is named in a warning and skipped, and the others still load.
+
+    :raises ConfigError: a pack failed and the plugin manager is strict (``--strict-plugins``).
+    """
+    return _isolated_rules(pm, _lint_impls(pm))

@@ -172,13 +172,11 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
 def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interactive: bool, yes: bool,
                where: str | None, shadow_url: str | None, allow_large_tables: bool, fmt: str) -> None:
     """Apply pending migrations (dry-run them first unless --yes)."""
-    from ..dryrun.place import Place
-    from .dryrun import check_fail_on, gate, run_dry_run
-
-    place = Place(where, shadow_url, allow_large_tables)
-
     app = current_app()
-    check_fail_on(fail_on)
+    if fail_on is not None:  # the dry run's modules are imported only when used (not by `up --yes`)
+        from .dryrun import check_fail_on
+
+        check_fail_on(fail_on)
     if fail_on and not dry_run:
         raise click.UsageError("--fail-on needs --dry-run")
     if interactive and (dry_run or yes):
@@ -187,19 +185,24 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
                                "(--dry-run only reports, --yes applies without asking)")
     version = None if target is None else parse_version(target, "--to")
     if dry_run:
-        run_dry_run(app, version, fmt, fail_on, place)
+        from ..dryrun.place import Place
+        from .dryrun import run_dry_run
+
+        run_dry_run(app, version, fmt, fail_on, Place(where, shadow_url, allow_large_tables))
         return
     if interactive:
-        from .wizard import run_wizard
-
         if fmt == "json":
             raise click.UsageError("--interactive asks questions on a terminal; it does not go with --format json")
+        from .wizard import run_wizard
 
         run_wizard(app, version)
         return
     stopped = None
     if not yes:
-        version, stopped, nothing = gate(app, version, interactive, place)
+        from ..dryrun.place import Place
+        from .dryrun import gate
+
+        version, stopped, nothing = gate(app, version, interactive, Place(where, shadow_url, allow_large_tables))
         if nothing:
             app.output.fail(stopped or "not confirmed", 1)
     result = app.runner().up(version)
