@@ -39,7 +39,7 @@ from ..migrations import Migration
 from ..sql import Statement
 from .events import Reporter
 from .invalid_indexes import concurrent_index, drop, find_invalid
-from .strong_locks import StrongLock, relations, strong_lock
+from .strong_locks import StrongLock, created_tables, relations, strong_lock
 
 Conn = psycopg.Connection[Any]
 T = TypeVar("T")
@@ -128,6 +128,7 @@ class SafeApply:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.conn = conn
         self.settings = settings or ApplySettings(None, 0, 0.0)
+        self._created: dict[tuple[int, str], frozenset[str]] = {}
         self.enabled = settings is not None
         self.reporter = reporter
         self.sleep = sleep
@@ -147,7 +148,26 @@ class SafeApply:
         own = self._own.get(m.version)
         if own is None:
             own = self._own[m.version] = _sets_lock_timeout(m)
-        return None if own else lock
+        if own:
+            return None
+        created = self._created_in_file(m, st)
+        # on tables this migration created no other session waits (they are not visible yet): nothing to bound
+        return lock if any(r not in created for r in lock.relations) else None
+
+    def _created_in_file(self, m: Migration, st: Statement) -> frozenset[str]:
+        """The tables created by the file of ``m`` that holds ``st`` (its up or its down file)."""
+        if m.kind != "sql":
+            return frozenset()
+        for d in ("up", "down"):
+            if m.path_for(d) is None:
+                continue
+            statements = m.sql(d).statements
+            if any(x is st for x in statements):
+                key = (m.version, d)
+                if key not in self._created:
+                    self._created[key] = created_tables(statements)
+                return self._created[key]
+        return frozenset()
 
     def execute(self, m: Migration, st: Statement, transactional: bool,
                 run: Callable[[Statement], psycopg.Cursor[Any]]) -> psycopg.Cursor[Any]:

@@ -8,6 +8,7 @@ DELETE on the table wait too (ACCESS EXCLUSIVE: even SELECT).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from pglast.stream import maybe_double_quote_name
 from pglast.visitors import Visitor
 
 from ..risk import MODES
+from ..sql import Statement
 
 #: ``LockStmt.mode`` (PostgreSQL's lockdefs.h: AccessShareLock = 1 ... AccessExclusiveLock = 8) -> SQL name
 _LOCKMODE = dict(enumerate(MODES, start=1))
@@ -156,3 +158,16 @@ def strong_lock(node: ast.Node) -> StrongLock | None:
         own = _name((node.relation.schemaname, node.relation.relname))
         rels = tuple(r for r in rels if r != own)
     return StrongLock(mode, rels)
+
+
+def created_tables(statements: Sequence[Statement]) -> frozenset[str]:
+    """The tables (``CREATE TABLE``, ``CREATE TABLE AS``) created by ``statements``, named as
+    :func:`relations` names them."""
+    names: set[str] = set()
+    for st in statements:
+        node = st.node
+        rel = node.relation if isinstance(node, ast.CreateStmt) else (
+            node.into.rel if isinstance(node, ast.CreateTableAsStmt) and node.into is not None else None)
+        if rel is not None:
+            names.add(_name((rel.schemaname, rel.relname)))
+    return frozenset(names)
