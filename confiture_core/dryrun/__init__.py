@@ -46,7 +46,7 @@ connection while our statement waits.
 """
 
 from .blockers import Blocker, BlockerWatch, LockBlocked
-from .catalog import SeqState, Snapshot, take_held, take_snapshot
+from .catalog import LockRead, SeqState, Snapshot, read_locks, take_snapshot
 from .hooks import DryRunEnded, DryRunHooks
 from .observer import MeasuringObserver
 from .policy import RollbackAll
@@ -72,6 +72,7 @@ __all__ = [
     "DryRunHooks",
     "DryRunReport",
     "LockBlocked",
+    "LockRead",
     "LockTaken",
     "MeasuringObserver",
     "MigrationReport",
@@ -84,7 +85,7 @@ __all__ = [
     "dry_run",
     "dry_run_lock_timeout",
     "partial_report",
+    "read_locks",
     "restore_sequences",
-    "take_held",
     "take_snapshot",
 ]

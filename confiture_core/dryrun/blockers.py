@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from ..errors import ConfitureError
+from ..risk import mode_name
 from .report import DryRunReport
 
 Conn = psycopg.Connection[Any]
@@ -47,6 +48,11 @@ class Blocker:
         return ", ".join(bits)
 
 
+def is_lock_timeout(error: str | None) -> bool:
+    """Whether a statement's error message says it waited longer than ``lock_timeout`` (SQLSTATE 55P03)."""
+    return bool(error) and ("[55P03]" in (error or "") or "lock timeout" in (error or ""))
+
+
 class LockBlocked(ConfitureError):
     """The dry run's statement waited longer than ``lock_timeout`` for another session's lock (exit 1).
 
@@ -73,6 +79,8 @@ SELECT a.pid, a.usename, a.application_name, a.state,
          WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation'
            AND l.relation IN (SELECT w.relation FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted)),
        (SELECT string_agg(format('%%s on %%s', w.mode, w.relation::regclass), ', ')
+          FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted AND w.locktype = 'relation'),
+       (SELECT json_agg(json_build_array(w.relation::bigint, w.mode, w.relation::regclass::text))
           FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted AND w.locktype = 'relation')
   FROM pg_stat_activity a
  WHERE a.pid = ANY(pg_blocking_pids(%(me)s))
@@ -98,6 +106,8 @@ class BlockerWatch:
         self.after_s = after_s
         self.every_s = every_s
         self.blockers: list[Blocker] = []
+        #: the relation locks our statement was seen waiting for: (oid, SQL mode, relation as text)
+        self.waiting: list[tuple[int, str, str]] = []
         self._armed_at: float | None = None
         self._cv = threading.Condition()
         self._stop = False
@@ -109,6 +119,7 @@ class BlockerWatch:
         """A statement starts: forget the last blockers, start watching."""
         with self._cv:
             self.blockers = []
+            self.waiting = []
             self._armed_at = time.monotonic()
             self._cv.notify()
 
@@ -139,17 +150,19 @@ class BlockerWatch:
                     self._cv.wait(timeout=wait)
                 continue
             try:
-                found = self._poll()
+                found, waiting = self._poll()
             except psycopg.Error:
-                found = []
+                found, waiting = [], []
             with self._cv:
                 if found and self._armed_at is not None:
                     self.blockers = found
+                    self.waiting = waiting or self.waiting
                 self._cv.wait(timeout=self.every_s)
 
-    def _poll(self) -> list[Blocker]:
+    def _poll(self) -> tuple[list[Blocker], list[tuple[int, str, str]]]:
         if self._conn is None:
             self._conn = psycopg.connect(self.url, autocommit=True, application_name="confiture dry-run watch")
         rows = self._conn.execute(_BLOCKERS_SQL, {"me": self.pid}).fetchall()
-        return [Blocker(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
+        waiting = [(int(o), mode_name(m), str(t)) for o, m, t in (rows[0][9] or [])] if rows else []
+        return [Blocker(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows], waiting
 
