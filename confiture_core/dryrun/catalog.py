@@ -36,7 +36,7 @@ WITH cur AS MATERIALIZED (
 known AS MATERIALIZED (
   SELECT unnest(string_to_array(nullif(current_setting('confiture.held_locks', true), ''), ',')::bigint[]) AS k),
 new AS MATERIALIZED (SELECT DISTINCT cur.k FROM cur WHERE cur.k NOT IN (SELECT known.k FROM known)),
-rel AS (SELECT new.k / 10 AS oid FROM new UNION SELECT unnest(%(want)s::bigint[])),
+rel AS MATERIALIZED (SELECT ARRAY(SELECT (new.k / 10)::oid FROM new UNION SELECT unnest(%(want)s::oid[])) AS a),
 det AS MATERIALIZED (
   SELECT c.oid::bigint AS oid, n.nspname, c.relname, c.relkind, c.relfilenode::bigint AS node,
          CASE WHEN c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE')
@@ -44,7 +44,7 @@ det AS MATERIALIZED (
          s.seqstart, s.seqincrement,
          c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE') AS locked
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
-   WHERE c.oid IN (SELECT rel.oid FROM rel))
+   WHERE c.oid = ANY((SELECT rel.a FROM rel)::oid[]))
 SELECT
   (SELECT coalesce(array_agg(new.k), '{}') FROM new),
   (SELECT coalesce(array_agg(known.k), '{}') FROM known WHERE known.k / 10 = ANY(%(prior)s::bigint[])),
@@ -189,7 +189,7 @@ def read_locks(conn: Conn, want: set[int] | None = None, prior: set[int] | None 
     :raises psycopg.Error: the catalog cannot be read (aborted transaction...).
     """
     row = conn.execute(_READ_SQL, {"codes": _CODES, "want": sorted(want or ()), "prior": sorted(prior or ()),
-                                   "row_exclusive": _CODES.index("RowExclusiveLock") + 1}).fetchone()
+                                   "row_exclusive": _CODES.index("RowExclusiveLock") + 1}, prepare=True).fetchone()
     assert row is not None
     new = [(int(k) // 10, MODES[int(k) % 10 - 1]) for k in row[0]]
     held: dict[int, set[str]] = {}

@@ -256,9 +256,8 @@ class MeasuringObserver:
         want = (named & self.exclusive) | ctx.sequences
         if self._opaque or ctx.fires:
             want |= self.exclusive | self.seq_locked
-        locked_before = set(self.locked)
         prior = {o for o, _ in asked} | ctx.sequences | (want & self.seq_locked)
-        read = read_locks(self.conn, want, prior | (locked_before if self._opaque else set()))
+        read = read_locks(self.conn, want, prior | (self.locked if self._opaque else set()))
         self.kinds.update(read.relations)
         rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
                               duration_ms=duration_ms, rows=rowcount if rowcount >= 0 else None)
@@ -296,7 +295,7 @@ class MeasuringObserver:
             prev = self.tables_known.get(oid)
             if prev is None or prev[0] == node or prev[0] == 0:
                 continue
-            (rewritten if oid in locked_before else unsure)[oid] = prev[1]
+            (rewritten if oid in self.locked else unsure)[oid] = prev[1]  # self.locked: before this read
         if unsure:
             ours = {int(r[0]) for r in self.conn.execute(OURS_SQL, [list(unsure)]).fetchall()}
             rewritten.update((o, n) for o, n in unsure.items() if o in ours)

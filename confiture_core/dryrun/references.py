@@ -63,39 +63,41 @@ SELECT
 CONTEXT_SQL = """
 WITH RECURSIVE path AS (SELECT p.s, p.i FROM unnest(current_schemas(true)) WITH ORDINALITY AS p(s, i)),
      want AS (SELECT w.sch, w.rel, w.i FROM unnest(%(sch)s::text[], %(rel)s::text[]) WITH ORDINALITY AS w(sch, rel, i)),
-     found AS (
+     found AS MATERIALIZED (
        SELECT want.i, (SELECT c.oid FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
                          LEFT JOIN path ON path.s = ns.nspname
                         WHERE c.relname = want.rel
                           AND (ns.nspname = want.sch OR (want.sch IS NULL AND path.i IS NOT NULL))
                         ORDER BY path.i LIMIT 1) AS oid
          FROM want),
-     kids(oid) AS (SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent IN (SELECT found.oid FROM found)
+     named AS MATERIALIZED (SELECT ARRAY(SELECT found.oid FROM found WHERE found.oid IS NOT NULL) AS a),
+     kids(oid) AS (SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = ANY((SELECT named.a FROM named)::oid[])
                    UNION SELECT i.inhrelid FROM pg_inherits i JOIN kids ON i.inhparent = kids.oid),
-     tabs AS (SELECT found.oid FROM found WHERE found.oid IS NOT NULL UNION SELECT kids.oid FROM kids
-              UNION SELECT x.indrelid FROM pg_index x WHERE x.indexrelid IN (SELECT found.oid FROM found)),
-     idx AS (SELECT x.indexrelid AS oid, x.indrelid AS tab FROM pg_index x
-              WHERE x.indrelid IN (SELECT tabs.oid FROM tabs)),
-     seqs AS (SELECT d.objid AS oid FROM pg_depend d
-               WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-                 AND d.refobjid IN (SELECT tabs.oid FROM tabs) AND d.deptype IN ('a', 'i')
-              UNION
-              SELECT d.refobjid FROM pg_depend d JOIN pg_attrdef ad ON ad.oid = d.objid
-               WHERE d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass
-                 AND ad.adrelid IN (SELECT tabs.oid FROM tabs)),
-     rels AS (SELECT tabs.oid FROM tabs UNION SELECT idx.oid FROM idx UNION SELECT seqs.oid FROM seqs)
+     tabs AS MATERIALIZED (
+       SELECT ARRAY(SELECT unnest(named.a) FROM named UNION SELECT kids.oid FROM kids
+                    UNION SELECT x.indrelid FROM pg_index x WHERE x.indexrelid = ANY((SELECT named.a FROM named)::oid[])) AS a),
+     idx AS MATERIALIZED (SELECT x.indexrelid AS oid, x.indrelid AS tab FROM pg_index x
+                           WHERE x.indrelid = ANY((SELECT tabs.a FROM tabs)::oid[])),
+     seqs AS MATERIALIZED (
+       SELECT d.objid AS oid FROM pg_depend d
+        WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY((SELECT tabs.a FROM tabs)::oid[])
+          AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+       UNION
+       SELECT d.refobjid FROM pg_attrdef ad JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+        WHERE ad.adrelid = ANY((SELECT tabs.a FROM tabs)::oid[]) AND d.refclassid = 'pg_class'::regclass),
+     rels AS (SELECT ARRAY(SELECT unnest(tabs.a) FROM tabs UNION SELECT idx.oid FROM idx
+                           UNION SELECT seqs.oid FROM seqs) AS a)
 SELECT
   coalesce((SELECT array_agg(found.oid::bigint ORDER BY found.i) FROM found), '{}'),
   coalesce((SELECT json_agg(json_build_array(c.oid::bigint, n.nspname, c.relname, c.relkind))
               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.oid IN (SELECT rels.oid FROM rels)),
-           '[]'),
+             WHERE c.oid = ANY((SELECT rels.a FROM rels)::oid[])), '[]'),
   coalesce((SELECT json_agg(json_build_array(idx.oid::bigint, idx.tab::bigint)) FROM idx), '[]'),
   coalesce((SELECT array_agg(kids.oid::bigint) FROM kids), '{}'),
   EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = ANY(%(funcs)s::text[])
              AND p.pronamespace <> 'pg_catalog'::regnamespace),
-  EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid IN (SELECT tabs.oid FROM tabs) AND NOT t.tgisinternal)
-  OR EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class IN (SELECT tabs.oid FROM tabs) AND r.rulename <> '_RETURN'),
+  EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = ANY((SELECT tabs.a FROM tabs)::oid[]) AND NOT t.tgisinternal)
+  OR EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = ANY((SELECT tabs.a FROM tabs)::oid[]) AND r.rulename <> '_RETURN'),
   coalesce((SELECT array_agg(EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = u.s) ORDER BY u.i)
               FROM unnest(%(schemas)s::text[]) WITH ORDINALITY AS u(s, i)), '{}')
 """
@@ -143,7 +145,7 @@ def resolve(conn: Any, names: list[tuple[str, ...]], functions: list[str], schem
         return Context()
     row = conn.execute(CONTEXT_SQL, {"sch": [n[0] if len(n) > 1 else None for n in names],
                                      "rel": [n[-1] for n in names], "funcs": functions,
-                                     "schemas": schemas}).fetchone()
+                                     "schemas": schemas}, prepare=True).fetchone()
     ctx = Context(oids=[None if o is None else int(o) for o in row[0]], calls=bool(row[4]), fires=bool(row[5]),
                   schemas=[bool(b) for b in row[6]], children={int(o) for o in row[3]})
     ctx.relations = {int(o): (str(s), str(n), str(k)) for o, s, n, k in row[1]}
