@@ -107,6 +107,14 @@ class Requirement:
     on_index_table: bool = False
 
 
+#: Rows written to a table with foreign keys are checked by the referential-integrity triggers with
+#: ``SELECT ... FOR KEY SHARE`` on the other table ("CREATE TABLE", REFERENCES; "The Locking Clause"
+#: of SELECT: FOR KEY SHARE takes ROW SHARE, like every FOR ... row lock): an INSERT into the
+#: referencing table locks each referenced table, a DELETE from a referenced table each referencing
+#: one, ROW SHARE (and their indexes, opened by the planner with the same mode).
+KEY_CHECK = ROW_SHARE
+
+
 def _name(rel: Any) -> tuple[str, ...] | None:
     if isinstance(rel, ast.RangeVar) and rel.relname:
         return (rel.schemaname, rel.relname) if rel.schemaname else (rel.relname,)

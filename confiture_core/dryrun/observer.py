@@ -25,7 +25,7 @@ from .catalog import (
     read_locks,
     take_snapshot,
 )
-from .lock_requirements import ROW_EXCLUSIVE, Requirement, required_locks
+from .lock_requirements import KEY_CHECK, ROW_EXCLUSIVE, Requirement, required_locks
 from .references import Context, destructive, references, resolve, sequence_names, target_of, target_parts
 from .report import LockTaken, MigrationReport, SequenceAdvance, StatementReport
 
@@ -88,6 +88,7 @@ class MeasuringObserver:
         self._ctx = Context()  # what the current statement names, resolved before it
         self._names: list[tuple[str, ...]] = []
         self._reqs: list[Requirement] = []
+        self._node: ast.Node | None = None
         self._opaque = False  # the statement runs code we cannot see (DO, CALL, a user function...)
         self._destroyed: list[str] = []  # pre-existing relations the statement removes data from
         # the locks the current migration's statements took: a statement asking again for one of
@@ -199,7 +200,7 @@ class MeasuringObserver:
     def _resolve(self, statement: Statement) -> None:
         """Before the statement: the relations it names and what hangs off them (indexes, sequences,
         children), the locks its kind asks for, and which pre-existing relations it removes data from."""
-        node = statement.node
+        node = self._node = statement.node
         refs = references(statement)
         self._reqs = required_locks(node) or []
         self._names = list(dict.fromkeys(refs.relations + refs.targets + [r.relation for r in self._reqs]
@@ -221,20 +222,33 @@ class MeasuringObserver:
             self._destroyed.extend(s for s, exists in zip(refs.schemas, ctx.schemas, strict=False)
                                    if exists and s in self.start_schemas)
 
-    def _asked(self) -> list[tuple[int, str]]:
-        """The (oid, mode) pairs the documentation says the current statement asks for (resolved)."""
+    def _asked(self, rows: int = 0) -> list[tuple[int, str]]:
+        """The (oid, mode) pairs the documentation says the current statement asks for (resolved).
+
+        :param rows: rows the statement wrote (foreign keys are checked per row written).
+        """
         ctx = self._ctx
         oid_of = dict(zip(self._names, ctx.oids, strict=False))
         out: list[tuple[int, str]] = []
+
+        def add(oid: int, mode: str, with_indexes: bool) -> None:
+            out.append((oid, mode))
+            if with_indexes:
+                out.extend((i, mode) for i in ctx.indexes.get(oid, ()))
+
         for r in self._reqs:
             oid = oid_of.get(r.relation)
             if oid is not None and r.on_index_table:
                 oid = ctx.index_table.get(oid)
             if oid is None:
                 continue
-            out.append((oid, r.mode))
-            if r.with_indexes:
-                out.extend((i, r.mode) for i in ctx.indexes.get(oid, ()))
+            add(oid, r.mode, r.with_indexes)
+            if r.mode == ROW_EXCLUSIVE and r.with_indexes and rows > 0:
+                node = self._node
+                others = (ctx.parents.get(oid, set()) if isinstance(node, ast.InsertStmt | ast.MergeStmt)
+                          else ctx.referencing.get(oid, set()) if isinstance(node, ast.DeleteStmt) else set())
+                for other in sorted(others):
+                    add(other, KEY_CHECK, True)
         return list(dict.fromkeys(out))
 
     def _lock(self, oid: int, mode: str, inferred: bool = False) -> LockTaken | None:
@@ -251,7 +265,7 @@ class MeasuringObserver:
         if self.watch:
             self.watch.disarm()
         ctx = self._ctx
-        asked = self._asked()
+        asked = self._asked(rowcount)
         named = {o for o in ctx.oids if o is not None} | ctx.children | set(ctx.index_table.values())
         want = (named & self.exclusive) | ctx.sequences
         if self._opaque or ctx.fires:

@@ -58,7 +58,8 @@ SELECT
 # Just before a statement, from the names it uses: each relation's oid, name and kind (as RESOLVE_SQL),
 # then what the statement may touch without naming it: the partitions / inheritance children of
 # the named tables, the table of each named index, the indexes of all these tables, their sequences
-# (serial / identity, or a column default's nextval), whether a user trigger or rule fires on them.
+# (serial / identity, or a column default's nextval), the tables at the other end of their foreign keys
+# (and those tables' indexes), whether a user trigger or rule fires on them.
 # Catalog reads only (no lock): linear in what the statement names, whatever the run did before.
 CONTEXT_SQL = """
 WITH RECURSIVE path AS (SELECT p.s, p.i FROM unnest(current_schemas(true)) WITH ORDINALITY AS p(s, i)),
@@ -75,9 +76,17 @@ WITH RECURSIVE path AS (SELECT p.s, p.i FROM unnest(current_schemas(true)) WITH 
                    UNION SELECT i.inhrelid FROM pg_inherits i JOIN kids ON i.inhparent = kids.oid),
      tabs AS MATERIALIZED (
        SELECT ARRAY(SELECT unnest(named.a) FROM named UNION SELECT kids.oid FROM kids
-                    UNION SELECT x.indrelid FROM pg_index x WHERE x.indexrelid = ANY((SELECT named.a FROM named)::oid[])) AS a),
+                    UNION SELECT x.indrelid FROM pg_index x
+                     WHERE x.indexrelid = ANY((SELECT named.a FROM named)::oid[])) AS a),
+     fks AS MATERIALIZED (
+       SELECT DISTINCT con.conrelid AS child, con.confrelid AS parent FROM pg_depend d
+         JOIN pg_constraint con ON con.oid = d.objid AND con.contype = 'f'
+        WHERE d.classid = 'pg_constraint'::regclass AND d.refclassid = 'pg_class'::regclass
+          AND d.refobjid = ANY((SELECT tabs.a FROM tabs)::oid[])),
+     ends AS MATERIALIZED (SELECT ARRAY(SELECT unnest(tabs.a) FROM tabs UNION SELECT fks.child FROM fks
+                                        UNION SELECT fks.parent FROM fks) AS a),
      idx AS MATERIALIZED (SELECT x.indexrelid AS oid, x.indrelid AS tab FROM pg_index x
-                           WHERE x.indrelid = ANY((SELECT tabs.a FROM tabs)::oid[])),
+                           WHERE x.indrelid = ANY((SELECT ends.a FROM ends)::oid[])),
      seqs AS MATERIALIZED (
        SELECT d.objid AS oid FROM pg_depend d
         WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY((SELECT tabs.a FROM tabs)::oid[])
@@ -85,7 +94,7 @@ WITH RECURSIVE path AS (SELECT p.s, p.i FROM unnest(current_schemas(true)) WITH 
        UNION
        SELECT d.refobjid FROM pg_attrdef ad JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
         WHERE ad.adrelid = ANY((SELECT tabs.a FROM tabs)::oid[]) AND d.refclassid = 'pg_class'::regclass),
-     rels AS (SELECT ARRAY(SELECT unnest(tabs.a) FROM tabs UNION SELECT idx.oid FROM idx
+     rels AS (SELECT ARRAY(SELECT unnest(ends.a) FROM ends UNION SELECT idx.oid FROM idx
                            UNION SELECT seqs.oid FROM seqs) AS a)
 SELECT
   coalesce((SELECT array_agg(found.oid::bigint ORDER BY found.i) FROM found), '{}'),
@@ -93,11 +102,13 @@ SELECT
               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE c.oid = ANY((SELECT rels.a FROM rels)::oid[])), '[]'),
   coalesce((SELECT json_agg(json_build_array(idx.oid::bigint, idx.tab::bigint)) FROM idx), '[]'),
+  coalesce((SELECT json_agg(json_build_array(fks.child::bigint, fks.parent::bigint)) FROM fks), '[]'),
   coalesce((SELECT array_agg(kids.oid::bigint) FROM kids), '{}'),
   EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = ANY(%(funcs)s::text[])
              AND p.pronamespace <> 'pg_catalog'::regnamespace),
   EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = ANY((SELECT tabs.a FROM tabs)::oid[]) AND NOT t.tgisinternal)
-  OR EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = ANY((SELECT tabs.a FROM tabs)::oid[]) AND r.rulename <> '_RETURN'),
+  OR EXISTS (SELECT 1 FROM pg_rewrite r
+              WHERE r.ev_class = ANY((SELECT tabs.a FROM tabs)::oid[]) AND r.rulename <> '_RETURN'),
   coalesce((SELECT array_agg(EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = u.s) ORDER BY u.i)
               FROM unnest(%(schemas)s::text[]) WITH ORDINALITY AS u(s, i)), '{}')
 """
@@ -113,6 +124,8 @@ class Context:
     :ivar indexes: table oid -> its indexes' oids.
     :ivar index_table: index oid -> its table's oid.
     :ivar children: partitions / inheritance children of the named tables.
+    :ivar parents: table oid -> the tables its foreign keys reference.
+    :ivar referencing: table oid -> the tables whose foreign keys reference it.
     :ivar sequences: the sequences named, and those of the named tables (serial, identity, column defaults).
     :ivar calls: a function defined outside pg_catalog is called (code we cannot see).
     :ivar fires: a user trigger or rule fires on a named table (it may touch other relations).
@@ -124,6 +137,8 @@ class Context:
     indexes: dict[int, list[int]] = field(default_factory=dict)
     index_table: dict[int, int] = field(default_factory=dict)
     children: set[int] = field(default_factory=set)
+    parents: dict[int, set[int]] = field(default_factory=dict)
+    referencing: dict[int, set[int]] = field(default_factory=dict)
     sequences: set[int] = field(default_factory=set)
     calls: bool = False
     fires: bool = False
@@ -146,12 +161,15 @@ def resolve(conn: Any, names: list[tuple[str, ...]], functions: list[str], schem
     row = conn.execute(CONTEXT_SQL, {"sch": [n[0] if len(n) > 1 else None for n in names],
                                      "rel": [n[-1] for n in names], "funcs": functions,
                                      "schemas": schemas}, prepare=True).fetchone()
-    ctx = Context(oids=[None if o is None else int(o) for o in row[0]], calls=bool(row[4]), fires=bool(row[5]),
-                  schemas=[bool(b) for b in row[6]], children={int(o) for o in row[3]})
+    ctx = Context(oids=[None if o is None else int(o) for o in row[0]], calls=bool(row[5]), fires=bool(row[6]),
+                  schemas=[bool(b) for b in row[7]], children={int(o) for o in row[4]})
     ctx.relations = {int(o): (str(s), str(n), str(k)) for o, s, n, k in row[1]}
     for i, t in row[2]:
         ctx.indexes.setdefault(int(t), []).append(int(i))
         ctx.index_table[int(i)] = int(t)
+    for child, parent in row[3]:
+        ctx.parents.setdefault(int(child), set()).add(int(parent))
+        ctx.referencing.setdefault(int(parent), set()).add(int(child))
     ctx.sequences = {o for o, (_s, _n, k) in ctx.relations.items() if k == "S"}
     return ctx
 
