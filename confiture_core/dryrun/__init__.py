@@ -48,7 +48,7 @@ connection while our statement waits.
 from .blockers import Blocker, BlockerWatch, LockBlocked
 from .catalog import LockRead, SeqState, Snapshot, read_locks, take_snapshot
 from .hooks import DryRunEnded, DryRunHooks
-from .observer import MeasuringObserver
+from .observer import MeasuringObserver, lock_pairs
 from .policy import RollbackAll
 from .report import (
     SEQUENCE_NOTE,
@@ -84,6 +84,7 @@ __all__ = [
     "build_report",
     "dry_run",
     "dry_run_lock_timeout",
+    "lock_pairs",
     "partial_report",
     "read_locks",
     "restore_sequences",

@@ -404,6 +404,21 @@ class MeasuringObserver:
         self._after_of = None
 
 
+def lock_pairs(m: MigrationReport | None, tables_only: bool = False) -> set[tuple[str, str]]:
+    """The (relation, mode) pairs of the locks ``m``'s executed statements took, to compare two runs.
+
+    ACCESS SHARE on an index is left out: PostgreSQL takes it or not depending on the
+    backend's relation cache, not on the statement (a ``CREATE TABLE ... REFERENCES t``
+    opens t's primary key index only while the cache of t's index columns is cold).
+
+    :param tables_only: only tables, views, materialized views and foreign tables (what the
+        risk is judged on).
+    """
+    kinds = {KIND_NAMES[k] for k in TABLE_KINDS}
+    return {(lk.relation, lk.mode) for s in (m.statements if m else []) if s.executed for lk in s.locks
+            if not (lk.kind == "index" and lk.mode == "ACCESS SHARE") and (not tables_only or lk.kind in kinds)}
+
+
 def _short(text: str, limit: int = 300) -> str:
     one = " ".join(redact_secrets(text).split())
     return one if len(one) <= limit else one[: limit - 1] + "…"

@@ -12,7 +12,7 @@ import pytest
 
 from confiture_core import hookspecs
 from confiture_core.config import load_config
-from confiture_core.dryrun import DryRunReport, LockBlocked, MeasuringObserver, MigrationReport, dry_run
+from confiture_core.dryrun import DryRunReport, LockBlocked, MeasuringObserver, MigrationReport, dry_run, lock_pairs
 from confiture_core.hookcaller import Hooks
 from confiture_core.runner import Runner
 
@@ -36,11 +36,7 @@ def migration(rep: DryRunReport, version: int) -> MigrationReport:
 
 
 def lockset(m: MigrationReport | None) -> set[tuple[str, str]]:
-    """(relation, mode) of every lock of ``m``'s executed statements, but ACCESS SHARE on an index: PostgreSQL
-    takes it or not depending on its relation cache (a CREATE TABLE ... REFERENCES t opens t's primary key
-    index only when the cache of t's index columns is cold), not on the statement."""
-    return {(lk.relation, lk.mode) for s in (m.statements if m else []) if s.executed for lk in s.locks
-            if not (lk.kind == "index" and lk.mode == "ACCESS SHARE")}
+    return lock_pairs(m)
 
 
 def real_locks(project: Path, url: str) -> dict[int, set[tuple[str, str]]]:
