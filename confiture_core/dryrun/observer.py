@@ -208,7 +208,11 @@ class MeasuringObserver:
         self._opaque, self._destroyed, self._ctx = refs.opaque, [], Context()
         if self.conn.info.transaction_status not in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.IDLE):
             return
-        ctx = resolve(self.conn, self._names, refs.functions, refs.schemas)
+        # foreign keys are checked per row an INSERT writes (against the tables referenced) or a DELETE
+        # removes (against the referencing tables): only then is the other end of a foreign key read
+        ctx = resolve(self.conn, self._names, refs.functions, refs.schemas,
+                      parents=isinstance(node, ast.InsertStmt | ast.MergeStmt),
+                      referencing=isinstance(node, ast.DeleteStmt))
         self._ctx = ctx
         self._opaque = self._opaque or ctx.calls
         self.kinds.update((o, entry(s, n, k)) for o, (s, n, k) in ctx.relations.items())

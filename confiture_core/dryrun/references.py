@@ -79,10 +79,13 @@ WITH RECURSIVE path AS (SELECT p.s, p.i FROM unnest(current_schemas(true)) WITH 
                     UNION SELECT x.indrelid FROM pg_index x
                      WHERE x.indexrelid = ANY((SELECT named.a FROM named)::oid[])) AS a),
      fks AS MATERIALIZED (
-       SELECT DISTINCT con.conrelid AS child, con.confrelid AS parent FROM pg_depend d
+       SELECT con.conrelid AS child, con.confrelid AS parent FROM pg_constraint con
+        WHERE %(parents)s AND con.contype = 'f' AND con.conrelid = ANY((SELECT tabs.a FROM tabs)::oid[])
+       UNION
+       SELECT con.conrelid, con.confrelid FROM pg_depend d
          JOIN pg_constraint con ON con.oid = d.objid AND con.contype = 'f'
-        WHERE d.classid = 'pg_constraint'::regclass AND d.refclassid = 'pg_class'::regclass
-          AND d.refobjid = ANY((SELECT tabs.a FROM tabs)::oid[])),
+        WHERE %(referencing)s AND d.classid = 'pg_constraint'::regclass AND d.refclassid = 'pg_class'::regclass
+          AND d.refobjid = ANY((SELECT tabs.a FROM tabs)::oid[]) AND con.confrelid = d.refobjid),
      ends AS MATERIALIZED (SELECT ARRAY(SELECT unnest(tabs.a) FROM tabs UNION SELECT fks.child FROM fks
                                         UNION SELECT fks.parent FROM fks) AS a),
      idx AS MATERIALIZED (SELECT x.indexrelid AS oid, x.indrelid AS tab FROM pg_index x
@@ -145,7 +148,8 @@ class Context:
     schemas: list[bool] = field(default_factory=list)
 
 
-def resolve(conn: Any, names: list[tuple[str, ...]], functions: list[str], schemas: list[str]) -> Context:
+def resolve(conn: Any, names: list[tuple[str, ...]], functions: list[str], schemas: list[str], *,
+            parents: bool = False, referencing: bool = False) -> Context:
     """Resolve, on the runner's connection, the relations a statement names and what hangs off them.
 
     :param conn: the runner's connection (catalog reads only: no lock is taken, nothing can fail
@@ -154,13 +158,17 @@ def resolve(conn: Any, names: list[tuple[str, ...]], functions: list[str], schem
         name is looked up along ``current_schemas(true)``, as PostgreSQL does.
     :param functions: names of the functions the statement calls.
     :param schemas: schema names it drops.
+    :param parents: also the tables the named tables' foreign keys reference (and their indexes).
+    :param referencing: also the tables whose foreign keys reference the named tables (and their
+        indexes): a table many others reference makes this read as large as their number.
     :raises psycopg.Error: the catalog cannot be read (aborted transaction).
     """
     if not names and not functions and not schemas:
         return Context()
     row = conn.execute(CONTEXT_SQL, {"sch": [n[0] if len(n) > 1 else None for n in names],
                                      "rel": [n[-1] for n in names], "funcs": functions,
-                                     "schemas": schemas}, prepare=True).fetchone()
+                                     "schemas": schemas, "parents": parents, "referencing": referencing},
+                       prepare=True).fetchone()
     ctx = Context(oids=[None if o is None else int(o) for o in row[0]], calls=bool(row[5]), fires=bool(row[6]),
                   schemas=[bool(b) for b in row[7]], children={int(o) for o in row[4]})
     ctx.relations = {int(o): (str(s), str(n), str(k)) for o, s, n, k in row[1]}
