@@ -42,8 +42,9 @@ def measured_run(project: Path, url: str, blocks: int, monkeypatch: pytest.Monke
         reads.append(len(want or ()) + len(prior or ()) + len(got.new) + len(got.relations) + len(got.prior))
         return got
 
-    def resolve(conn: Any, names: list[tuple[str, ...]], functions: list[str], schemas: list[str]) -> Context:
-        got = real_resolve(conn, names, functions, schemas)
+    def resolve(conn: Any, names: list[tuple[str, ...]], functions: list[str], schemas: list[str],
+                **kw: bool) -> Context:
+        got = real_resolve(conn, names, functions, schemas, **kw)
         resolves.append(len(names) + len(got.relations) + len(got.indexes) + len(got.sequences))
         return got
 
