@@ -22,9 +22,11 @@ from .test_exact_locks import hooks
 
 
 def block(i: int) -> list[tuple[str, str]]:
-    """Three migrations of the same shape, on a table of their own and on the pre-existing table base."""
-    return [(f"{3 * i + 1}_make{i}.up.sql", f"CREATE TABLE t{i} (id serial PRIMARY KEY, n int);\n"
-                                            f"INSERT INTO t{i} (n) VALUES (1), (2);\n"),
+    """Three migrations of the same shape, on a table of their own and on the pre-existing table base
+    (which every block's table references: base's statements must not read them all)."""
+    return [(f"{3 * i + 1}_make{i}.up.sql", f"CREATE TABLE t{i} (id serial PRIMARY KEY, n int, "
+                                            "base_id int REFERENCES base (id));\n"
+                                            f"INSERT INTO t{i} (n, base_id) VALUES (1, 1), (2, 1);\n"),
             (f"{3 * i + 2}_alter{i}.up.sql", f"ALTER TABLE t{i} ADD COLUMN c int;\nCREATE INDEX ON t{i} (n);\n"),
             (f"{3 * i + 3}_touch{i}.up.sql", f"UPDATE t{i} SET n = n + 1 WHERE id = 1;\n"
                                              "UPDATE base SET n = n + 1 WHERE id = 1;\n")]
