@@ -183,3 +183,7 @@ def main() -> None:
         for line in r["stops"]:
             print(f"  the whole-run dry run stopped at {line}; applied for real up to there, then went on")
         print(f"  whole-run dry runs: {r['dry_s']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
