@@ -30,6 +30,13 @@ Sources (PostgreSQL 18 documentation; the same since 12 for every rule here):
   "locks out writes but not reads of the index's parent table" (SHARE).
 - ``LOCK`` (https://www.postgresql.org/docs/current/sql-lock.html): the mode named.
 
+Three rules are measured rather than documented (``pg_locks`` on PostgreSQL 15 and
+18, bench/dryrun_accuracy.py): a new foreign key also takes ACCESS SHARE on the
+table it references; ADD PRIMARY KEY / UNIQUE / EXCLUDE also takes SHARE on the
+table (its index is built as CREATE INDEX builds one); DROP TABLE takes ACCESS
+EXCLUSIVE on the table's indexes and on the tables its foreign keys reference
+(their referential-integrity triggers are dropped with it).
+
 Why a table and not the measurement: a transaction that already holds a mode
 shows no new ``pg_locks`` row when a later statement asks for it again, so in a
 dry run (one transaction for every migration) the lock a statement asks for on a
@@ -75,6 +82,9 @@ ALTER_TABLE_LOCKS: dict[AlterTableType, str] = {
     AlterTableType.AT_DisableTrigUser: SHARE_ROW_EXCLUSIVE,
 }
 
+#: constraints ADD CONSTRAINT builds an index for (unless ``USING INDEX``)
+_INDEX_CONSTRAINTS = {ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_EXCLUSION}
+
 #: ALTER TABLE subcommands whose lock the documentation does not state plainly: no inference.
 _UNSTATED = {AlterTableType.AT_AlterConstraint, AlterTableType.AT_DetachPartitionFinalize}
 
@@ -99,12 +109,15 @@ class Requirement:
     :ivar with_indexes: the relation is read or written by the executor, which opens its
         indexes with the same mode (``SELECT``, ``INSERT``, ``UPDATE``, ``DELETE``, ``MERGE``).
     :ivar on_index_table: the lock is on the table of the index named (``DROP INDEX``, ``REINDEX INDEX``).
+    :ivar dependents: the table is dropped: so are its indexes, and the foreign-key triggers its
+        constraints put on the tables they reference, each under ACCESS EXCLUSIVE (the mode given).
     """
 
     relation: tuple[str, ...]
     mode: str
     with_indexes: bool = False
     on_index_table: bool = False
+    dependents: bool = False
 
 
 #: Rows written to a table with foreign keys are checked by the referential-integrity triggers with
@@ -177,7 +190,10 @@ def _alter_table(node: ast.AlterTableStmt) -> list[Requirement] | None:
             mode = SHARE_ROW_EXCLUSIVE
             ref = _name(cmd.def_.pktable)
             if ref:
-                extra.append(Requirement(ref, SHARE_ROW_EXCLUSIVE))
+                extra += [Requirement(ref, SHARE_ROW_EXCLUSIVE), Requirement(ref, ACCESS_SHARE)]
+        elif cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint) \
+                and cmd.def_.contype in _INDEX_CONSTRAINTS and not cmd.def_.indexname:
+            extra.append(Requirement(name, SHARE))  # the index is built as CREATE INDEX builds one
         elif cmd.subtype in (AlterTableType.AT_SetRelOptions, AlterTableType.AT_ResetRelOptions):
             names = [str(d.defname) if not d.defnamespace else f"{d.defnamespace}.{d.defname}"
                      for d in cmd.def_ or () if isinstance(d, ast.DefElem)]
@@ -239,7 +255,8 @@ def required_locks(node: ast.Node) -> list[Requirement] | None:
         if node.removeType not in _DROPPED or node.concurrent:
             return None
         names = [p for p in (_parts(o) for o in node.objects or ()) if p]
-        out = [Requirement(n[-2:], ACCESS_EXCLUSIVE) for n in names]
+        out = [Requirement(n[-2:], ACCESS_EXCLUSIVE, dependents=node.removeType == ObjectType.OBJECT_TABLE)
+               for n in names]
         if node.removeType == ObjectType.OBJECT_INDEX:
             out += [Requirement(n[-2:], ACCESS_EXCLUSIVE, on_index_table=True) for n in names]
         return out
@@ -290,7 +307,7 @@ def required_locks(node: ast.Node) -> list[Requirement] | None:
                 if isinstance(c, ast.Constraint) and c.contype == ConstrType.CONSTR_FOREIGN:
                     ref = _name(c.pktable)
                     if ref:
-                        refs.append(Requirement(ref, SHARE_ROW_EXCLUSIVE))
+                        refs += [Requirement(ref, SHARE_ROW_EXCLUSIVE), Requirement(ref, ACCESS_SHARE)]
             if isinstance(elt, ast.TableLikeClause):
                 ref = _name(elt.relation)
                 if ref:

@@ -211,7 +211,7 @@ class MeasuringObserver:
         # foreign keys are checked per row an INSERT writes (against the tables referenced) or a DELETE
         # removes (against the referencing tables): only then is the other end of a foreign key read
         ctx = resolve(self.conn, self._names, refs.functions, refs.schemas,
-                      parents=isinstance(node, ast.InsertStmt | ast.MergeStmt),
+                      parents=isinstance(node, ast.InsertStmt | ast.MergeStmt | ast.DropStmt),
                       referencing=isinstance(node, ast.DeleteStmt))
         self._ctx = ctx
         self._opaque = self._opaque or ctx.calls
@@ -247,6 +247,9 @@ class MeasuringObserver:
             if oid is None:
                 continue
             add(oid, r.mode, r.with_indexes)
+            if r.dependents:
+                out.extend((i, r.mode) for i in ctx.indexes.get(oid, ()))
+                out.extend((p, r.mode) for p in sorted(ctx.parents.get(oid, set())))
             if r.mode == ROW_EXCLUSIVE and r.with_indexes and rows > 0:
                 node = self._node
                 others = (ctx.parents.get(oid, set()) if isinstance(node, ast.InsertStmt | ast.MergeStmt)
