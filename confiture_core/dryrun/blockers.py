@@ -10,9 +10,15 @@ import psycopg
 
 from ..blockers import Blocker, blockers_of
 from ..errors import ConfitureError
+from ..risk import mode_name
 from .report import DryRunReport
 
 Conn = psycopg.Connection[Any]
+
+
+def is_lock_timeout(error: str | None) -> bool:
+    """Whether a statement's error message says it waited longer than ``lock_timeout`` (SQLSTATE 55P03)."""
+    return bool(error) and ("[55P03]" in (error or "") or "lock timeout" in (error or ""))
 
 
 class LockBlocked(ConfitureError):
@@ -29,6 +35,14 @@ class LockBlocked(ConfitureError):
         super().__init__(message)
         self.report = report
         self.detail = detail or message
+
+
+
+#: the relation locks ``%(me)s`` waits for: (oid, PostgreSQL mode name, relation as text)
+_WAITING_SQL = """
+SELECT w.relation::bigint, w.mode, w.relation::regclass::text
+  FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted AND w.locktype = 'relation'
+"""
 
 
 class BlockerWatch:
@@ -49,6 +63,8 @@ class BlockerWatch:
         self.after_s = after_s
         self.every_s = every_s
         self.blockers: list[Blocker] = []
+        #: the relation locks our statement was seen waiting for: (oid, SQL mode, relation as text)
+        self.waiting: list[tuple[int, str, str]] = []
         self._armed_at: float | None = None
         self._cv = threading.Condition()
         self._stop = False
@@ -60,6 +76,7 @@ class BlockerWatch:
         """A statement starts: forget the last blockers, start watching."""
         with self._cv:
             self.blockers = []
+            self.waiting = []
             self._armed_at = time.monotonic()
             self._cv.notify()
 
@@ -90,16 +107,21 @@ class BlockerWatch:
                     self._cv.wait(timeout=wait)
                 continue
             try:
-                found = self._poll()
+                found, waiting = self._poll()
             except psycopg.Error:
-                found = []
+                found, waiting = [], []
             with self._cv:
                 if found and self._armed_at is not None:
                     self.blockers = found
+                    self.waiting = waiting or self.waiting
                 self._cv.wait(timeout=self.every_s)
 
-    def _poll(self) -> list[Blocker]:
+    def _poll(self) -> tuple[list[Blocker], list[tuple[int, str, str]]]:
         if self._conn is None:
             self._conn = psycopg.connect(self.url, autocommit=True, application_name="confiture dry-run watch")
-        return blockers_of(self._conn, self.pid)
+        found = blockers_of(self._conn, self.pid)
+        if not found:
+            return [], []
+        rows = self._conn.execute(_WAITING_SQL, {"me": self.pid}).fetchall()
+        return found, [(int(o), mode_name(m), str(t)) for o, m, t in rows]
 

@@ -24,11 +24,12 @@ class LockTaken:
     :ivar mode: SQL lock-mode name, e.g. ``"SHARE"``.
     :ivar blocks: common operations other sessions cannot run meanwhile.
     :ivar preexisting: the relation existed before the run (else created by it).
-    :ivar inferred: not seen taken by this statement in ``pg_locks``: a lock an earlier
-        migration of the same dry run already held on a relation this statement names
-        (PostgreSQL shows no new row for a mode already held; the real run, where each
-        migration has its own transaction, takes it afresh), or the lock a statement
-        that was not executed would take.
+    :ivar inferred: not seen taken by this statement in ``pg_locks``: the mode the
+        documentation gives for the statement's kind on a relation it names, held since
+        before its migration (PostgreSQL shows no new row for a mode already held; the
+        real run, where each migration has its own transaction, takes it afresh; see
+        :mod:`.lock_requirements`), the lock a statement that was not executed would
+        take, or the lock a statement stopped by ``lock_timeout`` waited for.
     """
 
     relation: str

@@ -13,7 +13,7 @@ from ..hookcaller import Hooks
 from ..hookspecs import MigrationResult
 from ..migrations import Direction, Migration
 from ..runner import CommitGuard, NullReporter, Reporter, Runner, RunResult, Session
-from .blockers import BlockerWatch, LockBlocked
+from .blockers import BlockerWatch, LockBlocked, is_lock_timeout
 from .hooks import DryRunHooks
 from .observer import MeasuringObserver
 from .policy import RollbackAll
@@ -38,10 +38,6 @@ def _set_sequences(report: DryRunReport, restored: list[str], skipped: list[tupl
     report.sequences_restored = restored
     report.sequences_not_restored = [n for n, _ in skipped]
     report.sequences_not_restored_reasons = dict(skipped)
-
-
-def _lock_timeout_error(error: str | None) -> bool:
-    return bool(error) and ("[55P03]" in (error or "") or "lock timeout" in (error or ""))
 
 
 class _RecordingReporter(NullReporter):
@@ -167,7 +163,7 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
     report = build_report(observer.reports, result, server_version, timeout)
     _set_sequences(report, restored, skipped)
     failed = [m for m in report.migrations if m.status == "failed"]
-    if failed and _lock_timeout_error(failed[0].error):
+    if failed and is_lock_timeout(failed[0].error):
         blockers = watch.blockers if watch else []
         if blockers:
             waited = blockers[0].waiting_for or "a lock"
