@@ -273,6 +273,9 @@ class Gate:
 
     def __init__(self, diff_base: str | None = None, baseline_file: Path | None = None,
                  write_baseline: Path | None = None) -> None:
+        if diff_base is not None and write_baseline is not None:
+            raise LintUsageError("--write-baseline records the findings of every file; it does not go with --diff "
+                                 "(a baseline written from the changed files alone would forget the others)")
         project = _project()
         self.diff_base = diff_base
         self.baseline_file = _under(project, baseline_file)

@@ -46,7 +46,7 @@ class ConfitureDatabase:
     """
 
     name: str
-    url: str
+    url: str = field(repr=False)  # may hold the server's password: pytest prints a failing test's fixtures
     project: ConfitureProject
     version: int
     _conns: list[psycopg.Connection[Any]] = field(default_factory=list, repr=False)

@@ -66,11 +66,26 @@ def _version(text: str, what: str) -> int:
     return int(text)
 
 
+_SETTINGS_INI = ("confiture_stairway_start", "confiture_irreversible", "confiture_lint_fail_on", "confiture_prelude")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A bad ``confiture_*`` ini setting is one usage error at start-up, not one error per test (settings
+    left at their defaults are not read: the plugin costs nothing to sessions that do not use it)."""
+    if any(config.getini(name) not in ("", [], "error") for name in _SETTINGS_INI):
+        _read_settings(config)
+
+
 @pytest.fixture(scope="session")
 def confiture_settings(pytestconfig: pytest.Config) -> Settings:
     """The built-in tests' settings (:class:`~confiture_plugins.testing.Settings`) from the ini options
     ``confiture_stairway_start``, ``confiture_irreversible``, ``confiture_lint_fail_on`` and ``confiture_prelude``
     (paths relative to the ini file)."""
+    return _read_settings(pytestconfig)
+
+
+def _read_settings(pytestconfig: pytest.Config) -> Settings:
+    """:raises pytest.UsageError: a setting is not what it should be."""
     from .checks import LINT_LEVELS
     from .settings import Settings
 

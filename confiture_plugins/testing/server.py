@@ -49,13 +49,16 @@ class TestServer:
 
     __test__ = False  # not a test class, whatever its name
 
-    admin_url: str
+    admin_url: str = field(repr=False)  # may hold a password: pytest prints a failing test's fixtures
     source: str
     started: bool = False
     token: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     _counter: itertools.count[int] = field(default_factory=itertools.count, repr=False)
     _params: dict[str, Any] = field(default_factory=dict, repr=False)
     _major: int | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return f"TestServer({self.shown}, source={self.source!r})"
 
     def __post_init__(self) -> None:
         from psycopg.conninfo import conninfo_to_dict
@@ -117,7 +120,11 @@ class TestServer:
         :param template: the template database to copy (``CREATE DATABASE ... TEMPLATE``).
         :param as_template: mark the new database as a template (``IS_TEMPLATE = true``).
         """
-        from pytest_postgresql.janitor import DatabaseJanitor
+        try:
+            from pytest_postgresql.janitor import DatabaseJanitor
+        except ImportError:
+            raise ConfigError("the Confiture pytest plugin needs pytest-postgresql: "
+                              "pip install 'confiture[pytest]'") from None
 
         p = self._params
         return DatabaseJanitor(user=str(p.get("user") or os.environ.get("PGUSER") or "postgres"),

@@ -116,3 +116,12 @@ def test_unwritable_baseline_is_a_usage_error(proj: Path) -> None:
     r = lint(proj, "--write-baseline", "no/such/dir/b.json")
     assert r.exit_code == 2
     assert "cannot write it" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_write_baseline_with_diff_is_refused(proj: Path) -> None:
+    lint(proj, "--write-baseline", "b.json")
+    before = (proj / "b.json").read_text()
+    r = lint(proj, "--diff", "HEAD", "--baseline", "b.json", "--write-baseline", "b.json")
+    assert r.exit_code == 2
+    assert "--write-baseline" in r.stderr and "--diff" in r.stderr
+    assert (proj / "b.json").read_text() == before  # the recorded findings of other files are kept

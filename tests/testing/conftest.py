@@ -26,7 +26,7 @@ from ..conftest import Server
 
 for _ep in importlib.metadata.entry_points(group="confiture"):
     if _ep.value.startswith("confiture_plugins."):
-        importlib.import_module(_ep.value)
+        importlib.import_module(_ep.module)
 
 
 @pytest.fixture

@@ -157,3 +157,13 @@ def test_a_database_url_of_the_project_is_never_used(pytester: pytest.Pytester, 
     pytester.runpytest("-p", "no:cacheprovider", "-k", "head or runner").assert_outcomes(passed=2)
 
 
+
+
+def test_a_bad_setting_is_one_usage_error_at_start_up(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nconfiture_stairway_start = abc\n")
+    pytester.makepyfile(test_a="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert err.count("confiture_stairway_start = 'abc': expected a migration version") == 1, err
+    assert "plugin.py" not in err + result.stdout.str()  # no traceback of the plugin's code
