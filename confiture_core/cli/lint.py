@@ -226,6 +226,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     ignore_meta = frozenset(i.upper() for i in ign if i.upper() in META_CODES)
     options = LintOptions(pg_version=version, lint_config=lint_cfg,
                           runner_lock_timeout=_runner_lock_timeout(config),
+                          runner_statement_timeout=_runner_statement_timeout(config),
                           ignore_meta=ignore_meta, mixed=getattr(config, "mixed", False))
     use_cache = not no_cache and lint_cfg.get("cache", True) is not False
     cache_dir = config.project_dir / ".confiture" / "lint-cache" if use_cache else None
@@ -378,6 +379,7 @@ def lint_for_review(app: Any, files: Sequence[Path]) -> LintReport:
     version, _ = resolve_pg_version(None, app, lint_cfg, where)
     options = LintOptions(pg_version=version, lint_config=lint_cfg,
                           runner_lock_timeout=_runner_lock_timeout(config),
+                          runner_statement_timeout=_runner_statement_timeout(config),
                           ignore_meta=frozenset(i.upper() for i in ign if i.upper() in META_CODES),
                           mixed=getattr(config, "mixed", False))
     return Linter(chosen, options, cache_dir=None, jobs=1, known_codes=[r.code for r in available]).lint_paths(
@@ -389,3 +391,11 @@ def _runner_lock_timeout(config: Config) -> str | None:
     (a ``confiture.toml``): CF120 has nothing to ask for then. Files linted without a project may be applied
     by any tool, so only a ``lock_timeout`` they are given counts."""
     return config.strong_lock_timeout() if config.config_file is not None else config.lock_timeout
+
+
+def _runner_statement_timeout(config: Config) -> str | None:
+    """The project's ``statement_timeout``, which the runner sets before every migration (``None``: unset or 0)."""
+    from ..config import duration_ms
+
+    value = config.statement_timeout
+    return None if value is None or duration_ms(str(value)) == 0 else value

@@ -103,6 +103,7 @@ def ruleset_fingerprint(rules: Sequence[type[LintRule]], options: LintOptions,
         "pg_version": options.pg_version,
         "config": options.lint_config,
         "lock_timeout": options.runner_lock_timeout,
+        "statement_timeout": options.runner_statement_timeout,
         "ignore_meta": sorted(options.ignore_meta),
         "mixed": options.mixed,
     }

@@ -176,7 +176,8 @@ def _lint_parsed(
     configs = plan.configs
     ctx = LintContext(path=path, text=text, statements=statements, index=0, in_transaction=in_tx,
                       pg_version=options.pg_version, config={},
-                      lock_timeout_set=options.runner_lock_timeout is not None)
+                      lock_timeout_set=options.runner_lock_timeout is not None,
+                      statement_timeout_set=options.runner_statement_timeout is not None)
     by_type = plan.by_type
     memo = ctx.memo
     for stmt in statements:

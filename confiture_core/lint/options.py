@@ -17,6 +17,8 @@ class LintOptions:
     :ivar lint_config: the raw ``[lint]`` table (rules read their sub-tables).
     :ivar runner_lock_timeout: the project's ``lock_timeout`` setting, which the
         runner applies before every migration (``None`` when unset).
+    :ivar runner_statement_timeout: the project's ``statement_timeout`` setting, which the
+        runner applies before every migration (``None`` when unset or ``0``).
     :ivar ignore_meta: engine codes (``CF000``...) not to report.
     :ivar mixed: the project's ``mixed`` setting: a file mixing statements that need
         autocommit with others runs in autocommit instead of being refused (``CF003``).
@@ -25,6 +27,7 @@ class LintOptions:
     pg_version: int = NEWEST_PG_VERSION
     lint_config: Mapping[str, Any] = field(default_factory=dict)
     runner_lock_timeout: str | None = None
+    runner_statement_timeout: str | None = None
     ignore_meta: frozenset[str] = frozenset()
     mixed: bool = False
 

@@ -108,6 +108,8 @@ class LintContext:
     :ivar lock_timeout_set: ``True`` once a ``SET lock_timeout`` appeared earlier
         in the file, or when the project's config sets ``lock_timeout`` (the
         runner then sets it before every migration).
+    :ivar statement_timeout_set: ``True`` when the project's config sets a ``statement_timeout``
+        (the runner sets it before every migration).
     :ivar state: scratch ``dict`` private to this rule for this file.
     :ivar memo: scratch ``dict`` shared by every rule for the current statement only (the engine
         empties it before each statement): a fact several rules compute from the same statement is
@@ -124,6 +126,7 @@ class LintContext:
     config: Mapping[str, Any]
     created_tables: set[TableKey] = field(default_factory=set)
     lock_timeout_set: bool = False
+    statement_timeout_set: bool = False
     state: dict[str, Any] = field(default_factory=dict)
     memo: dict[str, Any] = field(default_factory=dict)
 

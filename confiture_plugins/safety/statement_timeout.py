@@ -48,14 +48,14 @@ class StatementTimeout(LintRule):
         "limit, so `SET statement_timeout = 0` does not count.\n\n"
         "Instead: `SET statement_timeout = '5min';` (or the time the migration may take) at the top of the "
         "migration, or `statement_timeout` in `confiture.toml`, which the runner sets before every "
-        "migration. Reported once per file, on the first schema change. Off by default because the linter "
-        "cannot see the project's `statement_timeout` setting: select it (`--select CF133`) in projects "
-        "that set the timeout in each migration."
+        "migration (then this rule is silent). Reported once per file, on the first schema change. Off by "
+        "default: select it (`--select CF133`) to require a timeout in every migration of a project that "
+        "does not set one in its configuration."
     )
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         state = ctx.state
-        if state.get("done"):
+        if state.get("done") or ctx.statement_timeout_set:  # the runner sets the project's before each migration
             return
         node = statement.node
         sets = _sets_timeout(node)

@@ -1,4 +1,4 @@
-"""CF120 and the runner's own lock_timeout: a Confiture project's strong statements are already bounded."""
+"""CF120 and CF133 and the runner's own timeouts: a Confiture project's migrations are already bounded."""
 
 from __future__ import annotations
 
@@ -33,3 +33,18 @@ def test_an_unbounded_apply_brings_cf120_back(tmp_path: Path) -> None:
 def test_files_outside_a_project_still_get_cf120(tmp_path: Path) -> None:
     (tmp_path / "1_note.up.sql").write_text(MIGRATION)
     assert cf120_count(tmp_path) == 1
+
+
+def test_cf133_is_silent_when_the_project_sets_a_statement_timeout(tmp_path: Path) -> None:
+    (tmp_path / "1_note.up.sql").write_text(MIGRATION)
+
+    def count(config: str) -> int:
+        (tmp_path / "confiture.toml").write_text('migrations_dir = "."\n' + config)
+        result = CliRunner().invoke(cli, ["--project", str(tmp_path), "lint", "--format", "json", "--no-cache",
+                                          "--select", "CF133", str(tmp_path / "1_note.up.sql")],
+                                    catch_exceptions=False)
+        return sum(1 for v in json.loads(result.stdout)["violations"] if v["code"] == "CF133")
+
+    assert count("") == 1
+    assert count('statement_timeout = "5min"\n') == 0
+    assert count('statement_timeout = "0"\n') == 1  # 0 disables the limit
