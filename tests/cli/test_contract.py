@@ -22,8 +22,8 @@ import pytest
 from confiture_core.cli import next_version
 from confiture_core.migrations import discover
 
-from .conftest import run_cli, write
-from .test_runner import history, tables
+from ..conftest import run_cli, write
+from ..runner.test_runner import history, tables
 
 
 def test_python_migration_that_rolls_back_applies_nothing(project: Path, db: psycopg.Connection[Any]) -> None:
