@@ -156,6 +156,19 @@ def test_stale_pid_files_naming_a_live_unrelated_process(dev_project: Path) -> N
         stranger.wait()
 
 
+def test_postmaster_pid_naming_a_process_that_is_gone(dev_project: Path) -> None:
+    """A ``postmaster.pid`` left by a server that died with the machine names a pid nobody has now:
+    the server is stopped, not taken for running (no server is started to say so)."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    data_dir = dev_project / ".confiture" / "pgdata"
+    data_dir.mkdir(parents=True)
+    (data_dir / "postmaster.pid").write_text(f"{gone.pid}\n{data_dir}\n0\n5432\n{data_dir}\n")
+    code, doc = _status(dev_project)
+    assert code == 1 and doc["state"] == "stopped"
+    assert not _processes_in(data_dir)
+
+
 def test_record_with_garbage_is_ignored(dev_project: Path) -> None:
     (dev_project / ".confiture").mkdir()
     record_path(dev_project / ".confiture" / "pgdata").write_text("{not json")
