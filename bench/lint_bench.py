@@ -4,10 +4,12 @@ Run (needs the ``bench`` extra: ``pip install -e '.[bench]'``)::
 
     python bench/lint_bench.py [--repeat 3] [--sqlfluff-sample 12] [--editable]
 
-Targets: each shared corpus (``../shared/corpus/*/migrations``) and a generated
-tree of 1,500 schema files (about 10,000 statements). Every tool runs as a
-command-line process on the same files, as a user would run it, and is timed
-wall-clock (best of ``--repeat`` runs) in this same run:
+Targets: each shared corpus (``../shared/corpus/*/migrations``; ``--only lemmy`` for one) and a
+generated tree of 1,500 schema files (about 10,000 statements). Every tool runs as a command-line
+process on the same files, as a user would run it, timed wall-clock in this same run, **alternated**
+(each round runs every command once, in turn: cold, squawk, warm, warm without replay, so a
+machine that gets busier slows them all alike), and the **median** of ``--repeat`` rounds is
+reported:
 
 - confiture cold: ``confiture lint --no-cache --select safety --include-down --format json`` (every
   ``*.sql`` file, down files too, as squawk is given them);
@@ -23,14 +25,14 @@ wall-clock (best of ``--repeat`` runs) in this same run:
   ``safety`` mirrors);
 - sqlfluff: ``sqlfluff lint --dialect postgres --format json`` on a sample of
   ``--sqlfluff-sample`` files, scaled to the whole target by bytes (sqlfluff is
-  too slow to run on every file; the output says so).
+  too slow to run on every file; the output says so), once.
 
 Confiture is first installed from this checkout into a new virtual environment
 with ``pip install`` (not editable, byte-compiled; ~20 s), so the timings are those
 of a user's installation: an editable install adds a finder that costs ~15 ms at
 every start-up. ``--editable`` times this environment's Confiture instead.
-Ratios > 1 mean confiture is faster. Targets from the issue: cold within 2x of
-squawk (ratio >= 0.5), warm faster than squawk (> 1), >= 20x faster than sqlfluff.
+Ratios are confiture's time over the other tool's (< 1: confiture is faster). Targets from the
+issue: cold <= 1.5x squawk's time, warm < 1x squawk's, sqlfluff's time >= 20x confiture's cold.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import argparse
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,13 +89,25 @@ def generate_tree(root: Path, files: int = 1500, seed: int = 7) -> int:
 
 
 def timed(cmd: Sequence[str], repeat: int, cwd: Path | None = None) -> float:
-    """Best wall-clock seconds of ``repeat`` runs of ``cmd`` (output discarded)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        best = min(best, time.perf_counter() - t)
-    return best
+    """Median wall-clock seconds of ``repeat`` runs of ``cmd`` (output discarded)."""
+    return statistics.median(once(cmd, cwd) for _ in range(repeat))
+
+
+def once(cmd: Sequence[str], cwd: Path | None = None) -> float:
+    """Wall-clock seconds of one run of ``cmd`` (output discarded)."""
+    t = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - t
+
+
+def alternated(commands: dict[str, tuple[Sequence[str], Path | None]], rounds: int) -> dict[str, float]:
+    """Median wall-clock seconds of each command over ``rounds`` rounds, each round running every
+    command once, in turn (A B C A B C ...)."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name, (cmd, cwd) in commands.items():
+            times[name].append(once(cmd, cwd))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def sql_files(target: Path) -> list[Path]:
@@ -138,17 +153,21 @@ def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path, 
     # --include-down: the same files squawk is given (folder lint leaves *.down.sql out by default)
     base = [*confiture_cmd(python), "--project", str(proj), "lint", "--select", "safety", "--include-down",
             "--format", "json"]
-    cold = timed([*base, "--no-cache", str(target)], repeat, cwd=proj)
     # an unchanged tree: fill the per-file cache, let every input settle (the cache and the run memo
     # do not trust a file changed in the last 2 s: STAT_SETTLE_NS, memo.SETTLE_NS), then leave the memo
     subprocess.run([*base, str(target)], cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(2.5)
     subprocess.run([*base, str(target)], cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    warm = timed([*base, str(target)], repeat, cwd=proj)
     no_replay = [python, "-m", "confiture_core.cli", *base[len(confiture_cmd(python)):]]
-    warm_no_replay = timed([*no_replay, str(target)], repeat, cwd=proj)
     squawk_exe = shutil.which("squawk", path=str(Path(sys.executable).parent)) or shutil.which("squawk")
-    squawk = timed([squawk_exe, "--reporter", "json", *map(str, files)], repeat) if squawk_exe else float("nan")
+    commands: dict[str, tuple[Sequence[str], Path | None]] = {"cold": ([*base, "--no-cache", str(target)], proj)}
+    if squawk_exe:
+        commands["squawk"] = ([squawk_exe, "--reporter", "json", *map(str, files)], None)
+    commands["warm"] = ([*base, str(target)], proj)
+    commands["warm_no_replay"] = ([*no_replay, str(target)], proj)
+    medians = alternated(commands, repeat)
+    cold, warm, warm_no_replay = medians["cold"], medians["warm"], medians["warm_no_replay"]
+    squawk = medians.get("squawk", float("nan"))
     fluff_exe = shutil.which("sqlfluff", path=str(Path(sys.executable).parent)) or shutil.which("sqlfluff")
     fluff = float("nan")
     picked: list[Path] = []
@@ -161,20 +180,45 @@ def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path, 
         fluff = t * size / max(picked_size, 1)
     stmts = count_statements(files)
     print(f"\n## {name}: {len(files)} files, {stmts} statements, {size / 1024:.0f} KiB")
-    print(f"  confiture cold (--no-cache)  {cold:8.3f} s")
+    print(f"  confiture cold (--no-cache)  {cold:8.3f} s   (median of {repeat}, alternated with the others)")
     print(f"  confiture warm (cache)       {warm:8.3f} s")
     print(f"  confiture warm, no replay    {warm_no_replay:8.3f} s   (per-file cache only)")
     print(f"  squawk                       {squawk:8.3f} s")
-    print(f"  sqlfluff (scaled)            {fluff:8.1f} s   (measured on {len(picked)} files, scaled by bytes)")
-    print(f"  ratio squawk/confiture cold  {squawk / cold:8.2f}   (target >= 0.5: within 2x)")
-    print(f"  ratio squawk/confiture warm  {squawk / warm:8.2f}   (target > 1)")
-    print(f"  ratio sqlfluff/confiture cold{fluff / cold:8.1f}   (target >= 20)")
+    print(f"  sqlfluff (scaled)            {fluff:8.1f} s   (measured once on {len(picked)} files, scaled by bytes)")
+    print(f"  cold / squawk                {cold / squawk:8.2f}x  (target <= 1.5x)")
+    print(f"  warm / squawk                {warm / squawk:8.2f}x  (target < 1x)")
+    print(f"  warm, no replay / squawk     {warm_no_replay / squawk:8.2f}x")
+    print(f"  sqlfluff / cold              {fluff / cold:8.1f}x  (target >= 20x)")
     return {"cold": cold, "warm": warm, "warm_no_replay": warm_no_replay, "squawk": squawk, "sqlfluff": fluff}
+
+
+def import_report(python: str, target: Path, work: Path) -> None:
+    """What a cold lint run imports (``python -X importtime``): total self time, module count, the
+    heaviest top-level packages (each run once; import times are noisy, read them as proportions)."""
+    proj = work / "proj-importtime"
+    proj.mkdir(exist_ok=True)
+    done = subprocess.run([python, "-X", "importtime", "-m", "confiture_core.cli", "--project", str(proj), "lint",
+                           "--no-cache", "--select", "safety", "--format", "json", str(target)],
+                          cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    by_package: dict[str, int] = {}
+    total = count = 0
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _, name = (part.strip() for part in line[len("import time:"):].split("|"))
+        top = ".".join(name.split(".")[:2]) if name.startswith("confiture") else name.split(".")[0]
+        by_package[top] = by_package.get(top, 0) + int(self_us)
+        total += int(self_us)
+        count += 1
+    heaviest = sorted(by_package.items(), key=lambda kv: -kv[1])[:12]
+    print(f"\n## imports of a cold lint run: {count} modules, {total / 1000:.0f} ms (self times summed)")
+    print("  " + ", ".join(f"{name} {us / 1000:.0f}" for name, us in heaviest) + "  (ms)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="confiture lint vs squawk and sqlfluff")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="alternated rounds (the median is reported)")
+    parser.add_argument("--only", metavar="NAME", help="only this target (a corpus name, or generated)")
     parser.add_argument("--sqlfluff-sample", type=int, default=12)
     parser.add_argument("--files", type=int, default=1500, help="files in the generated tree")
     parser.add_argument("--editable", action="store_true",
@@ -195,10 +239,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             python = user_install(work)
             print(f"confiture: installed from {REPO} into a new virtual environment (not editable)")
         targets = [(p.parent.name, p) for p in sorted(CORPUS.glob("*/migrations"))]
-        tree = work / "tree"
-        n = generate_tree(tree, args.files)
-        print(f"generated {args.files} files with {n} statements")
-        targets.append(("generated", tree))
+        if args.only in (None, "generated"):
+            tree = work / "tree"
+            n = generate_tree(tree, args.files)
+            print(f"generated {args.files} files with {n} statements")
+            targets.append(("generated", tree))
+        targets = [t for t in targets if args.only in (None, t[0])]
+        if targets:
+            import_report(python, targets[0][1], work)
         for name, target in targets:
             bench_target(name, target, args.repeat, args.sqlfluff_sample, work, python)
     return 0

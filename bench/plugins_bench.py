@@ -1,20 +1,23 @@
-"""Benchmark: the cost of plugin hooks on the largest shared corpus (lemmy, 342 migrations).
+"""Benchmark: what hook isolation costs, on a 200-migration set (the first 200 of lemmy).
 
-Applies the corpus (after its ``prelude.sql``) to a fresh database, in process
+Applies the set (after lemmy's ``prelude.sql``) to a fresh database, in process
 through :class:`confiture_core.runner.Runner`, with
 
-* ``none``: no plugin registered;
-* ``10x4``: 10 plugins, each implementing every per-migration hook
-  (``confiture_validate``, ``confiture_before_migration``,
-  ``confiture_after_migration``, ``confiture_backfill`` returning ``None``), each
-  implementation running one small query (``SELECT 1``) on the runner's
-  connection, so 40 savepoint-isolated calls per migration;
+* ``a``: no plugin registered;
+* ``b``: 10 plugins x 4 per-migration hooks (``confiture_validate``,
+  ``confiture_before_migration``, ``confiture_after_migration``,
+  ``confiture_backfill``) that run no query, isolated (each in its savepoint, taken
+  lazily: none is sent);
+* ``c``: the same hooks without savepoints or checks;
+* ``d``: the same hooks each running one query (``SELECT 1``), isolated;
+* ``d-raw``: those, without savepoints or checks (the floor their own queries set);
 
-and ``10x4-raw``: the same calls without savepoints or checks (the floor that
-the hooks' own queries set, to separate isolation's cost from theirs);
-alternating, ``--repeat`` times (default 3), each on a fresh database cloned from
-a template holding the prelude, all on one embedded PostgreSQL 18 server started
-here. Prints every run, the medians and the ratio ``10x4 / none`` (target <= 1.3x).
+alternating (a b c d d-raw, then the reverse...), ``--repeat`` times (default 3),
+each on a fresh database cloned from a template holding the prelude, all on one
+embedded PostgreSQL 18 server started here. Prints every run, the medians and the
+ratios against the targets of issue 12: b/c <= 1.1, b/a <= 1.15, d/d-raw <= 1.6;
+plus the isolation cost per hook call of d (µs) and d's per-call ratio
+((d - a) / (d-raw - a): the query's own round trip is 1.0).
 
 Run: ``python bench/plugins_bench.py [--repeat N]``. Not a test.
 """
@@ -23,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -42,6 +47,28 @@ from confiture_core.sql import parse_sql_text
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
+SIZE = 200
+KINDS = ("a", "b", "c", "d", "d-raw")
+
+
+class Quiet:
+    """A plugin implementing every per-migration hook; none runs a query."""
+
+    @hookimpl
+    def confiture_validate(self, context: HookContext) -> None:
+        return None
+
+    @hookimpl
+    def confiture_before_migration(self, context: HookContext) -> None:
+        return None
+
+    @hookimpl
+    def confiture_after_migration(self, context: HookContext) -> None:
+        return None
+
+    @hookimpl
+    def confiture_backfill(self, context: HookContext) -> None:
+        return None
 
 
 class Probe:
@@ -65,29 +92,30 @@ class Probe:
 
 
 class UnisolatedHooks(Hooks):
-    """The same calls without savepoints or checks: the floor the hooks' own queries set."""
+    """The same calls without savepoints or checks."""
 
     def _isolated(self, conn: Any, plugin: str, hook: str, where: str, fn: Any, *, raw: bool = False) -> Any:
         return fn()
 
 
-def hooks(n: int, isolated: bool = True) -> Hooks:
+def hooks(kind: str, n: int) -> Hooks:
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
-    for i in range(n):
-        pm.register(Probe(), name=f"probe{i}")
-    return Hooks(pm) if isolated else UnisolatedHooks(pm)
+    if kind != "a":
+        for i in range(n):
+            pm.register(Probe() if kind.startswith("d") else Quiet(), name=f"p{i}")
+    return UnisolatedHooks(pm) if kind in ("c", "d-raw") else Hooks(pm)
 
 
-def apply(url: str, project: Path, n_plugins: int, isolated: bool = True) -> float:
+def apply(url: str, project: Path, kind: str, n: int) -> float:
     config = load_config(None, cwd=project, database_url=url)
     with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
-        runner = Runner(conn, config, hooks(n_plugins, isolated))
+        runner = Runner(conn, config, hooks(kind, n))
         runner.apply_timeouts()
         t = time.perf_counter()
         result = runner.up()
         elapsed = time.perf_counter() - t
-    if result.failed or len(result.results) != 342:
+    if result.failed or len(result.results) != SIZE:
         raise SystemExit(f"run failed: {[r.error for r in result.results if r.error][:1]}")
     return elapsed
 
@@ -97,6 +125,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--plugins", type=int, default=10)
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the server is stopped (finally)
     src = CORPUS / "lemmy"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -111,33 +140,40 @@ def main() -> None:
         for st in parse_sql_text((src / "prelude.sql").read_text()).statements:
             conn.execute(st.sql.encode())
     project = tmp / "project"
-    project.mkdir()
-    (project / "confiture.toml").write_text(f'migrations_dir = "{src / "migrations"}"\n')
+    (project / "migrations").mkdir(parents=True)
+    for f in (src / "order-up.txt").read_text().split()[:SIZE]:
+        shutil.copy(src / "migrations" / f, project / "migrations" / f)
+    (project / "confiture.toml").write_text('migrations_dir = "migrations"\n')
 
-    label = f"{args.plugins}x4"
-    raw = f"{label}-raw"
-    times: dict[str, list[float]] = {"none": [], label: [], raw: []}
-    for rep in range(args.repeat):
-        order = ("none", label, raw) if rep % 2 == 0 else (raw, label, "none")
-        for kind in order:
-            db = f"bench_{kind}_{rep}".replace("x", "_").replace("-", "_")
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{db}" TEMPLATE "tmpl"')
-            t = apply(server.get_uri(db), project, 0 if kind == "none" else args.plugins, kind != raw)
-            times[kind].append(t)
-            print(f"run {rep + 1} {kind:9s} {t:7.2f} s", flush=True)
+    times: dict[str, list[float]] = {k: [] for k in KINDS}
+    try:
+        for rep in range(args.repeat):
+            for kind in (KINDS if rep % 2 == 0 else KINDS[::-1]):
+                db = f"bench_{kind.replace('-', '_')}_{rep}"
+                with psycopg.connect(admin, autocommit=True) as conn:
+                    conn.execute(f'CREATE DATABASE "{db}" TEMPLATE "tmpl"')
+                t = apply(server.get_uri(db), project, kind, args.plugins)
+                times[kind].append(t)
+                print(f"run {rep + 1} {kind:6s} {t:7.2f} s", flush=True)
+    finally:
+        server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in times.items()}
-    calls = 342 * args.plugins * 4
+    calls = SIZE * args.plugins * 4
     print()
-    print(f"lemmy: 342 migrations, {args.repeat} runs each (alternating), median wall time")
+    print(f"lemmy, first {SIZE} migrations, {args.plugins} plugins x 4 hooks ({calls} calls), {args.repeat} runs "
+          "each (alternating), median wall time")
     for k, v in med.items():
-        print(f"  {k:9s} {v:7.2f} s")
-    print(f"  {label} / none = {med[label] / med['none']:.2f}x   (target <= 1.3x); "
-          f"{(med[label] - med['none']) / calls * 1e6:.0f} us per hook call ({calls} calls)")
-    print(f"  {raw} / none = {med[raw] / med['none']:.2f}x   (same hooks, no savepoints: the floor their own "
-          f"queries set); isolation costs {(med[label] - med[raw]) / calls * 1e6:.0f} us per call")
-    server.cleanup()
-    shutil.rmtree(tmp, ignore_errors=True)
+        print(f"  {k:6s} {v:7.2f} s")
+    print(f"  b / c     = {med['b'] / med['c']:.2f}x   (target <= 1.1): isolation of hooks that run no query")
+    print(f"  b / a     = {med['b'] / med['a']:.2f}x   (target <= 1.15): 40 such hooks per migration")
+    print(f"  d / d-raw = {med['d'] / med['d-raw']:.2f}x   (target <= 1.6): hooks that each run one query")
+    paired = {name: statistics.median(times[x][i] / times[y][i] for i in range(args.repeat))
+              for name, x, y in (("b/c", "b", "c"), ("b/a", "b", "a"), ("d/d-raw", "d", "d-raw"))}
+    print("  the same ratios within each run (A B ... B A, so neighbours share the machine's load), median: "
+          + ", ".join(f"{k} {v:.2f}x" for k, v in paired.items()))
+    print(f"  d: isolation costs {(med['d'] - med['d-raw']) / calls * 1e6:.0f} us per call; per call "
+          f"(d - a) / (d-raw - a) = {(med['d'] - med['a']) / max(med['d-raw'] - med['a'], 1e-9):.2f}")
 
 
 if __name__ == "__main__":

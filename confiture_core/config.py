@@ -23,6 +23,11 @@ Example ``confiture.toml``::
     [lint]
     select = ["safety"]
     ignore = ["CF104"]
+
+    [apply]                      # how `migrate up` applies statements taking SHARE or stronger
+    lock_timeout = "5s"          # their lock_timeout ("0": wait as long as it takes)
+    retries = 5                  # attempts after a lock timeout (0: fail at once)
+    retry_backoff = "1s"         # first wait between attempts, doubled each time (jittered, capped)
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import ConfigError
 
 CONFIG_FILE = "confiture.toml"
+
+
+#: ``[apply] lock_timeout`` when neither it nor the top-level ``lock_timeout`` is set
+DEFAULT_STRONG_LOCK_TIMEOUT = "5s"
 
 
 @dataclass
@@ -62,6 +71,8 @@ class Config:
     :ivar mixed: run a SQL file that mixes statements needing autocommit (``CREATE INDEX
         CONCURRENTLY``...) with others in autocommit, one statement at a time, as the
         ``-- confiture: no-transaction`` marker does (``False``: refuse such files).
+    :ivar callbacks_dir: the folder of SQL callback files (``before_migrate.sql``...), next to the
+        config file by default (``callbacks``); see the ``confiture_callbacks`` plugin.
     :ivar raw: the whole config table, for plugins that read their own sections.
     """
 
@@ -78,6 +89,7 @@ class Config:
     embedded_dir: Path = Path(".confiture/pgdata")
     out_of_order: str = "warn"
     mixed: bool = False
+    callbacks_dir: Path = Path("callbacks")
     raw: dict[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
@@ -89,6 +101,16 @@ class Config:
         if not isinstance(value, dict):
             raise ConfigError(f"{self.config_file}: [{name}] must be a table")
         return value
+
+    def strong_lock_timeout(self) -> str | None:
+        """The ``lock_timeout`` that ``migrate up`` puts on statements taking SHARE or stronger on an
+        existing table: ``[apply] lock_timeout``, else the top-level ``lock_timeout``, else
+        :data:`DEFAULT_STRONG_LOCK_TIMEOUT`; ``None`` when it is ``"0"`` (wait as long as it takes).
+
+        :raises ConfigError: when ``[apply]`` is not a table.
+        """
+        lock = self.section("apply").get("lock_timeout", self.lock_timeout or DEFAULT_STRONG_LOCK_TIMEOUT)
+        return None if duration_ms(str(lock)) == 0 else str(lock).strip()
 
     @property
     def tracking_table_parts(self) -> tuple[str | None, str]:
@@ -233,14 +255,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
 _KNOWN = {
     "migrations_dir", "tracking_table", "database_url", "lock_timeout", "statement_timeout",
     "advisory_lock_wait", "connect_timeout", "embedded_dir", "plugins", "lint", "dry_run", "review",
-    "out_of_order", "mixed",
+    "out_of_order", "mixed", "apply", "callbacks_dir",
 }
 
 OUT_OF_ORDER = ("warn", "allow", "refuse")
 
 
 #: the settings of the sections checked here ([plugins] is checked by :func:`check_plugins_section`)
-_KNOWN_IN_SECTION = {"dry_run": {"lock_timeout"}, "review": {"confirm_level"}}
+_KNOWN_IN_SECTION = {"dry_run": {"lock_timeout", "where", "shadow_url", "sample", "statement_timeout",
+                                 "max_table_size"}, "review": {"confirm_level"},
+                     "apply": {"lock_timeout", "retries", "retry_backoff"}}
 
 #: the [lint] settings that are not tables (tables, ``[lint.<group or rule>]``, hold rules' options)
 _LINT_SETTINGS = {"select", "ignore", "pg_version", "include_down", "cache"}
@@ -265,6 +289,20 @@ def check_duration(value: Any, where: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int) or not _DURATION_RE.match(str(value)):
         raise ConfigError(f"{where} = {value!r} is not a duration; use e.g. \"5s\", \"500ms\" or \"0\"")
     return str(value).strip()
+
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
+
+
+def duration_ms(value: str) -> float:
+    """Milliseconds in a duration :func:`check_duration` accepted (``"1s"`` -> 1000.0; a bare number is ms).
+
+    :raises ConfigError: not a duration.
+    """
+    text = check_duration(value, "duration")
+    number = text.rstrip("usminhd").strip()
+    unit = text[len(number):].strip() or "ms"
+    return float(number) * _UNIT_MS[unit]
 
 
 def check_plugins_section(path: Path | None, settings: dict[str, Any]) -> None:
@@ -302,6 +340,13 @@ def _check_sections(path: Path | None, data: dict[str, Any]) -> None:
         Risk.parse(value, where)
     if "lock_timeout" in data.get("dry_run", {}):
         check_duration(data["dry_run"]["lock_timeout"], f"{path}: [dry_run] lock_timeout")
+    apply = data.get("apply", {})
+    for key in ("lock_timeout", "retry_backoff"):
+        if key in apply:
+            check_duration(apply[key], f"{path}: [apply] {key}")
+    retries = apply.get("retries", 0)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
+        raise ConfigError(f"{path}: [apply] retries = {retries!r}; expected a whole number from 0 to 100")
     lint = data.get("lint", {})
     for key in ("select", "ignore"):
         value = lint.get(key, [])
@@ -365,7 +410,7 @@ def load_config(
             raise ConfigError(f"{path}: {key} must be a non-empty string")
         return value
 
-    for key in ("plugins", "lint", "dry_run", "review"):
+    for key in ("plugins", "lint", "dry_run", "review", "apply"):
         if key in data and not isinstance(data[key], dict):
             raise ConfigError(f"{path}: {key} must be a table ([{key}]), not {type(data[key]).__name__}")
     for key, known in _KNOWN_IN_SECTION.items():
@@ -390,6 +435,7 @@ def load_config(
     cfg.statement_timeout = (None if statement_timeout is None
                              else check_duration(statement_timeout, f"{path}: statement_timeout"))
     cfg.embedded_dir = project_dir / (get_str("embedded_dir", ".confiture/pgdata") or ".confiture/pgdata")
+    cfg.callbacks_dir = project_dir / (get_str("callbacks_dir", "callbacks") or "callbacks")
     wait = data.get("advisory_lock_wait", 60)
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 86400:
         raise ConfigError(f"{path}: advisory_lock_wait must be a number of seconds between 0 and 86400")

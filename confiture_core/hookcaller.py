@@ -11,25 +11,29 @@ semantics: a wrapper receives the list of results (or the exception) at its
 ``Result`` API: ``get_result``, ``force_result``, ``force_exception``; an
 exception it forces is that wrapper's failure).
 
-Isolation rules, per implementation (and per wrapper half):
+Isolation rules, per implementation (and per wrapper half), enforced by
+:mod:`confiture_core.isolation`:
 
-* ``SAVEPOINT`` before, ``RELEASE`` after (sent in one round trip with the next
-  implementation's ``SAVEPOINT``, or at the end of the hook call); on an exception
-  ``ROLLBACK TO`` then ``RELEASE``, so none of that implementation's writes survive;
+* its own savepoint, taken when it first uses the connection (an implementation
+  that runs no query costs no round trip), released with the next statement; on
+  an exception ``ROLLBACK TO`` it, so none of that implementation's writes survive;
 * a COMMIT or ROLLBACK issued by the implementation ends the runner's
-  transaction: this is detected from the connection's transaction status and
-  refused (:class:`HookIsolationError`); a COMMIT is also made to fail by the
-  runner's commit guard (see :mod:`confiture_core.runner`), so it rolls back;
+  transaction: this is detected from the connection's transaction status (or its
+  savepoint being gone) and refused (:class:`HookIsolationError`); a COMMIT is
+  also made to fail by the runner's commit guard (see :mod:`confiture_core.runner`),
+  so it rolls back;
 * a closed connection is detected and refused the same way, and so is a role
   left changed (``SET ROLE`` without ``RESET ROLE``: the runner's own statements
   would then run without its privileges), as far as the server reports it
   (``is_superuser``, ``session_authorization``);
 * a return value of the wrong type (``confiture_validate``, ``confiture_backfill``)
-  is a failure of that implementation, inside its savepoint;
+  is a failure of that implementation, inside its savepoint
+  (:mod:`confiture_core.hookresults`);
 * ``SystemExit`` (``sys.exit()`` in a hook) is a failure like any exception;
   ``KeyboardInterrupt`` still interrupts;
 * the failure policy: a plugin named in ``[plugins] non_fatal`` turns its
-  failure into a warning; any other failure raises :class:`HookFailed`.
+  failure into a warning; any other failure raises :class:`HookFailed`
+  (:mod:`confiture_core.hookerrors`).
 
 Hooks with no implementation cost nothing: no savepoint is taken.
 """
@@ -37,70 +41,23 @@ Hooks with no implementation cost nothing: no savepoint is taken.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import sys
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from . import hookresults
 from .errors import ConfitureError
-from .hookspecs import LEVELS, Backfill, Finding, HookContext, MigrationResult
+from .hookerrors import HookContractError, HookFailed, HookIsolationError, describe_error, is_failure
+from .hookspecs import Backfill, Finding, HookContext, MigrationResult
+from .isolation import Owner, chain_of, check_alive, check_alive_after_error, in_transaction
 
 if TYPE_CHECKING:
     import psycopg
 
-_counter = itertools.count(1)
-
-
-class HookContractError(Exception):
-    """A hook implementation broke the calling contract (a wrapper that did not yield once).
-
-    :class:`HookFailed` shows its message without a type name: it is Confiture's
-    finding, not an exception the plugin raised.
-    """
-
-
-class HookFailed(ConfitureError):
-    """A plugin's hook implementation raised, returned the wrong type or broke isolation (exit 1).
-
-    :ivar plugin: the plugin's name.
-    :ivar hook: the hook's name.
-    :ivar original: the exception it raised (for an isolation breach, one describing it).
-    """
-
-    exit_code = 1
-
-    def __init__(self, plugin: str, hook: str, where: str, original: BaseException) -> None:
-        super().__init__(f"plugin {plugin!r} failed in {hook}{where}: {describe_error(original)}")
-        self.plugin = plugin
-        self.hook = hook
-        self.original = original
-
-
-class HookIsolationError(HookFailed):
-    """A hook implementation committed, rolled back or closed the runner's connection, or changed its role.
-
-    The message says what it did, without an exception type name.
-    """
-
-    def __init__(self, plugin: str, hook: str, where: str, why: str) -> None:
-        super().__init__(plugin, hook, where, HookContractError(why))
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for what a hook did: ``Type: message``, ``called sys.exit(3)``, or a contract breach as is."""
-    if isinstance(exc, SystemExit):
-        return f"called sys.exit({exc.code!r})"
-    if isinstance(exc, HookContractError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _is_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` raised by a hook is the hook's failure (``KeyboardInterrupt`` and the like pass through)."""
-    return isinstance(exc, (Exception, SystemExit))
+__all__ = ["HookContractError", "HookFailed", "HookIsolationError", "Hooks", "describe_error"]
 
 
 def _describe(ctx: HookContext | None) -> str:
@@ -125,10 +82,6 @@ class Hooks:
     ) -> None:
         self.pm = pm
         self.non_fatal = set(non_fatal)
-        #: the savepoint of the last implementation that succeeded, not yet released, with
-        #: (plugin, hook, where) for the message when it turns out to be gone: releasing it
-        #: together with the next implementation's SAVEPOINT saves one round trip per call
-        self._pending: tuple[str, str, str, str] | None = None
         self.warn = warn or (lambda msg: None)
 
     # ------------------------------------------------------------ public API
@@ -168,7 +121,7 @@ class Hooks:
             than ``None`` or an iterable of :class:`Finding` with a known level.
         """
         findings: list[Finding] = []
-        for plugin, result in self._call("confiture_validate", ctx, {"context": ctx}, check=_findings):
+        for plugin, result in self._call("confiture_validate", ctx, {"context": ctx}, check=hookresults.findings):
             for f in result:
                 f.plugin = f.plugin or plugin
                 f.version = ctx.migration.version if ctx.migration else None
@@ -199,7 +152,7 @@ class Hooks:
             of the same name.
         """
         out: list[tuple[str, Backfill]] = []
-        for plugin, items in self._call("confiture_backfill", ctx, {"context": ctx}, check=_backfills):
+        for plugin, items in self._call("confiture_backfill", ctx, {"context": ctx}, check=hookresults.backfills):
             out.extend((plugin, b) for b in items)
         return out
 
@@ -237,9 +190,10 @@ class Hooks:
             try:
                 out = self._run_impls(name, impls, ctx, kwargs, check)
             except BaseException:
-                self._pending = None  # the runner rolls the transaction back
+                chain_of(ctx.connection).forget()  # the runner rolls the transaction back
                 raise
-            self._flush(ctx.connection)
+            if in_transaction(ctx.connection):
+                chain_of(ctx.connection).flush()  # a no-op when the commit guard releases it
             return out
 
     def _run_impls(self, name: str, impls: list[Any], ctx: HookContext,
@@ -266,7 +220,7 @@ class Hooks:
                 continue
             call: Callable[[], Any] = partial(impl.function, **args)
             if check is not None:
-                call = partial(_checked, call, check)
+                call = partial(hookresults.checked, call, check)
             try:
                 res = self._isolated(conn, impl.plugin_name, name, where, call)
             except HookFailed as e:
@@ -344,122 +298,54 @@ class Hooks:
         failed. With ``raw`` an exception that is a :class:`HookFailed` raised
         inside a wrapper passes through unchanged.
         """
-        from psycopg import pq  # lazy: `confiture lint` never needs psycopg
+        owner = Owner(plugin, hook, where)
+        if not in_transaction(conn):
+            return self._unisolated(conn, owner, fn, raw)
+        chain = chain_of(conn)
+        use = chain.begin(owner)  # the savepoint (and the role to compare with) taken when fn first uses it
+        try:
+            value = fn()
+        except BaseException as exc:
+            chain.end(use)  # raises when the previous implementation's savepoint turned out gone
+            if not (raw and isinstance(exc, HookFailed)) and not is_failure(exc):
+                raise
+            check_alive_after_error(conn, owner, exc)
+            chain.roll_back(use)
+            return self._failed(owner, exc, raw)
+        chain.end(use)
+        check_alive(conn, owner, use.role_before)
+        chain.kept(use)
+        return value
 
-        in_tx = not conn.closed and conn.info.transaction_status == pq.TransactionStatus.INTRANS
-        sp = f"confiture_hook_{next(_counter)}"
-        role = _role(conn) if in_tx else None
-        if in_tx:
-            self._open(conn, sp)
-        elif self._pending is not None:
-            self._pending = None
+    def _unisolated(self, conn: psycopg.Connection[Any], owner: Owner, fn: Callable[[], Any], raw: bool) -> Any:
+        """``fn()`` outside a transaction (no savepoint), with the failure policy and the closed-connection check."""
         try:
             value = fn()
         except BaseException as exc:
             if raw and isinstance(exc, HookFailed):
-                if in_tx:
-                    self._rollback_to(conn, sp, plugin, hook, where, exc)
-                raise HookFailed(plugin, hook, where, exc) from exc
-            if not _is_failure(exc):
+                return self._failed(owner, exc, raw)
+            if not is_failure(exc):
                 raise
-            if in_tx:
-                self._rollback_to(conn, sp, plugin, hook, where, exc)
-            elif conn.closed:
-                raise HookIsolationError(plugin, hook, where,
+            if conn.closed:
+                raise HookIsolationError(owner.plugin, owner.hook, owner.where,
                                          f"closed the connection, then failed ({describe_error(exc)})") from exc
-            if plugin in self.non_fatal:
-                self.warn(f"plugin {plugin!r} failed in {hook}{where} (non-fatal, its writes were rolled back): "
-                          f"{describe_error(exc)}")
-                return _SKIPPED
-            raise HookFailed(plugin, hook, where, exc) from exc
-        if in_tx:
-            self._check_alive(conn, plugin, hook, where, role)
-            self._pending = (sp, plugin, hook, where)  # released with the next SAVEPOINT, or by _flush
-        elif conn.closed:
-            raise HookIsolationError(plugin, hook, where, "closed the connection; a hook must not close the "
-                                                          "runner's connection")
+            return self._failed(owner, exc, raw)
+        if conn.closed:
+            raise HookIsolationError(owner.plugin, owner.hook, owner.where,
+                                     "closed the connection; a hook must not close the runner's connection")
         return value
 
-    def _open(self, conn: psycopg.Connection[Any], sp: str) -> None:
-        """``SAVEPOINT sp``, releasing the previous implementation's savepoint in the same round trip."""
-        if self._pending is None:
-            conn.execute(f"SAVEPOINT {sp}")
-            return
-        prev, plugin, hook, where = self._pending
-        self._pending = None
-        self._release(conn, f"RELEASE SAVEPOINT {prev}; SAVEPOINT {sp}", plugin, hook, where)
+    def _failed(self, owner: Owner, exc: BaseException, raw: bool) -> Any:
+        """The failure policy: :data:`_SKIPPED` and a warning for a non-fatal plugin, else :class:`HookFailed`.
 
-    def _flush(self, conn: psycopg.Connection[Any]) -> None:
-        """Release the last implementation's savepoint (end of a hook call)."""
-        if self._pending is None:
-            return
-        from psycopg import pq
-
-        prev, plugin, hook, where = self._pending
-        self._pending = None
-        if not conn.closed and conn.info.transaction_status == pq.TransactionStatus.INTRANS:
-            self._release(conn, f"RELEASE SAVEPOINT {prev}", plugin, hook, where)
-
-    def _release(self, conn: psycopg.Connection[Any], stmt: str, plugin: str, hook: str, where: str) -> None:
-        """Run ``stmt`` (RELEASE / ROLLBACK TO of the hook's savepoint); its failure means
-        the hook ended the runner's transaction and began another one."""
-        import psycopg
-
-        try:
-            conn.execute(stmt)
-        except psycopg.Error as exc:
-            raise HookIsolationError(plugin, hook, where, (
-                "ended the runner's transaction (its savepoint is gone: "
-                f"{(exc.diag.message_primary or str(exc)).strip()}); a hook must not commit, roll back or "
-                "close the connection")) from exc
-
-    def _check_alive(self, conn: psycopg.Connection[Any], plugin: str, hook: str, where: str,
-                     role: tuple[str | None, str | None] | None) -> None:
-        if conn.closed:
-            raise HookIsolationError(plugin, hook, where,
-                                     "closed the connection; a hook must not close the runner's connection")
-        from psycopg import pq
-
-        status = conn.info.transaction_status
-        if status == pq.TransactionStatus.INERROR:
-            raise HookIsolationError(plugin, hook, where, (
-                "left the transaction in an error state (it swallowed a database error without rolling back "
-                "to a savepoint)"))
-        if status != pq.TransactionStatus.INTRANS:
-            raise HookIsolationError(plugin, hook, where, (
-                "ended the runner's transaction (COMMIT or ROLLBACK); a hook must not commit, roll back or "
-                "close the connection — use a savepoint (with conn.transaction()) instead"))
-        if role is not None and _role(conn) != role:
-            raise HookIsolationError(plugin, hook, where, (
-                "changed the session's role (SET ROLE or SET SESSION AUTHORIZATION) and left it changed, so the "
-                "runner's own statements would run without its privileges; a hook must RESET ROLE before it "
-                "returns"))
-
-    def _rollback_to(self, conn: psycopg.Connection[Any], sp: str, plugin: str, hook: str, where: str,
-                     error: BaseException) -> None:
-        self._check_alive_after_error(conn, plugin, hook, where, error)
-        self._release(conn, f"ROLLBACK TO SAVEPOINT {sp}", plugin, hook, where)
-        self._release(conn, f"RELEASE SAVEPOINT {sp}", plugin, hook, where)
-
-    def _check_alive_after_error(self, conn: psycopg.Connection[Any], plugin: str, hook: str, where: str,
-                                 error: BaseException) -> None:
-        why = (describe_error(error).strip().splitlines() or [type(error).__name__])[0]
-        if conn.closed:
-            raise HookIsolationError(plugin, hook, where, f"closed the connection ({why})")
-        from psycopg import pq
-
-        status = conn.info.transaction_status
-        if status not in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
-            raise HookIsolationError(plugin, hook, where,
-                                     f"ended the runner's transaction (COMMIT or ROLLBACK) before failing ({why})")
-
-
-def _role(conn: psycopg.Connection[Any]) -> tuple[str | None, str | None]:
-    """What the server reports of the session's role (no round trip): a ``SET ROLE`` from a
-    superuser to another role changes ``is_superuser``; ``SET SESSION AUTHORIZATION``
-    changes ``session_authorization``."""
-    info = conn.info
-    return info.parameter_status("is_superuser"), info.parameter_status("session_authorization")
+        With ``raw``, a :class:`HookFailed` raised inside a wrapper is always raised (wrapped again)."""
+        if raw and isinstance(exc, HookFailed):
+            raise HookFailed(owner.plugin, owner.hook, owner.where, exc) from exc
+        if owner.plugin in self.non_fatal:
+            self.warn(f"plugin {owner.plugin!r} failed in {owner.hook}{owner.where} (non-fatal, its writes were "
+                      f"rolled back): {describe_error(exc)}")
+            return _SKIPPED
+        raise HookFailed(owner.plugin, owner.hook, owner.where, exc) from exc
 
 
 def _result(outcome: Any, exc: BaseException | None) -> pluggy.Result[Any]:
@@ -484,54 +370,6 @@ def _enter(gen: Generator[Any, Any, Any], old_style: bool) -> Any:
         return next(gen)
     except StopIteration:
         raise HookContractError(("hookwrapper" if old_style else "wrapper") + " did not yield") from None
-
-
-def _checked(call: Callable[[], Any], check: Callable[[Any], Any]) -> Any:
-    value = call()
-    return None if value is None else check(value)
-
-
-def _iterable(value: Any, expected: str) -> list[Any]:
-    """``value`` as a list when it is a plain iterable (not a string, bytes or mapping), else ``TypeError``."""
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise TypeError(f"returned {type(value).__name__}, expected {expected}")
-    return list(value)
-
-
-def _findings(value: Any) -> list[Finding]:
-    """A ``confiture_validate`` return value, checked: an iterable of :class:`Finding` with known levels."""
-    expected = "a list of Finding"
-    if isinstance(value, Finding):
-        raise TypeError(f"returned a bare Finding, expected {expected} (return [Finding(...)])")
-    items = _iterable(value, expected)
-    for f in items:
-        if not isinstance(f, Finding):
-            raise TypeError(f"returned a list containing {type(f).__name__}, expected {expected}")
-        if f.level not in LEVELS:
-            raise ValueError(f"returned a Finding with unknown level {f.level!r}; expected one of "
-                             f"{', '.join(map(repr, LEVELS))}")
-    return items
-
-
-def _backfills(value: Any) -> list[Backfill]:
-    """A ``confiture_backfill`` return value, checked: Backfills with unique names."""
-    expected = "a Backfill or a list of Backfill"
-    items = [value] if isinstance(value, Backfill) else _iterable(value, expected)
-    seen: set[str] = set()
-    for b in items:
-        if not isinstance(b, Backfill):
-            raise TypeError(f"returned a list containing {type(b).__name__}, expected {expected}")
-        if not isinstance(b.name, str) or not b.name:
-            raise TypeError(f"returned a Backfill whose name is {b.name!r}, expected a non-empty str")
-        if not callable(b.batch):
-            raise TypeError(f"backfill {b.name!r}: batch is {type(b.batch).__name__}, expected a callable")
-        if isinstance(b.max_batches, bool) or not isinstance(b.max_batches, int) or b.max_batches < 1:
-            raise TypeError(f"backfill {b.name!r}: max_batches is {b.max_batches!r}, expected a positive int")
-        if b.name in seen:
-            raise ValueError(f"returned two backfills named {b.name!r}; a backfill's name is its resume key and "
-                             "must be unique among the backfills of one migration")
-        seen.add(b.name)
-    return items
 
 
 class _Skipped:

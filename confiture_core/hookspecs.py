@@ -33,6 +33,15 @@ run, since nothing more can run on it: ``confiture_after_migrate`` and
 ``confiture_on_error`` are then not called. A return value of the wrong type is a
 plugin failure too, named like an exception.
 
+The savepoint is taken when the implementation first uses the connection
+(``execute``, ``executemany``, COPY, ``conn.transaction()``, pipeline mode, a
+server-side cursor, ``commit()``: anything that goes through psycopg's
+``Connection.wait()``), so an implementation that runs no query costs no round
+trip; its ``RELEASE`` is sent with the next statement. At most one hook savepoint
+is open at a time. Using libpq directly (``conn.pgconn``) bypasses that: what a
+hook sends that way runs under no savepoint of its own (outside the contract;
+a transaction it ends is still detected).
+
 Hook order is pluggy's: ``tryfirst`` first, ``trylast`` last, otherwise the plugin
 registered last runs first; ``wrapper=True`` (and old-style ``hookwrapper=True``)
 implementations wrap the others, each half of a wrapper (before and after its

@@ -30,8 +30,9 @@ pluggy's own services do the work, as in pytest's ``PytestPluginManager``:
 name is pluggy's ``set_blocked`` / ``is_blocked``; a hook no spec has is found by
 ``check_pending`` after each ``register``; a function named like a hook but not
 marked is seen in ``parse_hookimpl_opts``. Entry points are *not* loaded with
-``load_setuptools_entrypoints``, but by a loop over
-``importlib.metadata.entry_points(group="confiture")`` that registers each one
+``load_setuptools_entrypoints``, but by a loop over the group's entry points
+(read by :mod:`confiture_core.entrypoints`, which answers what
+``importlib.metadata.entry_points(group="confiture")`` would without importing it) that registers each one
 through the same ``register``, because that function
 
 * loads every entry point in one go and raises on the first import error,
@@ -50,22 +51,27 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.metadata
 import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
 from .config import Config, check_plugins_section
-from .errors import ConfigError
+from .entrypoints import entry_points
+from .errors import ConfigError, ConfitureError
+from .hookerrors import describe_error
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 ENTRY_POINT_GROUP = "confiture"
 FIRST_PARTY_DIST = "confiture"
@@ -94,6 +100,10 @@ class ConfiturePluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.unmarked: dict[str, list[str]] = {}
         self._unmarked_now: list[str] | None = None  # collected by parse_hookimpl_opts during register
+        #: where a pack whose ``confiture_lint_rules`` fails is reported (set by :class:`PluginLoader`)
+        self.warn: Callable[[str], None] = lambda msg: None
+        #: ``--strict-plugins``: such a failure is an error (:class:`ConfigError`) instead
+        self.strict = False
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         """pluggy's, noting a function named like a hook that is not marked ``@hookimpl``."""
@@ -201,6 +211,7 @@ class PluginLoader:
         self.warn = warn
         self.env = dict(os.environ) if env is None else env
         self.pm = ConfiturePluginManager()
+        self.pm.warn, self.pm.strict = warn, options.strict
         self.infos: list[PluginInfo] = []
         settings = config.section("plugins")
         check_plugins_section(config.config_file, settings)  # again: a Config may be built without load_config
@@ -251,8 +262,13 @@ class PluginLoader:
     def _load_entry_points(self) -> None:
         autoload = not self.options.no_plugins and self.env.get(AUTOLOAD_ENV, "") in ("", "0")
         seen: set[str] = set()
-        described: dict[importlib.metadata.Distribution, tuple[str, str]] = {}  # each METADATA read parses it
-        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        described: dict[Any, tuple[str, str]] = {}  # each METADATA read parses it
+        found: Any = entry_points(ENTRY_POINT_GROUP)  # without importing importlib.metadata (entrypoints.py)
+        if found is None:  # a source only importlib.metadata reads (a zip on sys.path, another finder)
+            import importlib.metadata
+
+            found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        for ep in sorted(found, key=lambda e: e.name):
             if ep.name in seen:
                 continue
             seen.add(ep.name)
@@ -271,7 +287,8 @@ class PluginLoader:
                     info.status = "not allowed"
                     self.infos.append(info)
                     continue
-            self._load(ep.name, "entry point", ep.load, info)
+            self._load(ep.name, "entry point", partial(_first_party, ep, self.config) if first_party else ep.load,
+                       info)
 
     def _load(self, name: str, source: str, importer: Callable[[], Any], info: PluginInfo | None = None) -> None:
         """Import one plugin and register it, or say why not (blocked names are never imported)."""
@@ -285,6 +302,8 @@ class PluginLoader:
             return
         try:
             obj = importer()
+        except ConfitureError:  # a first-party pack refusing the project's files (a callback file's syntax error)
+            raise
         except ModuleNotFoundError as exc:
             if source == "-p" and exc.name == name:  # asked for by name on the command line: a typo, not a skip
                 raise ConfigError(f"-p {name}: no module named {name!r} (check the name, and that its folder is "
@@ -328,6 +347,16 @@ class PluginLoader:
             self.warn(msg + outcome)
 
 
+def _first_party(ep: Any, config: Config) -> Any:
+    """A first-party entry point's plugin: the module, or for one naming a function (``module:plugin``) what
+    that function returns for ``config`` (the callbacks pack registers hooks only for the files it finds).
+
+    :raises ConfigError: the pack refuses the project's files.
+    """
+    obj = ep.load()
+    return obj if isinstance(obj, ModuleType) else obj(config)
+
+
 def _import_file(path: Path) -> ModuleType:
     name = f"confiture_local_plugins.{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -339,22 +368,58 @@ def _import_file(path: Path) -> ModuleType:
     return mod
 
 
+def _rules_of(impl: Any) -> tuple[list[Any], str | None]:
+    """The lint rule classes one ``confiture_lint_rules`` implementation returns, or ``[]`` and why it failed."""
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document
+            rules: Any = impl.function()
+        if rules is None:
+            return [], None
+        if isinstance(rules, (str, bytes)) or not isinstance(rules, Iterable):
+            raise TypeError(f"returned {type(rules).__name__}, expected a list of lint rule classes")
+        return list(rules), None
+    except (Exception, SystemExit) as exc:
+        return [], (f"plugin {impl.plugin_name!r}: confiture_lint_rules failed ({describe_error(exc)}); its lint "
+                    "rules are skipped")
+
+
+def _isolated_rules(pm: pluggy.PluginManager, impls: list[Any]) -> list[Any]:
+    """The rules of ``impls``; each failure named in a warning (all of them in one error when strict).
+
+    :raises ConfigError: a pack failed and the plugin manager is strict (``--strict-plugins``).
+    """
+    out: list[Any] = []
+    failures: list[str] = []
+    for impl in impls:
+        rules, failure = _rules_of(impl)
+        out.extend(rules)
+        if failure is not None:
+            failures.append(failure)
+    if failures and getattr(pm, "strict", False):
+        raise ConfigError("; ".join(failures) + " (--strict-plugins)")
+    for failure in failures:
+        getattr(pm, "warn", lambda m: None)(failure)
+    return out
+
+
+def _lint_impls(pm: pluggy.PluginManager) -> list[Any]:
+    """The ``confiture_lint_rules`` implementations, in pluggy's call order (wrappers left out)."""
+    return [i for i in reversed(pm.hook.confiture_lint_rules.get_hookimpls()) if not (i.wrapper or i.hookwrapper)]
+
+
 def lint_rule_codes(pm: pluggy.PluginManager, plugin_name: str) -> list[str]:
-    """Codes of the lint rules one registered plugin brings (through its ``confiture_lint_rules`` hookimpl)."""
-    codes: list[str] = []
-    for impl in pm.hook.confiture_lint_rules.get_hookimpls():
-        if impl.plugin_name == plugin_name and not (impl.wrapper or impl.hookwrapper):
-            with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document
-                rules: Any = impl.function() or ()
-            codes.extend(getattr(r, "code", r.__name__) for r in rules)
-    return codes
+    """Codes of the lint rules one registered plugin brings (through its ``confiture_lint_rules`` hookimpl).
+
+    :raises ConfigError: its ``confiture_lint_rules`` failed and the plugin manager is strict.
+    """
+    rules = _isolated_rules(pm, [i for i in _lint_impls(pm) if i.plugin_name == plugin_name])
+    return [getattr(r, "code", getattr(r, "__name__", repr(r))) for r in rules]
 
 
 def collect_lint_rules(pm: pluggy.PluginManager) -> list[Any]:
-    """Every lint rule class from every plugin's ``confiture_lint_rules``."""
-    out: list[Any] = []
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document
-        found = pm.hook.confiture_lint_rules()
-    for rules in found:
-        out.extend(rules or ())
-    return out
+    """Every lint rule class from every plugin's ``confiture_lint_rules``, each pack isolated: one that raises
+    (or returns something other than a list) is named in a warning and skipped, and the others still load.
+
+    :raises ConfigError: a pack failed and the plugin manager is strict (``--strict-plugins``).
+    """
+    return _isolated_rules(pm, _lint_impls(pm))

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from .config import Config
 from .dryrun import DryRunReport, MigrationReport, StatementReport
+from .dryrun.predict import describe
 from .risk import Risk
 
 DEFAULT_CONFIRM_LEVEL = "blocks-writes"
@@ -88,8 +89,20 @@ def _statement_table(m: MigrationReport) -> Table:
         t.add_row(str(s.line), _esc(s.sql[:80]), _ms(s), "" if s.rows is None else str(s.rows),
                   _esc(_locks_cell(s.locks)), _esc(", ".join(s.rewritten)),
                   _esc(", ".join(f"{q.sequence} {q.before}→{q.after}" for q in s.sequences)),
-                  _esc(s.note or "; ".join(s.reasons)))
+                  _esc("; ".join(x for x in (s.note or "; ".join(s.reasons), _on_target(s)) if x)))
     return t
+
+
+def _on_target(s: StatementReport) -> str:
+    p = describe(s)
+    return f"on the target: {p}" if p else ""
+
+
+def predictions(m: MigrationReport) -> list[str]:
+    """The predicted durations on the target of a migration's statements (a shadow preflight), longest first:
+    ``["ACCESS EXCLUSIVE on orders for ~41 s (30 s-55 s), 12.4 M rows"]``."""
+    found = sorted((s for s in m.statements if s.predicted_ms is not None), key=lambda s: -(s.predicted_ms or 0))
+    return [p for s in found if (p := describe(s)) is not None]
 
 
 def _statement_block(m: MigrationReport, console: Console) -> None:
@@ -110,14 +123,24 @@ def _statement_block(m: MigrationReport, console: Console) -> None:
                           markup=False)
         if s.note or s.reasons:
             console.print("    note: " + (s.note or "; ".join(s.reasons)), markup=False)
+        if (p := describe(s)) is not None:
+            console.print("    on the target: " + p, markup=False, style="bold")
 
 
 def _ms(s: StatementReport) -> str:
     return "not executed" if not s.executed else f"{s.duration_ms:.1f}" if s.duration_ms is not None else ""
 
 
+def _title(report: DryRunReport) -> str:
+    where = ""
+    if report.where == "shadow" and report.shadow:
+        where = (f"on a shadow database ({report.shadow.get('sample')} sample, {report.shadow.get('server')}), "
+                 "times predicted for the target; ")
+    return f"dry run ({where}rolled back; lock_timeout {report.lock_timeout})"
+
+
 def _summary_table(report: DryRunReport) -> Table:
-    t = Table(title=f"dry run (rolled back; lock_timeout {report.lock_timeout})", title_justify="left")
+    t = Table(title=_esc(_title(report)), title_justify="left")
     for col in ("version", "name", "status", "ms", "risk"):
         t.add_column(col, no_wrap=col != "name", overflow="fold")
     for col in ("locks on existing relations", "rewrote", "sequences"):
@@ -138,13 +161,15 @@ def _status(m: MigrationReport) -> str:
 
 def _summary_lines(report: DryRunReport, console: Console) -> None:
     """The summary as one line per migration (a narrow console)."""
-    console.print(f"dry run (rolled back; lock_timeout {report.lock_timeout})", markup=False, style="bold")
+    console.print(_title(report), markup=False, style="bold")
     for m in report.migrations:
         ms = "" if m.duration_ms is None else f" · {m.duration_ms:.1f} ms"
         console.print(f"{m.version} {_esc(m.name)} · {_status(m)}{ms} · {_measured_risk_cell(m)}")
         pre = [lk for lk in m.locks() if lk.preexisting]
         if pre:
             console.print("  locks on existing relations: " + _locks_cell(pre).replace("\n", ", "), markup=False)
+        for p in predictions(m):
+            console.print("  on the target: " + p, markup=False)
 
 
 def render(report: DryRunReport, console: Console, *, details: Risk = Risk.BLOCKS_WRITES) -> None:

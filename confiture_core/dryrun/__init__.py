@@ -3,36 +3,41 @@
 Modules: :mod:`.run` (:func:`dry_run`), :mod:`.policy` (the rolled-back transaction policy),
 :mod:`.hooks` (the dry run's hook facade), :mod:`.observer` (the measuring observer),
 :mod:`.catalog` (pg_locks / pg_class / sequence snapshots), :mod:`.references` (what a statement
-names), :mod:`.blockers` (who blocks a waiting statement), :mod:`.sequences` (putting sequences
-back), :mod:`.report` (the report and its JSON document).
+names), :mod:`.lock_requirements` (the documented lock of each statement kind), :mod:`.blockers`
+(who blocks a waiting statement), :mod:`.sequences` (putting sequences back), :mod:`.report` (the
+report and its JSON document).
 
 :func:`dry_run` runs ``Runner.up`` under the :class:`~.policy.RollbackAll`
 transaction policy (one transaction, a SAVEPOINT per migration, hooks included
 with ``context.dry_run`` true, ROLLBACK at the end) with a
-:class:`~.observer.MeasuringObserver` that, around every statement, reads on
-the runner's own connection only what our backend holds locks on (every table
-and sequence is read once, before the run; see :mod:`.catalog`):
+:class:`~.observer.MeasuringObserver` that reads, on the runner's own connection,
+before each statement what it names (:mod:`.references`) and after it only what
+is new (:mod:`.catalog`), so that its cost per statement does not grow with the
+migrations before it:
 
-- ``pg_locks`` rows of our backend (``locktype = 'relation'``, granted). Locks
-  are held to the end of the transaction, so a statement's locks are those new
-  since the snapshot taken just before it (PostgreSQL docs, "Explicit Locking":
+- ``pg_locks`` rows of our backend (``locktype = 'relation'``, granted) not seen
+  at the previous read (the pairs seen are kept in a transaction-local setting).
+  Locks are held to the end of the transaction, so a statement's locks are those
+  new since the read just before it (PostgreSQL docs, "Explicit Locking":
   https://www.postgresql.org/docs/current/explicit-locking.html). What each mode
   blocks comes from the conflict table in :mod:`confiture_core.risk`.
-- ``pg_class.relfilenode`` of every table and materialized view: a new
-  relfilenode for the same oid means the table was rewritten (docs, "Database
-  File Layout": https://www.postgresql.org/docs/current/storage-file-layout.html).
-- the state of every sequence (``pg_sequence_last_value``). Sequences are not
-  transactional ("Sequence Manipulation Functions": *nextval ... is never rolled
-  back*), so the rollback does not undo them: after the rollback :func:`dry_run`
-  puts a sequence back with ``setval`` only when every value in between is
-  provably its own (:func:`~.sequences.restore_sequences`); otherwise it is left advanced (a
-  gap, never a duplicate) and the report says why.
+- ``pg_class.relfilenode`` of the tables newly locked, or held ACCESS EXCLUSIVE
+  and named: a new relfilenode for the same oid means the table was rewritten
+  (docs, "Database File Layout": https://www.postgresql.org/docs/current/storage-file-layout.html).
+- the state of the sequences newly locked or belonging to the tables named.
+  Sequences are not transactional ("Sequence Manipulation Functions": *nextval ...
+  is never rolled back*), so the rollback does not undo them: after the rollback
+  :func:`dry_run` puts a sequence back with ``setval`` only when every value in
+  between is provably its own (:func:`~.sequences.restore_sequences`); otherwise
+  it is left advanced (a gap, never a duplicate) and the report says why.
 
 One transaction for the whole run means a lock an earlier migration took hides
 the same lock of a later one (PostgreSQL adds no ``pg_locks`` row for a mode
-already held): such locks are reported as ``inferred`` for the statements that
-name the relation (see :class:`~.report.LockTaken`), and ``destructive`` is judged from
-the statement's target relation, resolved before it runs.
+already held): for the relations a statement names, the mode the documentation
+gives for its kind (:mod:`.lock_requirements`) is reported as ``inferred`` when
+that mode is held since before its migration (see :class:`~.report.LockTaken`),
+and ``destructive`` is judged from the statement's target relation, resolved
+before it runs.
 
 The duration (ms) and rows affected come from the runner. Statements that
 cannot run in a transaction block are not executed; the report marks them
@@ -45,10 +50,11 @@ the run stops and :class:`~.blockers.LockBlocked` names the blocking backends, f
 connection while our statement waits.
 """
 
-from .blockers import Blocker, BlockerWatch, LockBlocked
-from .catalog import SeqState, Snapshot, take_held, take_snapshot
+from ..blockers import Blocker
+from .blockers import BlockerWatch, LockBlocked
+from .catalog import LockRead, SeqState, Snapshot, read_locks, take_snapshot
 from .hooks import DryRunEnded, DryRunHooks
-from .observer import MeasuringObserver
+from .observer import MeasuringObserver, lock_pairs
 from .policy import RollbackAll
 from .report import (
     SEQUENCE_NOTE,
@@ -72,6 +78,7 @@ __all__ = [
     "DryRunHooks",
     "DryRunReport",
     "LockBlocked",
+    "LockRead",
     "LockTaken",
     "MeasuringObserver",
     "MigrationReport",
@@ -83,8 +90,9 @@ __all__ = [
     "build_report",
     "dry_run",
     "dry_run_lock_timeout",
+    "lock_pairs",
     "partial_report",
+    "read_locks",
     "restore_sequences",
-    "take_held",
     "take_snapshot",
 ]

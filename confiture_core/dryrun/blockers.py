@@ -4,47 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
+from ..blockers import Blocker, blockers_of
 from ..errors import ConfitureError
+from ..risk import mode_name
 from .report import DryRunReport
 
 Conn = psycopg.Connection[Any]
 
 
-@dataclass
-class Blocker:
-    """A backend that held the lock our statement waited for (seen from a second connection)."""
-
-    pid: int
-    user: str | None
-    application: str | None
-    state: str | None
-    backend_start: str | None
-    xact_start: str | None
-    query: str | None
-    holds: str | None
-    waiting_for: str | None
-
-    def describe(self) -> str:
-        """One line for the error message."""
-        bits = [f"pid {self.pid}"]
-        if self.user:
-            bits.append(f"user {self.user}")
-        if self.application:
-            bits.append(f"application {self.application!r}")
-        if self.backend_start:
-            bits.append(f"connected since {self.backend_start}")
-        if self.xact_start:
-            bits.append(f"transaction open since {self.xact_start}")
-        if self.state:
-            bits.append(f"state {self.state}")
-        if self.holds:
-            bits.append(f"holding {self.holds}")
-        return ", ".join(bits)
+def is_lock_timeout(error: str | None) -> bool:
+    """Whether a statement's error message says it waited longer than ``lock_timeout`` (SQLSTATE 55P03)."""
+    return bool(error) and ("[55P03]" in (error or "") or "lock timeout" in (error or ""))
 
 
 class LockBlocked(ConfitureError):
@@ -64,19 +38,10 @@ class LockBlocked(ConfitureError):
 
 
 
-_BLOCKERS_SQL = """
-SELECT a.pid, a.usename, a.application_name, a.state,
-       to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS TZ'),
-       left(a.query, 200),
-       (SELECT string_agg(DISTINCT format('%%s on %%s', l.mode, l.relation::regclass), ', ')
-          FROM pg_locks l
-         WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation'
-           AND l.relation IN (SELECT w.relation FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted)),
-       (SELECT string_agg(format('%%s on %%s', w.mode, w.relation::regclass), ', ')
-          FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted AND w.locktype = 'relation')
-  FROM pg_stat_activity a
- WHERE a.pid = ANY(pg_blocking_pids(%(me)s))
- ORDER BY a.pid
+#: the relation locks ``%(me)s`` waits for: (oid, PostgreSQL mode name, relation as text)
+_WAITING_SQL = """
+SELECT w.relation::bigint, w.mode, w.relation::regclass::text
+  FROM pg_locks w WHERE w.pid = %(me)s AND NOT w.granted AND w.locktype = 'relation'
 """
 
 
@@ -98,6 +63,8 @@ class BlockerWatch:
         self.after_s = after_s
         self.every_s = every_s
         self.blockers: list[Blocker] = []
+        #: the relation locks our statement was seen waiting for: (oid, SQL mode, relation as text)
+        self.waiting: list[tuple[int, str, str]] = []
         self._armed_at: float | None = None
         self._cv = threading.Condition()
         self._stop = False
@@ -109,6 +76,7 @@ class BlockerWatch:
         """A statement starts: forget the last blockers, start watching."""
         with self._cv:
             self.blockers = []
+            self.waiting = []
             self._armed_at = time.monotonic()
             self._cv.notify()
 
@@ -139,17 +107,21 @@ class BlockerWatch:
                     self._cv.wait(timeout=wait)
                 continue
             try:
-                found = self._poll()
+                found, waiting = self._poll()
             except psycopg.Error:
-                found = []
+                found, waiting = [], []
             with self._cv:
                 if found and self._armed_at is not None:
                     self.blockers = found
+                    self.waiting = waiting or self.waiting
                 self._cv.wait(timeout=self.every_s)
 
-    def _poll(self) -> list[Blocker]:
+    def _poll(self) -> tuple[list[Blocker], list[tuple[int, str, str]]]:
         if self._conn is None:
             self._conn = psycopg.connect(self.url, autocommit=True, application_name="confiture dry-run watch")
-        rows = self._conn.execute(_BLOCKERS_SQL, {"me": self.pid}).fetchall()
-        return [Blocker(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
+        found = blockers_of(self._conn, self.pid)
+        if not found:
+            return [], []
+        rows = self._conn.execute(_WAITING_SQL, {"me": self.pid}).fetchall()
+        return found, [(int(o), mode_name(m), str(t)) for o, m, t in rows]
 

@@ -10,11 +10,23 @@ from pglast import ast
 from psycopg import pq
 
 from ..migrations import Migration
-from ..risk import NON_TRANSACTIONAL_LOCKS, Risk, blocked_operations, risk_of_mode
+from ..risk import MODES, NON_TRANSACTIONAL_LOCKS, Risk, blocked_operations, risk_of_mode
 from ..sql import Statement, redact_secrets
-from .blockers import BlockerWatch
-from .catalog import KIND_NAMES, OURS_SQL, TABLE_KINDS, SeqState, Snapshot, take_held, take_snapshot
-from .references import RESOLVE_SQL, destructive, references, target_of
+from .blockers import BlockerWatch, is_lock_timeout
+from .catalog import (
+    HIDDEN,
+    KIND_NAMES,
+    OURS_SQL,
+    TABLE_KINDS,
+    LockRead,
+    SeqState,
+    Snapshot,
+    entry,
+    read_locks,
+    take_snapshot,
+)
+from .lock_requirements import KEY_CHECK, ROW_EXCLUSIVE, Requirement, required_locks
+from .references import Context, destructive, references, resolve, sequence_names, target_of, target_parts
 from .report import LockTaken, MigrationReport, SequenceAdvance, StatementReport
 
 Conn = psycopg.Connection[Any]
@@ -26,21 +38,36 @@ class MeasuringObserver:
     Usable in real runs too (the accuracy benchmark compares both): it only
     reads catalogs and ``pg_locks`` on the runner's connection.
 
+    Per statement it costs two catalog reads whose size depends on what the
+    statement names and newly locks, never on the migrations before it: just
+    before, what the statement names is resolved (:func:`~.references.resolve`);
+    just after, the locks new since the previous read (:func:`~.catalog.read_locks`)
+    and the state of the tables and sequences the statement could have rewritten
+    or advanced without a new lock.
+
+    A lock the transaction already held shows no new ``pg_locks`` row when a later
+    statement asks for it again: for the relations a statement names, the mode
+    PostgreSQL documents for its kind (:mod:`.lock_requirements`) is reported as
+    ``inferred`` when that mode is held and was not newly taken; a sequence the
+    statement advanced (measured) without a new lock gets its ROW EXCLUSIVE
+    (``nextval`` takes it: "Sequence Manipulation Functions"). Only locks held
+    since before the migration are inferred so: within one migration a lock is
+    reported by the statement that took it, as a real run's observer sees it.
+
     :param conn: the runner's connection.
     :param watch: optional :class:`BlockerWatch` armed around each statement.
+    :param mixed: the project's ``mixed`` setting (see ``Migration.is_transactional``).
     """
 
     def __init__(self, conn: Conn, watch: BlockerWatch | None = None, mixed: bool = False) -> None:
         self.conn = conn
         self.watch = watch
-        self.mixed = mixed  # the project's ``mixed`` setting (see Migration.is_transactional)
+        self.mixed = mixed
         self.reports: dict[int, MigrationReport] = {}
         self.start_tables: set[int] = set()
         self.start: Snapshot | None = None
-        self.last: Snapshot | None = None
-        self._before: Snapshot | None = None
         # last known relfilenode of each table / state of each sequence: from the start, then
-        # updated from every read of what we hold
+        # updated from every read
         self.tables_known: dict[int, tuple[int, str, str]] = {}
         self.seqs_known: dict[int, SeqState] = {}
         #: every last_value the run saw per sequence: after the rollback a sequence may sit at any
@@ -48,20 +75,25 @@ class MeasuringObserver:
         self.seqs_seen: dict[int, set[int | None]] = {}
         self.seqs_changed: set[int] = set()  # sequences seen in another state than at the start
         self.kinds: dict[int, tuple[str, str]] = {}  # oid -> (last read name, relkind)
-        # the runner sends nothing between two statements of one migration body: the read after
-        # the previous statement is then the read before the next one
-        self._after_of: Migration | None = None
         #: values of each sequence proven drawn by our own session (see :meth:`_prove_draws`)
         self.seqs_proven: dict[int, set[int]] = {}
         self.start_schemas: set[str] = set()
-        # the locks held when the current migration's first statement started (earlier migrations'
-        # and its own before-hooks'): PostgreSQL shows no new pg_locks row when a statement asks
-        # for a mode already held, so these are inferred for the statements that reference them
-        self._carry_for: Migration | None = None
-        self._carry: set[tuple[int, str]] = set()
-        self._refs: set[int] = set()  # relations the current statement names (resolved before it)
-        self._opaque = False  # the statement may run code that touches any relation
+        # what the transaction holds locks on (from the reads; reset with a new transaction)
+        self.locked: set[int] = set()
+        self.exclusive: set[int] = set()  # tables held ACCESS EXCLUSIVE: only they can be rewritten unseen
+        self.seq_locked: set[int] = set()  # sequences held ROW EXCLUSIVE or more: only they can advance unseen
+        # the runner sends nothing between two statements of one migration body: the read after
+        # the previous statement is then the read before the next one
+        self._after_of: Migration | None = None
+        self._ctx = Context()  # what the current statement names, resolved before it
+        self._names: list[tuple[str, ...]] = []
+        self._reqs: list[Requirement] = []
+        self._node: ast.Node | None = None
+        self._opaque = False  # the statement runs code we cannot see (DO, CALL, a user function...)
         self._destroyed: list[str] = []  # pre-existing relations the statement removes data from
+        # the locks the current migration's statements took: a statement asking again for one of
+        # them is not told apart by a real run either (its transaction holds it since that statement)
+        self._taken: set[tuple[int, str]] = set()
 
     def begin(self) -> Snapshot:
         """Snapshot the database before the run: relations existing now count as pre-existing."""
@@ -70,13 +102,27 @@ class MeasuringObserver:
         self.start_schemas = {self.start.tables[o][1].split(".")[0] if "." in self.start.tables[o][1] else "public"
                               for o in self.start.tables}
         self.seqs_proven = {}
-        self._carry_for, self._carry = None, set()
         self.tables_known = dict(self.start.tables)
         self.seqs_known = dict(self.start.sequences)
         self.seqs_changed = set()
         self.seqs_seen = {}
-        self.last = self.start
+        self.locked, self.exclusive, self.seq_locked = set(), set(), set()
         return self.start
+
+    def _learn(self, read: LockRead) -> None:
+        """Remember what a read saw: names and kinds, what is held, relfilenodes and sequence states."""
+        if read.held_before == 0:  # a new transaction: what was held is released
+            self.locked, self.exclusive, self.seq_locked = set(), set(), set()
+        self.kinds.update(read.relations)
+        for oid, mode in read.new:
+            self.locked.add(oid)
+            kind = self.kinds.get(oid, ("", "?"))[1]
+            if kind in TABLE_KINDS and mode == "ACCESS EXCLUSIVE":
+                self.exclusive.add(oid)
+            elif kind == "S":
+                self.seq_locked.add(oid)
+        self.seq_locked.update(read.sequences)  # reading one takes ROW EXCLUSIVE on it
+        self._note(read.snapshot())
 
     def _note(self, snap: Snapshot) -> None:
         self.tables_known.update(snap.tables)
@@ -142,93 +188,155 @@ class MeasuringObserver:
         return self.reports[m.version]
 
     def before_statement(self, migration: Migration, statement: Statement) -> None:
-        """Read what we hold just before the statement (hooks' locks are thus not the statement's)."""
-        if self._after_of is migration and self.last is not None:
-            self._before = self.last
-        else:
-            self._before = take_held(self.conn, self.kinds, set(self.last.locks) if self.last else None)
-            self._note(self._before)
-        if self._carry_for is not migration:
-            self._carry_for = migration
-            self._carry = {k for k, (_n, kind) in self._before.locks.items()
-                           if k[0] in self.start_tables and kind in TABLE_KINDS and risk_of_mode(k[1]) > Risk.SAFE}
+        """Read what is new since the last read (hooks' locks are thus not the statement's); resolve its names."""
+        if self._after_of is not migration:
+            self._learn(read_locks(self.conn))
+            self._taken = set()
         self._after_of = None
         self._resolve(statement)
         if self.watch:
             self.watch.arm()
 
     def _resolve(self, statement: Statement) -> None:
-        """Before the statement: which relations it names (for locks carried from earlier migrations)
-        and which pre-existing relations it removes data from (for the ``destructive`` level)."""
-        self._refs, self._opaque, self._destroyed = set(), False, []
-        why = destructive(statement.node)
-        if not self._carry and not why:
-            return
+        """Before the statement: the relations it names and what hangs off them (indexes, sequences,
+        children), the locks its kind asks for, and which pre-existing relations it removes data from."""
+        node = self._node = statement.node
         refs = references(statement)
-        if refs.opaque:
-            self._opaque = True
-        rels = refs.targets + [r for r in refs.relations if r not in refs.targets]
-        funcs = refs.functions if self._carry else []
-        if not rels and not funcs and not refs.schemas:
+        self._reqs = required_locks(node) or []
+        self._names = list(dict.fromkeys(refs.relations + refs.targets + [r.relation for r in self._reqs]
+                                         + sequence_names(node)))
+        self._opaque, self._destroyed, self._ctx = refs.opaque, [], Context()
+        if self.conn.info.transaction_status not in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.IDLE):
             return
-        row = self.conn.execute(RESOLVE_SQL, {"sch": [r[0] if len(r) > 1 else None for r in rels],
-                                               "rel": [r[-1] for r in rels], "funcs": funcs,
-                                               "schemas": refs.schemas}).fetchone()
-        assert row is not None
-        oids = [None if o is None else int(o) for o in row[0]]
-        self._refs = {o for o in oids if o is not None} | {int(o) for o in row[1]}
-        self._opaque = self._opaque or bool(row[2])
+        # foreign keys are checked per row an INSERT writes (against the tables referenced) or a DELETE
+        # removes (against the referencing tables): only then is the other end of a foreign key read
+        ctx = resolve(self.conn, self._names, refs.functions, refs.schemas,
+                      parents=isinstance(node, ast.InsertStmt | ast.MergeStmt | ast.DropStmt),
+                      referencing=isinstance(node, ast.DeleteStmt))
+        self._ctx = ctx
+        self._opaque = self._opaque or ctx.calls
+        self.kinds.update((o, entry(s, n, k)) for o, (s, n, k) in ctx.relations.items())
+        why = destructive(node)
         if why:
-            for name, oid in zip(refs.targets, oids, strict=False):
+            oid_of = dict(zip(self._names, ctx.oids, strict=True))
+            for name in refs.targets:
+                oid = oid_of.get(name)
                 if oid is not None and oid in self.start_tables:
                     self._destroyed.append(self.start.tables[oid][1] if self.start else ".".join(name))
-            self._destroyed.extend(s for s, exists in zip(refs.schemas, row[3], strict=False)
+            self._destroyed.extend(s for s, exists in zip(refs.schemas, ctx.schemas, strict=False)
                                    if exists and s in self.start_schemas)
+
+    def _asked(self, rows: int = 0) -> list[tuple[int, str]]:
+        """The (oid, mode) pairs the documentation says the current statement asks for (resolved).
+
+        :param rows: rows the statement wrote (foreign keys are checked per row written).
+        """
+        ctx = self._ctx
+        oid_of = dict(zip(self._names, ctx.oids, strict=False))
+        out: list[tuple[int, str]] = []
+
+        def add(oid: int, mode: str, with_indexes: bool) -> None:
+            out.append((oid, mode))
+            if with_indexes:
+                out.extend((i, mode) for i in ctx.indexes.get(oid, ()))
+
+        for r in self._reqs:
+            oid = oid_of.get(r.relation)
+            if oid is not None and r.on_index_table:
+                oid = ctx.index_table.get(oid)
+            if oid is None:
+                continue
+            add(oid, r.mode, r.with_indexes)
+            if r.dependents:
+                out.extend((i, r.mode) for i in ctx.indexes.get(oid, ()))
+                out.extend((p, r.mode) for p in sorted(ctx.parents.get(oid, set())))
+            if r.mode == ROW_EXCLUSIVE and r.with_indexes and rows > 0:
+                node = self._node
+                others = (ctx.parents.get(oid, set()) if isinstance(node, ast.InsertStmt | ast.MergeStmt)
+                          else ctx.referencing.get(oid, set()) if isinstance(node, ast.DeleteStmt) else set())
+                for other in sorted(others):
+                    add(other, KEY_CHECK, True)
+        return list(dict.fromkeys(out))
+
+    def _lock(self, oid: int, mode: str, inferred: bool = False) -> LockTaken | None:
+        """The report of ``mode`` on ``oid`` (``None``: a system relation, or one never seen by name)."""
+        name, kind = self.kinds.get(oid, ("", HIDDEN))
+        if kind == HIDDEN:
+            return None
+        return LockTaken(name, KIND_NAMES.get(kind, kind), mode, blocked_operations(mode), oid in self.start_tables,
+                         inferred=inferred)
 
     def after_statement(self, migration: Migration, statement: Statement, duration_ms: float,
                         rowcount: int) -> None:
-        """Diff what we hold after the statement against what we held (and knew) before it."""
+        """What the statement newly locked, re-asked for, rewrote and advanced."""
         if self.watch:
             self.watch.disarm()
-        before = self._before
-        after = take_held(self.conn, self.kinds, set(before.locks) if before else None)
-        before = before or after
+        ctx = self._ctx
+        asked = self._asked(rowcount)
+        named = {o for o in ctx.oids if o is not None} | ctx.children | set(ctx.index_table.values())
+        want = (named & self.exclusive) | ctx.sequences
+        if self._opaque or ctx.fires:
+            want |= self.exclusive | self.seq_locked
+        prior = {o for o, _ in asked} | ctx.sequences | (want & self.seq_locked)
+        read = read_locks(self.conn, want, prior | (self.locked if self._opaque else set()))
+        self.kinds.update(read.relations)
         rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
                               duration_ms=duration_ms, rows=rowcount if rowcount >= 0 else None)
-        for (oid, mode), (name, kind) in sorted(after.locks.items(), key=lambda kv: kv[1][0]):
-            if (oid, mode) in before.locks:
-                if (oid, mode) in self._carry and (self._opaque or oid in self._refs):
-                    # held since before this migration: a re-request does not show in pg_locks
-                    rep.locks.append(LockTaken(name, KIND_NAMES.get(kind, kind), mode, blocked_operations(mode),
-                                               True, inferred=True))
-                continue
-            pre = oid in self.start_tables
-            rep.locks.append(LockTaken(name, KIND_NAMES.get(kind, kind), mode, blocked_operations(mode), pre))
-        # A rewrite needs ACCESS EXCLUSIVE, held to the end of the transaction: only tables we
-        # hold a lock on now can have been rewritten. Those we already held before the statement
-        # nobody else could rewrite; for the others, the last known relfilenode is compared and the
-        # new pg_class row must be our transaction's.
+        new = set(read.new)
+        for oid, mode in sorted(new, key=lambda om: (self.kinds.get(om[0], ("", ""))[0], om[1])):
+            # a relation never seen by name was created and dropped by the statement (the transient
+            # copy of a rewrite): nobody else can have waited on it
+            lk = self._lock(oid, mode) if oid in read.relations or oid in self.kinds else None
+            if lk is not None:
+                rep.locks.append(lk)
+        for oid, mode in asked:
+            if (oid, mode) not in new and mode in read.prior.get(oid, ()) and (oid, mode) not in self._taken:
+                lk = self._lock(oid, mode, inferred=True)
+                if lk is not None:
+                    rep.locks.append(lk)
+        if self._opaque:
+            # code we cannot see may ask for any lock the transaction holds: those that block on a
+            # pre-existing table, held since before the migration, are reported (the cautious answer)
+            for oid, modes in sorted(read.prior.items()):
+                for mode in sorted(modes, key=MODES.index):
+                    kind = self.kinds.get(oid, ("", HIDDEN))[1]
+                    if kind in TABLE_KINDS and oid in self.start_tables and risk_of_mode(mode) > Risk.SAFE \
+                            and (oid, mode) not in new \
+                            and (oid, mode) not in self._taken and (oid, mode) not in asked:
+                        lk = self._lock(oid, mode, inferred=True)
+                        if lk is not None:
+                            rep.locks.append(lk)
+        # A rewrite needs ACCESS EXCLUSIVE, held to the end of the transaction: only tables with a new
+        # lock, or held ACCESS EXCLUSIVE and named, can have been rewritten. For those we held a lock
+        # on before, nobody else could rewrite them; for the others the new pg_class row must be our
+        # transaction's.
         rewritten: dict[int, str] = {}
         unsure: dict[int, str] = {}
-        for oid, (node, _name, _kind) in after.tables.items():
-            held = before.tables.get(oid)
-            prev = held or self.tables_known.get(oid)
+        for oid, (node, _name, _kind) in read.tables.items():
+            prev = self.tables_known.get(oid)
             if prev is None or prev[0] == node or prev[0] == 0:
                 continue
-            (rewritten if held else unsure)[oid] = prev[1]
+            (rewritten if oid in self.locked else unsure)[oid] = prev[1]  # self.locked: before this read
         if unsure:
             ours = {int(r[0]) for r in self.conn.execute(OURS_SQL, [list(unsure)]).fetchall()}
             rewritten.update((o, n) for o, n in unsure.items() if o in ours)
         rep.rewritten = sorted(rewritten.values())
         pre_rewritten = [n for o, n in rewritten.items() if o in self.start_tables]
-        for oid, st in sorted(after.sequences.items(), key=lambda kv: kv[1].name):
-            old = before.sequences.get(oid) or self.seqs_known.get(oid)
+        for oid, st in sorted(read.sequences.items(), key=lambda kv: kv[1].name):
+            old = self.seqs_known.get(oid)
             if old is not None and old.last_value != st.last_value:
                 rep.sequences.append(SequenceAdvance(st.name, old.last_value, st.last_value))
-        self._note(after)
+                # nextval / setval take ROW EXCLUSIVE on the sequence; held already, it shows no new row
+                if (oid, ROW_EXCLUSIVE) not in new and ROW_EXCLUSIVE in read.prior.get(oid, ()) \
+                        and (oid, ROW_EXCLUSIVE) not in self._taken \
+                        and all(lk.relation != st.name or lk.mode != ROW_EXCLUSIVE for lk in rep.locks):
+                    lk = self._lock(oid, ROW_EXCLUSIVE, inferred=True)
+                    if lk is not None:
+                        rep.locks.append(lk)
+        self._learn(read)
+        self._taken |= new
         _judge(rep, statement.node, pre_rewritten, self._destroyed)
         self.report_for(migration).statements.append(rep)
-        self.last = after
         self._after_of = migration
 
     def skipped_statement(self, migration: Migration, statement: Statement, reason: str) -> None:
@@ -245,25 +353,77 @@ class MeasuringObserver:
         mode = NON_TRANSACTIONAL_LOCKS.get(why or "")
         if mode:
             target = target_of(statement.node) or "(its table)"
-            rep.locks.append(LockTaken(target, "table", mode, blocked_operations(mode), True, inferred=True))
+            pre = self._preexisting(target_parts(statement.node))
+            rep.locks.append(LockTaken(target, "table", mode, blocked_operations(mode), pre, inferred=True))
             rep.note = f"{reason}; {why} would take {mode} on {target}"
-            rep.risk = risk_of_mode(mode)
+            rep.risk = risk_of_mode(mode) if pre else Risk.SAFE
             if rep.risk > Risk.SAFE:
                 rep.reasons.append(f"{why} would take {mode} on {target}")
         elif statement.kind == "SelectStmt" and statement.sql.startswith("-- python migration"):
             rep.note = f"{reason}; a Python migration running outside a transaction: nothing measured"
         self.report_for(migration).statements.append(rep)
 
+    def _preexisting(self, name: tuple[str, ...] | None) -> bool:
+        """Whether the relation named (or, for an index, its table) existed before the run.
+
+        Resolved in the catalog when the transaction allows it (a table created earlier in the
+        run, or not at all, is not pre-existing), else by name; an unknown name counts as
+        pre-existing (the cautious answer).
+        """
+        if name is None:
+            return True
+        if self.conn.info.transaction_status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.IDLE):
+            ctx = resolve(self.conn, [name], [], [])
+            oid = ctx.oids[0] if ctx.oids else None
+            if oid is None:
+                return False
+            return oid in self.start_tables or ctx.index_table.get(oid) in self.start_tables
+        shown = name[-1] if len(name) == 1 or name[0] == "public" else ".".join(name)
+        return any(n == shown for _f, n, _k in (self.start.tables.values() if self.start else ()))
 
     def failed_statement(self, migration: Migration, statement: Statement, duration_ms: float,
                          error: str) -> None:
-        """Record the statement that failed (its transaction is aborted: no locks can be read)."""
+        """Record the statement that failed (its transaction is aborted: no locks can be read).
+
+        When it waited longer than ``lock_timeout`` for another session's lock, the lock it
+        asked for is reported (``inferred``) and rated: the one the blocker watch saw waiting,
+        else the documented one for its kind (:mod:`.lock_requirements`).
+        """
         if self.watch:
             self.watch.disarm()
-        self.report_for(migration).statements.append(StatementReport(
-            statement.line, _short(statement.sql), statement.kind, True, note=f"failed: {_short(error)}",
-            duration_ms=duration_ms))
+        rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
+                              note=f"failed: {_short(error)}", duration_ms=duration_ms)
+        if is_lock_timeout(error):
+            waited = [(o, m) for o, m, _t in self.watch.waiting] if self.watch else []
+            for oid, mode in waited or self._asked():
+                lk = self._lock(oid, mode, inferred=True)
+                if lk is None and self.watch:
+                    text = next((t for o, _m, t in self.watch.waiting if o == oid), None)
+                    lk = LockTaken(text, "table", mode, blocked_operations(mode), True, True) if text else None
+                if lk is not None and all((x.relation, x.mode) != (lk.relation, lk.mode) for x in rep.locks):
+                    rep.locks.append(lk)
+            _judge(rep, statement.node, [], [])
+            rep.reasons = [f"waited for {lk.mode} on {lk.relation} (lock_timeout)" for lk in rep.locks
+                           if lk.preexisting and risk_of_mode(lk.mode) > Risk.SAFE]
+            if rep.locks:
+                rep.note = f"{rep.note}; it waited for " + ", ".join(f"{lk.mode} on {lk.relation}" for lk in rep.locks)
+        self.report_for(migration).statements.append(rep)
         self._after_of = None
+
+
+def lock_pairs(m: MigrationReport | None, tables_only: bool = False) -> set[tuple[str, str]]:
+    """The (relation, mode) pairs of the locks ``m``'s executed statements took, to compare two runs.
+
+    ACCESS SHARE on an index is left out: PostgreSQL takes it or not depending on the
+    backend's relation cache, not on the statement (a ``CREATE TABLE ... REFERENCES t``
+    opens t's primary key index only while the cache of t's index columns is cold).
+
+    :param tables_only: only tables, views, materialized views and foreign tables (what the
+        risk is judged on).
+    """
+    kinds = {KIND_NAMES[k] for k in TABLE_KINDS}
+    return {(lk.relation, lk.mode) for s in (m.statements if m else []) if s.executed for lk in s.locks
+            if not (lk.kind == "index" and lk.mode == "ACCESS SHARE") and (not tables_only or lk.kind in kinds)}
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -24,11 +24,12 @@ class LockTaken:
     :ivar mode: SQL lock-mode name, e.g. ``"SHARE"``.
     :ivar blocks: common operations other sessions cannot run meanwhile.
     :ivar preexisting: the relation existed before the run (else created by it).
-    :ivar inferred: not seen taken by this statement in ``pg_locks``: a lock an earlier
-        migration of the same dry run already held on a relation this statement names
-        (PostgreSQL shows no new row for a mode already held; the real run, where each
-        migration has its own transaction, takes it afresh), or the lock a statement
-        that was not executed would take.
+    :ivar inferred: not seen taken by this statement in ``pg_locks``: the mode the
+        documentation gives for the statement's kind on a relation it names, held since
+        before its migration (PostgreSQL shows no new row for a mode already held; the
+        real run, where each migration has its own transaction, takes it afresh; see
+        :mod:`.lock_requirements`), the lock a statement that was not executed would
+        take, or the lock a statement stopped by ``lock_timeout`` waited for.
     """
 
     relation: str
@@ -79,15 +80,28 @@ class StatementReport:
     sequences: list[SequenceAdvance] = field(default_factory=list)
     risk: Risk = Risk.SAFE
     reasons: list[str] = field(default_factory=list)
+    predicted_ms: float | None = None
+    predicted_ms_low: float | None = None
+    predicted_ms_high: float | None = None
+    target_rows: int | None = None
+    target_bytes: int | None = None
+    predicted_table: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        """JSON object (see docs/dry-run.md)."""
-        return {
+        """JSON object (see docs/dry-run.md); the ``predicted_*``/``target_*`` keys only when predicted
+        (a shadow preflight, see :mod:`.predict`)."""
+        doc = {
             "line": self.line, "sql": self.sql, "kind": self.kind, "executed": self.executed, "note": self.note,
             "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 3), "rows": self.rows,
             "locks": [lk.as_json() for lk in self.locks], "rewritten": self.rewritten,
             "sequences": [s.as_json() for s in self.sequences], "risk": self.risk.label, "reasons": self.reasons,
         }
+        if self.predicted_ms is not None:
+            doc.update(predicted_ms=round(self.predicted_ms, 1),
+                       predicted_ms_low=round(self.predicted_ms_low or 0.0, 1),
+                       predicted_ms_high=round(self.predicted_ms_high or 0.0, 1),
+                       target_rows=self.target_rows, target_bytes=self.target_bytes)
+        return doc
 
 
 @dataclass
@@ -149,7 +163,11 @@ class MigrationReport:
 
 @dataclass
 class DryRunReport:
-    """The whole dry run: per migration reports, sequences put back, the overall risk."""
+    """The whole dry run: per migration reports, sequences put back, the overall risk.
+
+    :ivar where: ``"target"`` (measured on the target database) or ``"shadow"`` (on a shadow database).
+    :ivar shadow: for a shadow preflight, what the shadow was (see :func:`~.run.shadow_dry_run`).
+    """
 
     migrations: list[MigrationReport]
     lock_timeout: str | None
@@ -158,6 +176,8 @@ class DryRunReport:
     sequences_not_restored: list[str] = field(default_factory=list)
     sequences_not_restored_reasons: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    where: str = "target"
+    shadow: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -178,6 +198,7 @@ class DryRunReport:
             "sequences_not_restored": self.sequences_not_restored,
             "sequences_not_restored_reasons": self.sequences_not_restored_reasons,
             "migrations": [m.as_json() for m in self.migrations],
+            "where": self.where, "shadow": self.shadow,
         }
 
 

@@ -13,7 +13,7 @@ from ..hookcaller import Hooks
 from ..hookspecs import MigrationResult
 from ..migrations import Direction, Migration
 from ..runner import CommitGuard, NullReporter, Reporter, Runner, RunResult, Session
-from .blockers import BlockerWatch, LockBlocked
+from .blockers import BlockerWatch, LockBlocked, is_lock_timeout
 from .hooks import DryRunHooks
 from .observer import MeasuringObserver
 from .policy import RollbackAll
@@ -38,10 +38,6 @@ def _set_sequences(report: DryRunReport, restored: list[str], skipped: list[tupl
     report.sequences_restored = restored
     report.sequences_not_restored = [n for n, _ in skipped]
     report.sequences_not_restored_reasons = dict(skipped)
-
-
-def _lock_timeout_error(error: str | None) -> bool:
-    return bool(error) and ("[55P03]" in (error or "") or "lock timeout" in (error or ""))
 
 
 class _RecordingReporter(NullReporter):
@@ -95,7 +91,8 @@ def _partial(observer: MeasuringObserver, runner: Runner, rec: _RecordingReporte
 
 def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = None,
             reporter: Reporter | None = None, watch_url: str | None = None,
-            lock_timeout: str | None = None, preflight: bool = False) -> DryRunReport:
+            lock_timeout: str | None = None, preflight: bool = False,
+            statement_timeout: str | None = None) -> DryRunReport:
     """Run every pending migration (up to ``target``) in a measured dry run, then roll back.
 
     :param conn: an autocommit connection (as :class:`~confiture_core.runner.Runner` needs).
@@ -107,6 +104,8 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
         backends; ``None`` disables it.
     :param preflight: the review gate's dry run before a real run: the plan's notices
         (nothing to migrate, out-of-order warning) are left to the real run.
+    :param statement_timeout: replaces the project's ``statement_timeout`` for the dry run (the
+        guard of a dry run on the target, see :func:`~.place.target_statement_timeout`).
     :returns: the :class:`DryRunReport` (a failed migration is in it, not raised).
     :raises LockBlocked: a statement waited longer than ``lock_timeout`` for
         another session's lock; the message names the blockers.
@@ -115,6 +114,8 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
     """
     timeout = lock_timeout or dry_run_lock_timeout(config)
     cfg = replace(config, lock_timeout=timeout)
+    if statement_timeout is not None:
+        cfg = replace(cfg, statement_timeout=statement_timeout)
     watch = BlockerWatch(watch_url, conn.info.backend_pid) if watch_url else None
     observer = MeasuringObserver(conn, watch, mixed=config.mixed)
     policy = RollbackAll()
@@ -162,7 +163,7 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
     report = build_report(observer.reports, result, server_version, timeout)
     _set_sequences(report, restored, skipped)
     failed = [m for m in report.migrations if m.status == "failed"]
-    if failed and _lock_timeout_error(failed[0].error):
+    if failed and is_lock_timeout(failed[0].error):
         blockers = watch.blockers if watch else []
         if blockers:
             waited = blockers[0].waiting_for or "a lock"

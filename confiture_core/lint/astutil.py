@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from pglast import ast
-from pglast.enums import AlterTableType
+from pglast.enums import AlterTableType, TransactionStmtKind
 
-from .rule import TableKey
+from .rule import LintContext, TableKey
 
 
 def walk(node: Any) -> Iterator[ast.Node]:
@@ -255,3 +255,86 @@ IDENTIFIER_NODES: tuple[type[ast.Node], ...] = (
 )
 #: The ``ALTER TABLE`` command subtypes :func:`identifiers` reads.
 IDENTIFIER_SUBTYPES: frozenset[int] = ADDED_COLUMN_SUBTYPES | NEW_CONSTRAINT_SUBTYPES
+
+
+#: The spellings PostgreSQL's ``defGetBoolean`` reads as false (``VACUUM (FULL off)``, ``REINDEX
+#: (CONCURRENTLY 0)``...): PostgreSQL docs, VACUUM and REINDEX, "boolean ... can be written TRUE, ON, or
+#: 1 ... FALSE, OFF, or 0".
+_FALSE_WORDS = frozenset({"false", "off", "0", "no", "f", "n", "of", "fa", "fal", "fals"})
+
+
+def option_enabled(options: Any, name: str) -> bool:
+    """Whether a list of ``DefElem`` options turns the boolean option ``name`` on: present with no value
+    (``VACUUM (FULL)``) or with a true one (``FULL true``, ``FULL 1``, ``FULL on``); ``FULL false``,
+    ``FULL off``, ``FULL 0`` and ``FULL 'false'`` turn it off. The last mention wins, as in PostgreSQL.
+
+    :param options: a tuple of pglast ``DefElem`` (``VacuumStmt.options``, ``ReindexStmt.params``...).
+    :param name: the option, lower-case as the parser gives it (``"full"``, ``"concurrently"``).
+    """
+    enabled = False
+    for o in options or ():
+        if not isinstance(o, ast.DefElem) or o.defname != name:
+            continue
+        arg = o.arg
+        if arg is None:
+            enabled = True
+        elif isinstance(arg, ast.Integer):
+            enabled = bool(arg.ival)
+        elif isinstance(arg, ast.Boolean):
+            enabled = bool(arg.boolval)
+        elif isinstance(arg, ast.String):
+            enabled = (arg.sval or "").lower() not in _FALSE_WORDS
+        else:
+            enabled = True
+    return enabled
+
+
+_BEGINS = frozenset({TransactionStmtKind.TRANS_STMT_BEGIN, TransactionStmtKind.TRANS_STMT_START})
+_ENDS = frozenset({TransactionStmtKind.TRANS_STMT_COMMIT, TransactionStmtKind.TRANS_STMT_ROLLBACK,
+                   TransactionStmtKind.TRANS_STMT_PREPARE})
+_TX_STATE_KEY = "confiture.astutil.transactions"
+
+
+def transactions(ctx: LintContext) -> list[int | None]:
+    """For each statement of the file, the number of the transaction it runs in, or ``None`` when it runs
+    on its own in autocommit (its own transaction).
+
+    The file starts in transaction 0 when the runner wraps it in one (:attr:`LintContext.in_transaction`),
+    else in autocommit; ``BEGIN``/``START TRANSACTION`` opens a new transaction (a nested one changes
+    nothing, as in PostgreSQL), ``COMMIT``/``ROLLBACK``/``PREPARE TRANSACTION`` (and ``END``/``ABORT``)
+    ends it and later statements run in autocommit. Computed once per rule and file (kept in the asking
+    rule's :attr:`LintContext.state`).
+    """
+    stmts = ctx.statements
+    known: list[int | None] | None = ctx.state.get(_TX_STATE_KEY)
+    if known is not None:
+        return known
+    current: int | None = 0 if ctx.in_transaction else None
+    opened = 0
+    out: list[int | None] = []
+    for st in stmts:
+        node = st.node
+        if isinstance(node, ast.TransactionStmt):
+            if node.kind in _BEGINS:
+                if current is None:
+                    opened += 1
+                    current = opened
+                out.append(current)
+                continue
+            if node.kind in _ENDS:
+                out.append(current)
+                current = None
+                continue
+        out.append(current)
+    ctx.state[_TX_STATE_KEY] = out
+    return out
+
+
+def same_transaction(ctx: LintContext, first: int, second: int) -> bool:
+    """Whether statements ``first`` and ``second`` (indexes into :attr:`LintContext.statements`) run in
+    one transaction, so that a lock the first takes is still held while the second runs (PostgreSQL
+    docs 13.3, "Explicit Locking": locks are held until the transaction ends)."""
+    if first == second:
+        return True
+    tx = transactions(ctx)
+    return tx[first] is not None and tx[first] == tx[second]

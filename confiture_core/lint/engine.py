@@ -34,7 +34,7 @@ from typing import Any
 from pglast import ast
 from pglast.enums import VariableSetKind
 
-from ..errors import MigrationFileError, SqlSyntaxError
+from ..errors import ConfigError, MigrationFileError, SqlSyntaxError
 from ..migrations import read_text, sql_transaction_mode
 from ..sql import SqlFile, Statement, parse_sql_text, trusted_parsing
 from . import pool
@@ -79,6 +79,7 @@ def lint_text(
     :param known_codes: every rule code known (selected or not), for unused-noqa
         messages; default: the codes of ``rules``.
     :returns: a :class:`FileResult`; never raises for bad SQL or a crashing rule.
+    :raises ConfigError: a rule found its settings (``[lint.<group>]``) unusable.
     """
     return _lint_parsed(text, path, _parse(text, path), rules, options, known_codes)
 
@@ -193,6 +194,8 @@ def _lint_parsed(
             ctx.config, ctx.state = slot
             try:
                 found.extend(check(stmt, ctx))
+            except ConfigError:  # a bad [lint.<group>] setting the rule read: the run stops (exit 2)
+                raise
             except Exception as exc:  # a rule bug must not stop the lint run
                 slots[i] = _BROKEN
                 if "CF001" not in options.ignore_meta:
@@ -282,8 +285,8 @@ class Linter:
     :param rules: the selected rule classes (see :func:`~confiture_core.lint.selection.select_rules`).
     :param options: target version and configuration.
     :param cache_dir: where to cache results, or ``None`` for no cache.
-    :param jobs: worker processes; ``None``: every CPU this process may use;
-        ``1``: in-process.
+    :param jobs: worker processes; ``None``: the CPUs this process may use that are idle
+        (:func:`~confiture_core.lint.pool.idle_cpus`); ``1``: in-process.
     :param known_codes: every rule code known (for unused-noqa messages).
     :param prepare: called with each result a file gave, in the process that linted it, before
         the result is sent back (e.g. :func:`confiture_core.lint.reporters.prepare_json`, which lays
@@ -304,23 +307,29 @@ class Linter:
         self.options = options or LintOptions()
         self.rules = [r for r in rules if r.applies_to(self.options.pg_version)]
         self.known_codes = frozenset(known_codes) | {r.code for r in rules}
-        self.jobs = jobs if jobs is not None else pool.cpu_count()
+        self.jobs = jobs if jobs is not None else pool.idle_cpus()
         self.cache = (ResultCache(cache_dir, ruleset_fingerprint(self.rules, self.options, self.known_codes))
                       if cache_dir else None)
 
     def lint_paths(self, paths: Sequence[Path], *, skip_down: bool = False, skipped: list[Path] | None = None,
-                   folders: list[str] | None = None) -> LintReport:
+                   folders: list[str] | None = None,
+                   keep: Callable[[list[Path]], list[Path]] | None = None) -> LintReport:
         """Lint the given files (see :func:`collect_files` for folders, ``skip_down``, ``skipped`` and
         ``folders``).
 
+        :param keep: when given, chooses the files to lint among those found (e.g. those changed since a
+            git revision: :func:`confiture_core.lint.diff.only_changed`).
         :raises ConfigError: a path that does not exist.
         """
         with relaxed_gc():
-            return self._lint_paths(paths, skip_down, skipped, folders)
+            return self._lint_paths(paths, skip_down, skipped, folders, keep)
 
     def _lint_paths(self, paths: Sequence[Path], skip_down: bool = False, skipped: list[Path] | None = None,
-                    folders: list[str] | None = None) -> LintReport:
+                    folders: list[str] | None = None,
+                    keep: Callable[[list[Path]], list[Path]] | None = None) -> LintReport:
         files = collect_files(paths, folders, skip_down=skip_down, skipped=skipped)
+        if keep is not None:
+            files = keep(files)
         results: dict[int, FileResult] = {}
         todo: list[tuple[int, Path, str | None]] = []
         stats: dict[int, os.stat_result] = {}

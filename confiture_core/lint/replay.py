@@ -63,7 +63,8 @@ if TYPE_CHECKING:  # typing is not imported at run time: this module runs before
 MEMO_VERSION = "2"
 
 _GLOBAL_VALUE_OPTIONS = frozenset({"--config", "--project", "-C", "--database-url", "-p", "--disable-plugin"})
-_NEVER_REPLAYED = frozenset({"--no-cache", "--pending", "--list-rules", "--explain", "--help", "-h", "--version"})
+_NEVER_REPLAYED = frozenset({"--no-cache", "--pending", "--list-rules", "--explain", "--help", "-h", "--version",
+                             "--diff", "--baseline", "--write-baseline"})
 #: ``(path, stamp)``: stamp is ``[size, mtime_ns, ctime_ns, ino, dev]``, or ``None`` when nothing is there.
 Dependency = tuple[str, list[int] | None]
 

@@ -38,14 +38,17 @@ RULE_DOCS = "docs/lint-rules.md"
 _rel_memo: dict[tuple[str, str], str] = {}
 
 
-def _rel(path: str, base: Path | None) -> str:
-    """``path`` relative to ``base`` (POSIX separators) when below it, else as given."""
+def relative_path(path: str, base: Path | None) -> str:
+    """``path`` relative to ``base`` (POSIX separators) when below it, else as given (memoised)."""
     if base is None:
         return path
     key = (path, str(base))
     if key not in _rel_memo:
         _rel_memo[key] = _relative(path, key[1])
     return _rel_memo[key]
+
+
+_rel = relative_path
 
 
 def _relative(path: str, base: str) -> str:

@@ -189,6 +189,9 @@ class LintRule:
         :param statement: the statement (``.node`` is its pglast AST node).
         :param ctx: where it runs; see :class:`LintContext`.
         :returns: an iterator of :class:`Violation` (usually a generator).
+        :raises confiture_core.errors.ConfigError: its settings (``ctx.config``) are unusable: the run
+            stops with that one-line error (exit 2). Any other exception is reported as a ``CF001``
+            finding and the rule is skipped for the rest of the file.
         """
         raise NotImplementedError
         yield  # pragma: no cover

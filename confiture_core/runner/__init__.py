@@ -1,9 +1,9 @@
 """Applies and reverts migrations under a transaction policy: the :class:`Runner` and what it reports.
 
 Modules: :mod:`.runner` (lock -> plan -> validate -> hooks -> body -> record), :mod:`.plan` (reads
-only), :mod:`.transactions` (the policy), :mod:`.session` (commit guard, reset, timeouts),
+only), :mod:`.transactions` (the policy), :mod:`.session` (commit guard, reset, timeouts, riders),
 :mod:`.body` (SQL or Python body), :mod:`.record` (tracking rows), :mod:`.backfills`,
-:mod:`.events` (reporter, statement observer, result).
+:mod:`.events` (reporter, statement observer, result), :mod:`.gcpause` (the collector around the pre-flight).
 """
 
 from .events import NullReporter, Reporter, RunResult, StatementObserver

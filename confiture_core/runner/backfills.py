@@ -103,7 +103,7 @@ class Backfills:
             ctx = HookContext(self.conn, self.config, "up", False, {**run_ctx.state, "resuming": True},
                               run_ctx.migrations, m)
             try:
-                with self.policy.unit(self.conn), self.guard.armed():
+                with self.policy.unit(self.conn), self.guard.armed(hooks=True):
                     found = self.hooks.backfill(ctx)
                 todo = [(p, b) for p, b in found if (p, b.name) in wanted]
                 for p, n in sorted(wanted - {(p, b.name) for p, b in todo}):

@@ -20,6 +20,7 @@ from ..sql import Statement
 from .events import Reporter, StatementObserver
 from .plan import Planner
 from .record import Recorder
+from .retry import SafeApply
 from .session import CommitGuard
 
 Conn = psycopg.Connection[Any]
@@ -35,6 +36,11 @@ _REFUSE_TX = {
     TransactionStmtKind.TRANS_STMT_COMMIT_PREPARED,
     TransactionStmtKind.TRANS_STMT_ROLLBACK_PREPARED,
 }
+
+#: at most this many statements of a migration go in one message (see Body.run)
+BATCH_STATEMENTS = 100
+#: between the statements of one message: on its own line, since a statement may end with a -- comment
+_SEPARATOR = "\n;\n"
 
 #: a transactional Python migration ended the runner's transaction (and went on, or returned)
 _ENDED_TX = ("rolled back the runner's transaction (conn.rollback() or a ROLLBACK statement); nothing it did was "
@@ -61,6 +67,8 @@ class Body:
         self.guard = guard
         self.recorder = recorder
         self.planner = planner
+        #: bounds strong statements and retries lock timeouts (:mod:`.retry`); the runner sets its own
+        self.safe: SafeApply | None = None
 
     def skip(self, m: Migration, direction: Direction, reason: str) -> None:
         """Run nothing of ``m``: tell the observer that each of its statements was not executed, and why."""
@@ -85,7 +93,22 @@ class Body:
         path = m.path_for(direction)
         assert path is not None
         statements = m.sql(direction).statements
+        # without an observer (which measures each statement), a transactional migration's statements go
+        # several to a message: one round trip for a run of them
+        batching = transactional and self.observer is None
+        batch: list[int] = []
         for i, st in enumerate(statements):
+            # a statement taking a strong lock runs alone, under [apply] lock_timeout (see .retry)
+            if batching and st.copy_data is None and not isinstance(st.node, ast.TransactionStmt | ast.CopyStmt) \
+                    and (self.safe is None or self.safe.bound(m, st) is None):
+                batch.append(i)
+                if len(batch) >= BATCH_STATEMENTS:
+                    self._run_batch(m, path, statements, batch)
+                    batch = []
+                continue
+            if batch:
+                self._run_batch(m, path, statements, batch)
+                batch = []
             if transactional and isinstance(st.node, ast.TransactionStmt):
                 kind = st.node.kind
                 if kind in _SKIP_TX:
@@ -106,7 +129,7 @@ class Body:
                 self.observer.before_statement(m, st)
             t = time.perf_counter()
             try:
-                cur = self._execute(st)
+                cur = self._execute(st) if self.safe is None else self.safe.execute(m, st, transactional, self._execute)
             except psycopg.Error as exc:
                 message = self._statement_error(m, path, statements, i, exc, transactional)
                 if self.observer:
@@ -114,6 +137,43 @@ class Body:
                 raise MigrationFailed(message, recorded=not transactional) from exc
             if self.observer:
                 self.observer.after_statement(m, st, (time.perf_counter() - t) * 1000, cur.rowcount)
+        if batch:
+            self._run_batch(m, path, statements, batch)
+
+    def _run_batch(self, m: Migration, path: Any, statements: Sequence[Statement], batch: list[int]) -> None:
+        """Run ``statements[i]`` for each ``i`` of ``batch`` in one simple-protocol message (one round trip), in
+        the current transaction; PostgreSQL returns one result per statement, so the first failed result says
+        which statement failed, and its error position is made relative to that statement.
+
+        :raises MigrationFailed: a statement failed; the message names the file and line.
+        """
+        if len(batch) == 1:
+            self._run_one(m, path, statements, batch[0])
+            return
+        from psycopg import errors, generators
+
+        texts = [statements[i].sql for i in batch]
+        conn = self.conn
+        with conn.lock:
+            conn.pgconn.send_query(_SEPARATOR.join(texts).encode())
+            results = conn.wait(generators.execute(conn.pgconn))
+        offset = 0
+        for k, res in enumerate(results):
+            if res.status == pq.ExecStatus.FATAL_ERROR:
+                exc = errors.error_from_result(res, encoding=conn.info.encoding)
+                message = self._statement_error(m, path, statements, batch[k], exc, True, offset)
+                raise MigrationFailed(message, recorded=False) from exc
+            offset += len(texts[k]) + len(_SEPARATOR)
+
+    def _run_one(self, m: Migration, path: Any, statements: Sequence[Statement], i: int) -> None:
+        """Run ``statements[i]`` on its own, in the current transaction.
+
+        :raises MigrationFailed: it failed; the message names the file and line.
+        """
+        try:
+            self._execute(statements[i])
+        except psycopg.Error as exc:
+            raise MigrationFailed(self._statement_error(m, path, statements, i, exc, True)) from exc
 
     def _run_python(self, m: Migration, direction: Direction, transactional: bool, conn: Any) -> None:
         fn = m.python_callable(direction)
@@ -192,12 +252,14 @@ class Body:
         return cur
 
     def _statement_error(self, m: Migration, path: Any, statements: Sequence[Statement], i: int,
-                         exc: psycopg.Error, transactional: bool) -> str:
+                         exc: psycopg.Error, transactional: bool, offset: int = 0) -> str:
+        """The one-line message of ``statements[i]``'s failure; ``offset``: characters of the message before the
+        statement (PostgreSQL's error position counts from the start of the message)."""
         st = statements[i]
         line = st.line
         pos = exc.diag.statement_position
-        if pos and pos.isdigit():
-            line = st.line_of(int(pos))
+        if pos and pos.isdigit() and int(pos) > offset:
+            line = st.line_of(int(pos) - offset)
         primary = exc.diag.message_primary or str(exc).splitlines()[0]
         code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
         msg = f"{shown(path)}:{line}: {primary}{code}"

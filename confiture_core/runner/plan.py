@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import psycopg
-from pglast import ast
-from psycopg import pq
 
 from ..backfill import BackfillStore, UnfinishedBackfill
 from ..config import Config
@@ -17,6 +15,7 @@ from ..history import History
 from ..hookcaller import Hooks
 from ..migrations import Direction, Migration, discover, shown
 from ..sql import trusted_parsing
+from .invalid_indexes import drop_sql, find_invalid, invalid_left, named_by
 
 Conn = psycopg.Connection[Any]
 
@@ -67,7 +66,7 @@ class Problem:
     """A disagreement between the tracking table and the files (``migrate validate``)."""
 
     version: int
-    kind: Literal["changed", "missing", "failed", "invalid", "finding", "backfill"]
+    kind: Literal["changed", "missing", "failed", "invalid", "finding", "backfill", "invalid-index"]
     message: str
     level: str = "error"
 
@@ -178,7 +177,20 @@ class Planner:
                 todo = (f"load plugin(s) {', '.join(map(repr, missing))}, then run `confiture migrate up` to finish "
                         "it" if missing else "run `confiture migrate up` to finish it")
                 out.append(Problem(e.version, "backfill", f"migration {e.version} ({e.name}): {e.error}; {todo}"))
+        out.extend(self.invalid_index_problems(entries))
         return out
+
+    def invalid_index_problems(self, entries: Sequence[StatusEntry]) -> list[Problem]:
+        """Applied migrations whose CREATE INDEX CONCURRENTLY left an INVALID index (a build that failed or
+        was killed after the row said applied, or a REINDEX CONCURRENTLY of it interrupted since); one
+        catalog read when the database has none (see :func:`.invalid_indexes.invalid_left`)."""
+        files = self.by_version()
+        applied = [files[e.version] for e in entries if e.applied and e.version in files]
+        return [Problem(m.version, "invalid-index",
+                        f"migration {m.version} ({m.name}): index {', '.join(found)} is INVALID (never used by "
+                        f"queries, still maintained on every write): run `{drop_sql(found)}` and build it again "
+                        "with CREATE INDEX CONCURRENTLY in a new migration")
+                for m, found in invalid_left(self.conn, applied)]
 
     def blocking_problems(self, entries: Sequence[StatusEntry]) -> list[Problem]:
         """Changed, missing and failed migrations, and unparsable pending files: what blocks ``up``."""
@@ -310,26 +322,9 @@ class Planner:
         """``"; it left invalid index ...: run DROP INDEX CONCURRENTLY IF EXISTS ...; then repair"``, for the
         indexes that ``m``'s CREATE INDEX CONCURRENTLY statements name and that are INVALID (a failed,
         cancelled or killed build leaves one behind); ``""`` when there is none. A catalog read (pg_index)."""
-        if m.kind != "sql" or self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
-            return ""
-        try:
-            statements = m.sql("up").statements
-        except MigrationFileError:
-            return ""
-        wanted = [(st.node.relation.schemaname if st.node.relation else None, st.node.idxname) for st in statements
-                  if isinstance(st.node, ast.IndexStmt) and st.node.concurrent and st.node.idxname]
-        if not wanted:
-            return ""
-        rows = self.conn.execute(
-            "SELECT n.nspname, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE NOT i.indisvalid AND c.relname = ANY(%s) ORDER BY 1, 2", [[name for _, name in wanted]]).fetchall()
-        from pglast.stream import maybe_double_quote_name as q  # quotes only where PostgreSQL needs it
-
-        found = [f"{q(schema)}.{q(name)}" for schema, name in rows
-                 if any(name == n and (s is None or s == schema) for s, n in wanted)]
+        found = find_invalid(self.conn, named_by(m))
         if not found:
             return ""
-        drops = " ".join(f"DROP INDEX CONCURRENTLY IF EXISTS {f};" for f in found)
+        drops = drop_sql(found)
         return (f"; {INVALID_INDEX_MARK} {', '.join(found)}: run `{drops}` then `confiture migrate repair`, "
                 "which makes the migration pending again")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -17,6 +18,7 @@ from ..history import History
 from ..hookcaller import Hooks
 from ..hookspecs import Backfill
 from ..migrations import Direction, Migration, shown
+from .session import riders_of
 
 Conn = psycopg.Connection[Any]
 
@@ -43,12 +45,18 @@ class Recorder:
         self.history.record(m.version, m.name, m.checksum, 0, False, error=IN_PROGRESS)
 
     def done(self, m: Migration, direction: Direction, t0: float,
-             backfills: Sequence[tuple[str, Backfill]] = ()) -> None:
+             backfills: Sequence[tuple[str, Backfill]] = (), *, defer: bool = False) -> None:
         """The row of an applied migration (with the backfills it starts), or its removal once reverted.
 
         :param t0: ``time.perf_counter()`` when the migration started.
+        :param defer: the row may ride with the transaction's ``COMMIT`` (see :class:`~.session.Riders`);
+            then a vanished tracking table is raised by the commit (see :meth:`tracking_table_gone`).
         :raises MigrationFailed: the tracking table is gone (the message says what dropped it).
         """
+        if defer and direction == "up" and not backfills:
+            riders_of(self.conn).add_call(partial(self.history.record, m.version, m.name, m.checksum,
+                                                  (time.perf_counter() - t0) * 1000, True))
+            return
         try:
             if direction == "up":
                 self.history.record(m.version, m.name, m.checksum, (time.perf_counter() - t0) * 1000, True)

@@ -28,12 +28,15 @@ from ..history import AdvisoryLock, History
 from ..hookcaller import Hooks
 from ..hookspecs import Backfill, Finding, HookContext, MigrationResult
 from ..migrations import Direction, Migration
+from . import gcpause
 from .backfills import Backfills
 from .body import Body, changes_role, failure_message
 from .events import NullReporter, Reporter, RunResult, StatementObserver
+from .invalid_indexes import restart_interrupted
 from .plan import Planner, Problem, StatusEntry, refusal
 from .record import Recorder
-from .session import GUARDED_HOOKS, CommitGuard, Session
+from .retry import ApplySettings, SafeApply
+from .session import GUARDED_HOOKS, CommitGuard, Session, riders_of
 from .transactions import CommitEach, TransactionPolicy
 
 Conn = psycopg.Connection[Any]
@@ -84,6 +87,9 @@ class Runner:
         self.planner = Planner(conn, config, hooks, self.history, migrations)
         self.recorder = Recorder(conn, self.history, hooks)
         self.body = Body(conn, self.reporter, observer, self.guard, self.recorder, self.planner)
+        #: safe apply (:mod:`.retry`): only for work that is kept
+        self.safe = self.body.safe = SafeApply(conn, ApplySettings.of(config) if self.policy.commits else None,
+                                               self.reporter)
         self.backfills = Backfills(conn, config, hooks, self.history, self.reporter, self.policy, self.guard,
                                    self.planner)
 
@@ -124,6 +130,9 @@ class Runner:
             yield
         finally:
             settle(self.conn)
+            if not self.conn.closed and self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                riders_of(self.conn).flush()  # the last session reset, before the lock is let go
+            riders_of(self.conn).drop()
             lock.release()
 
     def prepare_guard(self) -> None:
@@ -165,15 +174,29 @@ class Runner:
             return self._up_locked(target)
 
     def _up_locked(self, target: int | None) -> RunResult:
-        entries = self.status()  # one read of the tracking table for the whole pre-flight
-        blocking = self.planner.blocking_problems(entries)
-        if blocking:
-            raise refusal("refusing to migrate", [p.message for p in blocking],
-                          files_only=all(p.kind == "invalid" for p in blocking))
-        plan = self.plan_up(target, entries)
+        with gcpause.paused():  # the pre-flight parses every pending file (see .gcpause)
+            entries = self.status()  # one read of the tracking table for the whole pre-flight
+            if self.policy.commits and self._restart_interrupted(entries):
+                entries = self.status()
+            blocking = self.planner.blocking_problems(entries)
+            if blocking:
+                raise refusal("refusing to migrate", [p.message for p in blocking],
+                              files_only=all(p.kind == "invalid" for p in blocking))
+            plan = self.plan_up(target, entries)
+            for m in plan:  # parsed now, under the pause, not during the apply
+                try:
+                    m.is_transactional("up", mixed=self.config.mixed)
+                except ConfitureError:
+                    pass  # said when the migration runs, as before
+
         warning = self.planner.check_order(plan, entries)
         if warning and self.plan_notices:
             self.reporter.warn(warning)
+        with gcpause.frozen():
+            return self._up_planned(plan, entries)
+
+    def _up_planned(self, plan: list[Migration], entries: list[StatusEntry]) -> RunResult:
+        """Everything ``up`` does after the pre-flight: backfills resumed, validation, the plan run."""
         result = RunResult("up", rolled_back=not self.policy.commits, planned=list(plan))
         run_ctx = self._context("up", {}, plan)
         with self.policy.run(self.conn, self.history):
@@ -197,6 +220,19 @@ class Runner:
                 settle(self.conn)
         return result
 
+    def _restart_interrupted(self, entries: Sequence[StatusEntry]) -> bool:
+        """Failed migrations that only build indexes concurrently: their INVALID indexes dropped, pending
+        again (see :func:`.invalid_indexes.restart_interrupted`); whether there was any."""
+        failed = [(e.version, self.planner.by_version().get(e.version)) for e in entries if e.state == "failed"]
+        if not failed:
+            return False
+
+        def forget(version: int) -> None:
+            with self.policy.unit(self.conn):
+                self.history.delete(version)
+
+        return bool(restart_interrupted(self.conn, failed, self.config.mixed, forget, self.reporter.warn))
+
     def _context(self, direction: Direction, state: dict[str, Any], plan: Sequence[Migration],
                  m: Migration | None = None) -> HookContext:
         """A hook context; its rolled-back flag is the policy's (``not commits``)."""
@@ -213,7 +249,7 @@ class Runner:
         if not self.hooks.has("confiture_validate"):
             return []
         findings: list[Finding] = []
-        with self.policy.scratch(self.conn), self.guard.armed():
+        with self.policy.scratch(self.conn), self.guard.armed(hooks=True):
             for m in plan:
                 findings.extend(self.hooks.validate(replace(run_ctx, migration=m)))
         return findings
@@ -251,7 +287,7 @@ class Runner:
             self.reporter.warn(f"{name} was not called: a hook closed the runner's connection")
             return
         try:
-            with self.policy.unit(self.conn), self.guard.armed():
+            with self.policy.unit(self.conn), self.guard.armed(hooks=True):
                 if which == "before_migrate":
                     self.hooks.before_migrate(ctx)
                 else:
@@ -270,15 +306,17 @@ class Runner:
         backfills: list[tuple[str, Backfill]] = []
         try:
             if m.is_transactional(direction, mixed=self.config.mixed):
-                backfills = self._run_transactional(m, direction, ctx, t0)
+                backfills = self.safe.transactional(m, lambda: self._run_transactional(m, direction, ctx, t0))
             else:
-                backfills = self._run_autocommit(m, direction, ctx, t0)
+                riders_of(self.conn).flush()  # its statements run in autocommit: the reset first
+                backfills = self.safe.autocommit(m, lambda: self._run_autocommit(m, direction, ctx, t0))
         except (psycopg.Error, ConfitureError) as exc:
-            return self._failed(ctx, exc, failure_message(m, direction, exc), (time.perf_counter() - t0) * 1000)
+            return self._failed(ctx, exc, self.safe.explain(failure_message(m, direction, exc)),
+                                (time.perf_counter() - t0) * 1000)
         finally:
             settle(self.conn)
             if not self.conn.closed and self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
-                self.session.reset()
+                self.session.reset_later()  # sent with the next BEGIN (or before the lock's release)
         ms = (time.perf_counter() - t0) * 1000  # the backfills' batches are not counted
         if backfills:
             try:
@@ -309,27 +347,33 @@ class Runner:
 
     def _run_transactional(self, m: Migration, direction: Direction, ctx: HookContext,
                            t0: float) -> list[tuple[str, Backfill]]:
-        with self.policy.migration(self.conn, m):
-            if self.hooks.has("confiture_before_migration"):
-                with self.guard.armed():
-                    self.hooks.before_migration(ctx)
-            self.body.run(m, direction, transactional=True, python_conn=self.policy.python_connection(self.conn, m))
-            if changes_role(m, direction):
-                # the hooks and the tracking row run as the login role again
-                self.conn.execute("SET SESSION AUTHORIZATION DEFAULT")
-            return self._finish(m, direction, ctx, t0)
+        try:
+            with self.policy.migration(self.conn, m):
+                if self.hooks.has("confiture_before_migration"):
+                    with self.guard.armed(hooks=True):
+                        self.hooks.before_migration(ctx)
+                self.body.run(m, direction, transactional=True,
+                              python_conn=self.policy.python_connection(self.conn, m))
+                if changes_role(m, direction):
+                    # the hooks and the tracking row run as the login role again
+                    self.conn.execute("SET SESSION AUTHORIZATION DEFAULT")
+                return self._finish(m, direction, ctx, t0)
+        except psycopg.errors.UndefinedTable as exc:  # the tracking row, sent with the COMMIT
+            raise MigrationFailed(self.recorder.tracking_table_gone(m, direction)) from exc
 
     def _finish(self, m: Migration, direction: Direction, ctx: HookContext,
                 t0: float) -> list[tuple[str, Backfill]]:
         """In the migration's (or its closing) transaction: after_migration and backfill hooks, the
-        tracking row, the backfills to run; returns those backfills."""
+        tracking row (with the COMMIT, when the policy is :class:`CommitEach`), the backfills to run;
+        returns those backfills."""
         backfills: list[tuple[str, Backfill]] = []
         if self.hooks.has("confiture_after_migration") or self.hooks.has("confiture_backfill"):
-            with self.guard.armed():
+            with self.guard.armed(hooks=True):
                 self.hooks.after_migration(ctx)
                 if direction == "up":
                     backfills = self.hooks.backfill(ctx)
-        self.recorder.done(m, direction, t0, backfills)
+        self.recorder.done(m, direction, t0, backfills, defer=isinstance(self.policy, CommitEach)
+                           and m.is_transactional(direction, mixed=self.config.mixed))
         return backfills
 
     def _run_autocommit(self, m: Migration, direction: Direction, ctx: HookContext,
@@ -340,7 +384,7 @@ class Runner:
             self.body.skip(m, direction, reason)
             return []
         if self.hooks.has("confiture_before_migration"):
-            with self.policy.unit(self.conn), self.guard.armed():
+            with self.policy.unit(self.conn), self.guard.armed(hooks=True):
                 self.hooks.before_migration(ctx)
         if direction == "up":
             self.recorder.in_progress(m)

@@ -12,11 +12,21 @@ SESSION AUTHORIZATION DEFAULT``, ``DEALLOCATE ALL``, ``CLOSE ALL``, ``UNLISTEN
 ``lock_timeout`` / ``statement_timeout`` are set again, so a migration's
 ``SET search_path`` never leaks into the next. ``DISCARD ALL`` is not used: it
 would also release the runners' advisory lock.
+
+Riders. Statements that need no result of their own (the reset between
+migrations, an applied migration's tracking row) are not sent on their own: they
+ride in the same message as the runner's next ``BEGIN`` or ``COMMIT`` (see
+:class:`Riders`), which saves two round trips per migration. PostgreSQL runs the
+statements of one simple-protocol message in order, and a ``BEGIN`` among them
+turns the implicit transaction of those before it into the explicit one
+(PostgreSQL docs, "Frontend/Backend Protocol: Multiple Statements in a Simple
+Query"), so a reset sent with ``BEGIN`` is part of the migration's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,6 +35,7 @@ from psycopg import pq, sql
 
 from ..config import Config
 from ..errors import MigrationFailed
+from ..isolation import chain_of
 
 Conn = psycopg.Connection[Any]
 
@@ -76,29 +87,138 @@ class CommitGuard:
         self.ready = True
 
     @contextmanager
-    def armed(self) -> Iterator[None]:
+    def armed(self, hooks: bool = False) -> Iterator[None]:
         """Arm the guard while the block runs in the current transaction (a no-op outside one).
 
+        :param hooks: the block calls plugin hooks: the guard is armed in the message of the first
+            hook savepoint (only if a hook sends anything), and the last savepoint is released in
+            the disarming message (see :mod:`confiture_core.isolation`), so that hooks cost no
+            round trip of their own.
         :raises MigrationFailed: the block left a role set that cannot disarm it (SET ROLE
             without RESET ROLE).
+        :raises HookIsolationError: a hook's savepoint is gone (it ended the transaction).
         """
         if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
             yield
             return
+        chain = chain_of(self.conn)
+        arm = "INSERT INTO pg_temp.confiture_commit_guard VALUES (1)"
         if not self.ready:
             # created inside this transaction: not marked ready, since a rollback
             # of the transaction drops it again (prepare() avoids this cost)
-            self.conn.execute(_GUARD_SQL)
-        self.conn.execute("INSERT INTO pg_temp.confiture_commit_guard VALUES (1)")
-        yield
-        if self.conn.info.transaction_status == pq.TransactionStatus.INTRANS:
-            try:
-                self.conn.execute("DELETE FROM pg_temp.confiture_commit_guard")
-            except psycopg.errors.InsufficientPrivilege as exc:
-                raise MigrationFailed(
-                    "the runner lost its login role's privileges while plugin hooks or a Python migration ran "
-                    f"({exc.diag.message_primary or exc}): one of them ran SET ROLE and left it set; it must "
-                    "RESET ROLE before returning") from exc
+            arm = f"{_GUARD_SQL}; {arm}"
+        if hooks:
+            chain.defer_arm(arm)  # sent with the first statement a hook sends, if any
+        else:
+            self.conn.execute(arm)
+        try:
+            yield
+        except BaseException:
+            chain.forget()  # the runner rolls the transaction back
+            raise
+        if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            chain.forget()
+            return
+        release, owner = chain.closing()
+        if hooks and not chain.armed:
+            return  # no hook sent anything: the guard was never armed, no savepoint was taken
+        disarm = "DELETE FROM pg_temp.confiture_commit_guard"
+        try:
+            self.conn.execute(f"{release}; {disarm}" if release else disarm)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise MigrationFailed(
+                "the runner lost its login role's privileges while plugin hooks or a Python migration ran "
+                f"({exc.diag.message_primary or exc}): one of them ran SET ROLE and left it set; it must "
+                "RESET ROLE before returning") from exc
+        except psycopg.Error as exc:
+            gone = chain.release_failed(owner, exc)
+            if gone is not None:
+                raise gone from exc
+            raise
+
+
+class Riders:
+    """Statements waiting to ride with the runner's next ``BEGIN`` or ``COMMIT`` on one connection.
+
+    Two kinds: SQL text (no parameters), joined into the next simple-protocol message; and calls that
+    send statements with parameters (a tracking row), sent with the ``COMMIT`` in one pipeline (psycopg's
+    pipeline mode: one round trip for all of them, PostgreSQL docs "Pipeline Mode").
+
+    :param conn: the runner's connection.
+    """
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self._texts: list[str] = []
+        self._calls: list[Callable[[], None]] = []
+
+    def add(self, statement: str) -> None:
+        """Send ``statement`` (SQL text, no parameters) with the next message that takes riders."""
+        self._texts.append(statement)
+
+    def add_call(self, call: Callable[[], None]) -> None:
+        """Run ``call`` (it sends statements on the connection) in the pipeline of the next ``COMMIT``."""
+        self._calls.append(call)
+
+    def texts(self) -> list[str]:
+        """The waiting text riders (a copy)."""
+        return list(self._texts)
+
+    def take(self, statement: str) -> str:
+        """``statement`` preceded by every waiting text rider, in one string for one simple-protocol message
+        (the calls wait for :meth:`commit`)."""
+        if not self._texts:
+            return statement
+        text = "; ".join([*self._texts, statement])
+        self._texts.clear()
+        return text
+
+    def commit(self, *statements: str) -> None:
+        """Send the waiting riders and ``statements`` (each one statement) in one round trip.
+
+        :raises psycopg.Error: the first statement that failed; those after it did not run.
+        """
+        calls, self._calls = self._calls, []
+        if not calls:
+            self.conn.execute(self.take("; ".join(statements)))
+            return
+        from psycopg import capabilities
+
+        if not capabilities.has_pipeline():
+            for call in calls:
+                call()
+            self.conn.execute(self.take("; ".join(statements)))
+            return
+        self.flush()
+        with self.conn.pipeline():
+            for call in calls:
+                call()
+            for st in statements:
+                self.conn.execute(st)
+
+    def flush(self) -> None:
+        """Send the waiting text riders now, on their own (before work that must see them: autocommit
+        statements, the advisory lock's release)."""
+        if self._texts and not self.conn.closed:
+            text = "; ".join(self._texts)
+            self._texts.clear()
+            self.conn.execute(text)
+
+    def drop(self) -> None:
+        """Forget the waiting riders (their transaction was rolled back)."""
+        self._texts.clear()
+        self._calls.clear()
+
+
+_riders: weakref.WeakKeyDictionary[Any, Riders] = weakref.WeakKeyDictionary()
+
+
+def riders_of(conn: Conn) -> Riders:
+    """The riders of ``conn`` (one queue per connection, shared by the session, the recorder and the policy)."""
+    found = _riders.get(conn)
+    if found is None:
+        found = _riders[conn] = Riders(conn)
+    return found
 
 
 class Session:
@@ -117,11 +237,18 @@ class Session:
 
         One round trip: the resets and :meth:`apply_timeouts`' settings in one string.
         """
-        self.conn.execute(sql.SQL("; ").join([
+        self.conn.execute(self._reset_statement())
+
+    def reset_later(self) -> None:
+        """:meth:`reset`, sent with the runner's next ``BEGIN`` (see :class:`Riders`): no round trip of its own."""
+        riders_of(self.conn).add(self._reset_statement())
+
+    def _reset_statement(self) -> str:
+        return sql.SQL("; ").join([
             sql.SQL("RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; "
                     "DISCARD PLANS; DISCARD SEQUENCES"),
             *self._timeout_statements(),
-        ]))
+        ]).as_string(self.conn)
 
     def apply_timeouts(self) -> None:
         """SET the configured ``lock_timeout`` and ``statement_timeout`` for this session.

@@ -19,7 +19,7 @@ from psycopg import pq
 from ..db import settle
 from ..history import History
 from ..migrations import Migration
-from .session import COMMIT_OK
+from .session import COMMIT_OK, riders_of
 
 Conn = psycopg.Connection[Any]
 
@@ -82,16 +82,28 @@ class CommitEach:
 
     @contextmanager
     def unit(self, conn: Conn) -> Iterator[None]:
-        """``BEGIN`` ... ``COMMIT`` (the commit guard let through in the same round trip), or ``ROLLBACK``."""
-        conn.execute("BEGIN")
+        """``BEGIN`` ... ``COMMIT`` (the commit guard let through in the same round trip), or ``ROLLBACK``.
+
+        Waiting riders (the session reset, a tracking row: see :class:`~.session.Riders`) go in the
+        ``BEGIN`` and ``COMMIT`` messages."""
+        riders = riders_of(conn)
+        carried = riders.texts()
+        conn.execute(riders.take("BEGIN"))
         try:
             yield
         except BaseException:
+            riders.drop()
             settle(conn)
             if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
                 conn.execute("ROLLBACK")
+            for text in carried:  # rolled back with the transaction (RESET is transactional): send them again
+                riders.add(text)
             raise
-        conn.execute(f"{COMMIT_OK}; COMMIT")
+        try:
+            riders.commit(COMMIT_OK, "COMMIT")
+        except BaseException:
+            riders.drop()
+            raise
 
     @contextmanager
     def scratch(self, conn: Conn) -> Iterator[None]:
@@ -112,8 +124,8 @@ class CommitEach:
         that can then be committed (the commit guard covers COMMIT).
         """
         read_only_after = m.kind == "python"
-        if read_only_after:
-            conn.execute("SET default_transaction_read_only = on")
+        if read_only_after:  # after the waiting session reset (RESET ALL), not undone by it
+            conn.execute(riders_of(conn).take("SET default_transaction_read_only = on"))
         try:
             with self.unit(conn):
                 if read_only_after:

@@ -29,11 +29,15 @@ from confiture_core.lint.rule import LintRule
 
 @hookimpl
 def confiture_lint_rules() -> Sequence[type[LintRule]]:
-    """The conventions rules (CF201-CF205), off by default."""
+    """The conventions rules (CF201-CF208), off by default."""
+    from .enum_value_ordering import EnumValueOrdering
     from .primary_key import PrimaryKey
+    from .robust_statements import RobustStatements
     from .security_definer_search_path import SecurityDefinerSearchPath
     from .sensitive_column import SensitiveColumn
     from .snake_case import SnakeCase
     from .table_comment import TableComment
+    from .table_schema import TableSchema
 
-    return [SnakeCase, PrimaryKey, TableComment, SensitiveColumn, SecurityDefinerSearchPath]
+    return [SnakeCase, PrimaryKey, TableComment, SensitiveColumn, SecurityDefinerSearchPath, RobustStatements,
+            TableSchema, EnumValueOrdering]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pglast import ast
 from pglast.enums import ReindexObjectType
 
-from confiture_core.lint.astutil import has_option
+from confiture_core.lint.astutil import option_enabled
 from confiture_core.lint.rule import LintContext, LintRule, Violation
 from confiture_core.sql import Statement
 
@@ -16,6 +16,7 @@ class ConcurrentReindex(LintRule):
     code = "CF103"
     name = "safety.concurrent-reindex"
     groups = ("safety",)
+    squawk = "require-concurrent-reindex"
     summary = "REINDEX without CONCURRENTLY blocks writes (and reads that use the index)"
     explanation = (
         "`REINDEX` locks out writes to the table and takes an ACCESS EXCLUSIVE lock on each index it "
@@ -28,7 +29,7 @@ class ConcurrentReindex(LintRule):
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         node = statement.node
         assert isinstance(node, ast.ReindexStmt)
-        if has_option(node.params, "concurrently"):
+        if option_enabled(node.params, "concurrently"):
             return
         if node.kind == ReindexObjectType.REINDEX_OBJECT_SYSTEM:
             return  # system catalogs cannot be reindexed concurrently

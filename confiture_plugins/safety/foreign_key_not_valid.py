@@ -18,7 +18,7 @@ class ForeignKeyNotValid(LintRule):
     code = "CF108"
     name = "safety.foreign-key-not-valid"
     groups = ("safety",)
-    squawk = "adding-foreign-key-constraint"
+    squawk = "adding-foreign-key-constraint, constraint-missing-not-valid"
     summary = "Adding a FOREIGN KEY without NOT VALID checks every row while blocking writes on both tables"
     explanation = (
         "Adding a foreign key takes SHARE ROW EXCLUSIVE locks on the table and on the referenced table and "

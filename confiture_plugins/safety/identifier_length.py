@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 from pglast.parser import ParseError, scan
 
-from confiture_core.lint.astutil import IDENTIFIER_NODES
 from confiture_core.lint.rule import LintContext, LintRule, Violation
 from confiture_core.sql import Statement
 
@@ -33,6 +32,7 @@ class IdentifierLength(LintRule):
     code = "CF125"
     name = "safety.identifier-length"
     groups = ("safety",)
+    squawk = "identifier-too-long"
     severity = "warning"
     summary = "Identifiers longer than 63 bytes are silently truncated"
     explanation = (
@@ -41,14 +41,14 @@ class IdentifierLength(LintRule):
         "that differ after byte 63 collide, and tools that compare names see a different one.\n\n"
         "Instead: a name of at most 63 bytes (UTF-8)."
     )
-    node_types = IDENTIFIER_NODES
+    # every statement: a long name is truncated wherever it appears (DROP TABLE, ALTER ... RENAME, SELECT)
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         # PostgreSQL's scanner truncates long identifiers before the parser sees them,
         # so the AST only holds the truncated name: look at the tokens instead.
-        if len(statement.sql) < 64:
-            return
         sql = statement.sql
+        if len(sql) < 64 and (sql.isascii() or len(sql.encode("utf-8")) < 64):
+            return  # fewer than 64 bytes: no identifier in it can be longer than 63 bytes
         if '"' not in sql and (
                 _ASCII_LONG_RUN not in sql.encode().translate(_ASCII_IDENT_MASK) if sql.isascii()
                 else not any(len(m.group().encode("utf-8")) > 63 for m in _IDENT_RUN.finditer(sql))):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pglast import ast
 from pglast.enums import ObjectType
 
-from confiture_core.lint.astutil import has_option, table_key
+from confiture_core.lint.astutil import option_enabled, table_key
 from confiture_core.lint.rule import LintContext, LintRule, Violation
 from confiture_core.sql import Statement
 
@@ -16,8 +16,12 @@ from ._shared import existing_table
 #: The statement classes :func:`_strong_lock` may find a lock for.
 _LOCKING_NODES: tuple[type[ast.Node], ...] = (
     ast.AlterTableStmt, ast.IndexStmt, ast.DropStmt, ast.TruncateStmt, ast.ClusterStmt, ast.RenameStmt,
-    ast.CreateTrigStmt, ast.ReindexStmt, ast.VacuumStmt,
+    ast.CreateTrigStmt, ast.ReindexStmt, ast.VacuumStmt, ast.LockStmt, ast.RefreshMatViewStmt,
 )
+
+#: ``LOCK TABLE`` modes by number (PostgreSQL's ``lockdefs.h``).
+_LOCK_MODES = {1: "ACCESS SHARE", 2: "ROW SHARE", 3: "ROW EXCLUSIVE", 4: "SHARE UPDATE EXCLUSIVE", 5: "SHARE",
+               6: "SHARE ROW EXCLUSIVE", 7: "EXCLUSIVE", 8: "ACCESS EXCLUSIVE"}
 
 
 def _strong_lock(node: ast.Node, ctx: LintContext) -> str | None:
@@ -41,10 +45,18 @@ def _strong_lock(node: ast.Node, ctx: LintContext) -> str | None:
     if isinstance(node, ast.CreateTrigStmt):
         key = table_key(node.relation)
         return None if key is None or ctx.table_created_earlier(*key) else "a SHARE ROW EXCLUSIVE lock"
-    if isinstance(node, ast.ReindexStmt) and not has_option(node.params, "concurrently"):
+    if isinstance(node, ast.ReindexStmt) and not option_enabled(node.params, "concurrently"):
         return "a SHARE lock and ACCESS EXCLUSIVE locks on the indexes"
-    if isinstance(node, ast.VacuumStmt) and has_option(node.options, "full"):
+    if isinstance(node, ast.VacuumStmt) and node.is_vacuumcmd and option_enabled(node.options, "full"):
         return "an ACCESS EXCLUSIVE lock"
+    if isinstance(node, ast.LockStmt):
+        mode = _LOCK_MODES.get(node.mode or 8)
+        keys = [k for k in map(table_key, node.relations or ()) if k is not None]
+        if mode is None or (keys and all(ctx.table_created_earlier(*k) for k in keys)):
+            return None
+        return f"an explicit {mode} lock (LOCK TABLE)"
+    if isinstance(node, ast.RefreshMatViewStmt) and not node.concurrent:
+        return "an ACCESS EXCLUSIVE lock (REFRESH MATERIALIZED VIEW without CONCURRENTLY)"
     return None
 
 
@@ -53,7 +65,7 @@ class LockTimeout(LintRule):
     name = "safety.lock-timeout"
     groups = ("safety",)
     severity = "warning"
-    squawk = "require-timeout-settings"
+    squawk = "require-lock-timeout, require-timeout-settings"
     summary = "A statement takes a strong lock with no lock_timeout set before it"
     explanation = (
         "A statement waiting for a lock holds its own place in the lock queue: while an `ALTER TABLE` "
@@ -62,7 +74,10 @@ class LockTimeout(LintRule):
         "Defaults\"). Without `lock_timeout` that can stall the application for as long as the slowest "
         "transaction runs.\n\nInstead: `SET lock_timeout = '2s';` at the top of the migration (or "
         "`lock_timeout` in `confiture.toml`, which the runner sets before every migration) and retry on "
-        "timeout. Reported once per file, on the first such statement."
+        "timeout. Reported once per file, on the first such statement. `LOCK TABLE` counts in every mode: "
+        "it exists to wait for a lock, and in a migration's transaction it waits while holding the locks "
+        "of the statements before it. `VACUUM (FULL false)` and `REINDEX (CONCURRENTLY true)` do not count "
+        "(PostgreSQL reads the option's value; squawk reports any VACUUM)."
     )
     node_types = _LOCKING_NODES
 

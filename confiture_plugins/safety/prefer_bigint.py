@@ -1,4 +1,4 @@
-"""CF122 safety.prefer-bigint: integer/smallint columns can run out of values; prefer bigint."""
+"""CF122 safety.prefer-bigint: integer columns can run out of values; prefer bigint."""
 
 from __future__ import annotations
 
@@ -17,22 +17,22 @@ class PreferBigint(LintRule):
     name = "safety.prefer-bigint"
     groups = ("safety",)
     severity = "warning"
-    squawk = "prefer-bigint-over-int"
-    summary = "integer/smallint columns can run out of values; prefer bigint"
+    squawk = "prefer-bigint-over-int, prefer-big-int"
+    summary = "integer columns can run out of values; prefer bigint"
     explanation = (
         "An `integer` key runs out at 2,147,483,647 (Data Types docs, 8.1 Numeric Types), and widening "
-        "it later is a full table rewrite (CF110).\n\nInstead: `bigint` (8 bytes instead of 4)."
+        "it later is a full table rewrite (CF110). Arrays (`integer[]`) hold elements of the same type and "
+        "overflow at the same bound. `smallint` is CF136.\n\nInstead: `bigint` (8 bytes instead of 4)."
     )
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
     alter_subtypes = TYPED_SUBTYPES
-    _SMALL = {"int4": "integer", "int2": "smallint", "integer": "integer", "smallint": "smallint",
-              "int": "integer", "serial": "serial", "serial4": "serial", "smallserial": "smallserial",
-              "serial2": "smallserial"}
+    _SMALL = {"int4": "integer", "integer": "integer", "int": "integer", "serial": "serial", "serial4": "serial"}
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         for col, tn, loc, t in typed_columns(statement.node, ctx):
-            if t in self._SMALL and not tn.arrayBounds:
+            if t in self._SMALL:
+                kind = self._SMALL[t] + ("[]" if tn.arrayBounds else "")
                 yield self.violation(
                     statement, ctx,
-                    f"column {col} is {self._SMALL[t]} (32 bits or less): it can run out of values and widening "
+                    f"column {col} is {kind} (32 bits per value): it can run out of values and widening "
                     "it later rewrites the table; use bigint", location=loc)

@@ -1,4 +1,4 @@
-"""CF123 safety.prefer-text: char(n)/varchar(n) columns: prefer text with a CHECK on length."""
+"""CF123 safety.prefer-text: varchar(n) columns: prefer text with a CHECK on length."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ class PreferText(LintRule):
     groups = ("safety",)
     severity = "warning"
     squawk = "prefer-text-field"
-    summary = "char(n)/varchar(n) columns: prefer text with a CHECK on length"
+    summary = "varchar(n) columns: prefer text with a CHECK on length"
     explanation = (
         "`varchar(n)` is no faster than `text`, and changing n later needs an ACCESS EXCLUSIVE lock "
-        "(and a rewrite when shrinking); `char(n)` pads with spaces (Data Types docs, 8.3 Character "
-        "Types).\n\nInstead: `text`, with `CHECK (length(col) <= n)` when a limit matters (a constraint "
+        "(and a rewrite when shrinking) (Data Types docs, 8.3 Character Types). `char(n)` is "
+        "CF137.\n\nInstead: `text`, with `CHECK (length(col) <= n)` when a limit matters (a constraint "
         "can be replaced NOT VALID without a rewrite)."
     )
     node_types = (ast.CreateStmt, ast.AlterTableStmt)
@@ -30,12 +30,7 @@ class PreferText(LintRule):
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         for col, tn, loc, t in typed_columns(statement.node, ctx):
-            if t == "bpchar" or t == "char":
-                yield self.violation(
-                    statement, ctx,
-                    f"column {col} is char(n): values are blank-padded and changing the length locks the table; "
-                    "use text with a CHECK on length", location=loc)
-            elif t == "varchar" and tn.typmods:
+            if t == "varchar" and tn.typmods:
                 yield self.violation(
                     statement, ctx,
                     f"column {col} is varchar(n): changing n later takes an ACCESS EXCLUSIVE lock; use text "

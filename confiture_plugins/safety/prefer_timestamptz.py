@@ -17,7 +17,7 @@ class PreferTimestamptz(LintRule):
     name = "safety.prefer-timestamptz"
     groups = ("safety",)
     severity = "warning"
-    squawk = "prefer-timestamptz"
+    squawk = "prefer-timestamp-tz"
     summary = "timestamp (without time zone) columns: prefer timestamptz"
     explanation = (
         "`timestamp` stores wall-clock time without a zone, so values from sessions with different "

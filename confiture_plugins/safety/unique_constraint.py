@@ -1,4 +1,4 @@
-"""CF107 safety.unique-constraint: ADD UNIQUE/PRIMARY KEY builds its index under ACCESS EXCLUSIVE."""
+"""CF107 safety.unique-constraint: ADD UNIQUE/PRIMARY KEY/EXCLUDE builds its index under ACCESS EXCLUSIVE."""
 
 from __future__ import annotations
 
@@ -18,13 +18,15 @@ class UniqueConstraint(LintRule):
     code = "CF107"
     name = "safety.unique-constraint"
     groups = ("safety",)
-    squawk = "disallowed-unique-constraint"
-    summary = "Adding a UNIQUE or PRIMARY KEY constraint builds its index under an ACCESS EXCLUSIVE lock"
+    squawk = "disallowed-unique-constraint, adding-serial-primary-key-field"
+    summary = "Adding a UNIQUE, PRIMARY KEY or EXCLUDE constraint builds its index under an ACCESS EXCLUSIVE lock"
     explanation = (
         "`ADD CONSTRAINT ... UNIQUE` (or `PRIMARY KEY`) builds a new index while holding an ACCESS "
         "EXCLUSIVE lock, blocking reads and writes for the whole build (ALTER TABLE docs, ADD "
         "table_constraint).\n\nInstead: `CREATE UNIQUE INDEX CONCURRENTLY i ON t (...)` in one migration, "
-        "then `ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX i` (a quick catalog change)."
+        "then `ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX i` (a quick catalog change). An `EXCLUDE` "
+        "constraint has no such path (ALTER TABLE docs: `USING INDEX` takes only UNIQUE and PRIMARY KEY): add it "
+        "while the table is small or in a maintenance window, or create the table with it."
     )
     node_types = (ast.AlterTableStmt,)
     alter_subtypes = NEW_CONSTRAINT_SUBTYPES
@@ -34,6 +36,13 @@ class UniqueConstraint(LintRule):
         if table is None:
             return
         for c, col in new_constraints(statement.node):
+            if c.contype == ConstrType.CONSTR_EXCLUSION:
+                yield self.violation(
+                    statement, ctx,
+                    f"adding an EXCLUDE constraint to {table} builds its index under an ACCESS EXCLUSIVE lock that "
+                    "blocks reads and writes, and PostgreSQL has no concurrent way to add one: do it while the table "
+                    "is small or in a maintenance window", location=c.location)
+                continue
             if c.contype not in (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY) or c.indexname:
                 continue
             kind = "UNIQUE" if c.contype == ConstrType.CONSTR_UNIQUE else "PRIMARY KEY"

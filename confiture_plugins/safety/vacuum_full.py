@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from pglast import ast
 
-from confiture_core.lint.astutil import has_option
+from confiture_core.lint.astutil import option_enabled
 from confiture_core.lint.rule import LintContext, LintRule, Violation
 from confiture_core.sql import Statement
 
@@ -26,7 +26,7 @@ class VacuumFull(LintRule):
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         node = statement.node
         assert isinstance(node, ast.VacuumStmt)
-        if node.is_vacuumcmd and has_option(node.options, "full"):
+        if node.is_vacuumcmd and option_enabled(node.options, "full"):
             yield self.violation(
                 statement, ctx,
                 "VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock that blocks reads and writes; "

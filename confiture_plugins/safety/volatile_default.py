@@ -34,6 +34,10 @@ VOLATILE_FUNCTIONS = frozenset({
 })
 
 
+#: Functions that take no argument: called with one, they do not exist (so nothing is known of them).
+_NO_ARGUMENT = frozenset({"now", "transaction_timestamp", "statement_timestamp", "current_schema"})
+
+
 def _default_volatility(expr: ast.Node | None) -> str | None:
     """``None`` when a default is constant or non-volatile, else the offending function's name."""
     if isinstance(expr, ast.A_Const):  # a literal (the usual default): nothing to walk
@@ -41,7 +45,8 @@ def _default_volatility(expr: ast.Node | None) -> str | None:
     for n in walk(expr):
         if isinstance(n, ast.FuncCall):
             fname = (strings(n.funcname) or ["?"])[-1].lower()
-            if fname in VOLATILE_FUNCTIONS or fname not in NON_VOLATILE_FUNCTIONS:
+            if fname in VOLATILE_FUNCTIONS or fname not in NON_VOLATILE_FUNCTIONS \
+                    or (fname in _NO_ARGUMENT and n.args):
                 return fname
         elif isinstance(n, ast.SubLink):
             return "a subquery"
@@ -57,8 +62,10 @@ class AddColumnDefault(LintRule):
     explanation = (
         "Since PostgreSQL 11, `ADD COLUMN ... DEFAULT` with a non-volatile default only updates the "
         "catalog (ALTER TABLE docs, \"Notes\"). A volatile default (`random()`, `gen_random_uuid()`, "
-        "`clock_timestamp()`, `nextval()`), a stored generated column, and any default before 11 make "
-        "PostgreSQL rewrite the whole table under an ACCESS EXCLUSIVE lock.\n\n"
+        "`clock_timestamp()`, `nextval()`, or a function not known to be stable), a stored generated column, "
+        "and any default before 11 make PostgreSQL rewrite the whole table under an ACCESS EXCLUSIVE lock. "
+        "A virtual generated column (PostgreSQL 18, the default kind there) is computed when read and "
+        "is not reported.\n\n"
         "Instead: add the column without a default (or with a constant one), set the default with "
         "`ALTER COLUMN ... SET DEFAULT` for new rows, and backfill existing rows in batches."
     )
@@ -72,6 +79,8 @@ class AddColumnDefault(LintRule):
         for _cmd, col in added_columns(statement.node):
             for c in column_constraints(col):
                 if c.contype == ConstrType.CONSTR_GENERATED:
+                    if c.generated_kind == "v" and ctx.pg_version >= 18:
+                        continue  # a virtual column is computed when read: nothing to write
                     yield self.violation(
                         statement, ctx,
                         f"adding the stored generated column {col.colname} computes it for every row: "

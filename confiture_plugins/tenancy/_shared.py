@@ -14,9 +14,10 @@ from confiture_core.lint.rule import TableKey
 DEFAULT_COLUMN = "tenant_id"
 
 
-def _exempt(key: TableKey, exempt: list[str]) -> bool:
+def exempt(key: TableKey, listed: list[str]) -> bool:
+    """Whether ``key`` is listed in ``[lint.tenancy] exempt`` (a name without schema matches any schema)."""
     schema, table = key
-    for e in exempt:
+    for e in listed:
         if "." in e:
             s, t = e.rsplit(".", 1)
             if t == table and (schema is None or s == schema):
@@ -35,7 +36,7 @@ def tenant_table(node: ast.Node, config: Mapping[str, Any]) -> tuple[TableKey, s
     if not isinstance(node, ast.CreateStmt) or not is_plain_table(node):
         return None
     key = table_key(node.relation)
-    if key is None or _exempt(key, [str(e) for e in config.get("exempt", [])]):
+    if key is None or exempt(key, [str(e) for e in config.get("exempt", [])]):
         return None
     column = str(config.get("column", DEFAULT_COLUMN))
     return key, column, any(isinstance(el, ast.ColumnDef) and el.colname == column for el in node.tableElts or ())

@@ -132,11 +132,11 @@ def test_interactive_yes_and_no(project: Path, db: psycopg.Connection[Any], cols
     assert Terminal(project).run("migrate", "up", "--yes").exit_code == 0
     version = risky(project)
     term = Terminal(project, cols=cols, no_color=no_color)
-    _, s = _answer(term, "n", "--interactive")
+    _, s = _answer(term, "n")
     s.assert_sane(no_color=no_color, expect_code=1)
     s.assert_on_screen(version, "not confirmed")
     assert len(history(db)) == 1
-    _, s = _answer(term, "y", "--interactive")
+    _, s = _answer(term, "y")
     s.assert_sane(no_color=no_color)
     s.assert_on_screen(f"applied {version} retype_the_identifier_column")
     assert len(history(db)) == 2
@@ -206,7 +206,7 @@ def test_ctrl_c_at_the_prompt(project: Path, db: psycopg.Connection[Any]) -> Non
     migrations(project, 1, down=False)
     assert Terminal(project).run("migrate", "up", "--yes").exit_code == 0
     risky(project)
-    s = Terminal(project).interrupt("migrate", "up", "--interactive", after=rb"\[y/N\]")
+    s = Terminal(project).interrupt("migrate", "up", after=rb"\[y/N\]")
     s.assert_sane(expect_code=1)
     s.assert_on_screen("error: interrupted at the prompt: nothing was applied")
     assert len(history(db)) == 1

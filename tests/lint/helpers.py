@@ -9,12 +9,12 @@ from typing import Any
 from confiture_core.lint.engine import lint_text
 from confiture_core.lint.options import LintOptions
 from confiture_core.lint.rule import LintRule, Violation
-from confiture_plugins import conventions, safety, tenancy
+from confiture_plugins import conventions, cqrs, safety, tenancy
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
 ALL_RULES: list[type[LintRule]] = [*safety.confiture_lint_rules(), *conventions.confiture_lint_rules(),
-                                   *tenancy.confiture_lint_rules()]
+                                   *tenancy.confiture_lint_rules(), *cqrs.confiture_lint_rules()]
 BY_CODE = {r.code: r for r in ALL_RULES}
 
 

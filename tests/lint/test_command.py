@@ -100,7 +100,7 @@ def test_github_format(proj: Path) -> None:
 
 def test_select_and_ignore_options_and_config(proj: Path) -> None:
     assert lint(proj, "--no-cache", "--ignore", "CF101").exit_code == 0
-    r = lint(proj, "--no-cache", "--format", "json", "--select", "conventions,CF102")
+    r = lint(proj, "--no-cache", "--format", "json", "--select", "conventions,CF102", "--ignore", "CF207")
     assert r.exit_code == 0  # only a warning: the table has no COMMENT ON TABLE
     assert [v["code"] for v in json.loads(r.stdout)["violations"]] == ["CF203"]
     (proj / "confiture.toml").write_text('migrations_dir = "migrations"\n[lint]\nignore = ["safety"]\n')

@@ -22,7 +22,8 @@ def test_pending_lints_only_unapplied_migrations(project: Path) -> None:
     assert r.code == 1, r.stderr
     doc = json.loads(r.stdout)
     assert [f["path"] for f in doc["files"]] == ["migrations/3_index.up.sql"]
-    assert {v["code"] for v in doc["violations"]} == {"CF101", "CF120"}
+    # no CF120: the project's runner bounds the index build with [apply] lock_timeout (5s by default)
+    assert {v["code"] for v in doc["violations"]} == {"CF101"}
     # without --pending every up file is linted, applied ones included (down files with --include-down)
     r = invoke("lint", "--format", "json", "--no-cache", cwd=project)
     assert len(json.loads(r.stdout)["files"]) == 3

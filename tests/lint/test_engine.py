@@ -90,15 +90,15 @@ def test_noqa_for_rule_not_selected_is_not_reported() -> None:
 
 def test_select_by_code_group_name_prefix_and_all() -> None:
     assert [r.code for r in select_rules(ALL_RULES, ["CF101", "conventions.primary-key"])] == ["CF101", "CF202"]
-    assert {r.code for r in select_rules(ALL_RULES, ["tenancy"])} == {"CF301", "CF302"}
-    assert len(select_rules(ALL_RULES, ["CF1"])) == 26
+    assert {r.code for r in select_rules(ALL_RULES, ["tenancy"])} == {"CF301", "CF302", "CF303"}
+    assert len(select_rules(ALL_RULES, ["CF1"])) == 37
     assert len(select_rules(ALL_RULES, ["ALL"])) == len(ALL_RULES)
 
 
 def test_default_selection_is_safety_group() -> None:
     chosen = select_rules(ALL_RULES, None)
     assert {g for r in chosen for g in r.groups} == {"safety"}
-    assert len(chosen) == 26
+    assert len(chosen) == 36
 
 
 def test_ignore_by_code_group_and_name() -> None:

@@ -10,7 +10,8 @@ import pytest
 from ..conftest import invoke
 from .helpers import add_plugin, configure, fake_dist, plugins_json
 
-FIRST_PARTY = {"confiture_lint_conventions", "confiture_lint_safety", "confiture_lint_tenancy"}
+FIRST_PARTY = {"confiture_callbacks", "confiture_lint_conventions", "confiture_lint_safety", "confiture_lint_tenancy",
+               "confiture_lint_cqrs"}
 
 HOOK = """
 @hookimpl

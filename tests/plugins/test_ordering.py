@@ -4,9 +4,10 @@ nobody implements. In-process (a Runner on a real connection that records what i
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pluggy
 import psycopg
@@ -26,6 +27,7 @@ class RecordingConnection(psycopg.Connection[Any]):
     """A real psycopg connection that remembers the text of every ``execute``."""
 
     sent: list[str]
+    trace: IO[str]
 
     def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:  # type: ignore[override]
         if not hasattr(self, "sent"):
@@ -96,6 +98,8 @@ def make_runner(project: Path, database_url: str, *plugins: tuple[str, object]) 
         pm.register(obj, name=name)
     conn = RecordingConnection.connect(database_url, autocommit=True)
     conn.sent = []
+    conn.trace = tempfile.TemporaryFile("w+")
+    conn.pgconn.trace(conn.trace.fileno())
     config = load_config(None, cwd=project)
     return Runner(conn, config, Hooks(pm)), conn
 
@@ -154,8 +158,10 @@ def test_failure_through_old_style_wrapper_fails_the_migration(project: Path, da
 
 
 def hook_savepoints(conn: RecordingConnection) -> list[str]:
-    """Every SAVEPOINT taken for a hook (the runner may send it after the previous RELEASE, in one string)."""
-    return [m for s in conn.sent for m in re.findall(r"(?<!RELEASE )SAVEPOINT confiture_hook_\d+", s)]
+    """Every SAVEPOINT taken for a hook (the runner may send it after the previous RELEASE, in one string;
+    a hook's savepoint is sent below ``execute``, so this reads libpq's trace of what was sent)."""
+    conn.trace.seek(0)
+    return re.findall(r"(?<!RELEASE )SAVEPOINT confiture_hook_\d+", conn.trace.read())
 
 
 def test_no_implementation_no_savepoint(project: Path, database_url: str, db: psycopg.Connection[Any]) -> None:

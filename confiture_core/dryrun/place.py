@@ -1,0 +1,97 @@
+"""Where a dry run measures (a shadow database or the target) and the [dry_run] settings that decide it."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Config, check_duration
+from ..errors import ConfigError
+from .sample import DEFAULT_SAMPLE, SampleSpec, parse_sample
+
+WHERE = ("auto", "shadow", "target")
+#: overrides ``[dry_run] where`` (a CI job whose target is a throwaway database sets ``target``)
+WHERE_ENV = "CONFITURE_DRY_RUN_WHERE"
+DEFAULT_STATEMENT_TIMEOUT = "1min"
+DEFAULT_MAX_TABLE_SIZE = "1GB"
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|TB)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
+
+
+@dataclass(frozen=True)
+class Place:
+    """The dry run's place, from the command line (``None``: the configuration decides).
+
+    :ivar where: ``auto``, ``shadow`` or ``target`` (``--shadow`` / ``--on-target``).
+    :ivar shadow_url: ``--shadow-url``.
+    :ivar allow_large: ``--allow-large-tables``: on the target, also run statements that rewrite or
+        scan a table above ``[dry_run] max_table_size``.
+    """
+
+    where: str | None = None
+    shadow_url: str | None = None
+    allow_large: bool = False
+
+
+def _setting(config: Config, key: str, default: Any) -> Any:
+    return config.section("dry_run").get(key, default)
+
+
+def _where_of(config: Config, env: dict[str, str]) -> str:
+    value = env.get(WHERE_ENV) or _setting(config, "where", "auto")
+    if value not in WHERE:
+        source = WHERE_ENV if env.get(WHERE_ENV) else f"{config.config_file}: [dry_run] where"
+        raise ConfigError(f"{source} = {value!r}; expected \"auto\", \"shadow\" or \"target\"")
+    return str(value)
+
+
+def on_shadow(config: Config, place: Place, target_is_dev_server: bool, env: dict[str, str] | None = None) -> bool:
+    """Whether the dry run measures on a shadow database.
+
+    ``--shadow``/``--on-target``, else :data:`WHERE_ENV`, else ``[dry_run] where``; ``auto`` (the
+    default) means a shadow unless the target is the embedded development server.
+
+    :raises ConfigError: an unknown value.
+    """
+    where = place.where or _where_of(config, dict(os.environ) if env is None else env)
+    return where == "shadow" or (where == "auto" and not target_is_dev_server)
+
+
+def shadow_url(config: Config, place: Place) -> str | None:
+    """``--shadow-url``, else ``[dry_run] shadow_url``, else ``None`` (the embedded server).
+
+    :raises ConfigError: not a non-empty string.
+    """
+    value = place.shadow_url or _setting(config, "shadow_url", None)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(f"{config.config_file}: [dry_run] shadow_url must be a database URL (a string)")
+    return value
+
+
+def sample(config: Config) -> tuple[SampleSpec, str]:
+    """``[dry_run] sample`` (default ``"1%"``) and its text. :raises ConfigError: not a percentage or row count."""
+    value = _setting(config, "sample", DEFAULT_SAMPLE)
+    return parse_sample(value, f"{config.config_file}: [dry_run] sample"), str(value)
+
+
+def target_statement_timeout(config: Config) -> str:
+    """``[dry_run] statement_timeout`` (default ``"1min"``): the bound of each statement of a dry run on the
+    target. :raises ConfigError: not a duration."""
+    return check_duration(_setting(config, "statement_timeout", DEFAULT_STATEMENT_TIMEOUT),
+                          f"{config.config_file}: [dry_run] statement_timeout")
+
+
+def max_table_size(config: Config) -> int:
+    """``[dry_run] max_table_size`` in bytes (default ``"1GB"``; units B, kB, MB, GB, TB of 1024).
+
+    :raises ConfigError: not a size.
+    """
+    value = _setting(config, "max_table_size", DEFAULT_MAX_TABLE_SIZE)
+    m = _SIZE_RE.match(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    if m is None:
+        raise ConfigError(f"{config.config_file}: [dry_run] max_table_size = {value!r}; expected a size such as "
+                          "\"1GB\" or \"500MB\"")
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "B").lower()])

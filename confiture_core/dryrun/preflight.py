@@ -1,0 +1,153 @@
+"""The shadow preflight: the target's schema and a sample of its rows in a scratch database, measured there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from ..config import Config, redact_url
+from ..errors import ConfitureError
+from ..hookcaller import Hooks
+from ..migrations import Migration
+from ..runner import Reporter
+from .facts import ForeignKey, TargetFacts, read_target_facts
+from .predict import predict, timings
+from .report import DryRunReport
+from .run import dry_run, dry_run_lock_timeout
+from .sample import SampleSpec, load_sample, sizes, thin, vacuum
+from .shadow import ShadowServer, connect, database_of, dump_schema, find_pg_dump, restore_schema, scratch_database
+from .work import added_foreign_keys, work_of
+
+Conn = psycopg.Connection[Any]
+
+#: the second, smaller sample keeps this fraction of the first one's rows (two sizes fit the model)
+SMALL_FRACTION = 0.25
+#: dry runs per sample size; each statement's shortest time is the one fitted (the least disturbed)
+REPEATS = 3
+
+
+class TooLargeForTarget(ConfitureError):
+    """A dry run on the target would rewrite or scan a table above ``[dry_run] max_table_size`` (exit 1)."""
+
+    exit_code = 1
+
+
+def add_migration_foreign_keys(facts: TargetFacts, migrations: Sequence[Migration]) -> None:
+    """Add to ``facts.foreign_keys`` those the SQL migrations add between tables of the target, so that the
+    sample holds the parents of the sampled rows for them too (an ADD FOREIGN KEY must not fail in the shadow
+    where it would succeed on the target). Files that do not parse are left to the dry run to report."""
+    for m in migrations:
+        if m.kind != "sql":
+            continue
+        try:
+            statements = m.sql("up").statements
+        except ConfitureError:
+            continue
+        for st in statements:
+            for child, cols, parent, refs in added_foreign_keys(st.node):
+                c, p = facts.by_name(child), facts.by_name(parent)
+                refs = refs or (facts.primary_keys.get(p.oid, []) if p else [])
+                if c and p and cols and len(cols) == len(refs):
+                    facts.foreign_keys.append(ForeignKey(c.oid, p.oid, cols, refs))
+
+
+def _tracking_oids(facts: TargetFacts, config: Config) -> set[int]:
+    schema, name = config.tracking_table_parts
+    return {t.oid for t in facts.tables.values() if t.name == name and (schema is None or t.schema == schema)}
+
+
+def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, config: Config, hooks: Hooks, *,
+                   spec: SampleSpec, spec_text: str, version: int | None = None, reporter: Reporter | None = None,
+                   preflight: bool = False, warn: Callable[[str], None] = lambda message: None,
+                   migrations: Sequence[Migration] = (),
+                   say: Callable[[str], None] = lambda message: None) -> DryRunReport:
+    """Measure the pending migrations on shadow databases, never on the target.
+
+    1. reads the target's catalog and size statistics (:func:`~.facts.read_target_facts`);
+    2. ``pg_dump --section=pre-data`` of the target restored into a scratch database on ``server``,
+       a sample of each table (:func:`~.sample.load_sample`, parents closed over foreign keys, the
+       tracking table whole), then ``--section=post-data`` (indexes, constraints), ``VACUUM (FREEZE, ANALYZE)``;
+    3. a copy of it thinned to :data:`SMALL_FRACTION` of the rows, dry-run first (silently), then the
+       dry run on the full sample (the report);
+    4. each statement's duration scaled to the target's size from the two points (:func:`~.predict.predict`).
+
+    Both scratch databases are dropped whatever happens (Ctrl-C included). The target sees only
+    reads taking ACCESS SHARE (catalog queries, pg_dump, ``COPY (SELECT ...) TO STDOUT``).
+
+    :param target: an autocommit connection to the target (only read).
+    :param target_conninfo: the target's connection string (for pg_dump; its password goes by environment).
+    :param warn: told when the shadow's major version differs from the target's.
+    :param migrations: the project's migrations (the foreign keys they add are kept consistent in the sample).
+    :param say: told what the preflight does (one line before the copy).
+    :returns: the report of the full sample's dry run, ``where = "shadow"``, predictions set.
+    :raises ConfigError: no suitable pg_dump, or the shadow server cannot be reached.
+    :raises ShadowError: pg_dump failed or the shadow server refused the schema.
+    :raises LockBlocked, HistoryError, MigrationFileError, MigrationFailed: as :func:`~.run.dry_run`.
+    """
+    timeout = dry_run_lock_timeout(config)
+    facts = read_target_facts(target, timeout)
+    major = facts.server_version // 10000
+    pg_dump = find_pg_dump(major)
+    pre = dump_schema(target_conninfo, "pre-data", pg_dump, timeout)
+    post = dump_schema(target_conninfo, "post-data", pg_dump, timeout)
+    add_migration_foreign_keys(facts, migrations)
+    whole = _tracking_oids(facts, config)
+    say(f"dry run on a shadow database: copying the target's schema and a {spec_text} sample of its rows to "
+        f"{server.label} (the target is only read)")
+    with scratch_database(server) as big_url:
+        with connect(big_url) as shadow:
+            shadow_version = shadow.info.server_version
+            if shadow_version // 10000 != major:
+                warn(f"the shadow server ({server.label}) runs PostgreSQL {shadow_version // 10000}, the target "
+                     f"{major}: locks and timings may differ; give a shadow server of version {major} with "
+                     "--shadow-url")
+            restore_schema(shadow, pre)
+            load_sample(target, shadow, facts, spec, whole, timeout)
+            restore_schema(shadow, post)
+            vacuum(shadow, facts)
+            big_sizes = sizes(shadow, facts)
+        with scratch_database(server, template=database_of(big_url)) as small_url:
+            with connect(small_url) as small_conn:
+                thin(small_conn, facts, SMALL_FRACTION, whole)
+                small_sizes = sizes(small_conn, facts)
+                try:
+                    small = timings([dry_run(small_conn, config, hooks, target=version, preflight=True)
+                                     for _ in range(REPEATS)])
+                except (ConfitureError, psycopg.Error):
+                    small = {}  # the full sample's run below says what is wrong
+        with connect(big_url) as shadow:
+            runs = [dry_run(shadow, config, hooks, target=version, preflight=True) for _ in range(REPEATS - 1)]
+            report = dry_run(shadow, config, hooks, target=version, reporter=reporter, watch_url=big_url,
+                             preflight=preflight)
+    predict(report, timings([*runs, report]), small, facts, big_sizes, small_sizes)
+    report.where = "shadow"
+    report.shadow = {"server": server.label, "server_version": shadow_version, "target_server_version":
+                     facts.server_version, "sample": spec_text, "target": redact_url(target_conninfo)}
+    return report
+
+
+def refuse_large_on_target(target: Conn, migrations: Sequence[Migration], max_bytes: int, config: Config) -> None:
+    """Before a dry run on the target: refuse when a pending SQL migration rewrites, scans, indexes, validates or
+    updates a table larger than ``max_bytes`` (heap and TOAST pages in ``pg_class.relpages``), since the dry
+    run would hold its lock on the target for as long as the real migration.
+
+    :raises TooLargeForTarget: naming the migration, line, table and size, and what to do.
+    """
+    facts: TargetFacts | None = None
+    for m in migrations:
+        if m.kind != "sql":
+            continue
+        for st in m.sql("up").statements:
+            work = work_of(st.node)
+            if work is None:
+                continue
+            facts = facts or read_target_facts(target, dry_run_lock_timeout(config))
+            table = facts.by_name(work[1])
+            if table is not None and table.bytes > max_bytes:
+                raise TooLargeForTarget(
+                    f"{m.up_path.name}:{st.line}: the dry run on the target would {work[0]} table {table.display} "
+                    f"({table.bytes / 1024**2:.0f} MB, above [dry_run] max_table_size), holding its lock for as "
+                    "long as the real migration: dry-run on a shadow database (drop --on-target), or pass "
+                    "--allow-large-tables")

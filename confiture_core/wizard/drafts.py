@@ -1,0 +1,122 @@
+"""A rewrite's files: staged in a draft folder, shown as a diff, put into the migrations folder on confirmation.
+
+The draft folder (``.confiture/wizard/<version>/`` under the project) holds a copy of the
+migrations folder with the rewrite applied, so that the preflight dry run can measure the
+rewritten migrations before anything in the migrations folder changes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..migrations import Migration
+from .rewrites import Rewrite
+
+#: the wizard's draft folders, under the project folder
+DRAFTS_DIR = Path(".confiture") / "wizard"
+
+
+@dataclass
+class Draft:
+    """The files of one rewrite, staged.
+
+    :ivar folder: the draft migrations folder (a copy with the rewrite applied).
+    :ivar files: file name -> new text, for every file the rewrite writes or changes.
+    :ivar versions: the versions of the rewritten migrations, in order (the original's first).
+    :ivar replaced: the original file whose text changes (its name is kept).
+    :ivar removed: files of the migrations folder the rewrite removes (an ``.up.sql`` that became a ``.py``).
+    """
+
+    folder: Path
+    files: dict[str, str] = field(default_factory=dict)
+    versions: list[int] = field(default_factory=list)
+    replaced: str = ""
+    removed: list[str] = field(default_factory=list)
+
+
+def allot_versions(m: Migration, count: int, existing: list[int]) -> list[int]:
+    """``count`` versions for the migrations that follow ``m``'s rewrite: right after it when the gap to the
+    next migration on disk leaves room, else after the newest one (they then run after it)."""
+    later = [v for v in existing if v > m.version]
+    if not later or later[0] - m.version > count:
+        return [m.version + i for i in range(1, count + 1)]
+    top = max(existing)
+    return [top + i for i in range(1, count + 1)]
+
+
+def stage(project_dir: Path, migrations_dir: Path, m: Migration, rw: Rewrite, existing: list[int]) -> Draft:
+    """Write the draft folder for ``rw``, the rewrite of the pending SQL migration ``m``.
+
+    :param existing: the versions of every migration on disk.
+    :raises OSError: the draft folder cannot be written.
+    """
+    folder = project_dir / DRAFTS_DIR / str(m.version)
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(migrations_dir, folder)
+    width = len(m.up_path.name.split("_", 1)[0])
+    steps = list(rw.steps)
+    draft = Draft(folder, replaced=m.up_path.name, versions=[m.version])
+    if rw.first is not None:
+        draft.files[m.up_path.name] = rw.first
+    else:  # nothing stays in the original: the first later step takes its place (and its name)
+        head = steps.pop(0)
+        if head.kind == "python":  # the .up.sql file goes; a .py file of the same version and name comes
+            draft.removed.append(m.up_path.name)
+            (folder / m.up_path.name).unlink()
+            draft.files[m.up_path.name.removesuffix(".up.sql") + ".py"] = head.up
+        else:
+            draft.files[m.up_path.name] = head.up
+            if head.down is not None and m.down_path is None:
+                draft.files[m.up_path.name.replace(".up.sql", ".down.sql")] = head.down
+    for version, step in zip(allot_versions(m, len(steps), existing), steps, strict=True):
+        stem = f"{str(version).zfill(width)}_{step.slug}"
+        if step.kind == "python":
+            draft.files[f"{stem}.py"] = step.up
+        else:
+            draft.files[f"{stem}.up.sql"] = step.up
+            if step.down is not None:
+                draft.files[f"{stem}.down.sql"] = step.down
+        draft.versions.append(version)
+    for name, text in draft.files.items():
+        (folder / name).write_text(text)
+    return draft
+
+
+def diff(draft: Draft, migrations_dir: Path) -> str:
+    """The unified diff from the migrations folder to the draft (new files in full)."""
+    out: list[str] = []
+    for name in draft.removed:
+        old = (migrations_dir / name).read_text().splitlines(keepends=True)
+        out.extend(difflib.unified_diff(old, [], fromfile=f"a/{name}", tofile="/dev/null"))
+    for name, text in draft.files.items():
+        old_path = migrations_dir / name
+        old = old_path.read_text().splitlines(keepends=True) if old_path.is_file() else []
+        out.extend(difflib.unified_diff(old, text.splitlines(keepends=True),
+                                        fromfile=f"a/{name}" if old else "/dev/null", tofile=f"b/{name}"))
+    return "".join(line if line.endswith("\n") else line + "\n" for line in out)
+
+
+def put_in_place(draft: Draft, migrations_dir: Path) -> list[Path]:
+    """Write the draft's files into the migrations folder (the original replaced), then remove the draft.
+
+    :returns: the files written, in order.
+    :raises OSError: a file cannot be written.
+    """
+    written: list[Path] = []
+    for name in draft.removed:
+        (migrations_dir / name).unlink(missing_ok=True)
+    for name, text in draft.files.items():
+        path = migrations_dir / name
+        path.write_text(text)
+        written.append(path)
+    discard(draft)
+    return written
+
+
+def discard(draft: Draft) -> None:
+    """Remove the draft folder (nothing in the migrations folder changes)."""
+    shutil.rmtree(draft.folder, ignore_errors=True)
