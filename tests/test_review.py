@@ -13,7 +13,7 @@ import pexpect
 import psycopg
 import pytest
 
-from .conftest import run_cli, write
+from .conftest import invoke, write
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def risky(project: Path, db: psycopg.Connection[Any]) -> Path:
     """Applied: table t. Pending: 2 (safe), 3 (CREATE INDEX: blocks-writes), 4 (safe)."""
     m = project / "migrations"
     write(m, "1_t.up.sql", "CREATE TABLE t (id int);\n")
-    assert run_cli("migrate", "up", cwd=project).code == 0  # safe: no prompt needed
+    assert invoke("migrate", "up", cwd=project).code == 0  # safe: no prompt needed
     write(m, "2_a.up.sql", "CREATE TABLE a (id int);\n")
     write(m, "3_idx.up.sql", "CREATE INDEX t_id ON t (id);\n")
     write(m, "4_b.up.sql", "CREATE TABLE b (id int);\n")
@@ -40,14 +40,14 @@ def spawn(project: Path, *args: str) -> pexpect.spawn:
 
 
 def test_no_terminal_refuses_and_explains_yes(risky: Path, db: psycopg.Connection[Any]) -> None:
-    r = run_cli("migrate", "up", cwd=risky)
+    r = invoke("migrate", "up", cwd=risky)
     assert r.code == 1
     assert "confirm_level blocks-writes" in r.stderr and "--yes" in r.stderr
     assert "3 idx (blocks-writes: SHARE on t)" in r.stderr and "Traceback" not in r.stderr
     assert applied(db) == [1]
-    r = run_cli("migrate", "up", "--interactive", cwd=risky)
+    r = invoke("migrate", "up", "--interactive", cwd=risky)
     assert r.code == 2 and "needs a terminal" in r.stderr and "--yes" in r.stderr
-    r = run_cli("migrate", "up", "--yes", cwd=risky)
+    r = invoke("migrate", "up", "--yes", cwd=risky)
     assert r.code == 0, r.stderr
     assert applied(db) == [1, 2, 3, 4]
 
@@ -55,14 +55,14 @@ def test_no_terminal_refuses_and_explains_yes(risky: Path, db: psycopg.Connectio
 def test_confirm_level_config(risky: Path, database_url: str, db: psycopg.Connection[Any]) -> None:
     (risky / "confiture.toml").write_text(f'database_url = "{database_url}"\n[review]\n'
                                           'confirm_level = "blocks-reads-writes"\n')
-    r = run_cli("migrate", "up", cwd=risky)
+    r = invoke("migrate", "up", cwd=risky)
     assert r.code == 0, r.stderr
     assert applied(db) == [1, 2, 3, 4]
 
 
 def test_bad_confirm_level(risky: Path, database_url: str) -> None:
     (risky / "confiture.toml").write_text(f'database_url = "{database_url}"\n[review]\nconfirm_level = "meh"\n')
-    r = run_cli("migrate", "up", cwd=risky)
+    r = invoke("migrate", "up", cwd=risky)
     assert r.code == 2 and "[review] confirm_level" in r.stderr and "unknown risk level 'meh'" in r.stderr
 
 
@@ -129,11 +129,11 @@ def test_hook_closing_connection_in_preflight_does_not_break_real_run(project: P
         "@hookimpl\ndef confiture_after_migration(context):\n"
         "    if context.dry_run:\n        context.connection.close()\n")
     write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
-    r = run_cli("-p", "closer", "migrate", "up", cwd=project, env={"PYTHONPATH": str(project)})
+    r = invoke("-p", "closer", "migrate", "up", cwd=project, env={"PYTHONPATH": str(project)})
     # the pre-flight failed, so nothing could be reviewed: without a terminal that needs --yes
     assert r.code == 1 and "could not be reviewed" in r.stderr and "--yes" in r.stderr
     assert db.execute("SELECT to_regclass('a') IS NULL").fetchone() == (True,)
-    r = run_cli("-p", "closer", "migrate", "up", "--yes", cwd=project, env={"PYTHONPATH": str(project)})
+    r = invoke("-p", "closer", "migrate", "up", "--yes", cwd=project, env={"PYTHONPATH": str(project)})
     assert r.code == 0, r.stderr
     assert applied(db) == [1]
 
@@ -144,11 +144,11 @@ def test_unreviewable_migrations_after_a_failed_preflight_need_yes(project: Path
     m = project / "migrations"
     write(m, "1_base.up.sql", "CREATE TYPE mood AS ENUM ('ok');\nCREATE TABLE t (n int, m mood);\n"
                               "INSERT INTO t VALUES (1, 'ok');\n")
-    assert run_cli("migrate", "up", cwd=project).code == 0
+    assert invoke("migrate", "up", cwd=project).code == 0
     write(m, "2_enum.up.sql", "ALTER TYPE mood ADD VALUE 'happy';\n")
     write(m, "3_use.up.sql", "UPDATE t SET m = 'happy' WHERE n = 1;\n")
     write(m, "6_drop.up.sql", "DROP TABLE t;\n")
-    r = run_cli("migrate", "up", "--format", "json", cwd=project)
+    r = invoke("migrate", "up", "--format", "json", cwd=project)
     assert r.code == 1
     assert "the dry run stopped at migration 3 (use)" in r.stderr and "could not be reviewed" in r.stderr
     assert applied(db) == [1, 2]  # the reviewed ones; 3 and the DROP TABLE in 6 were not
@@ -157,7 +157,7 @@ def test_unreviewable_migrations_after_a_failed_preflight_need_yes(project: Path
     doc = json.loads(r.stdout)
     assert doc["ok"] is False and "could not be reviewed" in doc["error"]
     assert [(m["version"], m["status"]) for m in doc["migrations"]] == [("2", "applied")]
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     assert applied(db) == [1, 2, 3, 6]
 
@@ -165,7 +165,7 @@ def test_unreviewable_migrations_after_a_failed_preflight_need_yes(project: Path
 def test_interactive_conflicts_are_usage_errors(risky: Path, db: psycopg.Connection[Any]) -> None:
     # regression: `--dry-run --interactive` without a terminal exited 0 and `--interactive --yes` ignored -i
     for extra in (("--dry-run",), ("--yes",)):
-        r = run_cli("migrate", "up", "--interactive", *extra, cwd=risky)
+        r = invoke("migrate", "up", "--interactive", *extra, cwd=risky)
         assert r.code == 2, (extra, r.stderr)
         assert f"does not go with {extra[0]}" in r.stderr and "Traceback" not in r.stderr
     assert applied(db) == [1]
@@ -179,7 +179,7 @@ def test_lock_wait_in_preflight_applies_the_reviewed_ones(risky: Path, database_
     with psycopg.connect(database_url) as holder:
         holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
         pid = holder.info.backend_pid
-        r = run_cli("migrate", "up", cwd=risky)
+        r = invoke("migrate", "up", cwd=risky)
         holder.rollback()
     assert r.code == 1
     assert "migration 3 (idx) waited more than lock_timeout 300ms" in r.stderr and f"pid {pid}" in r.stderr
@@ -189,11 +189,11 @@ def test_lock_wait_in_preflight_applies_the_reviewed_ones(risky: Path, database_
     # blocked at the first pending migration: nothing to apply
     with psycopg.connect(database_url) as holder:
         holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
-        r = run_cli("migrate", "up", cwd=risky)
+        r = invoke("migrate", "up", cwd=risky)
         holder.rollback()
     assert r.code == 1 and "migration 3 (idx) waited" in r.stderr and "Nothing was changed" in r.stderr
     assert applied(db) == [1, 2]
-    r = run_cli("migrate", "up", "--yes", cwd=risky)
+    r = invoke("migrate", "up", "--yes", cwd=risky)
     assert r.code == 0, r.stderr
     assert applied(db) == [1, 2, 3, 4]
 
@@ -208,11 +208,11 @@ def test_hook_failing_only_in_the_preflight_does_not_let_the_run_through(project
         "    if context.dry_run:\n        raise RuntimeError('only in dry runs')\n")
     write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\nDROP TABLE a;\n")
     env = {"PYTHONPATH": str(project)}
-    r = run_cli("-p", "dry_only", "migrate", "up", cwd=project, env=env)
+    r = invoke("-p", "dry_only", "migrate", "up", cwd=project, env=env)
     assert r.code == 1 and "only in dry runs" in r.stderr and "could not be reviewed" in r.stderr
     exists = db.execute("SELECT to_regclass('confiture_migrations') IS NOT NULL").fetchone()
     assert exists == (False,) or applied(db) == []
-    r = run_cli("-p", "dry_only", "migrate", "up", "--yes", cwd=project, env=env)
+    r = invoke("-p", "dry_only", "migrate", "up", "--yes", cwd=project, env=env)
     assert r.code == 0, r.stderr
     assert applied(db) == [1]
 

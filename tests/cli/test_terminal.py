@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from ..conftest import write
-from ..test_runner import history, tables
+from ..runner.test_runner import history, tables
 from .terminal import Session, Terminal, strip_escapes
 
 SHAPES = [pytest.param(80, False, id="80cols"), pytest.param(80, True, id="80cols-NO_COLOR"),

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from ..conftest import CliResult, run_cli
+from ..conftest import CliResult, invoke
 
 HEADER = "from confiture_core.hookspecs import hookimpl, Finding, Backfill\n"
 
@@ -45,7 +45,7 @@ def fake_dist(site: Path, dist: str, version: str, entry_points: dict[str, str],
 
 def plugins_json(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[CliResult, dict[str, Any]]:
     """Run ``confiture [args] plugins --format json``; returns the result and {name: info}."""
-    r = run_cli(*args, "plugins", "--format", "json", cwd=cwd, env=env)
+    r = invoke(*args, "plugins", "--format", "json", cwd=cwd, env=env)
     doc = json.loads(r.stdout) if r.code == 0 else {"plugins": []}
     return r, {p["name"]: p for p in doc["plugins"]}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from ..conftest import run_cli, write
+from ..conftest import invoke, write
 from .helpers import add_plugin, applied, configure, rows, tables
 
 LOG = "CREATE TABLE hooklog (id serial PRIMARY KEY, who text NOT NULL, what text)"
@@ -40,7 +40,7 @@ def test_failing_hook_rolls_back_its_writes_and_the_migration(project: Path, db:
     add_plugin(project, "good", logger("good", "confiture_after_migration"))
     add_plugin(project, "bad", logger("bad", "confiture_after_migration",
                                       "if context.migration.version == 2: raise RuntimeError('boom')"))
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "plugin 'bad' failed in confiture_after_migration for migration 2_b.up.sql: RuntimeError: boom" \
         in r.stderr
@@ -55,7 +55,7 @@ def test_non_fatal_plugin_failure_is_a_warning(project: Path, db: psycopg.Connec
     setup(project, db, 'non_fatal = ["bad"]\n')
     add_plugin(project, "good", logger("good", "confiture_before_migration"))
     add_plugin(project, "bad", logger("bad", "confiture_before_migration", "raise ValueError('flaky')"))
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     assert "plugin 'bad' failed in confiture_before_migration for migration 1_a.up.sql (non-fatal, its writes " \
            "were rolled back): ValueError: flaky" in r.stderr
@@ -66,7 +66,7 @@ def test_non_fatal_plugin_failure_is_a_warning(project: Path, db: psycopg.Connec
 def breaks_isolation(project: Path, db: psycopg.Connection[Any], hook: str, action: str) -> str:
     setup(project, db)
     add_plugin(project, "rogue", logger("rogue", hook, action))
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1, r.stderr
     assert "Traceback" not in r.stderr
     assert f"plugin 'rogue' failed in {hook} for migration 1_a.up.sql" in r.stderr
@@ -135,7 +135,7 @@ def test_failing_hook_after_an_earlier_failure_keeps_the_commit_guard(project: P
             context.connection.execute("INSERT INTO hooklog (who, what) VALUES ('summary', %s)",
                                        [",".join(r.status for r in results)])
         """)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "plugin 'bad' failed in confiture_before_migration for migration 1_a.up.sql" in r.stderr
     assert "does not exist" not in r.stderr
@@ -153,7 +153,7 @@ def test_on_error_receives_the_error(project: Path, db: psycopg.Connection[Any])
                 "INSERT INTO hooklog (who, what) VALUES ('notify', %s)",
                 [f"{context.migration.version}|{type(error).__name__}|{error}"])
         """)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert applied(db) == [1, 2]
     [(who, what)] = log(db)
@@ -170,7 +170,7 @@ def test_on_error_failure_is_only_a_warning(project: Path, db: psycopg.Connectio
         def confiture_on_error(context, error):
             raise KeyError("notifier down")
         """)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "plugin 'noisy' failed in confiture_on_error" in r.stderr
     assert "plugin 'bad' failed in confiture_before_migration" in r.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import run_cli
+from ..conftest import invoke
 from .helpers import add_plugin, configure, fake_dist, plugins_json
 
 FIRST_PARTY = {"confiture_callbacks", "confiture_lint_conventions", "confiture_lint_safety", "confiture_lint_tenancy",
@@ -69,12 +69,12 @@ def test_broken_plugin_is_named_and_others_still_load(project: Path) -> None:
     assert found["broken"]["status"] == "failed"
     assert found["fine"]["status"] == "loaded"
     # the same under --strict-plugins: exit 2, one line, no traceback
-    r = run_cli("--strict-plugins", "plugins", cwd=project)
+    r = invoke("--strict-plugins", "plugins", cwd=project)
     assert r.code == 2
     assert "plugin 'broken' (plugins dir): import failed" in r.stderr and "--strict-plugins" in r.stderr
     assert "Traceback" not in r.stderr
     # and it stops a migration before anything happens
-    r = run_cli("--strict-plugins", "migrate", "up", cwd=project)
+    r = invoke("--strict-plugins", "migrate", "up", cwd=project)
     assert r.code == 2 and "broken" in r.stderr
 
 
@@ -107,7 +107,7 @@ def test_unknown_hook_and_bad_signature_are_skipped_with_a_warning(project: Path
     assert "plugin 'badargs' (plugins dir): invalid hook implementation" in r.stderr
     assert "nonsense" in r.stderr
     assert found["badargs"]["status"] == "failed"
-    r = run_cli("--strict-plugins", "plugins", cwd=project)
+    r = invoke("--strict-plugins", "plugins", cwd=project)
     assert r.code == 2
 
 
@@ -176,13 +176,13 @@ def test_missing_plugins_folder_and_bad_settings(project: Path) -> None:
     cfg = project / "confiture.toml"
     base = cfg.read_text()
     cfg.write_text(base + '[plugins]\ndir = "nowhere"\n')
-    r = run_cli("plugins", cwd=project)
+    r = invoke("plugins", cwd=project)
     assert r.code == 0 and "plugins folder" in r.stderr and "nowhere" in r.stderr and "not found" in r.stderr
     cfg.write_text(base + '[plugins]\nallowed = ["x"]\n')
-    r = run_cli("plugins", cwd=project)
+    r = invoke("plugins", cwd=project)
     assert r.code == 2 and "unknown [plugins] setting(s): allowed" in r.stderr and "Traceback" not in r.stderr
     cfg.write_text(base + '[plugins]\nnon_fatal = "x"\n')
-    r = run_cli("plugins", cwd=project)
+    r = invoke("plugins", cwd=project)
     assert r.code == 2 and "non_fatal" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -191,7 +191,7 @@ def test_plugins_text_listing(project: Path, tmp_path: Path) -> None:
     env = site_with_two(tmp_path)
     configure(project)
     add_plugin(project, "broken", "import nope_nope\n")
-    r = run_cli("plugins", cwd=project, env={**env, "COLUMNS": "300"})
+    r = invoke("plugins", cwd=project, env={**env, "COLUMNS": "300"})
     assert r.code == 0, r.stderr
     assert "acme_audit" in r.stderr and "acme-audit 1.4.2" in r.stderr and "before_migrate" in r.stderr
     assert "CF101" in r.stderr  # a first-party pack's lint rules
@@ -209,10 +209,10 @@ def test_module_loaded_by_entry_point_and_dash_p_is_skipped_once(project: Path, 
         in r.stderr
     assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1
     assert found["acme_audit"]["status"] == "loaded" and found["acme_audit_mod"]["status"] == "failed"
-    r = run_cli("-p", "acme_audit_mod", "migrate", "status", cwd=project, env=env)
+    r = invoke("-p", "acme_audit_mod", "migrate", "status", cwd=project, env=env)
     assert r.code == 0, r.stderr
     # as for other duplicates, an error under --strict-plugins
-    r = run_cli("--strict-plugins", "-p", "acme_audit_mod", "plugins", cwd=project, env=env)
+    r = invoke("--strict-plugins", "-p", "acme_audit_mod", "plugins", cwd=project, env=env)
     assert r.code == 2 and "already loaded as plugin 'acme_audit'" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -225,7 +225,7 @@ def test_names_that_match_no_plugin_name_their_source(project: Path) -> None:
     assert "confiture.toml: [plugins] disable = ['zzz']: no plugin of that name was found" in r.stderr
     assert "confiture.toml: [plugins] non_fatal = ['yyy']: no plugin of that name was found" in r.stderr
     assert "--disable-plugin zzz" not in r.stderr and "['fine']" not in r.stderr
-    r = run_cli("--strict-plugins", "--disable-plugin", "no_such", "plugins", cwd=project)
+    r = invoke("--strict-plugins", "--disable-plugin", "no_such", "plugins", cwd=project)
     assert r.code == 2
     assert "--disable-plugin no_such: no plugin of that name was found" in r.stderr
     assert "[plugins] disable = ['zzz']" in r.stderr and "[plugins] non_fatal = ['yyy']" in r.stderr
@@ -245,7 +245,7 @@ def test_hook_named_function_without_hookimpl_is_a_warning(project: Path) -> Non
     assert r.code == 0, r.stderr
     assert "plugin 'unmarked' (plugins dir): defines confiture_after_migration without @hookimpl" in r.stderr
     assert found["unmarked"]["status"] == "loaded" and found["unmarked"]["hooks"] == ["confiture_before_migrate"]
-    r = run_cli("--strict-plugins", "plugins", cwd=project)
+    r = invoke("--strict-plugins", "plugins", cwd=project)
     assert r.code == 2 and "without @hookimpl" in r.stderr
 
 
@@ -254,7 +254,7 @@ def test_strict_plugins_reports_every_failing_plugin(project: Path) -> None:
     add_plugin(project, "broken_a", "import nope_a\n")
     add_plugin(project, "broken_b", "import nope_b\n")
     add_plugin(project, "fine", HOOK)
-    r = run_cli("--strict-plugins", "plugins", cwd=project)
+    r = invoke("--strict-plugins", "plugins", cwd=project)
     assert r.code == 2
     assert "plugin 'broken_a' (plugins dir): import failed" in r.stderr
     assert "plugin 'broken_b' (plugins dir): import failed" in r.stderr
@@ -265,10 +265,10 @@ def test_a_p_module_that_does_not_exist_is_an_error(project: Path) -> None:
     """Regression: `-p confiture_audit_typo` only warned and the run went ahead without the plugin the user
     asked for by name (pytest's -p refuses the same way)."""
     (project / "migrations" / "1_a.up.sql").write_text("CREATE TABLE a (id int);\n")
-    r = run_cli("-p", "confiture_audit_typo", "migrate", "up", "--yes", cwd=project)
+    r = invoke("-p", "confiture_audit_typo", "migrate", "up", "--yes", cwd=project)
     assert r.code == 2 and "-p confiture_audit_typo: no module named 'confiture_audit_typo'" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and "applied" not in r.stderr
     # a -p module that exists but fails inside still only warns (as every plugin does without --strict-plugins)
     (project / "half.py").write_text("import nope_nope\n")
-    r = run_cli("-p", "half", "migrate", "status", cwd=project, env={"PYTHONPATH": str(project)})
+    r = invoke("-p", "half", "migrate", "status", cwd=project, env={"PYTHONPATH": str(project)})
     assert r.code == 0 and "plugin 'half' (-p): import failed: ModuleNotFoundError" in r.stderr

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from ..conftest import run_cli, write
+from ..conftest import invoke, write
 from .helpers import add_plugin, applied, configure, rows, tables
 
 LOG = "CREATE TABLE hooklog (id serial PRIMARY KEY, who text NOT NULL, what text)"
@@ -55,15 +55,15 @@ def test_closing_the_connection_in_a_per_migration_hook_names_the_plugin(
             pass
         """)
     expected = f"plugin 'nc_plug' failed in {hook} for migration 2_m2.up.sql: closed the connection"
-    r = run_cli("migrate", "up", "--dry-run", cwd=project)
+    r = invoke("migrate", "up", "--dry-run", cwd=project)
     assert r.code == 1
     assert expected in r.stderr and "Traceback" not in r.stderr and "internal error" not in r.stderr
     # without --yes the pre-flight dry run fails the same way: only the reviewed migration is applied
-    r = run_cli("migrate", "up", cwd=project)
+    r = invoke("migrate", "up", cwd=project)
     assert r.code == 1
     assert expected in r.stderr and "could not be reviewed" in r.stderr
     assert applied(db) == [1]
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "✗ 2 m2" in r.stderr
     assert expected in r.stderr and "database error" not in r.stderr and "RuntimeError" not in r.stderr
@@ -89,7 +89,7 @@ def test_validate_returning_the_wrong_type_is_a_plugin_failure(
         def confiture_validate(context):
             return {returned}
         """)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1, r.stderr
     assert f"plugin 'junk' failed in confiture_validate for migration 1_m1.up.sql: {said}" in r.stderr
     assert "internal error" not in r.stderr
@@ -108,7 +108,7 @@ def test_backfill_hook_returning_the_wrong_type_fails_its_migration(project: Pat
                 context.connection.execute("INSERT INTO hooklog (who) VALUES ('bf')")  # rolled back
                 return 5
         """)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "✗ 2 m2" in r.stderr
     assert "plugin 'bf' failed in confiture_backfill for migration 2_m2.up.sql: TypeError: returned int, " \
@@ -127,7 +127,7 @@ def test_two_backfills_of_the_same_name_are_refused(project: Path, db: psycopg.C
             if context.migration.version == 2:
                 return [Backfill("fill", lambda b: 0), Backfill("fill", lambda b: 0)]
         """)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "plugin 'bf' failed in confiture_backfill for migration 2_m2.up.sql: ValueError: returned two " \
            "backfills named 'fill'" in r.stderr
@@ -160,7 +160,7 @@ def test_bad_batch_is_a_plugin_failure_with_consistent_state(project: Path, db: 
                                                              body: str, said: str) -> None:
     setup(project, db)
     add_plugin(project, "bf", BATCH.replace("{body}", body))
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1, r.stderr
     assert "✗ 2 m2" in r.stderr and "✓ applied 1 m1" in r.stderr
     assert "backfill of migration 2 (m2) failed: plugin 'bf' failed in confiture_backfill (batch) for migration " \
@@ -190,7 +190,7 @@ def test_unknown_finding_level_is_a_plugin_failure(project: Path, db: psycopg.Co
 def confiture_validate(context):
     {code}
 """)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1, r.stderr
     assert f"plugin 'lv' failed in confiture_validate for migration 1_m1.up.sql: {said}" in r.stderr
     assert applied(db) == []
@@ -210,7 +210,7 @@ def test_sys_exit_in_a_hook_is_a_plugin_failure(project: Path, db: psycopg.Conne
                 context.connection.execute("INSERT INTO hooklog (who) VALUES ('quitter')")
                 sys.exit(3)
         """)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "plugin 'quitter' failed in confiture_after_migration for migration 2_m2.up.sql: called sys.exit(3)" \
         in r.stderr
@@ -229,7 +229,7 @@ def test_sys_exit_in_before_migrate_calls_on_error_without_migration(project: Pa
         def confiture_before_migrate(context):
             sys.exit(0)
         """)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "plugin 'quitter' failed in confiture_before_migrate: called sys.exit(0)" in r.stderr
     assert applied(db) == []
@@ -244,7 +244,7 @@ def test_keyboard_interrupt_in_a_hook_still_interrupts(project: Path, db: psycop
             if context.migration.version == 2:
                 raise KeyboardInterrupt
         """)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "interrupted" in r.stderr and "ctrl_c" not in r.stderr
     assert applied(db) == [1] and "t2" not in tables(db)
@@ -261,7 +261,7 @@ def test_validation_error_finding_calls_on_error_without_migration(project: Path
         def confiture_validate(context):
             return [Finding("error", "no")] if context.migration.version == 2 else None
         """)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1 and "validation failed, nothing was applied: [guard] migration 2: no" in r.stderr
     assert applied(db) == []
     assert notified(db) == ["None|MigrationFailed"]
@@ -278,7 +278,7 @@ def test_hookwrapper_that_never_yields_is_named(project: Path, db: psycopg.Conne
             if False:
                 yield
         """)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "plugin 'wrap' failed in confiture_after_migration for migration 1_m1.up.sql: hookwrapper did not " \
            "yield" in r.stderr
@@ -299,7 +299,7 @@ def test_set_role_left_set_by_a_hook_is_named(project: Path, db: psycopg.Connect
                 if context.migration.version == 2:
                     context.connection.execute("SET ROLE {role}")
             """)
-        r = run_cli("migrate", "up", "--yes", cwd=project)
+        r = invoke("migrate", "up", "--yes", cwd=project)
         assert r.code == 1
         assert "plugin 'roler' failed in confiture_after_migration for migration 2_m2.up.sql: changed the " \
                "session's role (SET ROLE or SET SESSION AUTHORIZATION) and left it changed" in r.stderr

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from ..conftest import run_cli, write
+from ..conftest import invoke, write
 from .helpers import add_plugin, applied, configure, rows, tables
 
 VALIDATOR = """
@@ -34,16 +34,16 @@ def test_validate_error_stops_before_any_ddl(project: Path, db: psycopg.Connecti
     m = project / "migrations"
     write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
     write(m, "2_b.up.sql", "CREATE TABLE b (id int);\nDROP TABLE a;\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "validation failed, nothing was applied: [guard] migration 2: drops a table" in r.stderr
     assert tables(db) == ["confiture_migrations"]
     assert rows(db, "SELECT count(*) FROM confiture_migrations") == [(0,)]
-    r = run_cli("migrate", "validate", cwd=project)
+    r = invoke("migrate", "validate", cwd=project)
     assert r.code == 1
     assert "[guard] migration 2: drops a table: ship a deprecation first" in r.stderr
     assert "[guard] migration 1: looked at it" in r.stderr
-    r = run_cli("migrate", "validate", "--format", "json", cwd=project)
+    r = invoke("migrate", "validate", "--format", "json", cwd=project)
     doc = json.loads(r.stdout)
     assert r.code == 1 and doc["ok"] is False
     assert [(f["level"], f["plugin"], f["version"]) for f in doc["findings"]] == [
@@ -51,7 +51,7 @@ def test_validate_error_stops_before_any_ddl(project: Path, db: psycopg.Connecti
     assert tables(db) == ["confiture_migrations"]
     # fixing the file lets the run go on; warnings are shown, not fatal
     write(m, "2_b.up.sql", "CREATE TABLE b (id int);\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     assert "[guard] migration 1: looked at it" in r.stderr
     assert tables(db) == ["a", "b", "confiture_migrations"] and applied(db) == [1, 2]
@@ -65,7 +65,7 @@ def test_validate_returning_junk_is_a_plugin_failure(project: Path, db: psycopg.
             return ["not a finding"]
         """)
     write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "plugin 'junk' failed in confiture_validate for migration 1_a.up.sql: TypeError: returned a list " \
            "containing str, expected a list of Finding" in r.stderr
@@ -124,7 +124,7 @@ def test_backfill_killed_midway_resumes_and_fills_every_row_once(project: Path,
     assert 40 <= done_rows < 200 and done is False
     assert db.execute("SELECT max(fills) FROM t").fetchone() == (1,)
     # wait for the killed backend to notice (client_connection_check_interval) and roll back
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     assert "resuming 1 unfinished backfill(s) of migration 1" in r.stderr
     assert rows(db, "SELECT count(*), min(fills), max(fills), count(*) FILTER (WHERE v = id * 2) FROM t") == [
@@ -132,7 +132,7 @@ def test_backfill_killed_midway_resumes_and_fills_every_row_once(project: Path,
     assert rows(db, "SELECT plugin, name, rows, done FROM confiture_migrations_backfills") == [
         ("filler", "fill_v", 200, True)]
     # a third run has nothing left to do
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 0 and "resuming" not in r.stderr
     assert rows(db, "SELECT max(fills) FROM t") == [(1,)]
 
@@ -147,7 +147,7 @@ def test_commit_in_validate_is_refused_and_its_writes_vanish(project: Path, db: 
             context.connection.execute("COMMIT")
         """)
     write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "plugin 'sneaky' failed in confiture_validate for migration 1_a.up.sql" in r.stderr
     assert tables(db) == ["confiture_migrations"]
@@ -186,41 +186,41 @@ def test_unfinished_backfill_is_reported_when_its_plugin_is_not_loaded(project: 
     m = project / "migrations"
     write(m, "1_t.up.sql", "CREATE TABLE t (id int PRIMARY KEY, v int);\n"
                            "INSERT INTO t (id) SELECT g FROM generate_series(1, 50) g;\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1 and "RuntimeError: worker lost" in r.stderr
     assert rows(db, "SELECT batches, rows, done FROM confiture_migrations_backfills") == [(2, 20, False)]
     unfinished = "backfill 'fill_v' of plugin 'filler' is unfinished (2 batch(es), 20 row(s) so far)"
     for plugin_args in ([], ["--disable-plugin", "filler"]):
-        r = run_cli(*plugin_args, "migrate", "status", "--format", "json", cwd=project)
+        r = invoke(*plugin_args, "migrate", "status", "--format", "json", cwd=project)
         assert r.code == 0, r.stderr
         [entry] = json.loads(r.stdout)["migrations"]
         assert (entry["state"], entry["applied"]) == ("backfill-unfinished", True)
         assert unfinished in entry["error"]
         assert ("and plugin 'filler' is not loaded" in entry["error"]) == bool(plugin_args)
         # validate: an incomplete data change is a problem (exit 1), whether or not `up` could finish it
-        r = run_cli(*plugin_args, "migrate", "validate", cwd=project)
+        r = invoke(*plugin_args, "migrate", "validate", cwd=project)
         assert r.code == 1
         assert f"migration 1 (t): {unfinished}" in r.stderr
         hint = "load plugin(s) 'filler', then run `confiture migrate up`" if plugin_args else \
             "run `confiture migrate up` to finish it"
         assert hint in r.stderr
-    r = run_cli("migrate", "status", cwd=project, env={"COLUMNS": "200"})
+    r = invoke("migrate", "status", cwd=project, env={"COLUMNS": "200"})
     assert r.code == 0 and "backfill-unfinished" in r.stderr
     # up without the plugin: later migrations apply, with a warning that the backfill stays unfinished
     write(m, "2_u.up.sql", "CREATE TABLE u (id int);\n")
-    r = run_cli("--disable-plugin", "filler", "migrate", "up", "--yes", cwd=project)
+    r = invoke("--disable-plugin", "filler", "migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     assert f"warning: migration 1 (t): {unfinished}, and plugin 'filler' is not loaded: it stays unfinished " \
            "until `confiture migrate up` runs with plugin 'filler' loaded" in r.stderr
     assert applied(db) == [1, 2]
     # with the plugin loaded again, the backfill resumes and finishes; then everything is clean
     (project / "plugins" / "STOP").unlink()
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     assert "resuming 1 unfinished backfill(s) of migration 1" in r.stderr
     assert rows(db, "SELECT count(*) FILTER (WHERE v = id) FROM t") == [(50,)]
     assert rows(db, "SELECT done FROM confiture_migrations_backfills") == [(True,)]
-    r = run_cli("migrate", "validate", cwd=project)
+    r = invoke("migrate", "validate", cwd=project)
     assert r.code == 0, r.stderr
-    r = run_cli("--disable-plugin", "filler", "migrate", "up", "--yes", cwd=project)
+    r = invoke("--disable-plugin", "filler", "migrate", "up", "--yes", cwd=project)
     assert r.code == 0 and "warning" not in r.stderr

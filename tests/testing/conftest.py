@@ -25,7 +25,7 @@ import confiture_plugins.testing.walk  # noqa: F401
 from ..conftest import Server
 
 for _ep in importlib.metadata.entry_points(group="confiture"):
-    if _ep.value.startswith("confiture_plugins."):
+    if _ep.module.startswith("confiture_plugins."):
         importlib.import_module(_ep.module)
 
 

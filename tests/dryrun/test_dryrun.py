@@ -12,7 +12,7 @@ import pytest
 
 from confiture_core.risk import Risk, blocked_operations
 
-from .conftest import REPO, run_cli, write
+from ..conftest import REPO, invoke, write
 
 
 def fingerprint(db: psycopg.Connection[Any]) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def fingerprint(db: psycopg.Connection[Any]) -> dict[str, Any]:
 
 
 def dry_json(project: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
-    r = run_cli("migrate", "up", "--dry-run", "--format", "json", *extra, cwd=project)
+    r = invoke("migrate", "up", "--dry-run", "--format", "json", *extra, cwd=project)
     doc = json.loads(r.stdout) if r.stdout.strip() else {}
     return r.code, doc, r.stderr
 
@@ -76,7 +76,7 @@ def seeded(project: Path, db: psycopg.Connection[Any]) -> Path:
                               "CREATE TABLE t (id serial PRIMARY KEY, parent_id int, n int);\n"
                               "INSERT INTO parent SELECT g FROM generate_series(1, 10) g;\n"
                               "INSERT INTO t (parent_id, n) SELECT g, g FROM generate_series(1, 10) g;\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     return project
 
@@ -140,7 +140,7 @@ def test_sequence_advance_reported_and_restored(seeded: Path, db: psycopg.Connec
     assert db.execute("SELECT last_value, is_called FROM t_id_seq").fetchone() == (10, True)
     assert fingerprint(db) == before
     # the real run then gets the next value, as if no dry run had happened
-    r = run_cli("migrate", "up", "--yes", cwd=seeded)
+    r = invoke("migrate", "up", "--yes", cwd=seeded)
     assert r.code == 0, r.stderr
     assert db.execute("SELECT max(id) FROM t").fetchone() == (12,)
 
@@ -158,7 +158,7 @@ def test_sequence_several_values_in_one_statement_left_advanced(seeded: Path, db
     assert doc["sequences_restored"] == [] and doc["sequences_not_restored"] == ["t_id_seq"]
     assert "a gap" in doc["sequences_not_restored_reasons"]["t_id_seq"]
     assert db.execute("SELECT last_value, is_called FROM t_id_seq").fetchone() == (15, True)
-    r = run_cli("migrate", "up", "--yes", cwd=seeded)
+    r = invoke("migrate", "up", "--yes", cwd=seeded)
     assert r.code == 0, r.stderr
     assert db.execute("SELECT min(id), max(id) FROM t WHERE id > 10").fetchone() == (16, 20)
 
@@ -199,7 +199,7 @@ def test_hooks_see_dry_run_true(seeded: Path, db: psycopg.Connection[Any]) -> No
         "    print('SPY dry_run=%s' % context.dry_run, flush=True)\n")
     write(seeded / "migrations", "2_x.up.sql", "CREATE TABLE x (id int);\n")
     before = fingerprint(db)
-    r = run_cli("-p", "spy_plugin", "migrate", "up", "--dry-run", "--format", "json", cwd=seeded,
+    r = invoke("-p", "spy_plugin", "migrate", "up", "--dry-run", "--format", "json", cwd=seeded,
                 env={"PYTHONPATH": str(seeded)})
     assert r.code == 0, r.stderr
     assert "SPY dry_run=True" in r.stderr  # hook prints go to stderr
@@ -218,7 +218,7 @@ def test_non_transactional_statement_not_executed(seeded: Path, db: psycopg.Conn
     assert st["risk"] == "safe"
     # regression: a migration of which nothing ran was reported as "applied"
     assert [m["status"] for m in doc["migrations"]] == ["not-executed"]
-    r = run_cli("migrate", "up", "--dry-run", cwd=seeded, env={"COLUMNS": "250"})
+    r = invoke("migrate", "up", "--dry-run", cwd=seeded, env={"COLUMNS": "250"})
     assert "not executed" in r.stderr and "SHARE UPDATE EXCLUSIVE" in r.stderr
 
 
@@ -244,7 +244,7 @@ def test_failure_report_has_failing_statement_and_unreached(seeded: Path, db: ps
     assert (failing["line"], failing["sql"], failing["executed"]) == (2, "SELECT 1 / 0", True)
     assert failing["note"].startswith("failed: ") and "division by zero" in failing["note"]
     assert statements(doc, "3") == [] and statements(doc, "4") == []
-    r = run_cli("migrate", "up", "--dry-run", cwd=seeded, env={"COLUMNS": "200"})
+    r = invoke("migrate", "up", "--dry-run", cwd=seeded, env={"COLUMNS": "200"})
     assert r.code == 1 and r.stderr.count("not reached") == 2
     assert db.execute("SELECT count(*) FROM information_schema.columns WHERE column_name = 'w'").fetchone() == (0,)
 
@@ -272,7 +272,7 @@ def test_locked_table_fails_fast_naming_blocker(seeded: Path, database_url: str,
     with psycopg.connect(database_url) as holder:
         holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
         pid = holder.info.backend_pid
-        r = run_cli("migrate", "up", "--dry-run", cwd=seeded, timeout=60)
+        r = invoke("migrate", "up", "--dry-run", cwd=seeded)
         holder.rollback()
     assert r.code == 1
     assert f"pid {pid}" in r.stderr
@@ -284,20 +284,20 @@ def test_locked_table_fails_fast_naming_blocker(seeded: Path, database_url: str,
 
 def test_fail_on_and_bad_input(seeded: Path) -> None:
     write(seeded / "migrations", "2_idx.up.sql", "CREATE INDEX t_n ON t (n);\n")
-    r = run_cli("migrate", "up", "--dry-run", "--fail-on", "blocks-writes", cwd=seeded)
+    r = invoke("migrate", "up", "--dry-run", "--fail-on", "blocks-writes", cwd=seeded)
     assert r.code == 1 and "reach --fail-on blocks-writes" in r.stderr
-    r = run_cli("migrate", "up", "--dry-run", "--fail-on", "rewrites-table", cwd=seeded)
+    r = invoke("migrate", "up", "--dry-run", "--fail-on", "rewrites-table", cwd=seeded)
     assert r.code == 0, r.stderr
-    r = run_cli("migrate", "up", "--dry-run", "--fail-on", "bogus", cwd=seeded)
+    r = invoke("migrate", "up", "--dry-run", "--fail-on", "bogus", cwd=seeded)
     assert r.code == 2 and "unknown risk level 'bogus'" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("migrate", "up", "--fail-on", "safe", cwd=seeded)
+    r = invoke("migrate", "up", "--fail-on", "safe", cwd=seeded)
     assert r.code == 2 and "--fail-on needs --dry-run" in r.stderr
 
 
 def test_bad_lock_timeout_config(seeded: Path, database_url: str) -> None:
     pw_url = database_url.replace("user=", "password=s3cretpw user=") if "://" not in database_url else database_url
     (seeded / "confiture.toml").write_text(f"database_url = \"{pw_url}\"\n[dry_run]\nlock_timeout = \"soon\"\n")
-    r = run_cli("migrate", "up", "--dry-run", cwd=seeded)
+    r = invoke("migrate", "up", "--dry-run", cwd=seeded)
     assert r.code == 2 and "[dry_run] lock_timeout" in r.stderr and "Traceback" not in r.stderr
     assert "s3cretpw" not in r.stderr
 
@@ -328,10 +328,10 @@ def test_new_tables_are_safe_and_json_schema(project: Path) -> None:
 
 @pytest.mark.slow
 def test_ente_corpus_dry_run_json(tmp_path: Path, database_url: str, db: psycopg.Connection[Any]) -> None:
-    from .test_corpus import corpus_project
+    from ..runner.test_corpus import corpus_project
 
     project = corpus_project(tmp_path, database_url, "ente")
-    r = run_cli("migrate", "up", "--yes", "--to", "60", cwd=project)
+    r = invoke("migrate", "up", "--yes", "--to", "60", cwd=project)
     assert r.code == 0, r.stderr
     before = fingerprint(db)
     code, doc, err = dry_json(project)
@@ -396,7 +396,7 @@ def test_late_first_touch_rewrite_and_sequence_detected(seeded: Path, db: psycop
 def test_dry_run_report_hides_role_passwords(project: Path, db: psycopg.Connection[Any]) -> None:
     role = f"app_{db.info.dbname}"
     write(project / "migrations", "1_role.up.sql", f"CREATE ROLE {role} LOGIN PASSWORD 'TopSecretRolePw';\n")
-    r = run_cli("migrate", "up", "--dry-run", "--format", "json", cwd=project)
+    r = invoke("migrate", "up", "--dry-run", "--format", "json", cwd=project)
     assert r.code == 0, r.stderr
     assert "TopSecretRolePw" not in r.stdout + r.stderr
     assert "PASSWORD '***'" in r.stdout
@@ -409,7 +409,7 @@ def test_sequence_advanced_then_restarted_is_restored(project: Path, db: psycopg
     db.execute("SELECT setval('t_id_seq', 1000)")
     write(project / "migrations", "1_seq.up.sql",
           "SELECT nextval('t_id_seq');\nALTER SEQUENCE t_id_seq RESTART WITH 5000;\n")
-    r = run_cli("migrate", "up", "--dry-run", "--format", "json", cwd=project)
+    r = invoke("migrate", "up", "--dry-run", "--format", "json", cwd=project)
     assert r.code == 0, r.stderr
     assert json.loads(r.stdout)["sequences_not_restored"] == []
     assert db.execute("SELECT last_value, is_called FROM t_id_seq").fetchone() == (1000, True)
@@ -453,7 +453,7 @@ def test_concurrent_nextval_during_the_dry_run_is_never_rewound(seeded: Path, da
     # nothing was rewound: the values the application got are never handed out again
     assert db.execute("SELECT last_value FROM t_id_seq").fetchone() == (13,)
     assert db.execute("SELECT last_value FROM s2").fetchone() == (2,)
-    r = run_cli("migrate", "up", "--yes", cwd=seeded)
+    r = invoke("migrate", "up", "--yes", cwd=seeded)
     assert r.code == 0, r.stderr
     assert db.execute("SELECT array_agg(id ORDER BY id) FROM t WHERE id > 10").fetchone() == ([14, 15],)
     assert db.execute("SELECT nextval('s2')").fetchone() == (4,)
@@ -489,11 +489,11 @@ def test_lock_held_by_an_earlier_migration_is_still_reported(seeded: Path, datab
     assert ("parent", "SHARE") in locks_of(idx2) and idx2["risk"] == "blocks-writes"
     assert not [lk for lk in idx3["locks"] if lk["relation"] == "parent"] and idx3["risk"] == "safe"
     # the CI gate and the review gate see it
-    r = run_cli("migrate", "up", "--dry-run", "--fail-on", "destructive", cwd=seeded)
+    r = invoke("migrate", "up", "--dry-run", "--fail-on", "destructive", cwd=seeded)
     assert r.code == 1 and "\n  3 drop_n (destructive: " in r.stderr, r.stderr
     (seeded / "confiture.toml").write_text(f'database_url = "{database_url}"\n[review]\n'
                                            'confirm_level = "destructive"\n')
-    r = run_cli("migrate", "up", cwd=seeded)
+    r = invoke("migrate", "up", cwd=seeded)
     assert r.code == 1 and "3 drop_n (destructive" in r.stderr, r.stderr
     assert db.execute("SELECT count(*) FROM confiture_migrations").fetchone() == (1,)
 
@@ -539,7 +539,7 @@ def test_hook_ending_the_dry_run_transaction_is_named(seeded: Path, db: psycopg.
     write(seeded / "migrations", "2_add_col.up.sql", "ALTER TABLE t ADD COLUMN c int;\n")
     write(seeded / "migrations", "3_more.up.sql", "CREATE TABLE more (id int);\n")
     before = fingerprint(db)
-    r = run_cli("-p", "ender", "migrate", "up", "--dry-run", "--format", "json", cwd=seeded,
+    r = invoke("-p", "ender", "migrate", "up", "--dry-run", "--format", "json", cwd=seeded,
                 env={"PYTHONPATH": str(seeded)})
     assert r.code == 1, r.stderr
     assert f"plugin 'ender' failed in confiture_{hook}" in r.stderr and "2_add_col.up.sql" in r.stderr
@@ -570,7 +570,7 @@ def test_json_report_printed_whatever_stops_the_dry_run(seeded: Path, db: psycop
     write(seeded / "migrations", "2_add_col.up.sql", "ALTER TABLE t ADD COLUMN c int;\n")
     write(seeded / "migrations", "3_more.up.sql", "CREATE TABLE more (id int);\n")
     before = fingerprint(db)
-    r = run_cli("-p", "stopper", "migrate", "up", "--dry-run", "--format", "json", cwd=seeded,
+    r = invoke("-p", "stopper", "migrate", "up", "--dry-run", "--format", "json", cwd=seeded,
                 env={"PYTHONPATH": str(seeded)})
     assert r.code == 1, r.stderr
     doc = json.loads(r.stdout)  # one document, nothing else on stdout

@@ -16,7 +16,7 @@ from confiture_core.hookcaller import Hooks
 from confiture_core.hookspecs import HookContext, hookimpl
 from confiture_core.runner import CommitEach, Runner
 
-from .conftest import REPO, write
+from ..conftest import REPO, write
 
 
 class Spy:

@@ -11,7 +11,7 @@ import pytest
 
 from confiture_core.sql import parse_sql_text
 
-from .conftest import CORPUS, Server, run_cli
+from ..conftest import CORPUS, Server, invoke
 
 
 def corpus_project(tmp_path: Path, database_url: str, name: str) -> Path:
@@ -28,7 +28,7 @@ def corpus_project(tmp_path: Path, database_url: str, name: str) -> Path:
 
 
 def status(project: Path) -> list[dict[str, Any]]:
-    r = run_cli("migrate", "status", "--format", "json", cwd=project)
+    r = invoke("migrate", "status", "--format", "json", cwd=project)
     assert r.code == 0, r.stderr
     migrations: list[dict[str, Any]] = json.loads(r.stdout)["migrations"]
     return migrations
@@ -42,22 +42,22 @@ def expected_versions(name: str) -> list[str]:
 @pytest.mark.slow
 def test_ente_up_then_down_to_93(tmp_path: Path, database_url: str) -> None:
     project = corpus_project(tmp_path, database_url, "ente")
-    r = run_cli("migrate", "up", cwd=project)
+    r = invoke("migrate", "up", cwd=project)
     assert r.code == 0, r.stderr
     st = status(project)
     assert [m["version"] for m in st] == expected_versions("ente")
     assert all(m["applied"] for m in st) and len(st) == 124
-    r = run_cli("migrate", "down", "--to", "93", cwd=project)
+    r = invoke("migrate", "down", "--to", "93", cwd=project)
     assert r.code == 0, r.stderr
     st = status(project)
     assert [m["version"] for m in st if m["applied"]][-1] == "93"
     assert sum(m["applied"] for m in st) == 93
     # going to 0 would need two down files PostgreSQL cannot parse: refused before anything runs
-    r = run_cli("migrate", "down", "--to", "0", cwd=project)
+    r = invoke("migrate", "down", "--to", "0", cwd=project)
     assert r.code == 2 and "44_trash_add_index.down.sql:1:15: SQL syntax error" in r.stderr
     assert sum(m["applied"] for m in status(project)) == 93
     # 93's own down file fails upstream: the runner stops there, 93 stays applied
-    r = run_cli("migrate", "down", cwd=project)
+    r = invoke("migrate", "down", cwd=project)
     assert r.code == 1
     assert "93_emergency_contact.down.sql" in r.stderr
     assert "cannot drop function trigger_updated_at_microseconds_column()" in r.stderr
@@ -75,7 +75,7 @@ def test_lemmy_up_then_down_to_70(tmp_path: Path, database_url: str, pg_server: 
     project = corpus_project(tmp_path, database_url, "lemmy")
     # --yes: migration 20250801000017 puts a trigger on the prelude's (pre-existing) diesel table,
     # SHARE ROW EXCLUSIVE = blocks-writes, which the review gate would otherwise ask about
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     versions = expected_versions("lemmy")
     st = status(project)
     assert [m["version"] for m in st] == versions
@@ -90,7 +90,7 @@ def test_lemmy_up_then_down_to_70(tmp_path: Path, database_url: str, pg_server: 
             in r.stderr
         applied = [m["version"] for m in st if m["applied"]]
         assert applied == versions[: versions.index(LEMMY_NEEDS_PG16)]
-    r = run_cli("migrate", "down", "--to", "20210202153240", cwd=project)
+    r = invoke("migrate", "down", "--to", "20210202153240", cwd=project)
     if pg_server.major < 18:
         # this upstream down drops the NOT NULL constraint by the name PostgreSQL 18 gives it; older
         # servers have no such constraint, so the revert stops there and the migration stays applied
@@ -102,7 +102,7 @@ def test_lemmy_up_then_down_to_70(tmp_path: Path, database_url: str, pg_server: 
     assert r.code == 0, r.stderr
     applied = [m["version"] for m in status(project) if m["applied"]]
     assert len(applied) == 70 and applied[-1] == "20210202153240"
-    r = run_cli("migrate", "down", cwd=project)
+    r = invoke("migrate", "down", cwd=project)
     assert r.code == 1
     assert "20210202153240_apub_columns.down.sql" in r.stderr
     assert "cannot drop column inbox_url of table user_" in r.stderr

@@ -13,8 +13,8 @@ from typing import Any
 
 import psycopg
 
-from .conftest import write
-from .test_runner import history, tables
+from ..conftest import write
+from ..runner.test_runner import history, tables
 
 
 def _popen(project: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -19,8 +19,8 @@ from confiture_core.config import load_config
 from confiture_core.errors import ConfigError, MigrationFileError
 from confiture_core.migrations import discover
 
-from .conftest import CliResult, run_cli, write
-from .test_runner import history, tables
+from ..conftest import CliResult, invoke, write
+from ..runner.test_runner import history, tables
 
 
 def one_line_error(r: CliResult, code: int) -> str:
@@ -53,7 +53,7 @@ def test_migration_entry_that_is_not_a_file_is_refused(project: Path, db: psycop
     write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (x int);\n")
     make(project / "migrations")
     for args in (("migrate", "status"), ("migrate", "up", "--yes")):
-        r = run_cli(*args, cwd=project)
+        r = invoke(*args, cwd=project)
         assert one_line_error(r, 2) == f"error: {expected}"
     assert tables(db) == []  # nothing applied, not even the tracking table
 
@@ -70,7 +70,7 @@ def test_folders_not_named_like_migrations_and_good_symlinks_still_work(project:
 def test_python_migration_generator_up_is_refused(project: Path, db: psycopg.Connection[Any]) -> None:
     write(project / "migrations", "1_gen.py",
           "def up(conn):\n    conn.execute('CREATE TABLE g (x int)')\n    yield\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_gen.py:1: up() is a generator "
                                     "function (it uses yield), so calling it would run none of its body: remove "
                                     "the yield")
@@ -89,13 +89,13 @@ def test_python_migration_down_generator_is_refused(project: Path) -> None:
 def test_python_migration_not_utf8_is_refused_like_sql(project: Path, db: psycopg.Connection[Any]) -> None:
     mig = project / "migrations"
     mig.joinpath("1_latin.py").write_bytes(b"# caf\xe9\ndef up(conn):\n    conn.execute('CREATE TABLE g (x int)')\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_latin.py: not valid UTF-8 at byte 5; "
                                     "save the file as UTF-8")
     assert history(db) == [] and tables(db) == ["confiture_migrations"]
     mig.joinpath("1_latin.py").unlink()
     mig.joinpath("1_latin.up.sql").write_bytes(b"-- caf\xe9\nCREATE TABLE g (x int);\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_latin.up.sql: not valid UTF-8 at "
                                     "byte 6; save the file as UTF-8")
 
@@ -109,7 +109,7 @@ def test_config_file_that_is_a_folder_is_refused(tmp_path: Path) -> None:
     expected = (f"error: {tmp_path / 'confiture.toml'}: is a folder, not a config file; remove or rename it (the "
                 "configuration must be a TOML file)")
     for args in (("migrate", "status"), ("--config", "confiture.toml", "migrate", "status"), ("migrate", "new", "x")):
-        r = run_cli(*args, cwd=tmp_path)
+        r = invoke(*args, cwd=tmp_path)
         assert one_line_error(r, 2) == expected
     assert not (tmp_path / ".confiture").exists()  # no embedded server was started
     assert list((tmp_path / "migrations").iterdir()) == []
@@ -127,7 +127,7 @@ def test_config_value_is_checked_at_load_whatever_the_command(tmp_path: Path) ->
     expected = (f"error: {tmp_path / 'confiture.toml'}: [review] confirm_level: unknown risk level 'bogus'; "
                 "expected one of safe, blocks-writes, blocks-reads-writes, rewrites-table, destructive")
     for args in (("migrate", "status"), ("migrate", "new", "x"), ("plugins",), ("lint",)):
-        r = run_cli(*args, cwd=tmp_path)
+        r = invoke(*args, cwd=tmp_path)
         assert one_line_error(r, 2) == expected, args
     assert list((tmp_path / "migrations").iterdir()) == []
 
@@ -177,7 +177,7 @@ TRACKING = '"public"."confiture_migrations"'
 def test_migration_dropping_the_tracking_table_is_one_line(project: Path, db: psycopg.Connection[Any], sql: str,
                                                            line: int) -> None:
     write(project / "migrations", "1_drop.up.sql", sql)
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert one_line_error(r, 1) == (f"error: migrations/1_drop.up.sql:{line}: drops or renames the tracking table "
                                     f"{TRACKING}, where Confiture records applied migrations; nothing was applied: "
                                     "remove that statement")
@@ -187,7 +187,7 @@ def test_migration_dropping_the_tracking_table_is_one_line(project: Path, db: ps
 
 def test_python_migration_dropping_the_tracking_table(project: Path, db: psycopg.Connection[Any]) -> None:
     write(project / "migrations", "1_py.py", "def up(conn):\n    conn.execute('DROP TABLE confiture_migrations')\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert one_line_error(r, 1) == (f"error: migrations/1_py.py: up() dropped or renamed the tracking table "
                                     f"{TRACKING}, where Confiture records applied migrations; nothing was applied: "
                                     "leave the tracking table alone")
@@ -199,7 +199,7 @@ def test_hook_dropping_the_tracking_table_names_plugin_and_hook(project: Path, d
     write(project, "dropper.py", "from confiture_core.hookspecs import hookimpl\n\n\n@hookimpl\n"
                                  "def confiture_after_migration(context):\n"
                                  "    context.connection.execute('DROP TABLE confiture_migrations')\n")
-    r = run_cli("-p", "dropper", "migrate", "up", "--yes", cwd=project, env={"PYTHONPATH": str(project)})
+    r = invoke("-p", "dropper", "migrate", "up", "--yes", cwd=project, env={"PYTHONPATH": str(project)})
     assert one_line_error(r, 1) == (f"error: plugin 'dropper' (confiture_after_migration) dropped or renamed the "
                                     f"tracking table {TRACKING} while migration 1 (t) ran; nothing was applied: a "
                                     "hook must not touch the tracking table")
@@ -219,26 +219,26 @@ def test_up_to_a_version_no_migration_has_is_refused(project: Path, db: psycopg.
     three(project)
     for args, near in ((("--to", "999", "--yes"), "30 below"), (("--to", "15", "--yes"), "10 below, 20 above"),
                        (("--to", "15", "--dry-run"), "10 below, 20 above"), (("--to", "15"), "10 below, 20 above")):
-        r = run_cli("migrate", "up", *args, cwd=project)
+        r = invoke("migrate", "up", *args, cwd=project)
         version = args[1]
         assert one_line_error(r, 2) == (f"error: --to {version}: no migration has version {version} (nearest: "
                                         f"{near}); give a migration's version")
     assert tables(db) == []  # nothing applied, not even the tracking table created
-    assert run_cli("migrate", "up", "--to", "20", "--yes", cwd=project).code == 0
+    assert invoke("migrate", "up", "--to", "20", "--yes", cwd=project).code == 0
     assert history(db) == [(10, True), (20, True)]
 
 
 def test_down_to_a_version_no_migration_has_is_refused_and_0_reverts_everything(
         project: Path, db: psycopg.Connection[Any]) -> None:
     three(project)
-    assert run_cli("migrate", "up", "--yes", cwd=project).code == 0
-    r = run_cli("migrate", "down", "--to", "5", cwd=project)
+    assert invoke("migrate", "up", "--yes", cwd=project).code == 0
+    r = invoke("migrate", "down", "--to", "5", cwd=project)
     assert one_line_error(r, 2) == ("error: --to 5: no migration has version 5 (nearest: 10 above); give a "
                                     "migration's version; --to 0 reverts every migration")
-    r = run_cli("migrate", "down", "--to", "25", cwd=project)
+    r = invoke("migrate", "down", "--to", "25", cwd=project)
     assert one_line_error(r, 2).startswith("error: --to 25: no migration has version 25 (nearest: 20 below, 30 above)")
     assert len(history(db)) == 3
-    r = run_cli("migrate", "down", "--to", "0", cwd=project)
+    r = invoke("migrate", "down", "--to", "0", cwd=project)
     assert r.code == 0, r.stderr
     assert tables(db) == ["confiture_migrations"] and history(db) == []
 
@@ -250,7 +250,7 @@ def test_down_to_a_version_no_migration_has_is_refused_and_0_reverts_everything(
                                                   ("sys.exit('bye')", "sys.exit('bye')")])
 def test_p_module_calling_sys_exit_at_import_is_named(project: Path, call: str, shown_call: str) -> None:
     write(project, "exiter.py", f"import sys\n\n{call}\n")
-    r = run_cli("-p", "exiter", "migrate", "status", cwd=project, env={"PYTHONPATH": str(project)})
+    r = invoke("-p", "exiter", "migrate", "status", cwd=project, env={"PYTHONPATH": str(project)})
     assert one_line_error(r, 2) == (f"error: plugin 'exiter' (-p): called {shown_call} while being imported; a "
                                     "plugin must not exit: remove the call, or block the plugin with "
                                     "--disable-plugin exiter")
@@ -330,7 +330,7 @@ def test_python_migration_rolling_back_then_going_on_applies_nothing(project: Pa
     write(project, "logger.py", "from confiture_core.hookspecs import hookimpl\n\n\n@hookimpl\n"
                                 "def confiture_on_error(context, error):\n"
                                 "    context.connection.execute('CREATE TABLE error_log (x int)')\n")
-    r = run_cli("-p", "logger", "migrate", "up", "--yes", cwd=project, env={"PYTHONPATH": str(project)})
+    r = invoke("-p", "logger", "migrate", "up", "--yes", cwd=project, env={"PYTHONPATH": str(project)})
     assert one_line_error(r, 1) == ("error: migrations/1_py.py:8: up() rolled back the runner's transaction "
                                     "(conn.rollback() or a ROLLBACK statement); nothing it did was applied: a "
                                     "transactional Python migration must not end its transaction (raise to fail "
@@ -339,7 +339,7 @@ def test_python_migration_rolling_back_then_going_on_applies_nothing(project: Pa
     assert tables(db) == ["confiture_migrations", "error_log"] and history(db) == []
     write(project / "migrations", "1_py.py", "def up(conn):\n    conn.execute('CREATE TABLE ok1 (x int)')\n")
     write(project / "migrations", "2_s.up.sql", "CREATE TABLE ok2 (x int);\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     assert tables(db) == ["confiture_migrations", "error_log", "ok1", "ok2"]
     assert history(db) == [(1, True), (2, True)]
@@ -356,23 +356,23 @@ def test_failed_concurrent_index_names_the_invalid_index_everywhere(project: Pat
                                                                     db: psycopg.Connection[Any]) -> None:
     db.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (1)")
     write(project / "migrations", "1_idx.up.sql", "CREATE UNIQUE INDEX CONCURRENTLY t_x_uniq ON t (x);\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     line = one_line_error(r, 1)
     assert line.startswith('error: migrations/1_idx.up.sql:1: could not create unique index "t_x_uniq" [23505]')
     assert line.endswith(f"It is recorded as failed; {DROP_HINT}")
     for args, code in ((("migrate", "status"), 0), (("migrate", "validate"), 1), (("migrate", "up", "--yes"), 1)):
-        r = run_cli(*args, cwd=project)
+        r = invoke(*args, cwd=project)
         assert r.code == code and DROP_HINT in r.stderr, (args, r.stderr)
     # regression: repair made the migration pending while the index stayed, so the next up failed with
     # 'relation "t_x_uniq" already exists' and status/validate no longer named the index
-    r = run_cli("migrate", "repair", cwd=project)
+    r = invoke("migrate", "repair", cwd=project)
     assert r.code == 1 and "cannot repair migration 1 (idx)" in r.stderr and DROP_HINT in r.stderr
     assert "nothing was changed" in r.stderr
-    assert DROP_HINT in run_cli("migrate", "status", cwd=project).stderr
+    assert DROP_HINT in invoke("migrate", "status", cwd=project).stderr
     db.execute("DROP INDEX CONCURRENTLY IF EXISTS public.t_x_uniq")
-    r = run_cli("migrate", "validate", cwd=project)
+    r = invoke("migrate", "validate", cwd=project)
     assert "INVALID" not in r.stderr and "fix the database by hand" in r.stderr
-    assert run_cli("migrate", "repair", cwd=project).code == 0
+    assert invoke("migrate", "repair", cwd=project).code == 0
 
 
 def test_timed_out_concurrent_index_names_the_invalid_index(project: Path, database_url: str,
@@ -382,11 +382,11 @@ def test_timed_out_concurrent_index_names_the_invalid_index(project: Path, datab
     write(project / "migrations", "1_idx.up.sql", "CREATE UNIQUE INDEX CONCURRENTLY t_x_uniq ON t (x);\n")
     with psycopg.connect(database_url) as writer:  # an open writing transaction: the build waits for it
         writer.execute("INSERT INTO t VALUES (1)")
-        r = run_cli("migrate", "up", "--yes", cwd=project)
+        r = invoke("migrate", "up", "--yes", cwd=project)
         writer.rollback()
     line = one_line_error(r, 1)
     assert "canceling statement due to statement timeout [57014]" in line and line.endswith(DROP_HINT)
-    r = run_cli("migrate", "status", "--format", "json", cwd=project)
+    r = invoke("migrate", "status", "--format", "json", cwd=project)
     assert DROP_HINT in r.stdout
 
 
@@ -395,9 +395,9 @@ def test_failed_autocommit_migration_gives_its_advice_once(project: Path, db: ps
     to a recorded error that already said to run repair."""
     write(project / "migrations", "1_nt.up.sql",
           "-- confiture: no-transaction\nCREATE TABLE a (id int);\nINSERT INTO nowhere VALUES (1);\n")
-    assert run_cli("migrate", "up", "--yes", cwd=project).code == 1
+    assert invoke("migrate", "up", "--yes", cwd=project).code == 1
     for args in (("migrate", "validate"), ("migrate", "up", "--yes")):
-        r = run_cli(*args, cwd=project)
+        r = invoke(*args, cwd=project)
         assert r.code == 1 and r.stderr.count("confiture migrate repair") == 1, (args, r.stderr)
 
 
@@ -408,11 +408,11 @@ def test_lint_refuses_what_migrate_refuses(tmp_path: Path) -> None:
     m = tmp_path / "migrations"
     write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
     (m / "2_b.up.sql").symlink_to("nowhere.sql")
-    r = run_cli("lint", "--no-cache", cwd=tmp_path)
+    r = invoke("lint", "--no-cache", cwd=tmp_path)
     assert r.code == 2 and "2_b.up.sql: symbolic link to nowhere.sql, which does not exist" in r.stderr, r.stderr
     (m / "2_b.up.sql").unlink()
     (m / "2_b.up.sql").symlink_to("2_b.up.sql")
-    r = run_cli("lint", "--no-cache", cwd=tmp_path)
+    r = invoke("lint", "--no-cache", cwd=tmp_path)
     assert r.code == 2 and "symbolic link loop" in r.stderr
 
 
@@ -421,7 +421,7 @@ def test_lint_config_errors_read_like_every_other_command(tmp_path: Path) -> Non
     "error: ..."."""
     (tmp_path / "confiture.toml").write_text('migrations_dir = "migrations"\n[lint]\nselect = ["CF999"]\n')
     (tmp_path / "migrations").mkdir()
-    r = run_cli("lint", "--no-cache", cwd=tmp_path)
+    r = invoke("lint", "--no-cache", cwd=tmp_path)
     assert r.code == 2 and r.stderr.startswith("error: ") and "Error:" not in r.stderr, r.stderr
 
 
@@ -429,5 +429,5 @@ def test_a_failed_statement_gives_postgresqls_detail(project: Path, db: psycopg.
     """Regression: a unique violation named the constraint but not the duplicated key (PostgreSQL's DETAIL)."""
     db.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (7), (7)")
     write(project / "migrations", "1_uq.up.sql", "CREATE UNIQUE INDEX t_x ON t (x);\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1 and "Key (x)=(7) is duplicated" in r.stderr, r.stderr

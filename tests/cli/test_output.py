@@ -15,8 +15,8 @@ from psycopg.conninfo import conninfo_to_dict
 from confiture_core.cli import cli, main
 from confiture_core.cli.output import Output
 
-from .conftest import write
-from .plugins.helpers import add_plugin, applied, configure
+from ..conftest import write
+from ..plugins.helpers import add_plugin, applied, configure
 
 SECRET = "s3cretFAKEpw"
 REFUSED = f"postgresql://app:{SECRET}@127.0.0.1:1/prod"  # port 1: the connection is refused

@@ -18,7 +18,7 @@ import pytest
 from confiture_core.embedded import lock_path, record_path, stop_server
 
 from .cli.terminal import strip_escapes
-from .conftest import run_cli
+from .conftest import invoke
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def _postmaster_pid(project: Path) -> int:
 
 
 def _status(project: Path) -> tuple[int, dict[str, object]]:
-    r = run_cli("server", "status", "--format", "json", cwd=project)
+    r = invoke("server", "status", "--format", "json", cwd=project)
     return r.code, json.loads(r.stdout)
 
 
@@ -60,7 +60,7 @@ def _wait_gone(pid: int) -> None:
 
 
 def test_second_command_reuses_the_running_server(dev_project: Path) -> None:
-    first = run_cli("migrate", "status", cwd=dev_project)
+    first = invoke("migrate", "status", cwd=dev_project)
     assert first.code == 0, first.stderr
     assert "using the embedded PostgreSQL server in .confiture/pgdata" in first.stderr
     pid = _postmaster_pid(dev_project)
@@ -69,7 +69,7 @@ def test_second_command_reuses_the_running_server(dev_project: Path) -> None:
     recorded = json.loads(record_path(dev_project / ".confiture" / "pgdata").read_text())
     assert recorded["pid"] == pid
 
-    second = run_cli("migrate", "status", "--format", "json", cwd=dev_project)
+    second = invoke("migrate", "status", "--format", "json", cwd=dev_project)
     assert second.code == 0, second.stderr
     assert "using the embedded PostgreSQL server" in second.stderr and "started" not in second.stderr
     assert _postmaster_pid(dev_project) == pid
@@ -80,23 +80,23 @@ def test_start_status_stop_status(dev_project: Path) -> None:
     code, doc = _status(dev_project)
     assert code == 1 and doc["state"] == "stopped" and doc["running"] is False and doc["pid"] is None
 
-    r = run_cli("server", "start", "--format", "json", cwd=dev_project)
+    r = invoke("server", "start", "--format", "json", cwd=dev_project)
     assert r.code == 0, r.stderr
     started = json.loads(r.stdout)
     assert started["ok"] is True and started["started"] is True and started["pid"] == _postmaster_pid(dev_project)
     assert started["socket"].endswith(".s.PGSQL.5432") and started["url"].startswith("postgresql://postgres@/")
 
-    again = run_cli("server", "start", "--format", "json", cwd=dev_project)
+    again = invoke("server", "start", "--format", "json", cwd=dev_project)
     assert again.code == 0 and json.loads(again.stdout)["started"] is False
     assert json.loads(again.stdout)["pid"] == started["pid"]
 
     code, doc = _status(dev_project)
     assert code == 0, doc
     assert doc["state"] == "running" and doc["pid"] == started["pid"] and str(doc["version"]).split(".")[0] == "18"
-    text = run_cli("server", "status", cwd=dev_project)
+    text = invoke("server", "status", cwd=dev_project)
     assert text.code == 0 and f"is running: pid {started['pid']}, PostgreSQL" in text.stderr
 
-    r = run_cli("server", "stop", "--format", "json", cwd=dev_project)
+    r = invoke("server", "stop", "--format", "json", cwd=dev_project)
     assert r.code == 0, r.stderr
     assert json.loads(r.stdout) == {"ok": True, "state": "stopped", "stopped": True, "pid": started["pid"],
                                     "data_dir": str(dev_project / ".confiture" / "pgdata")}
@@ -105,23 +105,23 @@ def test_start_status_stop_status(dev_project: Path) -> None:
 
     code, doc = _status(dev_project)
     assert code == 1 and doc["state"] == "stopped" and doc["ok"] is False
-    text = run_cli("server", "status", cwd=dev_project)
+    text = invoke("server", "status", cwd=dev_project)
     assert text.code == 1 and "is not running" in text.stderr
 
-    r = run_cli("server", "stop", cwd=dev_project)  # stopping a stopped server is fine
+    r = invoke("server", "stop", cwd=dev_project)  # stopping a stopped server is fine
     assert r.code == 0 and "is not running: nothing to stop" in r.stderr
-    assert json.loads(run_cli("server", "stop", "--format", "json", cwd=dev_project).stdout)["stopped"] is False
+    assert json.loads(invoke("server", "stop", "--format", "json", cwd=dev_project).stdout)["stopped"] is False
 
 
 def test_postmaster_killed_with_sigkill_is_started_again(dev_project: Path) -> None:
-    assert run_cli("server", "start", cwd=dev_project).code == 0
+    assert invoke("server", "start", cwd=dev_project).code == 0
     old = _postmaster_pid(dev_project)
     os.kill(old, signal.SIGKILL)
     _wait_gone(old)
     code, doc = _status(dev_project)
     assert code == 1 and doc["state"] == "stopped"
 
-    r = run_cli("migrate", "status", cwd=dev_project)
+    r = invoke("migrate", "status", cwd=dev_project)
     assert r.code == 0, r.stderr
     new = _postmaster_pid(dev_project)
     assert new != old and f"started the embedded PostgreSQL server (pid {new})" in r.stderr
@@ -131,11 +131,11 @@ def test_postmaster_killed_with_sigkill_is_started_again(dev_project: Path) -> N
 
 def test_stale_pid_files_naming_a_live_unrelated_process(dev_project: Path) -> None:
     """After a reboot the recorded pid may belong to any process: it is not taken for the server (nor killed)."""
-    assert run_cli("server", "start", cwd=dev_project).code == 0
+    assert invoke("server", "start", cwd=dev_project).code == 0
     data_dir = dev_project / ".confiture" / "pgdata"
     postmaster_pid = (data_dir / "postmaster.pid").read_text()
     record = json.loads(record_path(data_dir).read_text())
-    assert run_cli("server", "stop", cwd=dev_project).code == 0
+    assert invoke("server", "stop", cwd=dev_project).code == 0
 
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
@@ -145,7 +145,7 @@ def test_stale_pid_files_naming_a_live_unrelated_process(dev_project: Path) -> N
 
         code, doc = _status(dev_project)
         assert code == 1 and doc["state"] == "stopped"
-        r = run_cli("migrate", "status", cwd=dev_project)
+        r = invoke("migrate", "status", cwd=dev_project)
         assert r.code == 0, r.stderr
         assert "started the embedded PostgreSQL server" in r.stderr
         assert _postmaster_pid(dev_project) != stranger.pid
@@ -156,10 +156,23 @@ def test_stale_pid_files_naming_a_live_unrelated_process(dev_project: Path) -> N
         stranger.wait()
 
 
+def test_postmaster_pid_naming_a_process_that_is_gone(dev_project: Path) -> None:
+    """A ``postmaster.pid`` left by a server that died with the machine names a pid nobody has now:
+    the server is stopped, not taken for running (no server is started to say so)."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    data_dir = dev_project / ".confiture" / "pgdata"
+    data_dir.mkdir(parents=True)
+    (data_dir / "postmaster.pid").write_text(f"{gone.pid}\n{data_dir}\n0\n5432\n{data_dir}\n")
+    code, doc = _status(dev_project)
+    assert code == 1 and doc["state"] == "stopped"
+    assert not _processes_in(data_dir)
+
+
 def test_record_with_garbage_is_ignored(dev_project: Path) -> None:
     (dev_project / ".confiture").mkdir()
     record_path(dev_project / ".confiture" / "pgdata").write_text("{not json")
-    r = run_cli("migrate", "status", cwd=dev_project)
+    r = invoke("migrate", "status", cwd=dev_project)
     assert r.code == 0, r.stderr
     assert json.loads(record_path(dev_project / ".confiture" / "pgdata").read_text())["pid"] == \
         _postmaster_pid(dev_project)
@@ -198,29 +211,29 @@ def test_ctrl_c_during_the_first_start_leaves_a_usable_project(dev_project: Path
     assert "interrupted while getting the embedded PostgreSQL server ready: nothing ran" in said
     assert "Traceback" not in said
 
-    r = run_cli("migrate", "status", cwd=dev_project)
+    r = invoke("migrate", "status", cwd=dev_project)
     assert r.code == 0, r.stderr
     assert _status(dev_project)[0] == 0
 
 
 def test_a_given_database_url_never_touches_the_embedded_server(dev_project: Path, database_url: str) -> None:
-    assert run_cli("migrate", "status", cwd=dev_project, env={"DATABASE_URL": database_url}).code == 0
-    assert run_cli("--database-url", database_url, "migrate", "up", "--yes", cwd=dev_project).code == 0
+    assert invoke("migrate", "status", cwd=dev_project, env={"DATABASE_URL": database_url}).code == 0
+    assert invoke("--database-url", database_url, "migrate", "up", "--yes", cwd=dev_project).code == 0
     assert not (dev_project / ".confiture").exists()
-    r = run_cli("server", "status", cwd=dev_project, env={"DATABASE_URL": database_url})
+    r = invoke("server", "status", cwd=dev_project, env={"DATABASE_URL": database_url})
     assert r.code == 1 and "a database URL is configured (from DATABASE_URL)" in r.stderr
     assert not (dev_project / ".confiture").exists()
 
 
 def test_server_start_outside_a_project_is_refused(tmp_path: Path) -> None:
-    r = run_cli("server", "start", "--format", "json", cwd=tmp_path)
+    r = invoke("server", "start", "--format", "json", cwd=tmp_path)
     assert r.code == 2 and "run `confiture init` first" in r.stderr
     assert json.loads(r.stdout)["ok"] is False
     assert not (tmp_path / ".confiture").exists() and not lock_path(tmp_path / ".confiture" / "pgdata").exists()
 
 
 def test_stop_hint_names_the_project_given_with_C(dev_project: Path) -> None:
-    r = run_cli("-C", dev_project.name, "migrate", "status", cwd=dev_project.parent)
+    r = invoke("-C", dev_project.name, "migrate", "status", cwd=dev_project.parent)
     assert r.code == 0, r.stderr
     assert f"stop it with `confiture -C {dev_project.name} server stop`" in r.stderr
 
@@ -232,7 +245,7 @@ def test_a_data_folder_left_half_made_by_an_interrupted_initdb_is_made_again(dev
     data_dir = dev_project / ".confiture" / "pgdata"
     for sub in ("base", "global", "pg_commit_ts"):
         (data_dir / sub).mkdir(parents=True)
-    r = run_cli("migrate", "status", cwd=dev_project)
+    r = invoke("migrate", "status", cwd=dev_project)
     assert r.code == 0, r.stderr
     assert "an interrupted first start left it" in r.stderr
     assert (data_dir / "PG_VERSION").is_file()
@@ -241,12 +254,12 @@ def test_a_data_folder_left_half_made_by_an_interrupted_initdb_is_made_again(dev
 def test_server_can_be_stopped_with_a_broken_configuration(dev_project: Path) -> None:
     """Regression: after one bad edit of confiture.toml, `server stop` and `server status` refused to run (exit 2),
     so the running server could not be stopped without fixing the file first."""
-    assert run_cli("server", "start", cwd=dev_project).code == 0
+    assert invoke("server", "start", cwd=dev_project).code == 0
     pid = _postmaster_pid(dev_project)
     (dev_project / "confiture.toml").write_text('migrations_dir = "migrations"\n[review]\nconfirm_level = "bogus"\n')
-    r = run_cli("server", "status", cwd=dev_project)
+    r = invoke("server", "status", cwd=dev_project)
     assert r.code == 0 and "unknown risk level 'bogus'" in r.stderr and "using the default data folder" in r.stderr
-    r = run_cli("server", "stop", cwd=dev_project)
+    r = invoke("server", "stop", cwd=dev_project)
     assert r.code == 0 and f"(pid {pid})" in r.stderr, r.stderr
     _wait_gone(pid)
-    assert run_cli("migrate", "status", cwd=dev_project).code == 2  # the other commands still refuse it
+    assert invoke("migrate", "status", cwd=dev_project).code == 2  # the other commands still refuse it

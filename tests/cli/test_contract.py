@@ -22,15 +22,15 @@ import pytest
 from confiture_core.cli import next_version
 from confiture_core.migrations import discover
 
-from .conftest import run_cli, write
-from .test_runner import history, tables
+from ..conftest import invoke, run_cli, write
+from ..runner.test_runner import history, tables
 
 
 def test_python_migration_that_rolls_back_applies_nothing(project: Path, db: psycopg.Connection[Any]) -> None:
     write(project / "migrations", "1_py.py",
           "def up(conn):\n    conn.execute('CREATE TABLE r1 (x int)')\n    conn.rollback()\n"
           "    conn.execute('CREATE TABLE r2 (x int)')\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert ("error: migrations/1_py.py:4: up() rolled back the runner's transaction (conn.rollback() or a ROLLBACK "
             "statement); nothing it did was applied") in r.stderr
@@ -43,7 +43,7 @@ def test_python_migration_commit_is_refused_and_nothing_persists(project: Path,
     write(project / "migrations", "1_py.py",
           "def up(conn):\n    conn.execute('CREATE TABLE t5 (x int)')\n    conn.commit()\n"
           "    conn.execute('CREATE TABLE t5b (x int)')\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1
     assert "1_py.py:3: up() failed: confiture: a plugin hook or Python migration issued COMMIT" in r.stderr
     assert tables(db) == ["confiture_migrations"]
@@ -78,14 +78,14 @@ def test_prints_from_migrations_and_plugins_stay_off_stdout(project: Path, db: p
 def test_errors_before_the_run_still_print_a_json_document(project: Path, db: psycopg.Connection[Any]) -> None:
     m = project / "migrations"
     write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
-    assert run_cli("migrate", "up", cwd=project).code == 0
+    assert invoke("migrate", "up", cwd=project).code == 0
     write(m, "1_a.up.sql", "CREATE TABLE a (id bigint);\n")
-    r = run_cli("migrate", "up", "--format", "json", cwd=project)
+    r = invoke("migrate", "up", "--format", "json", cwd=project)
     assert r.code == 1
     doc = json.loads(r.stdout)
     assert doc["ok"] is False and doc["exit_code"] == 1 and "changed after it was applied" in doc["error"]
     write(m, "01_b.up.sql", "SELECT 1;\n")
-    r = run_cli("migrate", "status", "--format", "json", cwd=project)
+    r = invoke("migrate", "status", "--format", "json", cwd=project)
     assert r.code == 2 and json.loads(r.stdout)["exit_code"] == 2
 
 
@@ -93,7 +93,7 @@ def test_errors_before_the_run_still_print_a_json_document(project: Path, db: ps
 def test_bad_to_values_are_usage_errors(project: Path, db: psycopg.Connection[Any], target: str) -> None:
     write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
     for cmd in ("up", "down"):
-        r = run_cli("migrate", cmd, "--to", target, cwd=project)
+        r = invoke("migrate", cmd, "--to", target, cwd=project)
         assert r.code == 2, (cmd, target, r.stderr)
         assert f"--to: version {target!r}" in r.stderr
     assert tables(db) == []
@@ -120,7 +120,7 @@ def test_bad_to_values_are_usage_errors(project: Path, db: psycopg.Connection[An
 def test_bad_config_values_exit_2(tmp_path: Path, setting: str, fragment: str) -> None:
     (tmp_path / "migrations").mkdir()
     (tmp_path / "confiture.toml").write_text(setting + "\n")
-    r = run_cli("migrate", "status", cwd=tmp_path)
+    r = invoke("migrate", "status", cwd=tmp_path)
     assert r.code == 2, r.stderr
     assert fragment in r.stderr
     assert "Traceback" not in r.stderr
@@ -128,7 +128,7 @@ def test_bad_config_values_exit_2(tmp_path: Path, setting: str, fragment: str) -
 
 
 def test_status_outside_a_project_starts_no_server(tmp_path: Path) -> None:
-    r = run_cli("migrate", "status", cwd=tmp_path)
+    r = invoke("migrate", "status", cwd=tmp_path)
     assert r.code == 2 and "migrations folder not found" in r.stderr
     assert not (tmp_path / ".confiture").exists()
 
@@ -139,7 +139,7 @@ def test_set_role_in_migration_does_not_reach_the_tracking_row(project: Path, db
     try:
         db.execute(f'GRANT CREATE, USAGE ON SCHEMA public TO "{role}"')
         write(project / "migrations", "1_role.up.sql", f'SET ROLE "{role}";\nCREATE TABLE owned (x int);\n')
-        r = run_cli("migrate", "up", cwd=project)
+        r = invoke("migrate", "up", cwd=project)
         assert r.code == 0, r.stderr
         owner = db.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'owned'").fetchone()
         assert owner == (role,)
@@ -154,9 +154,9 @@ def test_set_role_in_migration_does_not_reach_the_tracking_row(project: Path, db
 def test_out_of_order_migration_is_applied_with_a_warning(project: Path, db: psycopg.Connection[Any]) -> None:
     m = project / "migrations"
     write(m, "2_b.up.sql", "CREATE TABLE b (id int);\n")
-    assert run_cli("migrate", "up", cwd=project).code == 0
+    assert invoke("migrate", "up", cwd=project).code == 0
     write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
-    r = run_cli("migrate", "up", cwd=project)
+    r = invoke("migrate", "up", cwd=project)
     assert r.code == 0 and "older than the newest applied one (2)" in r.stderr
     assert history(db) == [(1, True), (2, True)]
 
@@ -208,20 +208,20 @@ def test_silent_server_times_out_with_one_line(tmp_path: Path) -> None:
 
 def test_nul_byte_is_an_error_not_a_silent_cut(project: Path, db: psycopg.Connection[Any]) -> None:
     (project / "migrations" / "1_t.up.sql").write_text("CREATE TABLE t (id int);\n")
-    assert run_cli("migrate", "up", "--yes", cwd=project).code == 0
+    assert invoke("migrate", "up", "--yes", cwd=project).code == 0
     (project / "migrations" / "2_nul.up.sql").write_bytes(b"SELECT 1;\x00\nDROP TABLE t;\n")
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 2 and "refusing to migrate: migrations/2_nul.up.sql:1: NUL byte at byte 9" in r.stderr
     assert history(db) == [(1, True)] and "t" in tables(db)
-    r = run_cli("lint", "migrations", "--format", "json", cwd=project)
+    r = invoke("lint", "migrations", "--format", "json", cwd=project)
     doc = json.loads(r.stdout)
     assert r.code == 1 and any("NUL byte" in v["message"] for v in doc["violations"])
 
 
 def test_usage_errors_print_a_json_document(project: Path) -> None:
-    r = run_cli("lint", "/nonexistent/path", "--format", "json", cwd=project)
+    r = invoke("lint", "/nonexistent/path", "--format", "json", cwd=project)
     assert r.code == 2 and json.loads(r.stdout)["ok"] is False
-    r = run_cli("migrate", "up", "--dry-run", "--fail-on", "bogus", "--format", "json", cwd=project)
+    r = invoke("migrate", "up", "--dry-run", "--fail-on", "bogus", "--format", "json", cwd=project)
     assert r.code == 2 and "unknown risk level 'bogus'" in json.loads(r.stdout)["error"]
 
 
@@ -242,14 +242,14 @@ def test_printing_on_error_and_lint_rules_hooks_keep_stdout_clean(project: Path,
 
 
 def test_disable_plugin_with_unknown_name_warns(project: Path) -> None:
-    r = run_cli("--disable-plugin", "nosuchplugin", "plugins", cwd=project)
+    r = invoke("--disable-plugin", "nosuchplugin", "plugins", cwd=project)
     assert r.code == 0 and "--disable-plugin nosuchplugin: no plugin of that name was found" in r.stderr
 
 
 def test_lint_excerpts_hide_role_passwords(project: Path) -> None:
     write(project / "migrations", "1_role.up.sql", "CREATE ROLE app LOGIN PASSWORD 'TopSecretRolePw';\n"
                                                    "CREATE TABLE t (id serial);\n")
-    r = run_cli("lint", "--select", "ALL", "--format", "json", cwd=project)
+    r = invoke("lint", "--select", "ALL", "--format", "json", cwd=project)
     assert "TopSecretRolePw" not in r.stdout + r.stderr
 
 
@@ -270,7 +270,7 @@ def test_embedded_database_created_by_a_concurrent_first_run(pg_server: Any) -> 
 
 def test_plugins_listing_never_cuts_names(project: Path) -> None:
     """Regression: at 80 columns without a terminal the table cut names to "confiture_…"."""
-    r = run_cli("plugins", cwd=project, env={"COLUMNS": "60"})
+    r = invoke("plugins", cwd=project, env={"COLUMNS": "60"})
     assert r.code == 0, r.stderr
     for name in ("confiture_lint_conventions", "confiture_lint_safety", "confiture_lint_tenancy"):
         assert f"{name}  loaded" in r.stderr

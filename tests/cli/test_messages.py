@@ -20,12 +20,12 @@ from confiture_core.cli import cli
 from confiture_core.errors import HistoryError, MigrationFileError
 from confiture_core.lint import replay
 
-from .conftest import run_cli, write
-from .plugins.helpers import add_plugin, configure, rows
-from .test_runner import history, tables
+from ..conftest import invoke, write
+from ..plugins.helpers import add_plugin, configure, rows
+from ..runner.test_runner import history, tables
 
 
-def invoke(project: Path, *args: str) -> Result:
+def invoke_cli(project: Path, *args: str) -> Result:
     """``confiture -C PROJECT ARGS`` in process (a ConfitureError is left in ``result.exception``)."""
     return CliRunner().invoke(cli, ["-C", str(project), *args])
 
@@ -34,7 +34,7 @@ def indexes(project: Path, n: int) -> None:
     """Applied: table t. Pending: two safe migrations, then ``n`` CREATE INDEX (blocks-writes) ones."""
     m = project / "migrations"
     write(m, "1_t.up.sql", "CREATE TABLE t (id int, a int, b int);\n")
-    assert run_cli("migrate", "up", "--yes", cwd=project).code == 0
+    assert invoke("migrate", "up", "--yes", cwd=project).code == 0
     write(m, "2_s.up.sql", "CREATE TABLE s (id int);\n")
     write(m, "3_u.up.sql", "CREATE TABLE u (id int);\n")
     for i in range(n):
@@ -48,7 +48,7 @@ def indexes(project: Path, n: int) -> None:
 def test_gate_without_terminal_lists_every_risky_migration_one_per_line(project: Path,
                                                                        db: psycopg.Connection[Any]) -> None:
     indexes(project, 9)
-    r = run_cli("migrate", "up", cwd=project)
+    r = invoke("migrate", "up", cwd=project)
     assert r.code == 1
     lines = r.stderr.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("error: "))
@@ -62,7 +62,7 @@ def test_gate_without_terminal_lists_every_risky_migration_one_per_line(project:
     assert max(len(line) for line in lines) < 250
     assert history(db) == [(1, True)]
     # the JSON error document carries the whole message
-    r = run_cli("migrate", "up", "--format", "json", cwd=project)
+    r = invoke("migrate", "up", "--format", "json", cwd=project)
     doc = json.loads(r.stdout)
     assert r.code == 1 and doc["ok"] is False and doc["exit_code"] == 1
     assert doc["error"].splitlines()[1:] == listed
@@ -70,7 +70,7 @@ def test_gate_without_terminal_lists_every_risky_migration_one_per_line(project:
 
 def test_dry_run_fail_on_lists_every_migration_at_the_level(project: Path, db: psycopg.Connection[Any]) -> None:
     indexes(project, 7)
-    r = run_cli("migrate", "up", "--dry-run", "--fail-on", "blocks-writes", cwd=project)
+    r = invoke("migrate", "up", "--dry-run", "--fail-on", "blocks-writes", cwd=project)
     assert r.code == 1
     lines = r.stderr.splitlines()
     first = lines.index("error: dry run: 7 migration(s) reach --fail-on blocks-writes:")
@@ -84,12 +84,12 @@ def test_dry_run_fail_on_lists_every_migration_at_the_level(project: Path, db: p
 
 def test_preflight_says_it_runs_and_sums_up(project: Path, db: psycopg.Connection[Any]) -> None:
     indexes(project, 1)
-    r = run_cli("migrate", "up", cwd=project)
+    r = invoke("migrate", "up", cwd=project)
     assert r.code == 1
     assert "dry run of 3 pending migration(s) before applying them (pass --yes to skip it)" in r.stderr
     assert "dry run: 2 safe, 1 blocks-writes" in r.stderr
     assert r.stderr.index("dry run: 2 safe") < r.stderr.index("error: 1 migration(s)")
-    r = run_cli("migrate", "up", "--yes", cwd=project)  # --yes: no pre-flight, so nothing said about one
+    r = invoke("migrate", "up", "--yes", cwd=project)  # --yes: no pre-flight, so nothing said about one
     assert r.code == 0 and "dry run" not in r.stderr
     assert history(db) == [(1, True), (2, True), (3, True), (10, True)]
 
@@ -124,7 +124,7 @@ def test_up_file_without_statement_is_refused_before_anything_runs(project: Path
     m = project / "migrations"
     write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
     write(m, "2_b.up.sql", text)
-    r = invoke(project, "migrate", "up", "--yes")
+    r = invoke_cli(project, "migrate", "up", "--yes")
     assert isinstance(r.exception, MigrationFileError)
     assert str(r.exception).endswith("2_b.up.sql: has no SQL statement yet (it is empty or holds only comments): "
                                      "write the migration in it, or delete it")
@@ -132,18 +132,18 @@ def test_up_file_without_statement_is_refused_before_anything_runs(project: Path
 
 
 def test_migrate_new_then_up_names_the_file_to_write(project: Path, db: psycopg.Connection[Any]) -> None:
-    r = run_cli("migrate", "new", "add users", cwd=project)
+    r = invoke("migrate", "new", "add users", cwd=project)
     assert r.code == 0
     up = Path(r.stdout.splitlines()[0])
-    r = run_cli("migrate", "up", cwd=project)
+    r = invoke("migrate", "up", cwd=project)
     assert r.code == 2
     assert f"{up.name}: has no SQL statement yet" in r.stderr and "write the migration in it, or delete it" \
         in r.stderr
     assert "applied" not in r.stderr and history(db) == []
     # status and validate read such a file without crashing; validate names it
-    r = run_cli("migrate", "status", "--format", "json", cwd=project)
+    r = invoke("migrate", "status", "--format", "json", cwd=project)
     assert r.code == 0 and json.loads(r.stdout)["pending"] == 1
-    r = run_cli("migrate", "validate", cwd=project)
+    r = invoke("migrate", "validate", cwd=project)
     assert r.code == 1 and f"{up.name}: has no SQL statement yet" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -151,19 +151,19 @@ def test_migrate_new_then_up_names_the_file_to_write(project: Path, db: psycopg.
 def test_migrate_new_python_then_up_names_the_function_to_write(project: Path, db: psycopg.Connection[Any]) -> None:
     """Regression: the Python template ran ``SELECT 1`` and was recorded as applied (and reverted) doing nothing."""
     write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
-    r = run_cli("migrate", "new", "seed", "--python", cwd=project)
+    r = invoke("migrate", "new", "seed", "--python", cwd=project)
     assert r.code == 0
     made = Path(r.stdout.splitlines()[0]).name
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 2, r.stderr
     assert f"{made}:4: up() has no code yet (only a docstring, pass or ...): write the migration in it" in r.stderr
     assert history(db) == []  # refused before anything ran, the SQL migration before it included
     path = project / "migrations" / made
     path.write_text(path.read_text().replace("    ...\n\n\ndef down", "    conn.execute('CREATE TABLE s (x int)')"
                                                                          "\n\n\ndef down", 1))
-    r = run_cli("migrate", "up", "--yes", cwd=project)
+    r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
-    r = run_cli("migrate", "down", cwd=project)
+    r = invoke("migrate", "down", cwd=project)
     assert r.code in (1, 2) and "down() has no code yet" in r.stderr and "remove down()" in r.stderr
     assert len(history(db)) == 2
 
@@ -173,8 +173,8 @@ def test_empty_down_file_is_refused_and_nothing_is_reverted(project: Path, db: p
     write(m, "1_a.down.sql", "DROP TABLE a;\n")
     write(m, "2_b.up.sql", "CREATE TABLE b (id int);\n")
     write(m, "2_b.down.sql", "-- b (down)\n")
-    assert invoke(project, "migrate", "up", "--yes").exit_code == 0
-    r = invoke(project, "migrate", "down")
+    assert invoke_cli(project, "migrate", "up", "--yes").exit_code == 0
+    r = invoke_cli(project, "migrate", "down")
     assert isinstance(r.exception, MigrationFileError)
     assert str(r.exception).endswith("2_b.down.sql: has no SQL statement yet (it is empty or holds only comments): "
                                      "write the statements that revert version 2 in it, or delete it (the "
@@ -191,8 +191,8 @@ def test_down_names_every_refused_file_at_once(project: Path, db: psycopg.Connec
     write(m, "2_b.down.sql", "")
     write(m, "3_c.up.sql", "CREATE TABLE c (id int);\n")
     write(m, "3_c.down.sql", "DROP INDEX CONCURRENTLY IF EXISTS nothing;\nDROP TABLE c;\n")
-    assert invoke(project, "migrate", "up", "--yes").exit_code == 0
-    r = invoke(project, "migrate", "down", "--to", "0")
+    assert invoke_cli(project, "migrate", "up", "--yes").exit_code == 0
+    r = invoke_cli(project, "migrate", "down", "--to", "0")
     assert isinstance(r.exception, MigrationFileError)  # bad files only: exit 2, as for one bad file
     lines = str(r.exception).splitlines()
     assert lines[0] == "refusing to revert (2 problems, nothing was changed):"
@@ -206,7 +206,7 @@ def test_down_names_every_refused_file_at_once(project: Path, db: psycopg.Connec
 
 def test_python_migration_is_not_affected(project: Path, db: psycopg.Connection[Any]) -> None:
     write(project / "migrations", "1_py.py", "def up(conn):\n    conn.execute('CREATE TABLE p (id int)')\n")
-    assert invoke(project, "migrate", "up", "--yes").exit_code == 0
+    assert invoke_cli(project, "migrate", "up", "--yes").exit_code == 0
     assert history(db) == [(1, True)]
 
 
@@ -239,12 +239,12 @@ def test_down_clears_backfill_progress_so_reapplying_fills_every_row(project: Pa
     write(m, "1_t.up.sql", "CREATE TABLE t (id int PRIMARY KEY, v int);\n"
                            "INSERT INTO t (id) SELECT g FROM generate_series(1, 35) g;\n")
     write(m, "1_t.down.sql", "DROP TABLE t;\n")
-    assert invoke(project, "migrate", "up", "--yes").exit_code == 0
+    assert invoke_cli(project, "migrate", "up", "--yes").exit_code == 0
     assert rows(db, "SELECT count(*) FILTER (WHERE v = id) FROM t") == [(35,)]
-    r = invoke(project, "migrate", "down")
+    r = invoke_cli(project, "migrate", "down")
     assert r.exit_code == 0, r.output
     assert rows(db, "SELECT count(*) FROM confiture_migrations_backfills") == [(0,)]
-    assert invoke(project, "migrate", "up", "--yes").exit_code == 0
+    assert invoke_cli(project, "migrate", "up", "--yes").exit_code == 0
     assert rows(db, "SELECT count(*) FILTER (WHERE v = id) FROM t") == [(35,)]  # all of them again
     assert rows(db, "SELECT rows, done FROM confiture_migrations_backfills") == [(35, True)]
 
@@ -295,17 +295,17 @@ def test_quiet_and_verbose_before_or_after_the_command(project: Path, db: psycop
     m = project / "migrations"
     write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
     write(m, "1_a.down.sql", "DROP TABLE a;\n")
-    r = invoke(project, "-q", "migrate", "up", "--yes")
+    r = invoke_cli(project, "-q", "migrate", "up", "--yes")
     assert r.exit_code == 0 and r.stderr == ""
-    r = invoke(project, "migrate", "down", "-v")
+    r = invoke_cli(project, "migrate", "down", "-v")
     assert r.exit_code == 0
     assert "1_a.down.sql:1: DROP TABLE a (" in r.stderr and "ms" in r.stderr
     assert "database: " in r.stderr and "reverted 1 migration(s)" in r.stderr
-    r = invoke(project, "migrate", "up", "--yes", "--quiet")
+    r = invoke_cli(project, "migrate", "up", "--yes", "--quiet")
     assert r.exit_code == 0 and r.stderr == ""
-    r = invoke(project, "migrate", "status", "-q")  # the command's own output stays
+    r = invoke_cli(project, "migrate", "status", "-q")  # the command's own output stays
     assert r.exit_code == 0 and "1 applied" in r.stderr
-    r = invoke(project, "-q", "migrate", "up", "-v")
+    r = invoke_cli(project, "-q", "migrate", "up", "-v")
     assert r.exit_code == 2 and "-q/--quiet and -v/--verbose do not go together" in r.stderr
     assert "--quiet" in CliRunner().invoke(cli, ["lint", "--help"]).output
     assert "--verbose" in CliRunner().invoke(cli, ["migrate", "new", "--help"]).output
@@ -314,14 +314,14 @@ def test_quiet_and_verbose_before_or_after_the_command(project: Path, db: psycop
 def test_verbose_hides_passwords_in_statements(project: Path, db: psycopg.Connection[Any]) -> None:
     write(project / "migrations", "1_r.up.sql", "CREATE TABLE r (id int);\nCOMMENT ON TABLE r IS 'x';\n"
                                                 "SELECT 'PASSWORD ' || 'no';\n")
-    r = invoke(project, "-v", "migrate", "up", "--yes")
+    r = invoke_cli(project, "-v", "migrate", "up", "--yes")
     assert r.exit_code == 0 and "1_r.up.sql:2: COMMENT ON TABLE r IS 'x'" in r.stderr
 
 
 def test_shell_completion(project: Path) -> None:
-    r = run_cli(cwd=project, env={"_CONFITURE_COMPLETE": "bash_source"})
+    r = invoke(cwd=project, env={"_CONFITURE_COMPLETE": "bash_source"})
     assert r.code == 0 and "_confiture_completion" in r.stdout
-    r = run_cli(cwd=project, env={"_CONFITURE_COMPLETE": "bash_complete", "COMP_WORDS": "confiture mig",
+    r = invoke(cwd=project, env={"_CONFITURE_COMPLETE": "bash_complete", "COMP_WORDS": "confiture mig",
                                   "COMP_CWORD": "1"})
     assert r.code == 0 and "plain,migrate" in r.stdout.splitlines()
 
@@ -351,19 +351,19 @@ def test_format_json_on_init_new_baseline_repair(tmp_path: Path, database_url: s
 def late(project: Path) -> None:
     m = project / "migrations"
     write(m, "3_c.up.sql", "CREATE TABLE c (id int);\n")
-    assert run_cli("migrate", "up", "--yes", cwd=project).code == 0
+    assert invoke("migrate", "up", "--yes", cwd=project).code == 0
     write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
     write(m, "2_b.up.sql", "CREATE TABLE b (id int);\n")
 
 
 def test_out_of_order_warning_is_printed_once(project: Path, db: psycopg.Connection[Any]) -> None:
     late(project)
-    r = run_cli("migrate", "up", cwd=project)  # the pre-flight dry run, then the real run
+    r = invoke("migrate", "up", cwd=project)  # the pre-flight dry run, then the real run
     assert r.code == 0, r.stderr
     assert r.stderr.count("older than the newest applied one (3)") == 1
     assert r.stderr.count("nothing to migrate") == 0
     assert history(db) == [(1, True), (2, True), (3, True)]
-    r = run_cli("migrate", "up", cwd=project)
+    r = invoke("migrate", "up", cwd=project)
     assert r.code == 0 and r.stderr.count("nothing to migrate") == 1
 
 
@@ -371,7 +371,7 @@ def test_out_of_order_allow_and_refuse(project: Path, database_url: str, db: psy
     late(project)
     cfg = project / "confiture.toml"
     cfg.write_text(f'database_url = "{database_url}"\nout_of_order = "refuse"\n')
-    r = invoke(project, "migrate", "up", "--yes")
+    r = invoke_cli(project, "migrate", "up", "--yes")
     assert isinstance(r.exception, HistoryError)
     assert str(r.exception).splitlines() == [
         'refusing to migrate: 2 pending migration(s) older than the newest applied one (3), and out_of_order = '
@@ -379,14 +379,14 @@ def test_out_of_order_allow_and_refuse(project: Path, database_url: str, db: psy
         'changed):', f"  {project / 'migrations' / '1_a.up.sql'}", f"  {project / 'migrations' / '2_b.up.sql'}"]
     assert history(db) == [(3, True)]
     cfg.write_text(f'database_url = "{database_url}"\nout_of_order = "allow"\n')
-    r = invoke(project, "migrate", "up", "--yes")
+    r = invoke_cli(project, "migrate", "up", "--yes")
     assert r.exit_code == 0 and "older than" not in r.stderr
     assert history(db) == [(1, True), (2, True), (3, True)]
 
 
 def test_out_of_order_bad_value_is_a_config_error(project: Path, database_url: str) -> None:
     (project / "confiture.toml").write_text(f'database_url = "{database_url}"\nout_of_order = "sometimes"\n')
-    r = run_cli("migrate", "status", cwd=project)
+    r = invoke("migrate", "status", cwd=project)
     assert r.code == 2
     assert r.stderr.strip() == (f"error: {project / 'confiture.toml'}: out_of_order = 'sometimes'; expected "
                                 '"warn" (apply with a warning), "allow" or "refuse"')
@@ -403,7 +403,7 @@ def test_mixed_files_refused_all_named_unless_mixed_is_set(project: Path, databa
     write(m, "1_a.up.sql", "CREATE TABLE a (id int);\n")
     write(m, "2_m.up.sql", MIXED.format(t="m"))
     write(m, "3_n.up.sql", MIXED.format(t="n"))
-    r = invoke(project, "migrate", "up", "--yes")
+    r = invoke_cli(project, "migrate", "up", "--yes")
     assert isinstance(r.exception, MigrationFileError)
     lines = str(r.exception).splitlines()
     assert lines[0] == "refusing to migrate (2 problems, nothing was changed):"
@@ -419,7 +419,7 @@ def test_mixed_files_refused_all_named_unless_mixed_is_set(project: Path, databa
     assert lint_codes().count("CF003") == 2
     (project / "confiture.toml").write_text(f'database_url = "{database_url}"\nmixed = true\n')
     assert "CF003" not in lint_codes()
-    r = run_cli("migrate", "up", cwd=project)  # the pre-flight dry run reports them as not executed
+    r = invoke("migrate", "up", cwd=project)  # the pre-flight dry run reports them as not executed
     assert r.code == 0, r.stderr
     assert history(db) == [(1, True), (2, True), (3, True)]
     assert rows(db, "SELECT indexname FROM pg_indexes WHERE tablename IN ('m', 'n') ORDER BY 1") == [
@@ -428,7 +428,7 @@ def test_mixed_files_refused_all_named_unless_mixed_is_set(project: Path, databa
 
 def test_mixed_must_be_a_boolean(project: Path, database_url: str) -> None:
     (project / "confiture.toml").write_text(f'database_url = "{database_url}"\nmixed = "yes"\n')
-    r = run_cli("migrate", "status", cwd=project)
+    r = invoke("migrate", "status", cwd=project)
     assert r.code == 2 and "mixed = 'yes'; expected true or false" in r.stderr
 
 
@@ -437,10 +437,10 @@ def test_the_gate_says_notes_and_notices_once(project: Path, db: psycopg.Connect
     NOTICE from the server, so every one appeared twice."""
     write(project / "migrations", "1_a.up.sql",
           "BEGIN;\nCREATE TABLE a (id int);\nDO $$ BEGIN RAISE NOTICE 'hello from the migration'; END $$;\nCOMMIT;\n")
-    r = run_cli("migrate", "up", cwd=project)
+    r = invoke("migrate", "up", cwd=project)
     assert r.code == 0, r.stderr
     assert "dry run of 1 pending migration(s) before applying them" in r.stderr
     assert r.stderr.count("hello from the migration") == 1, r.stderr
     assert r.stderr.count("skipped BEGIN") == 1, r.stderr
-    r = run_cli("migrate", "up", "--dry-run", cwd=project)  # the dry run asked for shows them
+    r = invoke("migrate", "up", "--dry-run", cwd=project)  # the dry run asked for shows them
     assert "nothing to migrate" in r.stderr
