@@ -18,6 +18,7 @@ from typing import Any, cast
 from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 from pglast.stream import RawStream, maybe_double_quote_name
+from pglast.visitors import Visitor
 
 from ..sql import Statement
 
@@ -196,8 +197,10 @@ class _Builder:
                               f"validate {len(self.validate)} constraint(s) (scans {_table(rv)} under SHARE UPDATE "
                               "EXCLUSIVE: reads and writes go on)"))
         if self.not_null:
-            up = "\n".join(deparse(_alter(rv, _cmd(AlterTableType.AT_SetNotNull, name=col),
-                                          _cmd(AlterTableType.AT_DropConstraint, name=chk)))
+            # two statements: in one ALTER TABLE PostgreSQL drops the check before SET NOT NULL could use it,
+            # and scans the table under ACCESS EXCLUSIVE (ALTER TABLE docs, SET NOT NULL)
+            up = "\n".join(f"{deparse(_alter(rv, _cmd(AlterTableType.AT_SetNotNull, name=col)))}\n"
+                           f"{deparse(_alter(rv, _cmd(AlterTableType.AT_DropConstraint, name=chk)))}"
                            for rv, col, chk in self.not_null)
             down = "\n".join(deparse(_alter(rv, _cmd(AlterTableType.AT_DropNotNull, name=col)))
                              for rv, col, _ in self.not_null)
@@ -338,6 +341,11 @@ class _Builder:
             self.keep(st)
             return
         where = str(RawStream()(node.whereClause)) if node.whereClause is not None else None
+        if isinstance(node, ast.UpdateStmt) and _reads_row(node):
+            self.guidance.append(
+                f"line {st.line}: the batched UPDATE of {table} sets values computed from the row itself: if it is "
+                "interrupted, running it again starts from the first key and changes the rows already done a "
+                "second time; after an interruption, fix those rows by hand before `confiture migrate repair`")
         self.backfills.append(self.backfill_step(
             f"batched_{verb.lower()}_{rv.relname if rv else 't'}", table, node, where, key=key,
             what=f"{verb} {table} in batches of {BATCH_ROWS} rows (ROW EXCLUSIVE, each batch committed)"))
@@ -400,9 +408,25 @@ class _Builder:
                 "add a new column of the new type, backfill it in batches, switch the application, drop the old")
 
 
+def _reads_row(node: ast.UpdateStmt) -> bool:
+    """Whether an UPDATE's SET values read columns (``v = v + 1``): running it twice on a row is not the same
+    as once."""
+    found: list[ast.ColumnRef] = []
+
+    class _Refs(Visitor):
+        def visit_ColumnRef(self, ancestors: Any, node: ast.ColumnRef) -> None:
+            found.append(node)
+
+    for target in node.targetList or ():
+        _Refs()(target.val)
+    return bool(found)
+
+
 def _keyset_python(first_sql: str, next_sql: str) -> str:
     return (
-        "transactional = False  # each batch commits on its own: no long lock, resumable\n\n"
+        "transactional = False  # each batch commits on its own: no long lock\n"
+        "# after an interruption the batches start again from the first key: rows already done are\n"
+        "# changed again when they still match (harmless when the SET writes the same value twice)\n\n"
         f"FIRST = {first_sql!r}\n"
         f"NEXT = {next_sql!r}  # $1: the last key of the batch before\n\n\n"
         "def up(conn):\n"
@@ -415,7 +439,8 @@ def _keyset_python(first_sql: str, next_sql: str) -> str:
 
 def _until_zero_python(batch_sql: str) -> str:
     return (
-        "transactional = False  # each batch commits on its own: no long lock, resumable\n\n"
+        "transactional = False  # each batch commits on its own: no long lock; it resumes where it\n"
+        "# stopped, as the rows a batch changed no longer match\n\n"
         f"BATCH = {batch_sql!r}\n\n\n"
         "def up(conn):\n"
         "    while conn.execute(BATCH).rowcount:\n"
