@@ -152,6 +152,23 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
         app.output.fail(error, 1)
 
 
+def _where(shadow: bool, on_target: bool, shadow_url: str | None, yes: bool) -> str | None:
+    """Where the dry run (or the review gate's preflight) runs: ``"shadow"``, ``"target"`` or ``None`` (the
+    configuration decides).
+
+    :raises click.UsageError: options that contradict each other, or that --yes (no dry run) would ignore.
+    """
+    if shadow and on_target:
+        raise click.UsageError("--shadow and --on-target contradict each other; give one")
+    if on_target and shadow_url:
+        raise click.UsageError("--shadow-url names where the shadow database goes; it does not go with --on-target")
+    if yes and (shadow or on_target or shadow_url):
+        given = "--shadow" if shadow else "--on-target" if on_target else "--shadow-url"
+        raise click.UsageError(f"{given} chooses where the dry run goes, and --yes applies without one; "
+                               "drop one of them")
+    return "shadow" if shadow else "target" if on_target else None
+
+
 @migrate.command("up")
 @click.option("--to", "target", metavar="VERSION", help="Apply up to and including this version.")
 @click.option("--dry-run", is_flag=True, help="Run everything in one transaction, report what it did, roll back "
@@ -161,17 +178,18 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
 @click.option("--interactive", "-i", is_flag=True, help="The wizard: one pending migration per screen, its risk, "
               "predictions and lint findings; apply, rewrite safely, show SQL, details or quit.")
 @click.option("--yes", "-y", is_flag=True, help="Apply migrations at or above [review] confirm_level without asking.")
-@click.option("--shadow", "where", flag_value="shadow", default=None,
+@click.option("--shadow", "shadow", is_flag=True,
               help="Dry-run on a shadow database (the default unless the target is the embedded server).")
-@click.option("--on-target", "where", flag_value="target", help="Dry-run on the target itself (rolled back).")
+@click.option("--on-target", "on_target", is_flag=True, help="Dry-run on the target itself (rolled back).")
 @click.option("--shadow-url", metavar="URL", help="The server to make the shadow database on (default: "
               "[dry_run] shadow_url, else the embedded server).")
 @click.option("--allow-large-tables", is_flag=True, help="With --on-target: also dry-run statements that rewrite "
               "or scan a table above [dry_run] max_table_size.")
 @format_option
 def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interactive: bool, yes: bool,
-               where: str | None, shadow_url: str | None, allow_large_tables: bool, fmt: str) -> None:
+               shadow: bool, on_target: bool, shadow_url: str | None, allow_large_tables: bool, fmt: str) -> None:
     """Apply pending migrations (dry-run them first unless --yes)."""
+    where = _where(shadow, on_target, shadow_url, yes)
     app = current_app()
     if fail_on is not None:  # the dry run's modules are imported only when used (not by `up --yes`)
         from .dryrun import check_fail_on
