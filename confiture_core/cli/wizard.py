@@ -58,6 +58,24 @@ def _key() -> str:
     return click.getchar().lower()
 
 
+def _confirm(app: App, question: str) -> bool:
+    """``question [y/N]`` answered by one key, as every other choice of the wizard (no Enter); ``True`` for y."""
+    out = app.output
+    out.console.print(f"{out.scrub(question)} [y/N] ", end="", markup=False)
+    answer = _key()
+    out.console.print(answer if answer.isprintable() else "", markup=False)
+    return answer == "y"
+
+
+def _still_pending(app: App, target: int | None, fallback: list[Migration]) -> list[Migration]:
+    """The migrations still pending, read from the tracking table (``fallback`` when it cannot be read)."""
+    try:
+        runner = app.runner()
+        return list(runner.plan_up(target, runner.status()))
+    except Exception:  # after Ctrl-C or a lost connection: say what was last known
+        return fallback
+
+
 def _preflight(app: App, target: int | None, announce: str) -> dict[int, MigrationReport]:
     """The dry run of the pending migrations, per version (a lock wait keeps what was measured); its
     lock_timeout is kept in ``app`` for the details screen."""
@@ -165,7 +183,7 @@ def _do_rewrite(app: App, m: Migration, rw: Rewrite, tally: Tally) -> bool:
                 promise = promises.get(r.version, "?")
                 say(console, f"{r.version} {r.name}: {state} · {locks} · promised: at most {promise}",
                     style=RISK_STYLE[r.risk] if r.status != "failed" else "red")
-        if not out.confirm(f"replace {m.up_path.name} with these {len(draft.versions)} migration(s)?"):
+        if not _confirm(app, f"replace {m.up_path.name} with these {len(draft.versions)} migration(s)?"):
             out.say("rewrite discarded: the migrations folder is unchanged")
             discard(draft)
             return False
@@ -262,15 +280,14 @@ def run_wizard(app: App, target: int | None) -> None:
             if bad:
                 failed = bad[0].error or "migration failed"
                 break
-        if failed is None:
-            runner = app.runner()
-            pending = runner.plan_up(target, runner.status())
     except (KeyboardInterrupt, EOFError) as exc:
         out.console.print()
-        _summary(app, tally, pending[len(tally.applied):] if pending else [])
+        _summary(app, tally, _still_pending(app, target, pending))
         if isinstance(exc, EOFError) and not tally.applied:
             raise click.Abort from None  # "no answer at the prompt (end of input): nothing was applied"
-        raise KeyboardInterrupt from None
-    _summary(app, tally, pending if failed is None else [])
+        out.run_tally = None
+        raise ConfitureError(f"interrupted: {len(tally.applied)} migration(s) applied before it (the summary above "
+                             "says which); `confiture migrate status` shows where it stopped") from None
+    _summary(app, tally, _still_pending(app, target, pending))
     if failed is not None:
         out.fail(failed, 1)

@@ -23,7 +23,7 @@ def risky_index(project: Path, db: psycopg.Connection[Any]) -> Path:
 
 
 def drive(term: Terminal, steps: list[tuple[bytes, str]]) -> Session:
-    """Start the wizard, and for each (pattern, key): wait for the pattern, press the key (y/n + Enter)."""
+    """Start the wizard, and for each (pattern, key): wait for the pattern, press the key."""
     args = ["migrate", "up", "--interactive"]
     child = term.spawn(*args)
     seen = b""
@@ -32,10 +32,8 @@ def drive(term: Terminal, steps: list[tuple[bytes, str]]) -> Session:
         seen += (child.before or b"") + child.after
         if key == "^C":
             child.sendintr()
-        elif pattern == CONFIRM:
-            child.sendline(key)
         else:
-            child.send(key)
+            child.send(key)  # one key, no Enter: [y/N] too
     return term.finish(child, args, seen)
 
 
@@ -97,3 +95,16 @@ def test_interactive_with_json_is_a_usage_error(project: Path, db: psycopg.Conne
     risky_index(project, db)
     r = run_cli("migrate", "up", "--interactive", "--format", "json", cwd=project)
     assert r.code == 2 and "does not go with --format json" in r.stderr
+
+
+def test_ctrl_c_after_an_apply_says_what_was_applied_and_what_is_left(project: Path,
+                                                                     db: psycopg.Connection[Any]) -> None:
+    """Regression: the summary said "left pending: none" and the error "nothing was applied" / "the one in
+    progress rolled back" after some migrations were applied and none was running."""
+    risky_index(project, db)
+    write(project / "migrations", "20_drop.up.sql", "DROP TABLE IF EXISTS audit_log;\n")
+    s = drive(Terminal(project, cols=80), [(CHOICES, "a"), (CHOICES, "^C")])
+    s.assert_sane(expect_code=1)
+    s.assert_on_screen("applied: 10 index_orders", "left pending: 20 drop",
+                       "interrupted: 1 migration(s) applied before it")
+    assert "rolled back" not in s.screen and "nothing was applied" not in s.screen
