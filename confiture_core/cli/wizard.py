@@ -280,6 +280,9 @@ def run_wizard(app: App, target: int | None) -> None:
             if bad:
                 failed = bad[0].error or "migration failed"
                 break
+            if len(pending) > 1:  # measured again from where the database now is: a report made before the
+                # apply holds that migration's locks and stops where the applied one stopped the dry run
+                reports = _preflight(app, target, "preflight: dry run of the {n} migration(s) left")
     except (KeyboardInterrupt, EOFError) as exc:
         out.console.print()
         _summary(app, tally, _still_pending(app, target, pending))
