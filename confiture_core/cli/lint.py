@@ -274,13 +274,14 @@ class Gate:
 
     def __init__(self, diff_base: str | None = None, baseline_file: Path | None = None,
                  write_baseline: Path | None = None) -> None:
-        if diff_base is not None and write_baseline is not None:
-            raise LintUsageError("--write-baseline records the findings of every file; it does not go with --diff "
-                                 "(a baseline written from the changed files alone would forget the others)")
         project = _project()
         self.diff_base = diff_base
         self.baseline_file = _under(project, baseline_file)
         self.write_baseline = _under(project, write_baseline)
+        if diff_base is not None and self.write_baseline is not None and self.write_baseline.exists():
+            raise LintUsageError(f"--write-baseline with --diff would replace {self.write_baseline} with the findings "
+                                 "of the changed files alone, forgetting those recorded for the others; write it "
+                                 "without --diff")
 
     def idle(self) -> bool:
         """Whether no gate option was given (the run may then be replayed: :mod:`..lint.replay`)."""

@@ -123,5 +123,5 @@ def test_write_baseline_with_diff_is_refused(proj: Path) -> None:
     before = (proj / "b.json").read_text()
     r = lint(proj, "--diff", "HEAD", "--baseline", "b.json", "--write-baseline", "b.json")
     assert r.exit_code == 2
-    assert "--write-baseline" in r.stderr and "--diff" in r.stderr
+    assert "forgetting those recorded for the others" in r.stderr
     assert (proj / "b.json").read_text() == before  # the recorded findings of other files are kept

@@ -123,7 +123,8 @@ def test_a_migration_without_down(pytester: pytest.Pytester, server_env: str) ->
     pytester.runpytest("-p", "no:cacheprovider", "-k", "stairway").assert_outcomes(passed=1)
     pytester.makeini("[pytest]\nconfiture_irreversible = five\n")
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "stairway")
-    result.stdout.fnmatch_lines(["*confiture_irreversible = 'five': expected a migration version*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # said once, at start-up
+    result.stderr.fnmatch_lines(["*confiture_irreversible = 'five': expected a migration version*"])
 
 
 def test_a_prelude_is_loaded_before_the_migrations(pytester: pytest.Pytester, server_env: str) -> None:
