@@ -15,7 +15,7 @@ from ..history import History
 from ..hookcaller import Hooks
 from ..migrations import Direction, Migration, discover, shown
 from ..sql import trusted_parsing
-from .invalid_indexes import drop_sql, exists_valid, find_invalid, invalid_left, named_by, only_concurrent_indexes
+from .invalid_indexes import drop_sql, find_invalid, invalid_left, named_by
 
 Conn = psycopg.Connection[Any]
 
@@ -325,10 +325,6 @@ class Planner:
         found = find_invalid(self.conn, named_by(m))
         if not found:
             return ""
-        if only_concurrent_indexes(m, self.config.mixed) and not exists_valid(self.conn, named_by(m)):
-            # what the next `up` does by itself (see .invalid_indexes.restart_interrupted)
-            return (f"; {INVALID_INDEX_MARK} {', '.join(found)}: `confiture migrate up` drops it and builds the "
-                    "index again")
         drops = drop_sql(found)
         return (f"; {INVALID_INDEX_MARK} {', '.join(found)}: run `{drops}` then `confiture migrate repair`, "
                 "which makes the migration pending again")

@@ -276,8 +276,6 @@ def test_killed_concurrent_index_is_rebuilt_by_the_next_up(project: Path, databa
     for args in (("migrate", "status"), ("migrate", "validate")):
         r = run_cli(*args, cwd=project)
         assert "it left an INVALID index: public.t_x" in r.stderr, (args, r.stderr)
-        # the hint is what the next `up` does by itself (it said "DROP ... then repair" before)
-        assert "`confiture migrate up` drops it and builds the index again" in r.stderr, (args, r.stderr)
     r = run_cli("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
     assert "dropped the INVALID index(es) it left (DROP INDEX CONCURRENTLY IF EXISTS public.t_x;)" in r.stderr
