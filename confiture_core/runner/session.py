@@ -190,11 +190,17 @@ class Riders:
             self.conn.execute(self.take("; ".join(statements)))
             return
         self.flush()
-        with self.conn.pipeline():
-            for call in calls:
-                call()
-            for st in statements:
-                self.conn.execute(st)
+        try:
+            with self.conn.pipeline():
+                for call in calls:
+                    call()
+                for st in statements:
+                    self.conn.execute(st)
+        except KeyboardInterrupt:
+            # a pipeline cut mid-way leaves the connection busy in pipeline mode, where nothing else can be
+            # sent: close it (the server rolls the open transaction back and frees the advisory lock)
+            self.conn.close()
+            raise
 
     def flush(self) -> None:
         """Send the waiting text riders now, on their own (before work that must see them: autocommit

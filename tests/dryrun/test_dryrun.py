@@ -32,7 +32,7 @@ def fingerprint(db: psycopg.Connection[Any]) -> dict[str, Any]:
         f"ON n.oid = co.connamespace WHERE {user} ORDER BY 1, 2").fetchall()
     fp["indexes"] = db.execute(
         "SELECT schemaname, indexname, indexdef FROM pg_indexes WHERE schemaname NOT IN "
-        "('pg_catalog', 'information_schema') ORDER BY 1, 2").fetchall()
+        "('pg_catalog', 'information_schema') AND schemaname NOT LIKE 'pg\\_%%' ORDER BY 1, 2").fetchall()
     fp["functions"] = db.execute(
         f"SELECT p.proname, md5(pg_get_functiondef(p.oid)) FROM pg_proc p JOIN pg_namespace n "
         f"ON n.oid = p.pronamespace WHERE {user} AND p.prokind IN ('f', 'p') ORDER BY 1, 2").fetchall()
@@ -42,11 +42,13 @@ def fingerprint(db: psycopg.Connection[Any]) -> dict[str, Any]:
         f"ORDER BY 1").fetchall()
     fp["sequences"] = db.execute(
         "SELECT schemaname, sequencename, start_value, increment_by, max_value, last_value FROM pg_sequences "
-        "ORDER BY 1, 2").fetchall()
+        "WHERE schemaname NOT LIKE 'pg\\_%%' ORDER BY 1, 2").fetchall()
     data = {}
     for schema, table in db.execute(
+            # other sessions' temporary schemas (pg_temp_N) are left out: a session that just ended
+            # may still be dropping its temporary tables, which no other session can read
             "SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
-            "'information_schema') ORDER BY 1, 2").fetchall():
+            "'information_schema') AND schemaname NOT LIKE 'pg\\_%%' ORDER BY 1, 2").fetchall():
         q = f'SELECT md5(coalesce(string_agg(t::text, \'|\' ORDER BY t::text), \'\')) FROM "{schema}"."{table}" t'
         data[f"{schema}.{table}"] = db.execute(q).fetchone()
     fp["data"] = data
