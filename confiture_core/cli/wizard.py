@@ -40,10 +40,6 @@ SELECT a.attname FROM pg_index i
 """
 
 
-#: the lock_timeout of the last preflight (its report says it)
-_LOCK_TIMEOUT: list[str | None] = [None]
-
-
 @dataclass
 class Tally:
     """What the wizard did: applied, rewritten (version -> the versions it became), left pending."""
@@ -76,9 +72,8 @@ def _still_pending(app: App, target: int | None, fallback: list[Migration]) -> l
         return fallback
 
 
-def _preflight(app: App, target: int | None, announce: str) -> dict[int, MigrationReport]:
-    """The dry run of the pending migrations, per version (a lock wait keeps what was measured); its
-    lock_timeout is kept in ``app`` for the details screen."""
+def _preflight(app: App, target: int | None, announce: str) -> DryRunReport:
+    """The dry run of the pending migrations (a lock wait keeps what was measured)."""
     app.output.hold_notices = True
     try:
         report = measure(app, target, DryRunReporter(app.output, announce), preflight=True)
@@ -89,8 +84,7 @@ def _preflight(app: App, target: int | None, announce: str) -> dict[int, Migrati
         report = exc.report
     finally:
         app.output.hold_notices = False
-    _LOCK_TIMEOUT[0] = report.lock_timeout
-    return {r.version: r for r in report.migrations}
+    return report
 
 
 class _AppliedAs:
@@ -207,12 +201,13 @@ def _show_sql(app: App, m: Migration) -> None:
         console.print(path.read_text(), markup=False, highlight=False, overflow="fold")
 
 
-def _details(app: App, report: MigrationReport | None) -> None:
+def _details(app: App, report: MigrationReport | None, lock_timeout: str | None) -> None:
+    """The preflight's full report of one migration; ``lock_timeout`` is the one the preflight ran under."""
     if report is None:
         app.output.say("no preflight report for this migration (the dry run stopped before it)")
         return
     conn = app.connect()
-    render(DryRunReport([report], _LOCK_TIMEOUT[0], conn.info.server_version), app.output.console)
+    render(DryRunReport([report], lock_timeout, conn.info.server_version), app.output.console)
 
 
 def _summary(app: App, tally: Tally, left: list[Migration]) -> None:
@@ -237,7 +232,7 @@ def run_wizard(app: App, target: int | None) -> None:
         raise ConfigError("--interactive needs a terminal to ask questions (stdin is not one); review with "
                           "`confiture migrate up --dry-run`, then apply with `confiture migrate up --yes`")
     tally = Tally()
-    reports = _preflight(app, target, "preflight: dry run of {n} pending migration(s)")
+    preflight = _preflight(app, target, "preflight: dry run of {n} pending migration(s)")
     pending: list[Migration] = []
     failed: str | None = None
     try:
@@ -248,7 +243,7 @@ def run_wizard(app: App, target: int | None) -> None:
                 out.say("nothing left to migrate")
                 break
             m = pending[0]
-            report = reports.get(m.version)
+            report = next((r for r in preflight.migrations if r.version == m.version), None)
             rw = _rewrite_of(app, m, report)
             can_rewrite = rw is not None and rw.rewrites
             draw(out.console, m, (len(tally.applied) + 1, len(tally.applied) + len(pending)), report,
@@ -261,7 +256,7 @@ def run_wizard(app: App, target: int | None) -> None:
                 if choice == "s":
                     _show_sql(app, m)
                 elif choice == "d":
-                    _details(app, report)
+                    _details(app, report, preflight.lock_timeout)
                 elif choice == "r" and not can_rewrite:
                     out.say("no safe rewrite for this migration" + (" (see the expand/contract advice above)"
                                                                     if rw is not None and rw.guidance else ""))
@@ -272,7 +267,7 @@ def run_wizard(app: App, target: int | None) -> None:
                 break
             if choice == "r":
                 if _do_rewrite(app, m, rw, tally) if rw is not None else False:
-                    reports = _preflight(app, target, "preflight: dry run of {n} pending migration(s)")
+                    preflight = _preflight(app, target, "preflight: dry run of {n} pending migration(s)")
                 continue
             result = app.runner().up(m.version)
             bad = [r for r in result.results if r.status == "failed"]
@@ -282,7 +277,7 @@ def run_wizard(app: App, target: int | None) -> None:
                 break
             if len(pending) > 1:  # measured again from where the database now is: a report made before the
                 # apply holds that migration's locks and stops where the applied one stopped the dry run
-                reports = _preflight(app, target, "preflight: dry run of the {n} migration(s) left")
+                preflight = _preflight(app, target, "preflight: dry run of the {n} migration(s) left")
     except (KeyboardInterrupt, EOFError) as exc:
         out.console.print()
         _summary(app, tally, _still_pending(app, target, pending))
