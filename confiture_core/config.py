@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigError
 
@@ -146,25 +146,47 @@ def split_qualified_name(name: str) -> tuple[str | None, str]:
     return schema, table
 
 
+#: the scheme of a URL, ``postgresql://``, also mistyped with one slash or none (``postgresql:/``)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*")
+
+
+def _written_password(url: str) -> tuple[int, int] | None:
+    """Where the password of a URL is as a person wrote it: from the first ``:`` of the user
+    information to the last ``@``, even when an unescaped ``/``, ``?``, ``#`` or ``@`` in it
+    makes libpq and ``urlsplit`` read the URL another way (the password then ends up in a host,
+    port or path that error messages quote). ``None``: no password written.
+    """
+    m = _SCHEME.match(url)
+    if m is None or "=" in url[:m.end()]:
+        return None
+    rest_start = m.end()
+    at = url.rfind("@", rest_start)
+    if at < 0:
+        return None
+    userinfo = url[rest_start:at]
+    colon = userinfo.find(":")
+    if colon < 0 or any(c in userinfo[:colon] for c in "/?#"):
+        return None
+    authority = re.split(r"[/?#]", url[rest_start:], maxsplit=1)[0]
+    if "@" not in authority and re.fullmatch(r"[^:]*:\d*", authority):
+        return None  # host:port, and an @ further on (in the query): no password
+    return rest_start + colon + 1, at
+
+
 def redact_url(url: str) -> str:
-    """Hide the password of a libpq URL or key/value DSN (``***``).
+    """Hide the password of a libpq URL or key/value DSN (``***``), also in a URL whose password
+    has an unescaped ``/``, ``?``, ``#`` or ``@``, or whose scheme lacks a slash.
 
     >>> redact_url("postgresql://app:s3cret@db:5432/prod")
     'postgresql://app:***@db:5432/prod'
+    >>> redact_url("postgresql://app:s3c/ret@db/prod")
+    'postgresql://app:***@db/prod'
     """
-    if "://" in url:
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            return re.sub(r"//[^@/]*@", "//***@", url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, host = netloc.rsplit("@", 1)
-            if ":" in userinfo:
-                userinfo = userinfo.split(":", 1)[0] + ":***"
-            netloc = f"{userinfo}@{host}"
-        query = re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    span = _written_password(url)
+    if span is not None:
+        url = url[:span[0]] + "***" + url[span[1]:]
+    if span is not None or "://" in url:
+        return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)  # the rest of the URL as written
     return _KV_PASSWORD.sub(r"\1***", url)
 
 
@@ -185,6 +207,11 @@ def _password_forms(url: str) -> list[str]:
             forms.append(str(parsed))
     except Exception:  # not parsable by libpq: the patterns below still find it
         pass
+    span = _written_password(url)
+    if span is not None:
+        written = url[span[0]:span[1]]
+        # its pieces too: libpq splits such a password at the delimiter and quotes the rest as a host or port
+        forms += [written, unquote(written)] + [p for p in re.split(r"[@/?#:]", written) if len(p) >= 2]
     if "://" in url:
         try:
             raw = urlsplit(url).password
@@ -196,7 +223,7 @@ def _password_forms(url: str) -> list[str]:
         m = _KV_PASSWORD.search(url)
         if m:
             forms.append(m.group(2).strip("'"))
-    return list(dict.fromkeys(forms))
+    return list(dict.fromkeys(f for f in forms if f))
 
 
 def scrub(text: str, url: str | None) -> str:
