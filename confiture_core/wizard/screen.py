@@ -101,8 +101,11 @@ def draw(console: Console, m: Migration, position: tuple[int, int], report: Migr
     if report is None or report.status == "pending":
         console.print("risk: not measured (the preflight stopped before it)", markup=False, style="dim")
     else:
-        console.print(f"risk: {report.risk.label}" + (" (it failed in the preflight)" if report.status == "failed"
-                                                      else ""), markup=False, style=RISK_STYLE[report.risk])
+        if report.status == "failed":  # the failing statement and those after it were not measured
+            console.print(f"risk: not known: it failed in the preflight (what ran before the failure: "
+                          f"{report.risk.label})", markup=False, style="red")
+        else:
+            console.print(f"risk: {report.risk.label}", markup=False, style=RISK_STYLE[report.risk])
         for lk in [lk for lk in report.locks() if lk.preexisting and lk.mode != "ACCESS SHARE"][:4]:
             blocks = blocked_operations(lk.mode)
             what = ", ".join(b for b in blocks if b in ("SELECT", "INSERT", "UPDATE", "DELETE")) or "DDL only"
