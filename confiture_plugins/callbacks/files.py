@@ -10,8 +10,8 @@ from pglast import ast
 from pglast.enums import TransactionStmtKind
 
 from confiture_core.config import Config
-from confiture_core.errors import ConfigError, SqlSyntaxError
-from confiture_core.migrations import shown
+from confiture_core.errors import ConfigError, MigrationFileError, SqlSyntaxError
+from confiture_core.migrations import read_text, shown
 from confiture_core.sql import Statement, parse_sql_text
 
 #: the lifecycle events a callback file may be named after, with the hook that runs it
@@ -67,6 +67,34 @@ def _mask(text: str) -> str:
     return _PLACEHOLDER_RE.sub(lambda m: f"'${m.group(1)}'", text)
 
 
+def _refuse_quoted_placeholders(text: str, where: str) -> None:
+    """Refuse a placeholder written inside a single-quoted string (``'${version}'``, as Flyway's are): it
+    becomes a quoted literal itself, so the quotes around it would make a syntax error at run time. Inside a
+    dollar-quoted body (``DO $$ ... $$``) or a comment it is fine.
+
+    :raises ConfigError: naming the file, the line and what to write instead.
+    """
+    from pglast.parser import ParseError, scan
+
+    found = list(_PLACEHOLDER_RE.finditer(text))
+    if not found:
+        return
+    plain = _PLACEHOLDER_RE.sub(lambda m: "x" * len(m.group(0)), text)  # same length, lexes as a word
+    try:
+        tokens = scan(plain)
+    except ParseError:  # not lexable: the parser's syntax error says where
+        return
+    data = plain.encode()
+    strings = [(t.start, t.end) for t in tokens if t.name == "SCONST" and data[t.start:t.start + 1] != b"$"]
+    for m in found:
+        at = len(text[:m.start()].encode())  # the scanner's offsets are in bytes
+        if any(start <= at <= end for start, end in strings):
+            line = text.count("\n", 0, m.start()) + 1
+            raise ConfigError(f"{where}:{line}: {m.group(0)} is inside a quoted string: a placeholder becomes a "
+                              f"quoted literal itself (${{version}} -> '20240101120000'); write it without the "
+                              "quotes, e.g. 'v' || ${version}")
+
+
 def load(path: Path, event: str, direction: str | None) -> CallbackFile:
     """Read, split and check one callback file.
 
@@ -75,14 +103,15 @@ def load(path: Path, event: str, direction: str | None) -> CallbackFile:
     """
     where = shown(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read the callback file: {exc}") from None
+        text = read_text(path)  # as a migration file is read: UTF-8 (the byte at fault named), BOM and CRLF dropped
+    except MigrationFileError as exc:
+        raise ConfigError(f"{exc} (callback file)") from None
     for m in _PLACEHOLDER_RE.finditer(text):
         if m.group(1) not in PLACEHOLDERS:
             line = text.count("\n", 0, m.start()) + 1
             raise ConfigError(f"{where}:{line}: unknown placeholder {m.group(0)}; known: "
                               f"{', '.join('${' + p + '}' for p in PLACEHOLDERS)}")
+    _refuse_quoted_placeholders(text, where)
     try:
         parsed = parse_sql_text(_mask(text), where)
     except SqlSyntaxError as exc:
