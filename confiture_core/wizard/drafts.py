@@ -7,13 +7,19 @@ rewritten migrations before anything in the migrations folder changes.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pglast import ast
+from pglast.enums import ObjectType
 
 from ..migrations import Migration
-from .rewrites import Rewrite
+from ..sql import parse_sql_text
+from .rewrites import Rewrite, Step, deparse
 
 #: the wizard's draft folders, under the project folder
 DRAFTS_DIR = Path(".confiture") / "wizard"
@@ -72,6 +78,10 @@ def stage(project_dir: Path, migrations_dir: Path, m: Migration, rw: Rewrite, ex
             draft.files[m.up_path.name] = head.up
             if head.down is not None and m.down_path is None:
                 draft.files[m.up_path.name.replace(".up.sql", ".down.sql")] = head.down
+    if m.down_path is not None and m.down_path.is_file():
+        down = _without_moved_index_drops(m.down_path.read_text(), steps)
+        if down is not None:
+            draft.files[m.down_path.name] = down
     for version, step in zip(allot_versions(m, len(steps), existing), steps, strict=True):
         stem = f"{str(version).zfill(width)}_{step.slug}"
         if step.kind == "python":
@@ -84,6 +94,57 @@ def stage(project_dir: Path, migrations_dir: Path, m: Migration, rw: Rewrite, ex
     for name, text in draft.files.items():
         (folder / name).write_text(text)
     return draft
+
+
+def _index_names(steps: list[Step]) -> set[tuple[str | None, str]]:
+    """(schema, name) of every index the later migrations create (``CREATE INDEX CONCURRENTLY`` moved out)."""
+    names: set[tuple[str | None, str]] = set()
+    for step in steps:
+        if step.kind != "sql":
+            continue
+        for st in parse_sql_text(step.up).statements:
+            if isinstance(st.node, ast.IndexStmt) and st.node.idxname:
+                rel = st.node.relation
+                names.add((rel.schemaname if rel is not None else None, st.node.idxname))
+    return names
+
+
+def _without_moved_index_drops(down: str, steps: list[Step]) -> str | None:
+    """The original's down file without its ``DROP INDEX`` of the indexes the rewrite moved into later
+    migrations (their own down files drop them, and run first: a second drop would fail), or ``None`` when
+    nothing changes. A ``DROP INDEX a, b`` that names others too keeps them."""
+    moved = _index_names(steps)
+    if not moved:
+        return None
+
+    def is_moved(obj: Any) -> bool:
+        parts = [p.sval for p in obj] if isinstance(obj, tuple | list) else [obj.sval]
+        schema, name = (parts[-2] if len(parts) > 1 else None), parts[-1]
+        return any(n == name and (schema is None or s is None or s == schema) for s, n in moved)
+
+    out, at = [], 0
+    for st in parse_sql_text(down).statements:
+        node = st.node
+        if not (isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_INDEX):
+            continue
+        kept = tuple(o for o in node.objects or () if not is_moved(o))
+        if len(kept) == len(node.objects or ()):
+            continue
+        end = st.offset + len(st.sql)
+        semicolon = down.find(";", end)
+        end = semicolon + 1 if semicolon >= 0 and not down[end:semicolon].strip() else end
+        replacement = ""
+        if kept:
+            new = copy.deepcopy(node)
+            new.objects = kept
+            replacement = deparse(new)
+        elif down[end:end + 1] == "\n":
+            end += 1
+        out.append(down[at:st.offset] + replacement)
+        at = end
+    if not out:
+        return None
+    return "".join(out) + down[at:]
 
 
 def diff(draft: Draft, migrations_dir: Path) -> str:
