@@ -267,13 +267,15 @@ def _find_config(start: Path) -> tuple[Path | None, dict[str, Any]]:
 def _read_toml(path: Path) -> dict[str, Any]:
     import tomllib  # only when a configuration file exists (~15 ms to import)
 
+    bom = b"\xef\xbb\xbf"  # a UTF-8 BOM (Windows editors write one) is dropped, as in migration files
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
+        return tomllib.loads(data.removeprefix(bom).decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}; fix the file") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not valid UTF-8 at byte {exc.start}; TOML files are UTF-8: save it as UTF-8") \
+        at = exc.start + (len(bom) if data.startswith(bom) else 0)
+        raise ConfigError(f"{path}: not valid UTF-8 at byte {at}; TOML files are UTF-8: save it as UTF-8") \
             from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
