@@ -160,16 +160,19 @@ def _written_password(url: str) -> tuple[int, int] | None:
     if m is None or "=" in url[:m.end()]:
         return None
     rest_start = m.end()
-    at = url.rfind("@", rest_start)
-    if at < 0:
-        return None
+    authority = re.split(r"[/?#]", url[rest_start:], maxsplit=1)[0]
+    if "@" in authority:  # the usual case (an @ in the password included): the last @ before the path
+        at = rest_start + authority.rfind("@")
+    elif re.fullmatch(r"[^:]*:\d*", authority):
+        return None  # host:port, and maybe an @ further on (in the query): no password
+    else:  # a / ? or # in the password ended the authority early: the password runs to the last @
+        at = url.rfind("@", rest_start)
+        if at < 0:
+            return None
     userinfo = url[rest_start:at]
     colon = userinfo.find(":")
     if colon < 0 or any(c in userinfo[:colon] for c in "/?#"):
         return None
-    authority = re.split(r"[/?#]", url[rest_start:], maxsplit=1)[0]
-    if "@" not in authority and re.fullmatch(r"[^:]*:\d*", authority):
-        return None  # host:port, and an @ further on (in the query): no password
     return rest_start + colon + 1, at
 
 

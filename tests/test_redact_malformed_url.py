@@ -55,3 +55,8 @@ def test_redact_url(url: str, shown: str) -> None:
 
 def test_an_empty_password_does_not_scrub_everything() -> None:
     assert scrub("connection refused", "postgresql://app:@db/prod") == "connection refused"
+
+
+def test_an_at_sign_in_the_query_does_not_hide_the_host() -> None:
+    assert redact_url("postgresql://app:pw@db/prod?application_name=deploy@ci") == \
+        "postgresql://app:***@db/prod?application_name=deploy@ci"
