@@ -17,7 +17,7 @@ from typing import Any
 from pglast import ast
 from pglast.enums import ObjectType
 
-from ..migrations import Migration
+from ..migrations import Migration, sql_transaction_mode
 from ..sql import parse_sql_text
 from .rewrites import Rewrite, Step, deparse
 
@@ -66,26 +66,33 @@ def stage(project_dir: Path, migrations_dir: Path, m: Migration, rw: Rewrite, ex
     width = len(m.up_path.name.split("_", 1)[0])
     steps = list(rw.steps)
     draft = Draft(folder, replaced=m.up_path.name, versions=[m.version])
-    if rw.first is not None:
-        draft.files[m.up_path.name] = rw.first
-    else:  # nothing stays in the original: the first later step takes its place (and its name)
-        head = steps.pop(0)
-        if head.kind == "python":  # the .up.sql file goes; a .py file of the same version and name comes
-            draft.removed.append(m.up_path.name)
-            (folder / m.up_path.name).unlink()
-            draft.files[m.up_path.name.removesuffix(".up.sql") + ".py"] = head.up
-        else:
-            draft.files[m.up_path.name] = head.up
-            if head.down is not None and m.down_path is None:
-                draft.files[m.up_path.name.replace(".up.sql", ".down.sql")] = head.down
-    if m.down_path is not None and m.down_path.is_file():
-        down = _without_moved_index_drops(m.down_path.read_text(), steps)
-        if down is not None:
+    head = steps.pop(0) if rw.first is None else None  # nothing stays in the original: it takes its place
+    down = m.down_path.read_text() if m.down_path is not None and m.down_path.is_file() else None
+    if down is not None:
+        down = _without_moved_index_drops(down, steps) or down
+        if m.down_path is not None and down != m.down_path.read_text():
             draft.files[m.down_path.name] = down
+    if head is None:
+        draft.files[m.up_path.name] = rw.first or ""
+    elif head.kind == "python":  # the .up.sql file goes; a .py file of the same version and name comes
+        draft.removed.append(m.up_path.name)
+        (folder / m.up_path.name).unlink()
+        text = head.up
+        if down is not None and m.down_path is not None:  # a version is SQL files or one .py: its down moves in
+            draft.files.pop(m.down_path.name, None)
+            draft.removed.append(m.down_path.name)
+            (folder / m.down_path.name).unlink()
+            text += _python_down(down, m.down_path.name)
+        draft.files[m.up_path.name.removesuffix(".up.sql") + ".py"] = text
+    else:
+        draft.files[m.up_path.name] = head.up
+        if head.down is not None and m.down_path is None:
+            draft.files[m.up_path.name.replace(".up.sql", ".down.sql")] = head.down
     for version, step in zip(allot_versions(m, len(steps), existing), steps, strict=True):
         stem = f"{str(version).zfill(width)}_{step.slug}"
         if step.kind == "python":
-            draft.files[f"{stem}.py"] = step.up
+            # the original could be reverted: so can the chain (its down reverts what it did, as before)
+            draft.files[f"{stem}.py"] = step.up + (_NOTHING_TO_REVERT.format(m.version) if down is not None else "")
         else:
             draft.files[f"{stem}.up.sql"] = step.up
             if step.down is not None:
@@ -94,6 +101,24 @@ def stage(project_dir: Path, migrations_dir: Path, m: Migration, rw: Rewrite, ex
     for name, text in draft.files.items():
         (folder / name).write_text(text)
     return draft
+
+
+#: the down() of a batched migration moved out of a migration that has a down (``{0}``: its version)
+_NOTHING_TO_REVERT = ("\n\ndef down(conn):\n"
+                      "    return None  # nothing to revert here: the down of version {0}, which this came from, "
+                      "reverts the migration as it did before the rewrite\n")
+
+
+def _python_down(down: str, name: str) -> str:
+    """A ``down(conn)`` running the statements of the down file ``name`` (text ``down``), in one transaction
+    unless the file runs outside one."""
+    parsed = parse_sql_text(down, name)
+    transactional, _ = sql_transaction_mode(parsed)
+    statements = "".join(f"    {st.sql!r},\n" for st in parsed.statements if not st.is_transaction_control)
+    body = ("    with conn.transaction():\n        for statement in DOWN:\n            conn.execute(statement)\n"
+            if transactional else "    for statement in DOWN:\n        conn.execute(statement)\n")
+    return (f"\n\n# the statements of {name}, which this file replaces (a version is SQL files or one .py file)\n"
+            f"DOWN = [\n{statements}]\n\n\ndef down(conn):\n{body}")
 
 
 def _index_names(steps: list[Step]) -> set[tuple[str | None, str]]:

@@ -192,7 +192,8 @@ class _Builder:
             body = "\n".join(deparse(_alter(r, _cmd(AlterTableType.AT_ValidateConstraint, name=c)))
                              for r, c in self.validate)
             steps.append(Step(_slug("validate_constraints", rv.relname), "sql",
-                              body + "\n", "-- VALIDATE CONSTRAINT changes no schema: nothing to revert\n",
+                              body + "\n", "-- VALIDATE CONSTRAINT changes no schema: nothing to revert (the "
+                              "statement below keeps\n-- `migrate down` from refusing an empty file)\nSELECT 1;\n",
                               "SHARE UPDATE EXCLUSIVE",
                               f"validate {len(self.validate)} constraint(s) (scans {_table(rv)} under SHARE UPDATE "
                               "EXCLUSIVE: reads and writes go on)"))
@@ -322,7 +323,10 @@ class _Builder:
                 deparse(_alter(rv, _cmd(AlterTableType.AT_AddConstraint, def_=ast.Constraint(
                     contype=ConstrType.CONSTR_CHECK, conname=chk, raw_expr=_not_null_check(col.colname),
                     skip_validation=True, initially_valid=False, is_enforced=True)))) + "\n",
-                deparse(_alter(rv, _cmd(AlterTableType.AT_DropConstraint, name=chk))) + "\n",
+                # IF EXISTS: the SET NOT NULL step drops the check once it has served, and its down does not add
+                # it back (a SET NOT NULL the user wrote keeps its check in the original migration)
+                deparse(_alter(rv, ast.AlterTableCmd(subtype=AlterTableType.AT_DropConstraint, name=chk,
+                                                     behavior=0, missing_ok=True))) + "\n",
                 "ACCESS EXCLUSIVE", f"CHECK ({col.colname} IS NOT NULL) NOT VALID (no scan; ACCESS EXCLUSIVE for an "
                                     "instant)"))
         self.changes.append(f"line {st.line}: ADD COLUMN {col.colname} with the volatile default {expr} -> added "
