@@ -68,10 +68,8 @@ def stage(project_dir: Path, migrations_dir: Path, m: Migration, rw: Rewrite, ex
     draft = Draft(folder, replaced=m.up_path.name, versions=[m.version])
     head = steps.pop(0) if rw.first is None else None  # nothing stays in the original: it takes its place
     down = m.down_path.read_text() if m.down_path is not None and m.down_path.is_file() else None
-    if down is not None:
-        down = _without_moved_index_drops(down, steps) or down
-        if m.down_path is not None and down != m.down_path.read_text():
-            draft.files[m.down_path.name] = down
+    changed_down = _without_moved_index_drops(down, steps) if down is not None else None
+    down = changed_down or down
     if head is None:
         draft.files[m.up_path.name] = rw.first or ""
     elif head.kind == "python":  # the .up.sql file goes; a .py file of the same version and name comes
@@ -79,7 +77,7 @@ def stage(project_dir: Path, migrations_dir: Path, m: Migration, rw: Rewrite, ex
         (folder / m.up_path.name).unlink()
         text = head.up
         if down is not None and m.down_path is not None:  # a version is SQL files or one .py: its down moves in
-            draft.files.pop(m.down_path.name, None)
+            changed_down = None
             draft.removed.append(m.down_path.name)
             (folder / m.down_path.name).unlink()
             text += _python_down(down, m.down_path.name)
@@ -88,6 +86,8 @@ def stage(project_dir: Path, migrations_dir: Path, m: Migration, rw: Rewrite, ex
         draft.files[m.up_path.name] = head.up
         if head.down is not None and m.down_path is None:
             draft.files[m.up_path.name.replace(".up.sql", ".down.sql")] = head.down
+    if changed_down is not None and m.down_path is not None:  # shown right after the up file it goes with
+        draft.files[m.down_path.name] = changed_down
     for version, step in zip(allot_versions(m, len(steps), existing), steps, strict=True):
         stem = f"{str(version).zfill(width)}_{step.slug}"
         if step.kind == "python":
