@@ -40,7 +40,7 @@ import click
 from ..errors import ConfigError, ConfitureError
 from ..lint.codes import META_CODES
 from ..lint.engine import Linter
-from ..lint.gctune import relaxed_gc
+from ..lint.gctune import relaxed_gc, settle
 from ..lint.options import LintOptions
 from ..lint.reporters import FORMATS, RENDERERS, prepare_json, render_text
 from ..lint.results import LintReport
@@ -233,6 +233,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     base = config.project_dir
     linter = Linter(chosen, options, cache_dir=cache_dir, jobs=jobs, known_codes=[r.code for r in available],
                     prepare=prepare_json(base) if fmt == "json" else None)
+    settle()  # a console-script run: what start-up made is left out of the collector's work from here on
     with relaxed_gc():
         skipped: list[Path] = []
         folders: list[str] = []  # walked, for the run memo's stamps
