@@ -11,8 +11,9 @@ process on the same files, as a user would run it, timed wall-clock in this same
 machine that gets busier slows them all alike), and the **median** of ``--repeat`` rounds is
 reported:
 
-- confiture cold: ``confiture lint --no-cache --select safety --include-down --format json`` (every
-  ``*.sql`` file, down files too, as squawk is given them);
+- confiture cold: ``confiture lint --no-cache --select safety,CF133 --include-down --format json``
+  (every ``*.sql`` file, down files too, as squawk is given them; CF133, statement-timeout, is off by
+  default and selected by name, as squawk's default set has require-statement-timeout);
 - confiture warm: the same with the result cache, on an unchanged tree. Two
   untimed runs come first, 2.5 s apart (an input changed in the last 2 s is never
   trusted): the first fills the per-file cache, the second (every file answered
@@ -151,7 +152,9 @@ def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path, 
     proj = work / f"proj-{name}"
     proj.mkdir()
     # --include-down: the same files squawk is given (folder lint leaves *.down.sql out by default)
-    base = [*confiture_cmd(python), "--project", str(proj), "lint", "--select", "safety", "--include-down",
+    # safety and CF133 (statement-timeout, off by default, selected by name only): squawk's default rule set
+    # has require-statement-timeout too
+    base = [*confiture_cmd(python), "--project", str(proj), "lint", "--select", "safety,CF133", "--include-down",
             "--format", "json"]
     # an unchanged tree: fill the per-file cache, let every input settle (the cache and the run memo
     # do not trust a file changed in the last 2 s: STAT_SETTLE_NS, memo.SETTLE_NS), then leave the memo
@@ -198,7 +201,7 @@ def import_report(python: str, target: Path, work: Path) -> None:
     proj = work / "proj-importtime"
     proj.mkdir(exist_ok=True)
     done = subprocess.run([python, "-X", "importtime", "-m", "confiture_core.cli", "--project", str(proj), "lint",
-                           "--no-cache", "--select", "safety", "--format", "json", str(target)],
+                           "--no-cache", "--select", "safety,CF133", "--format", "json", str(target)],
                           cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     by_package: dict[str, int] = {}
     total = count = 0
