@@ -41,7 +41,7 @@ from ..errors import ConfigError, ConfitureError
 from ..lint.codes import META_CODES
 from ..lint.engine import Linter
 from ..lint.gctune import relaxed_gc, settle
-from ..lint.options import LintOptions
+from ..lint.options import LintOptions, check_rule_settings
 from ..lint.reporters import FORMATS, RENDERERS, prepare_json, render_text
 from ..lint.results import LintReport
 from ..lint.rule import NEWEST_PG_VERSION, LintRule
@@ -195,6 +195,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     where = str(config.config_file or "configuration")
     lint_cfg = config.section("lint")
     available = check_rule_classes(list(app.lint_rules()))
+    check_rule_settings(lint_cfg, available, where)
     sel = split_items(select) or _config_list(lint_cfg, "select", where)
     ign = [*_config_list(lint_cfg, "ignore", where), *split_items(ignore)]
     chosen = select_rules(available, sel, ign)
@@ -376,6 +377,7 @@ def lint_for_review(app: Any, files: Sequence[Path]) -> LintReport:
     where = str(config.config_file or "configuration")
     lint_cfg = config.section("lint")
     available = check_rule_classes(list(app.lint_rules()))
+    check_rule_settings(lint_cfg, available, where)
     ign = _config_list(lint_cfg, "ignore", where)
     chosen = select_rules(available, _config_list(lint_cfg, "select", where), ign)
     version, _ = resolve_pg_version(None, app, lint_cfg, where)
