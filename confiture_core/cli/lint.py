@@ -240,6 +240,8 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         folders: list[str] = []  # walked, for the run memo's stamps
         report = linter.lint_paths(targets, skip_down=not (include_down or down_cfg), skipped=skipped,
                                    folders=folders, keep=keep)
+        if keep is not None:  # --diff: only the down files that changed were left out of what it lints
+            skipped = keep(skipped)
         report = gate.apply(report, base, out, quiet=verbosity.quiet())
         if fmt == "text":
             terminal = sys.stdout is not None and sys.stdout.isatty()
