@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="time the Confiture of this environment (e.g. an editable install) instead of "
                              "installing this checkout into a new virtual environment first")
     args = parser.parse_args(argv)
-    print(f"cpus available: {len(os.sched_getaffinity(0))}; python {sys.version.split()[0]}")
+    print(f"cpus available: {len(os.sched_getaffinity(0))}; python {sys.version.split()[0]}; {_load()}")
     with tempfile.TemporaryDirectory(prefix="confiture-lint-bench-") as tmp:
         work = Path(tmp)
         if args.editable:
@@ -252,7 +252,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             import_report(python, targets[0][1], work)
         for name, target in targets:
             bench_target(name, target, args.repeat, args.sqlfluff_sample, work, python)
+    print(f"\nat the end: {_load()} (other work running meanwhile slows every command; confiture cold forks a "
+          "second process only onto a CPU that is idle when it starts)")
     return 0
+
+
+def _load() -> str:
+    """The load average and the processes runnable now (other work on the machine skews every figure)."""
+    try:
+        fields = Path("/proc/loadavg").read_text().split()
+        return f"load average {fields[0]} (1 min), runnable now {fields[3]}"
+    except (OSError, IndexError):
+        return f"load average {os.getloadavg()[0]:.2f} (1 min)" if hasattr(os, "getloadavg") else "load unknown"
 
 
 if __name__ == "__main__":
