@@ -131,7 +131,8 @@ def _list_rules(rules: Sequence[type[LintRule]], selected: Sequence[type[LintRul
 @click.option("--pending", is_flag=True, help="Lint only migrations not yet applied (needs the database).")
 @click.option("--select", multiple=True, metavar="CODES",
               help="Rules to run: codes (CF101), prefixes (CF1), groups (safety), names, or ALL. Comma-separated, "
-                   "repeatable. Default: [lint] select, else the safety group.")
+                   "repeatable. Default: [lint] select, else the safety group. A rule off by default in a group "
+                   "that is on (CF133) runs only when named.")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rules not to run (same forms); adds to [lint] ignore.")
 @click.option("--pg-version", type=click.IntRange(9, 99), metavar="MAJOR",
               help="Target PostgreSQL major version. Default: the connected server's, else [lint] pg_version, "
