@@ -11,8 +11,9 @@ process on the same files, as a user would run it, timed wall-clock in this same
 machine that gets busier slows them all alike), and the **median** of ``--repeat`` rounds is
 reported:
 
-- confiture cold: ``confiture lint --no-cache --select safety --include-down --format json`` (every
-  ``*.sql`` file, down files too, as squawk is given them);
+- confiture cold: ``confiture lint --no-cache --select safety,CF133 --include-down --format json``
+  (every ``*.sql`` file, down files too, as squawk is given them; CF133, statement-timeout, is off by
+  default and selected by name, as squawk's default set has require-statement-timeout);
 - confiture warm: the same with the result cache, on an unchanged tree. Two
   untimed runs come first, 2.5 s apart (an input changed in the last 2 s is never
   trusted): the first fills the per-file cache, the second (every file answered
@@ -151,7 +152,9 @@ def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path, 
     proj = work / f"proj-{name}"
     proj.mkdir()
     # --include-down: the same files squawk is given (folder lint leaves *.down.sql out by default)
-    base = [*confiture_cmd(python), "--project", str(proj), "lint", "--select", "safety", "--include-down",
+    # safety and CF133 (statement-timeout, off by default, selected by name only): squawk's default rule set
+    # has require-statement-timeout too
+    base = [*confiture_cmd(python), "--project", str(proj), "lint", "--select", "safety,CF133", "--include-down",
             "--format", "json"]
     # an unchanged tree: fill the per-file cache, let every input settle (the cache and the run memo
     # do not trust a file changed in the last 2 s: STAT_SETTLE_NS, memo.SETTLE_NS), then leave the memo
@@ -198,7 +201,7 @@ def import_report(python: str, target: Path, work: Path) -> None:
     proj = work / "proj-importtime"
     proj.mkdir(exist_ok=True)
     done = subprocess.run([python, "-X", "importtime", "-m", "confiture_core.cli", "--project", str(proj), "lint",
-                           "--no-cache", "--select", "safety", "--format", "json", str(target)],
+                           "--no-cache", "--select", "safety,CF133", "--format", "json", str(target)],
                           cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     by_package: dict[str, int] = {}
     total = count = 0
@@ -225,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="time the Confiture of this environment (e.g. an editable install) instead of "
                              "installing this checkout into a new virtual environment first")
     args = parser.parse_args(argv)
-    print(f"cpus available: {len(os.sched_getaffinity(0))}; python {sys.version.split()[0]}")
+    print(f"cpus available: {len(os.sched_getaffinity(0))}; python {sys.version.split()[0]}; {_load()}")
     with tempfile.TemporaryDirectory(prefix="confiture-lint-bench-") as tmp:
         work = Path(tmp)
         if args.editable:
@@ -249,7 +252,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             import_report(python, targets[0][1], work)
         for name, target in targets:
             bench_target(name, target, args.repeat, args.sqlfluff_sample, work, python)
+    print(f"\nat the end: {_load()} (other work running meanwhile slows every command; confiture cold forks a "
+          "second process only onto a CPU that is idle when it starts)")
     return 0
+
+
+def _load() -> str:
+    """The load average and the processes runnable now (other work on the machine skews every figure)."""
+    try:
+        fields = Path("/proc/loadavg").read_text().split()
+        return f"load average {fields[0]} (1 min), runnable now {fields[3]}"
+    except (OSError, IndexError):
+        return f"load average {os.getloadavg()[0]:.2f} (1 min)" if hasattr(os, "getloadavg") else "load unknown"
 
 
 if __name__ == "__main__":

@@ -23,8 +23,12 @@ def main(argv: list[str] | None = None) -> None:
     started_ns = time.time_ns()
     args = list(sys.argv[1:] if argv is None else argv)
     if "lint" in args:
-        from .lint.replay import parse_invocation
+        from .lint.replay import is_lint, parse_invocation
 
+        if is_lint(args):
+            from .lint.gctune import for_lint_process
+
+            for_lint_process()  # before the imports: they build objects that live until the end
         invocation = parse_invocation(args)
         if invocation is not None:
             _replayable_lint(invocation, args, started_ns)

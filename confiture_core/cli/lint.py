@@ -40,8 +40,8 @@ import click
 from ..errors import ConfigError, ConfitureError
 from ..lint.codes import META_CODES
 from ..lint.engine import Linter
-from ..lint.gctune import relaxed_gc
-from ..lint.options import LintOptions
+from ..lint.gctune import relaxed_gc, settle
+from ..lint.options import LintOptions, check_rule_settings
 from ..lint.reporters import FORMATS, RENDERERS, prepare_json, render_text
 from ..lint.results import LintReport
 from ..lint.rule import NEWEST_PG_VERSION, LintRule
@@ -131,7 +131,8 @@ def _list_rules(rules: Sequence[type[LintRule]], selected: Sequence[type[LintRul
 @click.option("--pending", is_flag=True, help="Lint only migrations not yet applied (needs the database).")
 @click.option("--select", multiple=True, metavar="CODES",
               help="Rules to run: codes (CF101), prefixes (CF1), groups (safety), names, or ALL. Comma-separated, "
-                   "repeatable. Default: [lint] select, else the safety group.")
+                   "repeatable. Default: [lint] select, else the safety group. A rule off by default in a group "
+                   "that is on (CF133) runs only when named.")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rules not to run (same forms); adds to [lint] ignore.")
 @click.option("--pg-version", type=click.IntRange(9, 99), metavar="MAJOR",
               help="Target PostgreSQL major version. Default: the connected server's, else [lint] pg_version, "
@@ -195,6 +196,7 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     where = str(config.config_file or "configuration")
     lint_cfg = config.section("lint")
     available = check_rule_classes(list(app.lint_rules()))
+    check_rule_settings(lint_cfg, available, where)
     sel = split_items(select) or _config_list(lint_cfg, "select", where)
     ign = [*_config_list(lint_cfg, "ignore", where), *split_items(ignore)]
     chosen = select_rules(available, sel, ign)
@@ -233,11 +235,14 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     base = config.project_dir
     linter = Linter(chosen, options, cache_dir=cache_dir, jobs=jobs, known_codes=[r.code for r in available],
                     prepare=prepare_json(base) if fmt == "json" else None)
+    settle()  # a console-script run: what start-up made is left out of the collector's work from here on
     with relaxed_gc():
         skipped: list[Path] = []
         folders: list[str] = []  # walked, for the run memo's stamps
         report = linter.lint_paths(targets, skip_down=not (include_down or down_cfg), skipped=skipped,
                                    folders=folders, keep=keep)
+        if keep is not None:  # --diff: only the down files that changed were left out of what it lints
+            skipped = keep(skipped)
         report = gate.apply(report, base, out, quiet=verbosity.quiet())
         if fmt == "text":
             terminal = sys.stdout is not None and sys.stdout.isatty()
@@ -375,6 +380,7 @@ def lint_for_review(app: Any, files: Sequence[Path]) -> LintReport:
     where = str(config.config_file or "configuration")
     lint_cfg = config.section("lint")
     available = check_rule_classes(list(app.lint_rules()))
+    check_rule_settings(lint_cfg, available, where)
     ign = _config_list(lint_cfg, "ignore", where)
     chosen = select_rules(available, _config_list(lint_cfg, "select", where), ign)
     version, _ = resolve_pg_version(None, app, lint_cfg, where)

@@ -65,8 +65,9 @@ def changed_files(base: str, cwd: Path) -> set[str]:
     try:
         _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{base}^{{commit}}"], cwd, base)
     except DiffError:
-        raise DiffError(f"--diff {base}: git knows no revision {base!r} here; fetch it first (`git fetch origin "
-                        f"{base}`; in GitHub Actions, actions/checkout with fetch-depth: 0)") from None
+        raise DiffError(f"--diff {base}: git knows no revision {base!r} here; fetch it first "
+                        f"({fetch_hint(base, _remotes(cwd))}; in GitHub Actions, actions/checkout with "
+                        "fetch-depth: 0)") from None
     merge_base = _git(["merge-base", "--end-of-options", base, "HEAD"], cwd, base).strip()
     names = _git(["diff", "--name-only", "-z", "--no-relative", "--no-ext-diff", "--diff-filter=ACMRT", merge_base,
                   "--"], cwd, base)
@@ -78,6 +79,40 @@ def changed_files(base: str, cwd: Path) -> set[str]:
             if os.path.exists(path):
                 out.add(os.path.realpath(path))
     return out
+
+
+def _remotes(cwd: Path) -> list[str]:
+    """The repository's remotes (``git remote``), ``[]`` when git cannot say."""
+    try:
+        return _git(["remote"], cwd, "").split()
+    except DiffError:
+        return []
+
+
+def fetch_hint(base: str, remotes: Sequence[str]) -> str:
+    """The command that brings a missing revision ``base`` here, for the error message.
+
+    ``origin/main`` (a remote's branch): ``git fetch origin main``, which also updates ``origin/main``
+    (git-fetch(1), "CONFIGURED REMOTE-TRACKING BRANCHES"), not ``git fetch origin origin/main``. A
+    commit (hex digits): fetched by its hash, or the whole history of a shallow clone. A name with
+    ``~``, ``^`` or ``@`` (older history): the whole history. A branch or tag name: fetched under the
+    same name (``git fetch origin main:main``: ``git fetch origin main`` alone leaves no ``main``
+    here, only ``origin/main``). No remote: nothing to fetch from.
+
+    :param base: the revision given to ``--diff``.
+    :param remotes: the repository's remotes (``origin`` first when there).
+    """
+    if not remotes:
+        return "this repository has no remote to fetch it from: give a branch, tag or commit that exists here"
+    remote = "origin" if "origin" in remotes else remotes[0]
+    for name in sorted(remotes, key=len, reverse=True):
+        if base.startswith(name + "/") and len(base) > len(name) + 1:
+            return f"`git fetch {name} {base[len(name) + 1:]}`"
+    if len(base) >= 7 and all(c in "0123456789abcdefABCDEF" for c in base):
+        return f"`git fetch {remote} {base}`, or in a shallow clone `git fetch --unshallow {remote}`"
+    if any(c in base for c in "~^@"):
+        return f"in a shallow clone, the whole history: `git fetch --unshallow {remote}`"
+    return f"`git fetch {remote} {base}:{base}`, or `git fetch {remote} {base}` and --diff {remote}/{base}"
 
 
 def only_changed(files: Sequence[Path], changed: set[str]) -> list[Path]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ConfigError
 from .rule import NEWEST_PG_VERSION, LintRule
 
 
@@ -39,3 +40,27 @@ class LintOptions:
             if isinstance(table, dict):
                 merged.update(table)
         return merged
+
+
+def check_rule_settings(lint_config: Mapping[str, Any], rules: Sequence[type[LintRule]], where: str) -> None:
+    """Refuse a key of a ``[lint.<group, code or name>]`` table that none of the rules it is for reads.
+
+    A table is checked when every rule it is for (by group, code or dotted name, among ``rules``:
+    every rule known, selected or not) declares its :attr:`~.rule.LintRule.settings`.
+
+    :param lint_config: the ``[lint]`` table.
+    :param rules: every rule class known.
+    :param where: the configuration file, for the message.
+    :raises ConfigError: an unknown key (one line naming the file, the table and the key; exit 2).
+    """
+    for table, value in lint_config.items():
+        if not isinstance(value, Mapping):
+            continue
+        concerned = [r for r in rules if table in r.groups or table in (r.code, r.name)]
+        if not concerned or any(r.settings is None for r in concerned):
+            continue
+        known = set().union(*(r.settings or () for r in concerned))
+        unknown = sorted(str(k) for k in value if k not in known)
+        if unknown:
+            raise ConfigError(f"{where}: [lint.{table}] has no setting {', '.join(map(repr, unknown))}; "
+                              f"known: {', '.join(sorted(known)) or 'none'}")

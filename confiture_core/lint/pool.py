@@ -145,17 +145,42 @@ def cpu_count() -> int:
 
 
 def idle_cpus() -> int:
-    """The CPUs this process may run on that other processes are not already using, at least 1.
+    """The CPUs this process may run on that other processes are not using now, at least 1.
 
-    What ``make -l`` weighs: the CPUs of :func:`cpu_count` less the system's load average over the
-    last minute (``os.getloadavg``, the number of processes running or waiting to run), rounded.
+    What ``make -l`` weighs, taken at this instant where the system says it: the CPUs of
+    :func:`cpu_count` less the processes other than this one running or waiting to run right now
+    (:func:`runnable_now`); elsewhere less the load average over the last minute (``os.getloadavg``),
+    rounded. The instant count, because the minute's average also counts work that has ended: right
+    after a build, or while commands run one after another (a script, a bench), it reports a busy CPU
+    that is idle, and ``lint`` then did alone the work two processes share.
     Forking workers onto CPUs that are busy adds the cost of the forks and of sending the results
     back for no gain: on a 2-CPU machine running 8 other jobs, ``lint`` with two processes took
-    1.3x the time it took with one (bench/lint_bench.py). Where the load is unknown: :func:`cpu_count`.
+    1.3x the time it took with one (bench/lint_bench.py). Where no load is known: :func:`cpu_count`.
     """
     cpus = cpu_count()
+    now = runnable_now()
+    if now is not None:
+        return max(1, min(cpus, cpus - now))
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # not on this platform
         return cpus
     return max(1, min(cpus, round(cpus - load)))
+
+
+#: Linux's load figures; its 4th field is ``running/total`` (kernel scheduling entities: processes and threads).
+LOADAVG_FILE = "/proc/loadavg"
+
+
+def runnable_now() -> int | None:
+    """How many processes (threads) other than this one are running or waiting for a CPU at this instant
+    (the ``running`` of the 4th field of ``/proc/loadavg``, less this process); ``None`` where it is not known.
+
+    Source: proc(5), ``/proc/loadavg``: "the number of currently runnable kernel scheduling entities".
+    """
+    try:
+        with open(LOADAVG_FILE, "rb") as f:
+            running = f.read().split()[3].split(b"/")[0]
+        return max(0, int(running) - 1)
+    except (OSError, IndexError, ValueError):
+        return None

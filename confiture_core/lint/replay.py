@@ -49,7 +49,6 @@ reads memos; :mod:`confiture_core.lint.memo` writes them.
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import sys
@@ -121,22 +120,25 @@ class Invocation:
         return [os.path.join(f, ".confiture", "lint-cache") for f in folders]
 
 
-def parse_invocation(argv: Sequence[str], env: dict[str, str] | None = None) -> Invocation | None:
-    """The :class:`Invocation` of a command line, or ``None`` when it is not a replayable ``lint`` run.
+def is_lint(argv: Sequence[str]) -> bool:
+    """Whether the command line runs ``confiture lint`` (its command word, after the global options).
 
     :param argv: the arguments after the program name.
-    :param env: the environment (default ``os.environ``).
     """
-    env = dict(os.environ) if env is None else env
+    at = _command(argv)[0]
+    return at >= 0 and argv[at] == "lint"
+
+
+def _command(argv: Sequence[str]) -> tuple[int, str | None, str | None]:
+    """``(index of the command word or -1, --project value, --config value)`` of a command line."""
     project: str | None = None
     config: str | None = None
     i = 0
-    command_at = -1
     while i < len(argv):
         arg = argv[i]
         if arg in _GLOBAL_VALUE_OPTIONS:
             if i + 1 >= len(argv):
-                return None
+                return -1, project, config
             if arg in ("--project", "-C"):
                 project = argv[i + 1]
             elif arg == "--config":
@@ -148,9 +150,19 @@ def parse_invocation(argv: Sequence[str], env: dict[str, str] | None = None) -> 
         elif arg.startswith("--config="):
             config = arg.split("=", 1)[1]
         elif not arg.startswith("-"):
-            command_at = i
-            break
+            return i, project, config
         i += 1
+    return -1, project, config
+
+
+def parse_invocation(argv: Sequence[str], env: dict[str, str] | None = None) -> Invocation | None:
+    """The :class:`Invocation` of a command line, or ``None`` when it is not a replayable ``lint`` run.
+
+    :param argv: the arguments after the program name.
+    :param env: the environment (default ``os.environ``).
+    """
+    env = dict(os.environ) if env is None else env
+    command_at, project, config = _command(argv)
     if command_at < 0 or argv[command_at] != "lint":
         return None
     for arg in argv[command_at + 1:]:
@@ -178,6 +190,8 @@ def parse_invocation(argv: Sequence[str], env: dict[str, str] | None = None) -> 
         ("env", tuple(sorted(env.items()))),  # all of it: a plugin may read any variable
         ("streams", tuple(streams)),
     )
+    import hashlib  # here: a run that is never replayed (--no-cache...) needs none of it
+
     # repr of str/int/bool/None tuples: canonical; only its digest is kept (it may hold passwords)
     digest = hashlib.sha256(repr(doc).encode("utf-8", "surrogatepass")).hexdigest()
     return Invocation(digest, start, config_real)
@@ -238,6 +252,8 @@ def replay(inv: Invocation) -> int | None:
 
 def _decode(data: bytes) -> tuple[str, list[Any], int, list[tuple[int, str]]] | None:
     """``(key, deps, exit_code, [(stream, text)])`` of a memo's bytes, ``None`` when they do not check out."""
+    import hashlib  # imported by parse_invocation already
+
     header = marshal.loads(data)
     if not isinstance(header, dict) or header.get("memo") != MEMO_VERSION:
         return None

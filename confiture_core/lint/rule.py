@@ -171,6 +171,10 @@ class LintRule:
         ``ALTER TABLE`` statement (``ast.AlterTableStmt``) that has a command whose
         ``subtype`` (a :class:`pglast.enums.AlterTableType`) is in this set; other
         statements are not affected (a speed-up for rules that read only some commands).
+    :cvar settings: the keys the rule reads in its ``[lint.<group>]`` and ``[lint.<code or name>]``
+        tables; when every rule a table is for declares them, a key none of them reads is a
+        configuration error (exit 2: a misspelt setting would otherwise be ignored without a word).
+        ``None`` (the default): not declared, the table is not checked.
     """
 
     code: ClassVar[str] = ""
@@ -185,6 +189,7 @@ class LintRule:
     squawk: ClassVar[str | None] = None
     node_types: ClassVar[tuple[type[ast.Node], ...]] = ()
     alter_subtypes: ClassVar[frozenset[int]] = frozenset()
+    settings: ClassVar[frozenset[str] | None] = None
 
     def check(self, statement: Statement, ctx: LintContext) -> Iterator[Violation]:
         """Yield the violations of this rule in ``statement``.
@@ -210,8 +215,8 @@ class LintRule:
     def validate_class(cls) -> None:
         """Check the class attributes.
 
-        :raises TypeError: an empty or malformed code, name, groups, summary, severity, ``node_types``
-            or ``alter_subtypes``.
+        :raises TypeError: an empty or malformed code, name, groups, summary, severity, ``node_types``,
+            ``alter_subtypes`` or ``settings``.
         """
         where = f"{cls.__module__}.{cls.__qualname__}"
         if not _CODE_RE.match(cls.code):
@@ -233,6 +238,10 @@ class LintRule:
                 or not all(isinstance(s, int) and not isinstance(s, bool) for s in subtypes):
             raise TypeError(f"{where}: alter_subtypes must be a set of pglast.enums.AlterTableType members, "
                             f"got {subtypes!r}")
+        keys = cls.settings
+        if keys is not None and (isinstance(keys, str | bytes) or not isinstance(keys, Collection)
+                                 or not all(isinstance(k, str) for k in keys)):
+            raise TypeError(f"{where}: settings must be a set of setting names or None, got {keys!r}")
 
     def violation(
         self,

@@ -16,15 +16,28 @@ class SelectionError(ConfigError):
     """A ``--select``/``--ignore`` item names no rule, group or code (exit 2)."""
 
 
+def _names(rule: type[LintRule], item: str) -> bool:
+    """Whether ``item`` names ``rule`` itself: its code or its dotted name."""
+    return item == rule.name or bool(CODE_RE.fullmatch(item.upper()) and item.upper() == rule.code)
+
+
 def _matches(rule: type[LintRule], item: str) -> bool:
     if item.upper() == "ALL":
         return True
-    if item == rule.name or item in rule.groups:
+    if item in rule.groups or _names(rule, item):
         return True
     up = item.upper()
-    return bool(CODE_RE.fullmatch(up) and up == rule.code) or (
-        len(up) >= 2 and up[0].isalpha() and rule.code.startswith(up) and up != rule.code and up[-1].isdigit()
-    )
+    return len(up) >= 2 and up[0].isalpha() and rule.code.startswith(up) and up != rule.code and up[-1].isdigit()
+
+
+def opt_in_by_name(available: Sequence[type[LintRule]]) -> set[type[LintRule]]:
+    """The rules that only their code or dotted name selects: off by default in a group whose other
+    rules are on by default (``safety.statement-timeout``, CF133, in ``safety``). Selecting such a
+    group or a code prefix runs what running by default runs, no more; ``ALL`` still selects every
+    rule. A pack whose rules are all off by default (``conventions``, ``tenancy``, ``cqrs``) is turned
+    on by its group's name."""
+    on_groups = {g for r in available if r.default_enabled for g in r.groups}
+    return {r for r in available if not r.default_enabled and any(g in on_groups for g in r.groups)}
 
 
 def split_items(values: Iterable[str] | str | None) -> list[str]:
@@ -49,7 +62,8 @@ def select_rules(
     :param available: every known rule class.
     :param select: codes (``CF101``), code prefixes (``CF1``), groups (``safety``),
         dotted names (``safety.concurrent-index``) or ``ALL``; ``None`` or empty:
-        the rules with ``default_enabled`` (the ``safety`` group for built-ins).
+        the rules with ``default_enabled`` (the ``safety`` group for built-ins). A rule of
+        :func:`opt_in_by_name` is selected only by its code, its name or ``ALL``.
     :param ignore: same forms; removed from the selection. Engine codes
         (``CF000``-``CF003``) are accepted and handled by :class:`~confiture_core.lint.engine.Linter`.
     :returns: the selected rule classes, sorted by code.
@@ -65,7 +79,9 @@ def select_rules(
                 f"({', '.join(known_groups)}), a dotted rule name, or ALL"
             )
     if select:
-        chosen = [r for r in available if any(_matches(r, i) for i in select)]
+        by_name = opt_in_by_name(available)
+        chosen = [r for r in available
+                  if any(_names(r, i) or (i.upper() == "ALL" if r in by_name else _matches(r, i)) for i in select)]
     else:
         chosen = [r for r in available if r.default_enabled]
     chosen = [r for r in chosen if not any(_matches(r, i) for i in ignore)]

@@ -19,6 +19,9 @@ DEFAULTS: dict[str, list[str]] = {
     "refresh_functions": ["refresh_{name}", "fn_refresh_{name}"],
 }
 
+#: The keys of ``[lint.cqrs]`` (every cqrs rule's ``settings``: another key is a configuration error).
+SETTINGS = frozenset({*DEFAULTS, "sources"})
+
 
 def _patterns(config: Mapping[str, Any], key: str) -> list[str]:
     value = config.get(key, DEFAULTS[key])

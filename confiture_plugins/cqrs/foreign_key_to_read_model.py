@@ -11,7 +11,7 @@ from confiture_core.lint.astutil import NEW_CONSTRAINT_SUBTYPES, column_constrai
 from confiture_core.lint.rule import LintContext, LintRule, Violation
 from confiture_core.sql import Statement
 
-from ._shared import names
+from ._shared import SETTINGS, names
 
 
 def _foreign_keys(node: ast.Node) -> Iterator[ast.Constraint]:
@@ -28,6 +28,7 @@ def _foreign_keys(node: ast.Node) -> Iterator[ast.Constraint]:
 
 class ForeignKeyToReadModel(LintRule):
     code = "CF401"
+    settings = SETTINGS
     name = "cqrs.foreign-key-to-read-model"
     groups = ("cqrs",)
     default_enabled = False

@@ -11,7 +11,7 @@ from confiture_core.lint.astutil import alter_cmds, column_constraints, created_
 from confiture_core.lint.rule import LintContext, LintRule, TableKey, Violation
 from confiture_core.sql import Statement
 
-from ._shared import names
+from ._shared import SETTINGS, names
 
 
 def _primary_keys(node: ast.Node, key: TableKey) -> bool:
@@ -34,6 +34,7 @@ def _primary_keys(node: ast.Node, key: TableKey) -> bool:
 
 class ReadModelKey(LintRule):
     code = "CF403"
+    settings = SETTINGS
     name = "cqrs.read-model-key"
     groups = ("cqrs",)
     default_enabled = False

@@ -11,11 +11,12 @@ from confiture_core.lint.astutil import created_table, strings
 from confiture_core.lint.rule import LintContext, LintRule, Violation
 from confiture_core.sql import Statement
 
-from ._shared import created_functions, names
+from ._shared import SETTINGS, created_functions, names
 
 
 class ReadModelRefresh(LintRule):
     code = "CF404"
+    settings = SETTINGS
     name = "cqrs.read-model-refresh"
     groups = ("cqrs",)
     default_enabled = False

@@ -10,7 +10,7 @@ from confiture_core.lint.astutil import table_key
 from confiture_core.lint.rule import LintContext, LintRule, Violation
 from confiture_core.sql import Statement
 
-from ._shared import names
+from ._shared import SETTINGS, names
 
 _VERBS: dict[type[ast.Node], str] = {ast.InsertStmt: "INSERT INTO", ast.UpdateStmt: "UPDATE",
                                      ast.DeleteStmt: "DELETE FROM", ast.MergeStmt: "MERGE INTO",
@@ -30,6 +30,7 @@ def _written(node: ast.Node) -> Iterator[ast.RangeVar]:
 
 class ReadModelWrite(LintRule):
     code = "CF402"
+    settings = SETTINGS
     name = "cqrs.read-model-write"
     groups = ("cqrs",)
     default_enabled = False

@@ -11,7 +11,7 @@ from confiture_core.lint.astutil import alter_cmds, created_table, table_key
 from confiture_core.lint.rule import LintContext, LintRule, Violation
 from confiture_core.sql import Statement
 
-from ._shared import Names, called_functions, names
+from ._shared import SETTINGS, Names, called_functions, names
 
 #: ``ALTER TABLE`` commands that change what a read model computes from the table's rows.
 _CHANGING = frozenset({AlterTableType.AT_AddColumn, AlterTableType.AT_DropColumn,
@@ -57,6 +57,7 @@ def _refreshed(statement: Statement, table: str, conv: Names) -> bool:
 
 class StaleReadModel(LintRule):
     code = "CF405"
+    settings = SETTINGS
     name = "cqrs.stale-read-model"
     groups = ("cqrs",)
     severity = "warning"

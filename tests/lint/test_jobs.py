@@ -15,6 +15,7 @@ from confiture_core.lint.engine import Linter
 ])
 def test_idle_cpus(monkeypatch: pytest.MonkeyPatch, cpus: int, load: float, jobs: int) -> None:
     monkeypatch.setattr(pool, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(pool, "runnable_now", lambda: None)  # no instant count: the minute's average
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     assert pool.idle_cpus() == jobs
 
@@ -24,6 +25,7 @@ def test_unknown_load_uses_every_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
         raise OSError("no load average here")
 
     monkeypatch.setattr(pool, "cpu_count", lambda: 4)
+    monkeypatch.setattr(pool, "runnable_now", lambda: None)  # no instant count: the minute's average
     monkeypatch.setattr(os, "getloadavg", unknown)
     assert pool.idle_cpus() == 4
     monkeypatch.delattr(os, "getloadavg")
