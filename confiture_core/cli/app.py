@@ -45,6 +45,8 @@ class App:
         self.output = output
         self._conn: psycopg.Connection[Any] | None = None
         self._url: str | None = None
+        #: why the configured database could not be reached (set by :meth:`server_major_version`)
+        self.unreachable: str | None = None
         output.add_secret(database_url)
 
     @cached_property
@@ -153,10 +155,12 @@ class App:
             self._conn = None
 
     def server_major_version(self) -> int | None:
-        """The connected server's major version, or ``None`` when no database is reachable."""
+        """The connected server's major version, or ``None`` when no database is reachable (then
+        :attr:`unreachable` holds the connection error's one-line message, password scrubbed)."""
         try:
             return self.connect().info.server_version // 10000
-        except ConfitureError:
+        except ConfitureError as exc:
+            self.unreachable = str(exc)
             return None
 
     def applied_versions(self) -> set[int]:

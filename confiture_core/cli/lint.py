@@ -88,16 +88,19 @@ def resolve_pg_version(explicit: int | None, app: Any, lint_cfg: dict[str, Any],
     if explicit is not None:
         return explicit, "--pg-version"
     config = app.config
+    unreached = ""
     if getattr(config, "database_url", None):
         major = app.server_major_version()
         if major is not None:
             return int(major), "the connected server"
+        unreached = "; the configured database was not reached: " + str(getattr(app, "unreachable", None) or
+                                                                       "no connection")
     if "pg_version" in lint_cfg:
         value = lint_cfg["pg_version"]
         if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
             raise ConfigError(f"{where}: [lint] pg_version must be a major version number such as 16")
-        return int(value), "[lint] pg_version"
-    return NEWEST_PG_VERSION, "the default: the newest supported"
+        return int(value), "[lint] pg_version" + unreached
+    return NEWEST_PG_VERSION, "the default: the newest supported" + unreached
 
 
 def _explain(rules: Sequence[type[LintRule]], code: str) -> str:
