@@ -261,8 +261,9 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     if verbosity.verbose():
         out.echo(f"{len(report.files)} file(s) linted, {report.cache_hits} answered from the cache", err=True)
     if skipped and fmt == "text" and not verbosity.quiet():
-        out.echo(f"skipped {len(skipped)} down migration file(s) (*.down.sql) found in folders; "
-                   "--include-down lints them", err=True)
+        # under 80 columns up to 9,999 files: a note must not wrap at a terminal
+        out.echo(f"skipped {len(skipped)} down migration file(s) (*.down.sql); --include-down lints them",
+                 err=True)
     code = 0 if gate.write_baseline is not None else exit_code(report, fail_level)
     recorder = _recorder()
     # replayable: every file came from the cache, the version came from no server, and every plugin
