@@ -51,6 +51,8 @@ DEFAULT_BACKOFF = "1s"
 MAX_BACKOFF_S = 30.0
 #: SQLSTATE of a lock wait that gave up (``lock_not_available``: lock_timeout, NOWAIT)
 LOCK_NOT_AVAILABLE = "55P03"
+#: the transaction-local setting holding the ``lock_timeout`` a batched bound replaced (see SafeApply.bound_texts)
+_SAVED = "confiture.lock_timeout"
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,28 @@ class SafeApply:
                     self._created[key] = created_tables(statements)
                 return self._created[key]
         return frozenset()
+
+    def bound_texts(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The statements that bound the strong statements of a batched message (see :mod:`.body`): the ones
+        sent before them (the current ``lock_timeout`` saved in the transaction-local setting
+        ``confiture.lock_timeout``, then ``SET LOCAL lock_timeout`` to ``[apply] lock_timeout``), and the one
+        sent after them (the saved value put back). Transaction-local (PostgreSQL docs, SET: ``SET LOCAL``;
+        9.28.1 ``set_config``), so a rolled-back migration leaves nothing set; the same bound as
+        :meth:`execute` gives a statement sent alone, with no round trip of its own.
+
+        :raises AssertionError: safe apply bounds nothing (``[apply] lock_timeout = "0"``, or disabled).
+        """
+        assert self.settings.lock_timeout is not None
+        value = self.settings.lock_timeout.replace("'", "''")
+        return ((f"SELECT set_config('{_SAVED}', current_setting('lock_timeout'), true)",
+                 f"SET LOCAL lock_timeout = '{value}'"),
+                (f"SELECT set_config('lock_timeout', current_setting('{_SAVED}'), true)",))
+
+    def timed_out(self, st: Statement, lock: StrongLock | None, exc: BaseException) -> None:
+        """``st`` (bounded by ``lock``, or ``None``) failed with ``exc`` in a batched message: when it is a lock
+        timeout, it is the statement the retry and give-up messages name."""
+        if self.enabled and lock_timed_out(exc):
+            self._last = (st, lock)
 
     def execute(self, m: Migration, st: Statement, transactional: bool,
                 run: Callable[[Statement], psycopg.Cursor[Any]]) -> psycopg.Cursor[Any]:
