@@ -15,7 +15,7 @@ A ``CREATE INDEX CONCURRENTLY`` that failed leaves an INVALID index: it is dropp
 the statement is retried (:mod:`.invalid_indexes`).
 
 ``[apply] lock_timeout = "0"`` leaves the lock wait unbounded and ``retries = 0`` fails at
-the first timeout: both together are the behaviour before safe apply. A migration that sets
+the first timeout: both together are the behaviour before safe apply. A migration file that sets
 ``lock_timeout`` itself keeps its own. Without ``[apply] lock_timeout``, a top-level
 ``lock_timeout`` in the configuration is used for these statements too.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -97,20 +97,9 @@ def lock_timed_out(exc: BaseException | None) -> bool:
     return False
 
 
-def _sets_lock_timeout(m: Migration) -> bool:
-    """Whether one of ``m``'s SQL files sets ``lock_timeout`` itself (then its own value is kept)."""
-    if m.kind != "sql":
-        return False
-    for d in ("up", "down"):
-        if m.path_for(d) is None:
-            continue
-        try:
-            statements = m.sql(d).statements
-        except ConfitureError:
-            continue
-        if any(isinstance(st.node, ast.VariableSetStmt) and st.node.name == "lock_timeout" for st in statements):
-            return True
-    return False
+def _sets_lock_timeout(statements: Sequence[Statement]) -> bool:
+    """Whether ``statements`` (one SQL file) set ``lock_timeout`` themselves (then their own value is kept)."""
+    return any(isinstance(st.node, ast.VariableSetStmt) and st.node.name == "lock_timeout" for st in statements)
 
 
 class SafeApply:
@@ -130,11 +119,11 @@ class SafeApply:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.conn = conn
         self.settings = settings or ApplySettings(None, 0, 0.0)
-        self._created: dict[tuple[int, str], frozenset[str]] = {}
+        #: (version, direction) -> (the file sets lock_timeout itself, the tables it creates)
+        self._files: dict[tuple[int, str], tuple[bool, frozenset[str]]] = {}
         self.enabled = settings is not None
         self.reporter = reporter
         self.sleep = sleep
-        self._own: dict[int, bool] = {}
         self._last: tuple[Statement, StrongLock | None] | None = None
         self._gave_up: str | None = None
 
@@ -147,29 +136,27 @@ class SafeApply:
         lock = strong_lock(st.node)
         if lock is None:
             return None
-        own = self._own.get(m.version)
-        if own is None:
-            own = self._own[m.version] = _sets_lock_timeout(m)
+        own, created = self._file_facts(m, st)
         if own:
             return None
-        created = self._created_in_file(m, st)
         # on tables this migration created no other session waits (they are not visible yet): nothing to bound
         return lock if any(r not in created for r in lock.relations) else None
 
-    def _created_in_file(self, m: Migration, st: Statement) -> frozenset[str]:
-        """The tables created by the file of ``m`` that holds ``st`` (its up or its down file)."""
+    def _file_facts(self, m: Migration, st: Statement) -> tuple[bool, frozenset[str]]:
+        """Of the file of ``m`` that holds ``st`` (its up file, else its down file; the other one is not read):
+        whether it sets ``lock_timeout`` itself, and the tables it creates."""
         if m.kind != "sql":
-            return frozenset()
+            return False, frozenset()
         for d in ("up", "down"):
             if m.path_for(d) is None:
                 continue
             statements = m.sql(d).statements
             if any(x is st for x in statements):
                 key = (m.version, d)
-                if key not in self._created:
-                    self._created[key] = created_tables(statements)
-                return self._created[key]
-        return frozenset()
+                if key not in self._files:
+                    self._files[key] = (_sets_lock_timeout(statements), created_tables(statements))
+                return self._files[key]
+        return False, frozenset()
 
     def bound_texts(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The statements that bound the strong statements of a batched message (see :mod:`.body`): the ones

@@ -122,3 +122,15 @@ def test_error_positions_count_past_the_bound(project: Path, database_url: str, 
     [res] = result.results
     assert res.error is not None and "1_m.up.sql:4: column \"nope\" does not exist [42703]" in res.error, res.error
     assert applied(db) == []
+
+
+def test_the_file_run_decides_whether_it_keeps_its_own_lock_timeout(project: Path, database_url: str,
+                                                                     db: Conn) -> None:
+    """A down file setting lock_timeout does not unbound the up file's strong statements (and `up` does not
+    need to read it)."""
+    db.execute("CREATE TABLE t (id int)")
+    write(project / "migrations", "1_m.up.sql", "ALTER TABLE t ADD COLUMN a int;\nSELECT 1;\n")
+    write(project / "migrations", "1_m.down.sql", "SET lock_timeout = '9s';\nALTER TABLE t DROP COLUMN a;\n")
+    result, trips = apply(project, database_url)
+    assert [r.status for r in result.results] == ["applied"]
+    assert any(t.startswith("SELECT set_config('confiture.lock_timeout'") for t in trips), trips
