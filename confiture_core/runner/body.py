@@ -22,7 +22,6 @@ from .plan import Planner
 from .record import Recorder
 from .retry import SafeApply
 from .session import CommitGuard
-from .strong_locks import StrongLock
 
 Conn = psycopg.Connection[Any]
 
@@ -97,11 +96,11 @@ class Body:
         # without an observer (which measures each statement), a transactional migration's statements go
         # several to a message: one round trip for a run of them
         batching = transactional and self.observer is None
-        # (statement index, the strong lock it takes under [apply] lock_timeout, see .retry)
-        batch: list[tuple[int, StrongLock | None]] = []
+        # (statement index, whether it runs under [apply] lock_timeout, see .retry)
+        batch: list[tuple[int, bool]] = []
         for i, st in enumerate(statements):
             if batching and st.copy_data is None and not isinstance(st.node, ast.TransactionStmt | ast.CopyStmt):
-                batch.append((i, self.safe.bound(m, st) if self.safe is not None and self.safe.enabled else None))
+                batch.append((i, self.safe is not None and self.safe.enabled and self.safe.bounded(m, st)))
                 if len(batch) >= BATCH_STATEMENTS:
                     self._run_batch(m, path, statements, batch)
                     batch = []
@@ -141,27 +140,27 @@ class Body:
             self._run_batch(m, path, statements, batch)
 
     def _run_batch(self, m: Migration, path: Any, statements: Sequence[Statement],
-                   batch: list[tuple[int, StrongLock | None]]) -> None:
-        """Run ``statements[i]`` for each ``(i, lock)`` of ``batch`` in one simple-protocol message (one round
+                   batch: list[tuple[int, bool]]) -> None:
+        """Run ``statements[i]`` for each ``(i, bounded)`` of ``batch`` in one simple-protocol message (one round
         trip), in the current transaction; PostgreSQL returns one result per statement, so the first failed
         result says which statement failed, and its error position is made relative to that statement.
 
-        A run of statements with a ``lock`` (a strong lock, bounded by ``[apply] lock_timeout``) is wrapped,
-        in the same message, in the statements of :meth:`SafeApply.bound_texts`.
+        A run of ``bounded`` statements (a strong lock, under ``[apply] lock_timeout``) is wrapped, in the
+        same message, in the statements of :meth:`SafeApply.bound_texts`.
 
         :raises MigrationFailed: a statement failed; the message names the file and line.
         """
-        # (text, the index of its statement and its lock; None for the bound's own statements)
-        parts: list[tuple[str, tuple[int, StrongLock | None] | None]] = []
-        bounded = False
-        for i, lock in batch:
-            if (lock is not None) != bounded:
+        # (text, the index of its statement and whether it is bounded; None for the bound's own statements)
+        parts: list[tuple[str, tuple[int, bool] | None]] = []
+        inside = False
+        for i, bounded in batch:
+            if bounded != inside:
                 assert self.safe is not None
                 start, restore = self.safe.bound_texts()
-                parts.extend((text, None) for text in (start if lock is not None else restore))
-                bounded = lock is not None
-            parts.append((statements[i].sql, (i, lock)))
-        if bounded:
+                parts.extend((text, None) for text in (start if bounded else restore))
+                inside = bounded
+            parts.append((statements[i].sql, (i, bounded)))
+        if inside:
             assert self.safe is not None
             parts.extend((text, None) for text in self.safe.bound_texts()[1])
         if len(parts) == 1:
@@ -179,10 +178,9 @@ class Body:
                 exc = errors.error_from_result(res, encoding=conn.info.encoding)
                 # the bound's own statements do not fail on their own (the setting is validated): were one
                 # to, the error is shown at the statement it bounds
-                which = parts[k][1] or next((p for _, p in parts[k:] if p), None) or (batch[-1][0], None)
-                i, lock = which
+                i, bounded = parts[k][1] or next((p for _, p in parts[k:] if p), None) or batch[-1]
                 if self.safe is not None:
-                    self.safe.timed_out(statements[i], lock, exc)
+                    self.safe.timed_out(statements[i], bounded, exc)
                 message = self._statement_error(m, path, statements, i, exc, True,
                                                 offset if parts[k][1] else 0)
                 raise MigrationFailed(message, recorded=False) from exc
@@ -197,7 +195,7 @@ class Body:
             self._execute(statements[i])
         except psycopg.Error as exc:
             if self.safe is not None:
-                self.safe.timed_out(statements[i], None, exc)
+                self.safe.timed_out(statements[i], False, exc)
             raise MigrationFailed(self._statement_error(m, path, statements, i, exc, True)) from exc
 
     def _run_python(self, m: Migration, direction: Direction, transactional: bool, conn: Any) -> None:

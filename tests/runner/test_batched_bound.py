@@ -134,3 +134,31 @@ def test_the_file_run_decides_whether_it_keeps_its_own_lock_timeout(project: Pat
     result, trips = apply(project, database_url)
     assert [r.status for r in result.results] == ["applied"]
     assert any(t.startswith("SELECT set_config('confiture.lock_timeout'") for t in trips), trips
+
+
+def test_strong_statement_naming_no_relation_is_bounded_too(project: Path, database_url: str, db: Conn) -> None:
+    """DROP TRIGGER ... ON t takes ACCESS EXCLUSIVE on t though its syntax tree holds no relation node: it is
+    bounded like any strong statement (it used to wait without bound)."""
+    db.execute("CREATE TABLE t (id int); CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS "
+               "$$ BEGIN RETURN NEW; END $$; CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()")
+    configure(project, database_url, 'lock_timeout = "200ms"\nretries = 0')
+    write(project / "migrations", "1_m.up.sql", "SELECT 1;\nDROP TRIGGER tr ON t;\n")
+    rec = Recording()
+    r = runner(project, database_url, rec)
+    with reader(database_url, "t", None):
+        result = r.up()
+    r.conn.close()
+    [res] = result.results
+    assert res.status == "failed" and res.error is not None
+    assert "1_m.up.sql:2: canceling statement due to lock timeout [55P03]" in res.error, res.error
+    assert "the sessions in the way are not known" in res.error, res.error
+
+
+def test_strong_statements_on_a_table_the_file_creates_stay_batched(project: Path, database_url: str,
+                                                                     db: Conn) -> None:
+    write(project / "migrations", "1_m.up.sql", "CREATE TABLE n (id int);\nALTER TABLE n ADD COLUMN a int;\n"
+          "CREATE INDEX ON n (a);\nINSERT INTO n VALUES (1, 2);\n")
+    result, trips = apply(project, database_url)
+    assert [r.status for r in result.results] == ["applied"]
+    first = next(i for i, t in enumerate(trips) if t.endswith("BEGIN"))
+    assert len(trips[first:-2]) == 3, trips
