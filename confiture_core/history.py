@@ -128,16 +128,33 @@ class History:
         error: str | None = None,
     ) -> None:
         """Insert or replace the row of ``version``."""
-        self.conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (version, name, checksum, execution_ms, success, kind, error, applied_by) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, session_user) "
-                "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
-                "applied_at = now(), execution_ms = EXCLUDED.execution_ms, applied_by = session_user, "
-                "success = EXCLUDED.success, kind = EXCLUDED.kind, error = EXCLUDED.error"
-            ).format(self.ident),
-            [version, name, checksum, execution_ms, success, kind, error],
-        )
+        self.conn.execute(self._record_sql([sql.Placeholder()] * 7),
+                          [version, name, checksum, execution_ms, success, kind, error])
+
+    def record_statement(
+        self,
+        version: int,
+        name: str,
+        checksum: str | None,
+        execution_ms: float,
+        success: bool,
+        *,
+        kind: str = "migration",
+        error: str | None = None,
+    ) -> str:
+        """The statement :meth:`record` runs, its values as literals (no parameter): to send in a
+        simple-protocol message with other statements (the runner sends it with the ``COMMIT``)."""
+        values = [version, name, checksum, execution_ms, success, kind, error]
+        return self._record_sql([sql.Literal(v) for v in values]).as_string(self.conn)
+
+    def _record_sql(self, values: list[sql.Composable]) -> sql.Composed:
+        return sql.SQL(
+            "INSERT INTO {} (version, name, checksum, execution_ms, success, kind, error, applied_by) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, session_user) "
+            "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
+            "applied_at = now(), execution_ms = EXCLUDED.execution_ms, applied_by = session_user, "
+            "success = EXCLUDED.success, kind = EXCLUDED.kind, error = EXCLUDED.error"
+        ).format(self.ident, *values)
 
     def delete(self, version: int) -> None:
         """Remove the row of ``version``."""

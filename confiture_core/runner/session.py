@@ -237,6 +237,7 @@ class Session:
     def __init__(self, conn: Conn, config: Config) -> None:
         self.conn = conn
         self.config = config
+        self._reset: str | None = None
 
     def reset(self) -> None:
         """Reset session state a migration may have changed, keeping the advisory lock.
@@ -250,6 +251,12 @@ class Session:
         riders_of(self.conn).add(self._reset_statement())
 
     def _reset_statement(self) -> str:
+        """The reset and the timeouts as one string (composed once: the same before every migration)."""
+        if self._reset is None:
+            self._reset = self._compose_reset()
+        return self._reset
+
+    def _compose_reset(self) -> str:
         return sql.SQL("; ").join([
             sql.SQL("RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; "
                     "DISCARD PLANS; DISCARD SEQUENCES"),
