@@ -140,9 +140,10 @@ class CommitGuard:
 class Riders:
     """Statements waiting to ride with the runner's next ``BEGIN`` or ``COMMIT`` on one connection.
 
-    Two kinds: SQL text (no parameters), joined into the next simple-protocol message; and calls that
-    send statements with parameters (a tracking row), sent with the ``COMMIT`` in one pipeline (psycopg's
-    pipeline mode: one round trip for all of them, PostgreSQL docs "Pipeline Mode").
+    Two kinds: SQL text (no parameters: the session reset, an applied migration's tracking row with its
+    values as literals), joined into the next simple-protocol message; and calls that send statements with
+    parameters, sent with the ``COMMIT`` in one pipeline (psycopg's pipeline mode: one round trip for all of
+    them, PostgreSQL docs "Pipeline Mode").
 
     :param conn: the runner's connection.
     """
