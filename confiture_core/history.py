@@ -127,9 +127,9 @@ class History:
         kind: str = "migration",
         error: str | None = None,
     ) -> None:
-        """Insert or replace the row of ``version``."""
-        self.conn.execute(self._record_sql([sql.Placeholder()] * 7),
-                          [version, name, checksum, execution_ms, success, kind, error])
+        """Insert or replace the row of ``version`` (the statement of :meth:`record_statement`)."""
+        self.conn.execute(self.record_statement(version, name, checksum, execution_ms, success, kind=kind,
+                                                error=error))
 
     def record_statement(
         self,
@@ -142,19 +142,17 @@ class History:
         kind: str = "migration",
         error: str | None = None,
     ) -> str:
-        """The statement :meth:`record` runs, its values as literals (no parameter): to send in a
-        simple-protocol message with other statements (the runner sends it with the ``COMMIT``)."""
+        """The statement inserting or replacing the row of ``version``, its values as literals (no parameter):
+        it can also be sent in a simple-protocol message with other statements (the runner sends it with the
+        ``COMMIT``)."""
         values = [version, name, checksum, execution_ms, success, kind, error]
-        return self._record_sql([sql.Literal(v) for v in values]).as_string(self.conn)
-
-    def _record_sql(self, values: list[sql.Composable]) -> sql.Composed:
         return sql.SQL(
             "INSERT INTO {} (version, name, checksum, execution_ms, success, kind, error, applied_by) "
             "VALUES ({}, {}, {}, {}, {}, {}, {}, session_user) "
             "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
             "applied_at = now(), execution_ms = EXCLUDED.execution_ms, applied_by = session_user, "
             "success = EXCLUDED.success, kind = EXCLUDED.kind, error = EXCLUDED.error"
-        ).format(self.ident, *values)
+        ).format(self.ident, *[sql.Literal(v) for v in values]).as_string(self.conn)
 
     def delete(self, version: int) -> None:
         """Remove the row of ``version``."""

@@ -7,11 +7,26 @@ from typing import Any
 
 import psycopg
 
+from confiture_core.runner import RunResult
+
 from ..conftest import write
 from .test_retry import Recording, configure, reader, runner
 from .test_round_trips import applied, apply
 
 Conn = psycopg.Connection[Any]
+
+
+def up_while_read(project: Path, url: str, table: str, hold_s: float | None) -> tuple[RunResult, list[str], int]:
+    """``up`` in process while another session reads ``table`` (see :func:`reader`); the result, the warnings,
+    the reader's pid."""
+    rec = Recording()
+    r = runner(project, url, rec)
+    try:
+        with reader(url, table, hold_s) as pid:
+            result = r.up()
+    finally:
+        r.conn.close()
+    return result, rec.warnings, pid
 
 
 def test_bounded_statements_cost_no_round_trip(project: Path, database_url: str, db: Conn) -> None:
@@ -63,14 +78,10 @@ def test_lock_timeout_in_a_batch_names_the_statement_and_is_retried(project: Pat
     write(project / "migrations", "1_m.up.sql",
           "UPDATE counter SET n = n + 1;\nALTER TABLE u ADD COLUMN c int;\n\nALTER TABLE t ADD COLUMN c int;\n"
           "UPDATE counter SET n = n + 10;\n")
-    rec = Recording()
-    r = runner(project, database_url, rec)
-    with reader(database_url, "t", 1.0):
-        result = r.up()
-    r.conn.close()
-    assert [x.status for x in result.results] == ["applied"], rec.warnings
-    assert rec.warnings and all("gave up waiting for ACCESS EXCLUSIVE on t (lock_timeout 300ms) at ALTER at line 4; "
-                                "the migration's transaction was rolled back" in w for w in rec.warnings), rec.warnings
+    result, warnings, _ = up_while_read(project, database_url, "t", 1.0)
+    assert [x.status for x in result.results] == ["applied"], warnings
+    assert warnings and all("gave up waiting for ACCESS EXCLUSIVE on t (lock_timeout 300ms) at ALTER at line 4; "
+                                "the migration's transaction was rolled back" in w for w in warnings), warnings
     assert db.execute("SELECT n FROM counter").fetchone() == (11,)
 
 
@@ -79,17 +90,13 @@ def test_giving_up_in_a_batch_names_the_line_and_the_blocker(project: Path, data
     configure(project, database_url, 'lock_timeout = "200ms"\nretries = 1\nretry_backoff = "100ms"')
     write(project / "migrations", "1_m.up.sql",
           "CREATE TABLE other (id int);\nSELECT 1;\nALTER TABLE t\n  ADD COLUMN c int;\nSELECT 2;\n")
-    rec = Recording()
-    r = runner(project, database_url, rec)
-    with reader(database_url, "t", None) as pid:
-        result = r.up()
-    r.conn.close()
+    result, warnings, pid = up_while_read(project, database_url, "t", None)
     [res] = result.results
     assert res.status == "failed" and res.error is not None
     assert "1_m.up.sql:3: canceling statement due to lock timeout [55P03]" in res.error, res.error
     assert "gave up after 2 attempt(s)" in res.error and f"blocked by pid {pid}" in res.error, res.error
     assert ("attempt 1 of 2 gave up waiting for ACCESS EXCLUSIVE on t (lock_timeout 200ms) at ALTER at line 3"
-            in rec.warnings[0]), rec.warnings
+            in warnings[0]), warnings
     assert db.execute("SELECT to_regclass('other')").fetchone() == (None,)
 
 
@@ -143,11 +150,7 @@ def test_strong_statement_naming_no_relation_is_bounded_too(project: Path, datab
                "$$ BEGIN RETURN NEW; END $$; CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()")
     configure(project, database_url, 'lock_timeout = "200ms"\nretries = 0')
     write(project / "migrations", "1_m.up.sql", "SELECT 1;\nDROP TRIGGER tr ON t;\n")
-    rec = Recording()
-    r = runner(project, database_url, rec)
-    with reader(database_url, "t", None):
-        result = r.up()
-    r.conn.close()
+    result, _, _ = up_while_read(project, database_url, "t", None)
     [res] = result.results
     assert res.status == "failed" and res.error is not None
     assert "1_m.up.sql:2: canceling statement due to lock timeout [55P03]" in res.error, res.error
