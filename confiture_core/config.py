@@ -32,6 +32,7 @@ Example ``confiture.toml``::
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -233,10 +234,18 @@ def scrub(text: str, url: str | None) -> str:
     """Remove every occurrence of ``url``'s password (and the URL itself) from ``text``."""
     if not url:
         return text
-    text = text.replace(url, redact_url(url))
-    for pw in sorted(_password_forms(url), key=len, reverse=True):
+    shown, forms = _scrub_plan(url)
+    text = text.replace(url, shown)
+    for pw in forms:
         text = text.replace(pw, "***")
     return text
+
+
+@functools.lru_cache(maxsize=16)
+def _scrub_plan(url: str) -> tuple[str, tuple[str, ...]]:
+    """``url`` redacted, and its password's spellings longest first: worked out once per URL (every line the
+    CLI writes is scrubbed, twice per migration during ``migrate up``)."""
+    return redact_url(url), tuple(sorted(_password_forms(url), key=len, reverse=True))
 
 
 def _refuse_not_a_file(path: Path) -> None:

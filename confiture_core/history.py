@@ -127,17 +127,32 @@ class History:
         kind: str = "migration",
         error: str | None = None,
     ) -> None:
-        """Insert or replace the row of ``version``."""
-        self.conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (version, name, checksum, execution_ms, success, kind, error, applied_by) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, session_user) "
-                "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
-                "applied_at = now(), execution_ms = EXCLUDED.execution_ms, applied_by = session_user, "
-                "success = EXCLUDED.success, kind = EXCLUDED.kind, error = EXCLUDED.error"
-            ).format(self.ident),
-            [version, name, checksum, execution_ms, success, kind, error],
-        )
+        """Insert or replace the row of ``version`` (the statement of :meth:`record_statement`)."""
+        self.conn.execute(self.record_statement(version, name, checksum, execution_ms, success, kind=kind,
+                                                error=error))
+
+    def record_statement(
+        self,
+        version: int,
+        name: str,
+        checksum: str | None,
+        execution_ms: float,
+        success: bool,
+        *,
+        kind: str = "migration",
+        error: str | None = None,
+    ) -> str:
+        """The statement inserting or replacing the row of ``version``, its values as literals (no parameter):
+        it can also be sent in a simple-protocol message with other statements (the runner sends it with the
+        ``COMMIT``)."""
+        values = [version, name, checksum, execution_ms, success, kind, error]
+        return sql.SQL(
+            "INSERT INTO {} (version, name, checksum, execution_ms, success, kind, error, applied_by) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, session_user) "
+            "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
+            "applied_at = now(), execution_ms = EXCLUDED.execution_ms, applied_by = session_user, "
+            "success = EXCLUDED.success, kind = EXCLUDED.kind, error = EXCLUDED.error"
+        ).format(self.ident, *[sql.Literal(v) for v in values]).as_string(self.conn)
 
     def delete(self, version: int) -> None:
         """Remove the row of ``version``."""

@@ -23,7 +23,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
@@ -43,10 +43,21 @@ def shown(path: Path | None) -> str:
         return "-"
     try:
         # the folder resolved, not the name: a symbolic link is shown as listed (and a loop cannot raise)
-        full = path.parent.resolve() / path.name if path.name else path.resolve()
-        return str(full.relative_to(Path.cwd().resolve()))
+        cwd = os.getcwd()
+        full = _resolved(cwd, str(path.parent)) / path.name if path.name else path.resolve()
+        return str(full.relative_to(_resolved(cwd, cwd)))
     except (ValueError, OSError, RuntimeError):
         return str(path)
+
+
+@lru_cache(maxsize=64)
+def _resolved(cwd: str, folder: str) -> Path:
+    """``folder`` resolved from ``cwd`` (once per pair: a run shows the files of one or two folders, once per
+    migration parsed).
+
+    :raises OSError, RuntimeError: as :meth:`Path.resolve`.
+    """
+    return (Path(cwd) / folder).resolve()
 
 
 def normalized_bytes(data: bytes) -> bytes:

@@ -38,8 +38,9 @@ class RichReporter:
         self.direction = direction
         if self.changes_database:
             self.output.run_tally = (direction, 0)
-        console = self.output.console
-        if total >= self.BAR_THRESHOLD and console.is_terminal and not verbosity.quiet():
+        if total >= self.BAR_THRESHOLD and not verbosity.quiet() and not self.output.plain() \
+                and self.output.console.is_terminal:
+            console = self.output.console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
             from rich.table import Column
 

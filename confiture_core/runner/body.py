@@ -96,12 +96,11 @@ class Body:
         # without an observer (which measures each statement), a transactional migration's statements go
         # several to a message: one round trip for a run of them
         batching = transactional and self.observer is None
-        batch: list[int] = []
+        # (statement index, whether it runs under [apply] lock_timeout, see .retry)
+        batch: list[tuple[int, bool]] = []
         for i, st in enumerate(statements):
-            # a statement taking a strong lock runs alone, under [apply] lock_timeout (see .retry)
-            if batching and st.copy_data is None and not isinstance(st.node, ast.TransactionStmt | ast.CopyStmt) \
-                    and (self.safe is None or self.safe.bound(m, st) is None):
-                batch.append(i)
+            if batching and st.copy_data is None and not isinstance(st.node, ast.TransactionStmt | ast.CopyStmt):
+                batch.append((i, self.safe is not None and self.safe.enabled and self.safe.bounded(m, st)))
                 if len(batch) >= BATCH_STATEMENTS:
                     self._run_batch(m, path, statements, batch)
                     batch = []
@@ -140,30 +139,52 @@ class Body:
         if batch:
             self._run_batch(m, path, statements, batch)
 
-    def _run_batch(self, m: Migration, path: Any, statements: Sequence[Statement], batch: list[int]) -> None:
-        """Run ``statements[i]`` for each ``i`` of ``batch`` in one simple-protocol message (one round trip), in
-        the current transaction; PostgreSQL returns one result per statement, so the first failed result says
-        which statement failed, and its error position is made relative to that statement.
+    def _run_batch(self, m: Migration, path: Any, statements: Sequence[Statement],
+                   batch: list[tuple[int, bool]]) -> None:
+        """Run ``statements[i]`` for each ``(i, bounded)`` of ``batch`` in one simple-protocol message (one round
+        trip), in the current transaction; PostgreSQL returns one result per statement, so the first failed
+        result says which statement failed, and its error position is made relative to that statement.
+
+        A run of ``bounded`` statements (a strong lock, under ``[apply] lock_timeout``) is wrapped, in the
+        same message, in the statements of :meth:`SafeApply.bound_texts`.
 
         :raises MigrationFailed: a statement failed; the message names the file and line.
         """
-        if len(batch) == 1:
-            self._run_one(m, path, statements, batch[0])
+        # (text, the index of its statement and whether it is bounded; None for the bound's own statements)
+        parts: list[tuple[str, tuple[int, bool] | None]] = []
+        inside = False
+        for i, bounded in batch:
+            if bounded != inside:
+                assert self.safe is not None
+                start, restore = self.safe.bound_texts()
+                parts.extend((text, None) for text in (start if bounded else restore))
+                inside = bounded
+            parts.append((statements[i].sql, (i, bounded)))
+        if inside:
+            assert self.safe is not None
+            parts.extend((text, None) for text in self.safe.bound_texts()[1])
+        if len(parts) == 1:
+            self._run_one(m, path, statements, batch[0][0])
             return
         from psycopg import errors, generators
 
-        texts = [statements[i].sql for i in batch]
         conn = self.conn
         with conn.lock:
-            conn.pgconn.send_query(_SEPARATOR.join(texts).encode())
+            conn.pgconn.send_query(_SEPARATOR.join(text for text, _ in parts).encode())
             results = conn.wait(generators.execute(conn.pgconn))
         offset = 0
         for k, res in enumerate(results):
             if res.status == pq.ExecStatus.FATAL_ERROR:
                 exc = errors.error_from_result(res, encoding=conn.info.encoding)
-                message = self._statement_error(m, path, statements, batch[k], exc, True, offset)
+                # the bound's own statements do not fail on their own (the setting is validated): were one
+                # to, the error is shown at the statement it bounds
+                i, bounded = parts[k][1] or next((p for _, p in parts[k:] if p), None) or batch[-1]
+                if self.safe is not None:
+                    self.safe.timed_out(statements[i], bounded, exc)
+                message = self._statement_error(m, path, statements, i, exc, True,
+                                                offset if parts[k][1] else 0)
                 raise MigrationFailed(message, recorded=False) from exc
-            offset += len(texts[k]) + len(_SEPARATOR)
+            offset += len(parts[k][0]) + len(_SEPARATOR)
 
     def _run_one(self, m: Migration, path: Any, statements: Sequence[Statement], i: int) -> None:
         """Run ``statements[i]`` on its own, in the current transaction.
@@ -173,6 +194,8 @@ class Body:
         try:
             self._execute(statements[i])
         except psycopg.Error as exc:
+            if self.safe is not None:
+                self.safe.timed_out(statements[i], False, exc)
             raise MigrationFailed(self._statement_error(m, path, statements, i, exc, True)) from exc
 
     def _run_python(self, m: Migration, direction: Direction, transactional: bool, conn: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 import psycopg
@@ -54,8 +53,9 @@ class Recorder:
         :raises MigrationFailed: the tracking table is gone (the message says what dropped it).
         """
         if defer and direction == "up" and not backfills:
-            riders_of(self.conn).add_call(partial(self.history.record, m.version, m.name, m.checksum,
-                                                  (time.perf_counter() - t0) * 1000, True))
+            # SQL text with literals: it rides in the COMMIT's simple-protocol message (no pipeline needed)
+            riders_of(self.conn).add(self.history.record_statement(m.version, m.name, m.checksum,
+                                                                   (time.perf_counter() - t0) * 1000, True))
             return
         try:
             if direction == "up":

@@ -15,7 +15,7 @@ A ``CREATE INDEX CONCURRENTLY`` that failed leaves an INVALID index: it is dropp
 the statement is retried (:mod:`.invalid_indexes`).
 
 ``[apply] lock_timeout = "0"`` leaves the lock wait unbounded and ``retries = 0`` fails at
-the first timeout: both together are the behaviour before safe apply. A migration that sets
+the first timeout: both together are the behaviour before safe apply. A migration file that sets
 ``lock_timeout`` itself keeps its own. Without ``[apply] lock_timeout``, a top-level
 ``lock_timeout`` in the configuration is used for these statements too.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,10 +36,11 @@ from ..blockers import Blocker, holders
 from ..config import DEFAULT_STRONG_LOCK_TIMEOUT, Config, duration_ms
 from ..errors import ConfitureError
 from ..migrations import Migration
+from ..risk import MODES
 from ..sql import Statement
 from .events import Reporter
 from .invalid_indexes import concurrent_index, drop, find_invalid
-from .strong_locks import StrongLock, created_tables, relations, strong_lock
+from .strong_locks import StrongLock, mode_of, relations, strong_lock
 
 Conn = psycopg.Connection[Any]
 T = TypeVar("T")
@@ -51,6 +52,10 @@ DEFAULT_BACKOFF = "1s"
 MAX_BACKOFF_S = 30.0
 #: SQLSTATE of a lock wait that gave up (``lock_not_available``: lock_timeout, NOWAIT)
 LOCK_NOT_AVAILABLE = "55P03"
+#: the transaction-local setting holding the ``lock_timeout`` a batched bound replaced (see SafeApply.bound_texts)
+_SAVED = "confiture.lock_timeout"
+#: the weakest mode bounded (SHARE conflicts with ROW EXCLUSIVE: writers queue behind it; see .strong_locks)
+_SHARE = MODES.index("SHARE")
 
 
 @dataclass(frozen=True)
@@ -95,20 +100,9 @@ def lock_timed_out(exc: BaseException | None) -> bool:
     return False
 
 
-def _sets_lock_timeout(m: Migration) -> bool:
-    """Whether one of ``m``'s SQL files sets ``lock_timeout`` itself (then its own value is kept)."""
-    if m.kind != "sql":
-        return False
-    for d in ("up", "down"):
-        if m.path_for(d) is None:
-            continue
-        try:
-            statements = m.sql(d).statements
-        except ConfitureError:
-            continue
-        if any(isinstance(st.node, ast.VariableSetStmt) and st.node.name == "lock_timeout" for st in statements):
-            return True
-    return False
+def _sets_lock_timeout(statements: Sequence[Statement]) -> bool:
+    """Whether ``statements`` (one SQL file) set ``lock_timeout`` themselves (then their own value is kept)."""
+    return any(isinstance(st.node, ast.VariableSetStmt) and st.node.name == "lock_timeout" for st in statements)
 
 
 class SafeApply:
@@ -128,46 +122,66 @@ class SafeApply:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.conn = conn
         self.settings = settings or ApplySettings(None, 0, 0.0)
-        self._created: dict[tuple[int, str], frozenset[str]] = {}
+        #: (version, direction) -> whether that file sets lock_timeout itself
+        self._own: dict[tuple[int, str], bool] = {}
         self.enabled = settings is not None
         self.reporter = reporter
         self.sleep = sleep
-        self._own: dict[int, bool] = {}
         self._last: tuple[Statement, StrongLock | None] | None = None
         self._gave_up: str | None = None
 
     # ----------------------------------------------------------------- one statement
 
-    def bound(self, m: Migration, st: Statement) -> StrongLock | None:
-        """The strong lock ``st`` takes when it is to run under ``[apply] lock_timeout``, else ``None``."""
+    def bounded(self, m: Migration, st: Statement) -> bool:
+        """Whether ``st`` runs under ``[apply] lock_timeout``: it takes SHARE or stronger on a table (the modes
+        of :mod:`.strong_locks`; the relations it names are read only if it times out) and the file that
+        holds it does not set ``lock_timeout`` itself. A table the same file created is not told apart (no
+        other session can wait for it before the commit, so the bound is harmless; in a file run outside a
+        transaction, other sessions can)."""
         if self.settings.lock_timeout is None:
-            return None
-        lock = strong_lock(st.node)
-        if lock is None:
-            return None
-        own = self._own.get(m.version)
-        if own is None:
-            own = self._own[m.version] = _sets_lock_timeout(m)
-        if own:
-            return None
-        created = self._created_in_file(m, st)
-        # on tables this migration created no other session waits (they are not visible yet): nothing to bound
-        return lock if any(r not in created for r in lock.relations) else None
+            return False
+        mode = mode_of(st.node)
+        if mode is None or MODES.index(mode) < _SHARE:
+            return False
+        return not self._sets_own(m, st)
 
-    def _created_in_file(self, m: Migration, st: Statement) -> frozenset[str]:
-        """The tables created by the file of ``m`` that holds ``st`` (its up or its down file)."""
+    def _sets_own(self, m: Migration, st: Statement) -> bool:
+        """Whether the file of ``m`` that holds ``st`` (its up file, else its down file; the other one is not
+        read) sets ``lock_timeout`` itself."""
         if m.kind != "sql":
-            return frozenset()
+            return False
         for d in ("up", "down"):
             if m.path_for(d) is None:
                 continue
             statements = m.sql(d).statements
             if any(x is st for x in statements):
                 key = (m.version, d)
-                if key not in self._created:
-                    self._created[key] = created_tables(statements)
-                return self._created[key]
-        return frozenset()
+                if key not in self._own:
+                    self._own[key] = _sets_lock_timeout(statements)
+                return self._own[key]
+        return False
+
+    def bound_texts(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The statements that bound the strong statements of a batched message (see :mod:`.body`): the ones
+        sent before them (the current ``lock_timeout`` saved in the transaction-local setting
+        ``confiture.lock_timeout``, then ``SET LOCAL lock_timeout`` to ``[apply] lock_timeout``), and the one
+        sent after them (the saved value put back). Transaction-local (PostgreSQL docs, SET: ``SET LOCAL``;
+        9.28.1 ``set_config``), so a rolled-back migration leaves nothing set; the same bound as
+        :meth:`execute` gives a statement sent alone, with no round trip of its own.
+
+        :raises AssertionError: safe apply bounds nothing (``[apply] lock_timeout = "0"``, or disabled).
+        """
+        assert self.settings.lock_timeout is not None
+        value = self.settings.lock_timeout.replace("'", "''")
+        return ((f"SELECT set_config('{_SAVED}', current_setting('lock_timeout'), true)",
+                 f"SET LOCAL lock_timeout = '{value}'"),
+                (f"SELECT set_config('lock_timeout', current_setting('{_SAVED}'), true)",))
+
+    def timed_out(self, st: Statement, bounded: bool, exc: BaseException) -> None:
+        """``st`` (run under ``[apply] lock_timeout`` if ``bounded``) failed with ``exc`` in a batched message:
+        when it is a lock timeout, it is the statement the retry and give-up messages name."""
+        if self.enabled and lock_timed_out(exc):
+            self._last = (st, strong_lock(st.node) if bounded else None)
 
     def execute(self, m: Migration, st: Statement, transactional: bool,
                 run: Callable[[Statement], psycopg.Cursor[Any]]) -> psycopg.Cursor[Any]:
@@ -179,7 +193,7 @@ class SafeApply:
         """
         if not self.enabled:
             return run(st)
-        lock = self.bound(m, st)
+        bounded = self.bounded(m, st)
         attempt = 1
         started = time.monotonic()
         built = concurrent_index(st) if not transactional else None
@@ -187,11 +201,11 @@ class SafeApply:
             try:
                 if attempt > 1 and built is not None:  # the INVALID index the last attempt left
                     drop(self.conn, find_invalid(self.conn, [built]))
-                return self._run_bounded(st, lock, transactional, run)
+                return self._run_bounded(st, bounded, transactional, run)
             except psycopg.Error as exc:
                 if not lock_timed_out(exc):
                     raise
-                self._last = (st, lock)
+                self._last = (st, strong_lock(st.node) if bounded else None)
                 if transactional or self.conn.closed or attempt > self.settings.retries:
                     if not transactional:
                         self._give_up(m, attempt, started)
@@ -199,9 +213,9 @@ class SafeApply:
                 self._wait(m, attempt, f"{st.sql.split()[0].upper()} at line {st.line}")
                 attempt += 1
 
-    def _run_bounded(self, st: Statement, lock: StrongLock | None, transactional: bool,
+    def _run_bounded(self, st: Statement, bounded: bool, transactional: bool,
                      run: Callable[[Statement], psycopg.Cursor[Any]]) -> psycopg.Cursor[Any]:
-        if lock is None:
+        if not bounded:
             return run(st)
         local = transactional
         row = self.conn.execute("SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, %s)",
@@ -263,6 +277,8 @@ class SafeApply:
 
     def _who(self) -> str:
         found = self.blockers()
+        if not found and self._last is not None and self._last[1] is not None and not self._last[1].relations:
+            return "the sessions in the way are not known (the statement names no table Confiture can look up)"
         if not found:
             return "no session holds a conflicting lock any more"
         return "blocked by " + "; ".join(b.describe() for b in found)

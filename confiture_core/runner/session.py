@@ -140,9 +140,10 @@ class CommitGuard:
 class Riders:
     """Statements waiting to ride with the runner's next ``BEGIN`` or ``COMMIT`` on one connection.
 
-    Two kinds: SQL text (no parameters), joined into the next simple-protocol message; and calls that
-    send statements with parameters (a tracking row), sent with the ``COMMIT`` in one pipeline (psycopg's
-    pipeline mode: one round trip for all of them, PostgreSQL docs "Pipeline Mode").
+    Two kinds: SQL text (no parameters: the session reset, an applied migration's tracking row with its
+    values as literals), joined into the next simple-protocol message; and calls that send statements with
+    parameters, sent with the ``COMMIT`` in one pipeline (psycopg's pipeline mode: one round trip for all of
+    them, PostgreSQL docs "Pipeline Mode").
 
     :param conn: the runner's connection.
     """
@@ -237,6 +238,7 @@ class Session:
     def __init__(self, conn: Conn, config: Config) -> None:
         self.conn = conn
         self.config = config
+        self._reset: str | None = None
 
     def reset(self) -> None:
         """Reset session state a migration may have changed, keeping the advisory lock.
@@ -250,6 +252,12 @@ class Session:
         riders_of(self.conn).add(self._reset_statement())
 
     def _reset_statement(self) -> str:
+        """The reset and the timeouts as one string (composed once: the same before every migration)."""
+        if self._reset is None:
+            self._reset = self._compose_reset()
+        return self._reset
+
+    def _compose_reset(self) -> str:
         return sql.SQL("; ").join([
             sql.SQL("RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; "
                     "DISCARD PLANS; DISCARD SEQUENCES"),
