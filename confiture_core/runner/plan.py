@@ -291,12 +291,24 @@ class Planner:
         known = {m.version for m in self.migrations()} | {r.version for r in self.history.rows()}
         if target in known:
             return
-        below = max((v for v in known if v < target), default=None)
-        above = min((v for v in known if v > target), default=None)
-        near = ", ".join(f"{v} {where}" for v, where in ((below, "below"), (above, "above")) if v is not None)
         everything = "; --to 0 reverts every migration" if direction == "down" else ""
-        raise ConfigError(f"--to {target}: no migration has version {target} (nearest: {near or 'none'}); give a "
-                          f"migration's version{everything}")
+        raise ConfigError(f"--to {target}: no migration has version {target} (nearest: {_nearest(known, target)}); "
+                          f"give a migration's version{everything}")
+
+    def check_baseline(self, version: int) -> None:
+        """Refuse a baseline ``version`` that no migration file has while files below it exist: they would
+        all count as applied without a word (a mistyped timestamp). A version below every file (adopting an
+        existing database whose history has no files here, as Flyway's ``baselineVersion``) is accepted.
+
+        :raises ConfigError: naming the version, the nearest files and how many would be skipped.
+        """
+        files = {m.version for m in self.migrations()}
+        skipped = sum(1 for v in files if v < version)
+        if version in files or not skipped:
+            return
+        raise ConfigError(f"baseline {version}: no migration has version {version} (nearest: "
+                          f"{_nearest(files, version)}); it would mark {skipped} migration(s) below it as applied: "
+                          "give the version of the last migration the database already has")
 
     def check_order(self, plan: Sequence[Migration], entries: Sequence[StatusEntry]) -> str | None:
         """Apply ``out_of_order`` to pending migrations older than the newest applied one.
@@ -328,3 +340,10 @@ class Planner:
         drops = drop_sql(found)
         return (f"; {INVALID_INDEX_MARK} {', '.join(found)}: run `{drops}` then `confiture migrate repair`, "
                 "which makes the migration pending again")
+
+
+def _nearest(known: set[int], target: int) -> str:
+    """The known versions just below and above ``target``, for an error message (``"none"`` if neither)."""
+    below = max((v for v in known if v < target), default=None)
+    above = min((v for v in known if v > target), default=None)
+    return ", ".join(f"{v} {where}" for v, where in ((below, "below"), (above, "above")) if v is not None) or "none"

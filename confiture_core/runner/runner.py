@@ -470,7 +470,10 @@ class Runner:
         Migrations up to and including ``version`` count as applied and never run.
 
         :raises HistoryError: the tracking table already has rows.
+        :raises ConfigError: no migration file has ``version`` but some are below it (see
+            :meth:`Planner.check_baseline`).
         """
+        self.planner.check_baseline(version)
         with self.locked():
             self.policy.prepare(self.history)
             with self.policy.run(self.conn, self.history):
