@@ -264,7 +264,8 @@ class Planner:
                 refused.append(HistoryError(f"migration {v} ({rows[v].name}) is applied but its file is gone; "
                                             "cannot revert it"))
             elif not m.has_down():
-                refused.append(HistoryError(f"{shown(m.up_path)}: no down migration; add {v}_{m.name}.down.sql "
+                add = f"{v}_{m.name}.down.sql" if m.kind == "sql" else "a down(conn) function to it"
+                refused.append(HistoryError(f"{shown(m.up_path)}: no down migration; add {add} "
                                             "or stop the revert above it with --to"))
             else:
                 try:

@@ -1,4 +1,4 @@
-"""migrate baseline refuses a version no file has when files below it would silently count as applied."""
+"""migrate baseline refuses a mistyped version; a revert of a Python migration without down says what to add."""
 
 from __future__ import annotations
 
@@ -39,3 +39,12 @@ def test_a_file_version_or_one_below_every_file_is_accepted(project: Path, datab
     doc = json.loads(invoke("migrate", "status", "--format", "json", cwd=project).stdout)
     assert [(m["version"], m["state"]) for m in doc["migrations"]] == [
         ("1", "below-baseline"), ("2", "baseline"), ("3", "pending")]
+
+
+def test_a_python_migration_without_down_is_told_to_add_the_function(project: Path) -> None:
+    write(project / "migrations", "1_seed.py", "def up(conn):\n    conn.execute('CREATE TABLE s (id int)')\n")
+    assert invoke("migrate", "up", cwd=project).code == 0
+    r = invoke("migrate", "down", "--to", "0", cwd=project)
+    assert r.code == 1
+    assert "1_seed.py: no down migration; add a down(conn) function to it or stop the revert above it with --to" \
+        in r.stderr
