@@ -118,9 +118,14 @@ def migrate_status(fmt: str) -> None:
             app.output.say(f"✗ migration {e.version} ({e.name}) failed: {e.error or 'no detail'}", style="red")
     for p in invalid:
         app.output.say(f"✗ {p.message}", style="red")
-    counts = [f"{sum(1 for e in entries if e.applied)} applied"] + [
-        f"{n} {state}" for state in ("pending", "failed", "changed", "missing")
-        if (n := sum(1 for e in entries if e.state == state)) or state == "pending"]
+    def count(state: str) -> int:
+        return sum(1 for e in entries if e.state == state)
+
+    # changed and missing migrations are applied ones (their rows are there): said within the applied count
+    of_them = [f"{n} {label}" for n, label in ((count("changed"), "changed since applied"),
+                                               (count("missing"), "file missing")) if n]
+    counts = [f"{sum(1 for e in entries if e.applied)} applied" + (f" ({', '.join(of_them)})" if of_them else ""),
+              f"{count('pending')} pending"] + ([f"{n} failed"] if (n := count("failed")) else [])
     app.output.say(", ".join(counts))
 
 
