@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import time
 import traceback
@@ -291,7 +292,12 @@ class Body:
         if exc.diag.message_hint:
             msg += f" (hint: {exc.diag.message_hint})"
         if st.copy_data is not None and exc.diag.context:
-            msg += f" ({exc.diag.context.splitlines()[0]})"
+            context = exc.diag.context.splitlines()[0]
+            row = _COPY_ROW.match(context)
+            if row:  # the data's line N is the file's line after the statement's last line, plus N - 1
+                data_line = st.line + st.sql.count("\n") + int(row.group(1))
+                msg = msg.replace(f"{shown(path)}:{line}:", f"{shown(path)}:{data_line}:", 1)
+            msg += f" ({context})"
         if not transactional:
             n = len(statements)
 
@@ -307,6 +313,10 @@ class Body:
             msg += (f". It is recorded as failed{hint}" if hint else
                     ". It is recorded as failed: fix the database by hand, then run `confiture migrate repair`")
         return msg
+
+
+#: PostgreSQL's error context for a bad COPY row: "COPY t, line 3, column id: ..." (line of the data, 1-based)
+_COPY_ROW = re.compile(r"COPY [^,]+, line (\d+)")
 
 
 def failure_message(m: Migration, direction: Direction, exc: BaseException) -> str:
