@@ -246,12 +246,17 @@ def sql_transaction_mode(sql: SqlFile, *, mixed: bool = False) -> tuple[bool, st
     statements that need autocommit with others is refused, unless ``mixed``
     (the project's ``mixed = true``) runs it in autocommit too. The refusal is
     ``"<line>: <reason>"`` (what :meth:`Migration.is_transactional` raises, after
-    the file name).
+    the file name). A transactional file holding ROLLBACK or a prepared-transaction
+    statement (:attr:`~confiture_core.sql.Statement.ends_the_transaction`) is refused too.
     """
     if sql.no_transaction:
         return False, None
     needs = [s for s in sql.statements if s.no_transaction_reason]
     if not needs:
+        ender = next((s for s in sql.statements if s.ends_the_transaction), None)
+        if ender is not None:
+            return True, (f"{ender.line}: {ender.sql.split()[0].upper()} is not allowed in a migration that runs in a "
+                          "transaction; remove it (the runner rolls back on failure)")
         return True, None
     others = len(sql.statements) - len(needs)
     if others and not mixed:

@@ -33,6 +33,12 @@ from .errors import SqlSyntaxError
 #: statement at a time. Written as a comment before the first statement.
 _DIRECTIVE_RE = re.compile(r"^\s*--\s*confiture:\s*no-transaction\b", re.MULTILINE)
 _COPY_END_RE = re.compile(r"^\\\.[ \t]*\r?$", re.MULTILINE)
+_ENDS_TRANSACTION = frozenset({
+    enums.TransactionStmtKind.TRANS_STMT_ROLLBACK,
+    enums.TransactionStmtKind.TRANS_STMT_PREPARE,
+    enums.TransactionStmtKind.TRANS_STMT_COMMIT_PREPARED,
+    enums.TransactionStmtKind.TRANS_STMT_ROLLBACK_PREPARED,
+})
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,13 @@ class Statement:
     def is_transaction_control(self) -> bool:
         """True for BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, SAVEPOINT and friends."""
         return isinstance(self.node, ast.TransactionStmt)
+
+    @property
+    def ends_the_transaction(self) -> bool:
+        """True for ROLLBACK, PREPARE TRANSACTION, COMMIT PREPARED and ROLLBACK PREPARED: statements that
+        end or hand off a transaction, which a migration running in the runner's transaction must not hold
+        (BEGIN and COMMIT there are skipped instead; SAVEPOINT and ROLLBACK TO stay inside it)."""
+        return isinstance(self.node, ast.TransactionStmt) and self.node.kind in _ENDS_TRANSACTION
 
     def line_of(self, position: int) -> int:
         """The file line of a 1-based character ``position`` inside :attr:`sql`.

@@ -31,12 +31,6 @@ _SKIP_TX = {
     TransactionStmtKind.TRANS_STMT_START,
     TransactionStmtKind.TRANS_STMT_COMMIT,
 }
-_REFUSE_TX = {
-    TransactionStmtKind.TRANS_STMT_ROLLBACK,
-    TransactionStmtKind.TRANS_STMT_PREPARE,
-    TransactionStmtKind.TRANS_STMT_COMMIT_PREPARED,
-    TransactionStmtKind.TRANS_STMT_ROLLBACK_PREPARED,
-}
 
 #: at most this many statements of a migration go in one message (see Body.run)
 BATCH_STATEMENTS = 100
@@ -121,7 +115,7 @@ class Body:
                     if self.observer:
                         self.observer.skipped_statement(m, st, "transaction control (runner's transaction)")
                     continue
-                if kind in _REFUSE_TX:
+                if st.ends_the_transaction:  # refused before the run by is_transactional; kept as a guard
                     raise MigrationFailed(
                         f"{shown(path)}:{st.line}: {st.sql.split()[0].upper()} is not allowed in a migration that runs "
                         "in a transaction; remove it (the runner rolls back on failure)")
