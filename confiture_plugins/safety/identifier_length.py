@@ -13,8 +13,10 @@ from confiture_core.sql import Statement
 
 #: Runs of characters an unquoted identifier may contain (PostgreSQL's scanner: letters, digits,
 #: ``_``, ``$`` and every non-ASCII character); an identifier of more than 63 bytes lies in such a
-#: run of at least 16 characters.
-_IDENT_RUN = re.compile(r"[A-Za-z0-9_$\u0080-\U0010FFFF]{16,}")
+#: run of at least 16 characters. Written as the complement of the other ASCII characters: the same
+#: set as ``[A-Za-z0-9_$\u0080-\U0010FFFF]`` (a test compares them on every code point), compiled in
+#: ~0.2 ms instead of ~3-5 ms at every lint start-up.
+IDENT_RUN = re.compile(r"[^\x00-\x23\x25-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]{16,}")
 
 
 #: The same for ASCII text, where one character is one byte: a run of more than 63, found as
@@ -51,7 +53,7 @@ class IdentifierLength(LintRule):
             return  # fewer than 64 bytes: no identifier in it can be longer than 63 bytes
         if '"' not in sql and (
                 _ASCII_LONG_RUN not in sql.encode().translate(_ASCII_IDENT_MASK) if sql.isascii()
-                else not any(len(m.group().encode("utf-8")) > 63 for m in _IDENT_RUN.finditer(sql))):
+                else not any(len(m.group().encode("utf-8")) > 63 for m in IDENT_RUN.finditer(sql))):
             return  # no quoted identifier, and no run of identifier characters long enough: skip the scan
         try:
             tokens = scan(statement.sql)
