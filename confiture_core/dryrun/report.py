@@ -165,7 +165,9 @@ class MigrationReport:
 class DryRunReport:
     """The whole dry run: per migration reports, sequences put back, the overall risk.
 
-    :ivar where: ``"target"`` (measured on the target database) or ``"shadow"`` (on a shadow database).
+    :ivar where: ``"target"`` (measured on the target database, rolled back), ``"shadow"`` (on a shadow
+        database) or ``"copy"`` (on a copy of the embedded development server's database, see
+        :func:`~.devcopy.dev_copy_dry_run`).
     :ivar shadow: for a shadow preflight, what the shadow was (see :func:`~.run.shadow_dry_run`).
     """
 
