@@ -61,6 +61,8 @@ def fresh(admin: str, name: str, url_of: Any, prelude: Path | None) -> str:
         with psycopg.connect(url, autocommit=True) as conn:
             for st in parse_sql_text(prelude.read_text()).statements:
                 conn.execute(st.sql.encode())
+            # statistics as a live database has them (autovacuum): the shadow preflight sizes its sample from them
+            conn.execute("ANALYZE")
     return url
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from typing import Any
 
@@ -19,6 +20,7 @@ from .shadow import ShadowError, ShadowServer, connect, database_of, scratch_dat
 Conn = psycopg.Connection[Any]
 
 #: other sessions of the database, found from the server's maintenance database (``postgres``)
+_POLLS = 10  # times 0.1 s
 _OTHERS_SQL = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> %s"
 
 
@@ -43,12 +45,17 @@ def dev_copy_dry_run(conn: Conn, conninfo: str, config: Config, hooks: Hooks, *,
     name = database_of(conninfo) or str(conn.info.dbname)
     admin = make_conninfo(conninfo, dbname="postgres" if name != "postgres" else "template1")
     server = ShadowServer(admin, "the development server")
+    others = 0
     try:
         with connect(admin) as a:
-            row = a.execute(_OTHERS_SQL, [name, conn.info.backend_pid]).fetchone()
+            for _ in range(_POLLS):  # a session that just disconnected may take a moment to go
+                row = a.execute(_OTHERS_SQL, [name, conn.info.backend_pid]).fetchone()
+                others = int(row[0]) if row else 0
+                if not others:
+                    break
+                time.sleep(0.1)
     except (psycopg.Error, ConfigError) as exc:  # the caller dry-runs on the database itself
         return None, f"its server's maintenance database cannot be reached ({str(exc).splitlines()[0]})"
-    others = int(row[0]) if row else 0
     if others:
         return None, f"{others} other session(s) are connected to {name} (a copy needs none)"
     conn.close()
