@@ -336,6 +336,11 @@ class MeasuringObserver:
         self._learn(read)
         self._taken |= new
         _judge(rep, statement.node, pre_rewritten, self._destroyed)
+        if self.conn.info.transaction_status == pq.TransactionStatus.IDLE and statement.no_transaction_reason:
+            # run in autocommit (a dry run on a copy runs them): its lock is gone, the documented one is reported
+            risk, reasons = rep.risk, rep.reasons
+            if self._autocommit_lock(rep, statement, "", "took"):
+                rep.risk, rep.reasons = max(risk, rep.risk), reasons + rep.reasons
         self.report_for(migration).statements.append(rep)
         self._after_of = migration
 
@@ -346,22 +351,30 @@ class MeasuringObserver:
         rep = StatementReport(statement.line, _short(statement.sql), statement.kind, False, note=reason)
         if not migration.is_transactional("up", mixed=self.mixed):
             self.report_for(migration).executed = False
+        if not self._autocommit_lock(rep, statement, f"{reason}; ", "would take") \
+                and statement.kind == "SelectStmt" and statement.sql.startswith("-- python migration"):
+            rep.note = f"{reason}; a Python migration running outside a transaction: nothing measured"
+        self.report_for(migration).statements.append(rep)
+
+    def _autocommit_lock(self, rep: StatementReport, statement: Statement, note: str, verb: str) -> bool:
+        """Add to ``rep`` the documented lock of a statement that runs outside a transaction block
+        (:data:`~confiture_core.risk.NON_TRANSACTIONAL_LOCKS`: released when it ends, so never in
+        ``pg_locks`` after it), rate it, and say so in the note; whether it has one."""
         why = statement.no_transaction_reason
         if why == "VACUUM" and isinstance(statement.node, ast.VacuumStmt) and any(
                 isinstance(o, ast.DefElem) and o.defname == "full" for o in statement.node.options or ()):
             why = "VACUUM FULL"
         mode = NON_TRANSACTIONAL_LOCKS.get(why or "")
-        if mode:
-            target = target_of(statement.node) or "(its table)"
-            pre = self._preexisting(target_parts(statement.node))
-            rep.locks.append(LockTaken(target, "table", mode, blocked_operations(mode), pre, inferred=True))
-            rep.note = f"{reason}; {why} would take {mode} on {target}"
-            rep.risk = risk_of_mode(mode) if pre else Risk.SAFE
-            if rep.risk > Risk.SAFE:
-                rep.reasons.append(f"{why} would take {mode} on {target}")
-        elif statement.kind == "SelectStmt" and statement.sql.startswith("-- python migration"):
-            rep.note = f"{reason}; a Python migration running outside a transaction: nothing measured"
-        self.report_for(migration).statements.append(rep)
+        if not mode:
+            return False
+        target = target_of(statement.node) or "(its table)"
+        pre = self._preexisting(target_parts(statement.node))
+        rep.locks.append(LockTaken(target, "table", mode, blocked_operations(mode), pre, inferred=True))
+        rep.note = f"{note}{why} {verb} {mode} on {target}"
+        rep.risk = risk_of_mode(mode) if pre else Risk.SAFE
+        if rep.risk > Risk.SAFE:
+            rep.reasons.append(f"{why} {verb} {mode} on {target}")
+        return True
 
     def _preexisting(self, name: tuple[str, ...] | None) -> bool:
         """Whether the relation named (or, for an index, its table) existed before the run.

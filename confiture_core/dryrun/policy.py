@@ -144,12 +144,14 @@ class CommitOnCopy(CommitEach):
     ``pg_locks`` stays as small as in a real run. Nothing is kept all the same: the database is
     a scratch copy, dropped afterwards; the runner is told so (``commits`` false: hook contexts
     have ``dry_run`` true, no safe-apply retries, saved backfill progress is neither read nor
-    written). Statements that cannot run in a transaction block are not executed
-    (:data:`NOT_EXECUTED`), as in a rolled-back dry run. Only for a database nobody else uses.
+    written). Statements that cannot run in a transaction block (``CREATE INDEX CONCURRENTLY``,
+    ``VACUUM``...) run in autocommit, as in a real run, so that later migrations find what they
+    made (their lock, released when they end, is the documented one:
+    :data:`~confiture_core.risk.NON_TRANSACTIONAL_LOCKS`). Only for a database nobody else uses.
     """
 
     commits = False
-    autocommit_skip_reason: str | None = NOT_EXECUTED
+    autocommit_skip_reason: str | None = None
 
     def reopen(self, conn: Conn, *, scratch: bool) -> None:
         """After a hook ended the unit's transaction: open an empty one for the runner's clean-up; best effort."""

@@ -76,3 +76,20 @@ def test_no_copy_while_another_session_uses_the_database(project: Path, database
         rep, why = dev_copy_dry_run(conn, database_url, load_config(None, cwd=project), hooks())
         assert rep is None and not conn.closed
     assert "other session" in why
+
+
+def test_statements_outside_a_transaction_run_on_the_copy(project: Path, database_url: str) -> None:
+    """CREATE INDEX CONCURRENTLY runs on the copy (reported with its documented lock): a later ALTER COLUMN TYPE
+    that rebuilds that index reports its lock on it, as a real apply does (bench/dryrun_accuracy.py, ente 99)."""
+    _seed(database_url)
+    m = project / "migrations"
+    write(m, "1_idx.up.sql", "CREATE INDEX CONCURRENTLY t_n_idx ON t (n);\n")
+    write(m, "2_type.up.sql", "ALTER TABLE t ALTER COLUMN n TYPE bigint;\n")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rep, why = dev_copy_dry_run(conn, database_url, load_config(None, cwd=project), hooks())
+    assert rep is not None and rep.ok, why or rep.error
+    [st] = migration(rep, 1).statements
+    assert st.executed and [(lk.relation, lk.mode) for lk in st.locks] == [("t", "SHARE UPDATE EXCLUSIVE")]
+    assert migration(rep, 1).risk.label == "safe"
+    assert ("t_n_idx", "ACCESS EXCLUSIVE") in lockset(migration(rep, 2))
+    assert lockset(migration(rep, 2)) == real_locks(project, database_url)[2]
