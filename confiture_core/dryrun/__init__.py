@@ -3,7 +3,7 @@
 Modules: :mod:`.run` (:func:`dry_run`), :mod:`.policy` (the rolled-back transaction policy),
 :mod:`.hooks` (the dry run's hook facade), :mod:`.observer` (the measuring observer),
 :mod:`.catalog` (pg_locks / pg_class / sequence snapshots), :mod:`.references` (what a statement
-names), :mod:`.lock_requirements` (the documented lock of each statement kind), :mod:`.blockers`
+names), :mod:`confiture_core.lock_modes` (the documented lock of each statement kind, a core module), :mod:`.blockers`
 (who blocks a waiting statement), :mod:`.sequences` (putting sequences back), :mod:`.report` (the
 report and its JSON document).
 
@@ -34,7 +34,7 @@ migrations before it:
 One transaction for the whole run means a lock an earlier migration took hides
 the same lock of a later one (PostgreSQL adds no ``pg_locks`` row for a mode
 already held): for the relations a statement names, the mode the documentation
-gives for its kind (:mod:`.lock_requirements`) is reported as ``inferred`` when
+gives for its kind (:mod:`confiture_core.lock_modes`) is reported as ``inferred`` when
 that mode is held since before its migration (see :class:`~.report.LockTaken`),
 and ``destructive`` is judged from the statement's target relation, resolved
 before it runs.

@@ -9,6 +9,7 @@ import psycopg
 from pglast import ast
 from psycopg import pq
 
+from ..lock_modes import KEY_CHECK, ROW_EXCLUSIVE, Requirement, required_locks
 from ..migrations import Migration
 from ..risk import MODES, NON_TRANSACTIONAL_LOCKS, Risk, blocked_operations, risk_of_mode
 from ..sql import Statement, redact_secrets
@@ -25,7 +26,6 @@ from .catalog import (
     read_locks,
     take_snapshot,
 )
-from .lock_requirements import KEY_CHECK, ROW_EXCLUSIVE, Requirement, required_locks
 from .references import Context, destructive, references, resolve, sequence_names, target_of, target_parts
 from .report import LockTaken, MigrationReport, SequenceAdvance, StatementReport
 
@@ -47,7 +47,7 @@ class MeasuringObserver:
 
     A lock the transaction already held shows no new ``pg_locks`` row when a later
     statement asks for it again: for the relations a statement names, the mode
-    PostgreSQL documents for its kind (:mod:`.lock_requirements`) is reported as
+    PostgreSQL documents for its kind (:mod:`confiture_core.lock_modes`) is reported as
     ``inferred`` when that mode is held and was not newly taken; a sequence the
     statement advanced (measured) without a new lock gets its ROW EXCLUSIVE
     (``nextval`` takes it: "Sequence Manipulation Functions"). Only locks held
@@ -400,7 +400,7 @@ class MeasuringObserver:
 
         When it waited longer than ``lock_timeout`` for another session's lock, the lock it
         asked for is reported (``inferred``) and rated: the one the blocker watch saw waiting,
-        else the documented one for its kind (:mod:`.lock_requirements`).
+        else the documented one for its kind (:mod:`confiture_core.lock_modes`).
         """
         if self.watch:
             self.watch.disarm()

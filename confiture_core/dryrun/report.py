@@ -28,7 +28,7 @@ class LockTaken:
         documentation gives for the statement's kind on a relation it names, held since
         before its migration (PostgreSQL shows no new row for a mode already held; the
         real run, where each migration has its own transaction, takes it afresh; see
-        :mod:`.lock_requirements`), the lock a statement that was not executed would
+        :mod:`confiture_core.lock_modes`), the lock a statement that was not executed would
         take, or the lock a statement stopped by ``lock_timeout`` waited for.
     """
 
