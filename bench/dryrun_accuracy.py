@@ -46,6 +46,7 @@ import psycopg
 
 from confiture_core import hookspecs
 from confiture_core.config import load_config
+from confiture_core.errors import ConfitureError
 from confiture_core.dryrun import DryRunReport, MeasuringObserver, MigrationReport, dry_run, lock_pairs
 from confiture_core.dryrun.devcopy import dev_copy_dry_run
 from confiture_core.dryrun.preflight import shadow_dry_run
@@ -165,8 +166,9 @@ def run_corpus(name: str, admin: str, url_of: Any, tmp: Path, quiet: bool, mode:
         counts["under"] += bool(r - d)
         counts["agree_tables"] += dt == rt
         counts["over_tables"] += bool(dt - rt)
-        if d != r:
-            differs.append(f"{version} {m.name}: dry-only {sorted(d - r)[:3]} real-only {sorted(r - d)[:3]}")
+        if d != r:  # over-reports first: they matter most
+            differs.append(f"{'over ' if d - r else 'under'} {version} {m.name}: dry-only {sorted(d - r)[:3]} "
+                           f"real-only {sorted(r - d)[:3]}")
         if not quiet:
             print(f"{name:6s} {mode:6s} {version:>20} {m.name[:40]:40s} locks {'agree' if d == r else 'DIFFER'}",
                   flush=True)
@@ -219,9 +221,16 @@ def main() -> None:
             proj = tmp / f"{c}_real"
             proj.mkdir()
             real = real_reports(c, admin, url_of, proj)
-            results += [run_corpus(c, admin, url_of, tmp, args.quiet, mode, real) for mode in modes]
+            for mode in modes:
+                try:
+                    results.append(run_corpus(c, admin, url_of, tmp, args.quiet, mode, real))
+                except ConfitureError as exc:  # the shadow needs the target's extensions on its server
+                    results.append({"corpus": c, "mode": mode, "error": str(exc)})
     print()
     for r in results:
+        if "error" in r:
+            print(f"corpus {r['corpus']}, dry run {r['mode']}: could not run: {r['error'][:200]}")
+            continue
         n = r["compared"]
         pct = 100.0 * r["agree"] / n if n else 0.0
         verdict = "meets" if r["agree"] == n and not r["over"] else "MISSES"
@@ -232,7 +241,7 @@ def main() -> None:
               f"(over-report in {r['over']}, under-report in {r['under']})  [target: 100%, no over-report: {verdict}]")
         print(f"  on tables only (what the risk is judged on): {100.0 * r['agree_tables'] / max(n, 1):.1f}% "
               f"(over-report in {r['over_tables']})")
-        for line in r["differs"][:10]:
+        for line in sorted(r["differs"], key=lambda x: not x.startswith("over"))[:12]:
             print(f"    differs: {line}")
         for line in r["stops"]:
             print(f"  the whole-run dry run stopped at {line}; applied for real up to there, then went on")
