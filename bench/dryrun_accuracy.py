@@ -46,12 +46,12 @@ import psycopg
 
 from confiture_core import hookspecs
 from confiture_core.config import load_config
-from confiture_core.errors import ConfitureError
 from confiture_core.dryrun import DryRunReport, MeasuringObserver, MigrationReport, dry_run, lock_pairs
 from confiture_core.dryrun.devcopy import dev_copy_dry_run
 from confiture_core.dryrun.preflight import shadow_dry_run
 from confiture_core.dryrun.sample import SampleSpec
 from confiture_core.dryrun.shadow import ShadowServer
+from confiture_core.errors import ConfitureError
 from confiture_core.hookcaller import Hooks
 from confiture_core.migrations import Migration, discover
 from confiture_core.runner import Runner
