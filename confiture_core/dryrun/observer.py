@@ -289,11 +289,13 @@ class MeasuringObserver:
             lk = self._lock(oid, mode) if oid in read.relations or oid in self.kinds else None
             if lk is not None:
                 rep.locks.append(lk)
+        inferred: set[tuple[int, str]] = set()
         for oid, mode in asked:
             if (oid, mode) not in new and mode in read.prior.get(oid, ()) and (oid, mode) not in self._taken:
                 lk = self._lock(oid, mode, inferred=True)
                 if lk is not None:
                     rep.locks.append(lk)
+                    inferred.add((oid, mode))
         if self._opaque:
             # code we cannot see may ask for any lock the transaction holds: those that block on a
             # pre-existing table, held since before the migration, are reported (the cautious answer)
@@ -306,6 +308,7 @@ class MeasuringObserver:
                         lk = self._lock(oid, mode, inferred=True)
                         if lk is not None:
                             rep.locks.append(lk)
+                            inferred.add((oid, mode))
         # A rewrite needs ACCESS EXCLUSIVE, held to the end of the transaction: only tables with a new
         # lock, or held ACCESS EXCLUSIVE and named, can have been rewritten. For those we held a lock
         # on before, nobody else could rewrite them; for the others the new pg_class row must be our
@@ -333,8 +336,11 @@ class MeasuringObserver:
                     lk = self._lock(oid, ROW_EXCLUSIVE, inferred=True)
                     if lk is not None:
                         rep.locks.append(lk)
+                        inferred.add((oid, ROW_EXCLUSIVE))
         self._learn(read)
-        self._taken |= new
+        # a lock reported (measured or inferred) is the migration's from then on: reported once, as a real
+        # apply reports it once, by the first statement that takes it
+        self._taken |= new | inferred
         _judge(rep, statement.node, pre_rewritten, self._destroyed)
         if self.conn.info.transaction_status == pq.TransactionStatus.IDLE and statement.no_transaction_reason:
             # run in autocommit (a dry run on a copy runs them): its lock is gone, the documented one is reported
