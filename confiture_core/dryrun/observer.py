@@ -9,7 +9,7 @@ import psycopg
 from pglast import ast
 from psycopg import pq
 
-from ..lock_modes import KEY_CHECK, ROW_EXCLUSIVE, Requirement, required_locks
+from ..lock_modes import ACCESS_EXCLUSIVE, KEY_CHECK, ROW_EXCLUSIVE, SHARE, Requirement, required_locks
 from ..migrations import Migration
 from ..risk import MODES, NON_TRANSACTIONAL_LOCKS, Risk, blocked_operations, risk_of_mode
 from ..sql import Statement, redact_secrets
@@ -278,6 +278,8 @@ class MeasuringObserver:
         if self._opaque or ctx.fires:
             want |= self.exclusive | self.seq_locked
         prior = {o for o, _ in asked} | ctx.sequences | (want & self.seq_locked)
+        rebuilt = {o: ctx.indexes.get(o, []) for o in named} if isinstance(self._node, ast.AlterTableStmt) else {}
+        prior |= {i for ix in rebuilt.values() for i in ix}
         read = read_locks(self.conn, want, prior | (self.locked if self._opaque else set()))
         self.kinds.update(read.relations)
         rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
@@ -324,6 +326,17 @@ class MeasuringObserver:
             ours = {int(r[0]) for r in self.conn.execute(OURS_SQL, [list(unsure)]).fetchall()}
             rewritten.update((o, n) for o, n in unsure.items() if o in ours)
         rep.rewritten = sorted(rewritten.values())
+        # An ALTER TABLE that rewrote a table (measured above) rebuilt its indexes as REINDEX does: SHARE
+        # on the table, ACCESS EXCLUSIVE on each index (measured in a real apply: pg_locks, PostgreSQL 15
+        # and 18); held since before the migration, they show no new row
+        for oid in sorted(o for o in rewritten if o in rebuilt):
+            for o, mode in [(oid, SHARE), *((i, ACCESS_EXCLUSIVE) for i in rebuilt[oid])]:
+                if (o, mode) not in new and mode in read.prior.get(o, ()) and (o, mode) not in self._taken \
+                        and (o, mode) not in inferred:
+                    lk = self._lock(o, mode, inferred=True)
+                    if lk is not None:
+                        rep.locks.append(lk)
+                        inferred.add((o, mode))
         pre_rewritten = [n for o, n in rewritten.items() if o in self.start_tables]
         for oid, st in sorted(read.sequences.items(), key=lambda kv: kv[1].name):
             old = self.seqs_known.get(oid)

@@ -47,3 +47,20 @@ def test_a_lock_inferred_once_per_migration_even_across_a_rename(project: Path, 
     rep = run_dry(project, database_url)
     assert rep.ok, rep.error
     assert lockset(migration(rep, 2)) == {("t", "ACCESS EXCLUSIVE")} == real_locks(project, database_url)[2]
+
+
+def test_a_rewrite_reports_its_index_rebuild_even_when_held_since_an_earlier_migration(
+        project: Path, database_url: str, db: psycopg.Connection[Any]) -> None:
+    """ALTER COLUMN TYPE rewrites the table and rebuilds every index (SHARE on the table, ACCESS EXCLUSIVE on
+    each index); an earlier rewrite in the run already holds them: still reported (ente 18, 99; lemmy)."""
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, n int, s int); CREATE INDEX t_n ON t (n); "
+               "INSERT INTO t SELECT g, g, g FROM generate_series(1, 10) g")
+    m = project / "migrations"
+    write(m, "1_first.up.sql", "ALTER TABLE t ALTER COLUMN n TYPE bigint;\n")
+    write(m, "2_second.up.sql", "ALTER TABLE t ALTER COLUMN s TYPE bigint;\n")
+    rep = run_dry(project, database_url)
+    assert rep.ok, rep.error
+    assert {("t", "SHARE"), ("t_pkey", "ACCESS EXCLUSIVE"), ("t_n", "ACCESS EXCLUSIVE")} <= lockset(migration(rep, 2))
+    real = real_locks(project, database_url)
+    assert lockset(migration(rep, 1)) == real[1]
+    assert lockset(migration(rep, 2)) == real[2]
