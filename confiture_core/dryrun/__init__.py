@@ -9,7 +9,10 @@ report and its JSON document).
 
 :func:`dry_run` runs ``Runner.up`` under the :class:`~.policy.RollbackAll`
 transaction policy (one transaction, a SAVEPOINT per migration, hooks included
-with ``context.dry_run`` true, ROLLBACK at the end) with a
+with ``context.dry_run`` true, ROLLBACK at the end) on the target, or under
+:class:`~.policy.CommitOnCopy` (each migration committed, as a real apply) on a
+scratch copy (a shadow database, :mod:`.preflight`; a template copy of the embedded
+development server's database, :mod:`.devcopy`), with a
 :class:`~.observer.MeasuringObserver` that reads, on the runner's own connection,
 before each statement what it names (:mod:`.references`) and after it only what
 is new (:mod:`.catalog`), so that its cost per statement does not grow with the
@@ -31,7 +34,8 @@ migrations before it:
   between is provably its own (:func:`~.sequences.restore_sequences`); otherwise
   it is left advanced (a gap, never a duplicate) and the report says why.
 
-One transaction for the whole run means a lock an earlier migration took hides
+On a copy each migration's locks are exactly its own. On the target, one
+transaction for the whole run means a lock an earlier migration took hides
 the same lock of a later one (PostgreSQL adds no ``pg_locks`` row for a mode
 already held): for the relations a statement names, the mode the documentation
 gives for its kind (:mod:`confiture_core.lock_modes`) is reported as ``inferred`` when
@@ -40,8 +44,9 @@ and ``destructive`` is judged from the statement's target relation, resolved
 before it runs.
 
 The duration (ms) and rows affected come from the runner. Statements that
-cannot run in a transaction block are not executed; the report marks them
-``not executed in dry-run`` with the lock they would take.
+cannot run in a transaction block run in autocommit on a copy; on the target
+they are not executed, and the report marks them ``not executed in dry-run``;
+either way they are reported with their documented lock.
 
 A dry run sets a short ``lock_timeout`` (``[dry_run] lock_timeout``, default
 ``"2s"``): when a statement waits on another session's lock longer than that,
