@@ -359,3 +359,16 @@ def statement_lock(node: ast.Node) -> str | None:
     if isinstance(node, ast.ReindexStmt):
         return SHARE_UPDATE_EXCLUSIVE if _concurrent(node) else SHARE
     return None
+
+
+#: ALTER TABLE subcommands that drop what hangs off a column or constraint (its indexes, its foreign key's triggers)
+_DROPPING = {AlterTableType.AT_DropColumn, AlterTableType.AT_DropConstraint}
+
+
+def drops_dependents(node: ast.Node | None) -> bool:
+    """Whether ``node`` is an ALTER TABLE with DROP COLUMN or DROP CONSTRAINT, which drops the indexes on the
+    column or of the constraint and a foreign key's triggers on the table it references, each under ACCESS
+    EXCLUSIVE (measured: pg_locks of a real apply, PostgreSQL 15 and 18; "ALTER TABLE", DROP COLUMN: "Indexes
+    and table constraints involving the column will be automatically dropped")."""
+    return isinstance(node, ast.AlterTableStmt) and any(
+        isinstance(c, ast.AlterTableCmd) and c.subtype in _DROPPING for c in node.cmds or ())

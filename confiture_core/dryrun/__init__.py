@@ -59,7 +59,7 @@ from ..blockers import Blocker
 from .blockers import BlockerWatch, LockBlocked
 from .catalog import LockRead, SeqState, Snapshot, read_locks, take_snapshot
 from .hooks import DryRunEnded, DryRunHooks
-from .observer import MeasuringObserver, lock_pairs
+from .observer import MeasuringObserver
 from .policy import RollbackAll
 from .report import (
     SEQUENCE_NOTE,
@@ -69,6 +69,7 @@ from .report import (
     SequenceAdvance,
     StatementReport,
     build_report,
+    lock_pairs,
     partial_report,
 )
 from .run import DEFAULT_LOCK_TIMEOUT, dry_run, dry_run_lock_timeout

@@ -9,7 +9,15 @@ import psycopg
 from pglast import ast
 from psycopg import pq
 
-from ..lock_modes import ACCESS_EXCLUSIVE, KEY_CHECK, ROW_EXCLUSIVE, SHARE, Requirement, required_locks
+from ..lock_modes import (
+    ACCESS_EXCLUSIVE,
+    KEY_CHECK,
+    ROW_EXCLUSIVE,
+    SHARE,
+    Requirement,
+    drops_dependents,
+    required_locks,
+)
 from ..migrations import Migration
 from ..risk import MODES, NON_TRANSACTIONAL_LOCKS, Risk, blocked_operations, risk_of_mode
 from ..sql import Statement, redact_secrets
@@ -23,6 +31,7 @@ from .catalog import (
     SeqState,
     Snapshot,
     entry,
+    read_dependents,
     read_locks,
     take_snapshot,
 )
@@ -211,7 +220,8 @@ class MeasuringObserver:
         # foreign keys are checked per row an INSERT writes (against the tables referenced) or a DELETE
         # removes (against the referencing tables): only then is the other end of a foreign key read
         ctx = resolve(self.conn, self._names, refs.functions, refs.schemas,
-                      parents=isinstance(node, ast.InsertStmt | ast.MergeStmt | ast.DropStmt),
+                      parents=isinstance(node, ast.InsertStmt | ast.MergeStmt | ast.DropStmt)
+                      or drops_dependents(node),
                       referencing=isinstance(node, ast.DeleteStmt))
         self._ctx = ctx
         self._opaque = self._opaque or ctx.calls
@@ -258,6 +268,18 @@ class MeasuringObserver:
                     add(other, KEY_CHECK, True)
         return list(dict.fromkeys(out))
 
+    def _dropped_dependents(self, named: set[int]) -> set[int]:
+        """After an ALTER TABLE that drops a column or constraint: the indexes of the named tables that are gone,
+        and the tables their foreign keys referenced that none of their foreign keys references any more."""
+        ctx = self._ctx
+        tables = [o for o in named if o in ctx.indexes or o in ctx.parents]
+        if not tables or self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            return set()
+        indexes = [i for t in tables for i in ctx.indexes.get(t, [])]
+        alive, still = read_dependents(self.conn, indexes, tables)
+        parents = {p for t in tables for p in ctx.parents.get(t, set())}
+        return ({i for i in indexes if i not in alive} | {p for p in parents if p not in still}) - set(tables)
+
     def _lock(self, oid: int, mode: str, inferred: bool = False) -> LockTaken | None:
         """The report of ``mode`` on ``oid`` (``None``: a system relation, or one never seen by name)."""
         name, kind = self.kinds.get(oid, ("", HIDDEN))
@@ -280,6 +302,9 @@ class MeasuringObserver:
         prior = {o for o, _ in asked} | ctx.sequences | (want & self.seq_locked)
         rebuilt = {o: ctx.indexes.get(o, []) for o in named} if isinstance(self._node, ast.AlterTableStmt) else {}
         prior |= {i for ix in rebuilt.values() for i in ix}
+        gone = self._dropped_dependents({o for o in ctx.oids if o is not None}) if drops_dependents(self._node) \
+            else set()
+        prior |= gone
         read = read_locks(self.conn, want, prior | (self.locked if self._opaque else set()))
         self.kinds.update(read.relations)
         rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
@@ -329,14 +354,18 @@ class MeasuringObserver:
         # An ALTER TABLE that rewrote a table (measured above) rebuilt its indexes as REINDEX does: SHARE
         # on the table, ACCESS EXCLUSIVE on each index (measured in a real apply: pg_locks, PostgreSQL 15
         # and 18); held since before the migration, they show no new row
+        # what the ALTER TABLE dropped with a column or constraint (indexes, the foreign key's triggers on the
+        # table it referenced), measured gone, each under ACCESS EXCLUSIVE as DROP takes it
+        dropped = [(o, ACCESS_EXCLUSIVE) for o in sorted(gone)]
         for oid in sorted(o for o in rewritten if o in rebuilt):
-            for o, mode in [(oid, SHARE), *((i, ACCESS_EXCLUSIVE) for i in rebuilt[oid])]:
-                if (o, mode) not in new and mode in read.prior.get(o, ()) and (o, mode) not in self._taken \
-                        and (o, mode) not in inferred:
-                    lk = self._lock(o, mode, inferred=True)
-                    if lk is not None:
-                        rep.locks.append(lk)
-                        inferred.add((o, mode))
+            dropped += [(oid, SHARE), *((i, ACCESS_EXCLUSIVE) for i in rebuilt[oid])]
+        for o, mode in dropped:
+            if (o, mode) not in new and mode in read.prior.get(o, ()) and (o, mode) not in self._taken \
+                    and (o, mode) not in inferred:
+                lk = self._lock(o, mode, inferred=True)
+                if lk is not None:
+                    rep.locks.append(lk)
+                    inferred.add((o, mode))
         pre_rewritten = [n for o, n in rewritten.items() if o in self.start_tables]
         for oid, st in sorted(read.sequences.items(), key=lambda kv: kv[1].name):
             old = self.seqs_known.get(oid)
@@ -441,21 +470,6 @@ class MeasuringObserver:
                 rep.note = f"{rep.note}; it waited for " + ", ".join(f"{lk.mode} on {lk.relation}" for lk in rep.locks)
         self.report_for(migration).statements.append(rep)
         self._after_of = None
-
-
-def lock_pairs(m: MigrationReport | None, tables_only: bool = False) -> set[tuple[str, str]]:
-    """The (relation, mode) pairs of the locks ``m``'s executed statements took, to compare two runs.
-
-    ACCESS SHARE on an index is left out: PostgreSQL takes it or not depending on the
-    backend's relation cache, not on the statement (a ``CREATE TABLE ... REFERENCES t``
-    opens t's primary key index only while the cache of t's index columns is cold).
-
-    :param tables_only: only tables, views, materialized views and foreign tables (what the
-        risk is judged on).
-    """
-    kinds = {KIND_NAMES[k] for k in TABLE_KINDS}
-    return {(lk.relation, lk.mode) for s in (m.statements if m else []) if s.executed for lk in s.locks
-            if not (lk.kind == "index" and lk.mode == "ACCESS SHARE") and (not tables_only or lk.kind in kinds)}
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from ..hookspecs import MigrationResult
 from ..risk import Risk, strongest
 from ..runner import RunResult
+from .catalog import KIND_NAMES, TABLE_KINDS
 
 SEQUENCE_NOTE = ("PostgreSQL does not roll back sequences (nextval is never undone): after the rollback the dry "
                  "run put back with setval only the sequences whose every new value it can prove it drew itself; "
@@ -248,3 +249,18 @@ def partial_report(exc: BaseException) -> DryRunReport | None:
     """
     rep = getattr(exc, _REPORT_ATTRIBUTE, None)
     return rep if isinstance(rep, DryRunReport) else None
+
+
+def lock_pairs(m: MigrationReport | None, tables_only: bool = False) -> set[tuple[str, str]]:
+    """The (relation, mode) pairs of the locks ``m``'s executed statements took, to compare two runs.
+
+    ACCESS SHARE on an index is left out: PostgreSQL takes it or not depending on the
+    backend's relation cache, not on the statement (a ``CREATE TABLE ... REFERENCES t``
+    opens t's primary key index only while the cache of t's index columns is cold).
+
+    :param tables_only: only tables, views, materialized views and foreign tables (what the
+        risk is judged on).
+    """
+    kinds = {KIND_NAMES[k] for k in TABLE_KINDS}
+    return {(lk.relation, lk.mode) for s in (m.statements if m else []) if s.executed for lk in s.locks
+            if not (lk.kind == "index" and lk.mode == "ACCESS SHARE") and (not tables_only or lk.kind in kinds)}

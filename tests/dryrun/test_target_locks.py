@@ -64,3 +64,25 @@ def test_a_rewrite_reports_its_index_rebuild_even_when_held_since_an_earlier_mig
     real = real_locks(project, database_url)
     assert lockset(migration(rep, 1)) == real[1]
     assert lockset(migration(rep, 2)) == real[2]
+
+
+def test_what_a_dropped_column_or_constraint_takes_with_it_is_reported(
+        project: Path, database_url: str, db: psycopg.Connection[Any]) -> None:
+    """DROP COLUMN drops the column's index and its foreign key's triggers on the referenced table, DROP CONSTRAINT a
+    unique constraint's index: ACCESS EXCLUSIVE on each, reported though the run held them since an earlier
+    migration (ente 58/73, lemmy remove_community_creator...); a still-referenced parent is not."""
+    db.execute("CREATE TABLE parent (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY); "
+               "CREATE TABLE child (id int PRIMARY KEY, p int REFERENCES parent, o int REFERENCES other, "
+               "q int REFERENCES other, u int CONSTRAINT child_u UNIQUE); CREATE INDEX child_p ON child (p)")
+    m = project / "migrations"
+    write(m, "1_hold.up.sql", "ALTER TABLE parent ADD COLUMN x int;\nALTER TABLE other ADD COLUMN x int;\n"
+                              "ALTER TABLE child ALTER COLUMN id TYPE bigint;\n")
+    write(m, "2_drop.up.sql", "ALTER TABLE child DROP COLUMN p;\nALTER TABLE child DROP COLUMN o;\n"
+                              "ALTER TABLE child DROP CONSTRAINT child_u;\n")
+    rep = run_dry(project, database_url)
+    assert rep.ok, rep.error
+    got = lockset(migration(rep, 2))
+    assert {("parent", "ACCESS EXCLUSIVE"), ("child_p", "ACCESS EXCLUSIVE"), ("child_u", "ACCESS EXCLUSIVE")} <= got
+    assert ("other", "ACCESS EXCLUSIVE") not in got  # q still references it: which trigger went is not known
+    real = real_locks(project, database_url)
+    assert got <= real[2] and lockset(migration(rep, 1)) == real[1]
