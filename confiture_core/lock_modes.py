@@ -42,7 +42,12 @@ table (its index is built as CREATE INDEX builds one); DROP TABLE takes ACCESS
 EXCLUSIVE on the table's indexes and on the tables its foreign keys reference
 (their referential-integrity triggers are dropped with it); DROP TRIGGER, DROP
 RULE, CREATE / ALTER / DROP POLICY and ALTER TRIGGER ... RENAME take ACCESS
-EXCLUSIVE on the table (PostgreSQL 15).
+EXCLUSIVE on the table (PostgreSQL 15). Two rules depend on what the statement
+measurably did and are applied by the observer: an ALTER TABLE that rewrote its
+table (a new relfilenode) took SHARE on it and ACCESS EXCLUSIVE on each of its
+indexes (rebuilt as REINDEX does); one that dropped a column or constraint
+(:func:`drops_dependents`) took ACCESS EXCLUSIVE on each index and foreign-key
+end it dropped with it.
 
 Why a table and not the measurement: a transaction that already holds a mode
 shows no new ``pg_locks`` row when a later statement asks for it again, so in a
