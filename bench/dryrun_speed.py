@@ -1,13 +1,28 @@
-"""Benchmark: wall-clock time of a whole-run dry run against the real apply of the same migrations. (Not a test.)
+"""Benchmark: wall-clock time of the dry runs a user gets against the real apply of the same migrations. (Not a test.)
 
 The dry run's cost per migration must not grow with the migrations before it
-(issue 13, "linear cost"): the ratio dry run / real apply is printed for
-synthetic runs of 125, 250, 500 and 1,000 migrations (``--sizes``) and for a
-shared corpus up to where its whole-run dry run stops (lemmy: an enum value
-added and used in one transaction). Each measurement is on a fresh database of
-an embedded PostgreSQL 18 server (or ``CONFITURE_BENCH_SERVER_URL``); real and
-dry runs alternate (R D R D ...) ``--repeat`` times and the medians are compared.
-The dry run is the CLI's: with the second connection that watches for blockers.
+(issue 13, "linear cost"; target: dry / real <= 1.5x at 1,000 synthetic
+migrations, and on lemmy up to where its rolled-back dry run stops: an enum value
+added and used in one transaction). Three ways of dry-running, as the CLI does
+them (``confiture_core.cli.dryrun.measure``), each against the real apply of the
+same migrations (``Runner.up``, committed per migration):
+
+- ``copy``: the default on the embedded development server: a template copy of
+  the database, each migration committed on it, the copy dropped
+  (:func:`~confiture_core.dryrun.devcopy.dev_copy_dry_run`); one measured pass.
+- ``target``: ``--on-target`` (and the development server's fallback when another
+  session is connected): the whole run in one transaction, rolled back.
+- ``shadow``: the default on any other server: the whole shadow preflight
+  (catalog read, pg_dump, sample, post-data, VACUUM, then the timed dry runs that
+  the predictions need, each on its own copy: :data:`~confiture_core.dryrun.preflight.REPEATS`
+  on a thinned copy and as many on the sample, see docs/dry-run.md). Its ratio is
+  printed with the cost of its one reported pass (``pass``: the linear-cost
+  target applies to one measured pass; the repeats are the prediction's price).
+
+Each measurement is on a fresh database of an embedded PostgreSQL 18 server (or
+``CONFITURE_BENCH_SERVER_URL``); the modes alternate with the real apply (R C T S
+R C T S ...) ``--repeat`` times and the medians are compared. Dry runs use the
+CLI's second connection that watches for blockers.
 
 The synthetic migrations (see :func:`synthetic`) mix what real projects do:
 tables created with a serial key and rows, columns added, indexes built, rows
@@ -15,9 +30,9 @@ updated, foreign keys, views, comments; later migrations touch tables created
 by earlier ones and 20 tables that existed before the run.
 
 Run: ``python bench/dryrun_speed.py [--sizes 125,250,500,1000] [--repeat 3]
-[--corpus lemmy] [--facts OUT.json]``. ``--facts`` writes the corpus dry run's
-report without durations, to compare the reported facts of two versions of the
-observer (``diff`` the files).
+[--modes copy,target,shadow] [--corpus lemmy] [--facts OUT.json]``. ``--facts``
+writes the corpus dry run's report without durations, to compare the reported
+facts of two versions of the observer (``diff`` the files).
 """
 
 from __future__ import annotations
@@ -37,7 +52,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dryrun_accuracy import CORPUS, bench_server, fresh, hooks
 
 from confiture_core.config import load_config
-from confiture_core.dryrun import DryRunReport, dry_run
+from confiture_core.dryrun import DryRunReport, dry_run, preflight
+from confiture_core.dryrun.devcopy import dev_copy_dry_run
+from confiture_core.dryrun.preflight import shadow_dry_run
+from confiture_core.dryrun.sample import SampleSpec
+from confiture_core.dryrun.shadow import ShadowServer
+from confiture_core.errors import ConfitureError
+from confiture_core.migrations import discover
 from confiture_core.runner import Runner
 
 #: tables that exist before the synthetic run (created by its prelude)
@@ -80,31 +101,80 @@ def write_synthetic(folder: Path, count: int) -> None:
         (folder / f"{i}_m{i}.up.sql").write_text(synthetic(i))
 
 
-def _measure(make_db: Callable[[str], str], proj: Path, migrations: Path, repeat: int, last: int | None,
-             ) -> tuple[list[float], list[float], DryRunReport]:
-    """Alternate real applies (up to ``last``) and dry runs (R D R D ...) on fresh databases.
+#: the issue's target for one measured dry-run pass
+TARGET = 1.5
+MODES = ("copy", "target", "shadow")
 
-    :returns: (real apply seconds, dry run seconds, the last dry run's report).
+
+def _dry(mode: str, conn: psycopg.Connection[Any], url: str, cfg: Any, admin: str, migrations: Path,
+         last: int | None) -> tuple[DryRunReport, float]:
+    """One dry run in ``mode`` on the database ``url``; (its report, seconds of its measured pass(es))."""
+    if mode == "target":
+        t = time.perf_counter()
+        rep = dry_run(conn, cfg, hooks(), target=last, lock_timeout="2s", watch_url=url)
+        return rep, time.perf_counter() - t
+    if mode == "copy":
+        t = time.perf_counter()
+        got, why = dev_copy_dry_run(conn, url, cfg, hooks(), version=last)
+        if got is None:
+            raise SystemExit(f"no copy: {why}")
+        return got, time.perf_counter() - t
+    passes: list[float] = []
+    real_dry_run = preflight.dry_run
+
+    def timed(*a: Any, **kw: Any) -> DryRunReport:
+        t0 = time.perf_counter()
+        try:
+            return real_dry_run(*a, **kw)
+        finally:
+            passes.append(time.perf_counter() - t0)
+
+    preflight.dry_run = timed  # type: ignore[assignment]
+    try:
+        rep = shadow_dry_run(conn, url, ShadowServer(admin, "the bench server"), cfg, hooks(),
+                             spec=SampleSpec(percent=1.0), spec_text="1%", version=last,
+                             migrations=discover(migrations))
+    finally:
+        preflight.dry_run = real_dry_run  # type: ignore[assignment]
+    return rep, passes[-1] if passes else 0.0
+
+
+def _measure(make_db: Callable[[str], str], admin: str, proj: Path, migrations: Path, repeat: int,
+             last: int | None, modes: list[str]) -> tuple[list[float], dict[str, list[float]],
+                                                          dict[str, list[float]], dict[str, DryRunReport]]:
+    """Alternate real applies (up to ``last``) and dry runs in each mode (R C T S R C T S ...) on fresh databases.
+
+    :returns: (real apply seconds, each mode's seconds, each mode's seconds of its reported pass, each mode's
+        last report).
     """
     real: list[float] = []
-    dry: list[float] = []
-    rep: DryRunReport | None = None
+    dry: dict[str, list[float]] = {m: [] for m in modes}
+    one: dict[str, list[float]] = {m: [] for m in modes}
+    reps: dict[str, DryRunReport] = {}
     for k in range(repeat):
-        for which in ("real", "dry"):
+        for which in ("real", *list(modes)):
+            if which != "real" and which not in modes:
+                continue
             url = make_db(f"speed_{which}_{k}")
             (proj / "confiture.toml").write_text(f'database_url = "{url}"\nmigrations_dir = "{migrations}"\n')
             cfg = load_config(cwd=proj)
             with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
-                if which == "dry":
-                    t = time.perf_counter()
-                    rep = dry_run(conn, cfg, hooks(), lock_timeout="2s", watch_url=url)
-                    dry.append(time.perf_counter() - t)
-                else:
-                    t = time.perf_counter()
+                t = time.perf_counter()
+                if which == "real":
                     Runner(conn, cfg, hooks()).up(last)
                     real.append(time.perf_counter() - t)
-    assert rep is not None
-    return real, dry, rep
+                    continue
+                try:
+                    reps[which], single = _dry(which, conn, url, cfg, admin, migrations, last)
+                except ConfitureError as exc:  # the shadow needs the target's extensions on its server
+                    print(f"{'':>14}  {which}: could not run: {str(exc)[:200]}", flush=True)
+                    modes = [m for m in modes if m != which]
+                    dry.pop(which, None)
+                    one.pop(which, None)
+                    continue
+                dry[which].append(time.perf_counter() - t)
+                one[which].append(single)
+    return real, dry, one, reps
 
 
 def _last_ok(rep: DryRunReport | None) -> int | None:
@@ -131,20 +201,32 @@ def _strip(doc: Any) -> Any:
     return doc
 
 
-def _line(label: str, real: list[float], dry: list[float], rep: DryRunReport) -> str:
-    r, d = statistics.median(real), statistics.median(dry)
-    reached = sum(m.status != "pending" for m in rep.migrations)
-    return (f"{label:>22}: real {r:7.2f} s  dry {d:7.2f} s  dry/real {d / r:5.2f}x  "
-            f"({reached} migrations reached, ok={rep.ok}; medians of {len(real)})")
+def _lines(label: str, real: list[float], dry: dict[str, list[float]], one: dict[str, list[float]],
+           reps: dict[str, DryRunReport]) -> list[str]:
+    r = statistics.median(real)
+    out = [f"{label:>14}: real apply {r:7.2f} s (median of {len(real)})"]
+    for mode, times in dry.items():
+        d, p = statistics.median(times), statistics.median(one[mode])
+        rep = reps[mode]
+        reached = sum(m.status != "pending" for m in rep.migrations)
+        verdict = "meets" if p / r <= TARGET else "MISSES"
+        extra = (f"  (whole preflight {d:7.2f} s = {d / r:5.2f}x)" if mode == "shadow" else "")
+        out.append(f"{'':>14}  {mode:6s} dry/real {p / r:5.2f}x  [target <= {TARGET}x: {verdict}]  "
+                   f"pass {p:7.2f} s{extra}  {reached} reached, ok={rep.ok}")
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--sizes", default="125,250,500,1000", help="synthetic run sizes ('' for none)")
     ap.add_argument("--repeat", type=int, default=3, help="alternated runs per size (medians)")
+    ap.add_argument("--modes", default=",".join(MODES), help="dry-run modes: copy, target, shadow")
     ap.add_argument("--corpus", default="lemmy", help="a shared corpus ('' for none)")
     ap.add_argument("--facts", help="write the corpus dry run's report (without durations) to this JSON file")
     args = ap.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    if any(m not in MODES for m in modes):
+        raise SystemExit(f"--modes: expected some of {', '.join(MODES)}")
     with bench_server("confiture-dryrun-speed-") as (admin, url_of, tmp):
         proj = tmp / "proj"
         proj.mkdir()
@@ -153,20 +235,22 @@ def main() -> None:
         for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
             migs = tmp / f"synthetic_{n}"
             write_synthetic(migs, n)
-            real, dry, rep = _measure(lambda name: fresh(admin, name, url_of, prelude), proj, migs, args.repeat,
-                                      None)
-            print(_line(f"synthetic {n}", real, dry, rep), flush=True)
+            res = _measure(lambda name: fresh(admin, name, url_of, prelude), admin, proj, migs, args.repeat,
+                           None, modes)
+            print("\n".join(_lines(f"synthetic {n}", *res)), flush=True)
         if args.corpus:
             src = CORPUS / args.corpus
+
             def make(name: str) -> str:
                 return fresh(admin, name, url_of, src / "prelude.sql")
+
             last = stop_version(make, proj, src / "migrations")
-            real, dry, rep = _measure(make, proj, src / "migrations", args.repeat, last)
-            print(_line(args.corpus, real, dry, rep), flush=True)
-            if rep.error:
-                print(f"{'':>22}  the dry run stopped there: {rep.error[:150]}")
-            if args.facts:
-                Path(args.facts).write_text(json.dumps(_strip(rep.as_json()), indent=1, sort_keys=True))
+            res = _measure(make, admin, proj, src / "migrations", args.repeat, last, modes)
+            print("\n".join(_lines(args.corpus, *res)), flush=True)
+            print(f"{'':>14}  (up to migration {last}: where its rolled-back dry run stops)" if last else "")
+            if args.facts and "target" in res[3]:
+                Path(args.facts).write_text(json.dumps(_strip(res[3]["target"].as_json()), indent=1,
+                                                       sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import psycopg
 
 from ..config import redact_url
 from ..dryrun import DryRunReport, LockBlocked, MigrationReport, dry_run, partial_report
-from ..dryrun.place import Place, max_table_size, on_shadow, sample, shadow_url, target_statement_timeout
+from ..dryrun.devcopy import dev_copy_dry_run
+from ..dryrun.place import Place, max_table_size, on_dev_copy, on_shadow, sample, shadow_url, target_statement_timeout
 from ..dryrun.preflight import refuse_large_on_target, shadow_dry_run
 from ..dryrun.shadow import ShadowServer
 from ..errors import ConfigError, ConfitureError, HistoryError, MigrationFileError
@@ -106,6 +107,14 @@ def measure(app: App, target: int | None, reporter: DryRunReporter | None = None
                                   spec=spec, spec_text=text, version=target, reporter=reporter,
                                   preflight=preflight, warn=app.output.warn,
                                   migrations=discover(config.migrations_dir), say=app.output.info)
+        if on_dev_copy(config, place, target_is_dev_server=not config.database_url):
+            report, why = dev_copy_dry_run(conn, app.database_url(), config, app.hooks, version=target,
+                                           reporter=reporter, preflight=preflight)
+            if report is not None:
+                return report
+            app.output.info(f"dry run on the development database itself, rolled back: {why}")
+            app.forget_closed_connection()
+            conn = app.connect()
         if not place.allow_large:
             runner = app.runner()
             refuse_large_on_target(conn, runner.plan_up(target, runner.status()), max_table_size(config), config)

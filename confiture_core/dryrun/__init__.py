@@ -3,13 +3,16 @@
 Modules: :mod:`.run` (:func:`dry_run`), :mod:`.policy` (the rolled-back transaction policy),
 :mod:`.hooks` (the dry run's hook facade), :mod:`.observer` (the measuring observer),
 :mod:`.catalog` (pg_locks / pg_class / sequence snapshots), :mod:`.references` (what a statement
-names), :mod:`.lock_requirements` (the documented lock of each statement kind), :mod:`.blockers`
+names), :mod:`confiture_core.lock_modes` (the documented lock of each statement kind, a core module), :mod:`.blockers`
 (who blocks a waiting statement), :mod:`.sequences` (putting sequences back), :mod:`.report` (the
 report and its JSON document).
 
 :func:`dry_run` runs ``Runner.up`` under the :class:`~.policy.RollbackAll`
 transaction policy (one transaction, a SAVEPOINT per migration, hooks included
-with ``context.dry_run`` true, ROLLBACK at the end) with a
+with ``context.dry_run`` true, ROLLBACK at the end) on the target, or under
+:class:`~.policy.CommitOnCopy` (each migration committed, as a real apply) on a
+scratch copy (a shadow database, :mod:`.preflight`; a template copy of the embedded
+development server's database, :mod:`.devcopy`), with a
 :class:`~.observer.MeasuringObserver` that reads, on the runner's own connection,
 before each statement what it names (:mod:`.references`) and after it only what
 is new (:mod:`.catalog`), so that its cost per statement does not grow with the
@@ -31,17 +34,19 @@ migrations before it:
   between is provably its own (:func:`~.sequences.restore_sequences`); otherwise
   it is left advanced (a gap, never a duplicate) and the report says why.
 
-One transaction for the whole run means a lock an earlier migration took hides
+On a copy each migration's locks are exactly its own. On the target, one
+transaction for the whole run means a lock an earlier migration took hides
 the same lock of a later one (PostgreSQL adds no ``pg_locks`` row for a mode
 already held): for the relations a statement names, the mode the documentation
-gives for its kind (:mod:`.lock_requirements`) is reported as ``inferred`` when
+gives for its kind (:mod:`confiture_core.lock_modes`) is reported as ``inferred`` when
 that mode is held since before its migration (see :class:`~.report.LockTaken`),
 and ``destructive`` is judged from the statement's target relation, resolved
 before it runs.
 
 The duration (ms) and rows affected come from the runner. Statements that
-cannot run in a transaction block are not executed; the report marks them
-``not executed in dry-run`` with the lock they would take.
+cannot run in a transaction block run in autocommit on a copy; on the target
+they are not executed, and the report marks them ``not executed in dry-run``;
+either way they are reported with their documented lock.
 
 A dry run sets a short ``lock_timeout`` (``[dry_run] lock_timeout``, default
 ``"2s"``): when a statement waits on another session's lock longer than that,
@@ -54,7 +59,7 @@ from ..blockers import Blocker
 from .blockers import BlockerWatch, LockBlocked
 from .catalog import LockRead, SeqState, Snapshot, read_locks, take_snapshot
 from .hooks import DryRunEnded, DryRunHooks
-from .observer import MeasuringObserver, lock_pairs
+from .observer import MeasuringObserver
 from .policy import RollbackAll
 from .report import (
     SEQUENCE_NOTE,
@@ -64,6 +69,7 @@ from .report import (
     SequenceAdvance,
     StatementReport,
     build_report,
+    lock_pairs,
     partial_report,
 )
 from .run import DEFAULT_LOCK_TIMEOUT, dry_run, dry_run_lock_timeout

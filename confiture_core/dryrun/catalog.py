@@ -209,3 +209,21 @@ def read_locks(conn: Conn, want: set[int] | None = None, prior: set[int] | None 
             seqs[oid] = SeqState(name, None if v is None else int(v), int(st), int(inc or 1),
                                  None if f is None else int(f))
     return LockRead(new, held, relations, tables, seqs, int(row[4]))
+
+
+#: which of these indexes still exist; which tables the foreign keys of these tables still reference
+_DEPENDENTS_SQL = """
+SELECT ARRAY(SELECT c.oid::bigint FROM pg_class c WHERE c.oid = ANY(%s::oid[])),
+       ARRAY(SELECT DISTINCT con.confrelid::bigint FROM pg_constraint con
+              WHERE con.contype = 'f' AND con.conrelid = ANY(%s::oid[]))
+"""
+
+
+def read_dependents(conn: Conn, indexes: list[int], tables: list[int]) -> tuple[set[int], set[int]]:
+    """(which of ``indexes`` still exist, which tables the foreign keys of ``tables`` still reference):
+    catalog reads only, no lock.
+
+    :raises psycopg.Error: the catalog cannot be read (aborted transaction...).
+    """
+    row = conn.execute(_DEPENDENTS_SQL, [indexes, tables], prepare=True).fetchone()
+    return (set(row[0] or ()), set(row[1] or ())) if row else (set(), set())

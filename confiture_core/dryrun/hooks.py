@@ -13,7 +13,7 @@ from ..errors import ConfitureError
 from ..hookcaller import HookFailed, Hooks
 from ..hookspecs import Backfill, BackfillBatch, Finding, HookContext, MigrationResult
 from ..runner import CommitGuard
-from .policy import RollbackAll
+from .policy import CommitOnCopy, RollbackAll
 
 Conn = psycopg.Connection[Any]
 T = TypeVar("T")
@@ -48,7 +48,7 @@ class DryRunHooks(Hooks):
     :param guard: the runner's commit guard.
     """
 
-    def __init__(self, inner: Hooks, conn: Conn, policy: RollbackAll, guard: CommitGuard) -> None:
+    def __init__(self, inner: Hooks, conn: Conn, policy: RollbackAll | CommitOnCopy, guard: CommitGuard) -> None:
         super().__init__(inner.pm, inner.non_fatal, inner.warn)
         self.conn = conn
         self.policy = policy

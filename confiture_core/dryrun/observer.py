@@ -9,6 +9,15 @@ import psycopg
 from pglast import ast
 from psycopg import pq
 
+from ..lock_modes import (
+    ACCESS_EXCLUSIVE,
+    KEY_CHECK,
+    ROW_EXCLUSIVE,
+    SHARE,
+    Requirement,
+    drops_dependents,
+    required_locks,
+)
 from ..migrations import Migration
 from ..risk import MODES, NON_TRANSACTIONAL_LOCKS, Risk, blocked_operations, risk_of_mode
 from ..sql import Statement, redact_secrets
@@ -22,10 +31,10 @@ from .catalog import (
     SeqState,
     Snapshot,
     entry,
+    read_dependents,
     read_locks,
     take_snapshot,
 )
-from .lock_requirements import KEY_CHECK, ROW_EXCLUSIVE, Requirement, required_locks
 from .references import Context, destructive, references, resolve, sequence_names, target_of, target_parts
 from .report import LockTaken, MigrationReport, SequenceAdvance, StatementReport
 
@@ -47,7 +56,7 @@ class MeasuringObserver:
 
     A lock the transaction already held shows no new ``pg_locks`` row when a later
     statement asks for it again: for the relations a statement names, the mode
-    PostgreSQL documents for its kind (:mod:`.lock_requirements`) is reported as
+    PostgreSQL documents for its kind (:mod:`confiture_core.lock_modes`) is reported as
     ``inferred`` when that mode is held and was not newly taken; a sequence the
     statement advanced (measured) without a new lock gets its ROW EXCLUSIVE
     (``nextval`` takes it: "Sequence Manipulation Functions"). Only locks held
@@ -211,7 +220,8 @@ class MeasuringObserver:
         # foreign keys are checked per row an INSERT writes (against the tables referenced) or a DELETE
         # removes (against the referencing tables): only then is the other end of a foreign key read
         ctx = resolve(self.conn, self._names, refs.functions, refs.schemas,
-                      parents=isinstance(node, ast.InsertStmt | ast.MergeStmt | ast.DropStmt),
+                      parents=isinstance(node, ast.InsertStmt | ast.MergeStmt | ast.DropStmt)
+                      or drops_dependents(node),
                       referencing=isinstance(node, ast.DeleteStmt))
         self._ctx = ctx
         self._opaque = self._opaque or ctx.calls
@@ -258,6 +268,18 @@ class MeasuringObserver:
                     add(other, KEY_CHECK, True)
         return list(dict.fromkeys(out))
 
+    def _dropped_dependents(self, named: set[int]) -> set[int]:
+        """After an ALTER TABLE that drops a column or constraint: the indexes of the named tables that are gone,
+        and the tables their foreign keys referenced that none of their foreign keys references any more."""
+        ctx = self._ctx
+        tables = [o for o in named if o in ctx.indexes or o in ctx.parents]
+        if not tables or self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            return set()
+        indexes = [i for t in tables for i in ctx.indexes.get(t, [])]
+        alive, still = read_dependents(self.conn, indexes, tables)
+        parents = {p for t in tables for p in ctx.parents.get(t, set())}
+        return ({i for i in indexes if i not in alive} | {p for p in parents if p not in still}) - set(tables)
+
     def _lock(self, oid: int, mode: str, inferred: bool = False) -> LockTaken | None:
         """The report of ``mode`` on ``oid`` (``None``: a system relation, or one never seen by name)."""
         name, kind = self.kinds.get(oid, ("", HIDDEN))
@@ -278,6 +300,11 @@ class MeasuringObserver:
         if self._opaque or ctx.fires:
             want |= self.exclusive | self.seq_locked
         prior = {o for o, _ in asked} | ctx.sequences | (want & self.seq_locked)
+        rebuilt = {o: ctx.indexes.get(o, []) for o in named} if isinstance(self._node, ast.AlterTableStmt) else {}
+        prior |= {i for ix in rebuilt.values() for i in ix}
+        gone = self._dropped_dependents({o for o in ctx.oids if o is not None}) if drops_dependents(self._node) \
+            else set()
+        prior |= gone
         read = read_locks(self.conn, want, prior | (self.locked if self._opaque else set()))
         self.kinds.update(read.relations)
         rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
@@ -289,11 +316,13 @@ class MeasuringObserver:
             lk = self._lock(oid, mode) if oid in read.relations or oid in self.kinds else None
             if lk is not None:
                 rep.locks.append(lk)
+        inferred: set[tuple[int, str]] = set()
         for oid, mode in asked:
             if (oid, mode) not in new and mode in read.prior.get(oid, ()) and (oid, mode) not in self._taken:
                 lk = self._lock(oid, mode, inferred=True)
                 if lk is not None:
                     rep.locks.append(lk)
+                    inferred.add((oid, mode))
         if self._opaque:
             # code we cannot see may ask for any lock the transaction holds: those that block on a
             # pre-existing table, held since before the migration, are reported (the cautious answer)
@@ -306,6 +335,7 @@ class MeasuringObserver:
                         lk = self._lock(oid, mode, inferred=True)
                         if lk is not None:
                             rep.locks.append(lk)
+                            inferred.add((oid, mode))
         # A rewrite needs ACCESS EXCLUSIVE, held to the end of the transaction: only tables with a new
         # lock, or held ACCESS EXCLUSIVE and named, can have been rewritten. For those we held a lock
         # on before, nobody else could rewrite them; for the others the new pg_class row must be our
@@ -321,6 +351,21 @@ class MeasuringObserver:
             ours = {int(r[0]) for r in self.conn.execute(OURS_SQL, [list(unsure)]).fetchall()}
             rewritten.update((o, n) for o, n in unsure.items() if o in ours)
         rep.rewritten = sorted(rewritten.values())
+        # An ALTER TABLE that rewrote a table (measured above) rebuilt its indexes as REINDEX does: SHARE
+        # on the table, ACCESS EXCLUSIVE on each index (measured in a real apply: pg_locks, PostgreSQL 15
+        # and 18); held since before the migration, they show no new row
+        # what the ALTER TABLE dropped with a column or constraint (indexes, the foreign key's triggers on the
+        # table it referenced), measured gone, each under ACCESS EXCLUSIVE as DROP takes it
+        dropped = [(o, ACCESS_EXCLUSIVE) for o in sorted(gone)]
+        for oid in sorted(o for o in rewritten if o in rebuilt):
+            dropped += [(oid, SHARE), *((i, ACCESS_EXCLUSIVE) for i in rebuilt[oid])]
+        for o, mode in dropped:
+            if (o, mode) not in new and mode in read.prior.get(o, ()) and (o, mode) not in self._taken \
+                    and (o, mode) not in inferred:
+                lk = self._lock(o, mode, inferred=True)
+                if lk is not None:
+                    rep.locks.append(lk)
+                    inferred.add((o, mode))
         pre_rewritten = [n for o, n in rewritten.items() if o in self.start_tables]
         for oid, st in sorted(read.sequences.items(), key=lambda kv: kv[1].name):
             old = self.seqs_known.get(oid)
@@ -333,9 +378,17 @@ class MeasuringObserver:
                     lk = self._lock(oid, ROW_EXCLUSIVE, inferred=True)
                     if lk is not None:
                         rep.locks.append(lk)
+                        inferred.add((oid, ROW_EXCLUSIVE))
         self._learn(read)
-        self._taken |= new
+        # a lock reported (measured or inferred) is the migration's from then on: reported once, as a real
+        # apply reports it once, by the first statement that takes it
+        self._taken |= new | inferred
         _judge(rep, statement.node, pre_rewritten, self._destroyed)
+        if self.conn.info.transaction_status == pq.TransactionStatus.IDLE and statement.no_transaction_reason:
+            # run in autocommit (a dry run on a copy runs them): its lock is gone, the documented one is reported
+            risk, reasons = rep.risk, rep.reasons
+            if self._autocommit_lock(rep, statement, "", "took"):
+                rep.risk, rep.reasons = max(risk, rep.risk), reasons + rep.reasons
         self.report_for(migration).statements.append(rep)
         self._after_of = migration
 
@@ -346,22 +399,30 @@ class MeasuringObserver:
         rep = StatementReport(statement.line, _short(statement.sql), statement.kind, False, note=reason)
         if not migration.is_transactional("up", mixed=self.mixed):
             self.report_for(migration).executed = False
+        if not self._autocommit_lock(rep, statement, f"{reason}; ", "would take") \
+                and statement.kind == "SelectStmt" and statement.sql.startswith("-- python migration"):
+            rep.note = f"{reason}; a Python migration running outside a transaction: nothing measured"
+        self.report_for(migration).statements.append(rep)
+
+    def _autocommit_lock(self, rep: StatementReport, statement: Statement, note: str, verb: str) -> bool:
+        """Add to ``rep`` the documented lock of a statement that runs outside a transaction block
+        (:data:`~confiture_core.risk.NON_TRANSACTIONAL_LOCKS`: released when it ends, so never in
+        ``pg_locks`` after it), rate it, and say so in the note; whether it has one."""
         why = statement.no_transaction_reason
         if why == "VACUUM" and isinstance(statement.node, ast.VacuumStmt) and any(
                 isinstance(o, ast.DefElem) and o.defname == "full" for o in statement.node.options or ()):
             why = "VACUUM FULL"
         mode = NON_TRANSACTIONAL_LOCKS.get(why or "")
-        if mode:
-            target = target_of(statement.node) or "(its table)"
-            pre = self._preexisting(target_parts(statement.node))
-            rep.locks.append(LockTaken(target, "table", mode, blocked_operations(mode), pre, inferred=True))
-            rep.note = f"{reason}; {why} would take {mode} on {target}"
-            rep.risk = risk_of_mode(mode) if pre else Risk.SAFE
-            if rep.risk > Risk.SAFE:
-                rep.reasons.append(f"{why} would take {mode} on {target}")
-        elif statement.kind == "SelectStmt" and statement.sql.startswith("-- python migration"):
-            rep.note = f"{reason}; a Python migration running outside a transaction: nothing measured"
-        self.report_for(migration).statements.append(rep)
+        if not mode:
+            return False
+        target = target_of(statement.node) or "(its table)"
+        pre = self._preexisting(target_parts(statement.node))
+        rep.locks.append(LockTaken(target, "table", mode, blocked_operations(mode), pre, inferred=True))
+        rep.note = f"{note}{why} {verb} {mode} on {target}"
+        rep.risk = risk_of_mode(mode) if pre else Risk.SAFE
+        if rep.risk > Risk.SAFE:
+            rep.reasons.append(f"{why} {verb} {mode} on {target}")
+        return True
 
     def _preexisting(self, name: tuple[str, ...] | None) -> bool:
         """Whether the relation named (or, for an index, its table) existed before the run.
@@ -387,7 +448,7 @@ class MeasuringObserver:
 
         When it waited longer than ``lock_timeout`` for another session's lock, the lock it
         asked for is reported (``inferred``) and rated: the one the blocker watch saw waiting,
-        else the documented one for its kind (:mod:`.lock_requirements`).
+        else the documented one for its kind (:mod:`confiture_core.lock_modes`).
         """
         if self.watch:
             self.watch.disarm()
@@ -409,21 +470,6 @@ class MeasuringObserver:
                 rep.note = f"{rep.note}; it waited for " + ", ".join(f"{lk.mode} on {lk.relation}" for lk in rep.locks)
         self.report_for(migration).statements.append(rep)
         self._after_of = None
-
-
-def lock_pairs(m: MigrationReport | None, tables_only: bool = False) -> set[tuple[str, str]]:
-    """The (relation, mode) pairs of the locks ``m``'s executed statements took, to compare two runs.
-
-    ACCESS SHARE on an index is left out: PostgreSQL takes it or not depending on the
-    backend's relation cache, not on the statement (a ``CREATE TABLE ... REFERENCES t``
-    opens t's primary key index only while the cache of t's index columns is cold).
-
-    :param tables_only: only tables, views, materialized views and foreign tables (what the
-        risk is judged on).
-    """
-    kinds = {KIND_NAMES[k] for k in TABLE_KINDS}
-    return {(lk.relation, lk.mode) for s in (m.statements if m else []) if s.executed for lk in s.locks
-            if not (lk.kind == "index" and lk.mode == "ACCESS SHARE") and (not tables_only or lk.kind in kinds)}
 
 
 def _short(text: str, limit: int = 300) -> str:

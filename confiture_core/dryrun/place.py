@@ -60,6 +60,17 @@ def on_shadow(config: Config, place: Place, target_is_dev_server: bool, env: dic
     return where == "shadow" or (where == "auto" and not target_is_dev_server)
 
 
+def on_dev_copy(config: Config, place: Place, target_is_dev_server: bool, env: dict[str, str] | None = None) -> bool:
+    """Whether the dry run measures on a copy of the embedded development server's database
+    (:func:`~.devcopy.dev_copy_dry_run`): ``auto`` (the default) on the development server; ``--on-target`` /
+    ``where = "target"`` keep the rolled-back dry run on the database itself.
+
+    :raises ConfigError: an unknown ``where``.
+    """
+    where = place.where or _where_of(config, dict(os.environ) if env is None else env)
+    return where == "auto" and target_is_dev_server
+
+
 def shadow_url(config: Config, place: Place) -> str | None:
     """``--shadow-url``, else ``[dry_run] shadow_url``, else ``None`` (the embedded server).
 

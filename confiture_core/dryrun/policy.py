@@ -1,4 +1,4 @@
-"""The dry run's transaction policy: the whole run in one transaction, a savepoint per unit, rolled back."""
+"""The dry run's transaction policies: rolled back in one transaction (the target), or committed per unit (a copy)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ..db import settle
 from ..errors import MigrationFailed
 from ..history import History
 from ..migrations import Migration
+from ..runner import CommitEach
 
 Conn = psycopg.Connection[Any]
 
@@ -132,3 +133,29 @@ class RefusingConnection:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
+
+
+class CommitOnCopy(CommitEach):
+    """A :class:`~confiture_core.runner.TransactionPolicy` for a dry run on a scratch copy of the database.
+
+    Each migration, hook call and backfill batch is its own transaction and is committed, as in
+    a real run (:class:`~confiture_core.runner.CommitEach`), so that each migration's locks are
+    exactly its own (PostgreSQL releases every lock at COMMIT: "Explicit Locking") and
+    ``pg_locks`` stays as small as in a real run. Nothing is kept all the same: the database is
+    a scratch copy, dropped afterwards; the runner is told so (``commits`` false: hook contexts
+    have ``dry_run`` true, no safe-apply retries, saved backfill progress is neither read nor
+    written). Statements that cannot run in a transaction block (``CREATE INDEX CONCURRENTLY``,
+    ``VACUUM``...) run in autocommit, as in a real run, so that later migrations find what they
+    made (their lock, released when they end, is the documented one:
+    :data:`~confiture_core.risk.NON_TRANSACTIONAL_LOCKS`). Only for a database nobody else uses.
+    """
+
+    commits = False
+    autocommit_skip_reason: str | None = None
+
+    def reopen(self, conn: Conn, *, scratch: bool) -> None:
+        """After a hook ended the unit's transaction: open an empty one for the runner's clean-up; best effort."""
+        try:
+            conn.execute("BEGIN")
+        except psycopg.Error:
+            pass

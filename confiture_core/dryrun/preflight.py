@@ -58,6 +58,17 @@ def _tracking_oids(facts: TargetFacts, config: Config) -> set[int]:
     return {t.oid for t in facts.tables.values() if t.name == name and (schema is None or t.schema == schema)}
 
 
+def on_a_copy(server: ShadowServer, url: str, run: Callable[[Conn, str], DryRunReport]) -> DryRunReport:
+    """``run(connection, url)`` on a fresh copy of the scratch database ``url`` (``CREATE DATABASE ... TEMPLATE``,
+    which needs ``url`` to have no connection), dropped afterwards: a dry run that commits each migration
+    (:class:`~.policy.CommitOnCopy`) leaves the copy changed, so each run gets its own.
+
+    :raises ConfigError, ShadowError: as :func:`~.shadow.scratch_database`.
+    """
+    with scratch_database(server, template=database_of(url)) as copy_url, connect(copy_url) as conn:
+        return run(conn, copy_url)
+
+
 def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, config: Config, hooks: Hooks, *,
                    spec: SampleSpec, spec_text: str, version: int | None = None, reporter: Reporter | None = None,
                    preflight: bool = False, warn: Callable[[str], None] = lambda message: None,
@@ -70,7 +81,8 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
        a sample of each table (:func:`~.sample.load_sample`, parents closed over foreign keys, the
        tracking table whole), then ``--section=post-data`` (indexes, constraints), ``VACUUM (FREEZE, ANALYZE)``;
     3. a copy of it thinned to :data:`SMALL_FRACTION` of the rows, dry-run first (silently), then the
-       dry run on the full sample (the report);
+       dry run on the full sample (the report); each dry run on its own copy (:func:`on_a_copy`),
+       committing each migration (exact locks per migration, flat cost per migration);
     4. each statement's duration scaled to the target's size from the two points (:func:`~.predict.predict`).
 
     Both scratch databases are dropped whatever happens (Ctrl-C included). The target sees only
@@ -112,15 +124,15 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
             with connect(small_url) as small_conn:
                 thin(small_conn, facts, SMALL_FRACTION, whole)
                 small_sizes = sizes(small_conn, facts)
-                try:
-                    small = timings([dry_run(small_conn, config, hooks, target=version, preflight=True)
-                                     for _ in range(REPEATS)])
-                except (ConfitureError, psycopg.Error):
-                    small = {}  # the full sample's run below says what is wrong
-        with connect(big_url) as shadow:
-            runs = [dry_run(shadow, config, hooks, target=version, preflight=True) for _ in range(REPEATS - 1)]
-            report = dry_run(shadow, config, hooks, target=version, reporter=reporter, watch_url=big_url,
-                             preflight=preflight)
+            try:
+                small = timings([on_a_copy(server, small_url, lambda conn, _url: dry_run(
+                    conn, config, hooks, target=version, preflight=True, on_copy=True)) for _ in range(REPEATS)])
+            except (ConfitureError, psycopg.Error):
+                small = {}  # the full sample's run below says what is wrong
+        runs = [on_a_copy(server, big_url, lambda conn, _url: dry_run(
+            conn, config, hooks, target=version, preflight=True, on_copy=True)) for _ in range(REPEATS - 1)]
+        report = on_a_copy(server, big_url, lambda conn, url: dry_run(
+            conn, config, hooks, target=version, reporter=reporter, watch_url=url, preflight=preflight, on_copy=True))
     predict(report, timings([*runs, report]), small, facts, big_sizes, small_sizes)
     report.where = "shadow"
     report.shadow = {"server": server.label, "server_version": shadow_version, "target_server_version":

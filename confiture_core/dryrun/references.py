@@ -108,7 +108,7 @@ SELECT
   coalesce((SELECT json_agg(json_build_array(fks.child::bigint, fks.parent::bigint)) FROM fks), '[]'),
   coalesce((SELECT array_agg(kids.oid::bigint) FROM kids), '{}'),
   EXISTS (SELECT 1 FROM pg_proc p WHERE p.proname = ANY(%(funcs)s::text[])
-             AND p.pronamespace <> 'pg_catalog'::regnamespace),
+             AND p.pronamespace <> 'pg_catalog'::regnamespace AND p.provolatile = 'v'),
   EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = ANY((SELECT tabs.a FROM tabs)::oid[]) AND NOT t.tgisinternal)
   OR EXISTS (SELECT 1 FROM pg_rewrite r
               WHERE r.ev_class = ANY((SELECT tabs.a FROM tabs)::oid[]) AND r.rulename <> '_RETURN'),
@@ -130,7 +130,9 @@ class Context:
     :ivar parents: table oid -> the tables its foreign keys reference.
     :ivar referencing: table oid -> the tables whose foreign keys reference it.
     :ivar sequences: the sequences named, and those of the named tables (serial, identity, column defaults).
-    :ivar calls: a function defined outside pg_catalog is called (code we cannot see).
+    :ivar calls: a VOLATILE function defined outside pg_catalog is called (code we cannot see). A STABLE
+        or IMMUTABLE one cannot modify the database nor lock rows (``SELECT FOR UPDATE`` and data
+        changes are refused in it: "Function Volatility Categories"), so it takes ACCESS SHARE at most.
     :ivar fires: a user trigger or rule fires on a named table (it may touch other relations).
     :ivar schemas: per schema name given, whether it exists.
     """
@@ -205,6 +207,12 @@ _DROPPED_RELATIONS = (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_VIEW, ObjectTyp
                       ObjectType.OBJECT_INDEX, ObjectType.OBJECT_SEQUENCE, ObjectType.OBJECT_FOREIGN_TABLE)
 
 
+#: statements that store expressions without evaluating them (a new table has no rows to compute a
+#: default, check or generated column for; a view, function, trigger, rule or policy is only defined)
+_STORES_EXPRESSIONS = (ast.CreateStmt, ast.ViewStmt, ast.CreateFunctionStmt, ast.CreateTrigStmt, ast.RuleStmt,
+                       ast.CreatePolicyStmt, ast.AlterPolicyStmt, ast.CreateDomainStmt, ast.CommentStmt)
+
+
 @dataclass
 class Refs:
     """What a statement names, from its parse tree (see :func:`references`)."""
@@ -252,6 +260,8 @@ def references(statement: Statement) -> Refs:
         refs.opaque = True
         return refs
     _RefVisitor(refs)(node)
+    if isinstance(node, _STORES_EXPRESSIONS):
+        refs.functions = []  # a default, check, view or body is stored, not evaluated: no function is called
     if isinstance(node, ast.DropStmt):
         names = [_name_parts(o) for o in node.objects or ()]
         if node.removeType in _DROPPED_RELATIONS:

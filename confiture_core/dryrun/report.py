@@ -9,6 +9,7 @@ from typing import Any
 from ..hookspecs import MigrationResult
 from ..risk import Risk, strongest
 from ..runner import RunResult
+from .catalog import KIND_NAMES, TABLE_KINDS
 
 SEQUENCE_NOTE = ("PostgreSQL does not roll back sequences (nextval is never undone): after the rollback the dry "
                  "run put back with setval only the sequences whose every new value it can prove it drew itself; "
@@ -28,7 +29,7 @@ class LockTaken:
         documentation gives for the statement's kind on a relation it names, held since
         before its migration (PostgreSQL shows no new row for a mode already held; the
         real run, where each migration has its own transaction, takes it afresh; see
-        :mod:`.lock_requirements`), the lock a statement that was not executed would
+        :mod:`confiture_core.lock_modes`), the lock a statement that was not executed would
         take, or the lock a statement stopped by ``lock_timeout`` waited for.
     """
 
@@ -165,7 +166,9 @@ class MigrationReport:
 class DryRunReport:
     """The whole dry run: per migration reports, sequences put back, the overall risk.
 
-    :ivar where: ``"target"`` (measured on the target database) or ``"shadow"`` (on a shadow database).
+    :ivar where: ``"target"`` (measured on the target database, rolled back), ``"shadow"`` (on a shadow
+        database) or ``"copy"`` (on a copy of the embedded development server's database, see
+        :func:`~.devcopy.dev_copy_dry_run`).
     :ivar shadow: for a shadow preflight, what the shadow was (see :func:`~.run.shadow_dry_run`).
     """
 
@@ -246,3 +249,18 @@ def partial_report(exc: BaseException) -> DryRunReport | None:
     """
     rep = getattr(exc, _REPORT_ATTRIBUTE, None)
     return rep if isinstance(rep, DryRunReport) else None
+
+
+def lock_pairs(m: MigrationReport | None, tables_only: bool = False) -> set[tuple[str, str]]:
+    """The (relation, mode) pairs of the locks ``m``'s executed statements took, to compare two runs.
+
+    ACCESS SHARE on an index is left out: PostgreSQL takes it or not depending on the
+    backend's relation cache, not on the statement (a ``CREATE TABLE ... REFERENCES t``
+    opens t's primary key index only while the cache of t's index columns is cold).
+
+    :param tables_only: only tables, views, materialized views and foreign tables (what the
+        risk is judged on).
+    """
+    kinds = {KIND_NAMES[k] for k in TABLE_KINDS}
+    return {(lk.relation, lk.mode) for s in (m.statements if m else []) if s.executed for lk in s.locks
+            if not (lk.kind == "index" and lk.mode == "ACCESS SHARE") and (not tables_only or lk.kind in kinds)}

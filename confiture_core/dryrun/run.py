@@ -1,4 +1,4 @@
-"""One measured dry run: the runner under the rolled-back policy with a measuring observer, then the report."""
+"""One measured dry run: the runner under a dry-run policy (rolled back, or committed on a copy), measured."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ..runner import CommitGuard, NullReporter, Reporter, Runner, RunResult, Ses
 from .blockers import BlockerWatch, LockBlocked, is_lock_timeout
 from .hooks import DryRunHooks
 from .observer import MeasuringObserver
-from .policy import RollbackAll
+from .policy import CommitOnCopy, RollbackAll
 from .report import DryRunReport, attach_report, build_report
 from .sequences import restore_sequences
 
@@ -92,8 +92,15 @@ def _partial(observer: MeasuringObserver, runner: Runner, rec: _RecordingReporte
 def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = None,
             reporter: Reporter | None = None, watch_url: str | None = None,
             lock_timeout: str | None = None, preflight: bool = False,
-            statement_timeout: str | None = None) -> DryRunReport:
+            statement_timeout: str | None = None, on_copy: bool = False) -> DryRunReport:
     """Run every pending migration (up to ``target``) in a measured dry run, then roll back.
+
+    Two policies: on the target (``on_copy`` false) the whole run is one transaction rolled
+    back at the end (:class:`~.policy.RollbackAll`); on a scratch copy nobody else uses
+    (``on_copy``: a shadow database) each migration is committed (:class:`~.policy.CommitOnCopy`),
+    so each migration's locks are measured exactly as a real apply takes them and the cost per
+    migration does not grow with the migrations before it. The copy keeps what the run did:
+    drop it afterwards.
 
     :param conn: an autocommit connection (as :class:`~confiture_core.runner.Runner` needs).
     :param config: the project's configuration; its ``lock_timeout`` is replaced
@@ -104,6 +111,7 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
         backends; ``None`` disables it.
     :param preflight: the review gate's dry run before a real run: the plan's notices
         (nothing to migrate, out-of-order warning) are left to the real run.
+    :param on_copy: ``conn`` is a scratch copy (see above); sequences are then left as the run left them.
     :param statement_timeout: replaces the project's ``statement_timeout`` for the dry run (the
         guard of a dry run on the target, see :func:`~.place.target_statement_timeout`).
     :returns: the :class:`DryRunReport` (a failed migration is in it, not raised).
@@ -118,7 +126,7 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
         cfg = replace(cfg, statement_timeout=statement_timeout)
     watch = BlockerWatch(watch_url, conn.info.backend_pid) if watch_url else None
     observer = MeasuringObserver(conn, watch, mixed=config.mixed)
-    policy = RollbackAll()
+    policy: RollbackAll | CommitOnCopy = CommitOnCopy() if on_copy else RollbackAll()
     guard = CommitGuard(conn)
     rec = _RecordingReporter(reporter)
     runner = Runner(conn, cfg, DryRunHooks(hooks, conn, policy, guard), reporter=rec, observer=observer,
@@ -136,7 +144,7 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
         if watch:
             watch.close()
             watch = None
-        if not conn.closed:
+        if not conn.closed and not on_copy:
             try:
                 restored, skipped = restore_sequences(conn, start, observer.end_state(), observer.seqs_seen,
                                                       observer.seqs_proven)
@@ -157,7 +165,7 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
                 Session(conn, config).apply_timeouts()  # the project's own again
             except psycopg.Error:
                 pass
-    if not conn.closed:
+    if not conn.closed and not on_copy:
         restored, skipped = restore_sequences(conn, start, observer.end_state(), observer.seqs_seen,
                                               observer.seqs_proven)
     report = build_report(observer.reports, result, server_version, timeout)

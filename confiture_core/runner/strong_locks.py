@@ -1,7 +1,7 @@
 """Which statements take a SHARE or stronger table lock, and on which relations (read from the AST).
 
-Facts: PostgreSQL docs, "Explicit Locking" (13.3.1 Table-Level Locks: which command takes
-which mode) and the "Notes" of ALTER TABLE (the lock of each subcommand). SHARE or stronger
+The mode comes from the one table of statement -> lock mode, :mod:`confiture_core.lock_modes`
+(PostgreSQL docs, "Explicit Locking", 13.3.1 Table-Level Locks, and each command's page). SHARE or stronger
 conflicts with ROW EXCLUSIVE: while such a lock is held *or waited for*, INSERT, UPDATE and
 DELETE on the table wait too (ACCESS EXCLUSIVE: even SELECT).
 """
@@ -13,32 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pglast import ast
-from pglast.enums import AlterTableType, ConstrType, ObjectType
+from pglast.enums import ObjectType
 from pglast.stream import maybe_double_quote_name
 from pglast.visitors import Visitor
 
+from ..lock_modes import statement_lock
 from ..risk import MODES
 from ..sql import Statement
 
-#: ``LockStmt.mode`` (PostgreSQL's lockdefs.h: AccessShareLock = 1 ... AccessExclusiveLock = 8) -> SQL name
-_LOCKMODE = dict(enumerate(MODES, start=1))
-
-_SUE = "SHARE UPDATE EXCLUSIVE"
-_SRE = "SHARE ROW EXCLUSIVE"
-_AE = "ACCESS EXCLUSIVE"
 _SHARE = MODES.index("SHARE")
-
-#: ALTER TABLE subcommands that take less than ACCESS EXCLUSIVE (ALTER TABLE "Notes")
-_ALTER_MODES: dict[AlterTableType, str] = {
-    AlterTableType.AT_ValidateConstraint: _SUE, AlterTableType.AT_SetStatistics: _SUE,
-    AlterTableType.AT_ClusterOn: _SUE, AlterTableType.AT_DropCluster: _SUE,
-    AlterTableType.AT_SetRelOptions: _SUE, AlterTableType.AT_ResetRelOptions: _SUE,
-    AlterTableType.AT_AttachPartition: _SUE,
-    AlterTableType.AT_EnableTrig: _SRE, AlterTableType.AT_EnableAlwaysTrig: _SRE,
-    AlterTableType.AT_EnableReplicaTrig: _SRE, AlterTableType.AT_DisableTrig: _SRE,
-    AlterTableType.AT_EnableTrigAll: _SRE, AlterTableType.AT_DisableTrigAll: _SRE,
-    AlterTableType.AT_EnableTrigUser: _SRE, AlterTableType.AT_DisableTrigUser: _SRE,
-}
 
 _DROPPED_RELATIONS = (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_INDEX, ObjectType.OBJECT_VIEW,
                       ObjectType.OBJECT_MATVIEW, ObjectType.OBJECT_SEQUENCE, ObjectType.OBJECT_FOREIGN_TABLE)
@@ -88,60 +71,10 @@ def relations(node: ast.Node) -> tuple[str, ...]:
     return tuple(v.names)
 
 
-def _strongest(modes: list[str]) -> str:
-    return max(modes, key=MODES.index)
-
-
-def _alter_mode(node: ast.AlterTableStmt) -> str:
-    modes: list[str] = []
-    for cmd in node.cmds or ():
-        if not isinstance(cmd, ast.AlterTableCmd):
-            continue
-        mode = _ALTER_MODES.get(cmd.subtype, _AE) if cmd.subtype is not None else _AE
-        d = cmd.def_
-        if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(d, ast.Constraint) \
-                and d.contype == ConstrType.CONSTR_FOREIGN:
-            mode = _SRE
-        modes.append(mode)
-    return _strongest(modes) if modes else _AE
-
-
-def _has_foreign_key(node: ast.CreateStmt) -> bool:
-    for elt in node.tableElts or ():
-        cons = [elt] if isinstance(elt, ast.Constraint) else list(getattr(elt, "constraints", None) or ())
-        if any(isinstance(c, ast.Constraint) and c.contype == ConstrType.CONSTR_FOREIGN for c in cons):
-            return True
-    return False
-
-
 def mode_of(node: ast.Node) -> str | None:
-    """The strongest table lock mode ``node`` requests among those this module knows (``None``: a weak one)."""
-    if isinstance(node, ast.AlterTableStmt):
-        return _alter_mode(node)
-    if isinstance(node, ast.IndexStmt):
-        return None if node.concurrent else "SHARE"
-    if isinstance(node, ast.DropStmt):
-        return None if node.concurrent or node.removeType not in (*_DROPPED_RELATIONS, ObjectType.OBJECT_TRIGGER,
-                                                                  ObjectType.OBJECT_RULE,
-                                                                  ObjectType.OBJECT_POLICY) else _AE
-    if isinstance(node, ast.TruncateStmt | ast.ClusterStmt | ast.CreatePolicyStmt | ast.AlterPolicyStmt
-                  | ast.RuleStmt):
-        return _AE
-    if isinstance(node, ast.RenameStmt):
-        return _AE if node.relation is not None else None
-    if isinstance(node, ast.CreateTrigStmt):
-        return _SRE
-    if isinstance(node, ast.CreateStmt):
-        return _SRE if _has_foreign_key(node) else None  # on the referenced tables
-    if isinstance(node, ast.ReindexStmt):
-        params = node.params or ()
-        return None if any(getattr(p, "defname", None) == "concurrently" for p in params) else "SHARE"
-    if isinstance(node, ast.RefreshMatViewStmt):
-        return "EXCLUSIVE" if node.concurrent else _AE
-    if isinstance(node, ast.LockStmt):
-        mode = _LOCKMODE.get(int(node.mode or 0))
-        return mode
-    return None
+    """The strongest table lock mode ``node`` requests (``None``: none known), from the one table of
+    statement -> lock mode (:func:`confiture_core.lock_modes.statement_lock`)."""
+    return statement_lock(node)
 
 
 def strong_lock(node: ast.Node) -> StrongLock | None:

@@ -1,5 +1,10 @@
 """The table lock each statement kind asks for on the relations it names, as the PostgreSQL documentation gives it.
 
+The one table of statement -> lock mode: the dry run infers from :func:`required_locks` the
+lock a statement re-asks for in its one transaction (``confiture_core.dryrun.observer``), the
+runner bounds with ``lock_timeout`` the statements :func:`statement_lock` rates SHARE or
+stronger (``confiture_core.runner.strong_locks``).
+
 Sources (PostgreSQL 18 documentation; the same since 12 for every rule here):
 
 - "Explicit Locking", section 13.3.1 "Table-Level Locks"
@@ -30,12 +35,19 @@ Sources (PostgreSQL 18 documentation; the same since 12 for every rule here):
   "locks out writes but not reads of the index's parent table" (SHARE).
 - ``LOCK`` (https://www.postgresql.org/docs/current/sql-lock.html): the mode named.
 
-Three rules are measured rather than documented (``pg_locks`` on PostgreSQL 15 and
-18, bench/dryrun_accuracy.py): a new foreign key also takes ACCESS SHARE on the
+Rules measured rather than documented (``pg_locks`` on PostgreSQL 15 and 18,
+bench/dryrun_accuracy.py): a new foreign key also takes ACCESS SHARE on the
 table it references; ADD PRIMARY KEY / UNIQUE / EXCLUDE also takes SHARE on the
 table (its index is built as CREATE INDEX builds one); DROP TABLE takes ACCESS
 EXCLUSIVE on the table's indexes and on the tables its foreign keys reference
-(their referential-integrity triggers are dropped with it).
+(their referential-integrity triggers are dropped with it); DROP TRIGGER, DROP
+RULE, CREATE / ALTER / DROP POLICY and ALTER TRIGGER ... RENAME take ACCESS
+EXCLUSIVE on the table (PostgreSQL 15). Two rules depend on what the statement
+measurably did and are applied by the observer: an ALTER TABLE that rewrote its
+table (a new relfilenode) took SHARE on it and ACCESS EXCLUSIVE on each of its
+indexes (rebuilt as REINDEX does); one that dropped a column or constraint
+(:func:`drops_dependents`) took ACCESS EXCLUSIVE on each index and foreign-key
+end it dropped with it.
 
 Why a table and not the measurement: a transaction that already holds a mode
 shows no new ``pg_locks`` row when a later statement asks for it again, so in a
@@ -44,7 +56,9 @@ relation locked earlier in the run is not measurable. The observer then reports
 the documented mode of this table, and only when that mode is indeed held
 (:class:`~.observer.MeasuringObserver`); every lock that is new is measured.
 A statement kind missing here gets no such inference (nothing is reported that
-was not seen). Statements that cannot run in a transaction block are in
+was not seen); :func:`statement_lock`, which bounds waits, assumes the cautious
+mode for the few kinds whose lock the documentation does not state.
+Statements that cannot run in a transaction block are in
 :data:`confiture_core.risk.NON_TRANSACTIONAL_LOCKS`.
 """
 
@@ -57,7 +71,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType, ReindexObjectType
 from pglast.visitors import Visitor
 
-from ..risk import MODES, strongest
+from .risk import MODES, strongest
 
 ACCESS_SHARE, ROW_SHARE, ROW_EXCLUSIVE = "ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE"
 SHARE_UPDATE_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE = "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE"
@@ -95,6 +109,9 @@ _LIGHT_RELOPTIONS = ("fillfactor", "parallel_workers", "autovacuum_", "toast_tup
 #: COMMENT ON targets that are relations (the lock is on the relation, or the column's relation)
 _COMMENT_RELATIONS = {ObjectType.OBJECT_TABLE, ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW,
                       ObjectType.OBJECT_INDEX, ObjectType.OBJECT_SEQUENCE, ObjectType.OBJECT_FOREIGN_TABLE}
+
+#: DROP of objects that hang off a table (their name ends with it: ``[schema.]table.name``): ACCESS EXCLUSIVE on it
+_DROPPED_ON_TABLE = {ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_RULE, ObjectType.OBJECT_POLICY}
 
 _DROPPED = {ObjectType.OBJECT_TABLE, ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW, ObjectType.OBJECT_INDEX,
             ObjectType.OBJECT_SEQUENCE, ObjectType.OBJECT_FOREIGN_TABLE}
@@ -251,6 +268,12 @@ def required_locks(node: ast.Node) -> list[Requirement] | None:
             return None
         return [Requirement(name, SHARE_UPDATE_EXCLUSIVE if node.renameType == ObjectType.OBJECT_INDEX
                             else ACCESS_EXCLUSIVE)]
+    if isinstance(node, ast.DropStmt) and node.removeType in _DROPPED_ON_TABLE:
+        tables = [p[:-1][-2:] for p in (_parts(o) for o in node.objects or ()) if len(p) > 1]
+        return [Requirement(t, ACCESS_EXCLUSIVE) for t in tables] or None
+    if isinstance(node, ast.CreatePolicyStmt | ast.AlterPolicyStmt):
+        name = _name(node.table)
+        return [Requirement(name, ACCESS_EXCLUSIVE)] if name else None
     if isinstance(node, ast.DropStmt):
         if node.removeType not in _DROPPED or node.concurrent:
             return None
@@ -314,3 +337,43 @@ def required_locks(node: ast.Node) -> list[Requirement] | None:
                     refs.append(Requirement(ref, ACCESS_SHARE))
         return refs
     return None
+
+
+#: the mode assumed for statement kinds whose lock the documentation does not state plainly (:func:`statement_lock`)
+_CAUTIOUS = ACCESS_EXCLUSIVE
+
+
+def statement_lock(node: ast.Node) -> str | None:
+    """The strongest table lock ``node`` asks for (SQL mode name), ``None`` when it asks for none in the table.
+
+    Built on :func:`required_locks`. Where the documentation does not state the lock (an ALTER TABLE
+    subcommand such as ALTER CONSTRAINT, DETACH PARTITION ... FINALIZE) the cautious ACCESS EXCLUSIVE
+    is assumed; REINDEX of a schema, database or system (without CONCURRENTLY) locks each table it
+    rebuilds SHARE ("REINDEX"); ``DETACH PARTITION ... CONCURRENTLY`` and ``REINDEX ... CONCURRENTLY``
+    take SHARE UPDATE EXCLUSIVE ("ALTER TABLE", "REINDEX").
+
+    :param node: a statement's parse tree (pglast).
+    """
+    reqs = required_locks(node)
+    if reqs is not None:
+        return strongest([r.mode for r in reqs])
+    if isinstance(node, ast.AlterTableStmt):
+        concurrent = any(isinstance(c, ast.AlterTableCmd) and isinstance(c.def_, ast.PartitionCmd)
+                         and c.def_.concurrent for c in node.cmds or ())
+        return SHARE_UPDATE_EXCLUSIVE if concurrent else _CAUTIOUS
+    if isinstance(node, ast.ReindexStmt):
+        return SHARE_UPDATE_EXCLUSIVE if _concurrent(node) else SHARE
+    return None
+
+
+#: ALTER TABLE subcommands that drop what hangs off a column or constraint (its indexes, its foreign key's triggers)
+_DROPPING = {AlterTableType.AT_DropColumn, AlterTableType.AT_DropConstraint}
+
+
+def drops_dependents(node: ast.Node | None) -> bool:
+    """Whether ``node`` is an ALTER TABLE with DROP COLUMN or DROP CONSTRAINT, which drops the indexes on the
+    column or of the constraint and a foreign key's triggers on the table it references, each under ACCESS
+    EXCLUSIVE (measured: pg_locks of a real apply, PostgreSQL 15 and 18; "ALTER TABLE", DROP COLUMN: "Indexes
+    and table constraints involving the column will be automatically dropped")."""
+    return isinstance(node, ast.AlterTableStmt) and any(
+        isinstance(c, ast.AlterTableCmd) and c.subtype in _DROPPING for c in node.cmds or ())
