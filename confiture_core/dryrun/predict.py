@@ -37,8 +37,9 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
     :func:`_size`), evaluated at ``target_rows``.
 
     When the points do not give a plausible line (a slope ≤ 0, a fixed cost above
-    :data:`MAX_OVERHEAD` of the largest sample's time: timing noise at small sizes) ``t`` is
-    proportional to ``g`` through the largest sample; a negative fixed cost is taken as none.
+    :data:`MAX_OVERHEAD` of the largest sample's time: timing noise at small sizes; a negative
+    one: the cost per row grows with the size, and the largest sample is the closest to the
+    target) ``t`` is proportional to ``g`` through the largest sample.
     The interval spans both the fitted and the proportional model and is at least
     ±max(:data:`MIN_SPREAD`, ``noise``).
 
@@ -61,9 +62,7 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
         det = sw * sgg - sg * sg
         slope = (sw * sgt - sg * st) / det if det > 0 else 0.0
         overhead = (st - slope * sg) / sw
-        if overhead < 0:
-            overhead, slope = 0.0, sgt / sgg
-        if slope > 0 and overhead <= MAX_OVERHEAD * big.ms * (1 + 1e-9):
+        if slope > 0 and 0 <= overhead <= MAX_OVERHEAD * big.ms * (1 + 1e-9):
             predicted = overhead + slope * g_n
     spread = max(abs(proportional - predicted), max(MIN_SPREAD, noise) * predicted)
     return predicted, max(predicted - spread, 0.0), predicted + spread
