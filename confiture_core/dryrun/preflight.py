@@ -25,8 +25,8 @@ Conn = psycopg.Connection[Any]
 
 #: the smaller samples keep these fractions of the full sample's rows (several sizes fit the model)
 SMALLER_FRACTIONS = (0.5, 0.25)
-#: timed applies per sample size; each statement's shortest time is the one fitted (the least disturbed)
-REPEATS = 3
+#: timed applies per sample size; each statement's median time is the one fitted (see ``predict.typical``)
+REPEATS = 5
 
 
 class TooLargeForTarget(ConfitureError):
