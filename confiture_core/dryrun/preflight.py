@@ -17,7 +17,7 @@ from .measure import measure
 from .predict import Sample, predict
 from .report import DryRunReport
 from .run import dry_run, dry_run_lock_timeout
-from .sample import SampleSpec, load_sample, sizes, thin, vacuum
+from .sample import SampleSpec, load_sample, match_parallel_degree, sizes, thin, vacuum
 from .shadow import ShadowServer, connect, database_of, dump_schema, find_pg_dump, restore_schema, scratch_database
 from .work import added_foreign_keys, work_of
 
@@ -118,6 +118,7 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
             load_sample(target, shadow, facts, spec, whole, timeout)
             restore_schema(shadow, post)
             vacuum(shadow, facts)
+            match_parallel_degree(shadow, facts)
             samples = [Sample(sizes(shadow, facts), {})]
         samples[0] = Sample(samples[0].sizes, _measured(server, big_url, config, version))
         for keep in SMALLER_FRACTIONS:

@@ -11,9 +11,11 @@ import pytest
 
 from confiture_core import hookspecs
 from confiture_core.config import load_config
+from confiture_core.dryrun.facts import read_target_facts
 from confiture_core.dryrun.measure import measure, timed_apply
 from confiture_core.dryrun.predict import Point, fit_points, noise_of
 from confiture_core.dryrun.run import dry_run
+from confiture_core.dryrun.sample import match_parallel_degree, parallel_workers_for
 from confiture_core.dryrun.shadow import PREFIX, ShadowServer
 from confiture_core.hookcaller import Hooks
 
@@ -93,3 +95,23 @@ def test_measure_applies_on_throwaway_copies(table_project: Path, database_url: 
     with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
         left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [PREFIX + "%"]).fetchall()
     assert left == []
+
+
+def test_parallel_workers_follow_the_size_as_postgresql_plans_them() -> None:
+    # min_parallel_table_scan_size 8 MB = 1,024 pages: none below, one from there, one more per tripling
+    assert [parallel_workers_for(p, 1024) for p in (10, 1023, 1024, 3071, 3072, 9216, 300_000)] == \
+        [0, 0, 1, 1, 2, 3, 6]
+
+
+def test_the_shadow_gets_the_targets_parallel_degree(db: psycopg.Connection[Any]) -> None:
+    db.execute("CREATE TABLE big (id int)")
+    db.execute("CREATE TABLE own (id int) WITH (parallel_workers = 5)")
+    db.execute("CREATE TABLE small (id int)")
+    facts = read_target_facts(db)
+    pages = {"big": 300_000, "own": 300_000, "small": 10}
+    for t in facts.tables.values():
+        t.pages = pages[t.name]  # the target's sizes (relpages), as the preflight read them
+    match_parallel_degree(db, facts)
+    got = dict(db.execute("SELECT relname, reloptions FROM pg_class WHERE relname IN ('big', 'own', 'small')"
+                          ).fetchall())
+    assert got == {"big": ["parallel_workers=6"], "own": ["parallel_workers=5"], "small": None}
