@@ -14,7 +14,7 @@ from .work import INDEX, REWRITE, work_of_sql
 #: the interval's half-width is at least this fraction of the prediction
 MIN_SPREAD = 0.2
 #: a fitted fixed cost above this fraction of the larger sample's time is not trusted (measurement noise)
-MAX_OVERHEAD = 0.5
+MAX_OVERHEAD = 0.9
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
     The interval spans both the fitted and the proportional model and is at least
     ±max(:data:`MIN_SPREAD`, ``noise``).
 
-    :param points: one per sample size (its rows, its duration in ms), at least one.
+    :param points: one per sample size (its rows, its duration in ms), at least one with rows; one with
+        0 rows (the tables emptied) measures the fixed cost itself.
     :param noise: the relative spread of the repeated measurements, e.g. ``0.3`` for ±30%.
     :returns: (predicted, low, high) in milliseconds.
     """
@@ -52,7 +53,7 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
     g_big, g_n = _size(big.rows, kind), _size(target_rows, kind)
     proportional = big.ms * g_n / g_big
     predicted = proportional
-    pts = [(_size(p.rows, kind), p.ms) for p in points if p.rows > 0 and p.ms > 0]
+    pts = [(_size(p.rows, kind), p.ms) for p in points if p.rows >= 0 and p.ms > 0]
     if len({g for g, _ in pts}) >= 2:
         w = [1 / (t * t) for _, t in pts]
         sw = sum(w)
@@ -141,8 +142,7 @@ def predict(report: DryRunReport, samples: Sequence[Sample], facts: TargetFacts)
             target = _rows_of(table, facts, full)
             points = [Point(smp.sizes.get(table, (0, 0))[0], typical(smp.ms[(m.version, i)])) for smp in samples
                       if smp.ms.get((m.version, i))]
-            points = [p for p in points if p.rows > 0]
-            if target is None or not points:
+            if target is None or not any(p.rows > 0 for p in points):
                 continue
             biggest = max(range(len(points)), key=lambda j: points[j].rows)
             spread = [smp.ms[(m.version, i)] for smp in samples if smp.ms.get((m.version, i))][biggest]
