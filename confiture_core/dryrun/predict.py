@@ -41,8 +41,9 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
     :data:`MAX_OVERHEAD` of the largest sample's time: timing noise at small sizes; a negative
     one: the cost per row grows with the size, and the largest sample is the closest to the
     target) ``t`` is proportional to ``g`` through the largest sample.
-    The interval spans both the fitted and the proportional model and is at least
-    ±max(:data:`MIN_SPREAD`, ``noise``).
+    The interval spans both the fitted model and the line through the measured fixed cost (the
+    0-row point) and the largest sample, or without a 0-row point the proportional model, and
+    is at least ±max(:data:`MIN_SPREAD`, ``noise``).
 
     :param points: one per sample size (its rows, its duration in ms), at least one with rows; one with
         0 rows (the tables emptied) measures the fixed cost itself.
@@ -53,6 +54,9 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
     g_big, g_n = _size(big.rows, kind), _size(target_rows, kind)
     proportional = big.ms * g_n / g_big
     predicted = proportional
+    empty = [p.ms for p in points if p.rows == 0]
+    fixed = min(statistics.median(empty), big.ms) if empty else 0.0
+    other = fixed + (big.ms - fixed) * g_n / g_big  # the line through the fixed cost and the largest sample
     pts = [(_size(p.rows, kind), p.ms) for p in points if p.rows >= 0 and p.ms > 0]
     if len({g for g, _ in pts}) >= 2:
         w = [1 / (t * t) for _, t in pts]
@@ -66,7 +70,7 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
         overhead = (st - slope * sg) / sw
         if slope > 0 and 0 <= overhead <= MAX_OVERHEAD * big.ms * (1 + 1e-9):
             predicted = overhead + slope * g_n
-    spread = max(abs(proportional - predicted), max(MIN_SPREAD, noise) * predicted)
+    spread = max(abs(other - predicted), max(MIN_SPREAD, noise) * predicted)
     return predicted, max(predicted - spread, 0.0), predicted + spread
 
 

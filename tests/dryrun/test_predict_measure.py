@@ -121,4 +121,7 @@ def test_the_emptied_tables_measure_the_fixed_cost() -> None:
     # 16 ms on empty tables (a parallel worker's start, the commit), then 0.4 µs per row: 416 ms at a million,
     # where scaling the 10,000-row sample's 20 ms in proportion would say 2,000 ms
     points = [Point(0, 16.0), Point(5000, 18.0), Point(10000, 20.0)]
-    assert fit_points("rewrite", points, 1_000_000)[0] == pytest.approx(416.0, rel=1e-3)
+    predicted, low, high = fit_points("rewrite", points, 1_000_000)
+    assert predicted == pytest.approx(416.0, rel=1e-3)
+    # the line through the fixed cost and the largest sample agrees: the interval is the ±20% floor
+    assert (low, high) == (pytest.approx(332.8, rel=1e-3), pytest.approx(499.2, rel=1e-3))
