@@ -40,7 +40,8 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
     When the points do not give a plausible line (a slope ≤ 0, a fixed cost above
     :data:`MAX_OVERHEAD` of the largest sample's time: timing noise at small sizes; a negative
     one: the cost per row grows with the size, and the largest sample is the closest to the
-    target) ``t`` is proportional to ``g`` through the largest sample.
+    target) ``t`` is the line through the measured fixed cost (a 0-row point) and the largest
+    sample, or without one proportional to ``g`` through the largest sample.
     The interval spans both the fitted model and the line through the measured fixed cost (the
     0-row point) and the largest sample, or without a 0-row point the proportional model, and
     is at least ±max(:data:`MIN_SPREAD`, ``noise``).
@@ -70,6 +71,8 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
         overhead = (st - slope * sg) / sw
         if slope > 0 and 0 <= overhead <= MAX_OVERHEAD * big.ms * (1 + 1e-9):
             predicted = overhead + slope * g_n
+        elif empty and big.ms > fixed:
+            predicted = other  # no plausible line, but a measured fixed cost: it is not scaled
     spread = max(abs(other - predicted), max(MIN_SPREAD, noise) * predicted)
     return predicted, max(predicted - spread, 0.0), predicted + spread
 

@@ -125,3 +125,9 @@ def test_the_emptied_tables_measure_the_fixed_cost() -> None:
     assert predicted == pytest.approx(416.0, rel=1e-3)
     # the line through the fixed cost and the largest sample agrees: the interval is the ±20% floor
     assert (low, high) == (pytest.approx(332.8, rel=1e-3), pytest.approx(499.2, rel=1e-3))
+
+
+def test_without_a_plausible_line_the_measured_fixed_cost_is_still_not_scaled() -> None:
+    # noise: the middle sample slower than the largest (slope through the three ≤ 0 or a fixed cost above 90%)
+    points = [Point(0, 19.0), Point(5000, 21.0), Point(10000, 20.0)]
+    assert fit_points("rewrite", points, 1_000_000)[0] == pytest.approx(119.0)  # 19 + 1 ms per 10,000 rows
