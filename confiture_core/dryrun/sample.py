@@ -200,3 +200,43 @@ def sizes(shadow: Conn, facts: TargetFacts) -> dict[str, tuple[int, int]]:
                 sql.Literal(table.ident.as_string(shadow)), table.ident)).fetchone()
             out[table.display] = (int(row[0]), int(row[1])) if row else (0, 0)
     return out
+
+
+def parallel_workers_for(pages: int, min_scan_pages: int) -> int:
+    """The parallel workers PostgreSQL plans for a scan of a table of ``pages`` pages, before the caps of
+    ``max_parallel_workers_per_gather`` / ``max_parallel_maintenance_workers`` and of
+    ``maintenance_work_mem`` (32 MB per participant of an index build): none below
+    ``min_parallel_table_scan_size`` (``min_scan_pages``), then one, and one more for each tripling of the
+    size. The source's ``compute_parallel_worker`` (optimizer/path/allpaths.c); PostgreSQL docs,
+    "Parallel Query" and "CREATE INDEX" (Building Indexes in Parallel).
+    """
+    if pages < min_scan_pages:
+        return 0
+    workers, threshold = 1, max(min_scan_pages, 1)
+    while pages >= threshold * 3:
+        workers += 1
+        threshold *= 3
+    return workers
+
+
+def match_parallel_degree(shadow: Conn, facts: TargetFacts) -> None:
+    """Give each sampled table of a shadow database the parallel degree the target's table gets from its size
+    (storage parameter ``parallel_workers``, see :func:`parallel_workers_for`), so that an index build or a
+    scan there runs with as many workers as on the target, not as few as the sample's size would get (a 1%
+    sample below ``min_parallel_table_scan_size`` builds its index alone: its cost per row is then up to
+    twice the target's). A table whose ``parallel_workers`` the target sets itself (copied with the schema)
+    keeps it. Only the shadow is changed (``ALTER TABLE ... SET``).
+    """
+    row = shadow.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'min_parallel_table_scan_size'"
+                         ).fetchone()
+    min_pages = int(row[0]) if row else 1024
+    for table in facts.tables.values():
+        workers = parallel_workers_for(table.pages, min_pages)
+        if table.kind != "r" or workers <= 0:
+            continue
+        own = shadow.execute("SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class "
+                             "WHERE oid = %s::regclass", [table.ident.as_string(shadow)]).fetchone()
+        if own and "parallel_workers=" in own[0]:
+            continue
+        shadow.execute(sql.SQL("ALTER TABLE {} SET (parallel_workers = {})").format(table.ident,
+                                                                                  sql.Literal(workers)))
