@@ -8,8 +8,8 @@ from typing import Any
 import psycopg
 
 from confiture_core.config import load_config
+from confiture_core.dryrun import shadow
 from confiture_core.dryrun.devcopy import dev_copy_dry_run
-from confiture_core.dryrun.shadow import PREFIX
 
 from ..conftest import Server, write
 from .test_exact_locks import hooks, lockset, migration, real_locks
@@ -56,7 +56,7 @@ def test_locks_on_a_copy_are_each_migrations_own_and_the_source_is_untouched(
     assert rep.ok and rep.where == "copy", rep.error
     assert _fingerprint(database_url) == before and before[-1] is True
     with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
-        left = admin.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", [PREFIX + "%"]).fetchone()
+        left = admin.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", [shadow.PREFIX + "%"]).fetchone()
     assert left == (0,)
     on_t = {v: {(lk.mode, lk.inferred) for s in migration(rep, v).statements for lk in s.locks if lk.relation == "t"}
             for v in (2, 3, 4)}

@@ -11,12 +11,13 @@ import pytest
 
 from confiture_core import hookspecs
 from confiture_core.config import load_config
+from confiture_core.dryrun import shadow
 from confiture_core.dryrun.facts import read_target_facts
 from confiture_core.dryrun.measure import measure, timed_apply
 from confiture_core.dryrun.predict import Point, fit_points, noise_of
 from confiture_core.dryrun.run import dry_run
 from confiture_core.dryrun.sample import match_parallel_degree, parallel_workers_for
-from confiture_core.dryrun.shadow import PREFIX, ShadowServer
+from confiture_core.dryrun.shadow import ShadowServer
 from confiture_core.hookcaller import Hooks
 
 from ..conftest import Server, write
@@ -93,7 +94,7 @@ def test_measure_applies_on_throwaway_copies(table_project: Path, database_url: 
         assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 't' "
                             "AND column_name = 'b'").fetchone() == (0,)
     with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
-        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [PREFIX + "%"]).fetchall()
+        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [shadow.PREFIX + "%"]).fetchall()
     assert left == []
 
 

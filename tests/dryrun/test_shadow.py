@@ -15,9 +15,12 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from confiture_core.cli import main
-from confiture_core.dryrun.shadow import PREFIX
+from confiture_core.dryrun import shadow
 
 from ..conftest import REPO, Server, write
+
+#: the prefix a confiture process names its scratch databases with (in-process tests get their own)
+PROCESS_PREFIX = shadow.PREFIX
 
 SCHEMA = json.loads((REPO / "docs" / "dry-run.schema.json").read_text())
 
@@ -50,10 +53,11 @@ def populate(db: psycopg.Connection[Any]) -> None:
     db.execute("ANALYZE")
 
 
-def shadows_left(server: Server) -> list[str]:
+def shadows_left(server: Server, prefix: str | None = None) -> list[str]:
+    """The scratch databases named with ``prefix`` (default: this test's own) still on ``server``."""
     with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
         return [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                                           [PREFIX + "%"]).fetchall()]
+                                           [(prefix or shadow.PREFIX) + "%"]).fetchall()]
 
 
 class LockWatch:
@@ -228,12 +232,15 @@ def test_ctrl_c_drops_the_shadow(shop: Path, pg_server: Server) -> None:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:  # until the slow migration runs in a shadow database
                 if conn.execute("SELECT 1 FROM pg_stat_activity WHERE datname LIKE %s AND query LIKE "
-                                "'%%pg_sleep%%'", [PREFIX + "%"]).fetchone():
+                                "'%%pg_sleep%%'", [PROCESS_PREFIX + "%"]).fetchone():
                     break
                 assert proc.poll() is None, proc.communicate()
                 time.sleep(0.1)
             else:
                 pytest.fail("the slow migration never ran in a shadow database")
+            # this run's scratch databases are among these (another xdist worker's may be too)
+            at_sigint = {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                                    [PROCESS_PREFIX + "%"]).fetchall()}
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
     finally:
@@ -241,5 +248,8 @@ def test_ctrl_c_drops_the_shadow(shop: Path, pg_server: Server) -> None:
             proc.kill()
     assert proc.returncode == 1, err
     assert "interrupted" in err.lower()
-    assert shadows_left(pg_server) == []
+    deadline = time.monotonic() + 60  # another worker's scratch databases go when its own run ends
+    while (left := at_sigint & set(shadows_left(pg_server, PROCESS_PREFIX))) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left
 
