@@ -26,11 +26,14 @@ class TableFacts:
 
     :ivar schema: its schema; :ivar name: its name.
     :ivar kind: ``pg_class.relkind`` (``r`` table, ``p`` partitioned table, ``m`` materialized view).
-    :ivar rows: ``pg_class.reltuples`` (an estimate kept by VACUUM/ANALYZE; ``-1``: never analyzed).
+    :ivar rows: ``pg_class.reltuples`` (an estimate kept by VACUUM/ANALYZE); for a table never vacuumed
+        nor analyzed (``-1``; ``0`` with no pages before PostgreSQL 14), the planner's estimate from its
+        size on disk (see :func:`_never_analyzed`), ``-1`` only when that could not be read.
     :ivar pages: ``pg_class.relpages`` (pages of ``block_size``, 8 kB by default).
     :ivar bytes: heap and TOAST pages (``relpages``) times ``block_size``: the size as of the last
         VACUUM/ANALYZE, read from the catalog without locking the table (``pg_table_size`` would take
-        ACCESS SHARE and wait behind another session's ACCESS EXCLUSIVE); ``0`` when never vacuumed.
+        ACCESS SHARE and wait behind another session's ACCESS EXCLUSIVE); for a table never vacuumed, its
+        size on disk (``pg_table_size``, ACCESS SHARE under the preflight's lock_timeout).
     :ivar index_bytes: the same for its indexes.
     """
 
@@ -149,6 +152,9 @@ def read_target_facts(conn: Conn, lock_timeout: str = "2s") -> TargetFacts:
         conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout)))
         tables = {int(r[0]): TableFacts(int(r[0]), r[1], r[2], r[3], float(r[4]), int(r[5]), int(r[6]), int(r[7]))
                   for r in conn.execute(_TABLES).fetchall()}
+        for table in tables.values():
+            if table.kind in ("r", "m") and (table.rows < 0 or (table.rows == 0 and table.pages == 0)):
+                _never_analyzed(conn, table)
         oids = list(tables)
         for relid, name, typ, generated in conn.execute(_COLUMNS, [oids]).fetchall():
             tables[int(relid)].columns.append(Column(name, typ, bool(generated)))
@@ -161,3 +167,27 @@ def read_target_facts(conn: Conn, lock_timeout: str = "2s") -> TargetFacts:
                 sql.Identifier(schema, name))).fetchone()
             seqs.append(Sequence(schema, name, int(row[0]) if row and row[1] else None))
     return TargetFacts(conn.info.server_version, tables, fks, seqs, pks)
+
+
+def _never_analyzed(conn: Conn, table: TableFacts) -> None:
+    """Fill ``table``'s rows, pages and sizes when the catalog has none (never vacuumed nor analyzed, as right
+    after a bulk load): sizes on disk (``pg_table_size``, ``pg_indexes_size``) and the rows the planner
+    estimates from them (``EXPLAIN`` of a scan: docs "Statistics Used by the Planner", "the planner ... scales
+    the reltuples by the current number of pages"; a never-analyzed table's density comes from its column
+    types). Both take ACCESS SHARE on the table, bounded by the transaction's ``lock_timeout``; on any error
+    (another session holds ACCESS EXCLUSIVE...) the catalog's figures stay, in a savepoint of their own.
+    """
+    try:
+        with conn.transaction():
+            row = conn.execute("SELECT pg_relation_size(%s), pg_table_size(%s), pg_indexes_size(%s), "
+                               "current_setting('block_size')::int", [table.oid] * 3).fetchone()
+            assert row is not None
+            heap, total, indexes, block = (int(v) for v in row)
+            rows = 0.0
+            if heap:
+                plan = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {}").format(
+                    table.ident)).fetchone()
+                rows = float(plan[0][0]["Plan"]["Plan Rows"]) if plan else -1.0
+    except psycopg.Error:
+        return
+    table.rows, table.pages, table.bytes, table.index_bytes = rows, heap // block, total, indexes

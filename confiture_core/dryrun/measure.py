@@ -48,7 +48,8 @@ class _Timer:
         self._key(migration)
 
 
-def _no_plugins() -> Hooks:
+def no_plugins() -> Hooks:
+    """Hooks with no plugin registered (a timed apply or a planning read runs none)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     return Hooks(pm)
@@ -65,7 +66,7 @@ def timed_apply(conn: Conn, config: Config, target: int | None = None) -> dict[K
     :raises psycopg.Error: the connection failed.
     """
     timer = _Timer()
-    runner = Runner(conn, config, _no_plugins(), observer=timer, plan_notices=False)
+    runner = Runner(conn, config, no_plugins(), observer=timer, plan_notices=False)
     try:
         runner.up(target)
     except ConfitureError:

@@ -11,13 +11,13 @@ from ..config import Config, redact_url
 from ..errors import ConfitureError
 from ..hookcaller import Hooks
 from ..migrations import Migration
-from ..runner import Reporter
+from ..runner import Reporter, Runner
 from .facts import ForeignKey, TargetFacts, read_target_facts
-from .measure import measure
+from .measure import measure, no_plugins
 from .predict import Sample, predict
 from .report import DryRunReport
 from .run import dry_run, dry_run_lock_timeout
-from .sample import SampleSpec, load_sample, match_parallel_degree, sizes, thin, vacuum
+from .sample import SampleSpec, load_sample, match_parallel_degree, sizes, thin, thinned, vacuum
 from .shadow import ShadowServer, connect, database_of, dump_schema, find_pg_dump, restore_schema, scratch_database
 from .work import added_foreign_keys, work_of
 
@@ -81,6 +81,27 @@ def _measured(server: ShadowServer, url: str, config: Config,
         return {}
 
 
+def scales_with_the_sample(shadow: Conn, config: Config, version: int | None, facts: TargetFacts,
+                           whole: set[int]) -> bool:
+    """Whether a pending migration (read from the shadow's copy of the tracking table) may do work that grows
+    with a table the sample thins (:func:`~.sample.thinned`): a SQL statement whose :func:`~.work.work_of`
+    names such a table, or any Python migration (it may do anything). Only then are the sample sizes
+    measured for predictions; otherwise every table the migrations work on is in the shadow at its target
+    size, and the dry run's own durations are the ones to expect.
+
+    :raises ConfitureError: the pending migrations cannot be read (the dry run then says why).
+    """
+    for m in Runner(shadow, config, no_plugins()).plan_up(version):
+        if m.kind != "sql":
+            return True
+        for st in m.sql("up").statements:
+            work = work_of(st.node)
+            table = facts.by_name(work[1]) if work else None
+            if table is not None and thinned(table, whole):
+                return True
+    return False
+
+
 def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, config: Config, hooks: Hooks, *,
                    spec: SampleSpec, spec_text: str, version: int | None = None, reporter: Reporter | None = None,
                    preflight: bool = False, warn: Callable[[str], None] = lambda message: None,
@@ -94,7 +115,8 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
        tracking table whole), then ``--section=post-data`` (indexes, constraints), ``VACUUM (FREEZE, ANALYZE)``;
     3. the migrations applied for real (committed per migration, as ``migrate up`` does) :data:`REPEATS`
        times on throwaway copies of it and of copies thinned to :data:`SMALLER_FRACTIONS` of the rows,
-       each statement timed (:func:`~.measure.measure`); then the dry run on the full sample (the report),
+       each statement timed (:func:`~.measure.measure`) — only when a pending migration works on a table
+       the sample thins (:func:`scales_with_the_sample`); then the dry run on the full sample (the report),
        on a copy of its own (:func:`on_a_copy`), committing each migration (exact locks per migration,
        flat cost per migration);
     4. each statement's duration scaled to the target's size from those points (:func:`~.predict.predict`).
@@ -135,8 +157,13 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
             vacuum(shadow, facts)
             match_parallel_degree(shadow, facts)
             samples = [Sample(sizes(shadow, facts), {})]
-        samples[0] = Sample(samples[0].sizes, _measured(server, big_url, config, version))
-        for keep in SMALLER_FRACTIONS:
+            try:
+                scaled = scales_with_the_sample(shadow, config, version, facts, whole)
+            except ConfitureError:
+                scaled = False  # the dry run below says what is wrong
+        if scaled:  # else nothing to scale: no copies measured (each copy costs a CREATE and a DROP DATABASE)
+            samples[0] = Sample(samples[0].sizes, _measured(server, big_url, config, version))
+        for keep in SMALLER_FRACTIONS if scaled else ():
             with scratch_database(server, template=database_of(big_url)) as small_url:
                 with connect(small_url) as small_conn:
                     thin(small_conn, facts, keep, whole)

@@ -158,6 +158,13 @@ def _count(conn: Conn, table: TableFacts) -> int:
     return int(row[0]) if row else 0
 
 
+def thinned(table: TableFacts, whole: set[int]) -> bool:
+    """Whether :func:`thin` keeps only part of ``table``'s rows: a table sampled by fraction (more than
+    :data:`SMALL_TABLE_ROWS` rows, not in ``whole``). Only such a table has a different size in each
+    sample, from which a statement's duration on it is scaled to the target."""
+    return table.kind == "r" and table.oid not in whole and table.rows > SMALL_TABLE_ROWS
+
+
 def thin(shadow: Conn, facts: TargetFacts, keep: float, whole: set[int]) -> None:
     """Keep about ``keep`` of the rows of each sampled table of a shadow database (its copy, for the second
     sample size), then delete the rows left without their parent, then ``VACUUM (FULL, FREEZE, ANALYZE)``
@@ -167,7 +174,7 @@ def thin(shadow: Conn, facts: TargetFacts, keep: float, whole: set[int]) -> None
     """
     shadow.execute("SET session_replication_role = replica")
     for table in facts.tables.values():
-        if table.kind == "r" and table.oid not in whole and table.rows > SMALL_TABLE_ROWS:
+        if thinned(table, whole):
             shadow.execute(sql.SQL("DELETE FROM ONLY {} WHERE random() >= %s").format(table.ident), [keep])
     for _round in range(MAX_ROUNDS):
         deleted = 0
