@@ -132,11 +132,16 @@ def _ms(s: StatementReport) -> str:
 
 
 def _title(report: DryRunReport) -> str:
-    where = ""
+    """Where the dry run ran and how it ended: on a shadow or a copy each migration was committed there (the
+    scratch database is dropped after), on the target everything was rolled back."""
     if report.where == "shadow" and report.shadow:
         where = (f"on a shadow database ({report.shadow.get('sample')} sample, {report.shadow.get('server')}), "
-                 "times predicted for the target; ")
-    return f"dry run ({where}rolled back; lock_timeout {report.lock_timeout})"
+                 "times predicted for the target; committed there, then dropped")
+    elif report.where == "copy":
+        where = "on a copy of the development database, committed there, then dropped"
+    else:
+        where = "rolled back"
+    return f"dry run ({where}; lock_timeout {report.lock_timeout})"
 
 
 def _summary_table(report: DryRunReport) -> Table:
