@@ -82,16 +82,17 @@ def _measured(server: ShadowServer, url: str, config: Config,
 
 
 def scales_with_the_sample(shadow: Conn, config: Config, version: int | None, facts: TargetFacts,
-                           whole: set[int]) -> bool:
+                           whole: set[int], migrations: Sequence[Migration]) -> bool:
     """Whether a pending migration (read from the shadow's copy of the tracking table) may do work that grows
     with a table the sample thins (:func:`~.sample.thinned`): a SQL statement whose :func:`~.work.work_of`
     names such a table, or any Python migration (it may do anything). Only then are the sample sizes
     measured for predictions; otherwise every table the migrations work on is in the shadow at its target
     size, and the dry run's own durations are the ones to expect.
 
+    :param migrations: the project's migrations, already discovered (their parsed files are reused).
     :raises ConfitureError: the pending migrations cannot be read (the dry run then says why).
     """
-    for m in Runner(shadow, config, no_plugins()).plan_up(version):
+    for m in Runner(shadow, config, no_plugins(), migrations=list(migrations)).plan_up(version):
         if m.kind != "sql":
             return True
         for st in m.sql("up").statements:
@@ -158,7 +159,7 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
             match_parallel_degree(shadow, facts)
             samples = [Sample(sizes(shadow, facts), {})]
             try:
-                scaled = scales_with_the_sample(shadow, config, version, facts, whole)
+                scaled = scales_with_the_sample(shadow, config, version, facts, whole, migrations)
             except ConfitureError:
                 scaled = False  # the dry run below says what is wrong
         if scaled:  # else nothing to scale: no copies measured (each copy costs a CREATE and a DROP DATABASE)

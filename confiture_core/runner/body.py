@@ -278,6 +278,10 @@ class Body:
         pos = exc.diag.statement_position
         if pos and pos.isdigit() and int(pos) > offset:
             line = st.line_of(int(pos) - offset)
+        copy_context = exc.diag.context.splitlines()[0] if st.copy_data is not None and exc.diag.context else None
+        row = _COPY_ROW.match(copy_context) if copy_context else None
+        if row:  # a bad data row: its line N follows the statement's last line (N - 1 lines after the next one)
+            line = st.line + st.sql.count("\n") + int(row.group(1))
         primary = exc.diag.message_primary or str(exc).splitlines()[0]
         code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
         msg = f"{shown(path)}:{line}: {primary}{code}"
@@ -285,13 +289,8 @@ class Body:
             msg += f" ({exc.diag.message_detail.rstrip('.')})"
         if exc.diag.message_hint:
             msg += f" (hint: {exc.diag.message_hint})"
-        if st.copy_data is not None and exc.diag.context:
-            context = exc.diag.context.splitlines()[0]
-            row = _COPY_ROW.match(context)
-            if row:  # the data's line N is the file's line after the statement's last line, plus N - 1
-                data_line = st.line + st.sql.count("\n") + int(row.group(1))
-                msg = msg.replace(f"{shown(path)}:{line}:", f"{shown(path)}:{data_line}:", 1)
-            msg += f" ({context})"
+        if copy_context:
+            msg += f" ({copy_context})"
         if not transactional:
             n = len(statements)
 
