@@ -282,9 +282,40 @@ def _violation_objects(result: FileResult, base: Path | None) -> str:
     :func:`prepare_json` made where the file was linted when there is one for this ``base``."""
     if result.rendered is not None and result.rendered[0] == _json_key(base):
         return result.rendered[1]
+    found = result.violations
+    if not found:
+        return ""
+    text = _usual_violation_objects(found, base)
+    if text is not None:
+        return text
     rows = [(v.code, v.message, _rel(v.path, base), v.line, v.column, v.severity, v.excerpt, v.name)
-            for v in result.violations]
+            for v in found]
     return _Rows(_VIOLATION_KEYS, rows).objects(_VIOLATIONS_PAD)
+
+
+#: One finding's object in the ``violations`` list, as :meth:`_Rows.objects` lays it out at
+#: :data:`_VIOLATIONS_PAD`, with a ``%s`` for each value's JSON text.
+_VIOLATION_TEMPLATE = (_VIOLATIONS_PAD + "  {" + _VIOLATIONS_PAD + "    "
+                       + ("," + _VIOLATIONS_PAD + "    ").join(_enc_str(k) + ": %s" for k in _VIOLATION_KEYS)
+                       + _VIOLATIONS_PAD + "  }")
+
+
+def _usual_violation_objects(found: list[Violation], base: Path | None) -> str | None:
+    """:func:`_violation_objects`' text for findings whose fields have their usual types (``str``, and
+    ``int`` line and column), one ``%`` formatting per finding, the file's path encoded once: the same
+    text as :class:`_Rows` makes, in about half the time (lemmy's 5,000 findings: ~14 ms less);
+    ``None`` for anything else (a rule pack's own value types), which :class:`_Rows` lays out."""
+    if not all(type(v.line) is int and type(v.column) is int for v in found):
+        return None
+    first = found[0].path
+    enc = _enc_str
+    try:
+        path = enc(_rel(first, base))
+        return ",".join([_VIOLATION_TEMPLATE % (
+            enc(v.code), enc(v.message), path if v.path == first else enc(_rel(v.path, base)), v.line, v.column,
+            enc(v.severity), enc(v.excerpt), enc(v.name)) for v in found])
+    except TypeError:  # a value that is not a str
+        return None
 
 
 def prepare_json(base: Path | None = None) -> Callable[[FileResult], None]:
