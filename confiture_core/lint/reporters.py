@@ -64,8 +64,8 @@ def _relative(path: str, base: str) -> str:
         return path
 
 
-def _dumps(doc: Any) -> str:
-    """``json.dumps(doc, indent=2)``, same text, faster on lists of flat objects.
+def _dumps(doc: Any, end: str = "") -> str:
+    """``json.dumps(doc, indent=2) + end``, same text, faster on lists of flat objects.
 
     The standard library's C encoder is not used when ``indent`` is set; here
     the strings and numbers go through the C functions and only the layout is
@@ -73,6 +73,7 @@ def _dumps(doc: Any) -> str:
     """
     out: list[str] = []
     _dump(doc, out, "\n")
+    out.append(end)
     return "".join(out)
 
 
@@ -135,9 +136,26 @@ class _Joined:
 
     def render(self, pad: str) -> str:
         """The list's text; ``pad`` must be the one the parts were made for."""
+        out: list[str] = []
+        self.write(out, pad)
+        return "".join(out)
+
+    def write(self, out: list[str], pad: str) -> None:
+        """Append the list's text to ``out`` part by part: the document is joined once, at the end,
+        instead of the whole list being copied into a new string at each step (on lemmy's 3.5 MB of
+        findings, ~8 copies and their page faults cost ~8 ms)."""
         if pad != _VIOLATIONS_PAD:
             raise ValueError(f"parts made for indentation {_VIOLATIONS_PAD!r}, not {pad!r}")
-        return "[" + ",".join(self.parts) + pad + "]" if self.parts else "[]"
+        if not self.parts:
+            out.append("[]")
+            return
+        out.append("[")
+        sep = ""
+        for part in self.parts:
+            out.append(sep)
+            out.append(part)
+            sep = ","
+        out.append(pad + "]")
 
 
 def _encoded(values: list[Any], pad: str) -> list[str]:
@@ -184,9 +202,15 @@ def _dump(obj: Any, out: list[str], pad: str) -> None:
         for k, v in obj.items():
             out.append(sep)
             sep = "," + inner
-            out.append(_key(k) + ": " + _member_value(v, inner))
+            if isinstance(v, _Joined):
+                out.append(_key(k) + ": ")
+                v.write(out, inner)
+            else:
+                out.append(_key(k) + ": " + _member_value(v, inner))
         out.append(pad + "}")
-    elif isinstance(obj, _Rows | _Joined):
+    elif isinstance(obj, _Joined):
+        obj.write(out, pad)
+    elif isinstance(obj, _Rows):
         out.append(obj.render(pad))
     elif isinstance(obj, list | tuple):
         if not obj:
@@ -349,7 +373,7 @@ def render_json(report: LintReport, base: Path | None = None) -> str:
             "cache_hits": report.cache_hits,
         },
     }
-    return _dumps(doc) + "\n"
+    return _dumps(doc, "\n")
 
 
 def render_sarif(report: LintReport, base: Path | None = None) -> str:
