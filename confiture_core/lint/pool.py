@@ -173,21 +173,23 @@ class _Child:
 
     def finish(self, done: dict[int, Any]) -> None:
         """Read until the child closes its end, then reap it; a frame cut short is left out (its chunk is redone)."""
-        try:
-            os.set_blocking(self.fd, True)
-            while block := os.read(self.fd, 1 << 20):
-                self.buffer += block
-        finally:
-            os.close(self.fd)
-            os.waitpid(self.pid, 0)
+        os.set_blocking(self.fd, True)
+        while block := os.read(self.fd, 1 << 20):
+            self.buffer += block
+        os.close(self.fd)
+        self.fd = -1
+        os.waitpid(self.pid, 0)
+        self.pid = -1
         self._frames(done)
 
     def stop(self, sig: int) -> None:
-        """End the child (after an error in this process) and reap it."""
-        os.close(self.fd)
+        """End the child (after an error in this process, Ctrl-C included) and reap it."""
         try:
-            os.kill(self.pid, sig)
-            os.waitpid(self.pid, 0)
+            if self.fd >= 0:
+                os.close(self.fd)
+            if self.pid > 0:
+                os.kill(self.pid, sig)
+                os.waitpid(self.pid, 0)
         except OSError:
             pass
 
