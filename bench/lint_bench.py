@@ -24,6 +24,10 @@ reported:
   warm run costs when anything at all changed);
 - squawk: ``squawk --reporter json FILES`` (its default rule set, the one
   ``safety`` mirrors);
+- floors, alternated with the others: start-up alone (the cold command on an empty folder:
+  interpreter, imports, plugins and rules, an empty report) and reading and parsing every file
+  alone (one process, pglast's fast path, no rule, no output); a cold run on two CPUs takes
+  about the start-up plus half of the rest of its work;
 - sqlfluff: ``sqlfluff lint --dialect postgres --format json`` on a sample of
   ``--sqlfluff-sample`` files, scaled to the whole target by bytes (sqlfluff is
   too slow to run on every file; the output says so), once.
@@ -52,6 +56,22 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
+
+
+#: Reads and parses every file named on its command line as a lint run does (one process, no rules, no output).
+PARSE_ONLY = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from confiture_core.errors import ConfitureError\n"
+    "from confiture_core.migrations import read_text\n"
+    "from confiture_core.sql import parse_sql_text, trusted_parsing\n"
+    "with trusted_parsing():\n"
+    "    for name in sys.argv[1:]:\n"
+    "        try:\n"
+    "            parse_sql_text(read_text(Path(name)), name)\n"
+    "        except ConfitureError:\n"
+    "            pass\n"
+)
 
 
 def generate_tree(root: Path, files: int = 1500, seed: int = 7) -> int:
@@ -168,6 +188,12 @@ def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path, 
         commands["squawk"] = ([squawk_exe, "--reporter", "json", *map(str, files)], None)
     commands["warm"] = ([*base, str(target)], proj)
     commands["warm_no_replay"] = ([*no_replay, str(target)], proj)
+    # what a cold run cannot go below: its start-up (the same command on an empty folder: interpreter,
+    # imports, plugins and rules, an empty report) and reading and parsing every file (pglast, fast path)
+    empty = work / f"empty-{name}"
+    empty.mkdir()
+    commands["startup"] = ([*base, "--no-cache", str(empty)], proj)
+    commands["parse_only"] = ([python, "-c", PARSE_ONLY, *map(str, files)], None)
     medians = alternated(commands, repeat)
     cold, warm, warm_no_replay = medians["cold"], medians["warm"], medians["warm_no_replay"]
     squawk = medians.get("squawk", float("nan"))
@@ -192,7 +218,13 @@ def bench_target(name: str, target: Path, repeat: int, sample: int, work: Path, 
     print(f"  warm / squawk                {warm / squawk:8.2f}x  (target < 1x)")
     print(f"  warm, no replay / squawk     {warm_no_replay / squawk:8.2f}x")
     print(f"  sqlfluff / cold              {fluff / cold:8.1f}x  (target >= 20x)")
-    return {"cold": cold, "warm": warm, "warm_no_replay": warm_no_replay, "squawk": squawk, "sqlfluff": fluff}
+    startup, parse_only = medians["startup"], medians["parse_only"]
+    print(f"  floor: start-up alone        {startup:8.3f} s   (= {startup / squawk:.2f}x squawk: the cold command "
+          "on an empty folder)")
+    print(f"  floor: read + parse alone    {parse_only:8.3f} s   (= {parse_only / squawk:.2f}x squawk: one "
+          "process, pglast's fast path, nothing else)")
+    return {"cold": cold, "warm": warm, "warm_no_replay": warm_no_replay, "squawk": squawk, "sqlfluff": fluff,
+            "startup": startup, "parse_only": parse_only}
 
 
 def import_report(python: str, target: Path, work: Path) -> None:

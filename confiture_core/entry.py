@@ -22,6 +22,16 @@ def main(argv: list[str] | None = None) -> None:
     """
     started_ns = time.time_ns()
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        _main(args, started_ns, console=argv is None)
+    except SystemExit as exc:
+        quick = sys.modules.get("confiture_core.lint.quickexit")  # imported only by a lint process (below)
+        if quick is not None:
+            quick.record(exc.code)
+        raise
+
+
+def _main(args: list[str], started_ns: int, *, console: bool) -> None:
     if "lint" in args:
         from .lint.replay import is_lint, parse_invocation
 
@@ -29,6 +39,10 @@ def main(argv: list[str] | None = None) -> None:
             from .lint.gctune import for_lint_process
 
             for_lint_process()  # before the imports: they build objects that live until the end
+            if console:  # the process ends with this run: no interpreter teardown (lint/quickexit.py)
+                from .lint.quickexit import arm
+
+                arm()
         invocation = parse_invocation(args)
         if invocation is not None:
             _replayable_lint(invocation, args, started_ns)

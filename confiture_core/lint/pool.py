@@ -1,10 +1,15 @@
 """Share chunks of work between this process and forked children, without threads.
 
 :func:`share` splits a list into chunks and lets this process and ``processes - 1``
-forked children take them one at a time from a common queue until it is empty;
-each child then sends its results back through its own pipe. The queue is a pipe
-holding one byte per chunk index: reading one byte from a pipe is atomic, so
-every chunk is taken exactly once, with no lock, no shared memory and no thread.
+forked children take them one at a time from a common queue until it is empty.
+The queue is a pipe holding one byte per chunk index: reading one byte from a
+pipe is atomic, so every chunk is taken exactly once, with no lock, no shared
+memory and no thread. Each child sends each chunk's results back through its own
+pipe as soon as it has them (one length-prefixed pickle per chunk), and this
+process reads what has arrived between two of its own chunks: when the queue is
+empty, only the children's last chunks are still to come, instead of every
+result of every child being pickled, sent and unpickled after the work (on
+lemmy's corpus, ~2.5 MB and ~15 ms at the end of a two-process run).
 
 Why not :class:`concurrent.futures.ProcessPoolExecutor`: its management thread
 would keep this process from linting alongside the workers on the fast parsing
@@ -14,20 +19,23 @@ would cross a pipe.
 
 The work function is not pickled: the children are forks and call it directly.
 Its results must be picklable. A child that fails or dies loses nothing: the
-chunks it took are done again in this process.
+chunks it took and did not send back are done again in this process.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 #: At most this many chunks (one byte per chunk index in the queue pipe).
 MAX_CHUNKS = 256
+
+#: The bytes of a frame's length, before each chunk's pickle on a child's results pipe.
+_HEADER = 8
 
 
 def can_fork() -> bool:
@@ -53,30 +61,34 @@ def share(items: Sequence[T], work: Callable[[list[T]], list[R]], processes: int
     import pickle  # noqa: F401
     import signal
 
-    children: list[tuple[int, int]] = []  # (pid, read end of its results pipe)
+    children: list[_Child] = []
     done: dict[int, list[R]] = {}
     try:
         for _ in range(max(processes - 1, 0)):
             res_r, res_w = os.pipe()
+            _widen(res_w)
             pid = os.fork()
             if pid == 0:  # child: never returns
                 os.close(res_r)
                 _child(queue_r, res_w, parts, work)
             os.close(res_w)
-            children.append((pid, res_r))
-        done.update(_take(queue_r, parts, work))
+            os.set_blocking(res_r, False)
+            children.append(_Child(pid, res_r))
+        while True:
+            b = os.read(queue_r, 1)
+            if not b:
+                break
+            k = b[0]
+            done[k] = work(parts[k])
+            for child in children:  # what the children sent meanwhile
+                child.read(done)
         while children:
-            pid, res_r = children.pop(0)
-            done.update(_collect(pid, res_r))
+            children[0].finish(done)
+            children.pop(0)
     finally:
         os.close(queue_r)
-        for pid, res_r in children:  # only after an exception here: stop the children
-            os.close(res_r)
-            try:
-                os.kill(pid, signal.SIGTERM)
-                os.waitpid(pid, 0)
-            except OSError:
-                pass
+        for child in children:  # only after an exception here: stop the children
+            child.stop(signal.SIGTERM)
     for k in range(n):  # chunks a failed child took
         if k not in done:
             done[k] = work(parts[k])
@@ -86,54 +98,118 @@ def share(items: Sequence[T], work: Callable[[list[T]], list[R]], processes: int
     return out  # type: ignore[return-value]
 
 
-def _take(queue_r: int, parts: list[list[T]], work: Callable[[list[T]], list[R]]) -> dict[int, list[R]]:
-    """Take chunk indexes from the queue until it is empty; ``{index: results}``."""
-    done: dict[int, list[R]] = {}
-    while True:
-        b = os.read(queue_r, 1)
-        if not b:
-            return done
-        k = b[0]
-        done[k] = work(parts[k])
-
-
 def _child(queue_r: int, res_w: int, parts: list[list[T]], work: Callable[[list[T]], list[R]]) -> None:
+    """Take chunks until the queue is empty, sending each one's results as a frame (never returns).
+
+    Frames are written without blocking while the parent is busy with a chunk of its own (a full
+    pipe would otherwise stop this child's work): what does not fit waits here, and is written
+    at the latest once the queue is empty."""
     import pickle
 
     code = 1
     try:
-        data = pickle.dumps(_take(queue_r, parts, work), protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(data)
+        os.set_blocking(res_w, False)
+        pending = bytearray()
+        while True:
+            b = os.read(queue_r, 1)
+            if not b:
+                break
+            k = b[0]
+            data = pickle.dumps((k, work(parts[k])), protocol=pickle.HIGHEST_PROTOCOL)
+            pending += len(data).to_bytes(_HEADER, "little")
+            pending += data
+            del pending[:_write_some(res_w, pending)]
+        os.set_blocking(res_w, True)
+        view = memoryview(pending)
         while view:
             view = view[os.write(res_w, view):]
         code = 0
-    except BaseException:  # the parent redoes this child's chunks
+    except BaseException:  # the parent redoes the chunks it did not receive
         pass
     finally:
         os._exit(code)
 
 
-def _collect(pid: int, res_r: int) -> dict[int, list[R]]:
-    """A child's results (``{}`` when it failed), once it has exited."""
-    blocks = []
-    try:
-        while True:
-            block = os.read(res_r, 1 << 20)
-            if not block:
-                break
-            blocks.append(block)
-    finally:
-        os.close(res_r)
-    _, status = os.waitpid(pid, 0)
-    if status != 0:
-        return {}
-    import pickle
+#: The capacity asked for a child's results pipe: a few chunks' results wait there while this process
+#: is busy with a chunk of its own (Linux's default, 64 KiB, holds a fraction of one on lemmy's corpus).
+PIPE_SIZE = 1 << 20
 
+
+def _widen(fd: int) -> None:
+    """Ask for a pipe of :data:`PIPE_SIZE` bytes where the system allows it (Linux ``F_SETPIPE_SZ``, up
+    to ``/proc/sys/fs/pipe-max-size``); elsewhere, or when refused, the pipe keeps its size."""
     try:
-        found = pickle.loads(b"".join(blocks))
-    except Exception:  # a truncated pickle: its chunks are redone
-        return {}
-    return found if isinstance(found, dict) else {}
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
+def _write_some(fd: int, data: bytearray) -> int:
+    """Write what a non-blocking pipe takes now; how many bytes."""
+    try:
+        return os.write(fd, data) if data else 0
+    except BlockingIOError:
+        return 0
+
+
+class _Child:
+    """The parent's end of one child: its process id and the frames of results it sends."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid = pid
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def read(self, done: dict[int, Any]) -> None:
+        """Take in the complete frames that have arrived (without waiting)."""
+        try:
+            while block := os.read(self.fd, 1 << 20):
+                self.buffer += block
+        except BlockingIOError:
+            pass
+        self._frames(done)
+
+    def finish(self, done: dict[int, Any]) -> None:
+        """Read until the child closes its end, then reap it; a frame cut short is left out (its chunk is redone)."""
+        os.set_blocking(self.fd, True)
+        while block := os.read(self.fd, 1 << 20):
+            self.buffer += block
+        os.close(self.fd)
+        self.fd = -1
+        os.waitpid(self.pid, 0)
+        self.pid = -1
+        self._frames(done)
+
+    def stop(self, sig: int) -> None:
+        """End the child (after an error in this process, Ctrl-C included) and reap it."""
+        try:
+            if self.fd >= 0:
+                os.close(self.fd)
+            if self.pid > 0:
+                os.kill(self.pid, sig)
+                os.waitpid(self.pid, 0)
+        except OSError:
+            pass
+
+    def _frames(self, done: dict[int, Any]) -> None:
+        import pickle
+
+        buf = self.buffer
+        pos = 0
+        while len(buf) - pos >= _HEADER:
+            size = int.from_bytes(buf[pos:pos + _HEADER], "little")
+            if len(buf) - pos - _HEADER < size:
+                break
+            try:
+                k, results = pickle.loads(buf[pos + _HEADER:pos + _HEADER + size])
+            except Exception:  # not what a child sent: its chunk is redone here
+                k, results = None, None
+            if isinstance(k, int) and isinstance(results, list):
+                done[k] = results
+            pos += _HEADER + size
+        del buf[:pos]
 
 
 def cpu_count() -> int:

@@ -29,6 +29,31 @@ _ASCII_IDENT_MASK = bytes(0x61 if chr(b) in string.ascii_letters + string.digits
 
 _ASCII_LONG_RUN = b"a" * 64
 
+_QUOTE_RUNS = re.compile(rb'"+')
+
+
+def may_hold_long_quoted(data: bytes) -> bool:
+    """Whether the UTF-8 text ``data`` may hold a quoted identifier of more than 63 bytes (``False``: it
+    cannot, whatever its strings and comments hold).
+
+    A quoted identifier is an opening ``"``, its characters (a ``"`` written ``""``) and a closing ``"``;
+    no ``"`` comes right before or after it (that would be a ``""`` inside it). So the run of ``"`` that
+    holds its opening quote starts with it and has odd length (1 + 2 per ``""`` that follows), as does
+    the run that holds its closing quote, and every run between them is even. Those are two consecutive
+    odd runs of the text, at least 66 bytes apart for more than 63 bytes between the quotes; or, for an
+    identifier made of ``""`` alone, one run of at least 130.
+    """
+    opening = -1  # where the last odd run started
+    for m in _QUOTE_RUNS.finditer(data):
+        start, end = m.span()
+        if end - start >= 130:
+            return True
+        if (end - start) % 2:
+            if opening >= 0 and end - opening >= 66:
+                return True
+            opening = start
+    return False
+
 
 class IdentifierLength(LintRule):
     code = "CF125"
@@ -51,10 +76,11 @@ class IdentifierLength(LintRule):
         sql = statement.sql
         if len(sql) < 64 and (sql.isascii() or len(sql.encode("utf-8")) < 64):
             return  # fewer than 64 bytes: no identifier in it can be longer than 63 bytes
-        if '"' not in sql and (
-                _ASCII_LONG_RUN not in sql.encode().translate(_ASCII_IDENT_MASK) if sql.isascii()
-                else not any(len(m.group().encode("utf-8")) > 63 for m in IDENT_RUN.finditer(sql))):
-            return  # no quoted identifier, and no run of identifier characters long enough: skip the scan
+        data = sql.encode("utf-8")
+        if (_ASCII_LONG_RUN not in data.translate(_ASCII_IDENT_MASK) if sql.isascii()
+                else not any(len(m.group().encode("utf-8")) > 63 for m in IDENT_RUN.finditer(sql))) \
+                and (b'"' not in data or not may_hold_long_quoted(data)):
+            return  # no run of identifier characters long enough, no quotes far enough apart: skip the scan
         try:
             tokens = scan(statement.sql)
         except ParseError:
