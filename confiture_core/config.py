@@ -8,10 +8,10 @@ Example ``confiture.toml``::
 
     migrations_dir = "migrations"
     tracking_table = "public.confiture_migrations"
-    lock_timeout = "5s"          # PostgreSQL's lock_timeout for migrations
+    lock_timeout = "5s"          # PostgreSQL's lock_timeout for migrations; every duration has its unit
     statement_timeout = "0"      # 0 = no limit
-    advisory_lock_wait = 60      # seconds to wait for another runner
-    connect_timeout = 10         # seconds to wait for the server to answer
+    advisory_lock_wait = 60      # seconds to wait for another runner (or "1min")
+    connect_timeout = 10         # seconds to wait for the server to answer (or "10s")
     out_of_order = "warn"        # a pending migration older than the newest applied one: warn, allow, refuse
     mixed = false                # true: run files mixing autocommit-only and other statements one at a time
 
@@ -212,22 +212,29 @@ _LINT_SETTINGS = {"select", "ignore", "pg_version", "include_down", "cache"}
 #: the [plugins] settings
 _PLUGINS_SETTINGS = {"allow", "non_fatal", "disable", "dir"}
 
-_DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$")
 
 
 def check_duration(value: Any, where: str) -> str:
-    """Validate a PostgreSQL duration setting such as ``"5s"``, ``"500ms"``, ``"0"`` or ``500``.
+    """Validate a duration setting written with its unit, such as ``"5s"``, ``"500ms"`` or ``"1min"``, or zero.
 
-    Units as in the PostgreSQL docs, "Setting Parameters" (us, ms, s, min, h, d);
-    a bare number is milliseconds.
+    Units as in the PostgreSQL docs, 20.1.1 "Parameter Names and Values" (us, ms, s, min, h, d). A number
+    without a unit is refused unless it is 0: PostgreSQL would read it as milliseconds while Confiture's
+    ``advisory_lock_wait`` and ``connect_timeout`` count seconds, so ``lock_timeout = 5`` was ambiguous.
 
-    :param value: the setting's value (``str`` or ``int``).
+    :param value: the setting's value (``str``, or ``int`` 0).
     :param where: the file and the setting, e.g. ``"confiture.toml: [dry_run] lock_timeout"``.
     :returns: the duration as text, without surrounding spaces.
-    :raises ConfigError: anything else, naming ``where``.
+    :raises ConfigError: not a duration, or a number without its unit, naming ``where`` and what to write.
     """
-    if isinstance(value, bool) or not isinstance(value, str | int) or not _DURATION_RE.match(str(value)):
+    m = None if isinstance(value, bool) or not isinstance(value, str | int) else _DURATION_RE.match(str(value))
+    if m is None:
         raise ConfigError(f"{where} = {value!r} is not a duration; use e.g. \"5s\", \"500ms\" or \"0\"")
+    if m.group(2) is None and float(m.group(1)) != 0:
+        n = m.group(1)
+        raise ConfigError(f"{where} = {value!r} has no unit: write \"{n}s\" (seconds) or \"{n}ms\" "
+                          "(milliseconds); a bare number is refused, as it would be milliseconds here but seconds "
+                          "in advisory_lock_wait")
     return str(value).strip()
 
 
@@ -235,14 +242,26 @@ _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000
 
 
 def duration_ms(value: str) -> float:
-    """Milliseconds in a duration :func:`check_duration` accepted (``"1s"`` -> 1000.0; a bare number is ms).
+    """Milliseconds in a duration :func:`check_duration` accepted (``"1s"`` -> 1000.0, ``"0"`` -> 0.0).
 
-    :raises ConfigError: not a duration.
+    :raises ConfigError: not a duration, or no unit.
     """
-    text = check_duration(value, "duration")
-    number = text.rstrip("usminhd").strip()
-    unit = text[len(number):].strip() or "ms"
-    return float(number) * _UNIT_MS[unit]
+    m = _DURATION_RE.match(check_duration(value, "duration"))
+    assert m is not None  # checked just above
+    return float(m.group(1)) * _UNIT_MS[m.group(2) or "ms"]
+
+
+def _seconds(value: Any) -> float | None:
+    """Seconds in a setting that counts seconds: a number (seconds), or a duration written with its unit
+    (``"90s"``, ``"2min"``); ``None`` for anything else (a unit-less string, a boolean)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return duration_ms(value) / 1000 if isinstance(value, str) else None
+    except ConfigError:
+        return None
 
 
 def check_plugins_section(path: Path | None, settings: dict[str, Any]) -> None:
@@ -278,8 +297,9 @@ def _check_sections(path: Path | None, data: dict[str, Any]) -> None:
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a risk level (a string), not {type(value).__name__}")
         Risk.parse(value, where)
-    if "lock_timeout" in data.get("dry_run", {}):
-        check_duration(data["dry_run"]["lock_timeout"], f"{path}: [dry_run] lock_timeout")
+    for key in ("lock_timeout", "statement_timeout"):
+        if key in data.get("dry_run", {}):
+            check_duration(data["dry_run"][key], f"{path}: [dry_run] {key}")
     apply = data.get("apply", {})
     for key in ("lock_timeout", "retry_backoff"):
         if key in apply:
@@ -345,7 +365,7 @@ def load_config(
         value = data.get(key, default)
         if key in ("lock_timeout", "statement_timeout") and isinstance(value, int | float) \
                 and not isinstance(value, bool):
-            return check_duration(value, f"{path}: {key}")  # a number of milliseconds, or a clear refusal
+            return check_duration(value, f"{path}: {key}")  # 0, or a refusal saying to write the unit
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ConfigError(f"{path}: {key} must be a non-empty string")
         return value
@@ -376,14 +396,17 @@ def load_config(
                              else check_duration(statement_timeout, f"{path}: statement_timeout"))
     cfg.embedded_dir = project_dir / (get_str("embedded_dir", ".confiture/pgdata") or ".confiture/pgdata")
     cfg.callbacks_dir = project_dir / (get_str("callbacks_dir", "callbacks") or "callbacks")
-    wait = data.get("advisory_lock_wait", 60)
-    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 86400:
-        raise ConfigError(f"{path}: advisory_lock_wait must be a number of seconds between 0 and 86400")
-    cfg.advisory_lock_wait = float(wait)
+    wait = _seconds(data.get("advisory_lock_wait", 60))
+    if wait is None or not 0 <= wait <= 86400:
+        raise ConfigError(f"{path}: advisory_lock_wait must be a number of seconds between 0 and 86400, or a "
+                          "duration with its unit such as \"90s\" or \"2min\"")
+    cfg.advisory_lock_wait = wait
     ct = data.get("connect_timeout", 10)
-    if isinstance(ct, bool) or not isinstance(ct, int) or not 1 <= ct <= 3600:
-        raise ConfigError(f"{path}: connect_timeout must be a whole number of seconds between 1 and 3600")
-    cfg.connect_timeout = ct
+    seconds = None if isinstance(ct, float) else _seconds(ct)
+    if seconds is None or not seconds.is_integer() or not 1 <= seconds <= 3600:
+        raise ConfigError(f"{path}: connect_timeout must be a whole number of seconds between 1 and 3600, or a "
+                          "duration with its unit such as \"10s\"")
+    cfg.connect_timeout = int(seconds)
     order = data.get("out_of_order", "warn")
     if order not in OUT_OF_ORDER:
         raise ConfigError(f"{path}: out_of_order = {order!r}; expected \"warn\" (apply with a warning), "
