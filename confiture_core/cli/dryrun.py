@@ -105,7 +105,7 @@ def measure(app: App, target: int | None, reporter: DryRunReporter | None = None
             spec, text = sample(config)
             return shadow_dry_run(conn, app.database_url(), _shadow_server(app, place), config, app.hooks,
                                   spec=spec, spec_text=text, version=target, reporter=reporter,
-                                  preflight=preflight, warn=app.output.warn,
+                                  preflight=preflight, warn=app.output.warn_once,
                                   migrations=discover(config.migrations_dir), say=app.output.info)
         if on_dev_copy(config, place, target_is_dev_server=not config.database_url):
             report, why = dev_copy_dry_run(conn, app.database_url(), config, app.hooks, version=target,
