@@ -102,6 +102,7 @@ def measure(app: App, target: int | None, reporter: DryRunReporter | None = None
     reporter = reporter or DryRunReporter(app.output)
     try:
         if on_shadow(config, place, target_is_dev_server=not config.database_url):
+            _refuse_files_that_cannot_run(app)
             spec, text = sample(config)
             return shadow_dry_run(conn, app.database_url(), _shadow_server(app, place), config, app.hooks,
                                   spec=spec, spec_text=text, version=target, reporter=reporter,
@@ -123,6 +124,20 @@ def measure(app: App, target: int | None, reporter: DryRunReporter | None = None
                        statement_timeout=target_statement_timeout(config))
     finally:
         app.forget_closed_connection()  # a hook closed it: the real run that may follow needs a fresh one
+
+
+def _refuse_files_that_cannot_run(app: App) -> None:
+    """Refuse pending files that cannot run (unparsable, mixing kinds of statements) before a shadow server is
+    started and the target's schema and sample are copied to it: the dry run would refuse them only then.
+
+    :raises MigrationFileError: as ``migrate up`` does (exit 2), every such file named.
+    """
+    from ..runner.plan import refusal
+
+    runner = app.runner()
+    bad = [p.message for p in runner.planner.blocking_problems(runner.status()) if p.kind == "invalid"]
+    if bad:
+        raise refusal("refusing to migrate", bad, files_only=True)
 
 
 def _shadow_server(app: App, place: Place) -> ShadowServer:
