@@ -207,6 +207,16 @@ def _pending(app: App, target: int | None) -> list[MigrationReport]:
         return []
 
 
+def _anything_pending(app: App, target: int | None) -> bool:
+    """Whether a migration up to ``target`` is pending (``True`` when that cannot be read: the dry run, then
+    the real run, say why)."""
+    try:
+        runner = app.runner()
+        return bool(runner.plan_up(target, runner.status()))
+    except (ConfitureError, psycopg.Error):
+        return True
+
+
 def _server_version(app: App) -> int:
     conn = app.open_connection
     try:
@@ -254,6 +264,8 @@ def gate(app: App, target: int | None, interactive: bool,
     if interactive and not tty:
         raise ConfigError("--interactive needs a terminal to ask questions (stdin is not one); review with "
                           "`confiture migrate up --dry-run`, then apply with `confiture migrate up --yes`")
+    if not _anything_pending(app, target):
+        return target, None, False  # the real run says "nothing to migrate"; no shadow to start nor copy
     blocked: LockBlocked | None = None
     try:
         report = _preflight(app, target, place)
