@@ -105,3 +105,15 @@ def _scrub_plan(url: str) -> tuple[str, tuple[str, ...]]:
     """``url`` redacted, and its password's spellings longest first: worked out once per URL (every line the
     CLI writes is scrubbed, twice per migration during ``migrate up``)."""
     return redact_url(url), tuple(sorted(_password_forms(url), key=len, reverse=True))
+
+
+def unescaped_in_password(url: str) -> list[str]:
+    """The characters of ``url``'s password, as written, that end it early for libpq: ``/`` and ``@``, which a
+    URL must percent-encode (``%2F``, ``%40``; PostgreSQL docs, libpq 34.1.1.2 "Connection URIs"). libpq then
+    reads part of the password as a host, a port or a database name, and its error says nothing of the password.
+
+    :returns: those characters found, ``[]`` for none (or no password, or a key/value DSN).
+    """
+    span = _written_password(url)
+    written = "" if span is None else url[span[0]:span[1]]
+    return [c for c in "/@" if c in written]
