@@ -168,11 +168,25 @@ def _find_config(start: Path) -> tuple[Path | None, dict[str, Any]]:
             return f, _read_toml(f)
         p = folder / "pyproject.toml"
         if p.is_file():
-            data = _read_toml(p)
-            tool = data.get("tool", {}).get("confiture")
-            if isinstance(tool, dict):
+            tool = _confiture_table(p, _read_toml(p))
+            if tool is not None:
                 return p, tool
     return None, {}
+
+
+def _confiture_table(path: Path, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``[tool.confiture]`` table of a ``pyproject.toml``, ``None`` when it has none.
+
+    :raises ConfigError: ``tool`` or ``tool.confiture`` is there but is not a table.
+    """
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: tool must be a table ([tool]), not {type(tool).__name__}; fix the file")
+    table = tool.get("confiture")
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"{path}: tool.confiture must be a table ([tool.confiture]), not {type(table).__name__}; "
+                          "fix the file")
+    return table
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -352,7 +366,7 @@ def load_config(
             raise ConfigError(f"{config_file}: config file not found")
         data = _read_toml(config_file)
         if config_file.name == "pyproject.toml":
-            data = data.get("tool", {}).get("confiture", {})
+            data = _confiture_table(config_file, data) or {}
         path: Path | None = config_file
     else:
         path, data = _find_config(cwd)
