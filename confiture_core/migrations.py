@@ -221,8 +221,8 @@ class Migration:
                                          f"docstring, pass or ...): {todo}")
             return bool(getattr(module, "transactional", True))
         parsed = self.sql(direction)
-        if all(st.is_transaction_control for st in parsed.statements):
-            raise MigrationFileError(self._no_statement(direction))
+        if all(st.is_transaction_control and not st.ends_the_transaction for st in parsed.statements):
+            raise MigrationFileError(self._no_statement(direction))  # a ROLLBACK is refused below, by name
         transactional, refusal = sql_transaction_mode(parsed, mixed=mixed)
         if refusal is not None:
             raise MigrationFileError(f"{shown(self.path_for(direction))}:{refusal}")
