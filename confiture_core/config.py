@@ -8,10 +8,10 @@ Example ``confiture.toml``::
 
     migrations_dir = "migrations"
     tracking_table = "public.confiture_migrations"
-    lock_timeout = "5s"          # PostgreSQL's lock_timeout for migrations
+    lock_timeout = "5s"          # PostgreSQL's lock_timeout for migrations; every duration has its unit
     statement_timeout = "0"      # 0 = no limit
-    advisory_lock_wait = 60      # seconds to wait for another runner
-    connect_timeout = 10         # seconds to wait for the server to answer
+    advisory_lock_wait = 60      # seconds to wait for another runner (or "1min")
+    connect_timeout = 10         # seconds to wait for the server to answer (or "10s")
     out_of_order = "warn"        # a pending migration older than the newest applied one: warn, allow, refuse
     mixed = false                # true: run files mixing autocommit-only and other statements one at a time
 
@@ -32,15 +32,15 @@ Example ``confiture.toml``::
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigError
+from .redact import redact_url as redact_url  # re-exported: imported from here by the CLI and plugins
+from .redact import scrub as scrub
 
 CONFIG_FILE = "confiture.toml"
 
@@ -147,107 +147,6 @@ def split_qualified_name(name: str) -> tuple[str | None, str]:
     return schema, table
 
 
-#: the scheme of a URL, ``postgresql://``, also mistyped with one slash or none (``postgresql:/``)
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*")
-
-
-def _written_password(url: str) -> tuple[int, int] | None:
-    """Where the password of a URL is as a person wrote it: from the first ``:`` of the user
-    information to the last ``@``, even when an unescaped ``/``, ``?``, ``#`` or ``@`` in it
-    makes libpq and ``urlsplit`` read the URL another way (the password then ends up in a host,
-    port or path that error messages quote). ``None``: no password written.
-    """
-    m = _SCHEME.match(url)
-    if m is None or "=" in url[:m.end()]:
-        return None
-    rest_start = m.end()
-    authority = re.split(r"[/?#]", url[rest_start:], maxsplit=1)[0]
-    if "@" in authority:  # the usual case (an @ in the password included): the last @ before the path
-        at = rest_start + authority.rfind("@")
-    elif re.fullmatch(r"[^:]*:\d*", authority):
-        return None  # host:port, and maybe an @ further on (in the query): no password
-    else:  # a / ? or # in the password ended the authority early: the password runs to the last @
-        at = url.rfind("@", rest_start)
-        if at < 0:
-            return None
-    userinfo = url[rest_start:at]
-    colon = userinfo.find(":")
-    if colon < 0 or any(c in userinfo[:colon] for c in "/?#"):
-        return None
-    return rest_start + colon + 1, at
-
-
-def redact_url(url: str) -> str:
-    """Hide the password of a libpq URL or key/value DSN (``***``), also in a URL whose password
-    has an unescaped ``/``, ``?``, ``#`` or ``@``, or whose scheme lacks a slash.
-
-    >>> redact_url("postgresql://app:s3cret@db:5432/prod")
-    'postgresql://app:***@db:5432/prod'
-    >>> redact_url("postgresql://app:s3c/ret@db/prod")
-    'postgresql://app:***@db/prod'
-    """
-    span = _written_password(url)
-    if span is not None:
-        url = url[:span[0]] + "***" + url[span[1]:]
-    if span is not None or "://" in url:
-        return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)  # the rest of the URL as written
-    return _KV_PASSWORD.sub(r"\1***", url)
-
-
-#: ``password=value`` in a libpq key/value DSN: a single-quoted value, or an unquoted one in
-#: which a backslash escapes the next character (a space included), as libpq parses it
-#: (PostgreSQL docs, libpq "Connection Strings", 34.1.1.1 Keyword/Value Connection Strings).
-_KV_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|(?:\\.|[^\s\\])+)")
-
-
-def _password_forms(url: str) -> list[str]:
-    """Every spelling of ``url``'s password: as libpq reads it first, then as written."""
-    forms: list[str] = []
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        parsed = conninfo_to_dict(url).get("password")
-        if parsed:
-            forms.append(str(parsed))
-    except Exception:  # not parsable by libpq: the patterns below still find it
-        pass
-    span = _written_password(url)
-    if span is not None:
-        written = url[span[0]:span[1]]
-        # its pieces too: libpq splits such a password at the delimiter and quotes the rest as a host or port
-        forms += [written, unquote(written)] + [p for p in re.split(r"[@/?#:]", written) if len(p) >= 2]
-    if "://" in url:
-        try:
-            raw = urlsplit(url).password
-        except ValueError:
-            raw = None
-        m = re.search(r"(?i)password=([^&]*)", url.split("?", 1)[1] if "?" in url else "")
-        forms += [f for f in (raw, m.group(1) if m else None) if f]
-    else:
-        m = _KV_PASSWORD.search(url)
-        if m:
-            forms.append(m.group(2).strip("'"))
-    return list(dict.fromkeys(f for f in forms if f))
-
-
-def scrub(text: str, url: str | None) -> str:
-    """Remove every occurrence of ``url``'s password (and the URL itself) from ``text``."""
-    if not url:
-        return text
-    shown, forms = _scrub_plan(url)
-    text = text.replace(url, shown)
-    for pw in forms:
-        text = text.replace(pw, "***")
-    return text
-
-
-@functools.lru_cache(maxsize=16)
-def _scrub_plan(url: str) -> tuple[str, tuple[str, ...]]:
-    """``url`` redacted, and its password's spellings longest first: worked out once per URL (every line the
-    CLI writes is scrubbed, twice per migration during ``migrate up``)."""
-    return redact_url(url), tuple(sorted(_password_forms(url), key=len, reverse=True))
-
-
 def _refuse_not_a_file(path: Path) -> None:
     """Refuse a config file path that exists but is no file (a folder, a dangling symbolic
     link, a symbolic link loop...): skipping it would silently run without the project's settings.
@@ -269,11 +168,25 @@ def _find_config(start: Path) -> tuple[Path | None, dict[str, Any]]:
             return f, _read_toml(f)
         p = folder / "pyproject.toml"
         if p.is_file():
-            data = _read_toml(p)
-            tool = data.get("tool", {}).get("confiture")
-            if isinstance(tool, dict):
+            tool = _confiture_table(p, _read_toml(p))
+            if tool is not None:
                 return p, tool
     return None, {}
+
+
+def _confiture_table(path: Path, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``[tool.confiture]`` table of a ``pyproject.toml``, ``None`` when it has none.
+
+    :raises ConfigError: ``tool`` or ``tool.confiture`` is there but is not a table.
+    """
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: tool must be a table ([tool]), not {type(tool).__name__}; fix the file")
+    table = tool.get("confiture")
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"{path}: tool.confiture must be a table ([tool.confiture]), not {type(table).__name__}; "
+                          "fix the file")
+    return table
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -313,22 +226,29 @@ _LINT_SETTINGS = {"select", "ignore", "pg_version", "include_down", "cache"}
 #: the [plugins] settings
 _PLUGINS_SETTINGS = {"allow", "non_fatal", "disable", "dir"}
 
-_DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$")
 
 
 def check_duration(value: Any, where: str) -> str:
-    """Validate a PostgreSQL duration setting such as ``"5s"``, ``"500ms"``, ``"0"`` or ``500``.
+    """Validate a duration setting written with its unit, such as ``"5s"``, ``"500ms"`` or ``"1min"``, or zero.
 
-    Units as in the PostgreSQL docs, "Setting Parameters" (us, ms, s, min, h, d);
-    a bare number is milliseconds.
+    Units as in the PostgreSQL docs, 20.1.1 "Parameter Names and Values" (us, ms, s, min, h, d). A number
+    without a unit is refused unless it is 0: PostgreSQL would read it as milliseconds while Confiture's
+    ``advisory_lock_wait`` and ``connect_timeout`` count seconds, so ``lock_timeout = 5`` was ambiguous.
 
-    :param value: the setting's value (``str`` or ``int``).
+    :param value: the setting's value (``str``, or ``int`` 0).
     :param where: the file and the setting, e.g. ``"confiture.toml: [dry_run] lock_timeout"``.
     :returns: the duration as text, without surrounding spaces.
-    :raises ConfigError: anything else, naming ``where``.
+    :raises ConfigError: not a duration, or a number without its unit, naming ``where`` and what to write.
     """
-    if isinstance(value, bool) or not isinstance(value, str | int) or not _DURATION_RE.match(str(value)):
+    m = None if isinstance(value, bool) or not isinstance(value, str | int) else _DURATION_RE.match(str(value))
+    if m is None:
         raise ConfigError(f"{where} = {value!r} is not a duration; use e.g. \"5s\", \"500ms\" or \"0\"")
+    if m.group(2) is None and float(m.group(1)) != 0:
+        n = m.group(1)
+        raise ConfigError(f"{where} = {value!r} has no unit: write \"{n}s\" (seconds) or \"{n}ms\" "
+                          "(milliseconds); a bare number is refused, as it would be milliseconds here but seconds "
+                          "in advisory_lock_wait")
     return str(value).strip()
 
 
@@ -336,14 +256,26 @@ _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000
 
 
 def duration_ms(value: str) -> float:
-    """Milliseconds in a duration :func:`check_duration` accepted (``"1s"`` -> 1000.0; a bare number is ms).
+    """Milliseconds in a duration :func:`check_duration` accepted (``"1s"`` -> 1000.0, ``"0"`` -> 0.0).
 
-    :raises ConfigError: not a duration.
+    :raises ConfigError: not a duration, or no unit.
     """
-    text = check_duration(value, "duration")
-    number = text.rstrip("usminhd").strip()
-    unit = text[len(number):].strip() or "ms"
-    return float(number) * _UNIT_MS[unit]
+    m = _DURATION_RE.match(check_duration(value, "duration"))
+    assert m is not None  # checked just above
+    return float(m.group(1)) * _UNIT_MS[m.group(2) or "ms"]
+
+
+def _seconds(value: Any) -> float | None:
+    """Seconds in a setting that counts seconds: a number (seconds), or a duration written with its unit
+    (``"90s"``, ``"2min"``); ``None`` for anything else (a unit-less string, a boolean)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return duration_ms(value) / 1000 if isinstance(value, str) else None
+    except ConfigError:
+        return None
 
 
 def check_plugins_section(path: Path | None, settings: dict[str, Any]) -> None:
@@ -379,8 +311,9 @@ def _check_sections(path: Path | None, data: dict[str, Any]) -> None:
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a risk level (a string), not {type(value).__name__}")
         Risk.parse(value, where)
-    if "lock_timeout" in data.get("dry_run", {}):
-        check_duration(data["dry_run"]["lock_timeout"], f"{path}: [dry_run] lock_timeout")
+    for key in ("lock_timeout", "statement_timeout"):
+        if key in data.get("dry_run", {}):
+            check_duration(data["dry_run"][key], f"{path}: [dry_run] {key}")
     apply = data.get("apply", {})
     for key in ("lock_timeout", "retry_backoff"):
         if key in apply:
@@ -433,7 +366,7 @@ def load_config(
             raise ConfigError(f"{config_file}: config file not found")
         data = _read_toml(config_file)
         if config_file.name == "pyproject.toml":
-            data = data.get("tool", {}).get("confiture", {})
+            data = _confiture_table(config_file, data) or {}
         path: Path | None = config_file
     else:
         path, data = _find_config(cwd)
@@ -446,7 +379,7 @@ def load_config(
         value = data.get(key, default)
         if key in ("lock_timeout", "statement_timeout") and isinstance(value, int | float) \
                 and not isinstance(value, bool):
-            return check_duration(value, f"{path}: {key}")  # a number of milliseconds, or a clear refusal
+            return check_duration(value, f"{path}: {key}")  # 0, or a refusal saying to write the unit
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ConfigError(f"{path}: {key} must be a non-empty string")
         return value
@@ -477,14 +410,17 @@ def load_config(
                              else check_duration(statement_timeout, f"{path}: statement_timeout"))
     cfg.embedded_dir = project_dir / (get_str("embedded_dir", ".confiture/pgdata") or ".confiture/pgdata")
     cfg.callbacks_dir = project_dir / (get_str("callbacks_dir", "callbacks") or "callbacks")
-    wait = data.get("advisory_lock_wait", 60)
-    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 86400:
-        raise ConfigError(f"{path}: advisory_lock_wait must be a number of seconds between 0 and 86400")
-    cfg.advisory_lock_wait = float(wait)
+    wait = _seconds(data.get("advisory_lock_wait", 60))
+    if wait is None or not 0 <= wait <= 86400:
+        raise ConfigError(f"{path}: advisory_lock_wait must be a number of seconds between 0 and 86400, or a "
+                          "duration with its unit such as \"90s\" or \"2min\"")
+    cfg.advisory_lock_wait = wait
     ct = data.get("connect_timeout", 10)
-    if isinstance(ct, bool) or not isinstance(ct, int) or not 1 <= ct <= 3600:
-        raise ConfigError(f"{path}: connect_timeout must be a whole number of seconds between 1 and 3600")
-    cfg.connect_timeout = ct
+    seconds = None if isinstance(ct, float) else _seconds(ct)
+    if seconds is None or not seconds.is_integer() or not 1 <= seconds <= 3600:
+        raise ConfigError(f"{path}: connect_timeout must be a whole number of seconds between 1 and 3600, or a "
+                          "duration with its unit such as \"10s\"")
+    cfg.connect_timeout = int(seconds)
     order = data.get("out_of_order", "warn")
     if order not in OUT_OF_ORDER:
         raise ConfigError(f"{path}: out_of_order = {order!r}; expected \"warn\" (apply with a warning), "

@@ -103,7 +103,7 @@ def ensure_server(data_dir: Path, say: Callable[[str], None] = lambda message: N
     :param data_dir: the server's data folder; its parents are created if needed.
     :param say: told about waits and starts, for a person watching (one line each).
     :returns: the server and whether this call started it.
-    :raises ConfigError: the ``embedded`` extra is not installed.
+    :raises ConfigError: the ``embedded`` extra is not installed, or ``data_dir`` is a file or cannot be created.
     :raises EmbeddedServerError: the server does not start or does not answer in
         :data:`WAIT_SECONDS` seconds (the message names its log file).
     """
@@ -112,7 +112,14 @@ def ensure_server(data_dir: Path, say: Callable[[str], None] = lambda message: N
     if recorded is not None and _server_version(recorded, DATABASE) is not None:
         return recorded, False
     _require_wheel()
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(f"{data_dir}: is a file, not a folder for the embedded server's data; set embedded_dir in "
+                          "confiture.toml to a folder, or move the file")
+    try:
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{data_dir.parent}: cannot create the embedded server's folder ({exc.strerror}); set "
+                          "embedded_dir in confiture.toml to another folder") from None
     with _locked(data_dir, say):
         running = _running_postmaster(data_dir)
         if running is not None and _await_answer(running, data_dir):

@@ -36,6 +36,11 @@ class SqlSyntaxError(MigrationFileError):
 
     def __init__(self, path: str | None, line: int, column: int, message: str) -> None:
         where = f"{path}:{line}:{column}" if path else f"line {line}, column {column}"
+        head, near, token = message.partition(' at or near "')
+        if near and "\n" in token:  # an unterminated string's "at or near" quotes the rest of the file
+            message = head + near + token.split("\n", 1)[0] + '…"'  # its first line, the message one line
+        elif "\n" in message:
+            message = message.split("\n", 1)[0] + "…"
         super().__init__(f"{where}: SQL syntax error: {message}")
         self.path = path
         self.line = line

@@ -221,8 +221,8 @@ class Migration:
                                          f"docstring, pass or ...): {todo}")
             return bool(getattr(module, "transactional", True))
         parsed = self.sql(direction)
-        if all(st.is_transaction_control for st in parsed.statements):
-            raise MigrationFileError(self._no_statement(direction))
+        if all(st.is_transaction_control and not st.ends_the_transaction for st in parsed.statements):
+            raise MigrationFileError(self._no_statement(direction))  # a ROLLBACK is refused below, by name
         transactional, refusal = sql_transaction_mode(parsed, mixed=mixed)
         if refusal is not None:
             raise MigrationFileError(f"{shown(self.path_for(direction))}:{refusal}")
@@ -304,9 +304,11 @@ def discover(folder: Path) -> list[Migration]:
         if fname.endswith(".sql"):
             m = _SQL_RE.match(fname)
             if not m:
+                plain = re.match(r"^\d+_.+(?=\.sql$)", fname)  # 3_add.sql: only the direction is missing
+                hint = f"; rename it to {plain[0]}.up.sql (or .down.sql if it reverts one)" if plain else ""
                 raise MigrationFileError(
                     f"{shown(path)}: cannot parse the file name; expected <version>_<name>.up.sql or "
-                    "<version>_<name>.down.sql with a numeric version"
+                    f"<version>_<name>.down.sql with a numeric version{hint}"
                 )
             version = int(m["version"])
             if m["direction"] == "down":
@@ -335,7 +337,9 @@ def discover(folder: Path) -> list[Migration]:
         ups[version] = (m["name"], path, kind)
     for version, path in downs.items():
         if version not in ups:
-            raise MigrationFileError(f"{shown(path)}: down migration without an up migration for version {version}")
+            raise MigrationFileError(f"{shown(path)}: down migration without an up migration for version {version}; "
+                                     f"add {path.name.removesuffix('.down.sql')}.up.sql, or delete it if it is left "
+                                     "over")
         if ups[version][2] == "python":
             raise MigrationFileError(f"{shown(path)}: version {version} is a Python migration; define down(conn) in "
                                      f"{ups[version][1].name} instead")

@@ -6,6 +6,7 @@ import shlex
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import click
 import pluggy
@@ -15,6 +16,7 @@ from ..errors import ConfigError, ConfitureError
 from ..hookcaller import Hooks
 from ..migrations import discover
 from ..plugins import PluginInfo, PluginLoader, PluginOptions, collect_lint_rules
+from ..redact import unescaped_in_password
 from . import verbosity
 from .output import Output, shown
 from .progress import RichReporter, StatementEcho
@@ -140,6 +142,10 @@ class App:
                 self._conn.add_notice_handler(self.output.notice)
             except psycopg.Error as exc:
                 msg = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
+                unescaped = unescaped_in_password(url)
+                if unescaped:
+                    msg += (f"; the password holds {' and '.join(repr(c) for c in unescaped)}, which a URL must "
+                            f"percent-encode: write {' and '.join(quote(c, safe='') for c in unescaped)}")
                 raise ConfigError(f"cannot connect to {redact_url(url)} (from {self.config.database_url_source}): "
                                   f"{msg}") from None
         return self._conn

@@ -102,10 +102,11 @@ def measure(app: App, target: int | None, reporter: DryRunReporter | None = None
     reporter = reporter or DryRunReporter(app.output)
     try:
         if on_shadow(config, place, target_is_dev_server=not config.database_url):
+            _refuse_files_that_cannot_run(app)
             spec, text = sample(config)
             return shadow_dry_run(conn, app.database_url(), _shadow_server(app, place), config, app.hooks,
                                   spec=spec, spec_text=text, version=target, reporter=reporter,
-                                  preflight=preflight, warn=app.output.warn,
+                                  preflight=preflight, warn=app.output.warn_once,
                                   migrations=discover(config.migrations_dir), say=app.output.info)
         if on_dev_copy(config, place, target_is_dev_server=not config.database_url):
             report, why = dev_copy_dry_run(conn, app.database_url(), config, app.hooks, version=target,
@@ -123,6 +124,20 @@ def measure(app: App, target: int | None, reporter: DryRunReporter | None = None
                        statement_timeout=target_statement_timeout(config))
     finally:
         app.forget_closed_connection()  # a hook closed it: the real run that may follow needs a fresh one
+
+
+def _refuse_files_that_cannot_run(app: App) -> None:
+    """Refuse pending files that cannot run (unparsable, mixing kinds of statements) before a shadow server is
+    started and the target's schema and sample are copied to it: the dry run would refuse them only then.
+
+    :raises MigrationFileError: as ``migrate up`` does (exit 2), every such file named.
+    """
+    from ..runner.plan import refusal
+
+    runner = app.runner()
+    bad = [p.message for p in runner.planner.blocking_problems(runner.status()) if p.kind == "invalid"]
+    if bad:
+        raise refusal("refusing to migrate", bad, files_only=True)
 
 
 def _shadow_server(app: App, place: Place) -> ShadowServer:
@@ -192,6 +207,16 @@ def _pending(app: App, target: int | None) -> list[MigrationReport]:
         return []
 
 
+def _anything_pending(app: App, target: int | None) -> bool:
+    """Whether a migration up to ``target`` is pending (``True`` when that cannot be read: the dry run, then
+    the real run, say why)."""
+    try:
+        runner = app.runner()
+        return bool(runner.plan_up(target, runner.status()))
+    except (ConfitureError, psycopg.Error):
+        return True
+
+
 def _server_version(app: App) -> int:
     conn = app.open_connection
     try:
@@ -239,6 +264,8 @@ def gate(app: App, target: int | None, interactive: bool,
     if interactive and not tty:
         raise ConfigError("--interactive needs a terminal to ask questions (stdin is not one); review with "
                           "`confiture migrate up --dry-run`, then apply with `confiture migrate up --yes`")
+    if not _anything_pending(app, target):
+        return target, None, False  # the real run says "nothing to migrate"; no shadow to start nor copy
     blocked: LockBlocked | None = None
     try:
         report = _preflight(app, target, place)

@@ -63,13 +63,17 @@ def migrate_new(name: str, python_: bool, fmt: str) -> None:
     slug = "".join(c if c.isalnum() else "_" for c in name.strip().lower()).strip("_")
     if not slug:
         raise click.BadParameter("give a name with letters or digits", param_hint="NAME")
+    if len(slug.encode()) > 200:  # part of the file name, which file systems bound (255 bytes on most)
+        raise click.BadParameter(f"too long for a file name ({len(slug.encode())} bytes in UTF-8); give a shorter "
+                                 "one (at most 200 bytes)", param_hint="NAME")
     from datetime import UTC, datetime
 
     version = next_version(discover(folder), datetime.now(UTC))
     created: list[Path] = []
     if python_:
         p = folder / f"{version}_{slug}.py"
-        p.write_text(f'"""{name}"""\n\n\ndef up(conn):\n'
+        doc = repr(name) if "\\" in name or '"' in name else f'"""{name}"""'  # a docstring Python can read
+        p.write_text(f'{doc}\n\n\ndef up(conn):\n'
                      '    # conn: a psycopg connection inside the migration\'s transaction, e.g.\n'
                      '    # conn.execute("UPDATE accounts SET plan = %s WHERE plan IS NULL", ["free"])\n'
                      '    ...\n\n\n'

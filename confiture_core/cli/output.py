@@ -105,6 +105,8 @@ class Output:
         self.run_tally: tuple[str, int] | None = None
         #: the server's NOTICEs are not shown meanwhile (the review gate's dry run: the real run shows them)
         self.hold_notices = False
+        #: the warnings :meth:`warn_once` has given
+        self._warned: set[str] = set()
 
     @staticmethod
     def current() -> Output:
@@ -187,6 +189,13 @@ class Output:
     def warn(self, message: str) -> None:
         """A warning on stderr: ``warning: MESSAGE``."""
         self.say("warning: " + message, style="yellow")
+
+    def warn_once(self, message: str) -> None:
+        """:meth:`warn`, unless this very warning was already given by this command (a fact about the setup,
+        such as the shadow server's version, that each of the wizard's preflights would otherwise repeat)."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self.warn(message)
 
     def notice(self, diag: psycopg.errors.Diagnostic) -> None:
         """The server's NOTICE and WARNING messages on stderr, as psql shows them (``-q``: WARNING only)."""

@@ -49,9 +49,19 @@ class Tally:
     left: list[str] = field(default_factory=list)
 
 
+class _Cancelled(Exception):
+    """Ctrl-C or Ctrl-D (end of input) pressed at one of the wizard's questions: the operator ends it there."""
+
+
 def _key() -> str:
-    """One key press (no Enter); Ctrl-C raises KeyboardInterrupt, Ctrl-D EOFError (click's getchar)."""
-    return click.getchar().lower()
+    """One key press (no Enter).
+
+    :raises _Cancelled: Ctrl-C or Ctrl-D (click's getchar raises KeyboardInterrupt and EOFError for them).
+    """
+    try:
+        return click.getchar().lower()
+    except (KeyboardInterrupt, EOFError):
+        raise _Cancelled from None
 
 
 def _confirm(app: App, question: str) -> bool:
@@ -221,6 +231,18 @@ def _summary(app: App, tally: Tally, left: list[Migration]) -> None:
     out.say(f"a pipeline applies the migrations folder with: {shlex.join(command)}")
 
 
+def _stopped(how: str, tally: Tally) -> str:
+    """The one-line error of a wizard ended by Ctrl-C or Ctrl-D (``how``: ``cancelled`` at a question,
+    ``interrupted`` while something ran), saying what it had done."""
+    if how == "cancelled" and not tally.applied and not tally.rewritten:
+        return "cancelled, nothing changed"
+    done = [f"{len(items)} migration(s) {verb}" for items, verb in ((tally.applied, "applied"),
+                                                                    (tally.rewritten, "rewritten")) if items]
+    done = done or ["no migration applied"]  # interrupted: one in progress rolled back, or recorded as failed
+    return (f"{how}: {' and '.join(done)} before it (the summary above says which); `confiture migrate status` "
+            "shows where it stopped")
+
+
 def run_wizard(app: App, target: int | None) -> None:
     """The wizard (see the module docstring).
 
@@ -278,14 +300,16 @@ def run_wizard(app: App, target: int | None) -> None:
             if len(pending) > 1:  # measured again from where the database now is: a report made before the
                 # apply holds that migration's locks and stops where the applied one stopped the dry run
                 preflight = _preflight(app, target, "preflight: dry run of the {n} migration(s) left")
-    except (KeyboardInterrupt, EOFError) as exc:
+    except _Cancelled:  # at a question: nothing was running
         out.console.print()
         _summary(app, tally, _still_pending(app, target, pending))
-        if isinstance(exc, EOFError) and not tally.applied:
-            raise click.Abort from None  # "no answer at the prompt (end of input): nothing was applied"
         out.run_tally = None
-        raise ConfitureError(f"interrupted: {len(tally.applied)} migration(s) applied before it (the summary above "
-                             "says which); `confiture migrate status` shows where it stopped") from None
+        raise ConfitureError(_stopped("cancelled", tally)) from None
+    except KeyboardInterrupt:  # while a preflight or an apply ran: the migration in progress rolled back
+        out.console.print()
+        _summary(app, tally, _still_pending(app, target, pending))
+        out.run_tally = None
+        raise ConfitureError(_stopped("interrupted", tally)) from None
     _summary(app, tally, _still_pending(app, target, pending))
     if failed is not None:
         out.fail(failed, 1)

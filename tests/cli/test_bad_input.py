@@ -157,7 +157,7 @@ def test_each_setting_is_checked_at_load(tmp_path: Path, toml: str, message: str
 
 def test_valid_sections_still_load(tmp_path: Path) -> None:
     (tmp_path / "confiture.toml").write_text(
-        '[review]\nconfirm_level = "rewrites-table"\n[dry_run]\nlock_timeout = 500\n'
+        '[review]\nconfirm_level = "rewrites-table"\n[dry_run]\nlock_timeout = "500ms"\n'
         '[lint]\nselect = "safety"\nignore = ["CF101"]\npg_version = 15\ninclude_down = true\ncache = false\n'
         '[lint.tenancy]\ncolumn = "tenant_id"\n[plugins]\nallow = ["audit"]\ndir = "local"\n[plugins.audit]\nx = 1\n')
     assert load_config(cwd=tmp_path).section("review") == {"confirm_level": "rewrites-table"}
