@@ -265,7 +265,7 @@ class Planner:
                                             "cannot revert it"))
             elif not m.has_down():
                 add = f"{v}_{m.name}.down.sql" if m.kind == "sql" else "a down(conn) function to it"
-                refused.append(HistoryError(f"{shown(m.up_path)}: no down migration; add {add} "
+                refused.append(MigrationFileError(f"{shown(m.up_path)}: no down migration; add {add} "
                                             "or stop the revert above it with --to"))
             else:
                 try:

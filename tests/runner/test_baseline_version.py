@@ -45,6 +45,6 @@ def test_a_python_migration_without_down_is_told_to_add_the_function(project: Pa
     write(project / "migrations", "1_seed.py", "def up(conn):\n    conn.execute('CREATE TABLE s (id int)')\n")
     assert invoke("migrate", "up", cwd=project).code == 0
     r = invoke("migrate", "down", "--to", "0", cwd=project)
-    assert r.code == 1
+    assert r.code == 2
     assert "1_seed.py: no down migration; add a down(conn) function to it or stop the revert above it with --to" \
         in r.stderr
