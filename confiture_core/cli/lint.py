@@ -97,8 +97,10 @@ def resolve_pg_version(explicit: int | None, app: Any, lint_cfg: dict[str, Any],
                                                                        "no connection")
     if "pg_version" in lint_cfg:
         value = lint_cfg["pg_version"]
-        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
-            raise ConfigError(f"{where}: [lint] pg_version must be a major version number such as 16")
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit() \
+                or not 9 <= int(value) <= 99:  # the range --pg-version takes (9: any 9.x)
+            raise ConfigError(f"{where}: [lint] pg_version must be a major version number such as 16 "
+                              "(9 to 99, as --pg-version)")
         return int(value), "[lint] pg_version" + unreached
     return NEWEST_PG_VERSION, "the default: the newest supported" + unreached
 
@@ -212,9 +214,6 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     if pending and paths:
         raise click.UsageError("--pending lints the pending migrations; do not also give PATHS")
     keep = gate.chooser(config.project_dir)  # before anything is printed: a bad revision is one error line
-    version, source = resolve_pg_version(pg_version, app, lint_cfg, where)
-    if fmt == "text" and not verbosity.quiet():
-        out.echo(f"linting for PostgreSQL {version} (from {source})", err=True)
     if pending:
         applied = set(app.applied_versions())
         targets = [m.up_path for m in discover(config.migrations_dir) if m.kind == "sql" and m.version not in applied]
@@ -225,6 +224,11 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         if not paths and not config.migrations_dir.is_dir():
             raise ConfigError(f"{config.migrations_dir}: migrations folder not found; give PATHS or set "
                               "migrations_dir in confiture.toml")
+        from ..lint.files import check_exist
+        check_exist(targets)  # a mistyped path is said before the database is asked for its version
+    version, source = resolve_pg_version(pg_version, app, lint_cfg, where)
+    if fmt == "text" and not verbosity.quiet():
+        out.echo(f"linting for PostgreSQL {version} (from {source})", err=True)
     down_cfg = lint_cfg.get("include_down", False)
     if not isinstance(down_cfg, bool):
         raise ConfigError(f"{where}: [lint] include_down must be true or false")

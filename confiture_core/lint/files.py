@@ -10,6 +10,20 @@ from ..errors import ConfigError
 from ..migrations import refuse_not_a_file
 
 
+def check_exist(paths: Iterable[Path]) -> None:
+    """Refuse the first path that does not exist, before anything else is done (no connection is made first).
+
+    :raises ConfigError: ``<path>: no such file or folder``.
+    """
+    for p in paths:
+        if not p.exists():
+            raise _no_such(p)
+
+
+def _no_such(p: Path) -> ConfigError:
+    return ConfigError(f"{p}: no such file or folder")
+
+
 def collect_files(paths: Iterable[Path], folders: list[str] | None = None, *, skip_down: bool = False,
                   skipped: list[Path] | None = None) -> list[Path]:
     """The files to lint: each file as given; every ``*.sql`` below each folder.
@@ -38,7 +52,7 @@ def collect_files(paths: Iterable[Path], folders: list[str] | None = None, *, sk
         elif p.exists():
             found = [(str(p), None)]
         else:
-            raise ConfigError(f"{p}: no such file or folder")
+            raise _no_such(p)
         for f, real in found:
             key = real or os.path.realpath(f)
             if key not in seen:
