@@ -35,7 +35,16 @@ from .catalog import (
     read_locks,
     take_snapshot,
 )
-from .references import Context, destructive, references, resolve, sequence_names, target_of, target_parts
+from .references import (
+    Context,
+    Refs,
+    destructive,
+    references,
+    resolve,
+    sequence_names,
+    target_of,
+    target_parts,
+)
 from .report import LockTaken, MigrationReport, SequenceAdvance, StatementReport
 
 Conn = psycopg.Connection[Any]
@@ -226,15 +235,22 @@ class MeasuringObserver:
         self._ctx = ctx
         self._opaque = self._opaque or ctx.calls
         self.kinds.update((o, entry(s, n, k)) for o, (s, n, k) in ctx.relations.items())
-        why = destructive(node)
-        if why:
-            oid_of = dict(zip(self._names, ctx.oids, strict=True))
-            for name in refs.targets:
-                oid = oid_of.get(name)
-                if oid is not None and oid in self.start_tables:
-                    self._destroyed.append(self.start.tables[oid][1] if self.start else ".".join(name))
-            self._destroyed.extend(s for s, exists in zip(refs.schemas, ctx.schemas, strict=False)
-                                   if exists and s in self.start_schemas)
+        self._destroyed = self.destroyed_by(node, refs, self._names, ctx)
+
+    def destroyed_by(self, node: ast.Node, refs: Refs, names: list[tuple[str, ...]], ctx: Context) -> list[str]:
+        """The pre-existing relations (or schemas holding some) a statement removes data from, from what it
+        names (``names``, resolved just before it ran: ``ctx``); empty when it removes nothing."""
+        if not destructive(node):
+            return []
+        out: list[str] = []
+        oid_of = dict(zip(names, ctx.oids, strict=False))
+        for name in refs.targets:
+            oid = oid_of.get(name)
+            if oid is not None and oid in self.start_tables:
+                out.append(self.start.tables[oid][1] if self.start else ".".join(name))
+        out.extend(s for s, exists in zip(refs.schemas, ctx.schemas, strict=False)
+                   if exists and s in self.start_schemas)
+        return out
 
     def _asked(self, rows: int = 0) -> list[tuple[int, str]]:
         """The (oid, mode) pairs the documentation says the current statement asks for (resolved).
@@ -307,7 +323,7 @@ class MeasuringObserver:
         prior |= gone
         read = read_locks(self.conn, want, prior | (self.locked if self._opaque else set()))
         self.kinds.update(read.relations)
-        rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
+        rep = StatementReport(statement.line, short(statement.sql), statement.kind, True,
                               duration_ms=duration_ms, rows=rowcount if rowcount >= 0 else None)
         new = set(read.new)
         for oid, mode in sorted(new, key=lambda om: (self.kinds.get(om[0], ("", ""))[0], om[1])):
@@ -383,7 +399,7 @@ class MeasuringObserver:
         # a lock reported (measured or inferred) is the migration's from then on: reported once, as a real
         # apply reports it once, by the first statement that takes it
         self._taken |= new | inferred
-        _judge(rep, statement.node, pre_rewritten, self._destroyed)
+        judge(rep, statement.node, pre_rewritten, self._destroyed)
         if self.conn.info.transaction_status == pq.TransactionStatus.IDLE and statement.no_transaction_reason:
             # run in autocommit (a dry run on a copy runs them): its lock is gone, the documented one is reported
             risk, reasons = rep.risk, rep.reasons
@@ -396,7 +412,7 @@ class MeasuringObserver:
         """Record a statement that was not executed, with the lock it would take."""
         if self.watch:
             self.watch.disarm()
-        rep = StatementReport(statement.line, _short(statement.sql), statement.kind, False, note=reason)
+        rep = StatementReport(statement.line, short(statement.sql), statement.kind, False, note=reason)
         if not migration.is_transactional("up", mixed=self.mixed):
             self.report_for(migration).executed = False
         if not self._autocommit_lock(rep, statement, f"{reason}; ", "would take") \
@@ -452,8 +468,8 @@ class MeasuringObserver:
         """
         if self.watch:
             self.watch.disarm()
-        rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
-                              note=f"failed: {_short(error)}", duration_ms=duration_ms)
+        rep = StatementReport(statement.line, short(statement.sql), statement.kind, True,
+                              note=f"failed: {short(error)}", duration_ms=duration_ms)
         if is_lock_timeout(error):
             waited = [(o, m) for o, m, _t in self.watch.waiting] if self.watch else []
             for oid, mode in waited or self._asked():
@@ -463,7 +479,7 @@ class MeasuringObserver:
                     lk = LockTaken(text, "table", mode, blocked_operations(mode), True, True) if text else None
                 if lk is not None and all((x.relation, x.mode) != (lk.relation, lk.mode) for x in rep.locks):
                     rep.locks.append(lk)
-            _judge(rep, statement.node, [], [])
+            judge(rep, statement.node, [], [])
             rep.reasons = [f"waited for {lk.mode} on {lk.relation} (lock_timeout)" for lk in rep.locks
                            if lk.preexisting and risk_of_mode(lk.mode) > Risk.SAFE]
             if rep.locks:
@@ -472,12 +488,13 @@ class MeasuringObserver:
         self._after_of = None
 
 
-def _short(text: str, limit: int = 300) -> str:
+def short(text: str, limit: int = 300) -> str:
+    """``text`` on one line, secrets redacted, at most ``limit`` characters."""
     one = " ".join(redact_secrets(text).split())
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
-def _judge(rep: StatementReport, node: ast.Node, pre_rewritten: list[str], destroyed: Sequence[str] = ()) -> None:
+def judge(rep: StatementReport, node: ast.Node, pre_rewritten: list[str], destroyed: Sequence[str] = ()) -> None:
     """Set ``rep.risk`` and ``rep.reasons`` from the measured facts (only pre-existing tables count).
 
     :param pre_rewritten: names of the rewritten tables that existed before the run.
