@@ -46,6 +46,7 @@ from .references import (
     target_parts,
 )
 from .report import LockTaken, MigrationReport, SequenceAdvance, StatementReport
+from .sequences import prove_draws
 
 Conn = psycopg.Connection[Any]
 
@@ -93,7 +94,7 @@ class MeasuringObserver:
         self.seqs_seen: dict[int, set[int | None]] = {}
         self.seqs_changed: set[int] = set()  # sequences seen in another state than at the start
         self.kinds: dict[int, tuple[str, str]] = {}  # oid -> (last read name, relkind)
-        #: values of each sequence proven drawn by our own session (see :meth:`_prove_draws`)
+        #: values of each sequence proven drawn by our own session (see :func:`~.sequences.prove_draws`)
         self.seqs_proven: dict[int, set[int]] = {}
         self.start_schemas: set[str] = set()
         # what the transaction holds locks on (from the reads; reset with a new transaction)
@@ -156,44 +157,8 @@ class MeasuringObserver:
             self.seqs_known[oid] = st
             self.seqs_seen.setdefault(oid, set()).add(st.last_value)
         if one_step:
-            self._prove_draws(one_step)
-
-    def _prove_draws(self, oids: list[int]) -> None:
-        """Record which one-value advances our own session drew.
-
-        A sequence that moved by exactly one value since we last read it handed out
-        exactly that value; if our session's ``currval`` is that value, we got it (a
-        value is handed out once). ``currval`` fails when this session never drew
-        from the sequence, so it is read in a DO block that catches the error, and
-        the answer comes back through a transaction-local setting.
-        """
-        if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
-            return  # the answer travels in a transaction-local setting
-        ids = ",".join(str(int(o)) for o in oids)
-        try:
-            # in a savepoint: should DO be refused (plpgsql revoked), the dry run's transaction lives on
-            self.conn.execute(
-                "SAVEPOINT confiture_currval; "
-                "DO $confiture$ DECLARE r text := ''; o oid; BEGIN "
-                f"FOREACH o IN ARRAY '{{{ids}}}'::oid[] LOOP "
-                "BEGIN r := r || o || '=' || currval(o::regclass) || ','; "
-                "EXCEPTION WHEN OTHERS THEN NULL; END; END LOOP; "
-                "PERFORM set_config('confiture.currval', r, true); END $confiture$; "
-                "RELEASE SAVEPOINT confiture_currval")
-            row = self.conn.execute("SELECT current_setting('confiture.currval', true)").fetchone()
-        except psycopg.Error:
-            try:
-                self.conn.execute("ROLLBACK TO SAVEPOINT confiture_currval; RELEASE SAVEPOINT confiture_currval")
-            except psycopg.Error:
-                pass
-            return
-        for item in str(row[0] if row else "").split(","):
-            if "=" in item:
-                o, v = item.split("=", 1)
-                oid = int(o)
-                st = self.seqs_known.get(oid)
-                if st is not None and st.last_value == int(v):
-                    self.seqs_proven.setdefault(oid, set()).add(int(v))
+            for oid, values in prove_draws(self.conn, one_step, self.seqs_known).items():
+                self.seqs_proven.setdefault(oid, set()).update(values)
 
     def end_state(self) -> Snapshot:
         """The last known state of every sequence seen changing during the run (for :func:`restore_sequences`)."""
