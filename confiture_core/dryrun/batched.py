@@ -135,34 +135,48 @@ class BatchedObserver(MeasuringObserver):
     def __init__(self, conn: Conn, watch: BlockerWatch | None = None, mixed: bool = False) -> None:
         super().__init__(conn, watch, mixed)
         self._batched: dict[int, bool] = {}
-        self._layout: list[int | str] = []
+        self._roles: list[str] = []  # what each part of the message is: prepare, clock, read, names, statement
+        self._serial = 0
         self._statements: Sequence[Statement] = ()
         self._of: Migration | None = None
         self._held: set[tuple[int, str]] = set()
         self._at = 0.0
 
     def batches(self, migration: Migration) -> bool:
-        """Whether ``migration``'s statements go in one message: a SQL migration without COPY data."""
+        """Whether ``migration``'s statements go in one message: a SQL migration without COPY data (nor DEALLOCATE or
+        DISCARD, which would drop the prepared read)."""
         got = self._batched.get(migration.version)
         if got is None:
             got = self._batched[migration.version] = migration.kind == "sql" and all(
-                st.copy_data is None and not isinstance(st.node, ast.CopyStmt)
+                st.copy_data is None and not isinstance(st.node, ast.CopyStmt | ast.DeallocateStmt | ast.DiscardStmt)
                 for st in migration.sql("up").statements)
         return got
 
     def batch_parts(self, migration: Migration, statements: Sequence[Statement]) -> list[int | str]:
-        """A read, then per statement: its names (see :func:`names_first`), itself, a read. Arms the watch."""
+        """The read prepared, the clock (or a read), then per statement: its names (see :func:`names_first`), itself,
+        a read. Arms the watch."""
         # a migration's first message starts its transaction: nothing is held yet (no hook ran before it, see
         # dry_run), only the time is read; a later one (after transaction control left out) reads what is held
-        start = CLOCK_SQL if migration is not self._of else READ_SQL
+        # the read is prepared once per message (planned once, not before each execution: planning is most of
+        # its cost); a unique name, since a prepared statement outlives a transaction rolled back
+        self._serial += 1
+        read = f"EXECUTE confiture_read_{self._serial}"
+        layout: list[int | str] = [f"PREPARE confiture_read_{self._serial} AS {READ_SQL}"]
+        roles = ["prepare"]
         if migration is not self._of:
             self._of, self._held, self._taken = migration, set(), set()
-        layout: list[int | str] = [start]
+            layout.append(CLOCK_SQL)
+            roles.append("clock")
+        else:
+            layout.append(read)
+            roles.append("read")
         for k, st in enumerate(statements):
             if names_first(st.node):
                 layout.append(self._names_sql(st))
-            layout += [k, READ_SQL]
-        self._layout, self._statements = layout, statements
+                roles.append("names")
+            layout += [k, read]
+            roles += ["statement", "read"]
+        self._roles, self._statements = roles, statements
         if self.watch:
             self.watch.arm()
         return layout
@@ -187,15 +201,17 @@ class BatchedObserver(MeasuringObserver):
         first: float | None = None
         pending: tuple[Statement, int] | None = None
         ctx: Context | None = None
-        for item, (st, res) in zip(self._layout, ran, strict=False):
+        for role, (st, res) in zip(self._roles, ran, strict=False):
             if st is not None:
                 rows = res.command_tuples
                 pending = (st, -1 if rows is None else int(rows))
                 continue
             value = res.get_value(0, 0) if res.ntuples else None
-            if item == CLOCK_SQL:
+            if role == "prepare":
+                continue
+            if role == "clock":
                 first = self._at = float(value or 0)
-            elif item == READ_SQL:
+            elif role == "read":
                 read = _Read(value.decode() if isinstance(value, bytes) else value)
                 if pending is None:  # the message's first read: what is held before its statements
                     self._held |= read.held
