@@ -137,7 +137,6 @@ class BatchedObserver(MeasuringObserver):
         self._batched: dict[int, bool] = {}
         self._roles: list[str] = []  # what each part of the message is: prepare, clock, read, names, statement
         self._serial = 0
-        self._statements: Sequence[Statement] = ()
         self._of: Migration | None = None
         self._held: set[tuple[int, str]] = set()
         self._at = 0.0
@@ -155,10 +154,10 @@ class BatchedObserver(MeasuringObserver):
     def batch_parts(self, migration: Migration, statements: Sequence[Statement]) -> list[int | str]:
         """The read prepared, the clock (or a read), then per statement: its names (see :func:`names_first`), itself,
         a read. Arms the watch."""
-        # a migration's first message starts its transaction: nothing is held yet (no hook ran before it, see
-        # dry_run), only the time is read; a later one (after transaction control left out) reads what is held
         # the read is prepared once per message (planned once, not before each execution: planning is most of
-        # its cost); a unique name, since a prepared statement outlives a transaction rolled back
+        # its cost); a unique name, since a prepared statement outlives a transaction rolled back. A migration's
+        # first message starts its transaction: nothing is held yet (no hook ran before it, see dry_run), only
+        # the time is read; a later one (after transaction control left out) reads what is held
         self._serial += 1
         read = f"EXECUTE confiture_read_{self._serial}"
         layout: list[int | str] = [f"PREPARE confiture_read_{self._serial} AS {READ_SQL}"]
@@ -176,7 +175,7 @@ class BatchedObserver(MeasuringObserver):
                 roles.append("names")
             layout += [k, read]
             roles += ["statement", "read"]
-        self._roles, self._statements = roles, statements
+        self._roles = roles
         if self.watch:
             self.watch.arm()
         return layout

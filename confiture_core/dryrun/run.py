@@ -100,8 +100,9 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
     back at the end (:class:`~.policy.RollbackAll`); on a scratch copy nobody else uses
     (``on_copy``: a shadow database) each migration is committed (:class:`~.policy.CommitOnCopy`),
     so each migration's locks are measured exactly as a real apply takes them and the cost per
-    migration does not grow with the migrations before it. The copy keeps what the run did:
-    drop it afterwards.
+    migration does not grow with the migrations before it; there a migration's statements go in one
+    message, as the real apply sends them, with the lock reads among them (:class:`~.batched.BatchedObserver`).
+    The copy keeps what the run did: drop it afterwards.
 
     :param conn: an autocommit connection (as :class:`~confiture_core.runner.Runner` needs).
     :param config: the project's configuration; its ``lock_timeout`` is replaced
