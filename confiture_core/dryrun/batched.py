@@ -24,7 +24,8 @@ from .report import SequenceAdvance, StatementReport
 
 Conn = psycopg.Connection[Any]
 
-# After each statement, in the statement's own message: the time, and every relation lock this backend
+# After each statement, in the statement's own message: the time (and when the message arrived: PostgreSQL gives
+# every statement of one simple-query message that statement_timestamp()), and every relation lock this backend
 # holds (granted; catalogs, below FirstNormalObjectId 16384, left out) with the relation's name, kind,
 # relfilenode (a new one means a rewrite: "Database File Layout") and, for a sequence, its state. A
 # migration's transaction holds only its own locks (each migration is committed: "Explicit Locking"), so
@@ -36,15 +37,13 @@ SELECT json_build_array(extract(epoch FROM clock_timestamp()), coalesce(json_agg
          l.relation::bigint, l.mode, n.nspname, c.relname, c.relkind, c.relfilenode::bigint,
          CASE WHEN c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE')
               THEN pg_sequence_last_value(c.oid) END, s.seqstart, s.seqincrement,
-         c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE'))), '[]'))
+         c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE'))), '[]'),
+       extract(epoch FROM statement_timestamp()))
   FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
  WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384
    AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
 """.strip()
-
-#: the server's clock (s), before a migration's first statement
-CLOCK_SQL = "SELECT extract(epoch FROM clock_timestamp())"
 
 # Before a statement that may drop relations or remove data, in the same message: the oid of each relation
 # it names (aligned with the names; an unqualified name looked up along current_schemas(true), as
@@ -96,6 +95,7 @@ class _Read:
     def __init__(self, value: Any) -> None:
         doc = json.loads(value) if isinstance(value, str | bytes) else value
         self.at = float(doc[0])
+        self.since = float(doc[2])  # when its message arrived
         self.held: set[tuple[int, str]] = set()
         self.rows: dict[int, list[Any]] = {}
         for row in doc[1]:
@@ -135,7 +135,7 @@ class BatchedObserver(MeasuringObserver):
     def __init__(self, conn: Conn, watch: BlockerWatch | None = None, mixed: bool = False) -> None:
         super().__init__(conn, watch, mixed)
         self._batched: dict[int, bool] = {}
-        self._roles: list[str] = []  # what each part of the message is: prepare, clock, read, names, statement
+        self._roles: list[str] = []  # what each part of the message is: prepare, read, names, statement
         self._serial = 0
         self._of: Migration | None = None
         self._held: set[tuple[int, str]] = set()
@@ -152,20 +152,18 @@ class BatchedObserver(MeasuringObserver):
         return got
 
     def batch_parts(self, migration: Migration, statements: Sequence[Statement]) -> list[int | str]:
-        """The read prepared, the clock (or a read), then per statement: its names (see :func:`names_first`), itself,
-        a read. Arms the watch."""
+        """The read prepared (and executed, in a migration's later message), then per statement: its names (see
+        :func:`names_first`), itself, a read. Arms the watch."""
         # the read is prepared once per message (planned once, not before each execution: planning is most of
         # its cost); a unique name, since a prepared statement outlives a transaction rolled back. A migration's
-        # first message starts its transaction: nothing is held yet (no hook ran before it, see dry_run), only
-        # the time is read; a later one (after transaction control left out) reads what is held
+        # first message starts its transaction: nothing is held yet (no hook ran before it, see dry_run); a later
+        # one (after transaction control left out) reads what is held first
         self._serial += 1
         read = f"EXECUTE confiture_read_{self._serial}"
         layout: list[int | str] = [f"PREPARE confiture_read_{self._serial} AS {READ_SQL}"]
         roles = ["prepare"]
         if migration is not self._of:
             self._of, self._held, self._taken = migration, set(), set()
-            layout.append(CLOCK_SQL)
-            roles.append("clock")
         else:
             layout.append(read)
             roles.append("read")
@@ -197,7 +195,8 @@ class BatchedObserver(MeasuringObserver):
         """Report each statement that ran from the reads around it; then the one that failed, if any."""
         if self.watch:
             self.watch.disarm()
-        first: float | None = None
+        first: float | None = None  # when the message arrived (server clock, s)
+        clock: float | None = None  # the last names read's clock, before the first lock read
         pending: tuple[Statement, int] | None = None
         ctx: Context | None = None
         for role, (st, res) in zip(self._roles, ran, strict=False):
@@ -208,20 +207,21 @@ class BatchedObserver(MeasuringObserver):
             value = res.get_value(0, 0) if res.ntuples else None
             if role == "prepare":
                 continue
-            if role == "clock":
-                first = self._at = float(value or 0)
-            elif role == "read":
+            if role == "read":
                 read = _Read(value.decode() if isinstance(value, bytes) else value)
+                if first is None:  # the message's first statement started with the message (and the read's PREPARE)
+                    first = read.since
+                    self._at = read.since if clock is None else clock
                 if pending is None:  # the message's first read: what is held before its statements
                     self._held |= read.held
                     self._learn_rows(read)
                 else:
                     self._report(migration, pending[0], pending[1], read, ctx)
                     pending, ctx = None, None
-                first = read.at if first is None else first
                 self._at = read.at
             else:
-                ctx, self._at = self._context(value.decode() if isinstance(value, bytes) else value)
+                ctx, clock = self._context(value.decode() if isinstance(value, bytes) else value)
+                self._at = clock
         if failed is not None:
             st, message = failed
             server_ms = (self._at - first) * 1000 if first is not None else 0.0
