@@ -139,6 +139,7 @@ class BatchedObserver(MeasuringObserver):
         self._serial = 0
         self._of: Migration | None = None
         self._held: set[tuple[int, str]] = set()
+        self._seen: dict[int, list[Any]] = {}  # the last row read of each relation
         self._at = 0.0
 
     def batches(self, migration: Migration) -> bool:
@@ -236,9 +237,16 @@ class BatchedObserver(MeasuringObserver):
         ctx.relations = {int(o): (str(s), str(n), str(k)) for o, s, n, k in doc[1]}
         return ctx, float(doc[3])
 
-    def _learn_rows(self, read: _Read) -> None:
-        """Names and kinds, relfilenodes and sequence states of what ``read`` saw."""
-        for oid, row in read.rows.items():
+    def _changed(self, read: _Read) -> dict[int, list[Any]]:
+        """The rows of ``read`` that differ from the last ones seen of their relation (a migration's reads
+        repeat every lock it holds: only what changed is looked at)."""
+        return {oid: row for oid, row in read.rows.items() if self._seen.get(oid) != row}
+
+    def _learn_rows(self, read: _Read, changed: dict[int, list[Any]] | None = None) -> None:
+        """Names and kinds, relfilenodes and sequence states of what ``read`` saw (``changed``: of its rows that
+        changed, when known)."""
+        for oid, row in (self._changed(read) if changed is None else changed).items():
+            self._seen[oid] = row
             name, kind = self.kinds[oid] = entry(row[2], row[3], row[4])
             if row[4] in TABLE_KINDS and row[5] is not None and kind in TABLE_KINDS:
                 self.tables_known[oid] = (int(row[5]), name, row[4])
@@ -253,7 +261,8 @@ class BatchedObserver(MeasuringObserver):
         new = read.held - self._held
         rep = StatementReport(st.line, short(st.sql), st.kind, True, duration_ms=max((read.at - self._at) * 1000, 0.0),
                               rows=rows if rows >= 0 else None)
-        for oid, row in read.rows.items():
+        changed = self._changed(read)
+        for oid, row in changed.items():
             self.kinds[oid] = entry(row[2], row[3], row[4])
         for oid, mode in sorted(new, key=lambda om: (self.kinds.get(om[0], ("", ""))[0], om[1])):
             # a relation never seen by name was created and dropped by the statement: nobody could wait on it
@@ -261,13 +270,13 @@ class BatchedObserver(MeasuringObserver):
             if lk is not None:
                 rep.locks.append(lk)
         rewritten: dict[int, str] = {}
-        for oid, row in read.rows.items():
+        for oid, row in changed.items():
             prev = self.tables_known.get(oid)
             if row[4] in TABLE_KINDS and prev is not None and row[5] is not None and prev[0] not in (0, int(row[5])):
                 rewritten[oid] = prev[1]  # on a copy nobody else can have rewritten it
         rep.rewritten = sorted(rewritten.values())
         inferred: set[tuple[int, str]] = set()
-        for oid, row in sorted(read.rows.items(), key=lambda kv: str(kv[1][3])):
+        for oid, row in sorted(changed.items(), key=lambda kv: str(kv[1][3])):
             old = self.seqs_known.get(oid)
             if row[4] != "S" or row[7] is None or old is None or old.last_value == row[6]:
                 continue
@@ -282,9 +291,10 @@ class BatchedObserver(MeasuringObserver):
                     rep.locks.append(lk)
                     inferred.add(pair)
         self._held = read.held
-        self._learn_rows(read)
+        self._learn_rows(read, changed)
         self._taken |= new | inferred
-        destroyed = self.destroyed_by(st.node, references(st), self._names_of(st), ctx) if ctx is not None else []
+        destroyed = self.destroyed_by(st.node, references(st), self._names_of(st), ctx) \
+            if ctx is not None and destructive(st.node) else []
         judge(rep, st.node, [n for o, n in rewritten.items() if o in self.start_tables], destroyed)
         self.report_for(migration).statements.append(rep)
 
