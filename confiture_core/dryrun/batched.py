@@ -46,19 +46,14 @@ SELECT json_build_array(extract(epoch FROM clock_timestamp()), coalesce(json_agg
 """.strip()
 
 # Before a statement that may drop relations or remove data, in the same message: the oid of each relation
-# it names (aligned with the names; an unqualified name looked up along current_schemas(true), as
-# PostgreSQL does), and the names of what it may drop with them (their partitions, indexes and owned
-# sequences: once dropped, their locks could not be named), and which named schemas exist. Catalog reads only.
+# it names (aligned with the names; to_regclass: PostgreSQL's own lookup along the search_path, no lock),
+# the names of what it may drop with them (their partitions, indexes and owned sequences: once dropped,
+# their locks could not be named), and which named schemas exist. Catalog reads only.
 NAMES_SQL = """
-WITH path AS (SELECT p.s, p.i FROM unnest(current_schemas(true)) WITH ORDINALITY AS p(s, i)),
-     want AS (SELECT w.sch, w.rel, w.i FROM unnest({sch}::text[], {rel}::text[]) WITH ORDINALITY AS w(sch, rel, i)),
-     found AS MATERIALIZED (
-       SELECT want.i, (SELECT c.oid FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
-                         LEFT JOIN path ON path.s = ns.nspname
-                        WHERE c.relname = want.rel
-                          AND (ns.nspname = want.sch OR (want.sch IS NULL AND path.i IS NOT NULL))
-                        ORDER BY path.i LIMIT 1) AS oid
-         FROM want),
+WITH found AS MATERIALIZED (
+       SELECT w.i, to_regclass(CASE WHEN w.sch IS NULL THEN quote_ident(w.rel)
+                                    ELSE quote_ident(w.sch) || '.' || quote_ident(w.rel) END) AS oid
+         FROM unnest({sch}::text[], {rel}::text[]) WITH ORDINALITY AS w(sch, rel, i)),
      tabs AS MATERIALIZED (SELECT found.oid FROM found WHERE found.oid IS NOT NULL
                            UNION SELECT i.inhrelid FROM pg_inherits i JOIN found ON i.inhparent = found.oid),
      rels AS (SELECT tabs.oid FROM tabs

@@ -24,7 +24,7 @@ def _seed(url: str) -> None:
         conn.execute("CREATE TABLE t (id serial PRIMARY KEY, n int, s text); "
                      "INSERT INTO t (n, s) SELECT g, 'x' FROM generate_series(1, 20) g; "
                      "CREATE INDEX t_n_idx ON t (n); CREATE TABLE gone (id int PRIMARY KEY); "
-                     "CREATE TABLE emptied (id int)")
+                     "CREATE TABLE emptied (id int); CREATE SCHEMA s; CREATE TABLE s.\"Mixed\" (id int PRIMARY KEY)")
 
 
 MIGRATIONS = {
@@ -35,7 +35,8 @@ MIGRATIONS = {
     "2_fresh.up.sql": "CREATE TABLE fresh (id bigserial PRIMARY KEY, t_id int REFERENCES t (id));\n"
                       "INSERT INTO fresh (t_id) VALUES (1);\nINSERT INTO fresh (t_id) VALUES (2), (3);\n",
     "3_type.up.sql": "CREATE INDEX t_s_idx ON t (s);\nALTER TABLE t ALTER COLUMN n TYPE bigint;\n",
-    "4_drop.up.sql": "DROP TABLE gone;\nDELETE FROM emptied;\nSELECT setval('t_id_seq', 100);\n",
+    "4_drop.up.sql": "DROP TABLE gone;\nDELETE FROM emptied;\nSELECT setval('t_id_seq', 100);\n"
+                     "DROP TABLE s.\"Mixed\";\n",
     "5_drop_col.up.sql": "ALTER TABLE t DROP COLUMN s;\nBEGIN;\nCOMMENT ON TABLE t IS 'x';\nCOMMIT;\n",
 }
 
@@ -86,9 +87,11 @@ def test_each_statement_reports_what_a_real_apply_measures_one_statement_at_a_ti
     assert [(q.sequence, q.before, q.after) for s in by[2].statements for q in s.sequences] == [
         ("fresh_id_seq", None, 1), ("fresh_id_seq", 1, 3)]
     assert ("t_n_idx", "ACCESS EXCLUSIVE") in {(lk.relation, lk.mode) for lk in by[3].statements[1].locks}
-    drop, delete, _setval = by[4].statements
+    drop, delete, _setval, mixed = by[4].statements
     assert drop.risk.label == "destructive" and delete.risk.label == "destructive"
     assert ("gone", "ACCESS EXCLUSIVE") in {(lk.relation, lk.mode) for lk in drop.locks}
+    assert mixed.risk.label == "destructive" and ("s.Mixed", "ACCESS EXCLUSIVE") in {
+        (lk.relation, lk.mode) for lk in mixed.locks}
     assert [s.executed for s in by[5].statements] == [True, False, True, False]
 
 
