@@ -8,7 +8,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from pglast import ast
@@ -200,7 +200,11 @@ class Body:
     def _batch_observer(self, m: Migration) -> BatchObserver | None:
         """The observer, when it measures ``m``'s statements sent several to a message."""
         obs = self.observer
-        return obs if isinstance(obs, BatchObserver) and obs.batches(m) else None
+        # duck-typed: isinstance() on a runtime-checkable protocol inspects the class at each call
+        if obs is None or not hasattr(obs, "batch_parts"):
+            return None
+        batcher = cast(BatchObserver, obs)
+        return batcher if batcher.batches(m) else None
 
     def _run_one(self, m: Migration, path: Any, statements: Sequence[Statement], i: int) -> None:
         """Run ``statements[i]`` on its own, in the current transaction.

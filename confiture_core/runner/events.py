@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from ..hookspecs import Finding, MigrationResult
 from ..migrations import Direction, Migration
@@ -51,7 +51,6 @@ class StatementObserver(Protocol):
         """``statement`` was sent and failed after ``duration_ms`` (ms); ``error`` is the one-line message."""
 
 
-@runtime_checkable
 class BatchObserver(StatementObserver, Protocol):
     """A statement observer that measures a transactional migration's statements sent several to a message, as
     a real apply sends them, with texts of its own among them (reads of ``pg_locks``...): one round trip for all.
