@@ -1,7 +1,8 @@
 """Measured dry runs: the runner under a rolled-back transaction policy, with a measuring observer.
 
 Modules: :mod:`.run` (:func:`dry_run`), :mod:`.policy` (the rolled-back transaction policy),
-:mod:`.hooks` (the dry run's hook facade), :mod:`.observer` (the measuring observer),
+:mod:`.hooks` (the dry run's hook facade), :mod:`.observer` (the measuring observer), :mod:`.batched`
+(its mode on a copy: a migration's statements in one message, the locks read between them),
 :mod:`.catalog` (pg_locks / pg_class / sequence snapshots), :mod:`.references` (what a statement
 names), :mod:`confiture_core.lock_modes` (the documented lock of each statement kind, a core module), :mod:`.blockers`
 (who blocks a waiting statement), :mod:`.sequences` (putting sequences back), :mod:`.report` (the

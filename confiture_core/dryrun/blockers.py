@@ -68,6 +68,9 @@ class BlockerWatch:
         self._armed_at: float | None = None
         self._cv = threading.Condition()
         self._stop = False
+        #: the thread waits for an arming (not for a deadline): :meth:`arm` must wake it (a statement a
+        #: message costs no thread switch otherwise)
+        self._idle = False
         self._conn: Conn | None = None
         self._thread = threading.Thread(target=self._loop, name="confiture-blocker-watch", daemon=True)
         self._thread.start()
@@ -78,7 +81,8 @@ class BlockerWatch:
             self.blockers = []
             self.waiting = []
             self._armed_at = time.monotonic()
-            self._cv.notify()
+            if self._idle:  # else the thread sleeps until the previous arming's deadline and looks again then
+                self._cv.notify()
 
     def disarm(self) -> None:
         """The statement ended (blockers seen are kept for the error message)."""
@@ -98,7 +102,9 @@ class BlockerWatch:
         while True:
             with self._cv:
                 while not self._stop and self._armed_at is None:
+                    self._idle = True
                     self._cv.wait()
+                self._idle = False
                 if self._stop:
                     return
                 wait = self._armed_at + self.after_s - time.monotonic() if self._armed_at else 0

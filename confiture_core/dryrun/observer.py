@@ -35,8 +35,18 @@ from .catalog import (
     read_locks,
     take_snapshot,
 )
-from .references import Context, destructive, references, resolve, sequence_names, target_of, target_parts
+from .references import (
+    Context,
+    Refs,
+    destructive,
+    references,
+    resolve,
+    sequence_names,
+    target_of,
+    target_parts,
+)
 from .report import LockTaken, MigrationReport, SequenceAdvance, StatementReport
+from .sequences import prove_draws
 
 Conn = psycopg.Connection[Any]
 
@@ -84,7 +94,7 @@ class MeasuringObserver:
         self.seqs_seen: dict[int, set[int | None]] = {}
         self.seqs_changed: set[int] = set()  # sequences seen in another state than at the start
         self.kinds: dict[int, tuple[str, str]] = {}  # oid -> (last read name, relkind)
-        #: values of each sequence proven drawn by our own session (see :meth:`_prove_draws`)
+        #: values of each sequence proven drawn by our own session (see :func:`~.sequences.prove_draws`)
         self.seqs_proven: dict[int, set[int]] = {}
         self.start_schemas: set[str] = set()
         # what the transaction holds locks on (from the reads; reset with a new transaction)
@@ -147,44 +157,8 @@ class MeasuringObserver:
             self.seqs_known[oid] = st
             self.seqs_seen.setdefault(oid, set()).add(st.last_value)
         if one_step:
-            self._prove_draws(one_step)
-
-    def _prove_draws(self, oids: list[int]) -> None:
-        """Record which one-value advances our own session drew.
-
-        A sequence that moved by exactly one value since we last read it handed out
-        exactly that value; if our session's ``currval`` is that value, we got it (a
-        value is handed out once). ``currval`` fails when this session never drew
-        from the sequence, so it is read in a DO block that catches the error, and
-        the answer comes back through a transaction-local setting.
-        """
-        if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
-            return  # the answer travels in a transaction-local setting
-        ids = ",".join(str(int(o)) for o in oids)
-        try:
-            # in a savepoint: should DO be refused (plpgsql revoked), the dry run's transaction lives on
-            self.conn.execute(
-                "SAVEPOINT confiture_currval; "
-                "DO $confiture$ DECLARE r text := ''; o oid; BEGIN "
-                f"FOREACH o IN ARRAY '{{{ids}}}'::oid[] LOOP "
-                "BEGIN r := r || o || '=' || currval(o::regclass) || ','; "
-                "EXCEPTION WHEN OTHERS THEN NULL; END; END LOOP; "
-                "PERFORM set_config('confiture.currval', r, true); END $confiture$; "
-                "RELEASE SAVEPOINT confiture_currval")
-            row = self.conn.execute("SELECT current_setting('confiture.currval', true)").fetchone()
-        except psycopg.Error:
-            try:
-                self.conn.execute("ROLLBACK TO SAVEPOINT confiture_currval; RELEASE SAVEPOINT confiture_currval")
-            except psycopg.Error:
-                pass
-            return
-        for item in str(row[0] if row else "").split(","):
-            if "=" in item:
-                o, v = item.split("=", 1)
-                oid = int(o)
-                st = self.seqs_known.get(oid)
-                if st is not None and st.last_value == int(v):
-                    self.seqs_proven.setdefault(oid, set()).add(int(v))
+            for oid, values in prove_draws(self.conn, one_step, self.seqs_known).items():
+                self.seqs_proven.setdefault(oid, set()).update(values)
 
     def end_state(self) -> Snapshot:
         """The last known state of every sequence seen changing during the run (for :func:`restore_sequences`)."""
@@ -226,15 +200,22 @@ class MeasuringObserver:
         self._ctx = ctx
         self._opaque = self._opaque or ctx.calls
         self.kinds.update((o, entry(s, n, k)) for o, (s, n, k) in ctx.relations.items())
-        why = destructive(node)
-        if why:
-            oid_of = dict(zip(self._names, ctx.oids, strict=True))
-            for name in refs.targets:
-                oid = oid_of.get(name)
-                if oid is not None and oid in self.start_tables:
-                    self._destroyed.append(self.start.tables[oid][1] if self.start else ".".join(name))
-            self._destroyed.extend(s for s, exists in zip(refs.schemas, ctx.schemas, strict=False)
-                                   if exists and s in self.start_schemas)
+        self._destroyed = self.destroyed_by(node, refs, self._names, ctx)
+
+    def destroyed_by(self, node: ast.Node, refs: Refs, names: list[tuple[str, ...]], ctx: Context) -> list[str]:
+        """The pre-existing relations (or schemas holding some) a statement removes data from, from what it
+        names (``names``, resolved just before it ran: ``ctx``); empty when it removes nothing."""
+        if not destructive(node):
+            return []
+        out: list[str] = []
+        oid_of = dict(zip(names, ctx.oids, strict=False))
+        for name in refs.targets:
+            oid = oid_of.get(name)
+            if oid is not None and oid in self.start_tables:
+                out.append(self.start.tables[oid][1] if self.start else ".".join(name))
+        out.extend(s for s, exists in zip(refs.schemas, ctx.schemas, strict=False)
+                   if exists and s in self.start_schemas)
+        return out
 
     def _asked(self, rows: int = 0) -> list[tuple[int, str]]:
         """The (oid, mode) pairs the documentation says the current statement asks for (resolved).
@@ -307,7 +288,7 @@ class MeasuringObserver:
         prior |= gone
         read = read_locks(self.conn, want, prior | (self.locked if self._opaque else set()))
         self.kinds.update(read.relations)
-        rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
+        rep = StatementReport(statement.line, short(statement.sql), statement.kind, True,
                               duration_ms=duration_ms, rows=rowcount if rowcount >= 0 else None)
         new = set(read.new)
         for oid, mode in sorted(new, key=lambda om: (self.kinds.get(om[0], ("", ""))[0], om[1])):
@@ -383,7 +364,7 @@ class MeasuringObserver:
         # a lock reported (measured or inferred) is the migration's from then on: reported once, as a real
         # apply reports it once, by the first statement that takes it
         self._taken |= new | inferred
-        _judge(rep, statement.node, pre_rewritten, self._destroyed)
+        judge(rep, statement.node, pre_rewritten, self._destroyed)
         if self.conn.info.transaction_status == pq.TransactionStatus.IDLE and statement.no_transaction_reason:
             # run in autocommit (a dry run on a copy runs them): its lock is gone, the documented one is reported
             risk, reasons = rep.risk, rep.reasons
@@ -396,7 +377,7 @@ class MeasuringObserver:
         """Record a statement that was not executed, with the lock it would take."""
         if self.watch:
             self.watch.disarm()
-        rep = StatementReport(statement.line, _short(statement.sql), statement.kind, False, note=reason)
+        rep = StatementReport(statement.line, short(statement.sql), statement.kind, False, note=reason)
         if not migration.is_transactional("up", mixed=self.mixed):
             self.report_for(migration).executed = False
         if not self._autocommit_lock(rep, statement, f"{reason}; ", "would take") \
@@ -452,8 +433,8 @@ class MeasuringObserver:
         """
         if self.watch:
             self.watch.disarm()
-        rep = StatementReport(statement.line, _short(statement.sql), statement.kind, True,
-                              note=f"failed: {_short(error)}", duration_ms=duration_ms)
+        rep = StatementReport(statement.line, short(statement.sql), statement.kind, True,
+                              note=f"failed: {short(error)}", duration_ms=duration_ms)
         if is_lock_timeout(error):
             waited = [(o, m) for o, m, _t in self.watch.waiting] if self.watch else []
             for oid, mode in waited or self._asked():
@@ -463,7 +444,7 @@ class MeasuringObserver:
                     lk = LockTaken(text, "table", mode, blocked_operations(mode), True, True) if text else None
                 if lk is not None and all((x.relation, x.mode) != (lk.relation, lk.mode) for x in rep.locks):
                     rep.locks.append(lk)
-            _judge(rep, statement.node, [], [])
+            judge(rep, statement.node, [], [])
             rep.reasons = [f"waited for {lk.mode} on {lk.relation} (lock_timeout)" for lk in rep.locks
                            if lk.preexisting and risk_of_mode(lk.mode) > Risk.SAFE]
             if rep.locks:
@@ -472,12 +453,13 @@ class MeasuringObserver:
         self._after_of = None
 
 
-def _short(text: str, limit: int = 300) -> str:
+def short(text: str, limit: int = 300) -> str:
+    """``text`` on one line, secrets redacted, at most ``limit`` characters."""
     one = " ".join(redact_secrets(text).split())
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
-def _judge(rep: StatementReport, node: ast.Node, pre_rewritten: list[str], destroyed: Sequence[str] = ()) -> None:
+def judge(rep: StatementReport, node: ast.Node, pre_rewritten: list[str], destroyed: Sequence[str] = ()) -> None:
     """Set ``rep.risk`` and ``rep.reasons`` from the measured facts (only pre-existing tables count).
 
     :param pre_rewritten: names of the rewritten tables that existed before the run.

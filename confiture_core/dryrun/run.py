@@ -13,6 +13,7 @@ from ..hookcaller import Hooks
 from ..hookspecs import MigrationResult
 from ..migrations import Direction, Migration
 from ..runner import CommitGuard, NullReporter, Reporter, Runner, RunResult, Session
+from .batched import BatchedObserver
 from .blockers import BlockerWatch, LockBlocked, is_lock_timeout
 from .hooks import DryRunHooks
 from .observer import MeasuringObserver
@@ -99,8 +100,9 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
     back at the end (:class:`~.policy.RollbackAll`); on a scratch copy nobody else uses
     (``on_copy``: a shadow database) each migration is committed (:class:`~.policy.CommitOnCopy`),
     so each migration's locks are measured exactly as a real apply takes them and the cost per
-    migration does not grow with the migrations before it. The copy keeps what the run did:
-    drop it afterwards.
+    migration does not grow with the migrations before it; there a migration's statements go in one
+    message, as the real apply sends them, with the lock reads among them (:class:`~.batched.BatchedObserver`).
+    The copy keeps what the run did: drop it afterwards.
 
     :param conn: an autocommit connection (as :class:`~confiture_core.runner.Runner` needs).
     :param config: the project's configuration; its ``lock_timeout`` is replaced
@@ -125,7 +127,10 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
     if statement_timeout is not None:
         cfg = replace(cfg, statement_timeout=statement_timeout)
     watch = BlockerWatch(watch_url, conn.info.backend_pid) if watch_url else None
-    observer = MeasuringObserver(conn, watch, mixed=config.mixed)
+    # on a copy, each migration's statements go in one message as a real apply sends them (.batched); a
+    # before_migration hook's locks would be held before them: then one statement at a time, as on the target
+    batched = on_copy and not hooks.has("confiture_before_migration")
+    observer = (BatchedObserver if batched else MeasuringObserver)(conn, watch, mixed=config.mixed)
     policy: RollbackAll | CommitOnCopy = CommitOnCopy() if on_copy else RollbackAll()
     guard = CommitGuard(conn)
     rec = _RecordingReporter(reporter)

@@ -5,10 +5,52 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import pq
 
 from .catalog import SeqState, Snapshot, take_snapshot
 
 Conn = psycopg.Connection[Any]
+
+
+def prove_draws(conn: Conn, oids: list[int], known: dict[int, SeqState]) -> dict[int, set[int]]:
+    """Which one-value advances our own session drew: sequence oid -> the values proven ours.
+
+    A sequence that moved by exactly one value since we last read it (``known``: its state now) handed out
+    exactly that value; if our session's ``currval`` is that value, we got it (a value is handed out once).
+    ``currval`` fails when this session never drew from the sequence, so it is read in a DO block that
+    catches the error, and the answer comes back through a transaction-local setting. Nothing is proven
+    outside a transaction, nor when DO is refused (in a savepoint: the dry run's transaction lives on).
+
+    :param conn: the runner's connection, in the dry run's transaction.
+    :param oids: the sequences that moved by one value.
+    """
+    if conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+        return {}  # the answer travels in a transaction-local setting
+    ids = ",".join(str(int(o)) for o in oids)
+    try:
+        conn.execute(
+            "SAVEPOINT confiture_currval; "
+            "DO $confiture$ DECLARE r text := ''; o oid; BEGIN "
+            f"FOREACH o IN ARRAY '{{{ids}}}'::oid[] LOOP "
+            "BEGIN r := r || o || '=' || currval(o::regclass) || ','; "
+            "EXCEPTION WHEN OTHERS THEN NULL; END; END LOOP; "
+            "PERFORM set_config('confiture.currval', r, true); END $confiture$; "
+            "RELEASE SAVEPOINT confiture_currval")
+        row = conn.execute("SELECT current_setting('confiture.currval', true)").fetchone()
+    except psycopg.Error:
+        try:
+            conn.execute("ROLLBACK TO SAVEPOINT confiture_currval; RELEASE SAVEPOINT confiture_currval")
+        except psycopg.Error:
+            pass
+        return {}
+    out: dict[int, set[int]] = {}
+    for item in str(row[0] if row else "").split(","):
+        if "=" in item:
+            o, v = item.split("=", 1)
+            st = known.get(int(o))
+            if st is not None and st.last_value == int(v):
+                out.setdefault(int(o), set()).add(int(v))
+    return out
 
 
 def restore_sequences(conn: Conn, start: Snapshot, end: Snapshot, seen: dict[int, set[int | None]] | None = None,
@@ -18,7 +60,7 @@ def restore_sequences(conn: Conn, start: Snapshot, end: Snapshot, seen: dict[int
     A rewind hands the values between the start state and the current one out a
     second time, so it is done only when every one of them was drawn by the dry
     run's own session (``proven``: values seen handed out one at a time while our
-    ``currval`` was that value; see :meth:`MeasuringObserver._prove_draws`), and
+    ``currval`` was that value; see :func:`prove_draws`), and
     the sequence is still where the run left it. The check and the ``setval`` are
     one statement, under an EXCLUSIVE lock on the sequence (which makes other
     sessions' ``nextval`` wait) where the server allows ``LOCK`` on a sequence

@@ -6,13 +6,14 @@ only), :mod:`.transactions` (the policy), :mod:`.session` (commit guard, reset, 
 :mod:`.events` (reporter, statement observer, result), :mod:`.gcpause` (the collector around the pre-flight).
 """
 
-from .events import NullReporter, Reporter, RunResult, StatementObserver
+from .events import BatchObserver, NullReporter, Reporter, RunResult, StatementObserver
 from .plan import Planner, Problem, StatusEntry, refusal
 from .runner import Runner
 from .session import CommitGuard, Session
 from .transactions import CommitEach, TransactionPolicy
 
 __all__ = [
+    "BatchObserver",
     "CommitEach",
     "CommitGuard",
     "NullReporter",

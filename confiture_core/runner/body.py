@@ -8,7 +8,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from pglast import ast
@@ -18,7 +18,7 @@ from psycopg import pq
 from ..errors import ConfitureError, MigrationFailed
 from ..migrations import Direction, Migration, shown
 from ..sql import Statement
-from .events import Reporter, StatementObserver
+from .events import BatchObserver, Reporter, StatementObserver
 from .plan import Planner
 from .record import Recorder
 from .retry import SafeApply
@@ -89,8 +89,9 @@ class Body:
         assert path is not None
         statements = m.sql(direction).statements
         # without an observer (which measures each statement), a transactional migration's statements go
-        # several to a message: one round trip for a run of them
-        batching = transactional and self.observer is None
+        # several to a message: one round trip for a run of them; so they do with an observer that measures
+        # them in the same message (a BatchObserver)
+        batching = transactional and (self.observer is None or self._batch_observer(m) is not None)
         # (statement index, whether it runs under [apply] lock_timeout, see .retry)
         batch: list[tuple[int, bool]] = []
         for i, st in enumerate(statements):
@@ -148,7 +149,16 @@ class Body:
         # (text, the index of its statement and whether it is bounded; None for the bound's own statements)
         parts: list[tuple[str, tuple[int, bool] | None]] = []
         inside = False
-        for i, bounded in batch:
+        watcher = self._batch_observer(m)
+        # the message's layout: the batch's statements by position, among the observer's own texts
+        layout = watcher.batch_parts(m, [statements[i] for i, _ in batch]) if watcher else range(len(batch))
+        observed: set[int] = set()  # positions in parts of the observer's texts
+        for item in layout:
+            if isinstance(item, str):
+                observed.add(len(parts))
+                parts.append((item, None))
+                continue
+            i, bounded = batch[item]
             if bounded != inside:
                 assert self.safe is not None
                 start, restore = self.safe.bound_texts()
@@ -164,11 +174,14 @@ class Body:
         from psycopg import errors, generators
 
         conn = self.conn
+        t = time.perf_counter()
         with conn.lock:
             conn.pgconn.send_query(_SEPARATOR.join(text for text, _ in parts).encode())
             results = conn.wait(generators.execute(conn.pgconn))
         offset = 0
         for k, res in enumerate(results):
+            if watcher and res.status != pq.ExecStatus.FATAL_ERROR and k + 1 == len(results):
+                watcher.batch_ran(m, _ran(statements, parts, observed, results), (time.perf_counter() - t) * 1000)
             if res.status == pq.ExecStatus.FATAL_ERROR:
                 exc = errors.error_from_result(res, encoding=conn.info.encoding)
                 # the bound's own statements do not fail on their own (the setting is validated): were one
@@ -178,8 +191,20 @@ class Body:
                     self.safe.timed_out(statements[i], bounded, exc)
                 message = self._statement_error(m, path, statements, i, exc, True,
                                                 offset if parts[k][1] else 0)
+                if watcher:
+                    watcher.batch_ran(m, _ran(statements, parts, observed, results[:k]),
+                                      (time.perf_counter() - t) * 1000, (statements[i], message))
                 raise MigrationFailed(message, recorded=False) from exc
             offset += len(parts[k][0]) + len(_SEPARATOR)
+
+    def _batch_observer(self, m: Migration) -> BatchObserver | None:
+        """The observer, when it measures ``m``'s statements sent several to a message."""
+        obs = self.observer
+        # duck-typed: isinstance() on a runtime-checkable protocol inspects the class at each call
+        if obs is None or not hasattr(obs, "batch_parts"):
+            return None
+        batcher = cast(BatchObserver, obs)
+        return batcher if batcher.batches(m) else None
 
     def _run_one(self, m: Migration, path: Any, statements: Sequence[Statement], i: int) -> None:
         """Run ``statements[i]`` on its own, in the current transaction.
@@ -306,6 +331,14 @@ class Body:
             msg += (f". It is recorded as failed{hint}" if hint else
                     ". It is recorded as failed: fix the database by hand, then run `confiture migrate repair`")
         return msg
+
+
+def _ran(statements: Sequence[Statement], parts: Sequence[tuple[str, tuple[int, bool] | None]], observed: set[int],
+         results: Sequence[Any]) -> list[tuple[Statement | None, Any]]:
+    """What a :class:`BatchObserver` is told: each result of a statement of the batch or of its own texts (``None``),
+    in order; the statements of a lock bound (:meth:`SafeApply.bound_texts`) left out."""
+    return [(statements[tag[0]] if tag else None, res)
+            for k, ((_text, tag), res) in enumerate(zip(parts, results, strict=False)) if tag or k in observed]
 
 
 #: PostgreSQL's error context for a bad COPY row: "COPY t, line 3, column id: ..." (line of the data, 1-based)

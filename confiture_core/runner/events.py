@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..hookspecs import Finding, MigrationResult
 from ..migrations import Direction, Migration
@@ -48,6 +49,28 @@ class StatementObserver(Protocol):
     def failed_statement(self, migration: Migration, statement: Statement, duration_ms: float,
                          error: str) -> None:
         """``statement`` was sent and failed after ``duration_ms`` (ms); ``error`` is the one-line message."""
+
+
+class BatchObserver(StatementObserver, Protocol):
+    """A statement observer that measures a transactional migration's statements sent several to a message, as
+    a real apply sends them, with texts of its own among them (reads of ``pg_locks``...): one round trip for all.
+
+    The statements it measures so are not shown to :meth:`before_statement` / :meth:`after_statement`; the
+    others (COPY with data, transaction control, Python, autocommit migrations) are, as usual.
+    """
+
+    def batches(self, migration: Migration) -> bool:
+        """Whether ``migration``'s statements go several to a message with this observer's texts."""
+
+    def batch_parts(self, migration: Migration, statements: Sequence[Statement]) -> list[int | str]:
+        """The layout of one message: each of ``statements`` by its position, and the observer's own SQL texts
+        (one statement each), in the order they are to run."""
+
+    def batch_ran(self, migration: Migration, ran: Sequence[tuple[Statement | None, Any]], elapsed_ms: float,
+                  failed: tuple[Statement, str] | None = None) -> None:
+        """The message ran: the ``psycopg.pq.PGresult`` of each statement (with it) and of each of the observer's
+        texts (``None``) that ran, in order; ``elapsed_ms``: the round trip (ms); ``failed``: the statement that
+        failed and its one-line message (nothing after it ran)."""
 
 
 class NullReporter:

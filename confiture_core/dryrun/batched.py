@@ -1,0 +1,299 @@
+"""The measuring observer on a copy: a migration's statements in one message, as a real apply sends them, with
+a read of this backend's locks after each statement in that same message."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from pglast import ast
+from pglast.enums import AlterTableType
+from psycopg import sql
+
+from ..lock_modes import ROW_EXCLUSIVE, required_locks
+from ..migrations import Migration
+from ..risk import MODE_NAMES
+from ..sql import Statement
+from .blockers import BlockerWatch
+from .catalog import TABLE_KINDS, SeqState, entry
+from .observer import MeasuringObserver, judge, short
+from .references import Context, destructive, references, sequence_names
+from .report import SequenceAdvance, StatementReport
+
+Conn = psycopg.Connection[Any]
+
+# After each statement, in the statement's own message: the time (and when the message arrived: PostgreSQL gives
+# every statement of one simple-query message that statement_timestamp()), and every relation lock this backend
+# holds (granted; catalogs, below FirstNormalObjectId 16384, left out) with the relation's name, kind,
+# relfilenode (a new one means a rewrite: "Database File Layout") and, for a sequence, its state. A
+# migration's transaction holds only its own locks (each migration is committed: "Explicit Locking"), so
+# the read is as large as the migration, never as the run before it; the locks new since the previous
+# read are the statement's. pg_sequence_last_value takes ROW EXCLUSIVE on the sequence it reads: that lock
+# is the read's own (see BatchedObserver).
+READ_SQL = """
+SELECT json_build_array(extract(epoch FROM clock_timestamp()), coalesce(json_agg(json_build_array(
+         l.relation::bigint, l.mode, n.nspname, c.relname, c.relkind, c.relfilenode::bigint,
+         CASE WHEN c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE')
+              THEN pg_sequence_last_value(c.oid) END, s.seqstart, s.seqincrement,
+         c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE'))), '[]'),
+       extract(epoch FROM statement_timestamp()))
+  FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
+ WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384
+   AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+""".strip()
+
+# Before a statement that may drop relations or remove data, in the same message: the oid of each relation
+# it names (aligned with the names; to_regclass: PostgreSQL's own lookup along the search_path, no lock),
+# the names of what it may drop with them (their partitions, indexes and owned sequences: once dropped,
+# their locks could not be named), and which named schemas exist. Catalog reads only.
+NAMES_SQL = """
+WITH found AS MATERIALIZED (
+       SELECT w.i, to_regclass(CASE WHEN w.sch IS NULL THEN quote_ident(w.rel)
+                                    ELSE quote_ident(w.sch) || '.' || quote_ident(w.rel) END) AS oid
+         FROM unnest({sch}::text[], {rel}::text[]) WITH ORDINALITY AS w(sch, rel, i)),
+     tabs AS MATERIALIZED (SELECT found.oid FROM found WHERE found.oid IS NOT NULL
+                           UNION SELECT i.inhrelid FROM pg_inherits i JOIN found ON i.inhparent = found.oid),
+     rels AS (SELECT tabs.oid FROM tabs
+              UNION SELECT x.indexrelid FROM pg_index x JOIN tabs ON x.indrelid = tabs.oid
+              UNION SELECT d.objid FROM pg_depend d JOIN tabs ON d.refobjid = tabs.oid
+               WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+                 AND d.deptype IN ('a', 'i'))
+SELECT json_build_array(
+  (SELECT coalesce(json_agg(found.oid::bigint ORDER BY found.i), '[]') FROM found),
+  (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, n.nspname, c.relname, c.relkind)), '[]')
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid IN (SELECT rels.oid FROM rels)),
+  (SELECT coalesce(json_agg(EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = u.s) ORDER BY u.i), '[]')
+     FROM unnest({schemas}::text[]) WITH ORDINALITY AS u(s, i)),
+  extract(epoch FROM clock_timestamp()))
+""".strip()
+
+#: ALTER TABLE subcommands that drop relations hanging off the table (indexes on the column or of the
+#: constraint, an identity's sequence) or rebuild its indexes under new oids (a column's type change)
+_DROPS = {AlterTableType.AT_AlterColumnType, AlterTableType.AT_DropColumn, AlterTableType.AT_DropConstraint,
+          AlterTableType.AT_DropIdentity}
+
+
+def names_first(node: ast.Node) -> bool:
+    """Whether the relations a statement names are read just before it (it may drop some, or remove data)."""
+    if isinstance(node, ast.DropStmt | ast.TruncateStmt) or destructive(node):
+        return True
+    return isinstance(node, ast.AlterTableStmt) and any(
+        isinstance(c, ast.AlterTableCmd) and c.subtype in _DROPS for c in node.cmds or ())
+
+
+class _Read:
+    """One :data:`READ_SQL` result: the server's clock (s), the (oid, SQL mode) pairs held, each relation's row."""
+
+    def __init__(self, value: Any) -> None:
+        doc = json.loads(value) if isinstance(value, str | bytes) else value
+        self.at = float(doc[0])
+        self.since = float(doc[2])  # when its message arrived
+        self.held: set[tuple[int, str]] = set()
+        self.rows: dict[int, list[Any]] = {}
+        for row in doc[1]:
+            mode = MODE_NAMES.get(row[1])
+            if mode is None:
+                continue
+            self.held.add((int(row[0]), mode))
+            if row[3] is not None:
+                self.rows[int(row[0])] = row
+
+    def ours(self) -> set[tuple[int, str]]:
+        """The ROW EXCLUSIVE locks the read itself took on the sequences it read."""
+        return {(oid, ROW_EXCLUSIVE) for oid, row in self.rows.items() if row[9]}
+
+
+class BatchedObserver(MeasuringObserver):
+    """A :class:`MeasuringObserver` that, on a copy (each migration committed), measures a transactional SQL
+    migration's statements the way the real apply sends them: several to a message, one round trip
+    (:class:`~confiture_core.runner.BatchObserver`), with :data:`READ_SQL` after each statement in that message.
+
+    Each migration is its own transaction, which holds only its own locks: a statement's locks are
+    those new since the read before it, all measured (none is inferred: nothing is held from before
+    the migration); a table whose relfilenode changed was rewritten by it; a sequence whose value
+    changed was advanced by it (a later ``nextval`` on a sequence already locked shows no new row: its
+    ROW EXCLUSIVE is reported, inferred, as the per-statement observer does). Before a statement that may
+    drop relations or remove data, :data:`NAMES_SQL` names what it may drop and resolves its targets.
+    Its duration is the server's clock between the reads around it (ms); its rows, the server's count.
+
+    Migrations with ``COPY ... FROM STDIN`` data, in Python or outside a transaction are measured
+    one statement at a time, as by :class:`MeasuringObserver`.
+
+    :param conn: the runner's connection (to a copy nobody else uses).
+    :param watch: optional :class:`BlockerWatch`, armed around each message.
+    :param mixed: the project's ``mixed`` setting.
+    """
+
+    def __init__(self, conn: Conn, watch: BlockerWatch | None = None, mixed: bool = False) -> None:
+        super().__init__(conn, watch, mixed)
+        self._batched: dict[int, bool] = {}
+        self._roles: list[str] = []  # what each part of the message is: prepare, read, names, statement
+        self._serial = 0
+        self._of: Migration | None = None
+        self._held: set[tuple[int, str]] = set()
+        self._seen: dict[int, list[Any]] = {}  # the last row read of each relation
+        self._at = 0.0
+
+    def batches(self, migration: Migration) -> bool:
+        """Whether ``migration``'s statements go in one message: a SQL migration without COPY data (nor DEALLOCATE or
+        DISCARD, which would drop the prepared read)."""
+        got = self._batched.get(migration.version)
+        if got is None:
+            got = self._batched[migration.version] = migration.kind == "sql" and all(
+                st.copy_data is None and not isinstance(st.node, ast.CopyStmt | ast.DeallocateStmt | ast.DiscardStmt)
+                for st in migration.sql("up").statements)
+        return got
+
+    def batch_parts(self, migration: Migration, statements: Sequence[Statement]) -> list[int | str]:
+        """The read prepared (and executed, in a migration's later message), then per statement: its names (see
+        :func:`names_first`), itself, a read. Arms the watch."""
+        # the read is prepared once per message (planned once, not before each execution: planning is most of
+        # its cost); a unique name, since a prepared statement outlives a transaction rolled back. A migration's
+        # first message starts its transaction: nothing is held yet (no hook ran before it, see dry_run); a later
+        # one (after transaction control left out) reads what is held first
+        self._serial += 1
+        read = f"EXECUTE confiture_read_{self._serial}"
+        layout: list[int | str] = [f"PREPARE confiture_read_{self._serial} AS {READ_SQL}"]
+        roles = ["prepare"]
+        if migration is not self._of:
+            self._of, self._held, self._taken = migration, set(), set()
+        else:
+            layout.append(read)
+            roles.append("read")
+        for k, st in enumerate(statements):
+            if names_first(st.node):
+                layout.append(self._names_sql(st))
+                roles.append("names")
+            layout += [k, read]
+            roles += ["statement", "read"]
+        self._roles = roles
+        if self.watch:
+            self.watch.arm()
+        return layout
+
+    def _names_sql(self, st: Statement) -> str:
+        names = self._names_of(st)
+        return sql.SQL(NAMES_SQL).format(
+            sch=sql.Literal([n[0] if len(n) > 1 else None for n in names]), rel=sql.Literal([n[-1] for n in names]),
+            schemas=sql.Literal(references(st).schemas)).as_string(self.conn)
+
+    @staticmethod
+    def _names_of(st: Statement) -> list[tuple[str, ...]]:
+        refs = references(st)
+        return list(dict.fromkeys(refs.relations + refs.targets + [r.relation for r in required_locks(st.node) or []]
+                                  + sequence_names(st.node)))
+
+    def batch_ran(self, migration: Migration, ran: Sequence[tuple[Statement | None, Any]], elapsed_ms: float,
+                  failed: tuple[Statement, str] | None = None) -> None:
+        """Report each statement that ran from the reads around it; then the one that failed, if any."""
+        if self.watch:
+            self.watch.disarm()
+        first: float | None = None  # when the message arrived (server clock, s)
+        clock: float | None = None  # the last names read's clock, before the first lock read
+        pending: tuple[Statement, int] | None = None
+        ctx: Context | None = None
+        for role, (st, res) in zip(self._roles, ran, strict=False):
+            if st is not None:
+                rows = res.command_tuples
+                pending = (st, -1 if rows is None else int(rows))
+                continue
+            value = res.get_value(0, 0) if res.ntuples else None
+            if role == "prepare":
+                continue
+            if role == "read":
+                read = _Read(value.decode() if isinstance(value, bytes) else value)
+                if first is None:  # the message's first statement started with the message (and the read's PREPARE)
+                    first = read.since
+                    self._at = read.since if clock is None else clock
+                if pending is None:  # the message's first read: what is held before its statements
+                    self._held |= read.held
+                    self._learn_rows(read)
+                else:
+                    self._report(migration, pending[0], pending[1], read, ctx)
+                    pending, ctx = None, None
+                self._at = read.at
+            else:
+                ctx, clock = self._context(value.decode() if isinstance(value, bytes) else value)
+                self._at = clock
+        if failed is not None:
+            st, message = failed
+            server_ms = (self._at - first) * 1000 if first is not None else 0.0
+            self._ctx, self._names, self._reqs, self._node = Context(), [], required_locks(st.node) or [], st.node
+            self.failed_statement(migration, st, max(elapsed_ms - server_ms, 0.0), message)
+
+    @staticmethod
+    def _context(value: Any) -> tuple[Context, float]:
+        """A :data:`NAMES_SQL` result: what the statement names, and the server's clock (s)."""
+        doc = json.loads(value) if isinstance(value, str | bytes) else value
+        ctx = Context(oids=[None if o is None else int(o) for o in doc[0]], schemas=[bool(b) for b in doc[2]])
+        ctx.relations = {int(o): (str(s), str(n), str(k)) for o, s, n, k in doc[1]}
+        return ctx, float(doc[3])
+
+    def _changed(self, read: _Read) -> dict[int, list[Any]]:
+        """The rows of ``read`` that differ from the last ones seen of their relation (a migration's reads
+        repeat every lock it holds: only what changed is looked at)."""
+        return {oid: row for oid, row in read.rows.items() if self._seen.get(oid) != row}
+
+    def _learn_rows(self, read: _Read, changed: dict[int, list[Any]] | None = None) -> None:
+        """Names and kinds, relfilenodes and sequence states of what ``read`` saw (``changed``: of its rows that
+        changed, when known)."""
+        for oid, row in (self._changed(read) if changed is None else changed).items():
+            self._seen[oid] = row
+            name, kind = self.kinds[oid] = entry(row[2], row[3], row[4])
+            if row[4] in TABLE_KINDS and row[5] is not None and kind in TABLE_KINDS:
+                self.tables_known[oid] = (int(row[5]), name, row[4])
+            elif row[4] == "S" and row[7] is not None and kind == "S":
+                self.seqs_known[oid] = _seq(name, row)
+        self._held |= read.ours()
+
+    def _report(self, migration: Migration, st: Statement, rows: int, read: _Read, ctx: Context | None) -> None:
+        """The report of ``st`` from the read after it (and ``ctx``, what it named, read before it)."""
+        if ctx is not None:
+            self.kinds.update((o, entry(s, n, k)) for o, (s, n, k) in ctx.relations.items())
+        new = read.held - self._held
+        rep = StatementReport(st.line, short(st.sql), st.kind, True, duration_ms=max((read.at - self._at) * 1000, 0.0),
+                              rows=rows if rows >= 0 else None)
+        changed = self._changed(read)
+        for oid, row in changed.items():
+            self.kinds[oid] = entry(row[2], row[3], row[4])
+        for oid, mode in sorted(new, key=lambda om: (self.kinds.get(om[0], ("", ""))[0], om[1])):
+            # a relation never seen by name was created and dropped by the statement: nobody could wait on it
+            lk = self._lock(oid, mode) if oid in self.kinds else None
+            if lk is not None:
+                rep.locks.append(lk)
+        rewritten: dict[int, str] = {}
+        for oid, row in changed.items():
+            prev = self.tables_known.get(oid)
+            if row[4] in TABLE_KINDS and prev is not None and row[5] is not None and prev[0] not in (0, int(row[5])):
+                rewritten[oid] = prev[1]  # on a copy nobody else can have rewritten it
+        rep.rewritten = sorted(rewritten.values())
+        inferred: set[tuple[int, str]] = set()
+        for oid, row in sorted(changed.items(), key=lambda kv: str(kv[1][3])):
+            old = self.seqs_known.get(oid)
+            if row[4] != "S" or row[7] is None or old is None or old.last_value == row[6]:
+                continue
+            state = _seq(old.name, row)
+            rep.sequences.append(SequenceAdvance(state.name, old.last_value, state.last_value))
+            # nextval / setval take ROW EXCLUSIVE on the sequence; held already, it shows no new row
+            pair = (oid, ROW_EXCLUSIVE)
+            if pair not in new and pair in self._held and pair not in self._taken \
+                    and all(lk.relation != state.name or lk.mode != ROW_EXCLUSIVE for lk in rep.locks):
+                lk = self._lock(oid, ROW_EXCLUSIVE, inferred=True)
+                if lk is not None:
+                    rep.locks.append(lk)
+                    inferred.add(pair)
+        self._held = read.held
+        self._learn_rows(read, changed)
+        self._taken |= new | inferred
+        destroyed = self.destroyed_by(st.node, references(st), self._names_of(st), ctx) \
+            if ctx is not None and destructive(st.node) else []
+        judge(rep, st.node, [n for o, n in rewritten.items() if o in self.start_tables], destroyed)
+        self.report_for(migration).statements.append(rep)
+
+
+def _seq(name: str, row: list[Any]) -> SeqState:
+    return SeqState(name, None if row[6] is None else int(row[6]), int(row[7]), int(row[8] or 1),
+                    None if row[5] is None else int(row[5]))
