@@ -74,7 +74,10 @@ SELECT
             CASE WHEN has_sequence_privilege(c.oid, 'SELECT,USAGE') THEN pg_sequence_last_value(c.oid) END,
             s.seqstart, s.seqincrement, c.relfilenode::bigint)), '[]')
      FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relpersistence <> 't')
+    WHERE c.relpersistence <> 't'),
+  ARRAY(SELECT c.oid::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('i', 'I') AND c.relpersistence <> 't'
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%')
 """
 
 # Which of these relations' pg_class rows our (still open) transaction wrote: a visible row whose
@@ -129,10 +132,11 @@ class Snapshot:
     locks: dict[tuple[int, str], tuple[str, str]]  # (oid, SQL mode) -> (qualified name, relkind)
     tables: dict[int, tuple[int, str, str]]  # oid -> (relfilenode, qualified name, relkind)
     sequences: dict[int, SeqState]
+    indexes: frozenset[int] = frozenset()  # oids of the indexes (read by take_snapshot only)
 
 
 def take_snapshot(conn: Conn) -> Snapshot:
-    """Read every table's relfilenode and every sequence's state (no locks).
+    """Read every table's relfilenode, every sequence's state and which indexes exist (no locks).
 
     Run it outside a transaction: ``pg_sequence_last_value`` takes ROW
     EXCLUSIVE on each sequence, held to the end of the transaction.
@@ -145,7 +149,7 @@ def take_snapshot(conn: Conn) -> Snapshot:
     tables = {int(o): (int(f), qualified(s, n), k) for o, f, s, n, k in row[0]}
     seqs = {int(o): SeqState(qualified(s, n), None if v is None else int(v), int(st), int(inc), int(f))
             for o, s, n, v, st, inc, f in row[1]}
-    return Snapshot({}, tables, seqs)
+    return Snapshot({}, tables, seqs, frozenset(int(o) for o in row[2] or ()))
 
 
 @dataclass

@@ -84,6 +84,7 @@ class MeasuringObserver:
         self.mixed = mixed
         self.reports: dict[int, MigrationReport] = {}
         self.start_tables: set[int] = set()
+        self.start_relations: set[int] = set()
         self.start: Snapshot | None = None
         # last known relfilenode of each table / state of each sequence: from the start, then
         # updated from every read
@@ -118,6 +119,8 @@ class MeasuringObserver:
         """Snapshot the database before the run: relations existing now count as pre-existing."""
         self.start = take_snapshot(self.conn)
         self.start_tables = set(self.start.tables)
+        # any relation the run found (an index, a sequence too): a lock on it is on a pre-existing relation
+        self.start_relations = self.start_tables | set(self.start.sequences) | self.start.indexes
         self.start_schemas = {self.start.tables[o][1].split(".")[0] if "." in self.start.tables[o][1] else "public"
                               for o in self.start.tables}
         self.seqs_proven = {}
@@ -266,8 +269,8 @@ class MeasuringObserver:
         name, kind = self.kinds.get(oid, ("", HIDDEN))
         if kind == HIDDEN:
             return None
-        return LockTaken(name, KIND_NAMES.get(kind, kind), mode, blocked_operations(mode), oid in self.start_tables,
-                         inferred=inferred)
+        return LockTaken(name, KIND_NAMES.get(kind, kind), mode, blocked_operations(mode),
+                         oid in self.start_relations, inferred=inferred)
 
     def after_statement(self, migration: Migration, statement: Statement, duration_ms: float,
                         rowcount: int) -> None:
