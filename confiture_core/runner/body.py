@@ -22,7 +22,7 @@ from .events import Reporter, StatementObserver
 from .plan import Planner
 from .record import Recorder
 from .retry import SafeApply
-from .session import CommitGuard
+from .session import CommitGuard, riders_of
 
 Conn = psycopg.Connection[Any]
 
@@ -121,6 +121,7 @@ class Body:
                         "in a transaction; remove it (the runner rolls back on failure)")
             if self.observer:
                 self.observer.before_statement(m, st)
+            riders_of(self.conn).flush()  # a deferred BEGIN (and the session reset) first, on their own
             t = time.perf_counter()
             try:
                 cur = self._execute(st) if self.safe is None else self.safe.execute(m, st, transactional, self._execute)
@@ -158,16 +159,26 @@ class Body:
         if inside:
             assert self.safe is not None
             parts.extend((text, None) for text in self.safe.bound_texts()[1])
-        if len(parts) == 1:
+        lead = riders_of(self.conn).lead()
+        if len(parts) == 1 and lead is None:
             self._run_one(m, path, statements, batch[0][0])
             return
         from psycopg import errors, generators
 
         conn = self.conn
+        text = _SEPARATOR.join(text for text, _ in parts)
         with conn.lock:
-            conn.pgconn.send_query(_SEPARATOR.join(text for text, _ in parts).encode())
+            conn.pgconn.send_query((text if lead is None else lead + _SEPARATOR + text).encode())
             results = conn.wait(generators.execute(conn.pgconn))
         offset = 0
+        if lead is not None:  # the riders' results come first, up to BEGIN's; one of them failing is not the file's
+            for k, res in enumerate(results):
+                if res.status == pq.ExecStatus.FATAL_ERROR:
+                    raise errors.error_from_result(res, encoding=conn.info.encoding)
+                if res.command_status == b"BEGIN":
+                    results = results[k + 1:]
+                    break
+            offset = len(lead) + len(_SEPARATOR)
         for k, res in enumerate(results):
             if res.status == pq.ExecStatus.FATAL_ERROR:
                 exc = errors.error_from_result(res, encoding=conn.info.encoding)
@@ -186,6 +197,7 @@ class Body:
 
         :raises MigrationFailed: it failed; the message names the file and line.
         """
+        riders_of(self.conn).flush()
         try:
             self._execute(statements[i])
         except psycopg.Error as exc:

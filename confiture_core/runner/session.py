@@ -21,6 +21,11 @@ statements of one simple-protocol message in order, and a ``BEGIN`` among them
 turns the implicit transaction of those before it into the explicit one
 (PostgreSQL docs, "Frontend/Backend Protocol: Multiple Statements in a Simple
 Query"), so a reset sent with ``BEGIN`` is part of the migration's transaction.
+A SQL migration without hooks in its transaction defers its ``BEGIN`` itself: the
+reset and the ``BEGIN`` then lead the body's first message (:meth:`Riders.lead`),
+two round trips per migration in all (the body, the tracking row with the ``COMMIT``).
+An error in that message skips the rest of it (the same docs page): nothing after
+the failed statement runs, and the transaction is rolled back.
 """
 
 from __future__ import annotations
@@ -202,6 +207,18 @@ class Riders:
             # sent: close it (the server rolls the open transaction back and frees the advisory lock)
             self.conn.close()
             raise
+
+    def lead(self) -> str | None:
+        """The waiting text riders, taken, when the last one is a deferred ``BEGIN`` (see
+        :meth:`~.transactions.CommitEach.unit`): they lead the next message, in which the results up to
+        ``BEGIN``'s are theirs. Other waiting riders are sent now, on their own; ``None`` then, as when none
+        wait."""
+        if self._texts and self._texts[-1] == "BEGIN":
+            text = "; ".join(self._texts)
+            self._texts.clear()
+            return text
+        self.flush()
+        return None
 
     def flush(self) -> None:
         """Send the waiting text riders now, on their own (before work that must see them: autocommit

@@ -1,0 +1,87 @@
+"""A SQL migration without hooks in its transaction sends its BEGIN (and the reset) with its body's first message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import psycopg
+
+from confiture_core import hookspecs
+from confiture_core.config import load_config
+from confiture_core.hookcaller import Hooks
+from confiture_core.runner import Runner
+
+from ..conftest import write
+from .test_round_trips import applied, apply, opens
+
+Conn = psycopg.Connection[Any]
+
+
+def test_two_round_trips_and_what_the_first_holds(project: Path, database_url: str, db: Conn) -> None:
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\n")
+    write(project / "migrations", "2_b.up.sql", "CREATE TABLE b (id int);\n")
+    result, trips = apply(project, database_url)
+    assert [r.status for r in result.results] == ["applied"] * 2
+    first = next(i for i, t in enumerate(trips) if opens(t))
+    one, commit1, two, commit2 = trips[first:-2]
+    assert one == "BEGIN\n;\nCREATE TABLE a (id int)\n;\nINSERT INTO a VALUES (1)", one
+    assert commit1.endswith("COMMIT") and commit2.endswith("COMMIT")
+    # the second migration's message: the session reset the first one left, BEGIN, then its body
+    lead, body = two.split("\n;\n")
+    assert lead.startswith("RESET ALL;") and lead.endswith("; BEGIN") and body == "CREATE TABLE b (id int)"
+    assert applied(db) == [1, 2]
+
+
+def test_error_line_counts_past_the_reset_and_begin(project: Path, database_url: str, db: Conn) -> None:
+    """PostgreSQL's error position counts from the start of the message, riders included: still the file's line."""
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
+    write(project / "migrations", "2_b.up.sql", "CREATE TABLE b (id int);\nSELECT id,\n       nope\n  FROM b;\n")
+    result, _ = apply(project, database_url)
+    assert [r.status for r in result.results] == ["applied", "failed"]
+    err = result.results[1].error
+    assert err is not None and "2_b.up.sql:3: column \"nope\" does not exist [42703]" in err, err
+    assert applied(db) == [1] and db.execute("SELECT to_regclass('b')").fetchone() == (None,)
+
+
+def test_failed_migration_leaves_no_session_state(project: Path, database_url: str, db: Conn) -> None:
+    """The reset that rode with a failed migration's BEGIN was rolled back with it: it is sent again, so the
+    session the runner leaves (and the next migration) has no setting of the earlier migration."""
+    write(project / "migrations", "1_a.up.sql", "SET search_path = nowhere, public;\nCREATE TABLE public.a (id int);\n")
+    write(project / "migrations", "2_b.up.sql", "CREATE TABLE public.b (id int);\nSELECT nope;\n")
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        before = conn.execute("SHOW search_path").fetchone()
+        result = Runner(conn, load_config(None, cwd=project), Hooks(pm)).up()
+        assert [r.status for r in result.results] == ["applied", "failed"]
+        assert conn.execute("SHOW search_path").fetchone() == before
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_copy_first_still_runs_in_the_transaction(project: Path, database_url: str, db: Conn) -> None:
+    """A first statement that is not batched (COPY FROM stdin) sends the waiting BEGIN on its own first: a later
+    failure rolls the copied rows back."""
+    db.execute("CREATE TABLE t (id int)")
+    write(project / "migrations", "1_a.up.sql", "COPY t (id) FROM stdin;\n1\n2\n\\.\nSELECT nope;\n")
+    result, _ = apply(project, database_url)
+    assert [r.status for r in result.results] == ["failed"]
+    assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    write(project / "migrations", "1_a.up.sql", "COPY t (id) FROM stdin;\n1\n2\n\\.\nINSERT INTO t VALUES (3);\n")
+    result, _ = apply(project, database_url)
+    assert [r.status for r in result.results] == ["applied"]
+    assert db.execute("SELECT count(*) FROM t").fetchone() == (3,)
+
+
+def test_file_with_its_own_begin_and_commit(project: Path, database_url: str, db: Conn) -> None:
+    """BEGIN and COMMIT in the file are skipped (said once each): the runner's BEGIN rides with the statements
+    between them, two round trips as any migration."""
+    write(project / "migrations", "1_a.up.sql",
+          "BEGIN;\nCREATE TABLE c (id int);\nINSERT INTO c VALUES (1);\nCOMMIT;\n")
+    result, trips = apply(project, database_url)
+    assert [r.status for r in result.results] == ["applied"]
+    first = next(i for i, t in enumerate(trips) if opens(t))
+    assert trips[first:-2][0] == "BEGIN\n;\nCREATE TABLE c (id int)\n;\nINSERT INTO c VALUES (1)", trips
+    assert len(trips[first:-2]) == 2, trips
+    assert applied(db) == [1] and db.execute("SELECT count(*) FROM c").fetchone() == (1,)
