@@ -76,10 +76,14 @@ class Body:
             if self.observer:
                 self.observer.skipped_statement(m, st, reason)
 
-    def run(self, m: Migration, direction: Direction, *, transactional: bool, python_conn: Any = None) -> None:
+    def run(self, m: Migration, direction: Direction, *, transactional: bool, python_conn: Any = None,
+            last_rides: bool = False) -> None:
         """Run ``m``'s body: in the current transaction, or (``transactional`` false) in autocommit.
 
         :param python_conn: what a Python migration's function receives (default: the runner's connection).
+        :param last_rides: the body's last batched message is held, to be sent with the ``COMMIT`` (see
+            :meth:`~.session.Riders.hold`): for a migration whose transaction runs nothing else after it
+            but the tracking row (no hook, no role to undo); its errors are then raised by the commit.
         :raises MigrationFailed: a statement or the function failed; the message names the file and line.
         """
         if m.kind == "python":
@@ -100,10 +104,7 @@ class Body:
                     self._run_batch(m, path, statements, batch)
                     batch = []
                 continue
-            if batch:
-                self._run_batch(m, path, statements, batch)
-                batch = []
-            if transactional and isinstance(st.node, ast.TransactionStmt):
+            if transactional and isinstance(st.node, ast.TransactionStmt):  # (the batch goes on past a skipped one)
                 kind = st.node.kind
                 if kind in _SKIP_TX:
                     self.reporter.info(f"{path.name}:{st.line}: skipped {st.sql.split()[0].upper()}: the "
@@ -119,6 +120,9 @@ class Body:
                     raise MigrationFailed(
                         f"{shown(path)}:{st.line}: {st.sql.split()[0].upper()} is not allowed in a migration that runs "
                         "in a transaction; remove it (the runner rolls back on failure)")
+            if batch:
+                self._run_batch(m, path, statements, batch)
+                batch = []
             if self.observer:
                 self.observer.before_statement(m, st)
             riders_of(self.conn).flush()  # a deferred BEGIN (and the session reset) first, on their own
@@ -132,19 +136,27 @@ class Body:
                 raise MigrationFailed(message, recorded=not transactional) from exc
             if self.observer:
                 self.observer.after_statement(m, st, (time.perf_counter() - t) * 1000, cur.rowcount)
-        if batch:
+        if batch and last_rides:
+            last, riders = batch, riders_of(self.conn)
+            lead = riders.lead()  # now: what is added later (the tracking row) goes after the body
+            riders.hold(lambda tail: self._run_batch(m, path, statements, last, tail, (lead,)))
+        elif batch:
             self._run_batch(m, path, statements, batch)
 
     def _run_batch(self, m: Migration, path: Any, statements: Sequence[Statement],
-                   batch: list[tuple[int, bool]]) -> None:
+                   batch: list[tuple[int, bool]], tail: Sequence[str] = (),
+                   taken: tuple[str | None] | None = None) -> None:
         """Run ``statements[i]`` for each ``(i, bounded)`` of ``batch`` in one simple-protocol message (one round
         trip), in the current transaction; PostgreSQL returns one result per statement, so the first failed
         result says which statement failed, and its error position is made relative to that statement.
 
         A run of ``bounded`` statements (a strong lock, under ``[apply] lock_timeout``) is wrapped, in the
-        same message, in the statements of :meth:`SafeApply.bound_texts`.
+        same message, in the statements of :meth:`SafeApply.bound_texts`. The waiting riders lead the message
+        (:meth:`~.session.Riders.lead`; ``taken``: the lead taken earlier, when the message was held); ``tail``
+        (statements, e.g. the tracking row and ``COMMIT``) ends it.
 
         :raises MigrationFailed: a statement failed; the message names the file and line.
+        :raises psycopg.Error: a rider or a statement of ``tail`` failed (as it would on its own).
         """
         # (text, the index of its statement and whether it is bounded; None for the bound's own statements)
         parts: list[tuple[str, tuple[int, bool] | None]] = []
@@ -159,13 +171,15 @@ class Body:
         if inside:
             assert self.safe is not None
             parts.extend((text, None) for text in self.safe.bound_texts()[1])
-        lead = riders_of(self.conn).lead()
-        if len(parts) == 1 and lead is None:
+        lead = riders_of(self.conn).lead() if taken is None else taken[0]
+        if len(parts) == 1 and lead is None and not tail:
             self._run_one(m, path, statements, batch[0][0])
             return
         from psycopg import errors, generators
 
         conn = self.conn
+        own = len(parts)  # the results of the file's statements (and their bounds); the tail's follow
+        parts.extend((text, None) for text in tail)
         text = _SEPARATOR.join(text for text, _ in parts)
         with conn.lock:
             conn.pgconn.send_query((text if lead is None else lead + _SEPARATOR + text).encode())
@@ -182,6 +196,8 @@ class Body:
         for k, res in enumerate(results):
             if res.status == pq.ExecStatus.FATAL_ERROR:
                 exc = errors.error_from_result(res, encoding=conn.info.encoding)
+                if k >= own:
+                    raise exc
                 # the bound's own statements do not fail on their own (the setting is validated): were one
                 # to, the error is shown at the statement it bounds
                 i, bounded = parts[k][1] or next((p for _, p in parts[k:] if p), None) or batch[-1]

@@ -351,12 +351,13 @@ class Runner:
     def _run_transactional(self, m: Migration, direction: Direction, ctx: HookContext,
                            t0: float) -> list[tuple[str, Backfill]]:
         try:
-            with self._migration_unit(m, direction):
+            lazy = self._only_body_sends(m, direction)
+            with self._migration_unit(m, direction, lazy):
                 if self.hooks.has("confiture_before_migration"):
                     with self.guard.armed(hooks=True):
                         self.hooks.before_migration(ctx)
                 self.body.run(m, direction, transactional=True,
-                              python_conn=self.policy.python_connection(self.conn, m))
+                              python_conn=self.policy.python_connection(self.conn, m), last_rides=lazy)
                 if changes_role(m, direction):
                     # the hooks and the tracking row run as the login role again
                     self.conn.execute("SET SESSION AUTHORIZATION DEFAULT")
@@ -364,13 +365,20 @@ class Runner:
         except psycopg.errors.UndefinedTable as exc:  # the tracking row, sent with the COMMIT
             raise MigrationFailed(self.recorder.tracking_table_gone(m, direction)) from exc
 
-    def _migration_unit(self, m: Migration, direction: Direction) -> AbstractContextManager[None]:
-        """The policy's unit for transactional migration ``m``; under :class:`CommitEach`, when only the body
-        sends statements in it (SQL, no hook in its transaction, no role change to undo), its ``BEGIN`` goes
-        with the body's first message (``lazy_begin``): one round trip less per migration."""
+    def _only_body_sends(self, m: Migration, direction: Direction) -> bool:
+        """Whether, under :class:`CommitEach`, only the body and the tracking row send statements in transactional
+        migration ``m``'s transaction (SQL, no hook in its transaction, no role change to undo, an ``up``): then
+        its ``BEGIN`` goes with the body's first message and its last message with the tracking row and the
+        ``COMMIT`` (two round trips less per migration; one message for most)."""
+        return isinstance(self.policy, CommitEach) and m.kind == "sql" and direction == "up" and \
+            not changes_role(m, direction) and \
+            not any(self.hooks.has(f"confiture_{h}") for h in _IN_TRANSACTION_HOOKS)
+
+    def _migration_unit(self, m: Migration, direction: Direction, lazy: bool) -> AbstractContextManager[None]:
+        """The policy's unit for transactional migration ``m``; ``lazy`` (see :meth:`_only_body_sends`): its
+        ``BEGIN`` waits for the body's first message."""
         policy = self.policy
-        if isinstance(policy, CommitEach) and m.kind == "sql" and not changes_role(m, direction) and \
-                not any(self.hooks.has(f"confiture_{h}") for h in _IN_TRANSACTION_HOOKS):
+        if lazy and isinstance(policy, CommitEach):
             return policy.migration(self.conn, m, lazy_begin=True)
         return policy.migration(self.conn, m)
 

@@ -157,6 +157,8 @@ class Riders:
         self.conn = conn
         self._texts: list[str] = []
         self._calls: list[Callable[[], None]] = []
+        #: a body's last message, held to be sent with the riders and the COMMIT as its tail (see :meth:`hold`)
+        self._held: Callable[[list[str]], None] | None = None
 
     def add(self, statement: str) -> None:
         """Send ``statement`` (SQL text, no parameters) with the next message that takes riders."""
@@ -179,11 +181,26 @@ class Riders:
         self._texts.clear()
         return text
 
+    def hold(self, send: Callable[[list[str]], None]) -> None:
+        """Hold a body's last message: ``send(tail)`` sends it followed by the statements ``tail`` (each one
+        statement), with the next :meth:`commit` (one round trip for the body's end, the tracking row and
+        the ``COMMIT``), or with :meth:`flush`."""
+        self._held = send
+
     def commit(self, *statements: str) -> None:
-        """Send the waiting riders and ``statements`` (each one statement) in one round trip.
+        """Send the held body message (see :meth:`hold`), the waiting riders and ``statements`` (each one
+        statement) in one round trip.
 
         :raises psycopg.Error: the first statement that failed; those after it did not run.
+        :raises MigrationFailed: a statement of the held body message failed (its file and line named).
         """
+        if self._held is not None and not self._calls:
+            held, self._held = self._held, None
+            tail = [*self._texts, *statements]
+            self._texts.clear()
+            held(tail)
+            return
+        self._send_held()
         calls, self._calls = self._calls, []
         if not calls:
             self.conn.execute(self.take("; ".join(statements)))
@@ -220,9 +237,15 @@ class Riders:
         self.flush()
         return None
 
+    def _send_held(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            held([])
+
     def flush(self) -> None:
-        """Send the waiting text riders now, on their own (before work that must see them: autocommit
-        statements, the advisory lock's release)."""
+        """Send the held body message and the waiting text riders now, on their own (before work that must
+        see them: autocommit statements, the advisory lock's release)."""
+        self._send_held()
         if self._texts and not self.conn.closed:
             text = "; ".join(self._texts)
             self._texts.clear()
@@ -232,6 +255,7 @@ class Riders:
         """Forget the waiting riders (their transaction was rolled back)."""
         self._texts.clear()
         self._calls.clear()
+        self._held = None
 
 
 _riders: weakref.WeakKeyDictionary[Any, Riders] = weakref.WeakKeyDictionary()

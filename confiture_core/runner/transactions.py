@@ -107,9 +107,14 @@ class CommitEach:
                 riders.add(text)
             raise
         try:
-            riders.commit(COMMIT_OK, "COMMIT")
+            riders.commit(COMMIT_OK, "COMMIT")  # with a body's held last message, if any (Riders.hold)
         except BaseException:
             riders.drop()
+            settle(conn)
+            if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")  # a statement of the held message failed: COMMIT did not run
+                for text in carried:
+                    riders.add(text)
             raise
 
     @contextmanager

@@ -1,4 +1,4 @@
-"""A SQL migration without hooks in its transaction sends its BEGIN (and the reset) with its body's first message."""
+"""A SQL migration without hooks in its transaction: one message, from BEGIN (and the reset) to COMMIT."""
 
 from __future__ import annotations
 
@@ -19,19 +19,51 @@ from .test_round_trips import applied, apply, opens
 Conn = psycopg.Connection[Any]
 
 
-def test_two_round_trips_and_what_the_first_holds(project: Path, database_url: str, db: Conn) -> None:
+def test_one_message_per_migration_and_what_it_holds(project: Path, database_url: str, db: Conn) -> None:
     write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\n")
     write(project / "migrations", "2_b.up.sql", "CREATE TABLE b (id int);\n")
     result, trips = apply(project, database_url)
     assert [r.status for r in result.results] == ["applied"] * 2
     first = next(i for i, t in enumerate(trips) if opens(t))
-    one, commit1, two, commit2 = trips[first:-2]
-    assert one == "BEGIN\n;\nCREATE TABLE a (id int)\n;\nINSERT INTO a VALUES (1)", one
-    assert commit1.endswith("COMMIT") and commit2.endswith("COMMIT")
-    # the second migration's message: the session reset the first one left, BEGIN, then its body
-    lead, body = two.split("\n;\n")
+    one, two = trips[first:-2]
+    assert one.startswith("BEGIN\n;\nCREATE TABLE a (id int)\n;\nINSERT INTO a VALUES (1)\n;\nINSERT INTO "), one
+    assert one.endswith("\n;\nSELECT set_config('confiture.commit_ok', 'on', true)\n;\nCOMMIT"), one
+    # the second migration's message: the session reset the first one left, BEGIN, its body, its tracking row...
+    lead, body, row, *_ = two.split("\n;\n")
     assert lead.startswith("RESET ALL;") and lead.endswith("; BEGIN") and body == "CREATE TABLE b (id int)"
+    assert row.startswith('INSERT INTO "public"."confiture_migrations"') and two.endswith("COMMIT")
     assert applied(db) == [1, 2]
+    # the duration recorded is the server's, from the migration's BEGIN to its tracking row
+    durations = [r[0] for r in db.execute("SELECT execution_ms FROM confiture_migrations ORDER BY version")]
+    assert all(0 < d < 60_000 for d in durations), durations
+
+
+def test_tail_failures_are_the_commit_s(project: Path, database_url: str, db: Conn) -> None:
+    """A deferred constraint fails at the COMMIT in the same message: the migration fails, nothing is kept;
+    a later run applies the fixed file."""
+    write(project / "migrations", "1_a.up.sql",
+          "CREATE TABLE p (id int PRIMARY KEY);\n"
+          "CREATE TABLE c (p int REFERENCES p DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO c VALUES (1);\n")
+    result, _ = apply(project, database_url)
+    [res] = result.results
+    assert res.status == "failed" and res.error is not None and "foreign key constraint" in res.error, res.error
+    assert applied(db) == [] and db.execute("SELECT to_regclass('p')").fetchone() == (None,)
+    write(project / "migrations", "1_a.up.sql",
+          "CREATE TABLE p (id int PRIMARY KEY);\n"
+          "CREATE TABLE c (p int REFERENCES p DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO c VALUES (1);\n"
+          "INSERT INTO p VALUES (1);\n")
+    result, _ = apply(project, database_url)
+    assert [r.status for r in result.results] == ["applied"] and applied(db) == [1]
+
+
+def test_tracking_table_dropped_in_the_body_is_named(project: Path, database_url: str, db: Conn) -> None:
+    """The tracking row in the body's message fails when the body dropped the table: the statement is named."""
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\nDROP TABLE confiture_migrations;\n")
+    result, _ = apply(project, database_url)
+    [res] = result.results
+    assert res.status == "failed" and res.error is not None
+    assert "1_a.up.sql:2: drops or renames the tracking table" in res.error, res.error
+    assert applied(db) == []
 
 
 def test_error_line_counts_past_the_reset_and_begin(project: Path, database_url: str, db: Conn) -> None:
@@ -75,13 +107,13 @@ def test_copy_first_still_runs_in_the_transaction(project: Path, database_url: s
 
 
 def test_file_with_its_own_begin_and_commit(project: Path, database_url: str, db: Conn) -> None:
-    """BEGIN and COMMIT in the file are skipped (said once each): the runner's BEGIN rides with the statements
-    between them, two round trips as any migration."""
+    """BEGIN and COMMIT in the file are skipped (said once each): the statements between them go in the one
+    message, as any migration's."""
     write(project / "migrations", "1_a.up.sql",
           "BEGIN;\nCREATE TABLE c (id int);\nINSERT INTO c VALUES (1);\nCOMMIT;\n")
     result, trips = apply(project, database_url)
     assert [r.status for r in result.results] == ["applied"]
     first = next(i for i, t in enumerate(trips) if opens(t))
-    assert trips[first:-2][0] == "BEGIN\n;\nCREATE TABLE c (id int)\n;\nINSERT INTO c VALUES (1)", trips
-    assert len(trips[first:-2]) == 2, trips
+    [one] = trips[first:-2]
+    assert one.startswith("BEGIN\n;\nCREATE TABLE c (id int)\n;\nINSERT INTO c VALUES (1)\n;\nINSERT INTO "), one
     assert applied(db) == [1] and db.execute("SELECT count(*) FROM c").fetchone() == (1,)
