@@ -148,7 +148,7 @@ class SafeApply:
             if m.path_for(d) is None:
                 continue
             statements = m.sql(d).statements
-            if any(x is st for x in statements):
+            if st.index < len(statements) and statements[st.index] is st:  # (st.index: its place in its file)
                 key = (m.version, d)
                 if key not in self._own:
                     self._own[key] = _sets_lock_timeout(statements)

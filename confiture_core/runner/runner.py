@@ -185,12 +185,7 @@ class Runner:
             if blocking:
                 raise refusal("refusing to migrate", [p.message for p in blocking],
                               files_only=all(p.kind == "invalid" for p in blocking))
-            plan = self.plan_up(target, entries)
-            for m in plan:  # parsed now, under the pause, not during the apply
-                try:
-                    m.is_transactional("up", mixed=self.config.mixed)
-                except ConfitureError:
-                    pass  # said when the migration runs, as before
+            plan = self.plan_up(target, entries)  # its files parsed and checked by blocking_problems, under the pause
 
         warning = self.planner.check_order(plan, entries)
         if warning and self.plan_notices:
@@ -361,7 +356,7 @@ class Runner:
                 if changes_role(m, direction):
                     # the hooks and the tracking row run as the login role again
                     self.conn.execute("SET SESSION AUTHORIZATION DEFAULT")
-                return self._finish(m, direction, ctx, t0)
+                return self._finish(m, direction, ctx, t0, transactional=True)
         except psycopg.errors.UndefinedTable as exc:  # the tracking row, sent with the COMMIT
             raise MigrationFailed(self.recorder.tracking_table_gone(m, direction)) from exc
 
@@ -383,7 +378,7 @@ class Runner:
         return policy.migration(self.conn, m)
 
     def _finish(self, m: Migration, direction: Direction, ctx: HookContext,
-                t0: float) -> list[tuple[str, Backfill]]:
+                t0: float, *, transactional: bool) -> list[tuple[str, Backfill]]:
         """In the migration's (or its closing) transaction: after_migration and backfill hooks, the
         tracking row (with the COMMIT, when the policy is :class:`CommitEach`), the backfills to run;
         returns those backfills."""
@@ -393,8 +388,7 @@ class Runner:
                 self.hooks.after_migration(ctx)
                 if direction == "up":
                     backfills = self.hooks.backfill(ctx)
-        self.recorder.done(m, direction, t0, backfills, defer=isinstance(self.policy, CommitEach)
-                           and m.is_transactional(direction, mixed=self.config.mixed))
+        self.recorder.done(m, direction, t0, backfills, defer=isinstance(self.policy, CommitEach) and transactional)
         return backfills
 
     def _run_autocommit(self, m: Migration, direction: Direction, ctx: HookContext,
@@ -414,7 +408,7 @@ class Runner:
             self.body.run(m, direction, transactional=False)
             body_done = True
             with self.policy.unit(self.conn):
-                backfills = self._finish(m, direction, ctx, t0)
+                backfills = self._finish(m, direction, ctx, t0, transactional=False)
         except (psycopg.Error, ConfitureError) as exc:
             if direction != "up" or (isinstance(exc, MigrationFailed) and exc.recorded) or self.conn.closed:
                 raise
