@@ -41,9 +41,6 @@ from .transactions import CommitEach, TransactionPolicy
 
 Conn = psycopg.Connection[Any]
 
-#: the hooks called inside a migration's own transaction
-_IN_TRANSACTION_HOOKS = ("before_migration", "after_migration", "backfill")
-
 
 class Runner:
     """Applies and reverts migrations on one database.
@@ -125,14 +122,22 @@ class Runner:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the runners' advisory lock (polled; see :class:`~confiture_core.history.AdvisoryLock`)."""
+        """Hold the runners' advisory lock (polled; see :class:`~confiture_core.history.AdvisoryLock`).
+
+        Meanwhile psycopg prepares no statement on the connection (``prepare_threshold = None``, put back
+        after): the session reset between migrations (``DEALLOCATE ALL``) often rides in messages the body
+        sends itself, whose results psycopg does not read, so a statement psycopg prepared would be gone
+        while psycopg still counted on it. The last reset, sent through psycopg, makes it forget any it
+        prepared before."""
         lock = AdvisoryLock(self.conn, self.config, on_wait=lambda pid: self.reporter.info(
             f"waiting for another runner (pid {pid}) to release the migration lock..."))
         lock.acquire()
+        threshold, self.conn.prepare_threshold = self.conn.prepare_threshold, None
         try:
             yield
         finally:
             settle(self.conn)
+            self.conn.prepare_threshold = threshold  # first: psycopg reads the last reset's results
             if not self.conn.closed and self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
                 riders_of(self.conn).flush()  # the last session reset, before the lock is let go
             riders_of(self.conn).drop()
@@ -346,13 +351,15 @@ class Runner:
     def _run_transactional(self, m: Migration, direction: Direction, ctx: HookContext,
                            t0: float) -> list[tuple[str, Backfill]]:
         try:
-            lazy = self._only_body_sends(m, direction)
-            with self._migration_unit(m, direction, lazy):
+            first, last = self._body_rides(m, direction)
+            with self._migration_unit(m, first):
                 if self.hooks.has("confiture_before_migration"):
                     with self.guard.armed(hooks=True):
                         self.hooks.before_migration(ctx)
                 self.body.run(m, direction, transactional=True,
-                              python_conn=self.policy.python_connection(self.conn, m), last_rides=lazy)
+                              python_conn=self.policy.python_connection(self.conn, m), last_rides=last)
+                if first and not last:
+                    riders_of(self.conn).flush()  # BEGIN, if the body sent nothing, before the hooks that follow
                 if changes_role(m, direction):
                     # the hooks and the tracking row run as the login role again
                     self.conn.execute("SET SESSION AUTHORIZATION DEFAULT")
@@ -360,17 +367,20 @@ class Runner:
         except psycopg.errors.UndefinedTable as exc:  # the tracking row, sent with the COMMIT
             raise MigrationFailed(self.recorder.tracking_table_gone(m, direction)) from exc
 
-    def _only_body_sends(self, m: Migration, direction: Direction) -> bool:
-        """Whether, under :class:`CommitEach`, only the body and the tracking row send statements in transactional
-        migration ``m``'s transaction (SQL, no hook in its transaction, no role change to undo, an ``up``): then
-        its ``BEGIN`` goes with the body's first message and its last message with the tracking row and the
-        ``COMMIT`` (two round trips less per migration; one message for most)."""
-        return isinstance(self.policy, CommitEach) and m.kind == "sql" and direction == "up" and \
-            not changes_role(m, direction) and \
-            not any(self.hooks.has(f"confiture_{h}") for h in _IN_TRANSACTION_HOOKS)
+    def _body_rides(self, m: Migration, direction: Direction) -> tuple[bool, bool]:
+        """Under :class:`CommitEach`, for transactional SQL migration ``m`` applied ``up`` that sets no role
+        (nothing to undo after its body): whether its ``BEGIN`` goes with the body's first message (no
+        ``confiture_before_migration`` hook sends anything before it), and whether the body's last message goes
+        with the tracking row and the ``COMMIT`` (no ``confiture_after_migration`` or ``confiture_backfill``
+        hook after it). Without such hooks, one message for most migrations (two round trips less)."""
+        if not (isinstance(self.policy, CommitEach) and m.kind == "sql" and direction == "up"
+                and not changes_role(m, direction)):
+            return False, False
+        return (not self.hooks.has("confiture_before_migration"),
+                not self.hooks.has("confiture_after_migration") and not self.hooks.has("confiture_backfill"))
 
-    def _migration_unit(self, m: Migration, direction: Direction, lazy: bool) -> AbstractContextManager[None]:
-        """The policy's unit for transactional migration ``m``; ``lazy`` (see :meth:`_only_body_sends`): its
+    def _migration_unit(self, m: Migration, lazy: bool) -> AbstractContextManager[None]:
+        """The policy's unit for transactional migration ``m``; ``lazy`` (see :meth:`_body_rides`): its
         ``BEGIN`` waits for the body's first message."""
         policy = self.policy
         if lazy and isinstance(policy, CommitEach):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,8 @@ import psycopg
 from confiture_core import hookspecs
 from confiture_core.config import load_config
 from confiture_core.hookcaller import Hooks
-from confiture_core.runner import Runner
+from confiture_core.hookspecs import HookContext
+from confiture_core.runner import Runner, RunResult
 
 from ..conftest import write
 from .test_round_trips import applied, apply, opens
@@ -117,3 +120,79 @@ def test_file_with_its_own_begin_and_commit(project: Path, database_url: str, db
     [one] = trips[first:-2]
     assert one.startswith("BEGIN\n;\nCREATE TABLE c (id int)\n;\nINSERT INTO c VALUES (1)\n;\nINSERT INTO "), one
     assert applied(db) == [1] and db.execute("SELECT count(*) FROM c").fetchone() == (1,)
+
+
+hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT_NAME)
+
+
+class Before:
+    """A before_migration hook that runs no query."""
+
+    @hookimpl
+    def confiture_before_migration(self, context: HookContext) -> None:
+        return None
+
+
+class After:
+    """An after_migration hook that writes in the migration's transaction."""
+
+    @hookimpl
+    def confiture_after_migration(self, context: HookContext) -> None:
+        assert context.migration is not None
+        assert context.connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        context.connection.execute("INSERT INTO seen VALUES (%s)", [context.migration.version])
+
+
+def with_plugin(project: Path, url: str, plugin: object) -> tuple[RunResult, list[str]]:
+    """``up`` with ``plugin``; the whole text of each message (``Sync`` for an extended-protocol round trip)."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    pm.register(plugin, name="p")
+    with tempfile.TemporaryFile("w+") as trace, psycopg.connect(url, autocommit=True) as conn:
+        conn.pgconn.trace(trace.fileno())
+        conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        result = Runner(conn, load_config(None, cwd=project), Hooks(pm)).up()
+        conn.pgconn.untrace()
+        trace.seek(0)
+        records = [r.split("\t", 3) for r in re.split(r"\n(?=[FB]\t\d+\t)", trace.read()) if r.startswith("F\t")]
+    return result, [r[3].strip(' "\n') if r[2] == "Query" else "Sync" for r in records if r[2] in ("Query", "Sync")]
+
+
+def test_a_before_migration_hook_keeps_begin_apart(project: Path, database_url: str, db: Conn) -> None:
+    """The body's last message still carries the tracking row and COMMIT."""
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
+    result, trips = with_plugin(project, database_url, Before())
+    assert [r.status for r in result.results] == ["applied"]
+    begin = next(i for i, t in enumerate(trips) if t.endswith("BEGIN"))
+    body = trips[begin + 1]
+    assert body.startswith("CREATE TABLE a (id int)\n;\nINSERT INTO ") and body.endswith("COMMIT"), trips
+    assert applied(db) == [1]
+
+
+def test_an_after_migration_hook_keeps_commit_apart(project: Path, database_url: str, db: Conn) -> None:
+    """BEGIN rides with the body; the hook then runs in the migration's transaction, the COMMIT after it."""
+    db.execute("CREATE TABLE seen (v bigint)")
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
+    write(project / "migrations", "2_b.up.sql", "CREATE TABLE b (id int);\nSELECT nope;\n")
+    result, trips = with_plugin(project, database_url, After())
+    assert [r.status for r in result.results] == ["applied", "failed"]
+    assert "BEGIN\n;\nCREATE TABLE a (id int)" in trips, trips
+    assert [r[0] for r in db.execute("SELECT v FROM seen")] == [1]  # committed with migration 1 only
+    assert applied(db) == [1]
+
+
+def test_prepared_statements_survive_the_resets(project: Path, database_url: str, db: Conn) -> None:
+    """The resets' DEALLOCATE ALL rides in messages psycopg does not read: psycopg prepares nothing during the run
+    and forgets what it prepared before, so the connection works as before afterwards."""
+    for v in (1, 2, 3):
+        write(project / "migrations", f"{v}_m.up.sql", f"CREATE TABLE t{v} (id int);\n")
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for _ in range(6):  # prepared by psycopg from the 5th time on
+            conn.execute("SELECT %s::int", [1])
+        result = Runner(conn, load_config(None, cwd=project), Hooks(pm)).up()
+        assert [r.status for r in result.results] == ["applied"] * 3
+        assert conn.prepare_threshold == 5
+        for _ in range(6):
+            assert conn.execute("SELECT %s::int", [2]).fetchone() == (2,)
