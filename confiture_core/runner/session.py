@@ -23,9 +23,10 @@ turns the implicit transaction of those before it into the explicit one
 Query"), so a reset sent with ``BEGIN`` is part of the migration's transaction.
 A SQL migration without hooks in its transaction defers its ``BEGIN`` itself: the
 reset and the ``BEGIN`` then lead the body's first message (:meth:`Riders.lead`),
-two round trips per migration in all (the body, the tracking row with the ``COMMIT``).
-An error in that message skips the rest of it (the same docs page): nothing after
-the failed statement runs, and the transaction is rolled back.
+and the body's last message is held (:meth:`Riders.hold`) to go with the tracking
+row and the ``COMMIT``: one message for a migration of up to 100 statements. An
+error in a message skips the rest of it (the same docs page): nothing after the
+failed statement runs, and the transaction is rolled back.
 """
 
 from __future__ import annotations
