@@ -186,18 +186,26 @@ class Body:
             results = conn.wait(generators.execute(conn.pgconn))
         offset = 0
         if lead is not None:  # the riders' results come first, up to BEGIN's; one of them failing is not the file's
+            offset = len(lead) + len(_SEPARATOR)
             for k, res in enumerate(results):
                 if res.status == pq.ExecStatus.FATAL_ERROR:
-                    raise errors.error_from_result(res, encoding=conn.info.encoding)
+                    exc = errors.error_from_result(res, encoding=conn.info.encoding)
+                    pos = exc.diag.statement_position
+                    if not (pos and pos.isdigit() and int(pos) > offset):
+                        raise exc
+                    # a syntax error past the riders: the server parses the whole message before running any of
+                    # it, so nothing ran; it is the body's (its statement found from the position, below)
+                    results = results[k:]
+                    break
                 if res.command_status == b"BEGIN":
                     results = results[k + 1:]
                     break
-            offset = len(lead) + len(_SEPARATOR)
         for k, res in enumerate(results):
             if res.status == pq.ExecStatus.FATAL_ERROR:
                 exc = errors.error_from_result(res, encoding=conn.info.encoding)
                 if k >= own:
                     raise exc
+                k, offset = _containing(parts, k, offset, exc.diag.statement_position, own)
                 # the bound's own statements do not fail on their own (the setting is validated): were one
                 # to, the error is shown at the statement it bounds
                 i, bounded = parts[k][1] or next((p for _, p in parts[k:] if p), None) or batch[-1]
@@ -334,6 +342,22 @@ class Body:
             msg += (f". It is recorded as failed{hint}" if hint else
                     ". It is recorded as failed: fix the database by hand, then run `confiture migrate repair`")
         return msg
+
+
+def _containing(parts: Sequence[tuple[str, Any]], k: int, offset: int, position: str | None,
+                own: int) -> tuple[int, int]:
+    """The part of a batched message that holds PostgreSQL's error ``position`` (1-based, in characters from
+    the message's start) and the offset of that part, from part ``k`` at ``offset`` on: a syntax error is
+    reported before any statement of the message runs (its first result), wherever it is; any other error's
+    position lies in the statement that failed. Among the first ``own`` parts (the file's); ``(k, offset)``
+    when the position lies in part ``k`` or is unknown."""
+    if not (position and position.isdigit()):
+        return k, offset
+    pos = int(position)
+    while k + 1 < own and pos > offset + len(parts[k][0]) + len(_SEPARATOR):
+        offset += len(parts[k][0]) + len(_SEPARATOR)
+        k += 1
+    return k, offset
 
 
 #: PostgreSQL's error context for a bad COPY row: "COPY t, line 3, column id: ..." (line of the data, 1-based)

@@ -196,3 +196,19 @@ def test_prepared_statements_survive_the_resets(project: Path, database_url: str
         assert conn.prepare_threshold == 5
         for _ in range(6):
             assert conn.execute("SELECT %s::int", [2]).fetchone() == (2,)
+
+
+def test_syntax_error_the_server_alone_rejects_names_its_line(project: Path, database_url: str, db: Conn) -> None:
+    """A statement pglast (PostgreSQL 18's grammar) accepts but an older server's parser rejects fails the whole
+    message before any of it runs, the riders included: the error still names the file's line, past the riders
+    and the statements before it. A server that accepts it applies the file."""
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id int);\n")
+    write(project / "migrations", "2_b.up.sql", "CREATE TABLE b (id int);\nSELECT 1;\nSELECT *\n  FROM (SELECT 1);\n")
+    result, _ = apply(project, database_url)
+    if db.info.server_version >= 160000:  # a subquery in FROM needs no alias since PostgreSQL 16
+        assert [r.status for r in result.results] == ["applied", "applied"]
+        return
+    assert [r.status for r in result.results] == ["applied", "failed"]
+    err = result.results[1].error
+    assert err is not None and "2_b.up.sql:4: subquery in FROM must have an alias" in err, err
+    assert applied(db) == [1] and db.execute("SELECT to_regclass('b')").fetchone() == (None,)
