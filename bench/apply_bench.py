@@ -24,8 +24,12 @@ before timing, as ``pip install`` does (where ``PYTHONDONTWRITEBYTECODE`` is set
 install would otherwise compile ~50 modules from source at every start). The load average is
 printed before and after each corpus: the ratios are only meaningful on a quiet machine.
 
+``--floor`` also times, after each corpus, ``python -c pass``, ``confiture --version`` and ``migrate up``
+with nothing to migrate, and sums the server's time inside the migrations (the tracking rows'
+``execution_ms``), to show what a Python CLI costs before any migration runs.
+
 Run: ``pip install -e '.[bench]' && python bench/apply_bench.py [--corpus lemmy,ente]
-[--tools psql-1,confiture,confiture-nosafe,dbmate]``. Not a test.
+[--tools psql-1,confiture,confiture-nosafe,dbmate] [--repeat 5] [--floor]``. Not a test.
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ def dbmate_binary() -> str:
 
 
 def bench_corpus(name: str, repeat: int, server: object, psql: str, tools: dict[str, str],
-                 chosen: tuple[str, ...] = TOOLS) -> dict[str, float]:
+                 chosen: tuple[str, ...] = TOOLS, floor: bool = False) -> dict[str, float]:
     """Median wall time (s) per tool on corpus ``name``."""
     src = CORPUS / name
     order = (src / "order-up.txt").read_text().split()
@@ -137,8 +141,35 @@ def bench_corpus(name: str, repeat: int, server: object, psql: str, tools: dict[
                 continue
             times[tool].append(t)
             print(f"{name} run {rep + 1} {tool:16s} {t:7.2f} s", flush=True)
+    if floor and "confiture" in chosen and "confiture" not in failed:
+        floor_of(name, server.get_uri(f"bench_{name}_confiture_{repeat - 1}"), proj, src,  # type: ignore[attr-defined]
+                 tools, repeat)
     shutil.rmtree(tmp, ignore_errors=True)
     return {k: statistics.median(v) for k, v in times.items() if v}
+
+
+def floor_of(name: str, url: str, proj: Path, src: Path, tools: dict[str, str], repeat: int) -> None:
+    """What confiture spends that is not the migrations' own work, on the database its last run migrated:
+    ``python -c pass``, ``confiture --version`` (start-up: interpreter, click, the CLI), ``migrate up --yes``
+    with nothing to migrate (plus psycopg, pglast, the configuration, the connection, the advisory lock and the
+    tracking table's read), alternated, medians; and the server's time inside the migrations (the tracking
+    rows' ``execution_ms``: from each migration's BEGIN to its tracking row, as the server measures it)."""
+    (proj / "confiture.toml").write_text(f'database_url = "{url}"\nmigrations_dir = "{src / "migrations"}"\n')
+    cmds = {"python -c pass": [sys.executable, "-c", "pass"],
+            "confiture --version": [tools["confiture"], "--version"],
+            "migrate up (nothing to do)": [tools["confiture"], "--no-plugins", "migrate", "up", "--yes"]}
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    for rep in range(repeat):
+        for k in (list(cmds) if rep % 2 == 0 else list(cmds)[::-1]):
+            times[k].append(timed(cmds[k], cwd=proj))
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT sum(execution_ms), count(*) FROM confiture_migrations WHERE success").fetchone()
+    print(f"\n{name}: the floor (medians of {repeat}, alternated)")
+    for k, v in times.items():
+        print(f"  {k:28s} {statistics.median(v):6.3f} s")
+    if row and row[0] is not None:
+        print(f"  server time in the {row[1]} migrations (sum of execution_ms, last confiture run): "
+              f"{row[0] / 1000:.3f} s")
 
 
 def run_tool(tool: str, url: str, psql: str, tools: dict[str, str], all_ups: Path, proj: Path, src: Path,
@@ -171,6 +202,8 @@ def main() -> None:
     ap.add_argument("--corpus", default="lemmy,ente", help="comma-separated corpus names")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, among {', '.join(TOOLS)}")
+    ap.add_argument("--floor", action="store_true",
+                    help="also time start-up and a run with nothing to migrate, and sum the server's time")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the server is stopped (finally)
     bindir = Path(sys.executable).parent
@@ -193,7 +226,7 @@ def main() -> None:
         for name in args.corpus.split(","):
             before = load()
             med = bench_corpus(name, args.repeat, server, psql, tools,
-                               tuple(t for t in TOOLS if t in args.tools.split(",")))
+                               tuple(t for t in TOOLS if t in args.tools.split(",")), args.floor)
             n = len((CORPUS / name / "order-up.txt").read_text().split())
             print()
             print(f"corpus {name}: {n} migrations, {args.repeat} runs each (alternating), median wall time; "

@@ -136,7 +136,7 @@ class History:
         version: int,
         name: str,
         checksum: str | None,
-        execution_ms: float,
+        execution_ms: float | sql.Composable,
         success: bool,
         *,
         kind: str = "migration",
@@ -144,7 +144,7 @@ class History:
     ) -> str:
         """The statement inserting or replacing the row of ``version``, its values as literals (no parameter):
         it can also be sent in a simple-protocol message with other statements (the runner sends it with the
-        ``COMMIT``)."""
+        ``COMMIT``). ``execution_ms`` may be an SQL expression, worked out by the server."""
         values = [version, name, checksum, execution_ms, success, kind, error]
         return sql.SQL(
             "INSERT INTO {} (version, name, checksum, execution_ms, success, kind, error, applied_by) "
@@ -152,7 +152,8 @@ class History:
             "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
             "applied_at = now(), execution_ms = EXCLUDED.execution_ms, applied_by = session_user, "
             "success = EXCLUDED.success, kind = EXCLUDED.kind, error = EXCLUDED.error"
-        ).format(self.ident, *[sql.Literal(v) for v in values]).as_string(self.conn)
+        ).format(self.ident, *[v if isinstance(v, sql.Composable) else sql.Literal(v) for v in values]
+                 ).as_string(self.conn)
 
     def delete(self, version: int) -> None:
         """Remove the row of ``version``."""

@@ -22,7 +22,7 @@ from .events import BatchObserver, Reporter, StatementObserver
 from .plan import Planner
 from .record import Recorder
 from .retry import SafeApply
-from .session import CommitGuard
+from .session import CommitGuard, riders_of
 
 Conn = psycopg.Connection[Any]
 
@@ -76,10 +76,14 @@ class Body:
             if self.observer:
                 self.observer.skipped_statement(m, st, reason)
 
-    def run(self, m: Migration, direction: Direction, *, transactional: bool, python_conn: Any = None) -> None:
+    def run(self, m: Migration, direction: Direction, *, transactional: bool, python_conn: Any = None,
+            last_rides: bool = False) -> None:
         """Run ``m``'s body: in the current transaction, or (``transactional`` false) in autocommit.
 
         :param python_conn: what a Python migration's function receives (default: the runner's connection).
+        :param last_rides: the body's last batched message is held, to be sent with the ``COMMIT`` (see
+            :meth:`~.session.Riders.hold`): for a migration whose transaction runs nothing else after it
+            but the tracking row (no hook, no role to undo); its errors are then raised by the commit.
         :raises MigrationFailed: a statement or the function failed; the message names the file and line.
         """
         if m.kind == "python":
@@ -101,10 +105,7 @@ class Body:
                     self._run_batch(m, path, statements, batch)
                     batch = []
                 continue
-            if batch:
-                self._run_batch(m, path, statements, batch)
-                batch = []
-            if transactional and isinstance(st.node, ast.TransactionStmt):
+            if transactional and isinstance(st.node, ast.TransactionStmt):  # (the batch goes on past a skipped one)
                 kind = st.node.kind
                 if kind in _SKIP_TX:
                     self.reporter.info(f"{path.name}:{st.line}: skipped {st.sql.split()[0].upper()}: the "
@@ -120,8 +121,12 @@ class Body:
                     raise MigrationFailed(
                         f"{shown(path)}:{st.line}: {st.sql.split()[0].upper()} is not allowed in a migration that runs "
                         "in a transaction; remove it (the runner rolls back on failure)")
+            if batch:
+                self._run_batch(m, path, statements, batch)
+                batch = []
             if self.observer:
                 self.observer.before_statement(m, st)
+            riders_of(self.conn).flush()  # a deferred BEGIN (and the session reset) first, on their own
             t = time.perf_counter()
             try:
                 cur = self._execute(st) if self.safe is None else self.safe.execute(m, st, transactional, self._execute)
@@ -132,19 +137,27 @@ class Body:
                 raise MigrationFailed(message, recorded=not transactional) from exc
             if self.observer:
                 self.observer.after_statement(m, st, (time.perf_counter() - t) * 1000, cur.rowcount)
-        if batch:
+        if batch and last_rides:
+            last, riders = batch, riders_of(self.conn)
+            lead = riders.lead()  # now: what is added later (the tracking row) goes after the body
+            riders.hold(lambda tail: self._run_batch(m, path, statements, last, tail, (lead,)))
+        elif batch:
             self._run_batch(m, path, statements, batch)
 
     def _run_batch(self, m: Migration, path: Any, statements: Sequence[Statement],
-                   batch: list[tuple[int, bool]]) -> None:
+                   batch: list[tuple[int, bool]], tail: Sequence[str] = (),
+                   taken: tuple[str | None] | None = None) -> None:
         """Run ``statements[i]`` for each ``(i, bounded)`` of ``batch`` in one simple-protocol message (one round
         trip), in the current transaction; PostgreSQL returns one result per statement, so the first failed
         result says which statement failed, and its error position is made relative to that statement.
 
         A run of ``bounded`` statements (a strong lock, under ``[apply] lock_timeout``) is wrapped, in the
-        same message, in the statements of :meth:`SafeApply.bound_texts`.
+        same message, in the statements of :meth:`SafeApply.bound_texts`. The waiting riders lead the message
+        (:meth:`~.session.Riders.lead`; ``taken``: the lead taken earlier, when the message was held); ``tail``
+        (statements, e.g. the tracking row and ``COMMIT``) ends it.
 
         :raises MigrationFailed: a statement failed; the message names the file and line.
+        :raises psycopg.Error: a rider or a statement of ``tail`` failed (as it would on its own).
         """
         # (text, the index of its statement and whether it is bounded; None for the bound's own statements)
         parts: list[tuple[str, tuple[int, bool] | None]] = []
@@ -168,22 +181,44 @@ class Body:
         if inside:
             assert self.safe is not None
             parts.extend((text, None) for text in self.safe.bound_texts()[1])
-        if len(parts) == 1:
+        lead = riders_of(self.conn).lead() if taken is None else taken[0]
+        if len(parts) == 1 and lead is None and not tail:
             self._run_one(m, path, statements, batch[0][0])
             return
         from psycopg import errors, generators
 
         conn = self.conn
+        own = len(parts)  # the results of the file's statements (and their bounds); the tail's follow
+        parts.extend((text, None) for text in tail)
+        text = _SEPARATOR.join(text for text, _ in parts)
         t = time.perf_counter()
         with conn.lock:
-            conn.pgconn.send_query(_SEPARATOR.join(text for text, _ in parts).encode())
+            conn.pgconn.send_query((text if lead is None else lead + _SEPARATOR + text).encode())
             results = conn.wait(generators.execute(conn.pgconn))
         offset = 0
+        if lead is not None:  # the riders' results come first, up to BEGIN's; one of them failing is not the file's
+            offset = len(lead) + len(_SEPARATOR)
+            for k, res in enumerate(results):
+                if res.status == pq.ExecStatus.FATAL_ERROR:
+                    exc = errors.error_from_result(res, encoding=conn.info.encoding)
+                    pos = exc.diag.statement_position
+                    if not (pos and pos.isdigit() and int(pos) > offset):
+                        raise exc
+                    # a syntax error past the riders: the server parses the whole message before running any of
+                    # it, so nothing ran; it is the body's (its statement found from the position, below)
+                    results = results[k:]
+                    break
+                if res.command_status == b"BEGIN":
+                    results = results[k + 1:]
+                    break
         for k, res in enumerate(results):
             if watcher and res.status != pq.ExecStatus.FATAL_ERROR and k + 1 == len(results):
                 watcher.batch_ran(m, _ran(statements, parts, observed, results), (time.perf_counter() - t) * 1000)
             if res.status == pq.ExecStatus.FATAL_ERROR:
                 exc = errors.error_from_result(res, encoding=conn.info.encoding)
+                if k >= own:
+                    raise exc
+                k, offset = _containing(parts, k, offset, exc.diag.statement_position, own)
                 # the bound's own statements do not fail on their own (the setting is validated): were one
                 # to, the error is shown at the statement it bounds
                 i, bounded = parts[k][1] or next((p for _, p in parts[k:] if p), None) or batch[-1]
@@ -211,6 +246,7 @@ class Body:
 
         :raises MigrationFailed: it failed; the message names the file and line.
         """
+        riders_of(self.conn).flush()
         try:
             self._execute(statements[i])
         except psycopg.Error as exc:
@@ -339,6 +375,22 @@ def _ran(statements: Sequence[Statement], parts: Sequence[tuple[str, tuple[int, 
     in order; the statements of a lock bound (:meth:`SafeApply.bound_texts`) left out."""
     return [(statements[tag[0]] if tag else None, res)
             for k, ((_text, tag), res) in enumerate(zip(parts, results, strict=False)) if tag or k in observed]
+
+
+def _containing(parts: Sequence[tuple[str, Any]], k: int, offset: int, position: str | None,
+                own: int) -> tuple[int, int]:
+    """The part of a batched message that holds PostgreSQL's error ``position`` (1-based, in characters from
+    the message's start) and the offset of that part, from part ``k`` at ``offset`` on: a syntax error is
+    reported before any statement of the message runs (its first result), wherever it is; any other error's
+    position lies in the statement that failed. Among the first ``own`` parts (the file's); ``(k, offset)``
+    when the position lies in part ``k`` or is unknown."""
+    if not (position and position.isdigit()):
+        return k, offset
+    pos = int(position)
+    while k + 1 < own and pos > offset + len(parts[k][0]) + len(_SEPARATOR):
+        offset += len(parts[k][0]) + len(_SEPARATOR)
+        k += 1
+    return k, offset
 
 
 #: PostgreSQL's error context for a bad COPY row: "COPY t, line 3, column id: ..." (line of the data, 1-based)

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from pglast import ast
 from pglast.enums import ObjectType
-from psycopg import pq
+from psycopg import pq, sql
 
 from ..backfill import BackfillStore
 from ..errors import MigrationFailed
@@ -24,6 +24,10 @@ Conn = psycopg.Connection[Any]
 #: the error an autocommit migration's row carries while it runs (what a kill midway leaves)
 IN_PROGRESS = ("interrupted while in progress (it runs outside a transaction); some of its statements may have "
                "run")
+
+#: a migration's duration in milliseconds as the server sees it, from its transaction's start to the tracking row
+#: (PostgreSQL docs, 9.9.5 "Current Date/Time": ``transaction_timestamp()``, ``clock_timestamp()``)
+SERVER_MS = sql.SQL("extract(epoch FROM clock_timestamp() - transaction_timestamp()) * 1000")
 
 
 class Recorder:
@@ -49,13 +53,14 @@ class Recorder:
 
         :param t0: ``time.perf_counter()`` when the migration started.
         :param defer: the row may ride with the transaction's ``COMMIT`` (see :class:`~.session.Riders`);
-            then a vanished tracking table is raised by the commit (see :meth:`tracking_table_gone`).
+            then a vanished tracking table is raised by the commit (see :meth:`tracking_table_gone`), and the
+            duration recorded is the server's (:data:`SERVER_MS`).
         :raises MigrationFailed: the tracking table is gone (the message says what dropped it).
         """
         if defer and direction == "up" and not backfills:
-            # SQL text with literals: it rides in the COMMIT's simple-protocol message (no pipeline needed)
-            riders_of(self.conn).add(self.history.record_statement(m.version, m.name, m.checksum,
-                                                                   (time.perf_counter() - t0) * 1000, True))
+            # SQL text with literals: it rides in the COMMIT's simple-protocol message (no pipeline needed), which may
+            # be the body's last one too: its duration is the server's, from the migration's BEGIN
+            riders_of(self.conn).add(self.history.record_statement(m.version, m.name, m.checksum, SERVER_MS, True))
             return
         try:
             if direction == "up":

@@ -36,11 +36,10 @@ from ..blockers import Blocker, holders
 from ..config import DEFAULT_STRONG_LOCK_TIMEOUT, Config, duration_ms
 from ..errors import ConfitureError
 from ..migrations import Migration
-from ..risk import MODES
 from ..sql import Statement
 from .events import Reporter
 from .invalid_indexes import concurrent_index, drop, find_invalid
-from .strong_locks import StrongLock, mode_of, relations, strong_lock
+from .strong_locks import StrongLock, relations, strong_lock, takes_strong_lock
 
 Conn = psycopg.Connection[Any]
 T = TypeVar("T")
@@ -54,8 +53,6 @@ MAX_BACKOFF_S = 30.0
 LOCK_NOT_AVAILABLE = "55P03"
 #: the transaction-local setting holding the ``lock_timeout`` a batched bound replaced (see SafeApply.bound_texts)
 _SAVED = "confiture.lock_timeout"
-#: the weakest mode bounded (SHARE conflicts with ROW EXCLUSIVE: writers queue behind it; see .strong_locks)
-_SHARE = MODES.index("SHARE")
 
 
 @dataclass(frozen=True)
@@ -140,10 +137,7 @@ class SafeApply:
         transaction, other sessions can)."""
         if self.settings.lock_timeout is None:
             return False
-        mode = mode_of(st.node)
-        if mode is None or MODES.index(mode) < _SHARE:
-            return False
-        return not self._sets_own(m, st)
+        return takes_strong_lock(st.node) and not self._sets_own(m, st)
 
     def _sets_own(self, m: Migration, st: Statement) -> bool:
         """Whether the file of ``m`` that holds ``st`` (its up file, else its down file; the other one is not
@@ -154,7 +148,7 @@ class SafeApply:
             if m.path_for(d) is None:
                 continue
             statements = m.sql(d).statements
-            if any(x is st for x in statements):
+            if st.index < len(statements) and statements[st.index] is st:  # (st.index: its place in its file)
                 key = (m.version, d)
                 if key not in self._own:
                     self._own[key] = _sets_lock_timeout(statements)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -122,14 +122,22 @@ class Runner:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the runners' advisory lock (polled; see :class:`~confiture_core.history.AdvisoryLock`)."""
+        """Hold the runners' advisory lock (polled; see :class:`~confiture_core.history.AdvisoryLock`).
+
+        Meanwhile psycopg prepares no statement on the connection (``prepare_threshold = None``, put back
+        after): the session reset between migrations (``DEALLOCATE ALL``) often rides in messages the body
+        sends itself, whose results psycopg does not read, so a statement psycopg prepared would be gone
+        while psycopg still counted on it. The last reset, sent through psycopg, makes it forget any it
+        prepared before."""
         lock = AdvisoryLock(self.conn, self.config, on_wait=lambda pid: self.reporter.info(
             f"waiting for another runner (pid {pid}) to release the migration lock..."))
         lock.acquire()
+        threshold, self.conn.prepare_threshold = self.conn.prepare_threshold, None
         try:
             yield
         finally:
             settle(self.conn)
+            self.conn.prepare_threshold = threshold  # first: psycopg reads the last reset's results
             if not self.conn.closed and self.conn.info.transaction_status == pq.TransactionStatus.IDLE:
                 riders_of(self.conn).flush()  # the last session reset, before the lock is let go
             riders_of(self.conn).drop()
@@ -182,12 +190,7 @@ class Runner:
             if blocking:
                 raise refusal("refusing to migrate", [p.message for p in blocking],
                               files_only=all(p.kind == "invalid" for p in blocking))
-            plan = self.plan_up(target, entries)
-            for m in plan:  # parsed now, under the pause, not during the apply
-                try:
-                    m.is_transactional("up", mixed=self.config.mixed)
-                except ConfitureError:
-                    pass  # said when the migration runs, as before
+            plan = self.plan_up(target, entries)  # its files parsed and checked by blocking_problems, under the pause
 
         warning = self.planner.check_order(plan, entries)
         if warning and self.plan_notices:
@@ -348,21 +351,44 @@ class Runner:
     def _run_transactional(self, m: Migration, direction: Direction, ctx: HookContext,
                            t0: float) -> list[tuple[str, Backfill]]:
         try:
-            with self.policy.migration(self.conn, m):
+            first, last = self._body_rides(m, direction)
+            with self._migration_unit(m, first):
                 if self.hooks.has("confiture_before_migration"):
                     with self.guard.armed(hooks=True):
                         self.hooks.before_migration(ctx)
                 self.body.run(m, direction, transactional=True,
-                              python_conn=self.policy.python_connection(self.conn, m))
+                              python_conn=self.policy.python_connection(self.conn, m), last_rides=last)
+                if first and not last:
+                    riders_of(self.conn).flush()  # BEGIN, if the body sent nothing, before the hooks that follow
                 if changes_role(m, direction):
                     # the hooks and the tracking row run as the login role again
                     self.conn.execute("SET SESSION AUTHORIZATION DEFAULT")
-                return self._finish(m, direction, ctx, t0)
+                return self._finish(m, direction, ctx, t0, transactional=True)
         except psycopg.errors.UndefinedTable as exc:  # the tracking row, sent with the COMMIT
             raise MigrationFailed(self.recorder.tracking_table_gone(m, direction)) from exc
 
+    def _body_rides(self, m: Migration, direction: Direction) -> tuple[bool, bool]:
+        """Under :class:`CommitEach`, for transactional SQL migration ``m`` applied ``up`` that sets no role
+        (nothing to undo after its body): whether its ``BEGIN`` goes with the body's first message (no
+        ``confiture_before_migration`` hook sends anything before it), and whether the body's last message goes
+        with the tracking row and the ``COMMIT`` (no ``confiture_after_migration`` or ``confiture_backfill``
+        hook after it). Without such hooks, one message for most migrations (two round trips less)."""
+        if not (isinstance(self.policy, CommitEach) and m.kind == "sql" and direction == "up"
+                and not changes_role(m, direction)):
+            return False, False
+        return (not self.hooks.has("confiture_before_migration"),
+                not self.hooks.has("confiture_after_migration") and not self.hooks.has("confiture_backfill"))
+
+    def _migration_unit(self, m: Migration, lazy: bool) -> AbstractContextManager[None]:
+        """The policy's unit for transactional migration ``m``; ``lazy`` (see :meth:`_body_rides`): its
+        ``BEGIN`` waits for the body's first message."""
+        policy = self.policy
+        if lazy and isinstance(policy, CommitEach):
+            return policy.migration(self.conn, m, lazy_begin=True)
+        return policy.migration(self.conn, m)
+
     def _finish(self, m: Migration, direction: Direction, ctx: HookContext,
-                t0: float) -> list[tuple[str, Backfill]]:
+                t0: float, *, transactional: bool) -> list[tuple[str, Backfill]]:
         """In the migration's (or its closing) transaction: after_migration and backfill hooks, the
         tracking row (with the COMMIT, when the policy is :class:`CommitEach`), the backfills to run;
         returns those backfills."""
@@ -372,8 +398,7 @@ class Runner:
                 self.hooks.after_migration(ctx)
                 if direction == "up":
                     backfills = self.hooks.backfill(ctx)
-        self.recorder.done(m, direction, t0, backfills, defer=isinstance(self.policy, CommitEach)
-                           and m.is_transactional(direction, mixed=self.config.mixed))
+        self.recorder.done(m, direction, t0, backfills, defer=isinstance(self.policy, CommitEach) and transactional)
         return backfills
 
     def _run_autocommit(self, m: Migration, direction: Direction, ctx: HookContext,
@@ -393,7 +418,7 @@ class Runner:
             self.body.run(m, direction, transactional=False)
             body_done = True
             with self.policy.unit(self.conn):
-                backfills = self._finish(m, direction, ctx, t0)
+                backfills = self._finish(m, direction, ctx, t0, transactional=False)
         except (psycopg.Error, ConfitureError) as exc:
             if direction != "up" or (isinstance(exc, MigrationFailed) and exc.recorded) or self.conn.closed:
                 raise

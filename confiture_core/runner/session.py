@@ -21,6 +21,12 @@ statements of one simple-protocol message in order, and a ``BEGIN`` among them
 turns the implicit transaction of those before it into the explicit one
 (PostgreSQL docs, "Frontend/Backend Protocol: Multiple Statements in a Simple
 Query"), so a reset sent with ``BEGIN`` is part of the migration's transaction.
+A SQL migration without hooks in its transaction defers its ``BEGIN`` itself: the
+reset and the ``BEGIN`` then lead the body's first message (:meth:`Riders.lead`),
+and the body's last message is held (:meth:`Riders.hold`) to go with the tracking
+row and the ``COMMIT``: one message for a migration of up to 100 statements. An
+error in a message skips the rest of it (the same docs page): nothing after the
+failed statement runs, and the transaction is rolled back.
 """
 
 from __future__ import annotations
@@ -152,6 +158,8 @@ class Riders:
         self.conn = conn
         self._texts: list[str] = []
         self._calls: list[Callable[[], None]] = []
+        #: a body's last message, held to be sent with the riders and the COMMIT as its tail (see :meth:`hold`)
+        self._held: Callable[[list[str]], None] | None = None
 
     def add(self, statement: str) -> None:
         """Send ``statement`` (SQL text, no parameters) with the next message that takes riders."""
@@ -174,11 +182,26 @@ class Riders:
         self._texts.clear()
         return text
 
+    def hold(self, send: Callable[[list[str]], None]) -> None:
+        """Hold a body's last message: ``send(tail)`` sends it followed by the statements ``tail`` (each one
+        statement), with the next :meth:`commit` (one round trip for the body's end, the tracking row and
+        the ``COMMIT``), or with :meth:`flush`."""
+        self._held = send
+
     def commit(self, *statements: str) -> None:
-        """Send the waiting riders and ``statements`` (each one statement) in one round trip.
+        """Send the held body message (see :meth:`hold`), the waiting riders and ``statements`` (each one
+        statement) in one round trip.
 
         :raises psycopg.Error: the first statement that failed; those after it did not run.
+        :raises MigrationFailed: a statement of the held body message failed (its file and line named).
         """
+        if self._held is not None and not self._calls:
+            held, self._held = self._held, None
+            tail = [*self._texts, *statements]
+            self._texts.clear()
+            held(tail)
+            return
+        self._send_held()
         calls, self._calls = self._calls, []
         if not calls:
             self.conn.execute(self.take("; ".join(statements)))
@@ -203,9 +226,27 @@ class Riders:
             self.conn.close()
             raise
 
+    def lead(self) -> str | None:
+        """The waiting text riders, taken, when the last one is a deferred ``BEGIN`` (see
+        :meth:`~.transactions.CommitEach.unit`): they lead the next message, in which the results up to
+        ``BEGIN``'s are theirs. Other waiting riders are sent now, on their own; ``None`` then, as when none
+        wait."""
+        if self._texts and self._texts[-1] == "BEGIN":
+            text = "; ".join(self._texts)
+            self._texts.clear()
+            return text
+        self.flush()
+        return None
+
+    def _send_held(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            held([])
+
     def flush(self) -> None:
-        """Send the waiting text riders now, on their own (before work that must see them: autocommit
-        statements, the advisory lock's release)."""
+        """Send the held body message and the waiting text riders now, on their own (before work that must
+        see them: autocommit statements, the advisory lock's release)."""
+        self._send_held()
         if self._texts and not self.conn.closed:
             text = "; ".join(self._texts)
             self._texts.clear()
@@ -215,6 +256,7 @@ class Riders:
         """Forget the waiting riders (their transaction was rolled back)."""
         self._texts.clear()
         self._calls.clear()
+        self._held = None
 
 
 _riders: weakref.WeakKeyDictionary[Any, Riders] = weakref.WeakKeyDictionary()

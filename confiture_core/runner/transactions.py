@@ -81,14 +81,21 @@ class CommitEach:
         return nullcontext()
 
     @contextmanager
-    def unit(self, conn: Conn) -> Iterator[None]:
+    def unit(self, conn: Conn, *, lazy_begin: bool = False) -> Iterator[None]:
         """``BEGIN`` ... ``COMMIT`` (the commit guard let through in the same round trip), or ``ROLLBACK``.
 
         Waiting riders (the session reset, a tracking row: see :class:`~.session.Riders`) go in the
-        ``BEGIN`` and ``COMMIT`` messages."""
+        ``BEGIN`` and ``COMMIT`` messages.
+
+        :param lazy_begin: the ``BEGIN`` waits as a rider too, and goes with the block's first message (see
+            :meth:`~.session.Riders.lead`): only for a block whose every statement is sent by the runner's
+            body (a SQL migration without hooks in its transaction), which takes the riders first."""
         riders = riders_of(conn)
         carried = riders.texts()
-        conn.execute(riders.take("BEGIN"))
+        if lazy_begin:
+            riders.add("BEGIN")
+        else:
+            conn.execute(riders.take("BEGIN"))
         try:
             yield
         except BaseException:
@@ -100,9 +107,14 @@ class CommitEach:
                 riders.add(text)
             raise
         try:
-            riders.commit(COMMIT_OK, "COMMIT")
+            riders.commit(COMMIT_OK, "COMMIT")  # with a body's held last message, if any (Riders.hold)
         except BaseException:
             riders.drop()
+            settle(conn)
+            if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")  # a statement of the held message failed: COMMIT did not run
+                for text in carried:
+                    riders.add(text)
             raise
 
     @contextmanager
@@ -116,8 +128,9 @@ class CommitEach:
                 conn.execute("ROLLBACK")
 
     @contextmanager
-    def migration(self, conn: Conn, m: Migration) -> Iterator[None]:
-        """A :meth:`unit`; for a Python migration, transactions it did not open are read-only meanwhile.
+    def migration(self, conn: Conn, m: Migration, *, lazy_begin: bool = False) -> Iterator[None]:
+        """A :meth:`unit` (``lazy_begin``: see there); for a Python migration, transactions it did not open are
+        read-only meanwhile.
 
         A Python migration could end the runner's transaction (``conn.rollback()``, a
         ROLLBACK statement) and go on writing in autocommit: nothing it writes after
@@ -127,7 +140,7 @@ class CommitEach:
         if read_only_after:  # after the waiting session reset (RESET ALL), not undone by it
             conn.execute(riders_of(conn).take("SET default_transaction_read_only = on"))
         try:
-            with self.unit(conn):
+            with self.unit(conn, lazy_begin=lazy_begin and not read_only_after):
                 if read_only_after:
                     conn.execute("SET TRANSACTION READ WRITE")  # the runner's own transaction
                 yield
