@@ -108,6 +108,9 @@ class Body:
             if transactional and isinstance(st.node, ast.TransactionStmt):  # (the batch goes on past a skipped one)
                 kind = st.node.kind
                 if kind in _SKIP_TX:
+                    if batch and self.observer:  # an observer is told of the statements in the file's order
+                        self._run_batch(m, path, statements, batch)
+                        batch = []
                     self.reporter.info(f"{path.name}:{st.line}: skipped {st.sql.split()[0].upper()}: the "
                                        "migration already runs in its own transaction")
                     if st.node.options:
