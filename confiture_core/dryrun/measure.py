@@ -15,6 +15,7 @@ from ..hookcaller import Hooks
 from ..migrations import Migration
 from ..runner import Runner
 from ..sql import Statement
+from .sample import match_index_build_workers
 from .shadow import ShadowServer, connect, database_of, scratch_database
 
 Conn = psycopg.Connection[Any]
@@ -57,7 +58,8 @@ def no_plugins() -> Hooks:
 
 def timed_apply(conn: Conn, config: Config, target: int | None = None) -> dict[Key, float]:
     """Apply the pending migrations (up to ``target``) on ``conn`` for real, as ``migrate up`` does (each
-    migration committed), without plugins, and return each executed statement's duration (ms).
+    migration committed), without plugins, and return each executed statement's duration (ms). An index
+    build gets the target's parallel workers (:func:`~.sample.match_index_build_workers`).
 
     Only ever called on a throwaway copy of a shadow database (see :func:`measure`). A failed
     migration ends the run; what ran before it is returned.
@@ -65,6 +67,7 @@ def timed_apply(conn: Conn, config: Config, target: int | None = None) -> dict[K
     :param conn: an autocommit connection to the copy.
     :raises psycopg.Error: the connection failed.
     """
+    match_index_build_workers(conn)
     timer = _Timer()
     runner = Runner(conn, config, no_plugins(), observer=timer, plan_notices=False)
     try:
