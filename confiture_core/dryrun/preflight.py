@@ -24,13 +24,12 @@ from .work import added_foreign_keys, work_of
 
 Conn = psycopg.Connection[Any]
 
-#: the smaller samples keep these fractions of the full sample's rows; 0: the sampled tables emptied, whose
-#: durations are the statements' fixed costs (catalog work, a parallel worker's start, an index build's fsync),
-#: measured rather than guessed. Only the emptied size: a line's slope is measured best from its two ends
-#: (four sizes of five applies each gave the slope a 1.25 times wider spread than two of ten)
-SMALLER_FRACTIONS = (0.0,)
+#: the smaller samples keep these fractions of the full sample's rows (several sizes fit the model); 0: the
+#: sampled tables emptied, whose durations are the statements' fixed costs (catalog work, a parallel worker's
+#: start, the commit), measured rather than guessed from the line through the other points
+SMALLER_FRACTIONS = (0.5, 0.25, 0.0)
 #: timed applies per sample size; each statement's median time is the one fitted (see ``predict.typical``)
-REPEATS = 10
+REPEATS = 5
 
 
 class TooLargeForTarget(ConfitureError):
