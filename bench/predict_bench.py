@@ -4,7 +4,9 @@ For each size (default 1, 5 and 20 million rows; ``--sizes 0.2,1,2`` for a quick
 database holds ``orders`` (that many rows) and ``parents`` (a tenth as many). Six
 migrations, one statement each: ADD COLUMN with a volatile default, ALTER COLUMN TYPE,
 CREATE INDEX, ADD FOREIGN KEY, VALIDATE CONSTRAINT (after ADD ... NOT VALID), UPDATE of
-every row. Alternated ``--repeat`` times (A B A B):
+every row. Alternated ``--repeat`` times (A B A B; B ``--real-repeat`` times in a row, by default 3 below
+10 M rows and 1 from there, since the real durations' own noise is the floor any prediction is judged
+against):
 
 * A: ``confiture migrate up --dry-run --shadow --shadow-url <same server> --format json``
   (a ``[dry_run] sample`` of ``--sample``, default 1%): each statement's ``predicted_ms``
@@ -131,11 +133,28 @@ def spread(values: list[float]) -> float:
     return (max(values) - min(values)) / statistics.median(values) if len(values) > 1 else 0.0
 
 
+def deviation(values: list[float]) -> float:
+    """The median |one real apply / the real median - 1|: the error a prediction equal to the true median
+    makes against a single real apply (0 for one apply). A target tighter than this is below the noise."""
+    if len(values) < 2:
+        return 0.0
+    m = statistics.median(values)
+    return statistics.median(abs(v / m - 1) for v in values)
+
+
+def real_repeats(option: str, rows: int) -> int:
+    """Real applies per alternation: ``option`` as a number, or ``auto``: 3 below 10 M rows, 1 from there
+    (a real apply of the six statements on 20 M rows takes minutes)."""
+    return int(option) if option != "auto" else (3 if rows < 10_000_000 else 1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1,5,20", help="millions of rows of orders, comma-separated")
     ap.add_argument("--sample", default="1%")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--real-repeat", default="auto",
+                    help="real applies (B) after each prediction (A); auto: 3 below 10 M rows, 1 from there")
     ap.add_argument("--server-url", help="a server to use (its postgres database); default: an embedded one")
     ap.add_argument("--keep", action="store_true",
                     help="keep each size's template database for the next run (and reuse one left by a run)")
@@ -152,6 +171,7 @@ def main() -> None:
         admin = server.get_uri("postgres")
     errors: list[float] = []
     noises: list[float] = []
+    deviations: list[float] = []
     inside = 0
     with psycopg.connect(admin, autocommit=True) as conn:
         settings = ", ".join(f"{k} {conn.execute(f'SHOW {k}').fetchone()[0]}"  # type: ignore[index]
@@ -160,9 +180,10 @@ def main() -> None:
     print(f"server: {settings}")
     print(f"sample {args.sample}, repeat {args.repeat} (A B alternated), medians; before: {load()}")
     print("target: every |error| <= 25%, the median |error| <= 15%; 'noise' is the real durations' own spread "
-          "(max - min) / median over the B runs")
-    print(f"{'rows':>6} {'statement':<28} {'real ms':>9} {'noise':>6} {'predicted':>9} {'low':>9} {'high':>9} "
-          f"{'error':>7} in")
+          "(max - min) / median over the B runs, 'dev' the median |one real apply / their median - 1| (the error "
+          "a perfect prediction makes against one real apply)")
+    print(f"{'rows':>6} {'statement':<28} {'real ms':>9} {'B':>2} {'noise':>6} {'dev':>5} {'predicted':>9} "
+          f"{'low':>9} {'high':>9} {'error':>7} in")
     try:
         for size in [float(s) for s in args.sizes.split(",")]:
             started = time.perf_counter()
@@ -179,17 +200,20 @@ def main() -> None:
                 t = time.perf_counter()
                 preds.append(predicted(folder, admin))
                 a_s += time.perf_counter() - t
-                t = time.perf_counter()
-                reals.append(real(admin, name))
-                b_s += time.perf_counter() - t
+                for _b in range(real_repeats(args.real_repeat, rows)):
+                    t = time.perf_counter()
+                    reals.append(real(admin, name))
+                    b_s += time.perf_counter() - t
             size_errors = []
             for i, (label, _text) in enumerate(STATEMENTS):
                 r = statistics.median(run[i] for run in reals)
                 noise = spread([run[i] for run in reals])
+                dev = deviation([run[i] for run in reals])
                 noises.append(noise)
+                deviations.append(dev)
                 got = [run[i] for run in preds if run[i]["predicted_ms"] is not None]
                 if not got:
-                    print(f"{size:>5}M {label:<28} {r:>9.0f} {noise:>6.0%} {'none':>9}")
+                    print(f"{size:>5}M {label:<28} {r:>9.0f} {len(reals):>2} {noise:>6.0%} {dev:>5.0%} {'none':>9}")
                     errors.append(float("inf"))
                     continue
                 p = statistics.median(g["predicted_ms"] for g in got)
@@ -200,7 +224,8 @@ def main() -> None:
                 size_errors.append(abs(err))
                 ok = lo <= r <= hi
                 inside += ok
-                print(f"{size:>5}M {label:<28} {r:>9.0f} {noise:>6.0%} {p:>9.0f} {lo:>9.0f} {hi:>9.0f} "
+                print(f"{size:>5}M {label:<28} {r:>9.0f} {len(reals):>2} {noise:>6.0%} {dev:>5.0%} {p:>9.0f} "
+                      f"{lo:>9.0f} {hi:>9.0f} "
                       f"{err:>+7.0%} {'yes' if ok else 'no'}")
             if size_errors:
                 print(f"{size:>5}M median |error| {statistics.median(size_errors):.0%}, largest "
@@ -218,7 +243,8 @@ def main() -> None:
     print(f"largest |error| {worst:.0%} (target ≤ 25%): {'met' if worst <= 0.25 else 'NOT met'}; "
           f"median |error| {median:.0%} (target ≤ 15%): {'met' if median <= 0.15 else 'NOT met'}; "
           f"real duration inside the interval {inside}/{len(errors)}; median noise of the real durations "
-          f"{statistics.median(noises):.0%}, largest {max(noises):.0%}; after: {load()}")
+          f"{statistics.median(noises):.0%}, largest {max(noises):.0%}; median |one real apply / real median - 1| "
+          f"{statistics.median(deviations):.0%}, largest {max(deviations):.0%}; after: {load()}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from ..hookcaller import Hooks
 from ..migrations import Migration
 from ..runner import Runner
 from ..sql import Statement
+from .sample import match_index_build_workers
 from .shadow import ShadowServer, connect, database_of, scratch_database
 
 Conn = psycopg.Connection[Any]
@@ -57,7 +58,8 @@ def no_plugins() -> Hooks:
 
 def timed_apply(conn: Conn, config: Config, target: int | None = None) -> dict[Key, float]:
     """Apply the pending migrations (up to ``target``) on ``conn`` for real, as ``migrate up`` does (each
-    migration committed), without plugins, and return each executed statement's duration (ms).
+    migration committed), without plugins, and return each executed statement's duration (ms). An index
+    build gets the target's parallel workers (:func:`~.sample.match_index_build_workers`).
 
     Only ever called on a throwaway copy of a shadow database (see :func:`measure`). A failed
     migration ends the run; what ran before it is returned.
@@ -65,6 +67,7 @@ def timed_apply(conn: Conn, config: Config, target: int | None = None) -> dict[K
     :param conn: an autocommit connection to the copy.
     :raises psycopg.Error: the connection failed.
     """
+    match_index_build_workers(conn)
     timer = _Timer()
     runner = Runner(conn, config, no_plugins(), observer=timer, plan_notices=False)
     try:
@@ -87,9 +90,26 @@ def measure(server: ShadowServer, shadow_url: str, config: Config, target: int |
     :raises ConfigError, ShadowError: a copy cannot be made.
     :raises psycopg.Error: the shadow server failed.
     """
-    out: dict[Key, list[float]] = {}
+    return measure_alternated(server, [shadow_url], config, target, repeats)[0]
+
+
+def measure_alternated(server: ShadowServer, shadow_urls: Sequence[str], config: Config, target: int | None,
+                       repeats: int) -> list[dict[Key, list[float]]]:
+    """:func:`measure` of several shadow databases (the sample sizes), alternated: each repeat applies on a copy of
+    each of them in turn (A B C D A B C D ...), so that a change of the server's load in the meantime moves
+    every size's durations alike instead of tilting the line fitted through them (the fixed cost, measured
+    on the emptied size, and the cost per row come from the same moments).
+
+    A failed migration ends that apply; the durations measured before it stand (the dry run says why).
+
+    :returns: one mapping of each statement's durations (ms) per database, in the order of ``shadow_urls``.
+    :raises ConfigError, ShadowError: a copy cannot be made.
+    :raises psycopg.Error: the shadow server failed.
+    """
+    out: list[dict[Key, list[float]]] = [{} for _ in shadow_urls]
     for _ in range(repeats):
-        with scratch_database(server, template=database_of(shadow_url)) as url, connect(url) as conn:
-            for key, ms in timed_apply(conn, config, target).items():
-                out.setdefault(key, []).append(ms)
+        for url, durations in zip(shadow_urls, out, strict=True):
+            with scratch_database(server, template=database_of(url)) as copy, connect(copy) as conn:
+                for key, ms in timed_apply(conn, config, target).items():
+                    durations.setdefault(key, []).append(ms)
     return out

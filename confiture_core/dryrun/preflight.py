@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import psycopg
@@ -13,7 +14,7 @@ from ..hookcaller import Hooks
 from ..migrations import Migration
 from ..runner import Reporter, Runner
 from .facts import ForeignKey, TargetFacts, read_target_facts
-from .measure import measure, no_plugins
+from .measure import measure_alternated, no_plugins
 from .predict import Sample, predict
 from .report import DryRunReport
 from .run import dry_run, dry_run_lock_timeout
@@ -72,13 +73,24 @@ def on_a_copy(server: ShadowServer, url: str, run: Callable[[Conn, str], DryRunR
         return run(conn, copy_url)
 
 
-def _measured(server: ShadowServer, url: str, config: Config,
-              version: int | None) -> dict[tuple[int, int], list[float]]:
-    """:func:`~.measure.measure` of a shadow database; empty when the migrations fail there (the dry run says)."""
-    try:
-        return measure(server, url, config, version, REPEATS)
-    except (ConfitureError, psycopg.Error):
-        return {}
+def _measured_sizes(server: ShadowServer, big_url: str, big_sizes: Mapping[str, tuple[int, int]],
+                    facts: TargetFacts, whole: set[int], config: Config, version: int | None) -> list[Sample]:
+    """The full sample ``big_url`` and copies of it thinned to :data:`SMALLER_FRACTIONS`, each measured
+    :data:`REPEATS` times, the sizes alternated (:func:`~.measure.measure_alternated`); every copy dropped after.
+    A size whose migrations fail there has no durations (the dry run says why)."""
+    with ExitStack() as stack:
+        urls, found = [big_url], [big_sizes]
+        for keep in SMALLER_FRACTIONS:
+            small_url = stack.enter_context(scratch_database(server, template=database_of(big_url)))
+            with connect(small_url) as small_conn:
+                thin(small_conn, facts, keep, whole)
+                found.append(sizes(small_conn, facts))
+            urls.append(small_url)
+        try:
+            timings = measure_alternated(server, urls, config, version, REPEATS)
+        except (ConfitureError, psycopg.Error):
+            timings = [{} for _ in urls]
+    return [Sample(n, ms) for n, ms in zip(found, timings, strict=True)]
 
 
 def scales_with_the_sample(shadow: Conn, config: Config, version: int | None, facts: TargetFacts,
@@ -116,10 +128,10 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
        tracking table whole), then ``--section=post-data`` (indexes, constraints), ``VACUUM (FREEZE, ANALYZE)``;
     3. the migrations applied for real (committed per migration, as ``migrate up`` does) :data:`REPEATS`
        times on throwaway copies of it and of copies thinned to :data:`SMALLER_FRACTIONS` of the rows,
-       each statement timed (:func:`~.measure.measure`) — only when a pending migration works on a table
-       the sample thins (:func:`scales_with_the_sample`); then the dry run on the full sample (the report),
-       on a copy of its own (:func:`on_a_copy`), committing each migration (exact locks per migration,
-       flat cost per migration);
+       the sizes alternated, each statement timed (:func:`~.measure.measure_alternated`) — only when a
+       pending migration works on a table the sample thins (:func:`scales_with_the_sample`); then the dry
+       run on the full sample (the report), on a copy of its own (:func:`on_a_copy`), committing each
+       migration (exact locks per migration, flat cost per migration);
     4. each statement's duration scaled to the target's size from those points (:func:`~.predict.predict`).
 
     Every scratch database is dropped whatever happens (Ctrl-C included). The target sees only
@@ -163,13 +175,7 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
             except ConfitureError:
                 scaled = False  # the dry run below says what is wrong
         if scaled:  # else nothing to scale: no copies measured (each copy costs a CREATE and a DROP DATABASE)
-            samples[0] = Sample(samples[0].sizes, _measured(server, big_url, config, version))
-        for keep in SMALLER_FRACTIONS if scaled else ():
-            with scratch_database(server, template=database_of(big_url)) as small_url:
-                with connect(small_url) as small_conn:
-                    thin(small_conn, facts, keep, whole)
-                    small_sizes = sizes(small_conn, facts)
-                samples.append(Sample(small_sizes, _measured(server, small_url, config, version)))
+            samples = _measured_sizes(server, big_url, samples[0].sizes, facts, whole, config, version)
         report = on_a_copy(server, big_url, lambda conn, url: dry_run(
             conn, config, hooks, target=version, reporter=reporter, watch_url=url, preflight=preflight, on_copy=True))
     predict(report, samples, facts)

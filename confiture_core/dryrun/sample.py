@@ -226,13 +226,52 @@ def parallel_workers_for(pages: int, min_scan_pages: int) -> int:
     return workers
 
 
+#: memory each participant of a parallel index build needs (kB): PostgreSQL lowers the workers planned until
+#: ``maintenance_work_mem / (workers + 1)`` is at least this (the source's ``plan_create_index_workers``)
+INDEX_BUILD_KB_PER_PARTICIPANT = 32 * 1024
+
+
+def index_build_workers_cap(maintenance_work_mem_kb: int, max_maintenance_workers: int) -> int:
+    """The most parallel workers PostgreSQL plans for an index build from its table's size: at most
+    ``max_parallel_maintenance_workers``, and fewer while ``maintenance_work_mem`` gives a participant (each
+    worker and the leader) less than 32 MB (:data:`INDEX_BUILD_KB_PER_PARTICIPANT`). A table's own
+    ``parallel_workers`` storage parameter skips the memory rule (the source's ``plan_create_index_workers``;
+    PostgreSQL docs, "CREATE INDEX", Building Indexes in Parallel).
+
+    :param maintenance_work_mem_kb: the setting in kB; :param max_maintenance_workers: the setting.
+    """
+    workers = max(max_maintenance_workers, 0)
+    while workers > 0 and maintenance_work_mem_kb / (workers + 1) < INDEX_BUILD_KB_PER_PARTICIPANT:
+        workers -= 1
+    return workers
+
+
+def match_index_build_workers(conn: Conn) -> int:
+    """Lower ``max_parallel_maintenance_workers`` for this session (``SET``, on a shadow database's copy only) to
+    :func:`index_build_workers_cap` of its ``maintenance_work_mem``, so that an index build on a table given the
+    target's degree by :func:`match_parallel_degree` (a storage parameter, which PostgreSQL obeys without its
+    memory rule) runs with as many workers as the target's build will, not more (with 64 MB, one worker where
+    the table's degree says two or three: a sample's build then paid a worker's start the target does not).
+
+    :returns: the workers an index build may now use.
+    :raises psycopg.Error: the settings cannot be read or set.
+    """
+    row = conn.execute("SELECT pg_size_bytes(current_setting('maintenance_work_mem')) / 1024, "
+                       "current_setting('max_parallel_maintenance_workers')::int").fetchone()
+    assert row is not None
+    cap = index_build_workers_cap(int(row[0]), int(row[1]))
+    conn.execute(sql.SQL("SET max_parallel_maintenance_workers = {}").format(sql.Literal(cap)))
+    return cap
+
+
 def match_parallel_degree(shadow: Conn, facts: TargetFacts) -> None:
     """Give each sampled table of a shadow database the parallel degree the target's table gets from its size
     (storage parameter ``parallel_workers``, see :func:`parallel_workers_for`), so that an index build or a
     scan there runs with as many workers as on the target, not as few as the sample's size would get (a 1%
     sample below ``min_parallel_table_scan_size`` builds its index alone: its cost per row is then up to
     twice the target's). A table whose ``parallel_workers`` the target sets itself (copied with the schema)
-    keeps it. Only the shadow is changed (``ALTER TABLE ... SET``).
+    keeps it. Only the shadow is changed (``ALTER TABLE ... SET``). PostgreSQL obeys the storage parameter
+    without its rule on ``maintenance_work_mem``: each timed apply also runs :func:`match_index_build_workers`.
     """
     row = shadow.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'min_parallel_table_scan_size'"
                          ).fetchone()

@@ -55,13 +55,13 @@ def test_no_timed_applies_when_no_pending_work_scales(project: Path, db: psycopg
     from confiture_core.dryrun import preflight
 
     calls: list[str] = []
-    real = preflight.measure
+    real = preflight.measure_alternated
 
     def counted(*args: Any, **kw: Any) -> Any:
         calls.append("measure")
         return real(*args, **kw)
 
-    monkeypatch.setattr(preflight, "measure", counted)
+    monkeypatch.setattr(preflight, "measure_alternated", counted)
     monkeypatch.delenv("CONFITURE_DRY_RUN_WHERE", raising=False)
     db.execute("CREATE TABLE small (id int PRIMARY KEY, c int)")
     db.execute("INSERT INTO small SELECT g, g FROM generate_series(1, 500) g")
