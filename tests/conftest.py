@@ -91,6 +91,7 @@ def pg_server() -> Iterator[Server]:
     """The PostgreSQL server for the whole session."""
     url = os.environ.get("CONFITURE_TEST_SERVER_URL")
     tmp: str | None = None
+    server: Any = None
     if not url:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -108,6 +109,8 @@ def pg_server() -> Iterator[Server]:
     janitor.init()
     yield srv
     janitor.drop()
+    if server is not None:
+        server.cleanup()  # stopped here: its data folder removed first, it ran on, orphaned, after the session
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
 
