@@ -112,26 +112,40 @@ class SavepointChain:
         self._arm: str | None = None
         #: whether that arming statement was sent
         self.armed = False
+        #: statements that open the runner's transaction (a deferred ``BEGIN``), sent first with the first
+        #: ``SAVEPOINT`` a hook needs (see defer_arm); ``None`` when the transaction is open already
+        self._lead: Callable[[], str | None] | None = None
 
     # ------------------------------------------------------------ with the commit guard
 
-    def defer_arm(self, statement: str) -> None:
+    def defer_arm(self, statement: str, lead: Callable[[], str | None] | None = None) -> None:
         """Send ``statement`` (the commit guard's arming) with the first ``SAVEPOINT`` a hook needs, and
-        release the last savepoint with the guard's disarming (see :meth:`closing`)."""
+        release the last savepoint with the guard's disarming (see :meth:`closing`).
+
+        :param lead: when the runner's ``BEGIN`` has not been sent yet (it waits to ride with the migration's
+            first message): returns the statements that open the transaction, sent first in that message; until
+            then hooks count as inside the transaction (:attr:`pending`), and one that runs no query sends nothing.
+        """
         self.carried = True
         self._arm = statement
         self.armed = False
+        self._lead = lead
+
+    @property
+    def pending(self) -> bool:
+        """The runner's transaction is still to be opened with the first statement a hook sends."""
+        return self._lead is not None
 
     def closing(self) -> tuple[str, Owner | None]:
         """The ``RELEASE`` to send with the guard's disarming statement (``""`` for none), and whose it is;
         :attr:`armed` says whether the arming statement was sent at all (if not, nothing is to be undone)."""
         self.carried = False
-        self._arm = None
+        self._arm = self._lead = None
         return self._take_release()
 
     def forget(self) -> None:
         """The transaction was (or is about to be) rolled back: no savepoint is open any more."""
-        self._clean = self._kept = self._broken = self._arm = None
+        self._clean = self._kept = self._broken = self._arm = self._lead = None
         self.carried = self.armed = False
 
     def release_failed(self, owner: Owner | None, exc: Exception) -> HookIsolationError | None:
@@ -222,6 +236,10 @@ class SavepointChain:
             stmt = f"RELEASE SAVEPOINT {prev}; {stmt}"
         if self._arm is not None:
             stmt, self._arm, self.armed = f"{self._arm}; {stmt}", None, True
+        if self._lead is not None:
+            lead, self._lead = self._lead(), None
+            if lead:
+                stmt = f"{lead}; {stmt}"
         from psycopg import errors, generators, pq
 
         pgconn = self.conn.pgconn
@@ -267,8 +285,14 @@ _INTRANS, _INERROR = 2, 3
 
 
 def in_transaction(conn: psycopg.Connection[Any]) -> bool:
-    """Whether ``conn`` is open, idle in a transaction block (libpq's status; no round trip)."""
-    return not conn.closed and conn.pgconn.transaction_status == _INTRANS
+    """Whether ``conn`` is open, idle in a transaction block (libpq's status; no round trip), or about to be:
+    the runner's ``BEGIN`` waits to go with the first statement a hook sends (:attr:`SavepointChain.pending`)."""
+    return not conn.closed and (conn.pgconn.transaction_status == _INTRANS or _begin_waits(conn))
+
+
+def _begin_waits(conn: psycopg.Connection[Any]) -> bool:
+    chain = _chains.get(conn)
+    return chain is not None and chain.pending
 
 
 def check_alive(conn: psycopg.Connection[Any], owner: Owner, before: tuple[str | None, str | None] | None) -> None:
@@ -283,8 +307,8 @@ def check_alive(conn: psycopg.Connection[Any], owner: Owner, before: tuple[str |
         raise fail(owner.plugin, owner.hook, owner.where,
                    "closed the connection; a hook must not close the runner's connection")
     status = conn.pgconn.transaction_status
-    if status == _INTRANS and before is None:
-        return
+    if before is None and (status == _INTRANS or _begin_waits(conn)):
+        return  # it sent nothing (the runner's BEGIN, if it waits, still waits)
     if status == _INERROR:
         raise fail(owner.plugin, owner.hook, owner.where, (
             "left the transaction in an error state (it swallowed a database error without rolling back "
@@ -311,6 +335,6 @@ def check_alive_after_error(conn: psycopg.Connection[Any], owner: Owner, error: 
     from psycopg import pq
 
     status = conn.info.transaction_status
-    if status not in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
+    if status not in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR) and not _begin_waits(conn):
         raise HookIsolationError(owner.plugin, owner.hook, owner.where,
                                  f"ended the runner's transaction (COMMIT or ROLLBACK) before failing ({why})")

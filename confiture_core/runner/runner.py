@@ -369,15 +369,16 @@ class Runner:
 
     def _body_rides(self, m: Migration, direction: Direction) -> tuple[bool, bool]:
         """Under :class:`CommitEach`, for transactional SQL migration ``m`` applied ``up`` that sets no role
-        (nothing to undo after its body): whether its ``BEGIN`` goes with the body's first message (no
-        ``confiture_before_migration`` hook sends anything before it), and whether the body's last message goes
+        (nothing to undo after its body): whether its ``BEGIN`` goes with the body's first message (always: a
+        ``confiture_before_migration`` hook that sends a statement sends it first, with its ``SAVEPOINT``; one that
+        sends nothing costs nothing), and whether the body's last message goes
         with the tracking row and the ``COMMIT`` (no ``confiture_after_migration`` or ``confiture_backfill``
         hook after it). Without such hooks, one message for most migrations (two round trips less)."""
         if not (isinstance(self.policy, CommitEach) and m.kind == "sql" and direction == "up"
                 and not changes_role(m, direction)):
             return False, False
-        return (not self.hooks.has("confiture_before_migration"),
-                not self.hooks.has("confiture_after_migration") and not self.hooks.has("confiture_backfill"))
+        # a before_migration hook that queries sends the BEGIN with its first SAVEPOINT (CommitGuard.armed)
+        return True, not self.hooks.has("confiture_after_migration") and not self.hooks.has("confiture_backfill")
 
     def _migration_unit(self, m: Migration, lazy: bool) -> AbstractContextManager[None]:
         """The policy's unit for transactional migration ``m``; ``lazy`` (see :meth:`_body_rides`): its

@@ -104,7 +104,9 @@ class CommitGuard:
             without RESET ROLE).
         :raises HookIsolationError: a hook's savepoint is gone (it ended the transaction).
         """
-        if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+        riders = riders_of(self.conn)
+        waiting = hooks and riders.begin_waits()  # the BEGIN rides with the first SAVEPOINT a hook needs
+        if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS and not waiting:
             yield
             return
         chain = chain_of(self.conn)
@@ -114,7 +116,7 @@ class CommitGuard:
             # of the transaction drops it again (prepare() avoids this cost)
             arm = f"{_GUARD_SQL}; {arm}"
         if hooks:
-            chain.defer_arm(arm)  # sent with the first statement a hook sends, if any
+            chain.defer_arm(arm, riders.take_begin if waiting else None)  # with a hook's first statement, if any
         else:
             self.conn.execute(arm)
         try:
@@ -225,6 +227,20 @@ class Riders:
             # sent: close it (the server rolls the open transaction back and frees the advisory lock)
             self.conn.close()
             raise
+
+    def begin_waits(self) -> bool:
+        """Whether a deferred ``BEGIN`` waits (see :meth:`~.transactions.CommitEach.unit`): the transaction is
+        not open yet."""
+        return bool(self._texts) and self._texts[-1] == "BEGIN"
+
+    def take_begin(self) -> str | None:
+        """The waiting text riders, taken, when they end with a deferred ``BEGIN`` (sent by the caller, in a
+        message of its own making: a hook's first ``SAVEPOINT``); else ``None``, and nothing is sent."""
+        if not self.begin_waits():
+            return None
+        text = "; ".join(self._texts)
+        self._texts.clear()
+        return text
 
     def lead(self) -> str | None:
         """The waiting text riders, taken, when the last one is a deferred ``BEGIN`` (see
