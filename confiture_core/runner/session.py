@@ -247,12 +247,10 @@ class Riders:
         :meth:`~.transactions.CommitEach.unit`): they lead the next message, in which the results up to
         ``BEGIN``'s are theirs. Other waiting riders are sent now, on their own; ``None`` then, as when none
         wait."""
-        if self._texts and self._texts[-1] == "BEGIN":
-            text = "; ".join(self._texts)
-            self._texts.clear()
-            return text
-        self.flush()
-        return None
+        text = self.take_begin()
+        if text is None:
+            self.flush()
+        return text
 
     def _send_held(self) -> None:
         if self._held is not None:
