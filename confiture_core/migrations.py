@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Any, Literal
 
 from .errors import ConfigError, MigrationFileError
-from .sql import SqlFile, parse_sql_text
+from .sql import SqlFile, parse_sql_text, plainly_transactional
 
 _SQL_RE = re.compile(r"^(?P<version>\d+)_(?P<name>.+)\.(?P<direction>up|down)\.sql$")
 _PY_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_]+)\.py$")
@@ -146,9 +146,35 @@ class Migration:
             path = self.path_for(direction)
             if path is None:
                 raise MigrationFileError(f"{shown(self.up_path)}: no down migration ({self.version}_*.down.sql)")
-            self._cache[key] = parse_sql_text(read_text(path), shown(path))
+            text = self._cache.pop(f"text:{direction}", None)  # read by preflight()
+            self._cache[key] = parse_sql_text(read_text(path) if text is None else text, shown(path))
         result: SqlFile = self._cache[key]
         return result
+
+    def parsed(self, direction: Direction) -> bool:
+        """Whether :meth:`sql` has parsed the file for ``direction`` already (it then costs nothing)."""
+        return f"sql:{direction}" in self._cache
+
+    def preflight(self, direction: Direction) -> None:
+        """Read the SQL file for ``direction`` and check it as :meth:`is_transactional` and :meth:`sql` would,
+        building pglast's AST only when needed: a file that PostgreSQL's parser shows to be plainly
+        transactional (:func:`~confiture_core.sql.plainly_transactional`, no AST: the pre-flight of a long
+        plan) keeps its text until :meth:`sql` parses it, e.g. while the server runs the migration before it.
+
+        :raises MigrationFileError: as :meth:`sql` (nothing for a Python migration).
+        """
+        if self.kind != "sql" or self.parsed(direction) or f"plain:{direction}" in self._cache:
+            return
+        path = self.path_for(direction)
+        if path is None:
+            self.sql(direction)  # raises: no down file
+            return
+        text = read_text(path)
+        if plainly_transactional(text):
+            self._cache[f"plain:{direction}"] = True
+            self._cache[f"text:{direction}"] = text
+        else:
+            self._cache[f"sql:{direction}"] = parse_sql_text(text, shown(path))
 
     def module(self) -> ModuleType:
         """The imported Python migration module (imported once).
@@ -220,6 +246,8 @@ class Migration:
                 raise MigrationFileError(f"{shown(self.up_path)}:{line}: {direction}() has no code yet (only a "
                                          f"docstring, pass or ...): {todo}")
             return bool(getattr(module, "transactional", True))
+        if f"plain:{direction}" in self._cache:  # see preflight()
+            return True
         parsed = self.sql(direction)
         if all(st.is_transaction_control and not st.ends_the_transaction for st in parsed.statements):
             raise MigrationFileError(self._no_statement(direction))  # a ROLLBACK is refused below, by name

@@ -64,6 +64,9 @@ class Body:
         self.planner = planner
         #: bounds strong statements and retries lock timeouts (:mod:`.retry`); the runner sets its own
         self.safe: SafeApply | None = None
+        #: client work done while the server runs a message, between sending it and reading its results (see
+        #: :meth:`_meanwhile`); the runner's :class:`~.prefetch.Prefetch` parses the next migrations' files
+        self.meanwhile: Callable[[Callable[[], bool]], None] | None = None
 
     def skip(self, m: Migration, direction: Direction, reason: str) -> None:
         """Run nothing of ``m``: tell the observer that each of its statements was not executed, and why."""
@@ -197,6 +200,7 @@ class Body:
         t = time.perf_counter()
         with conn.lock:
             conn.pgconn.send_query((text if lead is None else lead + _SEPARATOR + text).encode())
+            self._meanwhile()
             results = conn.wait(generators.execute(conn.pgconn))
         offset = 0
         if lead is not None:  # the riders' results come first, up to BEGIN's; one of them failing is not the file's
@@ -234,6 +238,33 @@ class Body:
                                       (time.perf_counter() - t) * 1000, (statements[i], message))
                 raise MigrationFailed(message, recorded=False) from exc
             offset += len(parts[k][0]) + len(_SEPARATOR)
+
+    def _meanwhile(self) -> None:
+        """Run :attr:`meanwhile` while the message just sent runs on the server, once the whole message is
+        sent, and only as long as its results have not come (psycopg has not read them: nothing may use the
+        connection). It touches no database and keeps its errors (:class:`~.prefetch.Prefetch`). On Ctrl-C,
+        as psycopg's own wait does: the server is asked to cancel the message, its results are read (the
+        connection stays usable), and the interrupt goes on."""
+        work, pgconn = self.meanwhile, self.conn.pgconn
+        if work is None or pgconn.flush() != 0:  # part of it still to send: psycopg's wait sends it
+            return
+
+        def busy() -> bool:
+            try:
+                pgconn.consume_input()
+                return bool(pgconn.is_busy())
+            except psycopg.Error:  # the connection broke: psycopg's wait says so
+                return False
+
+        try:
+            work(busy)
+        except KeyboardInterrupt:
+            from psycopg import generators
+
+            with contextlib.suppress(psycopg.Error):
+                self.conn.cancel_safe(timeout=5.0)
+            self.conn.wait(generators.execute(pgconn))
+            raise
 
     def _batch_observer(self, m: Migration) -> BatchObserver | None:
         """The observer, when it measures ``m``'s statements sent several to a message."""

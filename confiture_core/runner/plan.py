@@ -214,11 +214,10 @@ class Planner:
         parse_errors: dict[int, MigrationFileError] = {}
         with trusted_parsing():  # nothing but parsing in this block (see trusted_parsing)
             for m in pending:
-                if m.kind == "sql":
-                    try:
-                        m.sql("up")
-                    except MigrationFileError as exc:
-                        parse_errors[m.version] = exc
+                try:  # the AST of a plainly transactional file is built when it runs (see Migration.preflight)
+                    m.preflight("up")
+                except MigrationFileError as exc:
+                    parse_errors[m.version] = exc
         for m in pending:
             try:
                 if m.version in parse_errors:

@@ -34,6 +34,7 @@ from .body import Body, changes_role, failure_message
 from .events import NullReporter, Reporter, RunResult, StatementObserver
 from .invalid_indexes import restart_interrupted
 from .plan import Planner, Problem, StatusEntry, refusal
+from .prefetch import Prefetch
 from .record import Recorder
 from .retry import ApplySettings, SafeApply
 from .session import GUARDED_HOOKS, CommitGuard, Session, riders_of
@@ -190,7 +191,7 @@ class Runner:
             if blocking:
                 raise refusal("refusing to migrate", [p.message for p in blocking],
                               files_only=all(p.kind == "invalid" for p in blocking))
-            plan = self.plan_up(target, entries)  # its files parsed and checked by blocking_problems, under the pause
+            plan = self.plan_up(target, entries)  # its files checked by blocking_problems, under the pause
 
         warning = self.planner.check_order(plan, entries)
         if warning and self.plan_notices:
@@ -265,13 +266,16 @@ class Runner:
             self._on_run_error(run_ctx, exc)
             raise
         self.reporter.start(len(plan), run_ctx.direction)
+        self.body.meanwhile = prefetch = Prefetch(plan, run_ctx.direction)  # parses while the server works
         try:
             for m in plan:
+                prefetch.ready(m)
                 res = self._apply_one(m, run_ctx.direction, run_ctx)
                 result.results.append(res)
                 if res.status == "failed":
                     break
         finally:
+            self.body.meanwhile = None
             settle(self.conn)
             self._run_level_hook(run_ctx, "after_migrate", result.results, soft=True)
             self.reporter.finish()
