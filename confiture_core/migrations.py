@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError, MigrationFileError
-from .sql import SqlFile, parse_sql_text, plainly_transactional
+
+if TYPE_CHECKING:  # imported where a file is parsed: `confiture --version`, `--help` need no pglast
+    from .sql import SqlFile
 
 _SQL_RE = re.compile(r"^(?P<version>\d+)_(?P<name>.+)\.(?P<direction>up|down)\.sql$")
 _PY_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_]+)\.py$")
@@ -146,6 +148,8 @@ class Migration:
             path = self.path_for(direction)
             if path is None:
                 raise MigrationFileError(f"{shown(self.up_path)}: no down migration ({self.version}_*.down.sql)")
+            from .sql import parse_sql_text
+
             text = self._cache.pop(f"text:{direction}", None)  # read by preflight()
             self._cache[key] = parse_sql_text(read_text(path) if text is None else text, shown(path))
         result: SqlFile = self._cache[key]
@@ -169,6 +173,8 @@ class Migration:
         if path is None:
             self.sql(direction)  # raises: no down file
             return
+        from .sql import parse_sql_text, plainly_transactional
+
         text = read_text(path)
         if plainly_transactional(text):
             self._cache[f"plain:{direction}"] = True

@@ -180,9 +180,8 @@ class App:
         :raises MigrationFileError: no migrations folder (checked before any server
             is started or connected to).
         """
+        found = discover(self.config.migrations_dir)  # fails before any server is started (or psycopg imported)
         from ..runner import Runner
-
-        found = discover(self.config.migrations_dir)  # fails before any server is started
         runner = Runner(self.connect(), self.config, self.hooks, reporter=reporter or RichReporter(self.output),
                         migrations=found, observer=StatementEcho(self.output) if verbosity.verbose() else None)
         runner.apply_timeouts()

@@ -15,6 +15,7 @@ from pglast import ast
 from pglast.enums import TransactionStmtKind
 from psycopg import pq
 
+from ..db import settle
 from ..errors import ConfitureError, MigrationFailed
 from ..migrations import Direction, Migration, shown
 from ..sql import Statement
@@ -243,8 +244,8 @@ class Body:
         """Run :attr:`meanwhile` while the message just sent runs on the server, once the whole message is
         sent, and only as long as its results have not come (psycopg has not read them: nothing may use the
         connection). It touches no database and keeps its errors (:class:`~.prefetch.Prefetch`). On Ctrl-C,
-        as psycopg's own wait does: the server is asked to cancel the message, its results are read (the
-        connection stays usable), and the interrupt goes on."""
+        as psycopg's own wait does: the server is asked to cancel the message and its results are read
+        (:func:`~confiture_core.db.settle`), and the interrupt goes on."""
         work, pgconn = self.meanwhile, self.conn.pgconn
         if work is None or pgconn.flush() != 0:  # part of it still to send: psycopg's wait sends it
             return
@@ -259,11 +260,7 @@ class Body:
         try:
             work(busy)
         except KeyboardInterrupt:
-            from psycopg import generators
-
-            with contextlib.suppress(psycopg.Error):
-                self.conn.cancel_safe(timeout=5.0)
-            self.conn.wait(generators.execute(pgconn))
+            settle(self.conn)
             raise
 
     def _batch_observer(self, m: Migration) -> BatchObserver | None:

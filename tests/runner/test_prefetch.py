@@ -10,7 +10,7 @@ import pluggy
 import psycopg
 import pytest
 
-from confiture_core import hookspecs, migrations
+from confiture_core import hookspecs, sql
 from confiture_core.config import load_config
 from confiture_core.hookcaller import Hooks
 from confiture_core.runner import Runner
@@ -58,13 +58,13 @@ def test_the_next_files_are_parsed_while_the_server_works(project: Path, databas
     write(project / "migrations", "2_b.up.sql", "CREATE TABLE b (id int);\n")
     write(project / "migrations", "3_c.up.sql", "CREATE TABLE c (id int);\n")
     seen: list[tuple[str, int]] = []
-    parse = migrations.parse_sql_text
+    parse = sql.parse_sql_text
     with psycopg.connect(database_url, autocommit=True) as conn:
         def spy(text: str, path: str | None = None) -> Any:
             seen.append((Path(path or "").name, conn.pgconn.transaction_status))
             return parse(text, path)
 
-        monkeypatch.setattr(migrations, "parse_sql_text", spy)
+        monkeypatch.setattr(sql, "parse_sql_text", spy)
         result = runner(project, conn).up()
     assert [r.status for r in result.results] == ["applied"] * 3 and applied(db) == [1, 2, 3]
     # 1 before it runs; 2 and 3 while the server runs 1's message (a query in flight)
