@@ -13,7 +13,8 @@ wall time of
   transaction, sent in one round trip), on a copy of the files with ``-- migrate:up``;
 * ``yoyo apply`` (yoyo-migrations from PyPI, its CLI) on a copy of the same files;
 
-and the ratios of confiture to each. Each tool runs ``--repeat`` times (default 3),
+and the ratios of confiture to each; each tool's client CPU time (user + system of its process, the
+server's not counted) is printed too. Each tool runs ``--repeat`` times (default 3),
 alternating (A B C D, then D C B A...), each time on a fresh database cloned from a
 template holding the corpus's prelude; medians are reported. Targets (issue 12):
 lemmy <= 1.0x dbmate and <= 1.3x ``psql -1``; ente <= 1.3x dbmate.
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -71,13 +73,16 @@ def fresh_db(admin: str, name: str, template: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
 
 
-def timed(cmd: list[str], cwd: Path | None = None) -> float:
+def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
+    """The wall time of ``cmd`` and the CPU time (user + system) of its process, in seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return elapsed
+    return elapsed, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def dbmate_binary() -> str:
@@ -125,6 +130,7 @@ def bench_corpus(name: str, repeat: int, server: object, psql: str, tools: dict[
     proj = tmp / "project"
     proj.mkdir()
     times: dict[str, list[float]] = {t: [] for t in chosen}
+    cpus: dict[str, list[float]] = {t: [] for t in chosen}
     failed: dict[str, str] = {}
     for rep in range(repeat):
         for tool in (chosen if rep % 2 == 0 else chosen[::-1]):
@@ -134,17 +140,21 @@ def bench_corpus(name: str, repeat: int, server: object, psql: str, tools: dict[
             fresh_db(admin, db, template)
             url = server.get_uri(db)  # type: ignore[attr-defined]
             try:
-                t = run_tool(tool, url, psql, tools, all_ups, proj, src, dbmate_dir, yoyo_dir)
+                t, cpu = run_tool(tool, url, psql, tools, all_ups, proj, src, dbmate_dir, yoyo_dir)
             except SystemExit as exc:  # reported, and left out of the medians
                 failed[tool] = str(exc).splitlines()[0][:200]
                 print(f"{name} run {rep + 1} {tool:16s} FAILED: {failed[tool]}", flush=True)
                 continue
             times[tool].append(t)
-            print(f"{name} run {rep + 1} {tool:16s} {t:7.2f} s", flush=True)
+            cpus[tool].append(cpu)
+            print(f"{name} run {rep + 1} {tool:16s} {t:7.2f} s  (client CPU {cpu:5.2f} s)", flush=True)
     if floor and "confiture" in chosen and "confiture" not in failed:
         floor_of(name, server.get_uri(f"bench_{name}_confiture_{repeat - 1}"), proj, src,  # type: ignore[attr-defined]
                  tools, repeat)
     shutil.rmtree(tmp, ignore_errors=True)
+    for tool, spent in cpus.items():
+        if spent:
+            print(f"{name}: {tool} client CPU (user + system, median) {statistics.median(spent):.2f} s")
     return {k: statistics.median(v) for k, v in times.items() if v}
 
 
@@ -161,7 +171,7 @@ def floor_of(name: str, url: str, proj: Path, src: Path, tools: dict[str, str], 
     times: dict[str, list[float]] = {k: [] for k in cmds}
     for rep in range(repeat):
         for k in (list(cmds) if rep % 2 == 0 else list(cmds)[::-1]):
-            times[k].append(timed(cmds[k], cwd=proj))
+            times[k].append(timed(cmds[k], cwd=proj)[0])
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT sum(execution_ms), count(*) FROM confiture_migrations WHERE success").fetchone()
     print(f"\n{name}: the floor (medians of {repeat}, alternated)")
@@ -173,8 +183,8 @@ def floor_of(name: str, url: str, proj: Path, src: Path, tools: dict[str, str], 
 
 
 def run_tool(tool: str, url: str, psql: str, tools: dict[str, str], all_ups: Path, proj: Path, src: Path,
-             dbmate_dir: Path, yoyo_dir: Path) -> float:
-    """One timed run of ``tool`` on the database ``url``.
+             dbmate_dir: Path, yoyo_dir: Path) -> tuple[float, float]:
+    """One timed run of ``tool`` on the database ``url``: its wall time and its client CPU time (s).
 
     :raises SystemExit: the tool failed.
     """
