@@ -65,8 +65,9 @@ class Body:
         self.planner = planner
         #: bounds strong statements and retries lock timeouts (:mod:`.retry`); the runner sets its own
         self.safe: SafeApply | None = None
-        #: client work done while the server runs a message, between sending it and reading its results (see
-        #: :meth:`_meanwhile`); the runner's :class:`~.prefetch.Prefetch` parses the next migrations' files
+        #: client work done while the server runs a message, between sending it and reading its last result (see
+        #: :meth:`_results`): given ``busy()``, whether the server still works; the runner's
+        #: :class:`~.prefetch.Prefetch` parses the next migrations' files
         self.meanwhile: Callable[[Callable[[], bool]], None] | None = None
 
     def skip(self, m: Migration, direction: Direction, reason: str) -> None:
@@ -192,7 +193,7 @@ class Body:
         if len(parts) == 1 and lead is None and not tail:
             self._run_one(m, path, statements, batch[0][0])
             return
-        from psycopg import errors, generators
+        from psycopg import errors
 
         conn = self.conn
         own = len(parts)  # the results of the file's statements (and their bounds); the tail's follow
@@ -201,8 +202,7 @@ class Body:
         t = time.perf_counter()
         with conn.lock:
             conn.pgconn.send_query((text if lead is None else lead + _SEPARATOR + text).encode())
-            self._meanwhile()
-            results = conn.wait(generators.execute(conn.pgconn))
+            results = self._results()
         offset = 0
         if lead is not None:  # the riders' results come first, up to BEGIN's; one of them failing is not the file's
             offset = len(lead) + len(_SEPARATOR)
@@ -240,28 +240,46 @@ class Body:
                 raise MigrationFailed(message, recorded=False) from exc
             offset += len(parts[k][0]) + len(_SEPARATOR)
 
-    def _meanwhile(self) -> None:
-        """Run :attr:`meanwhile` while the message just sent runs on the server, once the whole message is
-        sent, and only as long as its results have not come (psycopg has not read them: nothing may use the
-        connection). It touches no database and keeps its errors (:class:`~.prefetch.Prefetch`). On Ctrl-C,
-        as psycopg's own wait does: the server is asked to cancel the message and its results are read
-        (:func:`~confiture_core.db.settle`), and the interrupt goes on."""
-        work, pgconn = self.meanwhile, self.conn.pgconn
-        if work is None or pgconn.flush() != 0:  # part of it still to send: psycopg's wait sends it
-            return
+    def _results(self) -> list[Any]:
+        """The results of the message just sent, one per statement, read as psycopg's ``execute`` does; while
+        the server runs it, :attr:`meanwhile` works (once the whole message is sent), as long as the message's
+        last result has not come: each result that comes meanwhile is read at once (PostgreSQL sends one as
+        each statement ends: a message's first ones, the riders', come at once). Nothing is sent meanwhile;
+        :attr:`meanwhile` touches no database and keeps its errors (:class:`~.prefetch.Prefetch`). On Ctrl-C
+        there, as psycopg's own wait does: the server is asked to cancel the message and its results are read
+        (:func:`~confiture_core.db.settle`), and the interrupt goes on.
+
+        :raises psycopg.Error: the connection broke (as psycopg's wait raises it).
+        """
+        from psycopg import generators
+
+        conn, work = self.conn, self.meanwhile
+        pgconn = conn.pgconn
+        if work is None or pgconn.flush() != 0:  # part of it still to send: psycopg's execute sends it
+            return conn.wait(generators.execute(pgconn))
+        early: list[Any] = []
+        done = False
 
         def busy() -> bool:
+            nonlocal done
             try:
                 pgconn.consume_input()
-                return bool(pgconn.is_busy())
-            except psycopg.Error:  # the connection broke: psycopg's wait says so
+                while not done and not pgconn.is_busy():
+                    res = pgconn.get_result()
+                    if res is None:  # the message's end (ReadyForQuery)
+                        done = True
+                    else:
+                        early.append(res)
+            except psycopg.Error:  # the connection broke: psycopg's wait, below, says so
                 return False
+            return not done
 
         try:
             work(busy)
         except KeyboardInterrupt:
-            settle(self.conn)
+            settle(conn)
             raise
+        return early if done else early + conn.wait(generators.fetch_many(pgconn))
 
     def _batch_observer(self, m: Migration) -> BatchObserver | None:
         """The observer, when it measures ``m``'s statements sent several to a message."""

@@ -19,7 +19,9 @@ class Prefetch:
     (:attr:`.body.Body.meanwhile`): the client's parse then overlaps the server's work instead of
     adding to it. It only parses (no database, no hook, no output), so what runs and in what order is
     unchanged; a file that fails to parse here is left unparsed and fails when its migration runs,
-    as it would without the prefetch.
+    as it would without the prefetch. (``busy()`` reads the results that came: the server's notices
+    among them are printed then, as psycopg's wait prints them; printing builds no pglast node, which
+    :func:`~confiture_core.sql.trusted_parsing` asks of its block.)
 
     :param plan: the migrations the run applies or reverts, in order.
     :param direction: ``"up"`` or ``"down"``.
