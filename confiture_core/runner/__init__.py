@@ -3,7 +3,8 @@
 Modules: :mod:`.runner` (lock -> plan -> validate -> hooks -> body -> record), :mod:`.plan` (reads
 only), :mod:`.transactions` (the policy), :mod:`.session` (commit guard, reset, timeouts, riders),
 :mod:`.body` (SQL or Python body), :mod:`.record` (tracking rows), :mod:`.backfills`,
-:mod:`.events` (reporter, statement observer, result), :mod:`.gcpause` (the collector around the pre-flight).
+:mod:`.events` (reporter, statement observer, result), :mod:`.gcpause` (the collector around the pre-flight),
+:mod:`.prefetch` (the next files parsed while the server works).
 """
 
 from .events import BatchObserver, NullReporter, Reporter, RunResult, StatementObserver
