@@ -50,12 +50,14 @@ class Prefetch:
         not answered yet)."""
         if self._next() is None or not busy():
             return
-        # nothing but parsing in the block (see trusted_parsing); no collection meanwhile (see .gcpause)
+        # nothing but parsing in the block (see trusted_parsing); no collection meanwhile, and the trees kept out
+        # of later ones (see .gcpause)
         with gcpause.paused(), trusted_parsing():
             while (m := self._next()) is not None:
                 self._parse(m)
                 if not busy():
-                    return
+                    break
+        gcpause.freeze_more()
 
     def ready(self, m: Migration) -> None:
         """Parse ``m``'s file now, when the server's work left no time to (on the fast path, as the pre-flight
@@ -63,3 +65,4 @@ class Prefetch:
         if m.kind == "sql" and not m.parsed(self._direction):
             with gcpause.paused(), trusted_parsing():
                 self._parse(m)
+            gcpause.freeze_more()

@@ -105,3 +105,22 @@ def test_ctrl_c_while_parsing_cancels_the_message_in_flight(project: Path, datab
         assert conn.execute("SELECT 1").fetchone() == (1,)
     assert db.execute("SELECT to_regclass('a'), to_regclass('b')").fetchone() == (None, None)
     assert db.execute("SELECT count(*) FROM confiture_migrations").fetchone() == (0,)
+
+
+def test_trees_parsed_during_a_run_are_frozen_only_inside_it() -> None:
+    """The trees built during the run leave the collector's generations as the pre-flight's do (inside
+    gcpause.frozen(), unfrozen at the end); outside such a block nothing is frozen (nothing would unfreeze it)."""
+    import gc
+
+    from confiture_core.runner import gcpause
+
+    gc.collect()
+    before = gc.get_freeze_count()
+    gcpause.freeze_more()
+    assert gc.get_freeze_count() == before
+    with gcpause.frozen():
+        inside = gc.get_freeze_count()
+        kept = [[n] for n in range(1000)]  # what a parse leaves alive (lists: tracked by the collector)
+        gcpause.freeze_more()
+        assert gc.get_freeze_count() >= inside + len(kept)
+    assert gc.get_freeze_count() == 0
