@@ -47,14 +47,21 @@ def make_console(**kwargs: Any) -> Console:
     return console
 
 
-#: an emoji code (``:fire:``), which rich replaces with the emoji
+#: what may be an emoji code (``:fire:``), which rich replaces with the emoji (``file.sql:12:`` too)
 _EMOJI_CODE = re.compile(r":[^\s:]+:")
 
 
 def _plain_text(text: str) -> bool:
     """Whether rich prints ``text`` (markup off, no terminal) exactly as it is: no tab (expanded), no control
-    character (removed), no emoji code (replaced)."""
-    return text.replace("\n", "").isprintable() and not _EMOJI_CODE.search(text)
+    character (removed), no emoji code (replaced: asked of rich's emoji table, only for a text that may hold
+    one, such as ``file.sql:12: ...``, which rich's console would take ~50 ms to import for)."""
+    if not text.replace("\n", "").isprintable():
+        return False
+    if not _EMOJI_CODE.search(text):
+        return True
+    from rich.emoji import Emoji
+
+    return bool(Emoji.replace(text) == text)
 
 
 class _ScrubbedStderr:
