@@ -157,6 +157,8 @@ def main() -> None:
     ap.add_argument("--real-repeat", default="auto",
                     help="real applies (B) after each prediction (A); auto: 3 below 10 M rows, 1 from there")
     ap.add_argument("--server-url", help="a server to use (its postgres database); default: an embedded one")
+    ap.add_argument("--db-prefix", default="predict_bench",
+                    help="the databases' names begin with this (each size's template, its real applies' copy)")
     ap.add_argument("--keep", action="store_true",
                     help="keep each size's template database for the next run (and reuse one left by a run)")
     args = ap.parse_args()
@@ -190,7 +192,7 @@ def main() -> None:
         for size in [float(s) for s in args.sizes.split(",")]:
             started = time.perf_counter()
             rows = int(size * 1_000_000)
-            name = f"predict_bench_{rows}"
+            name = f"{args.db_prefix}_{rows}"
             url = make_database(admin, name, rows, reuse=args.keep)
             built = time.perf_counter() - started
             folder = tmp / f"p{rows}"
