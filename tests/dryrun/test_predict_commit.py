@@ -50,3 +50,4 @@ def test_a_timed_apply_counts_the_commit(project: Path, db: psycopg.Connection[A
     assert set(ms) == {(1, 0), (1, 1), (2, 0)}
     assert ms[(1, 0)] + ms[(1, 1)] >= 1000.0 and ms[(2, 0)] >= 1000.0
     assert db.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 't'").fetchone() == (4,)
+
