@@ -185,9 +185,10 @@ def main() -> None:
     print(f"sample {args.sample}, repeat {args.repeat} (A B alternated), medians; before: {load()}")
     print("target: every |error| <= 25%, the median |error| <= 15%; 'noise' is the real durations' own spread "
           "(max - min) / median over the B runs, 'dev' the median |one real apply / their median - 1| (the error "
-          "a perfect prediction makes against one real apply)")
+          "a perfect prediction makes against one real apply); 'A noise' the predictions' own spread (max - min) / "
+          "median over the A runs")
     print(f"{'rows':>6} {'statement':<28} {'real ms':>9} {'B':>2} {'noise':>6} {'dev':>5} {'predicted':>9} "
-          f"{'low':>9} {'high':>9} {'error':>7} in  applies in")
+          f"{'low':>9} {'high':>9} {'error':>7} in  applies in A noise")
     try:
         for size in [float(s) for s in args.sizes.split(",")]:
             started = time.perf_counter()
@@ -231,9 +232,10 @@ def main() -> None:
                 each = sum(lo <= run[i] <= hi for run in reals)  # every real apply, not only their median
                 applies_inside += each
                 applies += len(reals)
+                a_noise = spread([g["predicted_ms"] for g in got])  # the predictions' own spread between A runs
                 print(f"{size:>5}M {label:<28} {r:>9.0f} {len(reals):>2} {noise:>6.0%} {dev:>5.0%} {p:>9.0f} "
                       f"{lo:>9.0f} {hi:>9.0f} "
-                      f"{err:>+7.0%} {'yes' if ok else 'no':<3} {each}/{len(reals)}")
+                      f"{err:>+7.0%} {'yes' if ok else 'no':<3} {each}/{len(reals):<6} {a_noise:>7.0%}")
             if size_errors:
                 print(f"{size:>5}M median |error| {statistics.median(size_errors):.0%}, largest "
                       f"{max(size_errors):.0%}; took {time.perf_counter() - started:.0f} s (template {built:.0f} s, "
