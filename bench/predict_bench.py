@@ -15,10 +15,11 @@ against):
   order, each committed as ``migrate up`` does, each timed (the real duration).
 
 Prints per size and statement the medians, the error (predicted/real - 1) and whether the
-real duration fell in the interval; then the largest and the median absolute error against
-the issue's targets (every prediction within ±25%, the median within ±15%). The server is
-``--server-url`` (its ``postgres`` database) or an embedded PostgreSQL 18 started in a
-temporary folder. Run: ``python bench/predict_bench.py [--sizes 0.2,1,2]``. Not a test.
+real duration fell in the interval (``in``: their median; ``applies in``: how many single real
+applies); then the largest and the median absolute error against the issue's targets (every
+prediction within ±25%, the median within ±15%). The server is ``--server-url`` (its
+``postgres`` database) or an embedded PostgreSQL 18 started in a temporary folder. Run:
+``python bench/predict_bench.py [--sizes 0.2,1,2]``. Not a test.
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ def main() -> None:
     ap.add_argument("--real-repeat", default="auto",
                     help="real applies (B) after each prediction (A); auto: 3 below 10 M rows, 1 from there")
     ap.add_argument("--server-url", help="a server to use (its postgres database); default: an embedded one")
+    ap.add_argument("--db-prefix", default="predict_bench",
+                    help="the databases' names begin with this (each size's template, its real applies' copy)")
     ap.add_argument("--keep", action="store_true",
                     help="keep each size's template database for the next run (and reuse one left by a run)")
     args = ap.parse_args()
@@ -173,6 +176,7 @@ def main() -> None:
     noises: list[float] = []
     deviations: list[float] = []
     inside = 0
+    applies_inside = applies = 0
     with psycopg.connect(admin, autocommit=True) as conn:
         settings = ", ".join(f"{k} {conn.execute(f'SHOW {k}').fetchone()[0]}"  # type: ignore[index]
                              for k in ("server_version", "shared_buffers", "work_mem", "maintenance_work_mem",
@@ -181,14 +185,15 @@ def main() -> None:
     print(f"sample {args.sample}, repeat {args.repeat} (A B alternated), medians; before: {load()}")
     print("target: every |error| <= 25%, the median |error| <= 15%; 'noise' is the real durations' own spread "
           "(max - min) / median over the B runs, 'dev' the median |one real apply / their median - 1| (the error "
-          "a perfect prediction makes against one real apply)")
+          "a perfect prediction makes against one real apply); 'A noise' the predictions' own spread (max - min) / "
+          "median over the A runs")
     print(f"{'rows':>6} {'statement':<28} {'real ms':>9} {'B':>2} {'noise':>6} {'dev':>5} {'predicted':>9} "
-          f"{'low':>9} {'high':>9} {'error':>7} in")
+          f"{'low':>9} {'high':>9} {'error':>7} in  applies in A noise")
     try:
         for size in [float(s) for s in args.sizes.split(",")]:
             started = time.perf_counter()
             rows = int(size * 1_000_000)
-            name = f"predict_bench_{rows}"
+            name = f"{args.db_prefix}_{rows}"
             url = make_database(admin, name, rows, reuse=args.keep)
             built = time.perf_counter() - started
             folder = tmp / f"p{rows}"
@@ -224,9 +229,13 @@ def main() -> None:
                 size_errors.append(abs(err))
                 ok = lo <= r <= hi
                 inside += ok
+                each = sum(lo <= run[i] <= hi for run in reals)  # every real apply, not only their median
+                applies_inside += each
+                applies += len(reals)
+                a_noise = spread([g["predicted_ms"] for g in got])  # the predictions' own spread between A runs
                 print(f"{size:>5}M {label:<28} {r:>9.0f} {len(reals):>2} {noise:>6.0%} {dev:>5.0%} {p:>9.0f} "
                       f"{lo:>9.0f} {hi:>9.0f} "
-                      f"{err:>+7.0%} {'yes' if ok else 'no'}")
+                      f"{err:>+7.0%} {'yes' if ok else 'no':<3} {each}/{len(reals):<6} {a_noise:>7.0%}")
             if size_errors:
                 print(f"{size:>5}M median |error| {statistics.median(size_errors):.0%}, largest "
                       f"{max(size_errors):.0%}; took {time.perf_counter() - started:.0f} s (template {built:.0f} s, "
@@ -242,7 +251,8 @@ def main() -> None:
     median = statistics.median(abs(e) for e in errors)
     print(f"largest |error| {worst:.0%} (target ≤ 25%): {'met' if worst <= 0.25 else 'NOT met'}; "
           f"median |error| {median:.0%} (target ≤ 15%): {'met' if median <= 0.15 else 'NOT met'}; "
-          f"real duration inside the interval {inside}/{len(errors)}; median noise of the real durations "
+          f"real duration (median) inside the interval {inside}/{len(errors)}, single real applies inside "
+          f"{applies_inside}/{applies}; median noise of the real durations "
           f"{statistics.median(noises):.0%}, largest {max(noises):.0%}; median |one real apply / real median - 1| "
           f"{statistics.median(deviations):.0%}, largest {max(deviations):.0%}; after: {load()}")
 

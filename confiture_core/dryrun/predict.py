@@ -44,7 +44,11 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
     sample, or without one proportional to ``g`` through the largest sample.
     The interval spans both the fitted model and the line through the measured fixed cost (the
     0-row point) and the largest sample, or without a 0-row point the proportional model, and
-    is at least ±max(:data:`MIN_SPREAD`, ``noise``).
+    is at least ±max(:data:`MIN_SPREAD`, ``noise``). With a 0-row point it also spans the line through
+    the fixed cost and the largest sample with the per-row part (their difference) moved by
+    ``noise · (largest + fixed)``, the uncertainty of a difference of two medians that each move by
+    ``noise`` of themselves: where the sample's per-row work is small beside its fixed cost, the
+    interval says that the sample could not resolve it, instead of ±20% around a guess.
 
     :param points: one per sample size (its rows, its duration in ms), at least one with rows; one with
         0 rows (the tables emptied) measures the fixed cost itself.
@@ -74,7 +78,12 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
         elif empty and big.ms > fixed:
             predicted = other  # no plausible line, but a measured fixed cost: it is not scaled
     spread = max(abs(other - predicted), max(MIN_SPREAD, noise) * predicted)
-    return predicted, max(predicted - spread, 0.0), predicted + spread
+    low, high = max(predicted - spread, 0.0), predicted + spread
+    if empty:  # the per-row part is a difference of two noisy medians: its uncertainty, scaled up, widens the interval
+        delta = noise * (big.ms + fixed)
+        low = min(low, fixed + max(big.ms - fixed - delta, 0.0) * g_n / g_big)
+        high = max(high, fixed + (big.ms - fixed + delta) * g_n / g_big)
+    return predicted, low, high
 
 
 def fit(kind: str, small: Point | None, big: Point, target_rows: float) -> tuple[float, float, float]:
