@@ -368,7 +368,11 @@ def load_config(
             raise ConfigError(f"{config_file}: config file not found")
         data = _read_toml(config_file)
         if config_file.name == "pyproject.toml":
-            data = _confiture_table(config_file, data) or {}
+            table = _confiture_table(config_file, data)
+            if table is None:
+                raise ConfigError(f"{config_file}: has no [tool.confiture] table; add one (even empty) or give "
+                                  "--config a confiture.toml")
+            data = table
         path: Path | None = config_file
     else:
         path, data = _find_config(cwd)

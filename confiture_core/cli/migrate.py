@@ -12,6 +12,7 @@ from ..migrations import Migration, discover, parse_version, shown
 from . import verbosity
 from .app import App, current_app
 from .output import format_option
+from .words import count as counted
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -156,7 +157,7 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
     done = len(result.results)
     if fmt == "text" and done and not failed and not verbosity.quiet():
         verb = "applied" if result.direction == "up" else "reverted"
-        app.output.say(f"{verb} {done} migration(s)", style="bold green")
+        app.output.say(f"{verb} {counted(done, 'migration')}", style="bold green")
     if error is not None:
         app.output.fail(error, 1)
 

@@ -164,6 +164,23 @@ class Output:
             return
         self.console.print(text, style=style, markup=False)
 
+    def say_hanging(self, message: str, indent: int, style: str | None = None) -> None:
+        """:meth:`say`, but at a terminal wrapped between words with every line after the first indented by
+        ``indent`` spaces (a list of rule codes stays under its label instead of restarting at column 1).
+
+        :param indent: the continuation lines' indent, in columns.
+        """
+        if self.plain():
+            self.say(message, style)
+            return
+        import textwrap
+
+        width = max(self.console.width, indent + 20)
+        lines = textwrap.wrap(self.scrub(message), width=width, subsequent_indent=" " * indent,
+                              break_long_words=False, break_on_hyphens=False)
+        for line in lines or [""]:
+            self.console.print(line, style=style, markup=False, soft_wrap=True)
+
     def plain(self) -> bool:
         """Whether stderr is no terminal for rich (so no colour, no wrapping, no progress bar): not a tty,
         and neither ``TTY_COMPATIBLE`` nor ``FORCE_COLOR`` set (which rich reads to decide otherwise; then

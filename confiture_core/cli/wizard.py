@@ -25,6 +25,7 @@ from ..wizard.drafts import Draft, diff, discard, put_in_place, stage
 from ..wizard.rewrites import Rewrite, rewrite
 from ..wizard.screen import RISK_STYLE, choices_line, draw, say
 from .dryrun import DryRunReporter, measure
+from .words import count
 
 if TYPE_CHECKING:
     from ..lint.rule import Violation
@@ -236,7 +237,7 @@ def _stopped(how: str, tally: Tally) -> str:
     ``interrupted`` while something ran), saying what it had done."""
     if how == "cancelled" and not tally.applied and not tally.rewritten:
         return "cancelled, nothing changed"
-    done = [f"{len(items)} migration(s) {verb}" for items, verb in ((tally.applied, "applied"),
+    done = [f"{count(len(items), 'migration')} {verb}" for items, verb in ((tally.applied, "applied"),
                                                                     (tally.rewritten, "rewritten")) if items]
     done = done or ["no migration applied"]  # interrupted: one in progress rolled back, or recorded as failed
     return (f"{how}: {' and '.join(done)} before it (the summary above says which); `confiture migrate status` "

@@ -300,7 +300,7 @@ def test_quiet_and_verbose_before_or_after_the_command(project: Path, db: psycop
     r = invoke_cli(project, "migrate", "down", "-v")
     assert r.exit_code == 0
     assert "1_a.down.sql:1: DROP TABLE a (" in r.stderr and "ms" in r.stderr
-    assert "database: " in r.stderr and "reverted 1 migration(s)" in r.stderr
+    assert "database: " in r.stderr and "reverted 1 migration\n" in r.stderr
     r = invoke_cli(project, "migrate", "up", "--yes", "--quiet")
     assert r.exit_code == 0 and r.stderr == ""
     r = invoke_cli(project, "migrate", "status", "-q")  # the command's own output stays
