@@ -45,7 +45,7 @@ from ..lint.options import LintOptions, check_rule_settings
 from ..lint.reporters import FORMATS, RENDERERS, prepare_json, render_text
 from ..lint.results import LintReport
 from ..lint.rule import NEWEST_PG_VERSION, LintRule
-from ..lint.selection import check_rule_classes, select_rules, split_items
+from ..lint.selection import check_items, check_rule_classes, select_rules, split_items
 from ..migrations import discover
 from . import verbosity
 from .output import Output
@@ -67,13 +67,19 @@ class LintUsageError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 
-def _config_list(lint_cfg: dict[str, Any], key: str, where: str) -> list[str]:
+def _config_list(lint_cfg: dict[str, Any], key: str, where: str, available: Sequence[type[LintRule]]) -> list[str]:
+    """``[lint] select`` or ``ignore`` as a flat list, each item checked against the ``available`` rules.
+
+    :raises ConfigError: not a list of strings; an item matching no rule, naming the file and the setting.
+    """
     value = lint_cfg.get(key, [])
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}: [lint] {key} must be a list of rule codes, groups or names")
-    return split_items(value)
+    items = split_items(value)
+    check_items(available, items, f"{where}: [lint] {key}")
+    return items
 
 
 def resolve_pg_version(explicit: int | None, app: Any, lint_cfg: dict[str, Any], where: str) -> tuple[int, str]:
@@ -202,8 +208,8 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     lint_cfg = config.section("lint")
     available = check_rule_classes(list(app.lint_rules()))
     check_rule_settings(lint_cfg, available, where)
-    sel = split_items(select) or _config_list(lint_cfg, "select", where)
-    ign = [*_config_list(lint_cfg, "ignore", where), *split_items(ignore)]
+    sel = split_items(select) or _config_list(lint_cfg, "select", where, available)
+    ign = [*_config_list(lint_cfg, "ignore", where, available), *split_items(ignore)]
     chosen = select_rules(available, sel, ign)
     if explain:
         out.echo(_explain(available, explain), nl=False)
@@ -389,8 +395,8 @@ def lint_for_review(app: Any, files: Sequence[Path]) -> LintReport:
     lint_cfg = config.section("lint")
     available = check_rule_classes(list(app.lint_rules()))
     check_rule_settings(lint_cfg, available, where)
-    ign = _config_list(lint_cfg, "ignore", where)
-    chosen = select_rules(available, _config_list(lint_cfg, "select", where), ign)
+    ign = _config_list(lint_cfg, "ignore", where, available)
+    chosen = select_rules(available, _config_list(lint_cfg, "select", where, available), ign)
     version, _ = resolve_pg_version(None, app, lint_cfg, where)
     options = LintOptions(pg_version=version, lint_config=lint_cfg,
                           runner_lock_timeout=_runner_lock_timeout(config),

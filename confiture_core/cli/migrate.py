@@ -127,8 +127,9 @@ def migrate_status(fmt: str) -> None:
         return sum(1 for e in entries if e.state == state)
 
     # changed and missing migrations are applied ones (their rows are there): said within the applied count
-    of_them = [f"{n} {label}" for n, label in ((count("changed"), "changed since applied"),
-                                               (count("missing"), "file missing")) if n]
+    changed, missing = count("changed"), count("missing")
+    of_them = [text for n, text in ((changed, f"{changed} changed since applied"),
+                                    (missing, f"{counted(missing, 'file')} missing")) if n]
     counts = [f"{sum(1 for e in entries if e.applied)} applied" + (f" ({', '.join(of_them)})" if of_them else ""),
               f"{count('pending')} pending"] + ([f"{n} failed"] if (n := count("failed")) else [])
     app.output.say(", ".join(counts))

@@ -77,3 +77,14 @@ def test_config_pyproject_without_a_confiture_table_is_refused(tmp_path: Path) -
     (tmp_path / "db").mkdir()
     r = invoke("--config", str(tmp_path / "pyproject.toml"), "lint", "--no-cache", "--pg-version", "16")
     assert r.code == 0, r.stderr
+
+
+def test_status_counts_missing_files_in_the_plural(project: Path) -> None:
+    for v in (1, 2, 3):
+        write(project / "migrations", f"{v}_t{v}.up.sql", f"CREATE TABLE t{v} (id bigint);\n")
+    assert invoke("-C", str(project), "migrate", "up", "--yes").code == 0
+    for v in (2, 3):
+        (project / "migrations" / f"{v}_t{v}.up.sql").unlink()
+    r = invoke("-C", str(project), "migrate", "status")
+    assert r.code == 0, r.stderr
+    assert "3 applied (2 files missing), 0 pending" in r.stderr, r.stderr
