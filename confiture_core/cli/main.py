@@ -12,9 +12,9 @@ from typing import Any
 import click
 
 from ..errors import ConfitureError
+from ..words import count_or_none
 from .output import Output, error_line, is_database_error
 from .root import cli
-from .words import count_or_none
 
 
 def main(argv: list[str] | None = None) -> None:

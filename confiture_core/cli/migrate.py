@@ -9,10 +9,10 @@ import click
 
 from ..config import redact_url
 from ..migrations import Migration, discover, parse_version, shown
+from ..words import count as counted
 from . import verbosity
 from .app import App, current_app
 from .output import format_option
-from .words import count as counted
 
 if TYPE_CHECKING:
     from datetime import datetime

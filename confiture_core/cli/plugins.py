@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from ..plugins import lint_rule_codes
+from ..words import count
 from .app import current_app
 from .output import format_option
-from .words import count
 
 
 @click.command("plugins")

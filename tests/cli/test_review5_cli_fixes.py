@@ -9,7 +9,7 @@ import pytest
 
 from confiture_core.cli.main import interrupted_message
 from confiture_core.cli.output import Output
-from confiture_core.cli.words import count, count_or_none
+from confiture_core.words import count, count_or_none
 from tests.conftest import invoke, write
 
 from .terminal import Terminal
@@ -88,3 +88,12 @@ def test_status_counts_missing_files_in_the_plural(project: Path) -> None:
     r = invoke("-C", str(project), "migrate", "status")
     assert r.code == 0, r.stderr
     assert "3 applied (2 files missing), 0 pending" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(("n", "said"), [(1, "dry run of 1 pending migration first; the 1 migration left"),
+                                         (2, "dry run of 2 pending migrations first; the 2 migrations left")])
+def test_a_dry_run_announce_counts_in_english(n: int, said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from confiture_core.cli.dryrun import DryRunReporter
+
+    DryRunReporter(Output(), "dry run of {pending} first; the {migrations} left").start(n, "up")
+    assert said in capsys.readouterr().err
