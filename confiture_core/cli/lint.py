@@ -47,6 +47,7 @@ from ..lint.results import LintReport
 from ..lint.rule import NEWEST_PG_VERSION, LintRule
 from ..lint.selection import check_items, check_rule_classes, select_rules, split_items
 from ..migrations import discover
+from ..words import count
 from . import verbosity
 from .output import Output
 
@@ -269,10 +270,10 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
             text = RENDERERS[fmt](report, base)
     out.echo(text, nl=False)
     if verbosity.verbose():
-        out.echo(f"{len(report.files)} file(s) linted, {report.cache_hits} answered from the cache", err=True)
+        out.echo(f"{count(len(report.files), 'file')} linted, {report.cache_hits} answered from the cache", err=True)
     if skipped and fmt == "text" and not verbosity.quiet():
         # under 80 columns up to 9,999 files: a note must not wrap at a terminal
-        out.echo(f"skipped {len(skipped)} down migration file(s) (*.down.sql); --include-down lints them",
+        out.echo(f"skipped {count(len(skipped), 'down migration file')} (*.down.sql); --include-down lints them",
                  err=True)
     code = 0 if gate.write_baseline is not None else exit_code(report, fail_level)
     recorder = _recorder()
@@ -328,12 +329,13 @@ class Gate:
         if self.write_baseline is not None:  # every finding, those of an older baseline too
             n = baseline.write(self.write_baseline, report.violations, base)
             if not quiet:
-                out.echo(f"wrote {n} finding(s) to the baseline {self.write_baseline}; lint with --baseline "
+                out.echo(f"wrote {count(n, 'finding')} to the baseline {self.write_baseline}; lint with --baseline "
                          f"{self.write_baseline} to fail only on new ones", err=True)
         if accepted is not None:
             report, dropped = baseline.subtract(report, accepted, base)
             if dropped and not quiet:
-                out.echo(f"{dropped} finding(s) left out: recorded in the baseline {self.baseline_file}", err=True)
+                out.echo(f"{count(dropped, 'finding')} left out: recorded in the baseline {self.baseline_file}",
+                         err=True)
         return report
 
 
