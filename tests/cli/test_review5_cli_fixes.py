@@ -97,3 +97,22 @@ def test_a_dry_run_announce_counts_in_english(n: int, said: str, capsys: pytest.
 
     DryRunReporter(Output(), "dry run of {pending} first; the {migrations} left").start(n, "up")
     assert said in capsys.readouterr().err
+
+
+def test_at_a_terminal_an_error_wraps_indented_and_folds_a_long_path(monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich (and Output.plain) take stderr for a terminal
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = Output()
+    path = "/tmp/" + "a-very-long-folder-name/" * 4 + "x.sql"
+    out.error(f"refusing to migrate (1 problem):\n  {path}: has no SQL statement yet: write it", 2)
+    out.warn("the shadow server runs PostgreSQL 18, the target 15: locks and timings may differ")
+    lines = capsys.readouterr().err.splitlines()
+    assert all(len(line) <= 40 for line in lines), lines
+    start = next(i for i, line in enumerate(lines) if line.startswith("  /tmp/"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("warning: "))
+    assert lines[0].startswith("error: refusing") and all(line.startswith("    ") for line in lines[1:start])
+    assert all(line.startswith("      ") for line in lines[start + 1:end])  # the listing's line, indented
+    assert "".join(line.strip() for line in lines[start:end]).startswith(path)  # folded, not cut
+    assert end < len(lines) - 1 and all(line.startswith("    ") for line in lines[end + 1:])
