@@ -69,7 +69,7 @@ def _preflight(app: App, target: int | None, place: Place | None = None) -> DryR
     app.output.hold_notices = True
     try:
         return measure(app, target, DryRunReporter(
-            app.output, "dry run of {pending} before applying them (pass --yes to skip it)"),
+            app.output, "dry run of {pending} before applying (pass --yes to skip it)"),
             preflight=True, place=place)
     finally:
         app.output.hold_notices = False

@@ -86,7 +86,7 @@ def test_preflight_says_it_runs_and_sums_up(project: Path, db: psycopg.Connectio
     indexes(project, 1)
     r = invoke("migrate", "up", cwd=project)
     assert r.code == 1
-    assert "dry run of 3 pending migrations before applying them (pass --yes to skip it)" in r.stderr
+    assert "dry run of 3 pending migrations before applying (pass --yes to skip it)" in r.stderr
     assert "dry run: 2 safe, 1 blocks-writes" in r.stderr
     assert r.stderr.index("dry run: 2 safe") < r.stderr.index("error: 1 migration at")
     r = invoke("migrate", "up", "--yes", cwd=project)  # --yes: no pre-flight, so nothing said about one
@@ -439,7 +439,7 @@ def test_the_gate_says_notes_and_notices_once(project: Path, db: psycopg.Connect
           "BEGIN;\nCREATE TABLE a (id int);\nDO $$ BEGIN RAISE NOTICE 'hello from the migration'; END $$;\nCOMMIT;\n")
     r = invoke("migrate", "up", cwd=project)
     assert r.code == 0, r.stderr
-    assert "dry run of 1 pending migration before applying them" in r.stderr
+    assert "dry run of 1 pending migration before applying (pass --yes" in r.stderr
     assert r.stderr.count("hello from the migration") == 1, r.stderr
     assert r.stderr.count("skipped BEGIN") == 1, r.stderr
     r = invoke("migrate", "up", "--dry-run", cwd=project)  # the dry run asked for shows them
