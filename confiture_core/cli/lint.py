@@ -231,6 +231,8 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         if not paths and not config.migrations_dir.is_dir():
             raise ConfigError(f"{config.migrations_dir}: migrations folder not found; give PATHS or set "
                               "migrations_dir in confiture.toml")
+        if not paths:  # the migrations folder as `migrate up` reads it: two files of one version, a file name
+            discover(config.migrations_dir)  # it cannot parse... refused here too, before anything is linted
         from ..lint.files import check_exist
         check_exist(targets)  # a mistyped path is said before the database is asked for its version
     version, source = resolve_pg_version(pg_version, app, lint_cfg, where)

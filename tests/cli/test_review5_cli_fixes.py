@@ -3,6 +3,7 @@ terminal, `--config pyproject.toml` without [tool.confiture] refused."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,12 @@ def test_at_a_terminal_an_error_wraps_indented_and_folds_a_long_path(monkeypatch
     assert all(line.startswith("      ") for line in lines[start + 1:end])  # the listing's line, indented
     assert "".join(line.strip() for line in lines[start:end]).startswith(path)  # folded, not cut
     assert end < len(lines) - 1 and all(line.startswith("    ") for line in lines[end + 1:])
+
+
+def test_verbose_statement_lines_count_rows(project: Path) -> None:
+    write(project / "migrations", "1_t.up.sql",
+          "CREATE TABLE t (id bigint);\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2), (3);\n")
+    r = invoke("-C", str(project), "-v", "migrate", "up", "--yes")
+    assert r.code == 0, r.stderr
+    assert re.search(r"1_t\.up\.sql:2: INSERT INTO t VALUES \(1\) \([\d.]+ ms, 1 row\)\n", r.stderr), r.stderr
+    assert re.search(r"1_t\.up\.sql:3: INSERT INTO t VALUES \(2\), \(3\) \([\d.]+ ms, 2 rows\)\n", r.stderr)
