@@ -59,8 +59,10 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-#: modules whose frames are not the plugin's own code (the caller, the hook machinery, the database driver)
-_NOT_THE_PLUGIN = ("confiture_core", "pluggy", "psycopg", "psycopg_binary", "psycopg_c", "importlib")
+#: modules whose frames are not the plugin's own code (the caller, the hook machinery, the database driver);
+#: the first-party packs (``confiture_plugins``) name their own files (a callback file's line) in their errors
+_NOT_THE_PLUGIN = ("confiture_core", "confiture_plugins", "pluggy", "psycopg", "psycopg_binary", "psycopg_c",
+                   "importlib")
 
 
 def raised_at(exc: BaseException) -> str | None:

@@ -75,3 +75,12 @@ def test_a_plugin_that_fails_to_import_is_named_at_its_line(project: Path) -> No
     assert ("plugin 'missing' (plugins dir): import failed: ModuleNotFoundError: No module named "
             "'nonexistent_module_zz' (at plugins/missing.py:1)") in r.stderr
     assert "plugin 'raises' (plugins dir): import failed: ValueError: nope (at plugins/raises.py:2)" in r.stderr
+
+
+def test_a_failing_callback_file_is_named_once_by_its_own_line(project: Path) -> None:
+    write(project / "migrations", "1_a.up.sql", "CREATE TABLE a (id bigint);\n")
+    write(project / "callbacks", "after_each_migration.sql", "INSERT INTO audit_nope VALUES (1);\n")
+    r = invoke("migrate", "up", "--yes", cwd=project)
+    assert r.code == 1
+    assert r.stderr.rstrip().endswith(": CallbackFailed: callbacks/after_each_migration.sql:1: relation "
+                                      '"audit_nope" does not exist [42P01]'), r.stderr
