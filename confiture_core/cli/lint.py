@@ -41,7 +41,7 @@ from ..errors import ConfigError, ConfitureError
 from ..lint.codes import META_CODES
 from ..lint.engine import Linter
 from ..lint.gctune import relaxed_gc, settle
-from ..lint.options import LintOptions, check_rule_settings
+from ..lint.options import LintOptions, check_rule_settings, unused_rule_tables
 from ..lint.reporters import FORMATS, RENDERERS, prepare_json, render_text
 from ..lint.results import LintReport
 from ..lint.rule import NEWEST_PG_VERSION, LintRule
@@ -209,6 +209,9 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     lint_cfg = config.section("lint")
     available = check_rule_classes(list(app.lint_rules()))
     check_rule_settings(lint_cfg, available, where)
+    for table in unused_rule_tables(lint_cfg, available):
+        out.warn(f"{where}: [lint.{table}] names no rule, group or code of the loaded rule packs (a typo, or its "
+                 "pack is not loaded: `confiture plugins` lists them); its settings are not used")
     sel = split_items(select) or _config_list(lint_cfg, "select", where, available)
     ign = [*_config_list(lint_cfg, "ignore", where, available), *split_items(ignore)]
     chosen = select_rules(available, sel, ign)

@@ -25,3 +25,15 @@ def test_a_wrong_command_line_selection_still_names_the_option(tmp_path: Path) -
     (tmp_path / "migrations").mkdir()
     r = invoke("-C", str(tmp_path), "lint", "--no-cache", "--pg-version", "16", "--ignore", "CF998")
     assert r.code == 2 and r.stderr.startswith("error: --select/--ignore 'CF998' matches no rule")
+
+
+def test_a_settings_table_for_no_known_rule_is_warned_about(tmp_path: Path) -> None:
+    config = tmp_path / "confiture.toml"
+    config.write_text('[lint.saftey]\nx = 1\n[lint.tenancy]\nexempt = ["a"]\n[lint.CF101]\n')
+    (tmp_path / "migrations").mkdir()
+    r = invoke("-C", str(tmp_path), "lint", "--no-cache", "--pg-version", "16")
+    assert r.code == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: {config}: [lint.saftey] names no rule, group or code of the loaded rule packs "
+                        "(a typo, or its pack is not loaded: `confiture plugins` lists them); its settings are not "
+                        "used"]
