@@ -200,6 +200,9 @@ def _where(shadow: bool, on_target: bool, shadow_url: str | None, yes: bool) -> 
 def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interactive: bool, yes: bool,
                shadow: bool, on_target: bool, shadow_url: str | None, allow_large_tables: bool, fmt: str) -> None:
     """Apply pending migrations (dry-run them first unless --yes)."""
+    if dry_run and yes:  # one was silently ignored: a contradiction is a usage error, never a silent choice
+        raise click.UsageError("--dry-run only reports (nothing is applied) and --yes applies without asking; "
+                               "give one")
     where = _where(shadow, on_target, shadow_url, yes)
     app = current_app()
     if fail_on is not None:  # the dry run's modules are imported only when used (not by `up --yes`)

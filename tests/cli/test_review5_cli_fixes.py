@@ -126,3 +126,13 @@ def test_verbose_statement_lines_count_rows(project: Path) -> None:
     assert r.code == 0, r.stderr
     assert re.search(r"1_t\.up\.sql:2: INSERT INTO t VALUES \(1\) \([\d.]+ ms, 1 row\)\n", r.stderr), r.stderr
     assert re.search(r"1_t\.up\.sql:3: INSERT INTO t VALUES \(2\), \(3\) \([\d.]+ ms, 2 rows\)\n", r.stderr)
+
+
+@pytest.mark.parametrize("extra", [(), ("--shadow",), ("--on-target",)])
+def test_dry_run_with_yes_is_a_usage_error(project: Path, extra: tuple[str, ...]) -> None:
+    write(project / "migrations", "1_t.up.sql", "CREATE TABLE t (id bigint);\n")
+    r = invoke("-C", str(project), "migrate", "up", "--dry-run", "--yes", *extra)
+    assert r.code == 2
+    assert "--dry-run only reports (nothing is applied) and --yes applies without asking; give one" in r.stderr
+    r = invoke("-C", str(project), "migrate", "status")
+    assert "0 applied, 1 pending" in r.stderr
