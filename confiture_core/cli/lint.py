@@ -83,6 +83,17 @@ def _config_list(lint_cfg: dict[str, Any], key: str, where: str, available: Sequ
     return items
 
 
+def _listable(folder: Path) -> bool:
+    """Whether ``folder``'s entries can be listed (one that cannot is reported by the lint run itself, with what
+    to do about its permissions)."""
+    try:
+        with os.scandir(folder) as entries:
+            next(entries, None)
+    except OSError:
+        return False
+    return True
+
+
 def resolve_pg_version(explicit: int | None, app: Any, lint_cfg: dict[str, Any], where: str) -> tuple[int, str]:
     """The target PostgreSQL major version and where it came from.
 
@@ -234,8 +245,8 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         if not paths and not config.migrations_dir.is_dir():
             raise ConfigError(f"{config.migrations_dir}: migrations folder not found; give PATHS or set "
                               "migrations_dir in confiture.toml")
-        if not paths:  # the migrations folder as `migrate up` reads it: two files of one version, a file name
-            discover(config.migrations_dir)  # it cannot parse... refused here too, before anything is linted
+        if not paths and _listable(config.migrations_dir):  # the migrations folder as `migrate up` reads it: two
+            discover(config.migrations_dir)  # files of one version, a name it cannot parse... refused here too
         from ..lint.files import check_exist
         check_exist(targets)  # a mistyped path is said before the database is asked for its version
     version, source = resolve_pg_version(pg_version, app, lint_cfg, where)
