@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .dryrun_settings import check_dry_run_section
 from .errors import ConfigError
 from .redact import redact_url as redact_url  # re-exported: imported from here by the CLI and plugins
 from .redact import scrub as scrub
@@ -311,6 +312,7 @@ def _check_sections(path: Path | None, data: dict[str, Any]) -> None:
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a risk level (a string), not {type(value).__name__}")
         Risk.parse(value, where)
+    check_dry_run_section(path, data.get("dry_run", {}))
     for key in ("lock_timeout", "statement_timeout"):
         if key in data.get("dry_run", {}):
             check_duration(data["dry_run"][key], f"{path}: [dry_run] {key}")
@@ -366,7 +368,11 @@ def load_config(
             raise ConfigError(f"{config_file}: config file not found")
         data = _read_toml(config_file)
         if config_file.name == "pyproject.toml":
-            data = _confiture_table(config_file, data) or {}
+            table = _confiture_table(config_file, data)
+            if table is None:
+                raise ConfigError(f"{config_file}: has no [tool.confiture] table; add one (even empty) or give "
+                                  "--config a confiture.toml")
+            data = table
         path: Path | None = config_file
     else:
         path, data = _find_config(cwd)

@@ -68,7 +68,7 @@ from . import hookspecs
 from .config import Config, check_plugins_section
 from .entrypoints import entry_points
 from .errors import ConfigError, ConfitureError
-from .hookerrors import describe_error
+from .hookerrors import describe_error, describe_import_error
 
 if TYPE_CHECKING:
     import importlib.metadata
@@ -308,10 +308,10 @@ class PluginLoader:
             if source == "-p" and exc.name == name:  # asked for by name on the command line: a typo, not a skip
                 raise ConfigError(f"-p {name}: no module named {name!r} (check the name, and that its folder is "
                                   "on PYTHONPATH or the plugin is installed)") from None
-            self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
+            self._fail(info, f"import failed: {describe_import_error(exc)}")
             return
         except Exception as exc:
-            self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
+            self._fail(info, f"import failed: {describe_import_error(exc)}")
             return
         except SystemExit as exc:  # would end the command with the plugin's exit code and nothing said
             code = "" if exc.code is None else repr(exc.code)

@@ -18,6 +18,7 @@ from .config import Config
 from .dryrun import DryRunReport, MigrationReport, StatementReport
 from .dryrun.predict import describe
 from .risk import Risk
+from .words import count
 
 DEFAULT_CONFIRM_LEVEL = "blocks-writes"
 
@@ -52,7 +53,7 @@ def _overall(report: DryRunReport) -> str:
     if not unmeasured and not failed:
         return f"overall risk: {report.risk.label}"
     measured = len(report.migrations) - unmeasured - failed
-    return (f"overall risk of the {measured} migration(s) measured in full: {report.risk.label}; "
+    return (f"overall risk of the {count(measured, 'migration')} measured in full: {report.risk.label}; "
             + ", ".join(part for part in (f"{failed} failed" if failed else "",
                                           f"{unmeasured} not measured (the dry run stopped before them)"
                                           if unmeasured else "") if part))

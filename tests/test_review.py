@@ -234,4 +234,4 @@ def test_render_says_which_migrations_a_stopped_dry_run_did_not_measure() -> Non
         text = out.getvalue()
         said = " ".join(text.split())
         assert said.count("not measured") == 3 and "safe (until it failed)" in said
-        assert "overall risk of the 0 migration(s) measured in full: safe; 1 failed, 2 not measured" in said
+        assert "overall risk of the 0 migrations measured in full: safe; 1 failed, 2 not measured" in said

@@ -18,6 +18,7 @@ from ..errors import ConfigError, ConfitureError, HistoryError, MigrationFileErr
 from ..migrations import discover
 from ..review import choose, confirm_level, predictions, render
 from ..risk import LEVELS, Risk
+from ..words import count
 from . import verbosity
 from .app import App
 from .output import Output, error_line
@@ -32,7 +33,8 @@ class DryRunReporter(RichReporter):
     """Progress of a dry run on stderr: notices, warnings, and on a terminal a "dry run" bar when many
     migrations run; no per-migration lines (the report follows).
 
-    :param announce: printed when the run starts, ``{n}`` replaced by the number of migrations
+    :param announce: printed when the run starts, ``{n}`` replaced by the number of migrations, ``{migrations}``
+        by it with its noun ("1 migration", "2 migrations"), ``{pending}`` likewise ("2 pending migrations")
         (the review gate says that it dry-runs them first), or ``None``.
     """
 
@@ -44,7 +46,8 @@ class DryRunReporter(RichReporter):
 
     def start(self, total: int, direction: Direction) -> None:
         if self.announce is not None:
-            self.output.info(self.announce.format(n=total))
+            self.output.info(self.announce.format(n=total, migrations=count(total, "migration"),
+                                                  pending=count(total, "pending migration")))
         super().start(total, direction)
 
     def info(self, message: str) -> None:
@@ -66,7 +69,7 @@ def _preflight(app: App, target: int | None, place: Place | None = None) -> DryR
     app.output.hold_notices = True
     try:
         return measure(app, target, DryRunReporter(
-            app.output, "dry run of {n} pending migration(s) before applying them (pass --yes to skip it)"),
+            app.output, "dry run of {pending} before applying (pass --yes to skip it)"),
             preflight=True, place=place)
     finally:
         app.output.hold_notices = False
@@ -195,7 +198,7 @@ def run_dry_run(app: App, target: int | None, fmt: str, fail_on: str | None, pla
                                              " (nothing was changed)"), 1)
     if level is not None and report.risk >= level:
         worst = [m for m in report.migrations if m.risk >= level]
-        out.fail(f"dry run: {len(worst)} migration(s) reach --fail-on {level.label}:\n" + _listing(worst), 1)
+        out.fail(f"dry run: {count(len(worst), 'migration')} reach --fail-on {level.label}:\n" + _listing(worst), 1)
 
 
 def _pending(app: App, target: int | None) -> list[MigrationReport]:
@@ -325,8 +328,8 @@ def gate(app: App, target: int | None, interactive: bool,
     if not risky:
         return target, unreviewed, False
     if not tty:
-        out.fail(f"{len(risky)} migration(s) at or above [review] confirm_level {level.label}, and no terminal to "
-              "confirm them (nothing was applied): review with `confiture migrate up --dry-run`, then pass --yes "
+        out.fail(f"{count(len(risky), 'migration')} at or above [review] confirm_level {level.label}, and no terminal "
+              "to confirm them (nothing was applied): review with `confiture migrate up --dry-run`, then pass --yes "
               "to apply without asking:\n" + _listing(risky), 1)
     declined: list[MigrationReport] = []
 

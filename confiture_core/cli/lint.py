@@ -41,12 +41,13 @@ from ..errors import ConfigError, ConfitureError
 from ..lint.codes import META_CODES
 from ..lint.engine import Linter
 from ..lint.gctune import relaxed_gc, settle
-from ..lint.options import LintOptions, check_rule_settings
+from ..lint.options import LintOptions, check_rule_settings, unused_rule_tables
 from ..lint.reporters import FORMATS, RENDERERS, prepare_json, render_text
 from ..lint.results import LintReport
 from ..lint.rule import NEWEST_PG_VERSION, LintRule
-from ..lint.selection import check_rule_classes, select_rules, split_items
+from ..lint.selection import check_items, check_rule_classes, select_rules, split_items
 from ..migrations import discover
+from ..words import count
 from . import verbosity
 from .output import Output
 
@@ -67,13 +68,30 @@ class LintUsageError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 
-def _config_list(lint_cfg: dict[str, Any], key: str, where: str) -> list[str]:
+def _config_list(lint_cfg: dict[str, Any], key: str, where: str, available: Sequence[type[LintRule]]) -> list[str]:
+    """``[lint] select`` or ``ignore`` as a flat list, each item checked against the ``available`` rules.
+
+    :raises ConfigError: not a list of strings; an item matching no rule, naming the file and the setting.
+    """
     value = lint_cfg.get(key, [])
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}: [lint] {key} must be a list of rule codes, groups or names")
-    return split_items(value)
+    items = split_items(value)
+    check_items(available, items, f"{where}: [lint] {key}")
+    return items
+
+
+def _listable(folder: Path) -> bool:
+    """Whether ``folder``'s entries can be listed (one that cannot is reported by the lint run itself, with what
+    to do about its permissions)."""
+    try:
+        with os.scandir(folder) as entries:
+            next(entries, None)
+    except OSError:
+        return False
+    return True
 
 
 def resolve_pg_version(explicit: int | None, app: Any, lint_cfg: dict[str, Any], where: str) -> tuple[int, str]:
@@ -202,8 +220,11 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
     lint_cfg = config.section("lint")
     available = check_rule_classes(list(app.lint_rules()))
     check_rule_settings(lint_cfg, available, where)
-    sel = split_items(select) or _config_list(lint_cfg, "select", where)
-    ign = [*_config_list(lint_cfg, "ignore", where), *split_items(ignore)]
+    for table in unused_rule_tables(lint_cfg, available):
+        out.warn(f"{where}: [lint.{table}] names no rule, group or code of the loaded rule packs (a typo, or its "
+                 "pack is not loaded: `confiture plugins` lists them); its settings are not used")
+    sel = split_items(select) or _config_list(lint_cfg, "select", where, available)
+    ign = [*_config_list(lint_cfg, "ignore", where, available), *split_items(ignore)]
     chosen = select_rules(available, sel, ign)
     if explain:
         out.echo(_explain(available, explain), nl=False)
@@ -224,6 +245,8 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
         if not paths and not config.migrations_dir.is_dir():
             raise ConfigError(f"{config.migrations_dir}: migrations folder not found; give PATHS or set "
                               "migrations_dir in confiture.toml")
+        if not paths and _listable(config.migrations_dir):  # the migrations folder as `migrate up` reads it: two
+            discover(config.migrations_dir)  # files of one version, a name it cannot parse... refused here too
         from ..lint.files import check_exist
         check_exist(targets)  # a mistyped path is said before the database is asked for its version
     version, source = resolve_pg_version(pg_version, app, lint_cfg, where)
@@ -263,10 +286,10 @@ def _run(paths: tuple[Path, ...], pending: bool, select: tuple[str, ...], ignore
             text = RENDERERS[fmt](report, base)
     out.echo(text, nl=False)
     if verbosity.verbose():
-        out.echo(f"{len(report.files)} file(s) linted, {report.cache_hits} answered from the cache", err=True)
+        out.echo(f"{count(len(report.files), 'file')} linted, {report.cache_hits} answered from the cache", err=True)
     if skipped and fmt == "text" and not verbosity.quiet():
         # under 80 columns up to 9,999 files: a note must not wrap at a terminal
-        out.echo(f"skipped {len(skipped)} down migration file(s) (*.down.sql); --include-down lints them",
+        out.echo(f"skipped {count(len(skipped), 'down migration file')} (*.down.sql); --include-down lints them",
                  err=True)
     code = 0 if gate.write_baseline is not None else exit_code(report, fail_level)
     recorder = _recorder()
@@ -322,12 +345,13 @@ class Gate:
         if self.write_baseline is not None:  # every finding, those of an older baseline too
             n = baseline.write(self.write_baseline, report.violations, base)
             if not quiet:
-                out.echo(f"wrote {n} finding(s) to the baseline {self.write_baseline}; lint with --baseline "
+                out.echo(f"wrote {count(n, 'finding')} to the baseline {self.write_baseline}; lint with --baseline "
                          f"{self.write_baseline} to fail only on new ones", err=True)
         if accepted is not None:
             report, dropped = baseline.subtract(report, accepted, base)
             if dropped and not quiet:
-                out.echo(f"{dropped} finding(s) left out: recorded in the baseline {self.baseline_file}", err=True)
+                out.echo(f"{count(dropped, 'finding')} left out: recorded in the baseline {self.baseline_file}",
+                         err=True)
         return report
 
 
@@ -389,8 +413,8 @@ def lint_for_review(app: Any, files: Sequence[Path]) -> LintReport:
     lint_cfg = config.section("lint")
     available = check_rule_classes(list(app.lint_rules()))
     check_rule_settings(lint_cfg, available, where)
-    ign = _config_list(lint_cfg, "ignore", where)
-    chosen = select_rules(available, _config_list(lint_cfg, "select", where), ign)
+    ign = _config_list(lint_cfg, "ignore", where, available)
+    chosen = select_rules(available, _config_list(lint_cfg, "select", where, available), ign)
     version, _ = resolve_pg_version(None, app, lint_cfg, where)
     options = LintOptions(pg_version=version, lint_config=lint_cfg,
                           runner_lock_timeout=_runner_lock_timeout(config),

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ..errors import ConfitureError
+from ..words import count_or_none
 from .output import Output, error_line, is_database_error
 from .root import cli
 
@@ -73,8 +74,9 @@ def interrupted_message(output: Output, command: str | None) -> str:
     direction, done = output.run_tally
     verb = "applied" if direction == "up" else "reverted"
     # the count is what was reported: one more may have committed an instant before the interrupt
-    return (f"interrupted: {done} migration(s) {verb} before it, the one in progress rolled back (one that runs "
-            "outside a transaction is recorded as failed); `confiture migrate status` shows where it stopped")
+    return (f"interrupted: {count_or_none(done, 'migration')} {verb} before it, the one in progress rolled back "
+            "(one that runs outside a transaction is recorded as failed); `confiture migrate status` shows where it "
+            "stopped")
 
 
 def _run(args: list[str], output: Output) -> None:

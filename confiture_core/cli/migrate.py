@@ -9,6 +9,7 @@ import click
 
 from ..config import redact_url
 from ..migrations import Migration, discover, parse_version, shown
+from ..words import count as counted
 from . import verbosity
 from .app import App, current_app
 from .output import format_option
@@ -126,8 +127,9 @@ def migrate_status(fmt: str) -> None:
         return sum(1 for e in entries if e.state == state)
 
     # changed and missing migrations are applied ones (their rows are there): said within the applied count
-    of_them = [f"{n} {label}" for n, label in ((count("changed"), "changed since applied"),
-                                               (count("missing"), "file missing")) if n]
+    changed, missing = count("changed"), count("missing")
+    of_them = [text for n, text in ((changed, f"{changed} changed since applied"),
+                                    (missing, f"{counted(missing, 'file')} missing")) if n]
     counts = [f"{sum(1 for e in entries if e.applied)} applied" + (f" ({', '.join(of_them)})" if of_them else ""),
               f"{count('pending')} pending"] + ([f"{n} failed"] if (n := count("failed")) else [])
     app.output.say(", ".join(counts))
@@ -156,7 +158,7 @@ def _print_run(result: RunResult, fmt: str, app: App, stopped: str | None = None
     done = len(result.results)
     if fmt == "text" and done and not failed and not verbosity.quiet():
         verb = "applied" if result.direction == "up" else "reverted"
-        app.output.say(f"{verb} {done} migration(s)", style="bold green")
+        app.output.say(f"{verb} {counted(done, 'migration')}", style="bold green")
     if error is not None:
         app.output.fail(error, 1)
 
@@ -198,6 +200,9 @@ def _where(shadow: bool, on_target: bool, shadow_url: str | None, yes: bool) -> 
 def migrate_up(target: str | None, dry_run: bool, fail_on: str | None, interactive: bool, yes: bool,
                shadow: bool, on_target: bool, shadow_url: str | None, allow_large_tables: bool, fmt: str) -> None:
     """Apply pending migrations (dry-run them first unless --yes)."""
+    if dry_run and yes:  # one was silently ignored: a contradiction is a usage error, never a silent choice
+        raise click.UsageError("--dry-run only reports (nothing is applied) and --yes applies without asking; "
+                               "give one")
     where = _where(shadow, on_target, shadow_url, yes)
     app = current_app()
     if fail_on is not None:  # the dry run's modules are imported only when used (not by `up --yes`)

@@ -171,6 +171,34 @@ class Output:
             return
         self.console.print(text, style=style, markup=False)
 
+    def say_hanging(self, message: str, indent: int, style: str | None = None) -> None:
+        """:meth:`say`, but at a terminal wrapped between words with every line after the first indented by
+        ``indent`` spaces (a list of rule codes stays under its label instead of restarting at column 1).
+
+        :param indent: the continuation lines' indent, in columns.
+        """
+        if self.plain():
+            self.say(message, style)
+            return
+        from rich.text import Text
+
+        console = self.console
+        # wrapped 'indent' columns short of the width, so that the continuation lines fit once indented; a word
+        # longer than that (a path) is folded, as rich folds it
+        lines = Text(self.scrub(message)).wrap(console, max(console.width - indent, 20))
+        for i, line in enumerate(lines):
+            line.rstrip()
+            console.print(Text(" " * indent) + line if i else line, style=style or "", soft_wrap=True)
+
+    def _say_indented(self, message: str, style: str) -> None:
+        """:meth:`say_hanging` for each line of ``message``: at a terminal a wrapped line continues 4 columns
+        further in than where it starts (an error's listing stays readable at 80 columns)."""
+        if self.plain():
+            self.say(message, style)
+            return
+        for line in message.split("\n"):
+            self.say_hanging(line, len(line) - len(line.lstrip(" ")) + 4, style)
+
     def plain(self) -> bool:
         """Whether stderr is no terminal for rich (so no colour, no wrapping, no progress bar): not a tty,
         and neither ``TTY_COMPATIBLE`` nor ``FORCE_COLOR`` set (which rich reads to decide otherwise; then
@@ -186,7 +214,7 @@ class Output:
     def info(self, message: str) -> None:
         """A notice on stderr (hidden by ``-q``)."""
         if not verbosity.quiet():
-            self.say(message, style="dim")
+            self._say_indented(message, style="dim")
 
     def detail(self, message: str) -> None:
         """A detail on stderr, shown only with ``-v``."""
@@ -195,7 +223,7 @@ class Output:
 
     def warn(self, message: str) -> None:
         """A warning on stderr: ``warning: MESSAGE``."""
-        self.say("warning: " + message, style="yellow")
+        self._say_indented("warning: " + message, style="yellow")
 
     def warn_once(self, message: str) -> None:
         """:meth:`warn`, unless this very warning was already given by this command (a fact about the setup,
@@ -264,7 +292,7 @@ class Output:
     def error(self, message: str, code: int) -> None:
         """``error: MESSAGE`` on stderr; with ``--format json`` also the error document, unless the
         command already printed its own."""
-        self.say(f"error: {message}", style="red")
+        self._say_indented(f"error: {message}", style="red")
         if self.json_errors and not self.json_emitted:
             self.emit_json({"ok": False, "error": message, "exit_code": code})
 

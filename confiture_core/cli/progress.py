@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..words import count
 from . import verbosity
 from .output import Output
 
@@ -98,7 +99,7 @@ class StatementEcho:
         text = "python migration" if migration.kind == "python" else " ".join(redact_secrets(statement.sql).split())
         if len(text) > 100:
             text = text[:99] + "…"
-        rows = "" if rowcount < 0 else f", {rowcount} row(s)"
+        rows = "" if rowcount < 0 else f", {count(rowcount, 'row')}"
         self.output.say(f"  {where}:{statement.line}: {text} ({duration_ms:.1f} ms{rows})", style="dim")
 
     def skipped_statement(self, migration: Migration, statement: Statement, reason: str) -> None:

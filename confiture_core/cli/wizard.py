@@ -24,6 +24,7 @@ from ..review import render
 from ..wizard.drafts import Draft, diff, discard, put_in_place, stage
 from ..wizard.rewrites import Rewrite, rewrite
 from ..wizard.screen import RISK_STYLE, choices_line, draw, say
+from ..words import count
 from .dryrun import DryRunReporter, measure
 
 if TYPE_CHECKING:
@@ -187,7 +188,8 @@ def _do_rewrite(app: App, m: Migration, rw: Rewrite, tally: Tally) -> bool:
                 promise = promises.get(r.version, "?")
                 say(console, f"{r.version} {r.name}: {state} · {locks} · promised: at most {promise}",
                     style=RISK_STYLE[r.risk] if r.status != "failed" else "red")
-        if not _confirm(app, f"replace {m.up_path.name} with these {len(draft.versions)} migration(s)?"):
+        these = "this migration" if len(draft.versions) == 1 else f"these {len(draft.versions)} migrations"
+        if not _confirm(app, f"replace {m.up_path.name} with {these}?"):
             out.say("rewrite discarded: the migrations folder is unchanged")
             discard(draft)
             return False
@@ -236,7 +238,7 @@ def _stopped(how: str, tally: Tally) -> str:
     ``interrupted`` while something ran), saying what it had done."""
     if how == "cancelled" and not tally.applied and not tally.rewritten:
         return "cancelled, nothing changed"
-    done = [f"{len(items)} migration(s) {verb}" for items, verb in ((tally.applied, "applied"),
+    done = [f"{count(len(items), 'migration')} {verb}" for items, verb in ((tally.applied, "applied"),
                                                                     (tally.rewritten, "rewritten")) if items]
     done = done or ["no migration applied"]  # interrupted: one in progress rolled back, or recorded as failed
     return (f"{how}: {' and '.join(done)} before it (the summary above says which); `confiture migrate status` "
@@ -254,7 +256,7 @@ def run_wizard(app: App, target: int | None) -> None:
         raise ConfigError("--interactive needs a terminal to ask questions (stdin is not one); review with "
                           "`confiture migrate up --dry-run`, then apply with `confiture migrate up --yes`")
     tally = Tally()
-    preflight = _preflight(app, target, "preflight: dry run of {n} pending migration(s)")
+    preflight = _preflight(app, target, "preflight: dry run of {pending}")
     pending: list[Migration] = []
     failed: str | None = None
     try:
@@ -289,7 +291,7 @@ def run_wizard(app: App, target: int | None) -> None:
                 break
             if choice == "r":
                 if _do_rewrite(app, m, rw, tally) if rw is not None else False:
-                    preflight = _preflight(app, target, "preflight: dry run of {n} pending migration(s)")
+                    preflight = _preflight(app, target, "preflight: dry run of {pending}")
                 continue
             result = app.runner().up(m.version)
             bad = [r for r in result.results if r.status == "failed"]
@@ -299,7 +301,7 @@ def run_wizard(app: App, target: int | None) -> None:
                 break
             if len(pending) > 1:  # measured again from where the database now is: a report made before the
                 # apply holds that migration's locks and stops where the applied one stopped the dry run
-                preflight = _preflight(app, target, "preflight: dry run of the {n} migration(s) left")
+                preflight = _preflight(app, target, "preflight: dry run of the {migrations} left")
     except _Cancelled:  # at a question: nothing was running
         out.console.print()
         _summary(app, tally, _still_pending(app, target, pending))

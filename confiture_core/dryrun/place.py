@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config, check_duration
-from ..errors import ConfigError
-from .sample import DEFAULT_SAMPLE, SampleSpec, parse_sample
+from ..dryrun_settings import (
+    DEFAULT_MAX_TABLE_SIZE,
+    DEFAULT_SAMPLE,
+    SampleSpec,
+    check_shadow_url,
+    parse_sample,
+    parse_size,
+    parse_where,
+)
 
-WHERE = ("auto", "shadow", "target")
 #: overrides ``[dry_run] where`` (a CI job whose target is a throwaway database sets ``target``)
 WHERE_ENV = "CONFITURE_DRY_RUN_WHERE"
 DEFAULT_STATEMENT_TIMEOUT = "1min"
-DEFAULT_MAX_TABLE_SIZE = "1GB"
-
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|TB)?\s*$", re.IGNORECASE)
-_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,7 @@ def _setting(config: Config, key: str, default: Any) -> Any:
 
 def _where_of(config: Config, env: dict[str, str]) -> str:
     value = env.get(WHERE_ENV) or _setting(config, "where", "auto")
-    if value not in WHERE:
-        source = WHERE_ENV if env.get(WHERE_ENV) else f"{config.config_file}: [dry_run] where"
-        raise ConfigError(f"{source} = {value!r}; expected \"auto\", \"shadow\" or \"target\"")
-    return str(value)
+    return parse_where(value, WHERE_ENV if env.get(WHERE_ENV) else f"{config.config_file}: [dry_run] where")
 
 
 def on_shadow(config: Config, place: Place, target_is_dev_server: bool, env: dict[str, str] | None = None) -> bool:
@@ -76,10 +74,8 @@ def shadow_url(config: Config, place: Place) -> str | None:
 
     :raises ConfigError: not a non-empty string.
     """
-    value = place.shadow_url or _setting(config, "shadow_url", None)
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise ConfigError(f"{config.config_file}: [dry_run] shadow_url must be a database URL (a string)")
-    return value
+    return check_shadow_url(place.shadow_url or _setting(config, "shadow_url", None),
+                            f"{config.config_file}: [dry_run] shadow_url")
 
 
 def sample(config: Config) -> tuple[SampleSpec, str]:
@@ -100,9 +96,5 @@ def max_table_size(config: Config) -> int:
 
     :raises ConfigError: not a size.
     """
-    value = _setting(config, "max_table_size", DEFAULT_MAX_TABLE_SIZE)
-    m = _SIZE_RE.match(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
-    if m is None:
-        raise ConfigError(f"{config.config_file}: [dry_run] max_table_size = {value!r}; expected a size such as "
-                          "\"1GB\" or \"500MB\"")
-    return int(float(m.group(1)) * _UNITS[(m.group(2) or "B").lower()])
+    return parse_size(_setting(config, "max_table_size", DEFAULT_MAX_TABLE_SIZE),
+                      f"{config.config_file}: [dry_run] max_table_size")

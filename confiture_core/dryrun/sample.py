@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from ..errors import ConfigError
+from ..dryrun_settings import SampleSpec as SampleSpec  # re-exported: the preflight and benches import it here
 from .facts import ForeignKey, TableFacts, TargetFacts
 
 Conn = psycopg.Connection[Any]
 
-DEFAULT_SAMPLE = "1%"
 #: tables with at most this many rows (``reltuples``) are copied whole (lookup tables, the tracking table...)
 SMALL_TABLE_ROWS = 1000
 #: from this many 8 kB pages on, the sample reads chosen pages only (TABLESAMPLE SYSTEM), not every row (BERNOULLI)
@@ -24,41 +21,6 @@ SYSTEM_FROM_PAGES = 10_000
 KEY_BATCH = 5_000
 #: rounds of fetching missing parents (a chain parent -> child -> grandchild needs one per level)
 MAX_ROUNDS = 20
-
-_SPEC_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-
-
-@dataclass(frozen=True)
-class SampleSpec:
-    """``[dry_run] sample``: a percentage of each table's rows (``percent``) or a number of rows per table."""
-
-    percent: float | None = None
-    rows: int | None = None
-
-    def fraction_of(self, table: TableFacts) -> float:
-        """The fraction (0..1] of ``table``'s rows to copy."""
-        if self.percent is not None:
-            return self.percent / 100
-        if table.rows <= 0:
-            return 1.0
-        return min(1.0, (self.rows or 0) / table.rows)
-
-
-def parse_sample(value: Any, where: str) -> SampleSpec:
-    """``"1%"`` (a percentage, more than 0 and at most 100) or a number of rows per table (``10000``).
-
-    :raises ConfigError: anything else, naming ``where``.
-    """
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return SampleSpec(rows=value)
-    if isinstance(value, str):
-        m = _SPEC_RE.match(value)
-        if m and 0 < float(m.group(1)) <= 100:
-            return SampleSpec(percent=float(m.group(1)))
-        if value.strip().isdigit() and int(value) > 0:
-            return SampleSpec(rows=int(value))
-    raise ConfigError(f"{where} = {value!r}; expected a percentage such as \"1%\" or a number of rows such as 10000")
-
 
 def _select(table: TableFacts, spec: SampleSpec, whole: bool) -> tuple[sql.Composable, float]:
     cols = table.copy_columns()

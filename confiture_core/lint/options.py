@@ -64,3 +64,15 @@ def check_rule_settings(lint_config: Mapping[str, Any], rules: Sequence[type[Lin
         if unknown:
             raise ConfigError(f"{where}: [lint.{table}] has no setting {', '.join(map(repr, unknown))}; "
                               f"known: {', '.join(sorted(known)) or 'none'}")
+
+
+def unused_rule_tables(lint_config: Mapping[str, Any], rules: Sequence[type[LintRule]]) -> list[str]:
+    """The ``[lint.<name>]`` tables that name no known rule: no group, code or dotted name of ``rules`` (a typo
+    such as ``[lint.saftey]``, or the table of a rule pack that is not loaded); their settings are read by nothing.
+
+    :param lint_config: the ``[lint]`` table.
+    :param rules: every rule class known.
+    :returns: the names of those tables, sorted.
+    """
+    return sorted(table for table, value in lint_config.items() if isinstance(value, Mapping)
+                  and not any(table in r.groups or table in (r.code, r.name) for r in rules))

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..words import count
 from .codes import META_CODES
 from .results import FileResult, LintReport
 from .rule import Violation
@@ -33,6 +34,8 @@ FORMATS = ("text", "json", "sarif", "github")
 EXCERPT_LINES = 4
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 RULE_DOCS = "docs/lint-rules.md"
+#: the indent of a finding's lines after its first, at a terminal (columns)
+_HANG = 4
 
 
 _rel_memo: dict[tuple[str, str], str] = {}
@@ -246,38 +249,51 @@ def render_text(report: LintReport, base: Path | None = None, *, color: bool = F
     :param report: the lint result.
     :param base: folder that paths are shown relative to.
     :param color: emit ANSI styles (``True`` on a terminal without ``NO_COLOR``).
-    :param width: the terminal's width in columns: lines are wrapped between words to fit it;
-        ``None`` (a pipe or a file): each finding stays on one line, however long.
+    :param width: the terminal's width in columns: a finding is wrapped between words to fit it, its lines
+        after the first indented by 4 columns, and each excerpt line is cut with an ellipsis; ``None`` (a pipe or
+        a file): each finding stays on one line, however long.
     """
     from rich.console import Console  # only the text format needs rich
     from rich.markup import escape
+    from rich.text import Text
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=color, no_color=not color, width=width or 120, highlight=False,
                       soft_wrap=width is None, color_system="auto" if color else None)
+
+    def hanging(markup: str) -> None:
+        if width is None:
+            console.print(markup)
+            return
+        for i, line in enumerate(Text.from_markup(markup).wrap(console, max(width - _HANG, 20))):
+            line.rstrip()
+            console.print(Text(" " * _HANG) + line if i else line)
+
     for v in report.violations:
         style = "bold red" if v.severity == "error" else "yellow"
-        console.print(
+        hanging(
             f"[bold]{escape(_rel(v.path, base))}:{v.line}:{v.column}[/bold]: "
             f"[{style}]{v.code}[/{style}] [{style}]{v.severity}[/{style}] "
             f"[dim]({escape(v.name)})[/dim] {escape(v.message)}"
         )
         for i, line in enumerate(excerpt(v)):
-            console.print(f"  [dim]{v.line + i if line != '...' else '':>5} |[/dim] {escape(line)}")
+            text = f"  [dim]{v.line + i if line != '...' else '':>5} |[/dim] {escape(line)}"
+            if width is None:
+                console.print(text)
+            else:
+                console.print(text, no_wrap=True, overflow="ellipsis")
     n_err, n_warn = report.count("error"), report.count("warning")
-    files = len(report.files)
-    stmts = sum(f.statements for f in report.files)
+    files = count(len(report.files), "file")
+    stmts = count(sum(f.statements for f in report.files), "statement")
+    rules = count(len(report.rules), "rule")
     if n_err or n_warn:
-        console.print(
-            f"[bold]Found {n_err} error(s) and {n_warn} warning(s)[/bold] in {files} file(s) "
-            f"({stmts} statements, {len(report.rules)} rules, PostgreSQL {report.pg_version}); "
+        hanging(
+            f"[bold]Found {count(n_err, 'error')} and {count(n_warn, 'warning')}[/bold] in {files} "
+            f"({stmts}, {rules}, PostgreSQL {report.pg_version}); "
             f"rule details: confiture lint --explain CODE or {RULE_DOCS}"
         )
     else:
-        console.print(
-            f"[bold green]No findings[/bold green] in {files} file(s) ({stmts} statements, "
-            f"{len(report.rules)} rules, PostgreSQL {report.pg_version})"
-        )
+        hanging(f"[bold green]No findings[/bold green] in {files} ({stmts}, {rules}, PostgreSQL {report.pg_version})")
     return buf.getvalue()
 
 

@@ -52,6 +52,24 @@ def split_items(values: Iterable[str] | str | None) -> list[str]:
     return out
 
 
+def check_items(available: Sequence[type[LintRule]], items: Iterable[str], source: str) -> None:
+    """Check that each item of a selection names a rule, a group, a code prefix, an engine code or ``ALL``.
+
+    :param source: where the items come from, for the message (``"--select/--ignore"``, or the configuration
+        file and its setting).
+    :raises SelectionError: the first item matching nothing, naming ``source`` and the known groups.
+    """
+    for item in items:
+        if item.upper() in META_CODES or item.lower() == "core":
+            continue
+        if not any(_matches(r, item) for r in available):
+            known_groups = sorted({g for r in available for g in r.groups})
+            raise SelectionError(
+                f"{source} {item!r} matches no rule; use a code like CF101, a group "
+                f"({', '.join(known_groups)}), a dotted rule name, or ALL"
+            )
+
+
 def select_rules(
     available: Sequence[type[LintRule]],
     select: Sequence[str] | None,
@@ -69,15 +87,7 @@ def select_rules(
     :returns: the selected rule classes, sorted by code.
     :raises SelectionError: an item matching no rule, group, name or code.
     """
-    for item in [*(select or ()), *ignore]:
-        if item.upper() in META_CODES or item.lower() == "core":
-            continue
-        if not any(_matches(r, item) for r in available):
-            known_groups = sorted({g for r in available for g in r.groups})
-            raise SelectionError(
-                f"--select/--ignore {item!r} matches no rule; use a code like CF101, a group "
-                f"({', '.join(known_groups)}), a dotted rule name, or ALL"
-            )
+    check_items(available, [*(select or ()), *ignore], "--select/--ignore")
     if select:
         by_name = opt_in_by_name(available)
         chosen = [r for r in available

@@ -17,6 +17,7 @@ from ..dryrun import MigrationReport
 from ..lint.rule import Violation
 from ..migrations import Migration, shown
 from ..risk import Risk, blocked_operations
+from ..words import count
 from .rewrites import Rewrite
 
 RISK_STYLE = {Risk.SAFE: "green", Risk.BLOCKS_WRITES: "yellow", Risk.BLOCKS_READS_WRITES: "dark_orange",
@@ -91,7 +92,7 @@ def draw(console: Console, m: Migration, position: tuple[int, int], report: Migr
     console.print(f"{shown(m.up_path)} · runs {mode}", markup=False, style="dim")
     if m.kind == "sql":
         statements = m.sql("up").statements
-        console.print(f"what it does ({len(statements)} statement(s)):", markup=False, style="bold")
+        console.print(f"what it does ({count(len(statements), 'statement')}):", markup=False, style="bold")
         for st in statements[:12]:
             console.print(f"  {st.line:>4}  " + _one_line(st.sql, width - 9), markup=False, highlight=False)
         if len(statements) > 12:

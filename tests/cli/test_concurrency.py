@@ -92,7 +92,7 @@ def test_sigterm_mid_migration_rolls_back_and_exits_1(project: Path, db: psycopg
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)  # the 60 s statement is cancelled, not waited for
     assert proc.returncode == 1, err
-    assert "interrupted: 2 migration(s) applied before it, the one in progress rolled back" in err, err
+    assert "interrupted: 2 migrations applied before it, the one in progress rolled back" in err, err
     assert "Traceback" not in err
     assert tables(db) == ["a", "b", "confiture_migrations"]
     assert history(db) == [(1, True), (2, True)]

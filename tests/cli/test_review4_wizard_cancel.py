@@ -34,7 +34,7 @@ def test_ctrl_d_after_an_apply_says_what_was_applied(project: Path, db: psycopg.
     s = drive(Terminal(project, cols=80), [(CHOICES, "a"), (CHOICES, CTRL_D)])
     s.assert_sane(expect_code=1)
     s.assert_on_screen("applied: 10 index_orders", "left pending: 20 drop",
-                       "cancelled: 1 migration(s) applied before it")
+                       "cancelled: 1 migration applied before it")
     assert "nothing changed" not in s.screen and "interrupted" not in s.screen
     assert db.execute("SELECT count(*) FROM confiture_migrations WHERE success").fetchone() == (1,)
 

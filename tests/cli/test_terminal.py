@@ -77,7 +77,7 @@ def test_up_status_down(project: Path, db: psycopg.Connection[Any], cols: int, n
         assert not BAR.search(s.screen), f"the progress bar stayed on screen:\n{s.screen}"
     else:
         s.assert_on_screen(f"applied {versions[0]} create_table_number_0")
-    s.assert_on_screen(f"applied {n} migration(s)")
+    s.assert_on_screen(f"applied {n} migration" + ("s" if n > 1 else ""))
     assert len(history(db)) == n
 
     s = term.run("migrate", "status")
@@ -86,7 +86,7 @@ def test_up_status_down(project: Path, db: psycopg.Connection[Any], cols: int, n
 
     s = term.run("migrate", "down", "--to", versions[0])
     s.assert_sane(no_color=no_color)
-    s.assert_on_screen(f"reverted {n - 1} migration(s)" if n > 1 else "nothing to revert")
+    s.assert_on_screen(f"reverted {n - 1} migration" + ("s" if n > 2 else "") if n > 1 else "nothing to revert")
     assert len(history(db)) == 1
 
 
@@ -98,7 +98,7 @@ def test_up_400_migrations(project: Path, db: psycopg.Connection[Any], cols: int
     s.assert_sane(no_color=no_color)
     assert re.search(r"\b400/400\b", s.text), "the progress bar never reached 400/400"
     assert not BAR.search(s.screen)
-    s.assert_on_screen("applied 400 migration(s)")
+    s.assert_on_screen("applied 400 migrations")
     assert len(history(db)) == 400
 
 
@@ -197,7 +197,7 @@ def test_ctrl_c_during_a_run(project: Path, db: psycopg.Connection[Any]) -> None
     s.assert_sane(expect_code=1)
     done = history(db)
     assert 0 < len(done) < 400, "interrupted too late or too early to tell"
-    said = re.search(r"interrupted: (\d+) migration\(s\) applied before it", " ".join(s.screen.split()))
+    said = re.search(r"interrupted: (\d+) migrations? applied before it", " ".join(s.screen.split()))
     assert said, s.screen  # the count reported; one more may have committed an instant before the interrupt
     assert int(said[1]) in (len(done), len(done) - 1), (said[0], len(done))
     assert all(ok for _, ok in done)

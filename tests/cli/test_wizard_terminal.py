@@ -106,5 +106,5 @@ def test_ctrl_c_after_an_apply_says_what_was_applied_and_what_is_left(project: P
     s = drive(Terminal(project, cols=80), [(CHOICES, "a"), (CHOICES, "^C")])
     s.assert_sane(expect_code=1)
     s.assert_on_screen("applied: 10 index_orders", "left pending: 20 drop",
-                       "cancelled: 1 migration(s) applied before it")
+                       "cancelled: 1 migration applied before it")
     assert "rolled back" not in s.screen and "nothing was applied" not in s.screen

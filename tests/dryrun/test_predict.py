@@ -84,11 +84,12 @@ def test_settings(tmp_path: Path) -> None:
     assert on_shadow(cfg, Place(where="shadow"), target_is_dev_server=True, env={"CONFITURE_DRY_RUN_WHERE": "target"})
     assert sample(cfg)[0].percent == 1.0 and target_statement_timeout(cfg) == "1min"
     assert max_table_size(cfg) == 1024**3
-    (tmp_path / "confiture.toml").write_text('[dry_run]\nsample = 5000\nmax_table_size = "500MB"\nwhere = "x"\n')
+    (tmp_path / "confiture.toml").write_text('[dry_run]\nsample = 5000\nmax_table_size = "500MB"\n')
     cfg = load_config(cwd=tmp_path, env={})
     assert sample(cfg)[0].rows == 5000 and max_table_size(cfg) == 500 * 1024**2
-    with pytest.raises(ConfigError, match=r"\[dry_run\] where = 'x'"):
-        on_shadow(cfg, Place(), target_is_dev_server=False, env={})
+    (tmp_path / "confiture.toml").write_text('[dry_run]\nwhere = "x"\n')
+    with pytest.raises(ConfigError, match=r"\[dry_run\] where = 'x'"):  # checked at load since round 5
+        load_config(cwd=tmp_path, env={})
     for bad in ('"0%"', '"150%"', '"lots"', "-3", "true"):
         (tmp_path / "confiture.toml").write_text(f"[dry_run]\nsample = {bad}\n")
         with pytest.raises(ConfigError, match=r"\[dry_run\] sample"):

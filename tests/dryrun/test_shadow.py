@@ -180,7 +180,7 @@ def test_where_setting_and_flags_choose_the_target(shop: Path, capsys: pytest.Ca
     assert json.loads(out)["where"] == "target"
     config.write_text(config.read_text().replace('"target"', '"nowhere"'))
     code, out, err = run_main(capsys, "-C", str(shop), "migrate", "up", "--dry-run", "--on-target")
-    assert code == 0, err  # the flag wins over the setting (which is not even read)
+    assert code == 2 and "[dry_run] where = 'nowhere'" in err  # checked at load, whatever the flags (round 5)
     code, out, err = run_main(capsys, "-C", str(shop), "migrate", "up", "--dry-run")
     assert code == 2 and "[dry_run] where = 'nowhere'" in err
 

@@ -39,7 +39,7 @@ def test_fingerprint_ignores_layout_comments_and_keyword_case() -> None:
 def test_write_then_only_new_findings_fail(proj: Path) -> None:
     first = lint(proj, "--write-baseline", "lint-baseline.json")
     assert first.exit_code == 0, first.output  # recorded: accepted
-    assert "wrote 1 finding(s) to the baseline" in first.stderr
+    assert "wrote 1 finding to the baseline" in first.stderr
     doc = json.loads((proj / "lint-baseline.json").read_text())
     assert doc["version"] == 1 and doc["tool"] == "confiture lint"
     [entry] = doc["findings"]
@@ -48,7 +48,7 @@ def test_write_then_only_new_findings_fail(proj: Path) -> None:
                      "excerpt": "CREATE INDEX orders_c ON orders (c)"}
     same = lint(proj, "--baseline", "lint-baseline.json")
     assert same.exit_code == 0, same.output
-    assert "No findings" in same.stdout and "1 finding(s) left out" in same.stderr
+    assert "No findings" in same.stdout and "1 finding left out" in same.stderr
     # lines added above: the old finding is still recognised; a new statement's finding is not
     (proj / "migrations" / "1_index.up.sql").write_text(
         "-- a comment\nSET lock_timeout = '2s';\n\n\ncreate index orders_c\n  on orders (c);\n"

@@ -40,14 +40,14 @@ def test_text_format_and_exit_1(proj: Path) -> None:
     assert r.exit_code == 1
     assert "migrations/2_index.up.sql:2:1: CF101 error (safety.concurrent-index)" in r.stdout
     assert "CREATE INDEX orders_id2 ON orders (id)" in r.stdout  # excerpt
-    assert "Found 1 error(s) and 0 warning(s) in 2 file(s)" in r.stdout  # the down file is skipped
+    assert "Found 1 error and 0 warnings in 2 files" in r.stdout  # the down file is skipped
 
 
 def test_clean_tree_exits_0(proj: Path) -> None:
     (proj / "migrations" / "2_index.up.sql").write_text("CREATE INDEX CONCURRENTLY orders_id2 ON orders (id);\n")
     r = lint(proj, "--no-cache")
     assert r.exit_code == 0, r.output
-    assert "No findings in 2 file(s)" in r.stdout
+    assert "No findings in 2 files" in r.stdout
 
 
 def test_fail_level_warning(proj: Path) -> None:
@@ -174,7 +174,7 @@ def test_down_files_in_folders_are_skipped_unless_asked(proj: Path) -> None:
     found = {(f["path"], f["code"]) for f in json.loads(r.stdout)["violations"]}
     assert not any(p.endswith(".down.sql") for p, _ in found) and ("migrations/2_index.up.sql", "CF101") in found
     r = lint(proj, "--no-cache")
-    assert "skipped 2 down migration file(s)" in r.stderr and "--include-down" in r.stderr
+    assert "skipped 2 down migration files" in r.stderr and "--include-down" in r.stderr
     for args in (("--include-down",), (str(proj / "migrations" / "1_create.down.sql"),)):
         r = lint(proj, "--no-cache", "--format", "json", *args)
         found = {(f["path"], f["code"]) for f in json.loads(r.stdout)["violations"]}

@@ -36,7 +36,7 @@ def test_pending_with_nothing_pending_is_clean(project: Path) -> None:
     assert invoke("migrate", "up", cwd=project).code == 0
     r = invoke("lint", "--pending", cwd=project)
     assert r.code == 0, r.stdout + r.stderr
-    assert "No findings in 0 file(s)" in r.stdout
+    assert "No findings in 0 files" in r.stdout
 
 
 def test_pg_version_defaults_to_the_connected_server(project: Path, database_url: str) -> None:

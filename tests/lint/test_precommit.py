@@ -65,7 +65,7 @@ def test_hook_runs_with_pre_commit_try_repo(tmp_path: Path) -> None:
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "confiture lint" in failed.stdout and "Failed" in failed.stdout
     assert "migrations/1_index.up.sql:2:1: CF101 error (safety.concurrent-index)" in failed.stdout
-    assert "in 1 file(s)" in failed.stdout  # the down file and notes.txt were not given to it
+    assert "in 1 file " in failed.stdout  # the down file and notes.txt were not given to it
 
     (project / "migrations" / "1_index.up.sql").write_text("CREATE INDEX CONCURRENTLY i ON t (a);\n")
     git(project, "add", "-A")

@@ -123,7 +123,7 @@ def test_blocker_for_3s_then_applied_after_retries(project: Path, database_url: 
     assert "attempt 1 of 6 gave up waiting for ACCESS EXCLUSIVE on t (lock_timeout 1s)" in r.stderr
     assert f"blocked by pid {pid}, user " in r.stderr and "application 'blocking reader'" in r.stderr
     assert "holding AccessShareLock on t" in r.stderr and "retrying in" in r.stderr
-    assert "applied 1 migration(s)" in r.stderr
+    assert "applied 1 migration\n" in r.stderr
     cols = [c for (c,) in db.execute("SELECT attname FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum > 0")]
     assert "note" in cols
 
