@@ -262,6 +262,27 @@ def _server_version(server: ServerInfo, database: str) -> str | None:
     return str(row[1])
 
 
+def _keep_statements_out_of_log(server: ServerInfo) -> None:
+    """Set ``log_min_error_statement = panic`` on the embedded server (``ALTER SYSTEM``, then a reload).
+
+    PostgreSQL's default (``error``) writes the text of every failing statement into the server's log
+    file, ``CREATE ROLE ... PASSWORD '...'`` included; Confiture's own output redacts passwords, and its
+    server's log must not keep them either (PostgreSQL docs: "Error Reporting and Logging",
+    ``log_min_error_statement``). The error itself is still logged. Best effort: a server that does not
+    answer yet is left as it is (its start is checked by the caller).
+    """
+    import psycopg
+
+    try:
+        with psycopg.connect(server.url("postgres"), autocommit=True, connect_timeout=2,
+                             application_name="confiture settings") as conn:
+            if conn.execute("SELECT current_setting('log_min_error_statement')").fetchone() != ("panic",):
+                conn.execute("ALTER SYSTEM SET log_min_error_statement = 'panic'")
+                conn.execute("SELECT pg_reload_conf()")
+    except psycopg.Error:
+        pass
+
+
 def _same_dir(a: Path, b: Path) -> bool:
     try:
         return a.samefile(b)
@@ -394,7 +415,9 @@ def _start(data_dir: Path, say: Callable[[str], None]) -> ServerInfo:
             # not get_server(): it keeps one handle per process, stale once the server is stopped
             server = PostgresServer(data_dir.resolve(), cleanup_mode=None)  # None: left running at exit
         info = server.get_postmaster_info()
-        return ServerInfo(data_dir, int(info.pid), Path(info.socket_dir), int(info.port))
+        started = ServerInfo(data_dir, int(info.pid), Path(info.socket_dir), int(info.port))
+        _keep_statements_out_of_log(started)
+        return started
     except Exception as exc:
         # the wheel gives pg_ctl 10 s; on a busy machine the server may still be coming up
         running = _running_postmaster(data_dir)
