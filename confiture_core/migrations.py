@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError, MigrationFileError
+from .hookerrors import describe_import_error
 
 if TYPE_CHECKING:  # imported where a file is parsed: `confiture --version`, `--help` need no pglast
     from .sql import SqlFile
@@ -200,7 +201,9 @@ class Migration:
                 with contextlib.redirect_stdout(sys.stderr):  # stdout carries --format json
                     spec.loader.exec_module(mod)
             except Exception as exc:
-                raise MigrationFileError(f"{shown(self.up_path)}: import failed: {type(exc).__name__}: {exc}") from None
+                # its own file and line: "SyntaxError: expected ':' (at migrations/5_x.py:3)"
+                why = describe_import_error(exc)
+                raise MigrationFileError(f"{shown(self.up_path)}: import failed: {why}") from None
             if not callable(getattr(mod, "up", None)):
                 raise MigrationFileError(f"{shown(self.up_path)}: a Python migration must define up(conn)")
             _check_python_module(mod, self.up_path)

@@ -15,6 +15,7 @@ from ..history import History
 from ..hookcaller import HookFailed, Hooks
 from ..hookspecs import Backfill, BackfillBatch, HookContext
 from ..migrations import Migration
+from ..words import count
 from .events import Reporter
 from .plan import Planner, StatusEntry
 from .session import CommitGuard
@@ -111,7 +112,7 @@ class Backfills:
                                        "unfinished, but the plugin no longer returns it from confiture_backfill: "
                                        "it stays unfinished")
                 if todo:
-                    self.reporter.info(f"resuming {len(todo)} unfinished backfill(s) of migration {e.version}")
+                    self.reporter.info(f"resuming {count(len(todo), 'unfinished backfill')} of migration {e.version}")
                     self.run(m, todo, ctx)
             except (psycopg.Error, ConfitureError) as exc:
                 if not self.conn.closed:

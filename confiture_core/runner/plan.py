@@ -15,6 +15,7 @@ from ..history import History
 from ..hookcaller import Hooks
 from ..migrations import Direction, Migration, discover, shown
 from ..sql import trusted_parsing
+from ..words import count
 from .invalid_indexes import drop_sql, find_invalid, invalid_left, named_by
 
 Conn = psycopg.Connection[Any]
@@ -161,8 +162,8 @@ class Planner:
     def describe_unfinished(self, b: UnfinishedBackfill) -> str:
         """``backfill 'x' of plugin 'p' is unfinished (...)``, saying whether its plugin is loaded."""
         loaded = b.plugin in self.hooks.implementers("confiture_backfill")
-        return (f"backfill {b.name!r} of plugin {b.plugin!r} is unfinished ({b.batches} batch(es), {b.rows} "
-                f"row(s) so far)" + ("" if loaded else f", and plugin {b.plugin!r} is not loaded"))
+        return (f"backfill {b.name!r} of plugin {b.plugin!r} is unfinished ({count(b.batches, 'batch', 'batches')}, "
+                f"{count(b.rows, 'row')} so far)" + ("" if loaded else f", and plugin {b.plugin!r} is not loaded"))
 
     def problems(self, entries: Sequence[StatusEntry] | None = None) -> list[Problem]:
         """Changed, missing and failed migrations, unparsable pending files, and
@@ -174,7 +175,8 @@ class Planner:
             if e.state == "backfill-unfinished":
                 missing = sorted({b.plugin for b in e.backfills}
                                  - self.hooks.implementers("confiture_backfill"))
-                todo = (f"load plugin(s) {', '.join(map(repr, missing))}, then run `confiture migrate up` to finish "
+                plugins = "plugin" if len(missing) == 1 else "plugins"
+                todo = (f"load {plugins} {', '.join(map(repr, missing))}, then run `confiture migrate up` to finish "
                         "it" if missing else "run `confiture migrate up` to finish it")
                 out.append(Problem(e.version, "backfill", f"migration {e.version} ({e.name}): {e.error}; {todo}"))
         out.extend(self.invalid_index_problems(entries))
@@ -307,7 +309,8 @@ class Planner:
         if version in files or not skipped:
             return
         raise ConfigError(f"baseline {version}: no migration has version {version} (nearest: "
-                          f"{_nearest(files, version)}); it would mark {skipped} migration(s) below it as applied: "
+                          f"{_nearest(files, version)}); it would mark {count(skipped, 'migration')} below it as "
+                          "applied: "
                           "give the version of the last migration the database already has")
 
     def check_order(self, plan: Sequence[Migration], entries: Sequence[StatusEntry]) -> str | None:
@@ -323,11 +326,12 @@ class Planner:
         where = self.config.config_file.name if self.config.config_file else "the configuration"
         if self.config.out_of_order == "refuse":
             files = "\n".join(f"  {shown(m.up_path)}" for m in late)
-            raise HistoryError(f"refusing to migrate: {len(late)} pending migration(s) older than the newest applied "
-                               f"one ({newest}), and out_of_order = \"refuse\" in {where}: give them versions above "
-                               f"{newest}, or set out_of_order = \"allow\" (nothing was changed):\n{files}")
-        return (f"{len(late)} pending migration(s) are older than the newest applied one "
-                f"({newest}), e.g. {shown(late[0].up_path)}; applying them out of order "
+            raise HistoryError(f"refusing to migrate: {count(len(late), 'pending migration')} older than the newest "
+                               f"applied one ({newest}), and out_of_order = \"refuse\" in {where}: give them versions "
+                               f"above {newest}, or set out_of_order = \"allow\" (nothing was changed):\n{files}")
+        verb = "is" if len(late) == 1 else "are"
+        return (f"{count(len(late), 'pending migration')} {verb} older than the newest applied one ({newest}), "
+                f"e.g. {shown(late[0].up_path)}; applying them out of order "
                 f'(out_of_order = "allow" in {where} silences this, "refuse" stops the run)')
 
     def invalid_index_hint(self, m: Migration) -> str:

@@ -37,6 +37,7 @@ from ..config import DEFAULT_STRONG_LOCK_TIMEOUT, Config, duration_ms
 from ..errors import ConfitureError
 from ..migrations import Migration
 from ..sql import Statement
+from ..words import count
 from .events import Reporter
 from .invalid_indexes import concurrent_index, drop, find_invalid
 from .strong_locks import StrongLock, relations, strong_lock, takes_strong_lock
@@ -292,7 +293,7 @@ class SafeApply:
     def _give_up(self, m: Migration, attempt: int, started: float) -> None:
         self.reporter.warn(f"migration {m.version} ({m.name}): attempt {attempt} of {self.settings.retries + 1} "
                            f"gave up {self._what()}; no retry left")
-        self._gave_up = (f"gave up after {attempt} attempt(s) over {time.monotonic() - started:.1f} s "
+        self._gave_up = (f"gave up after {count(attempt, 'attempt')} over {time.monotonic() - started:.1f} s "
                          f"([apply] retries = {self.settings.retries}); {self._who()}")
 
     def begin(self) -> None:

@@ -28,6 +28,7 @@ from ..history import AdvisoryLock, History
 from ..hookcaller import Hooks
 from ..hookspecs import Backfill, Finding, HookContext, MigrationResult
 from ..migrations import Direction, Migration
+from ..words import count
 from . import gcpause
 from .backfills import Backfills
 from .body import Body, changes_role, failure_message
@@ -509,8 +510,8 @@ class Runner:
             with self.policy.run(self.conn, self.history):
                 rows = self.history.rows()
                 if rows:
-                    raise HistoryError(f"cannot baseline: {self.history.display_name} already has {len(rows)} "
-                                       "row(s); baseline only an unmanaged database")
+                    raise HistoryError(f"cannot baseline: {self.history.display_name} already has "
+                                       f"{count(len(rows), 'row')}; baseline only an unmanaged database")
                 files = self.planner.by_version()
                 name = files[version].name if version in files else "baseline"
                 with self.policy.unit(self.conn):

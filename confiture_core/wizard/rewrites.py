@@ -21,6 +21,7 @@ from pglast.stream import RawStream, maybe_double_quote_name
 from pglast.visitors import Visitor
 
 from ..sql import Statement
+from ..words import count
 
 #: functions whose value differs per row (a default calling one rewrites the table when added)
 VOLATILE_FUNCTIONS = frozenset({"random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v4",
@@ -195,8 +196,8 @@ class _Builder:
                               body + "\n", "-- VALIDATE CONSTRAINT changes no schema: nothing to revert (the "
                               "statement below keeps\n-- `migrate down` from refusing an empty file)\nSELECT 1;\n",
                               "SHARE UPDATE EXCLUSIVE",
-                              f"validate {len(self.validate)} constraint(s) (scans {_table(rv)} under SHARE UPDATE "
-                              "EXCLUSIVE: reads and writes go on)"))
+                              f"validate {count(len(self.validate), 'constraint')} (scans {_table(rv)} under "
+                              "SHARE UPDATE EXCLUSIVE: reads and writes go on)"))
         if self.not_null:
             # two statements: in one ALTER TABLE PostgreSQL drops the check before SET NOT NULL could use it,
             # and scans the table under ACCESS EXCLUSIVE (ALTER TABLE docs, SET NOT NULL)

@@ -374,7 +374,7 @@ def test_out_of_order_allow_and_refuse(project: Path, database_url: str, db: psy
     r = invoke_cli(project, "migrate", "up", "--yes")
     assert isinstance(r.exception, HistoryError)
     assert str(r.exception).splitlines() == [
-        'refusing to migrate: 2 pending migration(s) older than the newest applied one (3), and out_of_order = '
+        'refusing to migrate: 2 pending migrations older than the newest applied one (3), and out_of_order = '
         '"refuse" in confiture.toml: give them versions above 3, or set out_of_order = "allow" (nothing was '
         'changed):', f"  {project / 'migrations' / '1_a.up.sql'}", f"  {project / 'migrations' / '2_b.up.sql'}"]
     assert history(db) == [(3, True)]

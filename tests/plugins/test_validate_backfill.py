@@ -126,7 +126,7 @@ def test_backfill_killed_midway_resumes_and_fills_every_row_once(project: Path,
     # wait for the killed backend to notice (client_connection_check_interval) and roll back
     r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
-    assert "resuming 1 unfinished backfill(s) of migration 1" in r.stderr
+    assert "resuming 1 unfinished backfill of migration 1" in r.stderr
     assert rows(db, "SELECT count(*), min(fills), max(fills), count(*) FILTER (WHERE v = id * 2) FROM t") == [
         (200, 1, 1, 200)]
     assert rows(db, "SELECT plugin, name, rows, done FROM confiture_migrations_backfills") == [
@@ -189,7 +189,7 @@ def test_unfinished_backfill_is_reported_when_its_plugin_is_not_loaded(project: 
     r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 1 and "RuntimeError: worker lost" in r.stderr
     assert rows(db, "SELECT batches, rows, done FROM confiture_migrations_backfills") == [(2, 20, False)]
-    unfinished = "backfill 'fill_v' of plugin 'filler' is unfinished (2 batch(es), 20 row(s) so far)"
+    unfinished = "backfill 'fill_v' of plugin 'filler' is unfinished (2 batches, 20 rows so far)"
     for plugin_args in ([], ["--disable-plugin", "filler"]):
         r = invoke(*plugin_args, "migrate", "status", "--format", "json", cwd=project)
         assert r.code == 0, r.stderr
@@ -201,7 +201,7 @@ def test_unfinished_backfill_is_reported_when_its_plugin_is_not_loaded(project: 
         r = invoke(*plugin_args, "migrate", "validate", cwd=project)
         assert r.code == 1
         assert f"migration 1 (t): {unfinished}" in r.stderr
-        hint = "load plugin(s) 'filler', then run `confiture migrate up`" if plugin_args else \
+        hint = "load plugin 'filler', then run `confiture migrate up`" if plugin_args else \
             "run `confiture migrate up` to finish it"
         assert hint in r.stderr
     r = invoke("migrate", "status", cwd=project, env={"COLUMNS": "200"})
@@ -217,7 +217,7 @@ def test_unfinished_backfill_is_reported_when_its_plugin_is_not_loaded(project: 
     (project / "plugins" / "STOP").unlink()
     r = invoke("migrate", "up", "--yes", cwd=project)
     assert r.code == 0, r.stderr
-    assert "resuming 1 unfinished backfill(s) of migration 1" in r.stderr
+    assert "resuming 1 unfinished backfill of migration 1" in r.stderr
     assert rows(db, "SELECT count(*) FILTER (WHERE v = id) FROM t") == [(50,)]
     assert rows(db, "SELECT done FROM confiture_migrations_backfills") == [(True,)]
     r = invoke("migrate", "validate", cwd=project)

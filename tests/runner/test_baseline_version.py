@@ -21,7 +21,7 @@ def test_a_mistyped_version_is_refused_and_nothing_is_recorded(project: Path, db
     r = invoke("migrate", "baseline", "20", cwd=project)
     assert r.code == 2, r.stderr
     assert r.stderr.strip().splitlines()[-1] == (
-        "error: baseline 20: no migration has version 20 (nearest: 3 below); it would mark 3 migration(s) below "
+        "error: baseline 20: no migration has version 20 (nearest: 3 below); it would mark 3 migrations below "
         "it as applied: give the version of the last migration the database already has")
     assert db.execute("SELECT to_regclass('confiture_migrations')").fetchone() == (None,)
     doc = json.loads(invoke("migrate", "status", "--format", "json", cwd=project).stdout)
