@@ -81,17 +81,19 @@ def read_text(path: Path) -> str:
     """A migration file's text: UTF-8, BOM dropped, CRLF turned into LF.
 
     :raises MigrationFileError: unreadable file, invalid UTF-8 or a NUL byte (with
-        the byte offset).
+        the line and the byte offset, counted after the BOM is dropped and CRLF turned into LF).
     """
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise MigrationFileError(f"{shown(path)}: cannot read: {exc.strerror}") from None
+    normal = normalized_bytes(data)
     try:
-        text = normalized_bytes(data).decode("utf-8")
+        text = normal.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line = normal.count(b"\n", 0, exc.start) + 1
         raise MigrationFileError(
-            f"{shown(path)}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8"
+            f"{shown(path)}:{line}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8"
         ) from None
     nul = data.find(b"\x00")
     if nul >= 0:

@@ -90,13 +90,13 @@ def test_python_migration_not_utf8_is_refused_like_sql(project: Path, db: psycop
     mig = project / "migrations"
     mig.joinpath("1_latin.py").write_bytes(b"# caf\xe9\ndef up(conn):\n    conn.execute('CREATE TABLE g (x int)')\n")
     r = invoke("migrate", "up", "--yes", cwd=project)
-    assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_latin.py: not valid UTF-8 at byte 5; "
+    assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_latin.py:1: not valid UTF-8 at byte 5; "
                                     "save the file as UTF-8")
     assert history(db) == [] and tables(db) == ["confiture_migrations"]
     mig.joinpath("1_latin.py").unlink()
     mig.joinpath("1_latin.up.sql").write_bytes(b"-- caf\xe9\nCREATE TABLE g (x int);\n")
     r = invoke("migrate", "up", "--yes", cwd=project)
-    assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_latin.up.sql: not valid UTF-8 at "
+    assert one_line_error(r, 2) == ("error: refusing to migrate: migrations/1_latin.up.sql:1: not valid UTF-8 at "
                                     "byte 6; save the file as UTF-8")
 
 
