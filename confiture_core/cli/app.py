@@ -143,7 +143,11 @@ class App:
             except psycopg.Error as exc:
                 msg = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
                 unescaped = unescaped_in_password(url)
-                if unescaped:
+                scheme = url.split("://", 1)[0] if "://" in url else ""
+                if scheme and scheme.lower() not in ("postgresql", "postgres"):
+                    msg = (f"not a PostgreSQL URL (it starts with {scheme}://): write "
+                           "postgresql://user:password@host:port/database")
+                elif unescaped:
                     msg += (f"; the password holds {' and '.join(repr(c) for c in unescaped)}, which a URL must "
                             f"percent-encode: write {' and '.join(quote(c, safe='') for c in unescaped)}")
                 raise ConfigError(f"cannot connect to {redact_url(url)} (from {self.config.database_url_source}): "
