@@ -26,24 +26,39 @@ Conn = psycopg.Connection[Any]
 
 # After each statement, in the statement's own message: the time (and when the message arrived: PostgreSQL gives
 # every statement of one simple-query message that statement_timestamp()), and every relation lock this backend
-# holds (granted; catalogs, below FirstNormalObjectId 16384, left out) with the relation's name, kind,
-# relfilenode (a new one means a rewrite: "Database File Layout") and, for a sequence, its state. A
-# migration's transaction holds only its own locks (each migration is committed: "Explicit Locking"), so
-# the read is as large as the migration, never as the run before it; the locks new since the previous
-# read are the statement's. pg_sequence_last_value takes ROW EXCLUSIVE on the sequence it reads: that lock
-# is the read's own (see BatchedObserver).
+# holds (granted; catalogs, below FirstNormalObjectId 16384, left out; a session locks no other database's
+# relations but the shared catalogs) with the relation's schema, name and type (pg_identify_object: the name
+# quoted if need be), relfilenode (pg_relation_filenode: a new one means a rewrite, "Database File Layout";
+# none for a relation without storage) and, for a sequence, its state ("Object Information and Addressing
+# Functions", "System Administration Functions"). Functions, not joins with pg_class, pg_namespace and
+# pg_sequence: the read is planned again in every migration (the session reset between migrations deallocates
+# it), and planning those joins cost three of its executions. A migration's transaction holds only its own locks
+# (each migration is committed: "Explicit Locking"), so the read is as large as the migration, never as the run
+# before it; the locks new since the previous read are the statement's. pg_sequence_last_value takes ROW
+# EXCLUSIVE on the sequence it reads: that lock is the read's own (see BatchedObserver).
 READ_SQL = """
 SELECT json_build_array(extract(epoch FROM clock_timestamp()), coalesce(json_agg(json_build_array(
-         l.relation::bigint, l.mode, n.nspname, c.relname, c.relkind, c.relfilenode::bigint,
-         CASE WHEN c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE')
-              THEN pg_sequence_last_value(c.oid) END, s.seqstart, s.seqincrement,
-         c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE'))), '[]'),
+         l.relation::bigint, l.mode, o.schema, o.name, o.type, pg_relation_filenode(l.relation)::bigint,
+         CASE WHEN q.seq THEN pg_sequence_last_value(l.relation) END,
+         CASE WHEN q.seq THEN (pg_sequence_parameters(l.relation)).start_value END,
+         CASE WHEN q.seq THEN (pg_sequence_parameters(l.relation)).increment END, q.seq)), '[]'),
        extract(epoch FROM statement_timestamp()))
-  FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
-       LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
+  FROM pg_lock_status() l, pg_identify_object('pg_class'::regclass, l.relation, 0) o,
+       LATERAL (SELECT CASE WHEN o.type = 'sequence' AND o.schema NOT LIKE 'pg\\_temp%'
+                            THEN has_sequence_privilege(l.relation, 'SELECT,USAGE') ELSE false END AS seq) q
  WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384
-   AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
 """.strip()
+
+#: pg_identify_object's type of a relation -> its relkind (with storage, without: a partitioned table or index)
+_RELKINDS = {"table": ("r", "p"), "index": ("i", "I"), "sequence": ("S", "S"), "view": ("v", "v"),
+             "materialized view": ("m", "m"), "foreign table": ("f", "f"), "toast table": ("t", "t"),
+             "composite type": ("c", "c")}
+
+
+def _unquoted(name: str) -> str:
+    """A name as quote_ident gave it, unquoted."""
+    return name[1:-1].replace('""', '"') if len(name) > 1 and name[0] == name[-1] == '"' else name
+
 
 # Before a statement that may drop relations or remove data, in the same message: the oid of each relation
 # it names (aligned with the names; to_regclass: PostgreSQL's own lookup along the search_path, no lock),
@@ -98,7 +113,10 @@ class _Read:
             if mode is None:
                 continue
             self.held.add((int(row[0]), mode))
-            if row[3] is not None:
+            if row[3] is not None:  # [oid, mode, schema, name, relkind, relfilenode (0: no storage), sequence...]
+                kinds = _RELKINDS.get(row[4], ("?", "?"))
+                row[3], row[4] = _unquoted(row[3]), kinds[0] if row[5] is not None else kinds[1]
+                row[5] = 0 if row[5] is None else row[5]
                 self.rows[int(row[0])] = row
 
     def ours(self) -> set[tuple[int, str]]:
@@ -132,6 +150,7 @@ class BatchedObserver(MeasuringObserver):
         self._batched: dict[int, bool] = {}
         self._roles: list[str] = []  # what each part of the message is: prepare, read, names, statement
         self._serial = 0
+        self._stale = True  # whether the reads prepared (named with _serial) may be gone
         self._of: Migration | None = None
         self._held: set[tuple[int, str]] = set()
         self._seen: dict[int, list[Any]] = {}  # the last row read of each relation
@@ -147,18 +166,37 @@ class BatchedObserver(MeasuringObserver):
                 for st in migration.sql("up").statements)
         return got
 
+    def before_statement(self, migration: Migration, statement: Statement) -> None:
+        """A statement measured on its own (COPY data, DEALLOCATE or DISCARD, Python): the reads are prepared again
+        in the next message."""
+        self._stale = True
+        super().before_statement(migration, statement)
+
     def batch_parts(self, migration: Migration, statements: Sequence[Statement]) -> list[int | str]:
-        """The read prepared (and executed, in a migration's later message), then per statement: its names (see
-        :func:`names_first`), itself, a read. Arms the watch."""
-        # the read is prepared once per message (planned once, not before each execution: planning is most of
-        # its cost); a unique name, since a prepared statement outlives a transaction rolled back. A migration's
-        # first message starts its transaction: nothing is held yet (no hook ran before it, see dry_run); a later
-        # one (after transaction control left out) reads what is held first
-        self._serial += 1
+        """The read prepared when needed (and executed, in a migration's later message), then per statement: its
+        names (see :func:`names_first`), itself, a read. Arms the watch."""
+        # the read is prepared once per migration (planned once, not before each execution), in its first
+        # message: the session reset before each migration deallocates it (DEALLOCATE ALL, runner/session.py), as
+        # may the hooks between migrations; again in a later message after a statement measured on its own (no
+        # hook runs between a migration's messages: a before_migration hook turns batching off). A unique name,
+        # since a prepared statement outlives a transaction rolled back. Preparing pays from three reads on: for
+        # one or two, the read is sent as is. A migration's first message starts its transaction: nothing is held
+        # yet (no hook ran before it, see dry_run); a later one (after transaction control left out) reads what
+        # is held first
+        layout: list[int | str] = []
+        roles: list[str] = []
+        first = migration is not self._of
         read = f"EXECUTE confiture_read_{self._serial}"
-        layout: list[int | str] = [f"PREPARE confiture_read_{self._serial} AS {READ_SQL}"]
-        roles = ["prepare"]
-        if migration is not self._of:
+        if first or self._stale:
+            if len(statements) + (0 if first else 1) <= 2:
+                read, self._stale = READ_SQL, True
+            else:
+                self._serial += 1
+                self._stale = False
+                layout.append(f"PREPARE confiture_read_{self._serial} AS {READ_SQL}")
+                roles.append("prepare")
+                read = f"EXECUTE confiture_read_{self._serial}"
+        if first:
             self._of, self._held, self._taken = migration, set(), set()
         else:
             layout.append(read)
