@@ -19,7 +19,7 @@ from ..sql import Statement
 from .blockers import BlockerWatch
 from .catalog import TABLE_KINDS, SeqState, entry
 from .observer import MeasuringObserver, judge, short
-from .references import Context, destructive, references, sequence_names
+from .references import Context, Refs, destructive, references, sequence_names
 from .report import SequenceAdvance, StatementReport
 
 Conn = psycopg.Connection[Any]
@@ -27,26 +27,29 @@ Conn = psycopg.Connection[Any]
 # After each statement, in the statement's own message: the time (and when the message arrived: PostgreSQL gives
 # every statement of one simple-query message that statement_timestamp()), and every relation lock this backend
 # holds (granted; catalogs, below FirstNormalObjectId 16384, left out; a session locks no other database's
-# relations but the shared catalogs) with the relation's schema, name and type (pg_identify_object: the name
-# quoted if need be), relfilenode (pg_relation_filenode: a new one means a rewrite, "Database File Layout";
-# none for a relation without storage) and, for a sequence, its state ("Object Information and Addressing
-# Functions", "System Administration Functions"). Functions, not joins with pg_class, pg_namespace and
-# pg_sequence: the read is planned again in every migration (the session reset between migrations deallocates
-# it), and planning those joins cost three of its executions. A migration's transaction holds only its own locks
-# (each migration is committed: "Explicit Locking"), so the read is as large as the migration, never as the run
-# before it; the locks new since the previous read are the statement's. pg_sequence_last_value takes ROW
-# EXCLUSIVE on the sequence it reads: that lock is the read's own (see BatchedObserver).
+# relations but the shared catalogs), its modes grouped by relation, with the relation's schema, name and type
+# (pg_identify_object: the name quoted if need be), relfilenode (pg_relation_filenode: a new one means a rewrite,
+# "Database File Layout"; none for a relation without storage) and, for a sequence, its state ("Object
+# Information and Addressing Functions", "System Administration Functions"). Functions, not joins with pg_class,
+# pg_namespace and pg_sequence: the read is planned again in every migration (the session reset between
+# migrations deallocates it), and planning those joins cost three of its executions. A migration's transaction
+# holds only its own locks (each migration is committed: "Explicit Locking"), so the read is as large as the
+# migration, never as the run before it; the locks new since the previous read are the statement's.
+# pg_sequence_last_value takes ROW EXCLUSIVE on the sequence it reads: that lock is the read's own (see
+# BatchedObserver).
 READ_SQL = """
 SELECT json_build_array(extract(epoch FROM clock_timestamp()), coalesce(json_agg(json_build_array(
-         l.relation::bigint, l.mode, o.schema, o.name, o.type, pg_relation_filenode(l.relation)::bigint,
+         l.relation::bigint, l.modes, o.schema, o.name, o.type, pg_relation_filenode(l.relation)::bigint,
          CASE WHEN q.seq THEN pg_sequence_last_value(l.relation) END,
          CASE WHEN q.seq THEN (pg_sequence_parameters(l.relation)).start_value END,
          CASE WHEN q.seq THEN (pg_sequence_parameters(l.relation)).increment END, q.seq)), '[]'),
        extract(epoch FROM statement_timestamp()))
-  FROM pg_lock_status() l, pg_identify_object('pg_class'::regclass, l.relation, 0) o,
+  FROM (SELECT l.relation, array_agg(l.mode) AS modes FROM pg_lock_status() l
+         WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384
+         GROUP BY l.relation) l,
+       pg_identify_object('pg_class'::regclass, l.relation, 0) o,
        LATERAL (SELECT CASE WHEN o.type = 'sequence' AND o.schema NOT LIKE 'pg\\_temp%'
                             THEN has_sequence_privilege(l.relation, 'SELECT,USAGE') ELSE false END AS seq) q
- WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384
 """.strip()
 
 #: pg_identify_object's type of a relation -> its relkind (with storage, without: a partitioned table or index)
@@ -100,28 +103,33 @@ def names_first(node: ast.Node) -> bool:
 
 
 class _Read:
-    """One :data:`READ_SQL` result: the server's clock (s), the (oid, SQL mode) pairs held, each relation's row."""
+    """One :data:`READ_SQL` result: the server's clock (s), the (oid, SQL mode) pairs held, each relation's row as
+    read (modes left out: ``[oid, None, schema, quoted name, type, relfilenode, sequence...]``)."""
 
     def __init__(self, value: Any) -> None:
         doc = json.loads(value) if isinstance(value, str | bytes) else value
         self.at = float(doc[0])
         self.since = float(doc[2])  # when its message arrived
         self.held: set[tuple[int, str]] = set()
-        self.rows: dict[int, list[Any]] = {}
+        self.raw: dict[int, list[Any]] = {}
         for row in doc[1]:
-            mode = MODE_NAMES.get(row[1])
-            if mode is None:
-                continue
-            self.held.add((int(row[0]), mode))
-            if row[3] is not None:  # [oid, mode, schema, name, relkind, relfilenode (0: no storage), sequence...]
-                kinds = _RELKINDS.get(row[4], ("?", "?"))
-                row[3], row[4] = _unquoted(row[3]), kinds[0] if row[5] is not None else kinds[1]
-                row[5] = 0 if row[5] is None else row[5]
-                self.rows[int(row[0])] = row
+            oid = int(row[0])
+            self.held.update((oid, MODE_NAMES[m]) for m in row[1] if m in MODE_NAMES)
+            if row[3] is not None:  # a relation dropped meanwhile has no name
+                row[1] = None
+                self.raw[oid] = row
 
     def ours(self) -> set[tuple[int, str]]:
         """The ROW EXCLUSIVE locks the read itself took on the sequences it read."""
-        return {(oid, ROW_EXCLUSIVE) for oid, row in self.rows.items() if row[9]}
+        return {(oid, ROW_EXCLUSIVE) for oid, row in self.raw.items() if row[9]}
+
+
+def _row(raw: list[Any]) -> list[Any]:
+    """A relation's row as the observer reads it: ``[oid, None, schema, name, relkind, relfilenode (0: no storage),
+    last_value, start, increment, whether the sequence was read]``."""
+    kinds = _RELKINDS.get(raw[4], ("?", "?"))
+    return [raw[0], None, raw[2], _unquoted(raw[3]), kinds[0] if raw[5] is not None else kinds[1],
+            0 if raw[5] is None else raw[5], *raw[6:]]
 
 
 class BatchedObserver(MeasuringObserver):
@@ -153,7 +161,9 @@ class BatchedObserver(MeasuringObserver):
         self._stale = True  # whether the reads prepared (named with _serial) may be gone
         self._of: Migration | None = None
         self._held: set[tuple[int, str]] = set()
-        self._seen: dict[int, list[Any]] = {}  # the last row read of each relation
+        self._seen: dict[int, list[Any]] = {}  # the last row read of each relation, as read (see _Read)
+        #: what each statement of the message that has its names read names (by id: the message's statements live on)
+        self._named: dict[int, tuple[Refs, list[tuple[str, ...]]]] = {}
         self._at = 0.0
 
     def batches(self, migration: Migration) -> bool:
@@ -201,6 +211,7 @@ class BatchedObserver(MeasuringObserver):
         else:
             layout.append(read)
             roles.append("read")
+        self._named = {}
         for k, st in enumerate(statements):
             if names_first(st.node):
                 layout.append(self._names_sql(st))
@@ -213,16 +224,18 @@ class BatchedObserver(MeasuringObserver):
         return layout
 
     def _names_sql(self, st: Statement) -> str:
-        names = self._names_of(st)
+        refs, names = self._named[id(st)] = self._refs_of(st)
         return sql.SQL(NAMES_SQL).format(
             sch=sql.Literal([n[0] if len(n) > 1 else None for n in names]), rel=sql.Literal([n[-1] for n in names]),
-            schemas=sql.Literal(references(st).schemas)).as_string(self.conn)
+            schemas=sql.Literal(refs.schemas)).as_string(self.conn)
 
     @staticmethod
-    def _names_of(st: Statement) -> list[tuple[str, ...]]:
+    def _refs_of(st: Statement) -> tuple[Refs, list[tuple[str, ...]]]:
+        """What ``st`` names (its parse tree), and the relations whose names are read before it."""
         refs = references(st)
-        return list(dict.fromkeys(refs.relations + refs.targets + [r.relation for r in required_locks(st.node) or []]
-                                  + sequence_names(st.node)))
+        return refs, list(dict.fromkeys(refs.relations + refs.targets
+                                        + [r.relation for r in required_locks(st.node) or []]
+                                        + sequence_names(st.node)))
 
     def batch_ran(self, migration: Migration, ran: Sequence[tuple[Statement | None, Any]], elapsed_ms: float,
                   failed: tuple[Statement, str] | None = None) -> None:
@@ -271,15 +284,15 @@ class BatchedObserver(MeasuringObserver):
         return ctx, float(doc[3])
 
     def _changed(self, read: _Read) -> dict[int, list[Any]]:
-        """The rows of ``read`` that differ from the last ones seen of their relation (a migration's reads
-        repeat every lock it holds: only what changed is looked at)."""
-        return {oid: row for oid, row in read.rows.items() if self._seen.get(oid) != row}
+        """The rows (see :func:`_row`) of ``read`` that differ from the last ones seen of their relation (a
+        migration's reads repeat every lock it holds: only what changed is looked at)."""
+        return {oid: _row(raw) for oid, raw in read.raw.items() if self._seen.get(oid) != raw}
 
     def _learn_rows(self, read: _Read, changed: dict[int, list[Any]] | None = None) -> None:
         """Names and kinds, relfilenodes and sequence states of what ``read`` saw (``changed``: of its rows that
         changed, when known)."""
         for oid, row in (self._changed(read) if changed is None else changed).items():
-            self._seen[oid] = row
+            self._seen[oid] = read.raw[oid]
             name, kind = self.kinds[oid] = entry(row[2], row[3], row[4])
             if row[4] in TABLE_KINDS and row[5] is not None and kind in TABLE_KINDS:
                 self.tables_known[oid] = (int(row[5]), name, row[4])
@@ -326,8 +339,9 @@ class BatchedObserver(MeasuringObserver):
         self._held = read.held
         self._learn_rows(read, changed)
         self._taken |= new | inferred
-        destroyed = self.destroyed_by(st.node, references(st), self._names_of(st), ctx) \
-            if ctx is not None and destructive(st.node) else []
+        named = self._named.get(id(st))
+        destroyed = self.destroyed_by(st.node, named[0], named[1], ctx) \
+            if ctx is not None and named is not None and destructive(st.node) else []
         judge(rep, st.node, [n for o, n in rewritten.items() if o in self.start_tables], destroyed)
         self.report_for(migration).statements.append(rep)
 
