@@ -112,9 +112,13 @@ class _Read:
         self.since = float(doc[2])  # when its message arrived
         self.held: set[tuple[int, str]] = set()
         self.raw: dict[int, list[Any]] = {}
+        held, names = self.held, MODE_NAMES
         for row in doc[1]:
-            oid = int(row[0])
-            self.held.update((oid, MODE_NAMES[m]) for m in row[1] if m in MODE_NAMES)
+            oid = row[0]
+            for m in row[1]:
+                mode = names.get(m)
+                if mode is not None:
+                    held.add((oid, mode))
             if row[3] is not None:  # a relation dropped meanwhile has no name
                 row[1] = None
                 self.raw[oid] = row
@@ -163,7 +167,7 @@ class BatchedObserver(MeasuringObserver):
         self._held: set[tuple[int, str]] = set()
         self._seen: dict[int, list[Any]] = {}  # the last row read of each relation, as read (see _Read)
         #: what each statement of the message that has its names read names (by id: the message's statements live on)
-        self._named: dict[int, tuple[Refs, list[tuple[str, ...]]]] = {}
+        self._named: dict[int, tuple[Refs, list[tuple[str, ...]], str]] = {}
         self._at = 0.0
 
     def batches(self, migration: Migration) -> bool:
@@ -213,8 +217,8 @@ class BatchedObserver(MeasuringObserver):
             roles.append("read")
         self._named = {}
         for k, st in enumerate(statements):
-            if names_first(st.node):
-                layout.append(self._names_sql(st))
+            if names_first(st.node) and self._names_sql(st):
+                layout.append(self._named[id(st)][2])
                 roles.append("names")
             layout += [k, read]
             roles += ["statement", "read"]
@@ -223,11 +227,15 @@ class BatchedObserver(MeasuringObserver):
             self.watch.arm()
         return layout
 
-    def _names_sql(self, st: Statement) -> str:
-        refs, names = self._named[id(st)] = self._refs_of(st)
-        return sql.SQL(NAMES_SQL).format(
+    def _names_sql(self, st: Statement) -> bool:
+        """Compose the names read before ``st`` (kept with what it names); ``False``: it names no relation nor schema
+        (DROP FUNCTION...), the read would find nothing."""
+        refs, names = self._refs_of(st)
+        text = "" if not names and not refs.schemas else sql.SQL(NAMES_SQL).format(
             sch=sql.Literal([n[0] if len(n) > 1 else None for n in names]), rel=sql.Literal([n[-1] for n in names]),
             schemas=sql.Literal(refs.schemas)).as_string(self.conn)
+        self._named[id(st)] = (refs, names, text)
+        return bool(text)
 
     @staticmethod
     def _refs_of(st: Statement) -> tuple[Refs, list[tuple[str, ...]]]:

@@ -152,3 +152,29 @@ def test_the_blocker_watch_starts_its_thread_with_the_first_statement(
     rep = _copy(project, database_url)
     assert rep.ok, rep.error
     assert fast and all(fast)
+
+
+def test_a_statement_naming_no_relation_has_no_names_read(
+        project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DROP FUNCTION names no relation: the names read before it would find nothing; DROP VIEW keeps its read."""
+    _seed(database_url)
+    write(project / "migrations", "1_f.up.sql", "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
+                                                "CREATE VIEW tv AS SELECT id FROM t;\n")
+    write(project / "migrations", "2_drop.up.sql", "DROP FUNCTION f();\nDROP VIEW tv;\nUPDATE t SET n = 1;\n")
+    layouts: list[list[Any]] = []
+    real_parts = batched.BatchedObserver.batch_parts
+
+    def batch_parts(self: Any, migration: Any, statements: Any) -> Any:
+        layouts.append(real_parts(self, migration, statements))
+        return layouts[-1]
+
+    monkeypatch.setattr(batched.BatchedObserver, "batch_parts", batch_parts)
+    rep = _copy(project, database_url)
+    monkeypatch.undo()
+    assert rep.ok, rep.error
+    names = [p for p in layouts[-1] if isinstance(p, str) and "to_regclass" in p]
+    assert len(names) == 1 and "tv" in names[0]
+    real = _real(project, database_url)
+    for m in rep.migrations:
+        assert _facts(m) == _facts(real[m.version]), m.version
+    assert ("tv", "ACCESS EXCLUSIVE") in {(lk.relation, lk.mode) for lk in rep.migrations[1].statements[1].locks}
