@@ -160,7 +160,8 @@ def test_a_statement_naming_no_relation_has_no_names_read(
     _seed(database_url)
     write(project / "migrations", "1_f.up.sql", "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
                                                 "CREATE VIEW tv AS SELECT id FROM t;\n")
-    write(project / "migrations", "2_drop.up.sql", "DROP FUNCTION f();\nDROP VIEW tv;\nUPDATE t SET n = 1;\n")
+    write(project / "migrations", "2_drop.up.sql",
+          "DROP FUNCTION f();\nDROP VIEW tv;\nUPDATE t SET n = 1 WHERE id = 1;\n")
     layouts: list[list[Any]] = []
     real_parts = batched.BatchedObserver.batch_parts
 
