@@ -27,30 +27,64 @@ Conn = psycopg.Connection[Any]
 # After each statement, in the statement's own message: the time (and when the message arrived: PostgreSQL gives
 # every statement of one simple-query message that statement_timestamp()), and every relation lock this backend
 # holds (granted; catalogs, below FirstNormalObjectId 16384, left out; a session locks no other database's
-# relations but the shared catalogs), its modes grouped by relation, with the relation's schema, name and type
-# (pg_identify_object: the name quoted if need be), relfilenode (pg_relation_filenode: a new one means a rewrite,
-# "Database File Layout"; none for a relation without storage) and, for a sequence, its state ("Object
-# Information and Addressing Functions", "System Administration Functions"). Functions, not joins with pg_class,
-# pg_namespace and pg_sequence: the read is planned again in every migration (the session reset between
-# migrations deallocates it), and planning those joins cost three of its executions. A migration's transaction
-# holds only its own locks (each migration is committed: "Explicit Locking"), so the read is as large as the
-# migration, never as the run before it; the locks new since the previous read are the statement's.
-# pg_sequence_last_value takes ROW EXCLUSIVE on the sequence it reads: that lock is the read's own (see
-# BatchedObserver).
+# relations but the shared catalogs), its modes grouped by relation, with the relation's relfilenode
+# (pg_relation_filenode: a new one means a rewrite, "Database File Layout"; none for a relation without storage
+# or gone) and, for a sequence, its state; the schema, name and type (pg_identify_object: the name quoted if
+# need be) only of the relations not yet seen in the transaction ("Object Information and Addressing
+# Functions", "System Administration Functions"). What was seen is kept in a transaction-local setting
+# (``confiture.seen``: the oids, a sequence's negated), which PostgreSQL resets when the migration's
+# transaction ends: a read costs the locks held, not a name lookup for each of them after each statement
+# (lemmy's migrations hold 21 relations at a read, on average); before the read after a statement that may
+# rename or move a relation already seen, the setting is emptied (see :func:`renames`). Functions, not joins
+# with pg_class, pg_namespace and pg_sequence: the read is planned again in every migration (the session reset
+# between migrations deallocates it), and planning those joins cost three of its executions. A migration's
+# transaction holds only its own locks (each migration is committed: "Explicit Locking"), so the read is as
+# large as the migration, never as the run before it; the locks new since the previous read are the
+# statement's. pg_sequence_last_value takes ROW EXCLUSIVE on the sequence it reads: that lock is the read's own
+# (see BatchedObserver).
 READ_SQL = """
+WITH s AS MATERIALIZED (
+  SELECT string_to_array(coalesce(current_setting('confiture.seen', true), ''), ',')::bigint[] AS a)
 SELECT json_build_array(extract(epoch FROM clock_timestamp()), coalesce(json_agg(json_build_array(
-         l.relation::bigint, l.modes, o.schema, o.name, o.type, pg_relation_filenode(l.relation)::bigint,
-         CASE WHEN q.seq THEN pg_sequence_last_value(l.relation) END,
-         CASE WHEN q.seq THEN (pg_sequence_parameters(l.relation)).start_value END,
-         CASE WHEN q.seq THEN (pg_sequence_parameters(l.relation)).increment END, q.seq)), '[]'),
-       extract(epoch FROM statement_timestamp()))
-  FROM (SELECT l.relation, array_agg(l.mode) AS modes FROM pg_lock_status() l
+         l.relation, l.modes, o.schema, o.name, o.type, pg_relation_filenode(l.relation::oid)::bigint,
+         CASE WHEN q.seq THEN pg_sequence_last_value(l.relation::oid) END,
+         CASE WHEN q.seq THEN (pg_sequence_parameters(l.relation::oid)).start_value END,
+         CASE WHEN q.seq THEN (pg_sequence_parameters(l.relation::oid)).increment END, q.seq)), '[]'),
+       extract(epoch FROM statement_timestamp()),
+       set_config('confiture.seen', coalesce(string_agg(CASE WHEN q.kseq THEN -l.relation ELSE l.relation END::text,
+                                                        ','), ''), true))
+  FROM (SELECT l.relation::bigint AS relation, array_agg(l.mode) AS modes,
+               l.relation::bigint = ANY((SELECT s.a FROM s)::bigint[]) AS known,
+               -l.relation::bigint = ANY((SELECT s.a FROM s)::bigint[]) AS kseq
+          FROM pg_lock_status() l
          WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384
-         GROUP BY l.relation) l,
-       pg_identify_object('pg_class'::regclass, l.relation, 0) o,
-       LATERAL (SELECT CASE WHEN o.type = 'sequence' AND o.schema NOT LIKE 'pg\\_temp%'
-                            THEN has_sequence_privilege(l.relation, 'SELECT,USAGE') ELSE false END AS seq) q
+         GROUP BY l.relation) l
+       LEFT JOIN LATERAL (SELECT i.* FROM pg_identify_object('pg_class'::regclass, l.relation::oid, 0) i
+                           WHERE NOT (l.known OR l.kseq) OFFSET 0) o ON true,
+       LATERAL (SELECT CASE WHEN l.kseq OR (o.type = 'sequence' AND o.schema NOT LIKE 'pg\\_temp%')
+                            THEN has_sequence_privilege(l.relation::oid, 'SELECT,USAGE') ELSE false END AS seq,
+                       coalesce(l.kseq OR (o.type = 'sequence' AND o.schema NOT LIKE 'pg\\_temp%'), false) AS kseq) q
 """.strip()
+
+#: empties ``confiture.seen``: the next read looks up the name of every relation held
+FORGET_SQL = "SELECT set_config('confiture.seen', '', true)"
+
+#: statements that may rename or move relations already seen, or run code that may (DML fires triggers)
+_RENAMING = (ast.RenameStmt, ast.AlterObjectSchemaStmt, ast.DoStmt, ast.CallStmt, ast.ExecuteStmt,
+             ast.CreateExtensionStmt, ast.AlterExtensionStmt, ast.AlterExtensionContentsStmt, ast.InsertStmt,
+             ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt, ast.SelectStmt, ast.CreateTableAsStmt,
+             ast.RefreshMatViewStmt, ast.ExplainStmt)
+
+
+def renames(node: ast.Node) -> bool:
+    """Whether a statement may rename or move a relation it does not newly lock: RENAME, SET SCHEMA, extensions,
+    code (DO, CALL, EXECUTE, the functions and triggers a query runs), ``ADD CONSTRAINT ... USING INDEX`` (the
+    index takes the constraint's name)."""
+    if isinstance(node, _RENAMING):
+        return True
+    return isinstance(node, ast.AlterTableStmt) and any(
+        isinstance(c, ast.AlterTableCmd) and c.subtype == AlterTableType.AT_AddIndexConstraint for c in node.cmds or ())
+
 
 #: pg_identify_object's type of a relation -> its relkind (with storage, without: a partitioned table or index)
 _RELKINDS = {"table": ("r", "p"), "index": ("i", "I"), "sequence": ("S", "S"), "view": ("v", "v"),
@@ -66,12 +100,17 @@ def _unquoted(name: str) -> str:
 # Before a statement that may drop relations or remove data, in the same message: the oid of each relation
 # it names (aligned with the names; to_regclass: PostgreSQL's own lookup along the search_path, no lock),
 # the names of what it may drop with them (their partitions, indexes and owned sequences: once dropped,
-# their locks could not be named), and which named schemas exist. Catalog reads only.
+# their locks could not be named), and which named schemas exist. Catalog reads only. Prepared once per
+# migration (planning it cost several of its executions); what the statement names is passed in a
+# transaction-local setting set just before (``confiture.names``, JSON: {"sch": [...], "rel": [...],
+# "schemas": [...]}), so that the prepared statement has no parameter and keeps one plan.
 NAMES_SQL = """
-WITH found AS MATERIALIZED (
+WITH inp AS MATERIALIZED (SELECT current_setting('confiture.names')::json AS j),
+     found AS MATERIALIZED (
        SELECT w.i, to_regclass(CASE WHEN w.sch IS NULL THEN quote_ident(w.rel)
                                     ELSE quote_ident(w.sch) || '.' || quote_ident(w.rel) END) AS oid
-         FROM unnest({sch}::text[], {rel}::text[]) WITH ORDINALITY AS w(sch, rel, i)),
+         FROM inp, unnest(ARRAY(SELECT json_array_elements_text(inp.j->'sch')),
+                          ARRAY(SELECT json_array_elements_text(inp.j->'rel'))) WITH ORDINALITY AS w(sch, rel, i)),
      tabs AS MATERIALIZED (SELECT found.oid FROM found WHERE found.oid IS NOT NULL
                            UNION SELECT i.inhrelid FROM pg_inherits i JOIN found ON i.inhparent = found.oid),
      rels AS (SELECT tabs.oid FROM tabs
@@ -84,7 +123,7 @@ SELECT json_build_array(
   (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, n.nspname, c.relname, c.relkind)), '[]')
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid IN (SELECT rels.oid FROM rels)),
   (SELECT coalesce(json_agg(EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = u.s) ORDER BY u.i), '[]')
-     FROM unnest({schemas}::text[]) WITH ORDINALITY AS u(s, i)),
+     FROM inp, unnest(ARRAY(SELECT json_array_elements_text(inp.j->'schemas'))) WITH ORDINALITY AS u(s, i)),
   extract(epoch FROM clock_timestamp()))
 """.strip()
 
@@ -104,7 +143,8 @@ def names_first(node: ast.Node) -> bool:
 
 class _Read:
     """One :data:`READ_SQL` result: the server's clock (s), the (oid, SQL mode) pairs held, each relation's row as
-    read (modes left out: ``[oid, None, schema, quoted name, type, relfilenode, sequence...]``)."""
+    read (modes left out: ``[oid, None, schema, quoted name, type, relfilenode, sequence...]``; no schema, name
+    nor type for a relation seen before in the transaction, see :meth:`BatchedObserver._merge`)."""
 
     def __init__(self, value: Any) -> None:
         doc = json.loads(value) if isinstance(value, str | bytes) else value
@@ -119,9 +159,8 @@ class _Read:
                 mode = names.get(m)
                 if mode is not None:
                     held.add((oid, mode))
-            if row[3] is not None:  # a relation dropped meanwhile has no name
-                row[1] = None
-                self.raw[oid] = row
+            row[1] = None
+            self.raw[oid] = row
 
     def ours(self) -> set[tuple[int, str]]:
         """The ROW EXCLUSIVE locks the read itself took on the sequences it read."""
@@ -163,6 +202,8 @@ class BatchedObserver(MeasuringObserver):
         self._roles: list[str] = []  # what each part of the message is: prepare, read, names, statement
         self._serial = 0
         self._stale = True  # whether the reads prepared (named with _serial) may be gone
+        self._names_of: Migration | None = None  # the migration NAMES_SQL is prepared for (confiture_names_<n>)
+        self._nserial = 0
         self._of: Migration | None = None
         self._held: set[tuple[int, str]] = set()
         self._seen: dict[int, list[Any]] = {}  # the last row read of each relation, as read (see _Read)
@@ -183,7 +224,7 @@ class BatchedObserver(MeasuringObserver):
     def before_statement(self, migration: Migration, statement: Statement) -> None:
         """A statement measured on its own (COPY data, DEALLOCATE or DISCARD, Python): the reads are prepared again
         in the next message."""
-        self._stale = True
+        self._stale, self._names_of = True, None
         super().before_statement(migration, statement)
 
     def batch_parts(self, migration: Migration, statements: Sequence[Statement]) -> list[int | str]:
@@ -218,22 +259,32 @@ class BatchedObserver(MeasuringObserver):
         self._named = {}
         for k, st in enumerate(statements):
             if names_first(st.node) and self._names_sql(st):
-                layout.append(self._named[id(st)][2])
-                roles.append("names")
-            layout += [k, read]
-            roles += ["statement", "read"]
+                if self._names_of is not migration:  # prepared once per migration, as the read
+                    self._names_of, self._nserial = migration, self._nserial + 1
+                    layout.append(f"PREPARE confiture_names_{self._nserial} AS {NAMES_SQL}")
+                    roles.append("prepare")
+                layout += [self._named[id(st)][2], f"EXECUTE confiture_names_{self._nserial}"]
+                roles += ["prepare", "names"]
+            layout.append(k)
+            roles.append("statement")
+            if renames(st.node):
+                layout.append(FORGET_SQL)
+                roles.append("prepare")
+            layout.append(read)
+            roles.append("read")
         self._roles = roles
         if self.watch:
             self.watch.arm()
         return layout
 
     def _names_sql(self, st: Statement) -> bool:
-        """Compose the names read before ``st`` (kept with what it names); ``False``: it names no relation nor schema
-        (DROP FUNCTION...), the read would find nothing."""
+        """Compose the names read before ``st`` (kept with what it names: see :data:`NAMES_SQL`); ``False``: it
+        names no relation nor schema (DROP FUNCTION...), the read would find nothing."""
         refs, names = self._refs_of(st)
-        text = "" if not names and not refs.schemas else sql.SQL(NAMES_SQL).format(
-            sch=sql.Literal([n[0] if len(n) > 1 else None for n in names]), rel=sql.Literal([n[-1] for n in names]),
-            schemas=sql.Literal(refs.schemas)).as_string(self.conn)
+        given = json.dumps({"sch": [n[0] if len(n) > 1 else None for n in names], "rel": [n[-1] for n in names],
+                            "schemas": refs.schemas})
+        text = "" if not names and not refs.schemas else sql.SQL(
+            "SELECT set_config('confiture.names', {}, true)").format(sql.Literal(given)).as_string(self.conn)
         self._named[id(st)] = (refs, names, text)
         return bool(text)
 
@@ -263,7 +314,7 @@ class BatchedObserver(MeasuringObserver):
             if role == "prepare":
                 continue
             if role == "read":
-                read = _Read(value.decode() if isinstance(value, bytes) else value)
+                read = self._merge(_Read(value.decode() if isinstance(value, bytes) else value))
                 if first is None:  # the message's first statement started with the message (and the read's PREPARE)
                     first = read.since
                     self._at = read.since if clock is None else clock
@@ -290,6 +341,19 @@ class BatchedObserver(MeasuringObserver):
         ctx = Context(oids=[None if o is None else int(o) for o in doc[0]], schemas=[bool(b) for b in doc[2]])
         ctx.relations = {int(o): (str(s), str(n), str(k)) for o, s, n, k in doc[1]}
         return ctx, float(doc[3])
+
+    def _merge(self, read: _Read) -> _Read:
+        """``read`` with the schema, name and type of each relation seen before taken from its last row seen, and
+        without the relations gone (dropped: no name, or no relfilenode any more)."""
+        for oid, row in list(read.raw.items()):
+            prev = self._seen.get(oid) if row[4] is None else None
+            if row[3] is not None:
+                continue
+            if prev is None or (row[5] is None and prev[5] is not None):
+                del read.raw[oid]
+            else:
+                read.raw[oid] = prev[:5] + row[5:]
+        return read
 
     def _changed(self, read: _Read) -> dict[int, list[Any]]:
         """The rows (see :func:`_row`) of ``read`` that differ from the last ones seen of their relation (a
