@@ -69,21 +69,24 @@ SELECT json_build_array(extract(epoch FROM clock_timestamp()), coalesce(json_agg
 #: empties ``confiture.seen``: the next read looks up the name of every relation held
 FORGET_SQL = "SELECT set_config('confiture.seen', '', true)"
 
-#: statements that may rename or move relations already seen, or run code that may (DML fires triggers)
+#: statements that may rename or move relations already seen, or run code that may (DML fires triggers); not
+#: event triggers (a DDL statement firing one that renames a relation would leave its old name in the report)
 _RENAMING = (ast.RenameStmt, ast.AlterObjectSchemaStmt, ast.DoStmt, ast.CallStmt, ast.ExecuteStmt,
              ast.CreateExtensionStmt, ast.AlterExtensionStmt, ast.AlterExtensionContentsStmt, ast.InsertStmt,
              ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt, ast.SelectStmt, ast.CreateTableAsStmt,
-             ast.RefreshMatViewStmt, ast.ExplainStmt)
+             ast.RefreshMatViewStmt, ast.ExplainStmt, ast.RuleStmt)
 
 
 def renames(node: ast.Node) -> bool:
     """Whether a statement may rename or move a relation it does not newly lock: RENAME, SET SCHEMA, extensions,
     code (DO, CALL, EXECUTE, the functions and triggers a query runs), ``ADD CONSTRAINT ... USING INDEX`` (the
-    index takes the constraint's name)."""
+    index takes the constraint's name), a rule (``_RETURN`` turns a table into a view before PostgreSQL 16)."""
     if isinstance(node, _RENAMING):
         return True
     return isinstance(node, ast.AlterTableStmt) and any(
-        isinstance(c, ast.AlterTableCmd) and c.subtype == AlterTableType.AT_AddIndexConstraint for c in node.cmds or ())
+        isinstance(c, ast.AlterTableCmd) and (c.subtype == AlterTableType.AT_AddIndexConstraint or (
+            c.subtype == AlterTableType.AT_AddConstraint and bool(getattr(c.def_, "indexname", None))))
+        for c in node.cmds or ())
 
 
 #: pg_identify_object's type of a relation -> its relkind (with storage, without: a partitioned table or index)

@@ -179,3 +179,22 @@ def test_a_statement_naming_no_relation_has_no_names_read(
     for m in rep.migrations:
         assert _facts(m) == _facts(real[m.version]), m.version
     assert ("tv", "ACCESS EXCLUSIVE") in {(lk.relation, lk.mode) for lk in rep.migrations[1].statements[1].locks}
+
+
+def test_a_relation_renamed_or_moved_in_the_migration_is_named_as_it_is_now(project: Path, database_url: str) -> None:
+    """A read names only the relations new in the transaction, but after a statement that may rename or move one
+    it names them all again: later locks on it carry its new name, as on a real apply."""
+    _seed(database_url)
+    write(project / "migrations", "1_ren.up.sql",
+          "ALTER TABLE t ADD COLUMN z int;\nALTER TABLE t RENAME TO t2;\nCREATE INDEX t2_z ON t2 (z);\n"
+          "ALTER INDEX t_n_idx RENAME TO t2_n_idx;\nSELECT count(*) FROM t2 WHERE n > 0;\n"
+          "CREATE UNIQUE INDEX u ON t2 (z);\nALTER TABLE t2 ADD CONSTRAINT t2_z_key UNIQUE USING INDEX u;\n"
+          "ALTER TABLE t2 SET SCHEMA s;\nUPDATE s.t2 SET z = 1 WHERE id = 1;\n")
+    rep = _copy(project, database_url)
+    assert rep.ok, rep.error
+    real = _real(project, database_url)
+    [m] = rep.migrations
+    assert _facts(m) == _facts(real[m.version])
+    locks = [{(lk.relation, lk.mode) for lk in s.locks} for s in m.statements]
+    assert ("t2", "SHARE") in locks[2]
+    assert ("s.t2", "ROW EXCLUSIVE") in locks[8] and ("s.t2_z_key", "ROW EXCLUSIVE") in locks[8]
