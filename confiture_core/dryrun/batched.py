@@ -19,41 +19,101 @@ from ..sql import Statement
 from .blockers import BlockerWatch
 from .catalog import TABLE_KINDS, SeqState, entry
 from .observer import MeasuringObserver, judge, short
-from .references import Context, destructive, references, sequence_names
+from .references import Context, Refs, destructive, references, sequence_names
 from .report import SequenceAdvance, StatementReport
 
 Conn = psycopg.Connection[Any]
 
 # After each statement, in the statement's own message: the time (and when the message arrived: PostgreSQL gives
 # every statement of one simple-query message that statement_timestamp()), and every relation lock this backend
-# holds (granted; catalogs, below FirstNormalObjectId 16384, left out) with the relation's name, kind,
-# relfilenode (a new one means a rewrite: "Database File Layout") and, for a sequence, its state. A
-# migration's transaction holds only its own locks (each migration is committed: "Explicit Locking"), so
-# the read is as large as the migration, never as the run before it; the locks new since the previous
-# read are the statement's. pg_sequence_last_value takes ROW EXCLUSIVE on the sequence it reads: that lock
-# is the read's own (see BatchedObserver).
+# holds (granted; catalogs, below FirstNormalObjectId 16384, left out; a session locks no other database's
+# relations but the shared catalogs), its modes grouped by relation, with the relation's relfilenode
+# (pg_relation_filenode: a new one means a rewrite, "Database File Layout"; none for a relation without storage
+# or gone) and, for a sequence, its state; the schema, name and type (pg_identify_object: the name quoted if
+# need be) only of the relations not yet seen in the transaction ("Object Information and Addressing
+# Functions", "System Administration Functions"). What was seen is kept in a transaction-local setting
+# (``confiture.seen``: the oids, a sequence's negated), which PostgreSQL resets when the migration's
+# transaction ends: a read costs the locks held, not a name lookup for each of them after each statement
+# (lemmy's migrations hold 21 relations at a read, on average); before the read after a statement that may
+# rename or move a relation already seen, the setting is emptied (see :func:`renames`). Functions, not joins
+# with pg_class, pg_namespace and pg_sequence: the read is planned again in every migration (the session reset
+# between migrations deallocates it), and planning those joins cost three of its executions. A migration's
+# transaction holds only its own locks (each migration is committed: "Explicit Locking"), so the read is as
+# large as the migration, never as the run before it; the locks new since the previous read are the
+# statement's. pg_sequence_last_value takes ROW EXCLUSIVE on the sequence it reads: that lock is the read's own
+# (see BatchedObserver).
 READ_SQL = """
+WITH s AS MATERIALIZED (
+  SELECT string_to_array(coalesce(current_setting('confiture.seen', true), ''), ',')::bigint[] AS a)
 SELECT json_build_array(extract(epoch FROM clock_timestamp()), coalesce(json_agg(json_build_array(
-         l.relation::bigint, l.mode, n.nspname, c.relname, c.relkind, c.relfilenode::bigint,
-         CASE WHEN c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE')
-              THEN pg_sequence_last_value(c.oid) END, s.seqstart, s.seqincrement,
-         c.relkind = 'S' AND c.relpersistence <> 't' AND has_sequence_privilege(c.oid, 'SELECT,USAGE'))), '[]'),
-       extract(epoch FROM statement_timestamp()))
-  FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
-       LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
- WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384
-   AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+         l.relation, l.modes, o.schema, o.name, o.type, pg_relation_filenode(l.relation::oid)::bigint,
+         CASE WHEN q.seq THEN pg_sequence_last_value(l.relation::oid) END,
+         CASE WHEN q.seq THEN (pg_sequence_parameters(l.relation::oid)).start_value END,
+         CASE WHEN q.seq THEN (pg_sequence_parameters(l.relation::oid)).increment END, q.seq)), '[]'),
+       extract(epoch FROM statement_timestamp()),
+       set_config('confiture.seen', coalesce(string_agg(CASE WHEN q.kseq THEN -l.relation ELSE l.relation END::text,
+                                                        ','), ''), true))
+  FROM (SELECT l.relation::bigint AS relation, array_agg(l.mode) AS modes,
+               l.relation::bigint = ANY((SELECT s.a FROM s)::bigint[]) AS known,
+               -l.relation::bigint = ANY((SELECT s.a FROM s)::bigint[]) AS kseq
+          FROM pg_lock_status() l
+         WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384
+         GROUP BY l.relation) l
+       LEFT JOIN LATERAL (SELECT i.* FROM pg_identify_object('pg_class'::regclass, l.relation::oid, 0) i
+                           WHERE NOT (l.known OR l.kseq) OFFSET 0) o ON true,
+       LATERAL (SELECT CASE WHEN l.kseq OR (o.type = 'sequence' AND o.schema NOT LIKE 'pg\\_temp%')
+                            THEN has_sequence_privilege(l.relation::oid, 'SELECT,USAGE') ELSE false END AS seq,
+                       coalesce(l.kseq OR (o.type = 'sequence' AND o.schema NOT LIKE 'pg\\_temp%'), false) AS kseq) q
 """.strip()
+
+#: empties ``confiture.seen``: the next read looks up the name of every relation held
+FORGET_SQL = "SELECT set_config('confiture.seen', '', true)"
+
+#: statements that may rename or move relations already seen, or run code that may (DML fires triggers); not
+#: event triggers (a DDL statement firing one that renames a relation would leave its old name in the report)
+_RENAMING = (ast.RenameStmt, ast.AlterObjectSchemaStmt, ast.DoStmt, ast.CallStmt, ast.ExecuteStmt,
+             ast.CreateExtensionStmt, ast.AlterExtensionStmt, ast.AlterExtensionContentsStmt, ast.InsertStmt,
+             ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt, ast.SelectStmt, ast.CreateTableAsStmt,
+             ast.RefreshMatViewStmt, ast.ExplainStmt, ast.RuleStmt)
+
+
+def renames(node: ast.Node) -> bool:
+    """Whether a statement may rename or move a relation it does not newly lock: RENAME, SET SCHEMA, extensions,
+    code (DO, CALL, EXECUTE, the functions and triggers a query runs), ``ADD CONSTRAINT ... USING INDEX`` (the
+    index takes the constraint's name), a rule (``_RETURN`` turns a table into a view before PostgreSQL 16)."""
+    if isinstance(node, _RENAMING):
+        return True
+    return isinstance(node, ast.AlterTableStmt) and any(
+        isinstance(c, ast.AlterTableCmd) and (c.subtype == AlterTableType.AT_AddIndexConstraint or (
+            c.subtype == AlterTableType.AT_AddConstraint and bool(getattr(c.def_, "indexname", None))))
+        for c in node.cmds or ())
+
+
+#: pg_identify_object's type of a relation -> its relkind (with storage, without: a partitioned table or index)
+_RELKINDS = {"table": ("r", "p"), "index": ("i", "I"), "sequence": ("S", "S"), "view": ("v", "v"),
+             "materialized view": ("m", "m"), "foreign table": ("f", "f"), "toast table": ("t", "t"),
+             "composite type": ("c", "c")}
+
+
+def _unquoted(name: str) -> str:
+    """A name as quote_ident gave it, unquoted."""
+    return name[1:-1].replace('""', '"') if len(name) > 1 and name[0] == name[-1] == '"' else name
+
 
 # Before a statement that may drop relations or remove data, in the same message: the oid of each relation
 # it names (aligned with the names; to_regclass: PostgreSQL's own lookup along the search_path, no lock),
 # the names of what it may drop with them (their partitions, indexes and owned sequences: once dropped,
-# their locks could not be named), and which named schemas exist. Catalog reads only.
+# their locks could not be named), and which named schemas exist. Catalog reads only. Prepared once per
+# migration (planning it cost several of its executions); what the statement names is passed in a
+# transaction-local setting set just before (``confiture.names``, JSON: {"sch": [...], "rel": [...],
+# "schemas": [...]}), so that the prepared statement has no parameter and keeps one plan.
 NAMES_SQL = """
-WITH found AS MATERIALIZED (
+WITH inp AS MATERIALIZED (SELECT current_setting('confiture.names')::json AS j),
+     found AS MATERIALIZED (
        SELECT w.i, to_regclass(CASE WHEN w.sch IS NULL THEN quote_ident(w.rel)
                                     ELSE quote_ident(w.sch) || '.' || quote_ident(w.rel) END) AS oid
-         FROM unnest({sch}::text[], {rel}::text[]) WITH ORDINALITY AS w(sch, rel, i)),
+         FROM inp, unnest(ARRAY(SELECT json_array_elements_text(inp.j->'sch')),
+                          ARRAY(SELECT json_array_elements_text(inp.j->'rel'))) WITH ORDINALITY AS w(sch, rel, i)),
      tabs AS MATERIALIZED (SELECT found.oid FROM found WHERE found.oid IS NOT NULL
                            UNION SELECT i.inhrelid FROM pg_inherits i JOIN found ON i.inhparent = found.oid),
      rels AS (SELECT tabs.oid FROM tabs
@@ -66,7 +126,7 @@ SELECT json_build_array(
   (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, n.nspname, c.relname, c.relkind)), '[]')
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid IN (SELECT rels.oid FROM rels)),
   (SELECT coalesce(json_agg(EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = u.s) ORDER BY u.i), '[]')
-     FROM unnest({schemas}::text[]) WITH ORDINALITY AS u(s, i)),
+     FROM inp, unnest(ARRAY(SELECT json_array_elements_text(inp.j->'schemas'))) WITH ORDINALITY AS u(s, i)),
   extract(epoch FROM clock_timestamp()))
 """.strip()
 
@@ -85,25 +145,37 @@ def names_first(node: ast.Node) -> bool:
 
 
 class _Read:
-    """One :data:`READ_SQL` result: the server's clock (s), the (oid, SQL mode) pairs held, each relation's row."""
+    """One :data:`READ_SQL` result: the server's clock (s), the (oid, SQL mode) pairs held, each relation's row as
+    read (modes left out: ``[oid, None, schema, quoted name, type, relfilenode, sequence...]``; no schema, name
+    nor type for a relation seen before in the transaction, see :meth:`BatchedObserver._merge`)."""
 
     def __init__(self, value: Any) -> None:
         doc = json.loads(value) if isinstance(value, str | bytes) else value
         self.at = float(doc[0])
         self.since = float(doc[2])  # when its message arrived
         self.held: set[tuple[int, str]] = set()
-        self.rows: dict[int, list[Any]] = {}
+        self.raw: dict[int, list[Any]] = {}
+        held, names = self.held, MODE_NAMES
         for row in doc[1]:
-            mode = MODE_NAMES.get(row[1])
-            if mode is None:
-                continue
-            self.held.add((int(row[0]), mode))
-            if row[3] is not None:
-                self.rows[int(row[0])] = row
+            oid = row[0]
+            for m in row[1]:
+                mode = names.get(m)
+                if mode is not None:
+                    held.add((oid, mode))
+            row[1] = None
+            self.raw[oid] = row
 
     def ours(self) -> set[tuple[int, str]]:
         """The ROW EXCLUSIVE locks the read itself took on the sequences it read."""
-        return {(oid, ROW_EXCLUSIVE) for oid, row in self.rows.items() if row[9]}
+        return {(oid, ROW_EXCLUSIVE) for oid, row in self.raw.items() if row[9]}
+
+
+def _row(raw: list[Any]) -> list[Any]:
+    """A relation's row as the observer reads it: ``[oid, None, schema, name, relkind, relfilenode (0: no storage),
+    last_value, start, increment, whether the sequence was read]``."""
+    kinds = _RELKINDS.get(raw[4], ("?", "?"))
+    return [raw[0], None, raw[2], _unquoted(raw[3]), kinds[0] if raw[5] is not None else kinds[1],
+            0 if raw[5] is None else raw[5], *raw[6:]]
 
 
 class BatchedObserver(MeasuringObserver):
@@ -132,9 +204,14 @@ class BatchedObserver(MeasuringObserver):
         self._batched: dict[int, bool] = {}
         self._roles: list[str] = []  # what each part of the message is: prepare, read, names, statement
         self._serial = 0
+        self._stale = True  # whether the reads prepared (named with _serial) may be gone
+        self._names_of: Migration | None = None  # the migration NAMES_SQL is prepared for (confiture_names_<n>)
+        self._nserial = 0
         self._of: Migration | None = None
         self._held: set[tuple[int, str]] = set()
-        self._seen: dict[int, list[Any]] = {}  # the last row read of each relation
+        self._seen: dict[int, list[Any]] = {}  # the last row read of each relation, as read (see _Read)
+        #: what each statement of the message that has its names read names (by id: the message's statements live on)
+        self._named: dict[int, tuple[Refs, list[tuple[str, ...]], str]] = {}
         self._at = 0.0
 
     def batches(self, migration: Migration) -> bool:
@@ -147,44 +224,80 @@ class BatchedObserver(MeasuringObserver):
                 for st in migration.sql("up").statements)
         return got
 
+    def before_statement(self, migration: Migration, statement: Statement) -> None:
+        """A statement measured on its own (COPY data, DEALLOCATE or DISCARD, Python): the reads are prepared again
+        in the next message."""
+        self._stale, self._names_of = True, None
+        super().before_statement(migration, statement)
+
     def batch_parts(self, migration: Migration, statements: Sequence[Statement]) -> list[int | str]:
-        """The read prepared (and executed, in a migration's later message), then per statement: its names (see
-        :func:`names_first`), itself, a read. Arms the watch."""
-        # the read is prepared once per message (planned once, not before each execution: planning is most of
-        # its cost); a unique name, since a prepared statement outlives a transaction rolled back. A migration's
-        # first message starts its transaction: nothing is held yet (no hook ran before it, see dry_run); a later
-        # one (after transaction control left out) reads what is held first
-        self._serial += 1
+        """The read prepared when needed (and executed, in a migration's later message), then per statement: its
+        names (see :func:`names_first`), itself, a read. Arms the watch."""
+        # the read is prepared once per migration (planned once, not before each execution), in its first
+        # message: the session reset before each migration deallocates it (DEALLOCATE ALL, runner/session.py), as
+        # may the hooks between migrations; again in a later message after a statement measured on its own (no
+        # hook runs between a migration's messages: a before_migration hook turns batching off). A unique name,
+        # since a prepared statement outlives a transaction rolled back. Preparing pays from three reads on: for
+        # one or two, the read is sent as is. A migration's first message starts its transaction: nothing is held
+        # yet (no hook ran before it, see dry_run); a later one (after transaction control left out) reads what
+        # is held first
+        layout: list[int | str] = []
+        roles: list[str] = []
+        first = migration is not self._of
         read = f"EXECUTE confiture_read_{self._serial}"
-        layout: list[int | str] = [f"PREPARE confiture_read_{self._serial} AS {READ_SQL}"]
-        roles = ["prepare"]
-        if migration is not self._of:
+        if first or self._stale:
+            if len(statements) + (0 if first else 1) <= 2:
+                read, self._stale = READ_SQL, True
+            else:
+                self._serial += 1
+                self._stale = False
+                layout.append(f"PREPARE confiture_read_{self._serial} AS {READ_SQL}")
+                roles.append("prepare")
+                read = f"EXECUTE confiture_read_{self._serial}"
+        if first:
             self._of, self._held, self._taken = migration, set(), set()
         else:
             layout.append(read)
             roles.append("read")
+        self._named = {}
         for k, st in enumerate(statements):
-            if names_first(st.node):
-                layout.append(self._names_sql(st))
-                roles.append("names")
-            layout += [k, read]
-            roles += ["statement", "read"]
+            if names_first(st.node) and self._names_sql(st):
+                if self._names_of is not migration:  # prepared once per migration, as the read
+                    self._names_of, self._nserial = migration, self._nserial + 1
+                    layout.append(f"PREPARE confiture_names_{self._nserial} AS {NAMES_SQL}")
+                    roles.append("prepare")
+                layout += [self._named[id(st)][2], f"EXECUTE confiture_names_{self._nserial}"]
+                roles += ["prepare", "names"]
+            layout.append(k)
+            roles.append("statement")
+            if renames(st.node):
+                layout.append(FORGET_SQL)
+                roles.append("prepare")
+            layout.append(read)
+            roles.append("read")
         self._roles = roles
         if self.watch:
             self.watch.arm()
         return layout
 
-    def _names_sql(self, st: Statement) -> str:
-        names = self._names_of(st)
-        return sql.SQL(NAMES_SQL).format(
-            sch=sql.Literal([n[0] if len(n) > 1 else None for n in names]), rel=sql.Literal([n[-1] for n in names]),
-            schemas=sql.Literal(references(st).schemas)).as_string(self.conn)
+    def _names_sql(self, st: Statement) -> bool:
+        """Compose the names read before ``st`` (kept with what it names: see :data:`NAMES_SQL`); ``False``: it
+        names no relation nor schema (DROP FUNCTION...), the read would find nothing."""
+        refs, names = self._refs_of(st)
+        given = json.dumps({"sch": [n[0] if len(n) > 1 else None for n in names], "rel": [n[-1] for n in names],
+                            "schemas": refs.schemas})
+        text = "" if not names and not refs.schemas else sql.SQL(
+            "SELECT set_config('confiture.names', {}, true)").format(sql.Literal(given)).as_string(self.conn)
+        self._named[id(st)] = (refs, names, text)
+        return bool(text)
 
     @staticmethod
-    def _names_of(st: Statement) -> list[tuple[str, ...]]:
+    def _refs_of(st: Statement) -> tuple[Refs, list[tuple[str, ...]]]:
+        """What ``st`` names (its parse tree), and the relations whose names are read before it."""
         refs = references(st)
-        return list(dict.fromkeys(refs.relations + refs.targets + [r.relation for r in required_locks(st.node) or []]
-                                  + sequence_names(st.node)))
+        return refs, list(dict.fromkeys(refs.relations + refs.targets
+                                        + [r.relation for r in required_locks(st.node) or []]
+                                        + sequence_names(st.node)))
 
     def batch_ran(self, migration: Migration, ran: Sequence[tuple[Statement | None, Any]], elapsed_ms: float,
                   failed: tuple[Statement, str] | None = None) -> None:
@@ -204,7 +317,7 @@ class BatchedObserver(MeasuringObserver):
             if role == "prepare":
                 continue
             if role == "read":
-                read = _Read(value.decode() if isinstance(value, bytes) else value)
+                read = self._merge(_Read(value.decode() if isinstance(value, bytes) else value))
                 if first is None:  # the message's first statement started with the message (and the read's PREPARE)
                     first = read.since
                     self._at = read.since if clock is None else clock
@@ -232,16 +345,29 @@ class BatchedObserver(MeasuringObserver):
         ctx.relations = {int(o): (str(s), str(n), str(k)) for o, s, n, k in doc[1]}
         return ctx, float(doc[3])
 
+    def _merge(self, read: _Read) -> _Read:
+        """``read`` with the schema, name and type of each relation seen before taken from its last row seen, and
+        without the relations gone (dropped: no name, or no relfilenode any more)."""
+        for oid, row in list(read.raw.items()):
+            prev = self._seen.get(oid) if row[4] is None else None
+            if row[3] is not None:
+                continue
+            if prev is None or (row[5] is None and prev[5] is not None):
+                del read.raw[oid]
+            else:
+                read.raw[oid] = prev[:5] + row[5:]
+        return read
+
     def _changed(self, read: _Read) -> dict[int, list[Any]]:
-        """The rows of ``read`` that differ from the last ones seen of their relation (a migration's reads
-        repeat every lock it holds: only what changed is looked at)."""
-        return {oid: row for oid, row in read.rows.items() if self._seen.get(oid) != row}
+        """The rows (see :func:`_row`) of ``read`` that differ from the last ones seen of their relation (a
+        migration's reads repeat every lock it holds: only what changed is looked at)."""
+        return {oid: _row(raw) for oid, raw in read.raw.items() if self._seen.get(oid) != raw}
 
     def _learn_rows(self, read: _Read, changed: dict[int, list[Any]] | None = None) -> None:
         """Names and kinds, relfilenodes and sequence states of what ``read`` saw (``changed``: of its rows that
         changed, when known)."""
         for oid, row in (self._changed(read) if changed is None else changed).items():
-            self._seen[oid] = row
+            self._seen[oid] = read.raw[oid]
             name, kind = self.kinds[oid] = entry(row[2], row[3], row[4])
             if row[4] in TABLE_KINDS and row[5] is not None and kind in TABLE_KINDS:
                 self.tables_known[oid] = (int(row[5]), name, row[4])
@@ -288,8 +414,9 @@ class BatchedObserver(MeasuringObserver):
         self._held = read.held
         self._learn_rows(read, changed)
         self._taken |= new | inferred
-        destroyed = self.destroyed_by(st.node, references(st), self._names_of(st), ctx) \
-            if ctx is not None and destructive(st.node) else []
+        named = self._named.get(id(st))
+        destroyed = self.destroyed_by(st.node, named[0], named[1], ctx) \
+            if ctx is not None and named is not None and destructive(st.node) else []
         judge(rep, st.node, [n for o, n in rewritten.items() if o in self.start_tables], destroyed)
         self.report_for(migration).statements.append(rep)
 

@@ -48,8 +48,9 @@ SELECT w.relation::bigint, w.mode, w.relation::regclass::text
 class BlockerWatch:
     """Watches, from a second connection, who blocks our backend while a statement runs.
 
-    A background thread is armed by :meth:`arm` before each statement; if the
-    statement is still running after ``after_s`` seconds it polls
+    A background thread, started by the first :meth:`arm` (before it, the process may have no other
+    thread: the migration files are parsed on the fast path, see :func:`~confiture_core.sql.trusted_parsing`),
+    is armed before each statement; if the statement is still running after ``after_s`` seconds it polls
     ``pg_blocking_pids(our pid)`` every ``every_s`` seconds and keeps the last
     non-empty answer, described from ``pg_stat_activity`` and ``pg_locks``.
 
@@ -72,11 +73,13 @@ class BlockerWatch:
         #: message costs no thread switch otherwise)
         self._idle = False
         self._conn: Conn | None = None
-        self._thread = threading.Thread(target=self._loop, name="confiture-blocker-watch", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
 
     def arm(self) -> None:
         """A statement starts: forget the last blockers, start watching."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="confiture-blocker-watch", daemon=True)
+            self._thread.start()
         with self._cv:
             self.blockers = []
             self.waiting = []
@@ -94,7 +97,8 @@ class BlockerWatch:
         with self._cv:
             self._stop = True
             self._cv.notify()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
         if self._conn is not None:
             self._conn.close()
 
