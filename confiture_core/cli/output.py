@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from ..config import redact_url, scrub
+from ..hanging import print_hanging
 from . import verbosity
 
 if TYPE_CHECKING:  # imported where used: `confiture lint` needs neither psycopg nor most of rich
@@ -182,13 +183,7 @@ class Output:
             return
         from rich.text import Text
 
-        console = self.console
-        # wrapped 'indent' columns short of the width, so that the continuation lines fit once indented; a word
-        # longer than that (a path) is folded, as rich folds it
-        lines = Text(self.scrub(message)).wrap(console, max(console.width - indent, 20))
-        for i, line in enumerate(lines):
-            line.rstrip()
-            console.print(Text(" " * indent) + line if i else line, style=style or "", soft_wrap=True)
+        print_hanging(self.console, Text(self.scrub(message)), indent, self.console.width, style or "")
 
     def _say_indented(self, message: str, style: str) -> None:
         """:meth:`say_hanging` for each line of ``message``: at a terminal a wrapped line continues 4 columns

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..hanging import print_hanging
 from ..words import count
 from .codes import META_CODES
 from .results import FileResult, LintReport
@@ -265,9 +266,7 @@ def render_text(report: LintReport, base: Path | None = None, *, color: bool = F
         if width is None:
             console.print(markup)
             return
-        for i, line in enumerate(Text.from_markup(markup).wrap(console, max(width - _HANG, 20))):
-            line.rstrip()
-            console.print(Text(" " * _HANG) + line if i else line)
+        print_hanging(console, Text.from_markup(markup), _HANG, width)
 
     for v in report.violations:
         style = "bold red" if v.severity == "error" else "yellow"
