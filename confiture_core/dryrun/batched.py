@@ -4,7 +4,9 @@ a read of this backend's locks after each statement in that same message."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -144,6 +146,26 @@ def names_first(node: ast.Node) -> bool:
         isinstance(c, ast.AlterTableCmd) and c.subtype in _DROPS for c in node.cmds or ())
 
 
+@dataclass
+class _Message:
+    """What one message returned, kept until it is looked at (:meth:`BatchedObserver.meanwhile`).
+
+    :ivar first: the message started its migration's transaction.
+    :ivar parts: per statement (role ``"statement"``) its rows (-1: none counted), per read or names read its
+        JSON text, in the message's order.
+    :ivar named: what each statement with a names read names (see :meth:`BatchedObserver._names_sql`).
+    :ivar elapsed_ms: the round trip (ms).
+    :ivar failed: the statement that failed and its one-line message.
+    """
+
+    migration: Migration
+    first: bool
+    parts: list[tuple[str, Statement | None, Any]]
+    named: dict[int, tuple[Refs, list[tuple[str, ...]], str]]
+    elapsed_ms: float
+    failed: tuple[Statement, str] | None
+
+
 class _Read:
     """One :data:`READ_SQL` result: the server's clock (s), the (oid, SQL mode) pairs held, each relation's row as
     read (modes left out: ``[oid, None, schema, quoted name, type, relfilenode, sequence...]``; no schema, name
@@ -212,7 +234,11 @@ class BatchedObserver(MeasuringObserver):
         self._seen: dict[int, list[Any]] = {}  # the last row read of each relation, as read (see _Read)
         #: what each statement of the message that has its names read names (by id: the message's statements live on)
         self._named: dict[int, tuple[Refs, list[tuple[str, ...]], str]] = {}
+        self._naming: dict[int, tuple[Refs, list[tuple[str, ...]], str]] = {}  # the same, of the message composed
         self._at = 0.0
+        #: the messages that ran and are not looked at yet, in order (see :meth:`meanwhile`)
+        self._pending: deque[_Message] = deque()
+        self._first = False  # the message being composed starts its migration's transaction
 
     def batches(self, migration: Migration) -> bool:
         """Whether ``migration``'s statements go in one message: a SQL migration without COPY data (nor DEALLOCATE or
@@ -224,12 +250,6 @@ class BatchedObserver(MeasuringObserver):
                 for st in migration.sql("up").statements)
         return got
 
-    def before_statement(self, migration: Migration, statement: Statement) -> None:
-        """A statement measured on its own (COPY data, DEALLOCATE or DISCARD, Python): the reads are prepared again
-        in the next message."""
-        self._stale, self._names_of = True, None
-        super().before_statement(migration, statement)
-
     def batch_parts(self, migration: Migration, statements: Sequence[Statement]) -> list[int | str]:
         """The read prepared when needed (and executed, in a migration's later message), then per statement: its
         names (see :func:`names_first`), itself, a read. Arms the watch."""
@@ -237,8 +257,9 @@ class BatchedObserver(MeasuringObserver):
         # message: the session reset before each migration deallocates it (DEALLOCATE ALL, runner/session.py), as
         # may the hooks between migrations; again in a later message after a statement measured on its own (no
         # hook runs between a migration's messages: a before_migration hook turns batching off). A unique name,
-        # since a prepared statement outlives a transaction rolled back. Preparing pays from three reads on: for
-        # one or two, the read is sent as is. A migration's first message starts its transaction: nothing is held
+        # since a prepared statement outlives a transaction rolled back. Preparing pays from two reads on (parsing
+        # and planning the read costs about three of its executions; PREPARE plans nothing, the first EXECUTE
+        # does): a single read is sent as is. A migration's first message starts its transaction: nothing is held
         # yet (no hook ran before it, see dry_run); a later one (after transaction control left out) reads what
         # is held first
         layout: list[int | str] = []
@@ -246,7 +267,7 @@ class BatchedObserver(MeasuringObserver):
         first = migration is not self._of
         read = f"EXECUTE confiture_read_{self._serial}"
         if first or self._stale:
-            if len(statements) + (0 if first else 1) <= 2:
+            if len(statements) + (0 if first else 1) <= 1:
                 read, self._stale = READ_SQL, True
             else:
                 self._serial += 1
@@ -254,19 +275,18 @@ class BatchedObserver(MeasuringObserver):
                 layout.append(f"PREPARE confiture_read_{self._serial} AS {READ_SQL}")
                 roles.append("prepare")
                 read = f"EXECUTE confiture_read_{self._serial}"
-        if first:
-            self._of, self._held, self._taken = migration, set(), set()
-        else:
+        self._of, self._first = migration, first
+        if not first:
             layout.append(read)
             roles.append("read")
-        self._named = {}
+        self._naming = {}
         for k, st in enumerate(statements):
             if names_first(st.node) and self._names_sql(st):
                 if self._names_of is not migration:  # prepared once per migration, as the read
                     self._names_of, self._nserial = migration, self._nserial + 1
                     layout.append(f"PREPARE confiture_names_{self._nserial} AS {NAMES_SQL}")
                     roles.append("prepare")
-                layout += [self._named[id(st)][2], f"EXECUTE confiture_names_{self._nserial}"]
+                layout += [self._naming[id(st)][2], f"EXECUTE confiture_names_{self._nserial}"]
                 roles += ["prepare", "names"]
             layout.append(k)
             roles.append("statement")
@@ -288,7 +308,7 @@ class BatchedObserver(MeasuringObserver):
                             "schemas": refs.schemas})
         text = "" if not names and not refs.schemas else sql.SQL(
             "SELECT set_config('confiture.names', {}, true)").format(sql.Literal(given)).as_string(self.conn)
-        self._named[id(st)] = (refs, names, text)
+        self._naming[id(st)] = (refs, names, text)
         return bool(text)
 
     @staticmethod
@@ -301,23 +321,75 @@ class BatchedObserver(MeasuringObserver):
 
     def batch_ran(self, migration: Migration, ran: Sequence[tuple[Statement | None, Any]], elapsed_ms: float,
                   failed: tuple[Statement, str] | None = None) -> None:
-        """Report each statement that ran from the reads around it; then the one that failed, if any."""
+        """Keep what the message's reads and statements returned, to be looked at while the server runs the next
+        message (:meth:`meanwhile`), or at once when a statement failed (then the failed one is reported too)."""
         if self.watch:
             self.watch.disarm()
+        parts: list[tuple[str, Statement | None, Any]] = []
+        for role, (st, res) in zip(self._roles, ran, strict=False):
+            if st is not None:
+                rows = res.command_tuples
+                parts.append((role, st, -1 if rows is None else int(rows)))
+            elif role != "prepare":
+                value = res.get_value(0, 0) if res.ntuples else None
+                parts.append((role, None, value.decode() if isinstance(value, bytes) else value))
+        self._pending.append(_Message(migration, self._first, parts, self._naming, elapsed_ms, failed))
+        if failed is not None:
+            self.flush()
+
+    def meanwhile(self, busy: Callable[[], bool]) -> None:
+        """Look at the messages that ran before, one after the other, as long as ``busy()`` (the server has not
+        answered the message just sent; see :meth:`~confiture_core.runner.Body.run`): the reports are built while
+        the server works, not while it waits. Touches no database. A message whose reports fail to build is left
+        for :meth:`flush`, which raises the error."""
+        while self._pending and busy():
+            msg = self._pending[0]
+            try:
+                self._look(msg)
+            except Exception:
+                return
+            self._pending.popleft()
+
+    def flush(self) -> None:
+        """Look at every message that ran and is not looked at yet: the reports are complete after it."""
+        while self._pending:
+            self._look(self._pending[0])
+            self._pending.popleft()
+
+    def before_statement(self, migration: Migration, statement: Statement) -> None:
+        """A statement measured on its own (COPY data, DEALLOCATE or DISCARD, Python): the reports of the messages
+        before it first (their state is its); the reads are prepared again in the next message."""
+        self.flush()
+        self._stale, self._names_of = True, None
+        super().before_statement(migration, statement)
+
+    def skipped_statement(self, migration: Migration, statement: Statement, reason: str) -> None:
+        """As :meth:`MeasuringObserver.skipped_statement`, after the reports of the messages before it."""
+        self.flush()
+        super().skipped_statement(migration, statement, reason)
+
+    def failed_statement(self, migration: Migration, statement: Statement, duration_ms: float,
+                         error: str) -> None:
+        """As :meth:`MeasuringObserver.failed_statement`, after the reports of the messages before it."""
+        self.flush()
+        super().failed_statement(migration, statement, duration_ms, error)
+
+    def _look(self, msg: _Message) -> None:
+        """Report each statement of ``msg`` that ran from the reads around it; then the one that failed, if any."""
+        migration = msg.migration
+        if msg.first:  # a migration's first message starts its transaction: nothing is held yet
+            self._held, self._taken = set(), set()
+        self._named = msg.named
         first: float | None = None  # when the message arrived (server clock, s)
         clock: float | None = None  # the last names read's clock, before the first lock read
         pending: tuple[Statement, int] | None = None
         ctx: Context | None = None
-        for role, (st, res) in zip(self._roles, ran, strict=False):
+        for role, st, value in msg.parts:
             if st is not None:
-                rows = res.command_tuples
-                pending = (st, -1 if rows is None else int(rows))
-                continue
-            value = res.get_value(0, 0) if res.ntuples else None
-            if role == "prepare":
+                pending = (st, value)
                 continue
             if role == "read":
-                read = self._merge(_Read(value.decode() if isinstance(value, bytes) else value))
+                read = self._merge(_Read(value))
                 if first is None:  # the message's first statement started with the message (and the read's PREPARE)
                     first = read.since
                     self._at = read.since if clock is None else clock
@@ -329,13 +401,13 @@ class BatchedObserver(MeasuringObserver):
                     pending, ctx = None, None
                 self._at = read.at
             else:
-                ctx, clock = self._context(value.decode() if isinstance(value, bytes) else value)
+                ctx, clock = self._context(value)
                 self._at = clock
-        if failed is not None:
-            st, message = failed
+        if msg.failed is not None:
+            st, message = msg.failed
             server_ms = (self._at - first) * 1000 if first is not None else 0.0
             self._ctx, self._names, self._reqs, self._node = Context(), [], required_locks(st.node) or [], st.node
-            self.failed_statement(migration, st, max(elapsed_ms - server_ms, 0.0), message)
+            super().failed_statement(migration, st, max(msg.elapsed_ms - server_ms, 0.0), message)
 
     @staticmethod
     def _context(value: Any) -> tuple[Context, float]:

@@ -167,6 +167,9 @@ class MeasuringObserver:
         """The last known state of every sequence seen changing during the run (for :func:`restore_sequences`)."""
         return Snapshot({}, {}, {o: self.seqs_known[o] for o in sorted(self.seqs_changed)})
 
+    def flush(self) -> None:
+        """Complete :attr:`reports` (here they always are: each statement is reported when it ends)."""
+
     def report_for(self, m: Migration) -> MigrationReport:
         """The (created on first use) report of ``m``."""
         if m.version not in self.reports:

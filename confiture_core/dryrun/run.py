@@ -73,6 +73,7 @@ class _RecordingReporter(NullReporter):
 def _partial(observer: MeasuringObserver, runner: Runner, rec: _RecordingReporter, target: int | None,
              server_version: int, timeout: str, exc: BaseException) -> DryRunReport:
     error = str(exc).strip() or type(exc).__name__
+    observer.flush()
     planned: dict[int, Migration] = {m.version: m for m in rec.started}
     if not runner.conn.closed:
         try:
@@ -170,6 +171,7 @@ def dry_run(conn: Conn, config: Config, hooks: Hooks, *, target: int | None = No
                 Session(conn, config).apply_timeouts()  # the project's own again
             except psycopg.Error:
                 pass
+    observer.flush()
     if not conn.closed and not on_copy:
         restored, skipped = restore_sequences(conn, start, observer.end_state(), observer.seqs_seen,
                                               observer.seqs_proven)

@@ -202,7 +202,7 @@ class Body:
         t = time.perf_counter()
         with conn.lock:
             conn.pgconn.send_query((text if lead is None else lead + _SEPARATOR + text).encode())
-            results = self._results()
+            results = self._results(watcher)
         offset = 0
         if lead is not None:  # the riders' results come first, up to BEGIN's; one of them failing is not the file's
             offset = len(lead) + len(_SEPARATOR)
@@ -240,22 +240,24 @@ class Body:
                 raise MigrationFailed(message, recorded=False) from exc
             offset += len(parts[k][0]) + len(_SEPARATOR)
 
-    def _results(self) -> list[Any]:
+    def _results(self, watcher: BatchObserver | None = None) -> list[Any]:
         """The results of the message just sent, one per statement, read as psycopg's ``execute`` does; while
         the server runs it, :attr:`meanwhile` works (once the whole message is sent), as long as the message's
         last result has not come: each result that comes meanwhile is read at once (PostgreSQL sends one as
         each statement ends: a message's first ones, the riders', come at once). Nothing is sent meanwhile;
-        :attr:`meanwhile` touches no database and keeps its errors (:class:`~.prefetch.Prefetch`). On Ctrl-C
-        there, as psycopg's own wait does: the server is asked to cancel the message and its results are read
-        (:func:`~confiture_core.db.settle`), and the interrupt goes on.
+        :attr:`meanwhile` touches no database and keeps its errors (:class:`~.prefetch.Prefetch`). So, first,
+        does the observer's ``meanwhile`` when it has one (``watcher``: a dry run on a copy builds the reports of
+        the messages before). On Ctrl-C there, as psycopg's own wait does: the server is asked to cancel the
+        message and its results are read (:func:`~confiture_core.db.settle`), and the interrupt goes on.
 
         :raises psycopg.Error: the connection broke (as psycopg's wait raises it).
         """
         from psycopg import generators
 
-        conn, work = self.conn, self.meanwhile
+        conn = self.conn
+        works = [w for w in (getattr(watcher, "meanwhile", None), self.meanwhile) if w is not None]
         pgconn = conn.pgconn
-        if work is None or pgconn.flush() != 0:  # part of it still to send: psycopg's execute sends it
+        if not works or pgconn.flush() != 0:  # part of it still to send: psycopg's execute sends it
             return conn.wait(generators.execute(pgconn))
         early: list[Any] = []
         done = False
@@ -275,7 +277,8 @@ class Body:
             return not done
 
         try:
-            work(busy)
+            for work in works:
+                work(busy)
         except KeyboardInterrupt:
             settle(conn)
             raise
