@@ -17,6 +17,7 @@ import bisect
 import enum
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -228,18 +229,29 @@ def _fast_path_ok() -> bool:
     return _fast_ok
 
 
+#: threads declared never to build a pglast node (see :func:`builds_no_nodes`)
+_NODE_FREE: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def builds_no_nodes(thread: threading.Thread) -> None:
+    """Declare that ``thread`` (not started yet) never builds a pglast node, so that :func:`trusted_parsing` stays
+    on while it runs (the dry run's blocker watch: it only queries the server)."""
+    _NODE_FREE.add(thread)
+
+
 @contextmanager
 def trusted_parsing() -> Iterator[bool]:
     """Within this block, :func:`parse_sql_text` builds pglast nodes without re-validating them.
 
     Same AST, about twice as fast. Only enabled when this is the process's only
-    thread (no other code can build nodes meanwhile); the block must run nothing
-    but parsing (no rules, no callbacks), since every ``pglast.ast`` node built
-    inside skips validation. Yields whether the fast path is on; nesting is a
-    no-op.
+    thread, but for those declared by :func:`builds_no_nodes` (no other code can
+    build nodes meanwhile); the block must run nothing but parsing (no rules, no
+    callbacks), since every ``pglast.ast`` node built inside skips validation.
+    Yields whether the fast path is on; nesting is a no-op.
     """
     global _fast_active
-    if _fast_active or threading.active_count() != 1 or not _fast_path_ok():
+    others = threading.active_count() - sum(t.is_alive() for t in list(_NODE_FREE))
+    if _fast_active or others != 1 or not _fast_path_ok():
         yield False
         return
     try:  # installed inside the try: a signal arriving meanwhile still restores everything

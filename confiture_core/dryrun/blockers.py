@@ -11,6 +11,7 @@ import psycopg
 from ..blockers import Blocker, blockers_of
 from ..errors import ConfitureError
 from ..risk import mode_name
+from ..sql import builds_no_nodes
 from .report import DryRunReport
 
 Conn = psycopg.Connection[Any]
@@ -48,11 +49,11 @@ SELECT w.relation::bigint, w.mode, w.relation::regclass::text
 class BlockerWatch:
     """Watches, from a second connection, who blocks our backend while a statement runs.
 
-    A background thread, started by the first :meth:`arm` (before it, the process may have no other
-    thread: the migration files are parsed on the fast path, see :func:`~confiture_core.sql.trusted_parsing`),
-    is armed before each statement; if the statement is still running after ``after_s`` seconds it polls
-    ``pg_blocking_pids(our pid)`` every ``every_s`` seconds and keeps the last
-    non-empty answer, described from ``pg_stat_activity`` and ``pg_locks``.
+    A background thread, started by the first :meth:`arm` and declared to build no pglast node (the migration
+    files are parsed on the fast path while it runs, see :func:`~confiture_core.sql.trusted_parsing`: it only
+    queries the server), is armed before each statement; if the statement is still running after ``after_s``
+    seconds it polls ``pg_blocking_pids(our pid)`` every ``every_s`` seconds and keeps the last non-empty
+    answer, described from ``pg_stat_activity`` and ``pg_locks``.
 
     :param url: libpq URL for the second connection.
     :param pid: our backend's pid (``conn.info.backend_pid``).
@@ -79,6 +80,7 @@ class BlockerWatch:
         """A statement starts: forget the last blockers, start watching."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="confiture-blocker-watch", daemon=True)
+            builds_no_nodes(self._thread)  # the migration files are still parsed on the fast path meanwhile
             self._thread.start()
         with self._cv:
             self.blockers = []
