@@ -150,13 +150,9 @@ def names_first(node: ast.Node) -> bool:
 class _Message:
     """What one message returned, kept until it is looked at (:meth:`BatchedObserver.meanwhile`).
 
-    :ivar first: the message started its migration's transaction.
-    :ivar parts: per statement (role ``"statement"``) its rows (-1: none counted), per read or names read its
-        JSON text, in the message's order.
-    :ivar named: what each statement with a names read names (see :meth:`BatchedObserver._names_sql`).
-    :ivar elapsed_ms: the round trip (ms).
-    :ivar failed: the statement that failed and its one-line message.
-    """
+    ``first``: it started its migration's transaction; ``parts``: in order, per statement its rows (-1: none
+    counted), per read its JSON text; ``named``: see :meth:`BatchedObserver._names_sql`; ``elapsed_ms``: the round
+    trip (ms); ``failed``: the statement that failed and its one-line message."""
 
     migration: Migration
     first: bool
@@ -239,6 +235,7 @@ class BatchedObserver(MeasuringObserver):
         #: the messages that ran and are not looked at yet, in order (see :meth:`meanwhile`)
         self._pending: deque[_Message] = deque()
         self._first = False  # the message being composed starts its migration's transaction
+        self._error: Exception | None = None  # what failed building reports meanwhile (see flush)
 
     def batches(self, migration: Migration) -> bool:
         """Whether ``migration``'s statements go in one message: a SQL migration without COPY data (nor DEALLOCATE or
@@ -340,21 +337,24 @@ class BatchedObserver(MeasuringObserver):
     def meanwhile(self, busy: Callable[[], bool]) -> None:
         """Look at the messages that ran before, one after the other, as long as ``busy()`` (the server has not
         answered the message just sent; see :meth:`~confiture_core.runner.Body.run`): the reports are built while
-        the server works, not while it waits. Touches no database. A message whose reports fail to build is left
-        for :meth:`flush`, which raises the error."""
-        while self._pending and busy():
-            msg = self._pending[0]
+        the server works, not while it waits. Touches no database. An error building a message's reports (a bug)
+        stops it: :meth:`flush` raises it (the runner's wait must read the message's results first)."""
+        while self._pending and self._error is None and busy():
             try:
-                self._look(msg)
-            except Exception:
-                return
-            self._pending.popleft()
+                self._look(self._pending.popleft())
+            except Exception as exc:
+                self._error = exc
 
     def flush(self) -> None:
-        """Look at every message that ran and is not looked at yet: the reports are complete after it."""
+        """Look at every message that ran and is not looked at yet: the reports are complete after it.
+
+        :raises Exception: what failed building a message's reports meanwhile (see :meth:`meanwhile`).
+        """
+        if self._error is not None:
+            exc, self._error = self._error, None
+            raise exc
         while self._pending:
-            self._look(self._pending[0])
-            self._pending.popleft()
+            self._look(self._pending.popleft())
 
     def before_statement(self, migration: Migration, statement: Statement) -> None:
         """A statement measured on its own (COPY data, DEALLOCATE or DISCARD, Python): the reports of the messages

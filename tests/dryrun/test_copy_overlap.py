@@ -117,3 +117,32 @@ def test_a_failed_migration_leaves_the_reports_of_those_before_it_complete(
     assert all(("t", "ACCESS EXCLUSIVE") in {(lk.relation, lk.mode) for lk in by[v].statements[1].locks}
                for v in range(1, 5))
     assert by[5].status == "failed" and (by[5].statements[1].note or "").startswith("failed: ")
+
+
+def test_an_error_building_reports_meanwhile_is_raised_not_lost(
+        project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _seed(database_url)
+    for i in range(1, 4):
+        write(project / "migrations", f"{i}_slow.up.sql", f"SELECT pg_sleep(0.1);\nCOMMENT ON TABLE t IS '{i}';\n")
+    calls = [0]
+    inside = [False]
+    real_report, real_meanwhile = batched.BatchedObserver._report, batched.BatchedObserver.meanwhile
+
+    def report(self: Any, *a: Any) -> None:
+        calls[0] += 1
+        if inside[0]:
+            raise RuntimeError("broken report")
+        real_report(self, *a)
+
+    def during(self: Any, busy: Any) -> None:
+        inside[0] = True
+        try:
+            real_meanwhile(self, busy)
+        finally:
+            inside[0] = False
+
+    monkeypatch.setattr(batched.BatchedObserver, "_report", report)
+    monkeypatch.setattr(batched.BatchedObserver, "meanwhile", during)
+    with pytest.raises(RuntimeError, match="broken report"):
+        _copy(project, database_url)
+    assert calls[0] >= 1
