@@ -82,7 +82,7 @@ def test_the_read_is_prepared_once_per_migration_and_again_after_a_statement_mea
     monkeypatch.undo()
     assert rep.ok, rep.error
     assert [len(x.statements) for x in rep.migrations] == [150, 4, 7, 1]
-    # one or two reads in a message are sent as they are (preparing pays from three on)
+    # a single read in a message is sent as it is (preparing pays from two on)
     assert seen == [(1, 1), (1, 0), (3, 1), (3, 0), (3, 0), (4, 0)]
     real = _real(project, database_url)
     for x in rep.migrations:
