@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .facts import TargetFacts
 from .report import DryRunReport, StatementReport
@@ -110,10 +110,12 @@ class Sample:
     :ivar sizes: rows and bytes of each table in its shadow database (see ``sample.sizes``).
     :ivar ms: each statement's durations (ms) over the repeated applies, keyed by (version,
         position in its migration) (see :func:`~.measure.measure`).
+    :ivar wal: each statement's WAL (bytes) over the same applies, same keys (see :func:`~.measure.wal_insert_lsn`).
     """
 
     sizes: Mapping[str, tuple[int, int]]
     ms: Mapping[tuple[int, int], Sequence[float]]
+    wal: Mapping[tuple[int, int], Sequence[int]] = field(default_factory=dict)
 
 
 def typical(values: Sequence[float]) -> float:
@@ -128,6 +130,33 @@ def noise_of(values: Sequence[float]) -> float:
     (0 for fewer than two)."""
     good = [v for v in values if v > 0]
     return (max(good) - min(good)) / (2 * statistics.median(good)) if len(good) >= 2 else 0.0
+
+
+def median_error(values: Sequence[float]) -> float:
+    """The standard error of the median of ``values`` (ms): ``1.253 · sd / √n``, the standard deviation ``sd``
+    estimated robustly as ``1.4826 · MAD`` (the median absolute deviation; both constants the normal
+    distribution's). 0 for fewer than two values."""
+    if len(values) < 2:
+        return 0.0
+    m = statistics.median(values)
+    sigma = 1.4826 * statistics.median(abs(v - m) for v in values)
+    return 1.253 * sigma / math.sqrt(len(values))
+
+
+#: a statement's per-row part is resolved when it is at least this many standard errors (see :func:`resolved`)
+RESOLVED_AT = 5.0
+
+
+def resolved(full: Sequence[float], empty: Sequence[float]) -> bool:
+    """Whether a statement's per-row part on the full sample — the median of its durations there (``full``, ms)
+    minus the median on the emptied copy (``empty``, ms: its fixed cost) — is at least :data:`RESOLVED_AT`
+    times its standard error (:func:`median_error` of each, combined): known to ±20% or better. Where it is
+    not, more repeats narrow it (the preflight's cheap small samples, where the per-row part of a statement
+    is a few milliseconds beside a fixed cost as large)."""
+    if not full or not empty:
+        return True
+    part = statistics.median(full) - statistics.median(empty)
+    return part >= RESOLVED_AT * math.hypot(median_error(full), median_error(empty))
 
 
 def predict(report: DryRunReport, samples: Sequence[Sample], facts: TargetFacts) -> int:
