@@ -10,7 +10,7 @@ import pytest
 
 from confiture_core.config import load_config
 from confiture_core.dryrun.measure import Key, measure_alternated
-from confiture_core.dryrun.predict import median_error, resolved
+from confiture_core.dryrun.predict import Point, fit_points, median_error, resolved
 from confiture_core.dryrun.shadow import ShadowServer, database_of, scratch_database
 
 from ..conftest import Server, write
@@ -54,3 +54,14 @@ def test_rounds_go_on_while_asked_up_to_the_bound(project: Path, database_url: s
         out = measure_alternated(server, [database_url, other], config, None, 2, more=lambda so_far: False,
                                  max_repeats=4)
         assert [len(d[(1, 0)]) for d in out] == [2, 2]
+
+
+def test_the_interval_moves_the_per_row_part_by_twice_its_standard_error() -> None:
+    # 17 ms fixed, 20 ms on 8,000 rows: 3 ms per-row part, its standard error 1 ms; at a million rows (125 times)
+    # the part is 375 ms, and 1-5 ms of it scaled gives 142-642 ms, wider than the ±20% floor
+    predicted, low, high = fit_points("update", [Point(0, 17.0), Point(8000, 20.0)], 1_000_000, part_error=1.0)
+    assert predicted == pytest.approx(392.0, rel=1e-3)
+    assert (low, high) == (pytest.approx(142.0, rel=1e-3), pytest.approx(642.0, rel=1e-3))
+    # a well-resolved part keeps the ±20% floor
+    assert fit_points("update", [Point(0, 17.0), Point(8000, 20.0)], 1_000_000, part_error=0.01)[1:] == (
+        pytest.approx(392.0 * 0.8, rel=1e-3), pytest.approx(392.0 * 1.2, rel=1e-3))
