@@ -21,7 +21,7 @@ from .report import DryRunReport
 from .run import dry_run, dry_run_lock_timeout
 from .sample import SampleSpec, load_sample, match_parallel_degree, sizes, thin, thinned, vacuum
 from .shadow import ShadowServer, connect, database_of, dump_schema, find_pg_dump, restore_schema, scratch_database
-from .work import added_foreign_keys, work_of
+from .work import REWRITE, added_foreign_keys, work_of, work_of_sql
 
 Conn = psycopg.Connection[Any]
 
@@ -136,6 +136,19 @@ def scaled_statements(shadow: Conn, config: Config, version: int | None, facts: 
     return keys
 
 
+def _rewriting(report: DryRunReport, keys: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """``keys`` without the statements of the rewrite kind that the dry run saw not rewrite (``ADD COLUMN`` with
+    a constant default, a type change that keeps the bytes): they have no per-row part to resolve, and asking
+    for one would spend every extra round on them."""
+    out = set(keys)
+    for m in report.migrations:
+        for i, st in enumerate(m.statements):
+            work = work_of_sql(st.sql)
+            if work is not None and work[0] == REWRITE and not st.rewritten:
+                out.discard((m.version, i))
+    return out
+
+
 def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, config: Config, hooks: Hooks, *,
                    spec: SampleSpec, spec_text: str, version: int | None = None, reporter: Reporter | None = None,
                    preflight: bool = False, warn: Callable[[str], None] = lambda message: None,
@@ -147,12 +160,13 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
     2. ``pg_dump --section=pre-data`` of the target restored into a scratch database on ``server``,
        a sample of each table (:func:`~.sample.load_sample`, parents closed over foreign keys, the
        tracking table whole), then ``--section=post-data`` (indexes, constraints), ``VACUUM (FREEZE, ANALYZE)``;
-    3. the migrations applied for real (committed per migration, as ``migrate up`` does) :data:`REPEATS`
-       times on throwaway copies of it and of copies thinned to :data:`SMALLER_FRACTIONS` of the rows,
-       the sizes alternated, each statement timed (:func:`~.measure.measure_alternated`) — only when a
-       pending migration works on a table the sample thins (:func:`scaled_statements`); then the dry
-       run on the full sample (the report), on a copy of its own (:func:`on_a_copy`), committing each
-       migration (exact locks per migration, flat cost per migration);
+    3. the dry run on the full sample (the report), on a copy of its own (:func:`on_a_copy`), committing
+       each migration (exact locks per migration, flat cost per migration); then, only when a pending
+       migration works on a table the sample thins (:func:`scaled_statements`), the migrations applied for
+       real (committed per migration, as ``migrate up`` does) :data:`REPEATS` times or more (up to
+       :data:`MAX_REPEATS`, see :func:`_measured_sizes`) on throwaway copies of it and of copies thinned to
+       :data:`SMALLER_FRACTIONS` of the rows, the sizes alternated, each statement timed
+       (:func:`~.measure.measure_alternated`);
     4. each statement's duration scaled to the target's size from those points (:func:`~.predict.predict`).
 
     Every scratch database is dropped whatever happens (Ctrl-C included). The target sees only
@@ -195,10 +209,11 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
                 keys = scaled_statements(shadow, config, version, facts, whole, migrations)
             except ConfitureError:
                 keys = set()  # the dry run below says what is wrong
-        if keys is None or keys:  # else nothing to scale: no copies measured (a copy costs a CREATE, a DROP)
-            samples = _measured_sizes(server, big_url, samples[0].sizes, facts, whole, config, version, keys or ())
         report = on_a_copy(server, big_url, lambda conn, url: dry_run(
             conn, config, hooks, target=version, reporter=reporter, watch_url=url, preflight=preflight, on_copy=True))
+        if keys is None or keys:  # else nothing to scale: no copies measured (a copy costs a CREATE, a DROP)
+            samples = _measured_sizes(server, big_url, samples[0].sizes, facts, whole, config, version,
+                                      _rewriting(report, keys or set()))
     predict(report, samples, facts)
     report.where = "shadow"
     report.shadow = {"server": server.label, "server_version": shadow_version, "target_server_version":
