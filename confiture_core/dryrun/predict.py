@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .facts import TargetFacts
 from .report import DryRunReport, StatementReport
@@ -33,7 +33,7 @@ def _size(rows: float, kind: str) -> float:
 
 
 def fit_points(kind: str, points: Sequence[Point], target_rows: float,
-               noise: float = 0.0) -> tuple[float, float, float]:
+               noise: float = 0.0, part_error: float | None = None) -> tuple[float, float, float]:
     """``t(N) = a + b·g(N)`` fitted through ``points`` (least squares on relative errors; ``g`` from
     :func:`_size`), evaluated at ``target_rows``.
 
@@ -53,6 +53,9 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
     :param points: one per sample size (its rows, its duration in ms), at least one with rows; one with
         0 rows (the tables emptied) measures the fixed cost itself.
     :param noise: the relative spread of the repeated measurements, e.g. ``0.3`` for ±30%.
+    :param part_error: given (ms), the per-row part is moved by twice this instead of ``noise · (largest +
+        fixed)``: the standard error of the difference of the two medians (see :func:`resolved`), about 95% of
+        the moves the repeats allow (where ``noise``, a half-range, grows with the number of repeats).
     :returns: (predicted, low, high) in milliseconds.
     """
     big = max(points, key=lambda p: p.rows)
@@ -80,7 +83,7 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
     spread = max(abs(other - predicted), max(MIN_SPREAD, noise) * predicted)
     low, high = max(predicted - spread, 0.0), predicted + spread
     if empty:  # the per-row part is a difference of two noisy medians: its uncertainty, scaled up, widens the interval
-        delta = noise * (big.ms + fixed)
+        delta = 2 * part_error if part_error is not None else noise * (big.ms + fixed)
         low = min(low, fixed + max(big.ms - fixed - delta, 0.0) * g_n / g_big)
         high = max(high, fixed + (big.ms - fixed + delta) * g_n / g_big)
     return predicted, low, high
@@ -110,10 +113,12 @@ class Sample:
     :ivar sizes: rows and bytes of each table in its shadow database (see ``sample.sizes``).
     :ivar ms: each statement's durations (ms) over the repeated applies, keyed by (version,
         position in its migration) (see :func:`~.measure.measure`).
+    :ivar wal: each statement's WAL (bytes) over the same applies, same keys (see :func:`~.measure.wal_insert_lsn`).
     """
 
     sizes: Mapping[str, tuple[int, int]]
     ms: Mapping[tuple[int, int], Sequence[float]]
+    wal: Mapping[tuple[int, int], Sequence[int]] = field(default_factory=dict)
 
 
 def typical(values: Sequence[float]) -> float:
@@ -130,14 +135,42 @@ def noise_of(values: Sequence[float]) -> float:
     return (max(good) - min(good)) / (2 * statistics.median(good)) if len(good) >= 2 else 0.0
 
 
+def median_error(values: Sequence[float]) -> float:
+    """The standard error of the median of ``values`` (ms): ``1.253 · sd / √n``, the standard deviation ``sd``
+    estimated robustly as ``1.4826 · MAD`` (the median absolute deviation; both constants the normal
+    distribution's). 0 for fewer than two values."""
+    if len(values) < 2:
+        return 0.0
+    m = statistics.median(values)
+    sigma = 1.4826 * statistics.median(abs(v - m) for v in values)
+    return 1.253 * sigma / math.sqrt(len(values))
+
+
+#: a statement's per-row part is resolved when it is at least this many standard errors (see :func:`resolved`)
+RESOLVED_AT = 5.0
+
+
+def resolved(full: Sequence[float], empty: Sequence[float]) -> bool:
+    """Whether a statement's per-row part on the full sample — the median of its durations there (``full``, ms)
+    minus the median on the emptied copy (``empty``, ms: its fixed cost) — is at least :data:`RESOLVED_AT`
+    times its standard error (:func:`median_error` of each, combined): known to ±20% or better. Where it is
+    not, more repeats narrow it (the preflight's cheap small samples, where the per-row part of a statement
+    is a few milliseconds beside a fixed cost as large)."""
+    if not full or not empty:
+        return True
+    part = statistics.median(full) - statistics.median(empty)
+    return part >= RESOLVED_AT * math.hypot(median_error(full), median_error(empty))
+
+
 def predict(report: DryRunReport, samples: Sequence[Sample], facts: TargetFacts) -> int:
     """Set ``predicted_ms`` (and low, high, ``target_rows``, ``target_bytes``) on every statement of ``report``
     that rewrites a table (measured: its ``rewritten``), builds an index, validates a constraint or
     updates rows of a table that exists on the target.
 
     Each sample size gives one point per statement: the table's rows in that shadow and the
-    statement's :func:`typical` duration there; the interval is at least the relative spread of
-    the largest sample's repeats (:func:`noise_of`).
+    statement's :func:`typical` duration there; the interval is at least twice the relative standard
+    error of the largest sample's median (:func:`median_error`), and spans the per-row part moved by twice
+    its standard error (the largest sample's and the emptied copy's medians' errors combined).
 
     :param report: the dry run on the shadow with the full sample (it says which statements rewrote).
     :param samples: the sample sizes measured, the full sample first.
@@ -160,9 +193,12 @@ def predict(report: DryRunReport, samples: Sequence[Sample], facts: TargetFacts)
                       if smp.ms.get((m.version, i))]
             if target is None or not any(p.rows > 0 for p in points):
                 continue
-            biggest = max(range(len(points)), key=lambda j: points[j].rows)
-            spread = [smp.ms[(m.version, i)] for smp in samples if smp.ms.get((m.version, i))][biggest]
-            predicted, low, high = fit_points(kind, points, target[0], noise_of(spread))
+            measured = [smp.ms[(m.version, i)] for smp in samples if smp.ms.get((m.version, i))]
+            big = measured[max(range(len(points)), key=lambda j: points[j].rows)]
+            empty = [v for p, v in zip(points, measured, strict=True) if p.rows == 0]
+            error = math.hypot(median_error(big), median_error(empty[0]) if empty else 0.0)
+            predicted, low, high = fit_points(kind, points, target[0], 2 * median_error(big) / typical(big),
+                                              error if empty else None)
             s.predicted_ms, s.predicted_ms_low, s.predicted_ms_high = predicted, low, high
             s.target_rows, s.target_bytes, s.predicted_table = int(target[0]), target[1], table
             done += 1

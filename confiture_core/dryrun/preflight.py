@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -15,12 +16,12 @@ from ..migrations import Migration
 from ..runner import Reporter, Runner
 from .facts import ForeignKey, TargetFacts, read_target_facts
 from .measure import measure_alternated, no_plugins
-from .predict import Sample, predict
+from .predict import Sample, predict, resolved
 from .report import DryRunReport
 from .run import dry_run, dry_run_lock_timeout
 from .sample import SampleSpec, load_sample, match_parallel_degree, sizes, thin, thinned, vacuum
 from .shadow import ShadowServer, connect, database_of, dump_schema, find_pg_dump, restore_schema, scratch_database
-from .work import added_foreign_keys, work_of
+from .work import REWRITE, added_foreign_keys, work_of, work_of_sql
 
 Conn = psycopg.Connection[Any]
 
@@ -30,6 +31,11 @@ Conn = psycopg.Connection[Any]
 SMALLER_FRACTIONS = (0.5, 0.25, 0.0)
 #: timed applies per sample size; each statement's median time is the one fitted (see ``predict.typical``)
 REPEATS = 5
+#: more rounds, up to this many in all, while a scaled statement's per-row part is not resolved
+#: (``predict.resolved``) and the rounds so far took less than :data:`MORE_WITHIN_S`
+MAX_REPEATS = 15
+#: seconds of timed applies (all sizes) after which no further round is started for resolution
+MORE_WITHIN_S = 30.0
 
 
 class TooLargeForTarget(ConfitureError):
@@ -74,10 +80,14 @@ def on_a_copy(server: ShadowServer, url: str, run: Callable[[Conn, str], DryRunR
 
 
 def _measured_sizes(server: ShadowServer, big_url: str, big_sizes: Mapping[str, tuple[int, int]],
-                    facts: TargetFacts, whole: set[int], config: Config, version: int | None) -> list[Sample]:
+                    facts: TargetFacts, whole: set[int], config: Config, version: int | None,
+                    scaled: Collection[tuple[int, int]] = ()) -> list[Sample]:
     """The full sample ``big_url`` and copies of it thinned to :data:`SMALLER_FRACTIONS`, each measured
-    :data:`REPEATS` times, the sizes alternated (:func:`~.measure.measure_alternated`); every copy dropped after.
-    A size whose migrations fail there has no durations (the dry run says why)."""
+    :data:`REPEATS` times, the sizes alternated (:func:`~.measure.measure_alternated`), then more rounds up to
+    :data:`MAX_REPEATS` while a statement of ``scaled`` (keys as the timings') has its per-row part unresolved
+    (:func:`~.predict.resolved`: the full sample against the emptied copy) and the rounds so far took less
+    than :data:`MORE_WITHIN_S`; every copy dropped after. A size whose migrations fail there has no durations
+    (the dry run says why)."""
     with ExitStack() as stack:
         urls, found = [big_url], [big_sizes]
         for keep in SMALLER_FRACTIONS:
@@ -86,33 +96,57 @@ def _measured_sizes(server: ShadowServer, big_url: str, big_sizes: Mapping[str, 
                 thin(small_conn, facts, keep, whole)
                 found.append(sizes(small_conn, facts))
             urls.append(small_url)
+        wal: list[dict[tuple[int, int], list[int]]] = []
+        started = time.perf_counter()
+
+        def more(so_far: list[dict[tuple[int, int], list[float]]]) -> bool:
+            if time.perf_counter() - started >= MORE_WITHIN_S:
+                return False
+            full, empty = so_far[0], so_far[-1]
+            return not all(resolved(full.get(k, []), empty.get(k, [])) for k in scaled)
+
         try:
-            timings = measure_alternated(server, urls, config, version, REPEATS)
+            timings = measure_alternated(server, urls, config, version, REPEATS, wal, more, MAX_REPEATS)
         except (ConfitureError, psycopg.Error):
-            timings = [{} for _ in urls]
-    return [Sample(n, ms) for n, ms in zip(found, timings, strict=True)]
+            timings, wal = [{} for _ in urls], []
+    return [Sample(n, ms, wal[i] if i < len(wal) else {}) for i, (n, ms) in enumerate(zip(found, timings, strict=True))]
 
 
-def scales_with_the_sample(shadow: Conn, config: Config, version: int | None, facts: TargetFacts,
-                           whole: set[int], migrations: Sequence[Migration]) -> bool:
-    """Whether a pending migration (read from the shadow's copy of the tracking table) may do work that grows
-    with a table the sample thins (:func:`~.sample.thinned`): a SQL statement whose :func:`~.work.work_of`
-    names such a table, or any Python migration (it may do anything). Only then are the sample sizes
-    measured for predictions; otherwise every table the migrations work on is in the shadow at its target
-    size, and the dry run's own durations are the ones to expect.
+def scaled_statements(shadow: Conn, config: Config, version: int | None, facts: TargetFacts,
+                      whole: set[int], migrations: Sequence[Migration]) -> set[tuple[int, int]] | None:
+    """The pending SQL statements (read from the shadow's copy of the tracking table) whose
+    :func:`~.work.work_of` names a table the sample thins (:func:`~.sample.thinned`), as (migration version,
+    position in its file): the timed applies' keys; ``None`` when a Python migration is pending (it may do
+    anything). Only when some are (or ``None``) are the sample sizes measured for predictions; otherwise every
+    table the migrations work on is in the shadow at its target size, and the dry run's own durations are the
+    ones to expect.
 
     :param migrations: the project's migrations, already discovered (their parsed files are reused).
     :raises ConfitureError: the pending migrations cannot be read (the dry run then says why).
     """
+    keys: set[tuple[int, int]] = set()
     for m in Runner(shadow, config, no_plugins(), migrations=list(migrations)).plan_up(version):
         if m.kind != "sql":
-            return True
-        for st in m.sql("up").statements:
+            return None
+        for i, st in enumerate(m.sql("up").statements):
             work = work_of(st.node)
             table = facts.by_name(work[1]) if work else None
             if table is not None and thinned(table, whole):
-                return True
-    return False
+                keys.add((m.version, i))
+    return keys
+
+
+def _rewriting(report: DryRunReport, keys: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """``keys`` without the statements of the rewrite kind that the dry run saw not rewrite (``ADD COLUMN`` with
+    a constant default, a type change that keeps the bytes): they have no per-row part to resolve, and asking
+    for one would spend every extra round on them."""
+    out = set(keys)
+    for m in report.migrations:
+        for i, st in enumerate(m.statements):
+            work = work_of_sql(st.sql)
+            if work is not None and work[0] == REWRITE and not st.rewritten:
+                out.discard((m.version, i))
+    return out
 
 
 def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, config: Config, hooks: Hooks, *,
@@ -126,12 +160,13 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
     2. ``pg_dump --section=pre-data`` of the target restored into a scratch database on ``server``,
        a sample of each table (:func:`~.sample.load_sample`, parents closed over foreign keys, the
        tracking table whole), then ``--section=post-data`` (indexes, constraints), ``VACUUM (FREEZE, ANALYZE)``;
-    3. the migrations applied for real (committed per migration, as ``migrate up`` does) :data:`REPEATS`
-       times on throwaway copies of it and of copies thinned to :data:`SMALLER_FRACTIONS` of the rows,
-       the sizes alternated, each statement timed (:func:`~.measure.measure_alternated`) — only when a
-       pending migration works on a table the sample thins (:func:`scales_with_the_sample`); then the dry
-       run on the full sample (the report), on a copy of its own (:func:`on_a_copy`), committing each
-       migration (exact locks per migration, flat cost per migration);
+    3. the dry run on the full sample (the report), on a copy of its own (:func:`on_a_copy`), committing
+       each migration (exact locks per migration, flat cost per migration); then, only when a pending
+       migration works on a table the sample thins (:func:`scaled_statements`), the migrations applied for
+       real (committed per migration, as ``migrate up`` does) :data:`REPEATS` times or more (up to
+       :data:`MAX_REPEATS`, see :func:`_measured_sizes`) on throwaway copies of it and of copies thinned to
+       :data:`SMALLER_FRACTIONS` of the rows, the sizes alternated, each statement timed
+       (:func:`~.measure.measure_alternated`);
     4. each statement's duration scaled to the target's size from those points (:func:`~.predict.predict`).
 
     Every scratch database is dropped whatever happens (Ctrl-C included). The target sees only
@@ -171,13 +206,14 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
             match_parallel_degree(shadow, facts)
             samples = [Sample(sizes(shadow, facts), {})]
             try:
-                scaled = scales_with_the_sample(shadow, config, version, facts, whole, migrations)
+                keys = scaled_statements(shadow, config, version, facts, whole, migrations)
             except ConfitureError:
-                scaled = False  # the dry run below says what is wrong
-        if scaled:  # else nothing to scale: no copies measured (each copy costs a CREATE and a DROP DATABASE)
-            samples = _measured_sizes(server, big_url, samples[0].sizes, facts, whole, config, version)
+                keys = set()  # the dry run below says what is wrong
         report = on_a_copy(server, big_url, lambda conn, url: dry_run(
             conn, config, hooks, target=version, reporter=reporter, watch_url=url, preflight=preflight, on_copy=True))
+        if keys is None or keys:  # else nothing to scale: no copies measured (a copy costs a CREATE, a DROP)
+            samples = _measured_sizes(server, big_url, samples[0].sizes, facts, whole, config, version,
+                                      _rewriting(report, keys or set()))
     predict(report, samples, facts)
     report.where = "shadow"
     report.shadow = {"server": server.label, "server_version": shadow_version, "target_server_version":
