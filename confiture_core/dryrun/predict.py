@@ -128,13 +128,6 @@ def typical(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def noise_of(values: Sequence[float]) -> float:
-    """The relative half-spread of repeated durations around their median: ``(max - min) / (2 · median)``
-    (0 for fewer than two)."""
-    good = [v for v in values if v > 0]
-    return (max(good) - min(good)) / (2 * statistics.median(good)) if len(good) >= 2 else 0.0
-
-
 def median_error(values: Sequence[float]) -> float:
     """The standard error of the median of ``values`` (ms): ``1.253 · sd / √n``, the standard deviation ``sd``
     estimated robustly as ``1.4826 · MAD`` (the median absolute deviation; both constants the normal

@@ -14,7 +14,7 @@ from confiture_core.config import load_config
 from confiture_core.dryrun import shadow
 from confiture_core.dryrun.facts import read_target_facts
 from confiture_core.dryrun.measure import measure, timed_apply
-from confiture_core.dryrun.predict import Point, fit_points, noise_of
+from confiture_core.dryrun.predict import Point, fit_points
 from confiture_core.dryrun.run import dry_run
 from confiture_core.dryrun.sample import match_parallel_degree, parallel_workers_for
 from confiture_core.dryrun.shadow import ShadowServer
@@ -43,11 +43,6 @@ def test_a_cost_per_row_growing_with_the_size_scales_from_the_largest_sample() -
     # a line through these would have a negative fixed cost: proportional through the largest sample instead
     points = [Point(2500, 2.0), Point(10000, 12.0)]
     assert fit_points("validate", points, 100_000)[0] == pytest.approx(120.0)
-
-
-def test_noise_is_the_spread_of_the_repeats() -> None:
-    assert noise_of([10.0, 12.0, 16.0]) == pytest.approx(0.25)
-    assert noise_of([10.0]) == 0.0 and noise_of([]) == 0.0
 
 
 def _hooks() -> Hooks:
