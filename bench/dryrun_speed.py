@@ -15,7 +15,8 @@ same migrations (``Runner.up``, committed per migration):
 - ``shadow``: the default on any other server: the whole shadow preflight
   (catalog read, pg_dump, sample, post-data, VACUUM, then the timed dry runs that
   the predictions need, each on its own copy: :data:`~confiture_core.dryrun.preflight.REPEATS`
-  on a thinned copy and as many on the sample, see docs/dry-run.md). Its ratio is
+  rounds over the sample and its thinned copies, up to ``MAX_REPEATS`` while a statement's
+  per-row part is within the noise, see docs/dry-run.md). Its ratio is
   printed with the cost of its one reported pass (``pass``: the linear-cost
   target applies to one measured pass; the repeats are the prediction's price).
 
