@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -71,6 +71,12 @@ class BatchObserver(StatementObserver, Protocol):
         """The message ran: the ``psycopg.pq.PGresult`` of each statement (with it) and of each of the observer's
         texts (``None``) that ran, in order; ``elapsed_ms``: the round trip (ms); ``failed``: the statement that
         failed and its one-line message (nothing after it ran)."""
+
+    def meanwhile(self, busy: Callable[[], bool]) -> None:
+        """Work that touches no database, done while the server runs the message just sent and as long as
+        ``busy()`` is true (a dry run on a copy builds the reports of the messages before); called by the
+        runner between sending a message and reading its results. Must not raise for its own failures: it
+        keeps them for later."""
 
 
 class NullReporter:
