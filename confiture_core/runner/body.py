@@ -246,7 +246,7 @@ class Body:
         last result has not come: each result that comes meanwhile is read at once (PostgreSQL sends one as
         each statement ends: a message's first ones, the riders', come at once). Nothing is sent meanwhile;
         :attr:`meanwhile` touches no database and keeps its errors (:class:`~.prefetch.Prefetch`). So, first,
-        does the observer's ``meanwhile`` when there is one (``watcher``: a dry run on a copy builds the reports of
+        does the observer's ``meanwhile`` when there is one (``watcher``: a measuring observer builds the reports of
         the messages before). On Ctrl-C there, as psycopg's own wait does: the server is asked to cancel the
         message and its results are read (:func:`~confiture_core.db.settle`), and the interrupt goes on.
 

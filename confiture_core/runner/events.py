@@ -74,7 +74,7 @@ class BatchObserver(StatementObserver, Protocol):
 
     def meanwhile(self, busy: Callable[[], bool]) -> None:
         """Work that touches no database, done while the server runs the message just sent and as long as
-        ``busy()`` is true (a dry run on a copy builds the reports of the messages before); called by the
+        ``busy()`` is true (a measuring observer builds the reports of the messages before); called by the
         runner between sending a message and reading its results. Must not raise for its own failures: it
         keeps them for later."""
 
