@@ -40,6 +40,8 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from confiture_core.dryrun.measure import wal_insert_lsn
+
 STATEMENTS = [
     ("add column volatile default", "ALTER TABLE orders ADD COLUMN r float8 DEFAULT random()"),
     ("alter column type", "ALTER TABLE orders ALTER COLUMN amount TYPE bigint"),
@@ -106,8 +108,7 @@ def predicted(folder: Path, shadow_admin: str) -> list[dict[str, Any]]:
 def _wal_and_checkpoints(conn: psycopg.Connection[Any]) -> tuple[int, int]:
     """The WAL insert position (bytes) and the checkpoints requested so far (``pg_stat_bgwriter`` before
     PostgreSQL 17, ``pg_stat_checkpointer`` from 17)."""
-    row = conn.execute("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint").fetchone()
-    wal = int(row[0]) if row else 0
+    wal = wal_insert_lsn(conn)
     view, column = (("pg_stat_bgwriter", "checkpoints_req") if conn.info.server_version < 170000
                     else ("pg_stat_checkpointer", "num_requested"))
     row = conn.execute(f"SELECT {column} FROM {view}").fetchone()
