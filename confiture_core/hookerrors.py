@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .errors import ConfitureError
+from .paths import shown
 
 
 class HookContractError(Exception):
@@ -78,25 +79,16 @@ def raised_at(exc: BaseException) -> str | None:
         module = str(frame.f_globals.get("__name__", ""))
         if module.split(".")[0] not in _NOT_THE_PLUGIN:
             found = (frame.f_code.co_filename, line)
-    return None if found is None else f"{_shown(found[0])}:{found[1]}"
+    return None if found is None else f"{shown(found[0])}:{found[1]}"
 
 
 def describe_import_error(exc: BaseException) -> str:
     """One line for a plugin module that failed to import: ``Type: message (at file:line)``, a syntax error at
     its own file and line (not Python's ``(bad.py, line 2)``), any other error where the module's code raised."""
     if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
-        return f"{type(exc).__name__}: {exc.msg} (at {_shown(exc.filename)}:{exc.lineno})"
+        return f"{type(exc).__name__}: {exc.msg} (at {shown(exc.filename)}:{exc.lineno})"
     at = raised_at(exc)
     return f"{type(exc).__name__}: {exc}" + (f" (at {at})" if at else "")
-
-
-def _shown(filename: str) -> str:
-    """``filename`` relative to the current folder when inside it, else absolute."""
-    import os
-
-    path = os.path.abspath(filename)
-    relative = os.path.relpath(path)
-    return path if relative.startswith("..") else relative
 
 
 def is_failure(exc: BaseException) -> bool:

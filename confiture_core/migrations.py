@@ -23,13 +23,14 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError, MigrationFileError
 from .hookerrors import describe_import_error
+from .paths import shown
 
 if TYPE_CHECKING:  # imported where a file is parsed: `confiture --version`, `--help` need no pglast
     from .sql import SqlFile
@@ -38,29 +39,6 @@ _SQL_RE = re.compile(r"^(?P<version>\d+)_(?P<name>.+)\.(?P<direction>up|down)\.s
 _PY_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_]+)\.py$")
 
 Direction = Literal["up", "down"]
-
-
-def shown(path: Path | None) -> str:
-    """A path as messages show it: relative to the current folder when under it."""
-    if path is None:
-        return "-"
-    try:
-        # the folder resolved, not the name: a symbolic link is shown as listed (and a loop cannot raise)
-        cwd = os.getcwd()
-        full = _resolved(cwd, str(path.parent)) / path.name if path.name else path.resolve()
-        return str(full.relative_to(_resolved(cwd, cwd)))
-    except (ValueError, OSError, RuntimeError):
-        return str(path)
-
-
-@lru_cache(maxsize=64)
-def _resolved(cwd: str, folder: str) -> Path:
-    """``folder`` resolved from ``cwd`` (once per pair: a run shows the files of one or two folders, once per
-    migration parsed).
-
-    :raises OSError, RuntimeError: as :meth:`Path.resolve`.
-    """
-    return (Path(cwd) / folder).resolve()
 
 
 def normalized_bytes(data: bytes) -> bytes:

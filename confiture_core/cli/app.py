@@ -15,10 +15,11 @@ from ..config import Config, load_config, redact_url, scrub
 from ..errors import ConfigError, ConfitureError
 from ..hookcaller import Hooks
 from ..migrations import discover
+from ..paths import shown
 from ..plugins import PluginInfo, PluginLoader, PluginOptions, collect_lint_rules
 from ..redact import unescaped_in_password
 from . import verbosity
-from .output import Output, shown
+from .output import Output
 from .progress import RichReporter, StatementEcho
 
 if TYPE_CHECKING:  # imported where used: `confiture lint` needs no psycopg

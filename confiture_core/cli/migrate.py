@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import click
 
 from ..config import redact_url
-from ..migrations import Migration, discover, parse_version, shown
+from ..migrations import Migration, discover, parse_version
+from ..paths import shown
 from ..words import count as counted
 from . import verbosity
 from .app import App, current_app

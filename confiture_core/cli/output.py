@@ -13,7 +13,6 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -331,12 +330,3 @@ def error_line(exc: BaseException) -> str:
         return f"database error: {str(exc).strip()}"
     hint = "" if os.environ.get("CONFITURE_DEBUG") == "1" else " (set CONFITURE_DEBUG=1 for a traceback)"
     return f"internal error: {type(exc).__name__}: {exc}{hint}"
-
-
-def shown(path: Path) -> str:
-    """``path`` relative to the current folder when inside it (``.`` for the folder itself), else absolute."""
-    path = path.absolute()
-    try:
-        return str(path.relative_to(Path.cwd())) or "."
-    except ValueError:
-        return str(path)

@@ -10,11 +10,12 @@ import click
 from .. import __version__
 from ..config import CONFIG_FILE
 from ..errors import ConfigError
+from ..paths import shown
 from ..plugins import PluginOptions
 from . import verbosity
 from .app import App, current_app
 from .migrate import migrate
-from .output import Output, format_option, shown
+from .output import Output, format_option
 from .plugins import plugins_cmd
 from .server import server
 

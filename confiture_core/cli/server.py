@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import ConfigError
+from ..paths import shown
 from .app import App, current_app
-from .output import format_option, shown
+from .output import format_option
 
 if TYPE_CHECKING:
     from ..embedded import Status

@@ -19,7 +19,8 @@ import click
 
 from ..dryrun import DryRunReport, LockBlocked, MigrationReport, dry_run
 from ..errors import ConfigError, ConfitureError
-from ..migrations import Migration, shown
+from ..migrations import Migration
+from ..paths import shown
 from ..review import render
 from ..wizard.drafts import Draft, diff, discard, put_in_place, stage
 from ..wizard.rewrites import Rewrite, rewrite

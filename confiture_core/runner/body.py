@@ -17,7 +17,8 @@ from psycopg import pq
 
 from ..db import settle
 from ..errors import ConfitureError, MigrationFailed
-from ..migrations import Direction, Migration, shown
+from ..migrations import Direction, Migration
+from ..paths import shown
 from ..sql import Statement
 from .events import BatchObserver, Reporter, StatementObserver
 from .plan import Planner

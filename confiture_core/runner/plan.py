@@ -13,7 +13,8 @@ from ..config import Config
 from ..errors import ConfigError, ConfitureError, HistoryError, MigrationFileError
 from ..history import History
 from ..hookcaller import Hooks
-from ..migrations import Direction, Migration, discover, shown
+from ..migrations import Direction, Migration, discover
+from ..paths import shown
 from ..sql import trusted_parsing
 from ..words import count
 from .invalid_indexes import drop_sql, find_invalid, invalid_left, named_by

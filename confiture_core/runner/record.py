@@ -16,7 +16,8 @@ from ..errors import MigrationFailed
 from ..history import History
 from ..hookcaller import Hooks
 from ..hookspecs import Backfill
-from ..migrations import Direction, Migration, shown
+from ..migrations import Direction, Migration
+from ..paths import shown
 from .session import riders_of
 
 Conn = psycopg.Connection[Any]

@@ -15,7 +15,8 @@ from rich.rule import Rule
 
 from ..dryrun import MigrationReport
 from ..lint.rule import Violation
-from ..migrations import Migration, shown
+from ..migrations import Migration
+from ..paths import shown
 from ..risk import Risk, blocked_operations
 from ..words import count
 from .rewrites import Rewrite

@@ -33,7 +33,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from confiture_core.hookspecs import HookContext, MigrationResult, hookimpl
-from confiture_core.migrations import shown
+from confiture_core.paths import shown
 
 from .files import EVENTS, CallbackFile, discover
 

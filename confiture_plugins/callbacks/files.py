@@ -11,7 +11,8 @@ from pglast.enums import TransactionStmtKind
 
 from confiture_core.config import Config
 from confiture_core.errors import ConfigError, MigrationFileError, SqlSyntaxError
-from confiture_core.migrations import read_text, shown
+from confiture_core.migrations import read_text
+from confiture_core.paths import shown
 from confiture_core.sql import Statement, parse_sql_text
 
 #: the lifecycle events a callback file may be named after, with the hook that runs it
