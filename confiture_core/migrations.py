@@ -102,7 +102,14 @@ class Migration:
     up_path: Path
     down_path: Path | None
     kind: Literal["sql", "python"]
-    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: the parsed SQL file per direction (:meth:`sql`)
+    _parsed: dict[Direction, SqlFile] = field(default_factory=dict, compare=False, repr=False)
+    #: directions whose file :meth:`preflight` found plainly transactional without building the AST
+    _plain: set[Direction] = field(default_factory=set, compare=False, repr=False)
+    #: the text :meth:`preflight` read, kept until :meth:`sql` parses it
+    _text: dict[Direction, str] = field(default_factory=dict, compare=False, repr=False)
+    #: whether a Python migration's function for a direction has no code (parsed once)
+    _empty: dict[Direction, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def checksum(self) -> str:
@@ -124,21 +131,19 @@ class Migration:
         """
         if self.kind != "sql":
             raise MigrationFileError(f"{shown(self.up_path)}: a Python migration has no SQL")
-        key = f"sql:{direction}"
-        if key not in self._cache:
+        if direction not in self._parsed:
             path = self.path_for(direction)
             if path is None:
                 raise MigrationFileError(f"{shown(self.up_path)}: no down migration ({self.version}_*.down.sql)")
             from .sql import parse_sql_text
 
-            text = self._cache.pop(f"text:{direction}", None)  # read by preflight()
-            self._cache[key] = parse_sql_text(read_text(path) if text is None else text, shown(path))
-        result: SqlFile = self._cache[key]
-        return result
+            text = self._text.pop(direction, None)  # read by preflight()
+            self._parsed[direction] = parse_sql_text(read_text(path) if text is None else text, shown(path))
+        return self._parsed[direction]
 
     def parsed(self, direction: Direction) -> bool:
         """Whether :meth:`sql` has parsed the file for ``direction`` already (it then costs nothing)."""
-        return f"sql:{direction}" in self._cache
+        return direction in self._parsed
 
     def preflight(self, direction: Direction) -> None:
         """Read the SQL file for ``direction`` and check it as :meth:`is_transactional` and :meth:`sql` would,
@@ -148,7 +153,7 @@ class Migration:
 
         :raises MigrationFileError: as :meth:`sql` (nothing for a Python migration).
         """
-        if self.kind != "sql" or self.parsed(direction) or f"plain:{direction}" in self._cache:
+        if self.kind != "sql" or self.parsed(direction) or direction in self._plain:
             return
         path = self.path_for(direction)
         if path is None:
@@ -158,39 +163,42 @@ class Migration:
 
         text = read_text(path)
         if plainly_transactional(text):
-            self._cache[f"plain:{direction}"] = True
-            self._cache[f"text:{direction}"] = text
+            self._plain.add(direction)
+            self._text[direction] = text
         else:
-            self._cache[f"sql:{direction}"] = parse_sql_text(text, shown(path))
+            self._parsed[direction] = parse_sql_text(text, shown(path))
 
     def module(self) -> ModuleType:
         """The imported Python migration module (imported once).
 
         :raises MigrationFileError: import failure or no ``up`` callable.
         """
-        if "module" not in self._cache and (str(self.up_path), self.checksum) in _MODULES:
+        return self._module
+
+    @cached_property
+    def _module(self) -> ModuleType:
+        """:meth:`module`, cached on the migration (not when the import raises)."""
+        known = _MODULES.get((str(self.up_path), self.checksum))
+        if known is not None:
             # one import per process, even across runners (the review gate's dry run, then the real run)
-            self._cache["module"] = _MODULES[(str(self.up_path), self.checksum)]
-        if "module" not in self._cache:
-            read_text(self.up_path)  # refused as a .sql file is: not UTF-8, or a NUL byte
-            spec = importlib.util.spec_from_file_location(f"confiture_migration_{self.version}", self.up_path)
-            if spec is None or spec.loader is None:
-                raise MigrationFileError(f"{shown(self.up_path)}: cannot import")
-            mod = importlib.util.module_from_spec(spec)
-            try:
-                with contextlib.redirect_stdout(sys.stderr):  # stdout carries --format json
-                    spec.loader.exec_module(mod)
-            except Exception as exc:
-                # its own file and line: "SyntaxError: expected ':' (at migrations/5_x.py:3)"
-                why = describe_import_error(exc)
-                raise MigrationFileError(f"{shown(self.up_path)}: import failed: {why}") from None
-            if not callable(getattr(mod, "up", None)):
-                raise MigrationFileError(f"{shown(self.up_path)}: a Python migration must define up(conn)")
-            _check_python_module(mod, self.up_path)
-            self._cache["module"] = mod
-            _MODULES[(str(self.up_path), self.checksum)] = mod
-        module: ModuleType = self._cache["module"]
-        return module
+            return known
+        read_text(self.up_path)  # refused as a .sql file is: not UTF-8, or a NUL byte
+        spec = importlib.util.spec_from_file_location(f"confiture_migration_{self.version}", self.up_path)
+        if spec is None or spec.loader is None:
+            raise MigrationFileError(f"{shown(self.up_path)}: cannot import")
+        mod = importlib.util.module_from_spec(spec)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # stdout carries --format json
+                spec.loader.exec_module(mod)
+        except Exception as exc:
+            # its own file and line: "SyntaxError: expected ':' (at migrations/5_x.py:3)"
+            why = describe_import_error(exc)
+            raise MigrationFileError(f"{shown(self.up_path)}: import failed: {why}") from None
+        if not callable(getattr(mod, "up", None)):
+            raise MigrationFileError(f"{shown(self.up_path)}: a Python migration must define up(conn)")
+        _check_python_module(mod, self.up_path)
+        _MODULES[(str(self.up_path), self.checksum)] = mod
+        return mod
 
     def python_callable(self, direction: Direction) -> Callable[..., Any]:
         """``up`` or ``down`` of a Python migration.
@@ -225,17 +233,16 @@ class Migration:
         if self.kind == "python":
             module = self.module()
             fn = getattr(module, direction, None)
-            key = f"empty:{direction}"  # asked at planning, at run time and when recording: parse the source once
-            if key not in self._cache:
-                self._cache[key] = fn is not None and _does_nothing(fn)
-            if self._cache[key]:
+            if direction not in self._empty:  # asked at planning, at run time and when recording: parse it once
+                self._empty[direction] = fn is not None and _does_nothing(fn)
+            if self._empty[direction]:
                 line = getattr(getattr(fn, "__code__", None), "co_firstlineno", 1)
                 todo = ("write the migration in it, or delete the file" if direction == "up" else "write what "
                         "reverts the migration in it, or remove down() (the migration then cannot be reverted)")
                 raise MigrationFileError(f"{shown(self.up_path)}:{line}: {direction}() has no code yet (only a "
                                          f"docstring, pass or ...): {todo}")
             return bool(getattr(module, "transactional", True))
-        if f"plain:{direction}" in self._cache:  # see preflight()
+        if direction in self._plain:  # see preflight()
             return True
         parsed = self.sql(direction)
         if all(st.is_transaction_control and not st.ends_the_transaction for st in parsed.statements):
