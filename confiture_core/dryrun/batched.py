@@ -108,25 +108,33 @@ def _unquoted(name: str) -> str:
 # their locks could not be named), and which named schemas exist. Catalog reads only. Prepared once per
 # migration (planning it cost several of its executions); what the statement names is passed in a
 # transaction-local setting set just before (``confiture.names``, JSON: {"sch": [...], "rel": [...],
-# "schemas": [...]}), so that the prepared statement has no parameter and keeps one plan.
+# "schemas": [...]}), so that the prepared statement has no parameter and keeps one plan. The relations are
+# gathered in arrays and looked up with ``= ANY(array)``, which the planner turns into index scans of pg_class,
+# pg_depend and pg_index (joins with the CTEs were planned as scans of the whole catalogs: a cost that grew
+# with the database, 0.4 ms a read on an empty one).
 NAMES_SQL = """
 WITH inp AS MATERIALIZED (SELECT current_setting('confiture.names')::json AS j),
      found AS MATERIALIZED (
        SELECT w.i, to_regclass(CASE WHEN w.sch IS NULL THEN quote_ident(w.rel)
-                                    ELSE quote_ident(w.sch) || '.' || quote_ident(w.rel) END) AS oid
+                                    ELSE quote_ident(w.sch) || '.' || quote_ident(w.rel) END)::oid AS oid
          FROM inp, unnest(ARRAY(SELECT json_array_elements_text(inp.j->'sch')),
                           ARRAY(SELECT json_array_elements_text(inp.j->'rel'))) WITH ORDINALITY AS w(sch, rel, i)),
-     tabs AS MATERIALIZED (SELECT found.oid FROM found WHERE found.oid IS NOT NULL
-                           UNION SELECT i.inhrelid FROM pg_inherits i JOIN found ON i.inhparent = found.oid),
-     rels AS (SELECT tabs.oid FROM tabs
-              UNION SELECT x.indexrelid FROM pg_index x JOIN tabs ON x.indrelid = tabs.oid
-              UNION SELECT d.objid FROM pg_depend d JOIN tabs ON d.refobjid = tabs.oid
-               WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-                 AND d.deptype IN ('a', 'i'))
+     tabs AS MATERIALIZED (
+       SELECT ARRAY(SELECT found.oid FROM found WHERE found.oid IS NOT NULL
+                    UNION SELECT i.inhrelid FROM pg_inherits i
+                           WHERE i.inhparent = ANY(ARRAY(SELECT found.oid FROM found WHERE found.oid IS NOT NULL)))
+              AS a),
+     rels AS MATERIALIZED (
+       SELECT ARRAY(SELECT unnest(tabs.a)
+                    UNION SELECT x.indexrelid FROM pg_index x WHERE x.indrelid = ANY(tabs.a)
+                    UNION SELECT d.objid FROM pg_depend d
+                           WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY(tabs.a)
+                             AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')) AS a
+         FROM tabs)
 SELECT json_build_array(
   (SELECT coalesce(json_agg(found.oid::bigint ORDER BY found.i), '[]') FROM found),
   (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, n.nspname, c.relname, c.relkind)), '[]')
-     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid IN (SELECT rels.oid FROM rels)),
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY((SELECT rels.a FROM rels)::oid[])),
   (SELECT coalesce(json_agg(EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = u.s) ORDER BY u.i), '[]')
      FROM inp, unnest(ARRAY(SELECT json_array_elements_text(inp.j->'schemas'))) WITH ORDINALITY AS u(s, i)),
   extract(epoch FROM clock_timestamp()))
