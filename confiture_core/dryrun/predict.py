@@ -155,6 +155,14 @@ def resolved(full: Sequence[float], empty: Sequence[float]) -> bool:
     return part >= RESOLVED_AT * math.hypot(median_error(full), median_error(empty))
 
 
+def scales(kind: str, rewritten: bool) -> bool:
+    """Whether a statement of work ``kind`` (see :func:`~.work.work_of`) has a per-row part to scale: every kind
+    does, except a rewrite whose dry run rewrote no table (``rewritten``: its report's ``rewritten`` is not
+    empty; ``ADD COLUMN`` with a constant default, a type change that keeps the bytes do not rewrite:
+    PostgreSQL docs, "ALTER TABLE", Notes)."""
+    return kind != REWRITE or rewritten
+
+
 def predict(report: DryRunReport, samples: Sequence[Sample], facts: TargetFacts) -> int:
     """Set ``predicted_ms`` (and low, high, ``target_rows``, ``target_bytes``) on every statement of ``report``
     that rewrites a table (measured: its ``rewritten``), builds an index, validates a constraint or
@@ -179,8 +187,8 @@ def predict(report: DryRunReport, samples: Sequence[Sample], facts: TargetFacts)
             if work is None:
                 continue
             kind, table = work
-            if kind == REWRITE and not s.rewritten:
-                continue  # ADD COLUMN with a constant default, a type change that keeps the bytes: no rewrite
+            if not scales(kind, bool(s.rewritten)):
+                continue
             target = _rows_of(table, facts, full)
             points = [Point(smp.sizes.get(table, (0, 0))[0], typical(smp.ms[(m.version, i)])) for smp in samples
                       if smp.ms.get((m.version, i))]
