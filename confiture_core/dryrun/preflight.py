@@ -97,6 +97,7 @@ def _measured_sizes(server: ShadowServer, big_url: str, big_sizes: Mapping[str, 
                 found.append(sizes(small_conn, facts))
             urls.append(small_url)
         wal: list[dict[tuple[int, int], list[int]]] = []
+        commit: list[dict[tuple[int, int], list[float]]] = []
         started = time.perf_counter()
 
         def more(so_far: list[dict[tuple[int, int], list[float]]]) -> bool:
@@ -106,10 +107,11 @@ def _measured_sizes(server: ShadowServer, big_url: str, big_sizes: Mapping[str, 
             return not all(resolved(full.get(k, []), empty.get(k, [])) for k in scaled)
 
         try:
-            timings = measure_alternated(server, urls, config, version, REPEATS, wal, more, MAX_REPEATS)
+            timings = measure_alternated(server, urls, config, version, REPEATS, wal, more, MAX_REPEATS, commit)
         except (ConfitureError, psycopg.Error):
-            timings, wal = [{} for _ in urls], []
-    return [Sample(n, ms, wal[i] if i < len(wal) else {}) for i, (n, ms) in enumerate(zip(found, timings, strict=True))]
+            timings, wal, commit = [{} for _ in urls], [], []
+    return [Sample(n, ms, wal[i] if i < len(wal) else {}, commit[i] if i < len(commit) else {})
+            for i, (n, ms) in enumerate(zip(found, timings, strict=True))]
 
 
 def scaled_statements(shadow: Conn, config: Config, version: int | None, facts: TargetFacts,
