@@ -254,47 +254,14 @@ def _with_parents(kind: str, points: Sequence[Point], parents: Sequence[int], ta
     """A foreign key's validation scaled by its child's rows and its parent's: the check joins every child row to
     the parent table (PostgreSQL source, src/backend/utils/adt/ri_triggers.c, ``RI_Initial_Check``), and a
     sample holds about as many parents as children where the target holds its own ratio. The parents' cost per
-    row lies between none (``child_only``, the child's rows alone scaled) and the child's (the sum of both
-    scaled); the sizes, thinned by parent (the children of dropped parents go too), set the two apart
-    (:func:`fit_two`), kept between those bounds; the interval spans both."""
+    row lies between none (``child_only``: the child's rows alone scaled) and a child's (the sum of both
+    scaled); the prediction is the middle of the two, the interval spans both. (A fit of the two costs through
+    the thinned sizes, which drop parents by ``f`` and children by about ``f²``, landed on either bound from
+    the repeats' noise: -41% at 1 M rows, -53% at 5 M.)"""
     both = fit_points(kind, [Point(p.rows + q, p.ms) for p, q in zip(points, parents, strict=True)],
                       target_rows + target_parents, noise, part_error)
-    lo, hi = sorted((both[0], child_only[0]))
-    two = fit_two([(p.rows, q, p.ms) for p, q in zip(points, parents, strict=True)], target_rows, target_parents)
-    predicted = min(max(two, lo), hi) if two is not None else (lo + hi) / 2
-    return predicted, min(both[1], child_only[1], predicted), max(both[2], child_only[2], predicted)
-
-
-def fit_two(points: Sequence[tuple[float, float, float]], x: float, y: float) -> float | None:
-    """``t = a + b·x + c·y`` fitted through ``points`` (x, y, t in ms; least squares on relative errors), evaluated
-    at (``x``, ``y``); ``None`` without a plausible fit (fewer than three points, a singular system, a negative
-    coefficient)."""
-    pts = [(px, py, t) for px, py, t in points if t > 0]
-    if len(pts) < 3:
-        return None
-    a = [[0.0] * 3 for _ in range(3)]
-    v = [0.0] * 3
-    for px, py, t in pts:
-        row, w = (1.0, px, py), 1 / (t * t)
-        for r in range(3):
-            v[r] += w * row[r] * t
-            for c in range(3):
-                a[r][c] += w * row[r] * row[c]
-    det = _det3(a)
-    if abs(det) < 1e-300:
-        return None
-    coef = []
-    for c in range(3):
-        m = [[v[r] if k == c else a[r][k] for k in range(3)] for r in range(3)]
-        coef.append(_det3(m) / det)
-    if min(coef) < 0:
-        return None
-    return coef[0] + coef[1] * x + coef[2] * y
-
-
-def _det3(m: Sequence[Sequence[float]]) -> float:
-    return (m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]))
+    predicted = (both[0] + child_only[0]) / 2
+    return predicted, min(both[1], child_only[1]), max(both[2], child_only[2])
 
 
 def seconds(ms: float) -> str:

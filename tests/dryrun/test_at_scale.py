@@ -16,7 +16,7 @@ from confiture_core.dryrun.atscale import (
     sort_size,
 )
 from confiture_core.dryrun.facts import TableFacts, TargetFacts, read_settings, read_target_facts
-from confiture_core.dryrun.predict import Point, Sample, fit_points, fit_two, lower, predict
+from confiture_core.dryrun.predict import Point, Sample, fit_points, lower, predict
 from confiture_core.dryrun.report import DryRunReport, MigrationReport, StatementReport
 from confiture_core.dryrun.work import foreign_key_parent_of_sql
 
@@ -75,13 +75,6 @@ def test_an_index_build_past_memory_is_scaled_with_the_runs_size() -> None:
     assert fit_points("index", points, 100_000, run_rows=500_000)[0] == pytest.approx(60.0, rel=0.05)
 
 
-def test_two_costs_are_told_apart_where_the_sizes_thin_them_differently() -> None:
-    # 10 ms fixed, 2 µs per child row, 0.5 µs per parent row; parents thinned by f, children by f²
-    pts = [(c, p, 10 + 0.002 * c + 0.0005 * p) for c, p in [(0, 0), (625, 2500), (2500, 5000), (10_000, 10_000)]]
-    assert fit_two(pts, 1_000_000, 100_000) == pytest.approx(10 + 2000 + 50)
-    assert fit_two(pts[:2], 1, 1) is None
-
-
 def test_the_parent_of_an_added_foreign_key() -> None:
     assert foreign_key_parent_of_sql("ALTER TABLE c ADD CONSTRAINT f FOREIGN KEY (p) REFERENCES s.p (id)") == "s.p"
     assert foreign_key_parent_of_sql("ALTER TABLE c VALIDATE CONSTRAINT f") is None
@@ -127,16 +120,18 @@ def test_a_rewrite_past_the_checkpoint_distance_widens_its_interval_upwards() ->
 def test_a_foreign_key_is_scaled_by_its_children_and_parents() -> None:
     report = _report("ALTER TABLE orders ADD CONSTRAINT f FOREIGN KEY (parent_id) REFERENCES parents (id)")
     key = (1, 0)
-    # 10 ms fixed, 1 µs per child and per parent; the sample holds as many parents as children, the target a tenth
+    # 10 ms fixed, 1 µs per child and per parent; the sample holds as many parents as children, the target a tenth;
+    # the sizes thin parents by f and children by f²
     sizes = [(100_000, 100_000), (25_000, 50_000), (6_250, 25_000), (0, 0)]
     samples = [Sample({"orders": (c, 0), "parents": (p, 0)}, {key: [10 + 0.001 * (c + p)] * 5}) for c, p in sizes]
     assert predict(report, samples, _target()) == 1
     s = report.migrations[0].statements[0]
-    assert s.predicted_ms == pytest.approx(10 + 0.001 * (1e7 + 1e6), rel=0.01)
-    assert s.predicted_ms_low is not None and s.predicted_ms_high is not None
+    both = 10 + 0.001 * (1e7 + 1e6)  # parents costing what a child does: both scaled
     children_only = fit_points("validate", [Point(c, 10 + 0.001 * (c + p)) for c, p in sizes], 1e7)[0]
-    assert children_only > 1.5 * s.predicted_ms
-    assert s.predicted_ms_high >= children_only  # the other bound: parents that cost nothing
+    assert children_only > 1.5 * both  # parents costing nothing: the children alone scaled, as before
+    assert s.predicted_ms == pytest.approx((both + children_only) / 2, rel=0.01)
+    assert s.predicted_ms_low is not None and s.predicted_ms_high is not None
+    assert s.predicted_ms_low <= both * 1.01 and s.predicted_ms_high >= children_only  # the interval spans both
 
 
 def test_an_unresolved_per_row_part_comes_from_the_lower_quartiles() -> None:
