@@ -90,10 +90,40 @@ class TargetFacts:
     foreign_keys: list[ForeignKey]
     sequences: list[Sequence]
     primary_keys: dict[int, list[str]] = field(default_factory=dict)
+    settings: dict[str, float] = field(default_factory=dict)
+
+    def setting(self, name: str, default: float) -> float:
+        """The target's setting ``name`` (:data:`SETTINGS`) in bytes for a size, as a number otherwise;
+        ``default`` when it could not be read."""
+        return self.settings.get(name, default)
 
     def by_name(self, name: str) -> TableFacts | None:
         """The table whose report spelling (``schema.name``, ``public`` omitted) is ``name``."""
         return next((t for t in self.tables.values() if t.display == name), None)
+
+
+#: the target's settings a prediction depends on (see :func:`read_settings`)
+SETTINGS = ("max_wal_size", "checkpoint_completion_target", "maintenance_work_mem", "work_mem",
+            "hash_mem_multiplier", "shared_buffers")
+#: ``pg_settings.unit`` of a size, in bytes (PostgreSQL docs, "Setting Parameters": memory units)
+_UNITS = {"B": 1, "kB": 1024, "8kB": 8192, "MB": 1024**2, "16MB": 16 * 1024**2, "GB": 1024**3}
+
+
+def read_settings(conn: Conn) -> dict[str, float]:
+    """The target's :data:`SETTINGS` from ``pg_settings`` (no lock), sizes in bytes (``setting`` times ``unit``),
+    others as numbers; a setting this server does not have (``hash_mem_multiplier`` before PostgreSQL 13) is
+    left out.
+
+    :raises psycopg.Error: ``pg_settings`` cannot be read.
+    """
+    out: dict[str, float] = {}
+    for name, value, unit in conn.execute("SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)",
+                                          [list(SETTINGS)]).fetchall():
+        try:
+            out[name] = float(value) * _UNITS.get(unit or "", 1)
+        except ValueError:
+            continue
+    return out
 
 
 _TABLES = """
@@ -137,7 +167,7 @@ WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema') 
 
 
 def read_target_facts(conn: Conn, lock_timeout: str = "2s") -> TargetFacts:
-    """Read the tables, their size statistics, columns, foreign keys and sequences of the target.
+    """Read the tables, their size statistics, columns, foreign keys, sequences and settings of the target.
 
     One READ ONLY transaction of catalog queries (no table lock); reading a sequence's
     ``last_value`` takes ACCESS SHARE on it (PostgreSQL docs, "Explicit Locking"), bounded by
@@ -161,12 +191,13 @@ def read_target_facts(conn: Conn, lock_timeout: str = "2s") -> TargetFacts:
         fks = [ForeignKey(int(r[0]), int(r[1]), list(r[2]), list(r[3]))
                for r in conn.execute(_FKS, [oids, oids]).fetchall()]
         pks = {int(r[0]): list(r[1]) for r in conn.execute(_PKS, [oids]).fetchall()}
+        settings = read_settings(conn)
         seqs: list[Sequence] = []
         for schema, name in conn.execute(_SEQUENCES).fetchall():
             row = conn.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(
                 sql.Identifier(schema, name))).fetchone()
             seqs.append(Sequence(schema, name, int(row[0]) if row and row[1] else None))
-    return TargetFacts(conn.info.server_version, tables, fks, seqs, pks)
+    return TargetFacts(conn.info.server_version, tables, fks, seqs, pks, settings)
 
 
 def _never_analyzed(conn: Conn, table: TableFacts) -> None:

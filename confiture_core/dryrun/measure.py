@@ -37,6 +37,7 @@ class _Timer(NullReporter):
     def __init__(self, conn: Conn | None = None) -> None:
         self.ms: dict[Key, float] = {}
         self.wal: dict[Key, int] = {}
+        self.commit: dict[Key, float] = {}  # each statement's share of its migration's end (ms), in ``ms`` too
         self._conn = conn
         self._lsn: int | None = None  # the WAL insert position before the current statement
         self._next: dict[int, int] = {}
@@ -64,7 +65,8 @@ class _Timer(NullReporter):
 
     def migration_done(self, result: MigrationResult) -> None:
         if self._last is not None and result.status == "applied":
-            share_commit(self.ms, self._executed, (time.perf_counter() - self._last) * 1000, self.wal)
+            self.commit.update(share_commit(self.ms, self._executed, (time.perf_counter() - self._last) * 1000,
+                                            self.wal))
         self._executed, self._last = [], None
 
     def skipped_statement(self, migration: Migration, statement: Statement, reason: str) -> None:
@@ -86,7 +88,7 @@ def wal_insert_lsn(conn: Conn) -> int:
 
 
 def share_commit(ms: dict[Key, float], executed: Sequence[Key], end_ms: float,
-                 wal: Mapping[Key, int] | None = None) -> None:
+                 wal: Mapping[Key, int] | None = None) -> dict[Key, float]:
     """Add a migration's end (``end_ms``: from its last statement's end to its ``COMMIT``'s, the tracking row
     included) to the durations ``ms`` of its ``executed`` statements: in proportion to the WAL each wrote
     (``wal``, bytes) when that is known for all of them and not zero, else in proportion to their durations
@@ -101,13 +103,18 @@ def share_commit(ms: dict[Key, float], executed: Sequence[Key], end_ms: float,
     duration: a statement that writes no WAL per row (``VALIDATE CONSTRAINT`` only sets hint bits) took a
     larger share of its migration's ``COMMIT`` on a larger sample only because it took longer, and that
     share then passed for a cost per row.
+
+    :returns: each statement's share (ms), as added.
     """
     weights = [float(wal[k]) for k in executed] if wal is not None and all(k in wal for k in executed) else []
     if not weights or sum(weights) <= 0:
         weights = [ms[k] for k in executed]
     total = sum(weights)
-    for k, w in zip(executed, weights, strict=True):
-        ms[k] += end_ms * (w / total if total > 0 else 1 / len(executed))
+    shares = {k: end_ms * (w / total if total > 0 else 1 / len(executed)) for k, w in zip(executed, weights,
+                                                                                          strict=True)}
+    for k, share in shares.items():
+        ms[k] += share
+    return shares
 
 
 def no_plugins() -> Hooks:
@@ -118,7 +125,7 @@ def no_plugins() -> Hooks:
 
 
 def timed_apply(conn: Conn, config: Config, target: int | None = None,
-                wal: dict[Key, int] | None = None) -> dict[Key, float]:
+                wal: dict[Key, int] | None = None, commit: dict[Key, float] | None = None) -> dict[Key, float]:
     """Apply the pending migrations (up to ``target``) on ``conn`` for real, as ``migrate up`` does (each
     migration committed), without plugins, and return each executed statement's duration (ms), its share
     of its migration's ``COMMIT`` included (:func:`share_commit`). An index build gets the target's
@@ -129,6 +136,8 @@ def timed_apply(conn: Conn, config: Config, target: int | None = None,
 
     :param conn: an autocommit connection to the copy.
     :param wal: given, receives the WAL each executed statement wrote (bytes, :func:`wal_insert_lsn`).
+    :param commit: given, receives each executed statement's share of its migration's end (ms, included in the
+        durations returned).
     :raises psycopg.Error: the connection failed.
     """
     match_index_build_workers(conn)
@@ -144,6 +153,8 @@ def timed_apply(conn: Conn, config: Config, target: int | None = None,
         pass  # the dry run on the shadow reports the failure; the durations measured so far stand
     if wal is not None:
         wal.update(timer.wal)
+    if commit is not None:
+        commit.update(timer.commit)
     return timer.ms
 
 
@@ -166,7 +177,8 @@ def measure(server: ShadowServer, shadow_url: str, config: Config, target: int |
 def measure_alternated(server: ShadowServer, shadow_urls: Sequence[str], config: Config, target: int | None,
                        repeats: int, wal: list[dict[Key, list[int]]] | None = None,
                        more: Callable[[list[dict[Key, list[float]]]], bool] | None = None,
-                       max_repeats: int = 0) -> list[dict[Key, list[float]]]:
+                       max_repeats: int = 0,
+                       commit: list[dict[Key, list[float]]] | None = None) -> list[dict[Key, list[float]]]:
     """:func:`measure` of several shadow databases (the sample sizes), alternated: each repeat applies on a copy of
     each of them in turn (A B C D A B C D ...), so that a change of the server's load in the meantime moves
     every size's durations alike instead of tilting the line fitted through them (the fixed cost, measured
@@ -175,6 +187,8 @@ def measure_alternated(server: ShadowServer, shadow_urls: Sequence[str], config:
     A failed migration ends that apply; the durations measured before it stand (the dry run says why).
 
     :param wal: given (empty), receives per database each statement's WAL bytes over the applies.
+    :param commit: given (empty), receives per database each statement's share of its migration's end (ms) over
+        the applies (see :func:`share_commit`).
     :param more: after ``repeats`` rounds, asked with the durations so far whether another round is worth it;
         at most ``max_repeats`` rounds in all.
     :returns: one mapping of each statement's durations (ms) per database, in the order of ``shadow_urls``.
@@ -183,16 +197,22 @@ def measure_alternated(server: ShadowServer, shadow_urls: Sequence[str], config:
     """
     out: list[dict[Key, list[float]]] = [{} for _ in shadow_urls]
     wal_out: list[dict[Key, list[int]]] = [{} for _ in shadow_urls]
+    commit_out: list[dict[Key, list[float]]] = [{} for _ in shadow_urls]
     done = 0
     while done < repeats or (more is not None and done < max_repeats and more(out)):
         done += 1
-        for url, durations, written in zip(shadow_urls, out, wal_out, strict=True):
+        for url, durations, written, ends in zip(shadow_urls, out, wal_out, commit_out, strict=True):
             one: dict[Key, int] = {}
+            shares: dict[Key, float] = {}
             with scratch_database(server, template=database_of(url)) as copy, connect(copy) as conn:
-                for key, ms in timed_apply(conn, config, target, one).items():
+                for key, ms in timed_apply(conn, config, target, one, shares).items():
                     durations.setdefault(key, []).append(ms)
             for key, b in one.items():
                 written.setdefault(key, []).append(b)
+            for key, share in shares.items():
+                ends.setdefault(key, []).append(share)
     if wal is not None:
         wal.extend(wal_out)
+    if commit is not None:
+        commit.extend(commit_out)
     return out

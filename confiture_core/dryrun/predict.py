@@ -7,9 +7,10 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .atscale import past_checkpoints, per_byte, sort_run_rows, sort_size
 from .facts import TargetFacts
 from .report import DryRunReport, StatementReport
-from .work import INDEX, REWRITE, work_of_sql
+from .work import INDEX, REWRITE, VALIDATE, foreign_key_parent_of_sql, work_of_sql
 
 #: the interval's half-width is at least this fraction of the prediction
 MIN_SPREAD = 0.2
@@ -25,17 +26,17 @@ class Point:
     ms: float
 
 
-def _size(rows: float, kind: str) -> float:
-    """The model's size term: ``n`` for a rewrite, scan, validation or row update; ``n·log2 n`` for an
-    index build (a sort)."""
-    n = max(rows, 1.0)
-    return n * math.log2(n + 1) if kind == INDEX else n
+def _size(rows: float, kind: str, run_rows: float | None = None) -> float:
+    """The model's size term: ``n`` for a rewrite, scan, validation or row update; for an index build (a sort)
+    ``n·log2 min(n, run_rows)`` (:func:`~.atscale.sort_size`)."""
+    return sort_size(rows, run_rows) if kind == INDEX else max(rows, 1.0)
 
 
 def fit_points(kind: str, points: Sequence[Point], target_rows: float,
-               noise: float = 0.0, part_error: float | None = None) -> tuple[float, float, float]:
+               noise: float = 0.0, part_error: float | None = None,
+               run_rows: float | None = None) -> tuple[float, float, float]:
     """``t(N) = a + b·g(N)`` fitted through ``points`` (least squares on relative errors; ``g`` from
-    :func:`_size`), evaluated at ``target_rows``.
+    :func:`_size`, with ``run_rows`` for an index build), evaluated at ``target_rows``.
 
     When the points do not give a plausible line (a slope ≤ 0, a fixed cost above
     :data:`MAX_OVERHEAD` of the largest sample's time: timing noise at small sizes; a negative
@@ -59,13 +60,13 @@ def fit_points(kind: str, points: Sequence[Point], target_rows: float,
     :returns: (predicted, low, high) in milliseconds.
     """
     big = max(points, key=lambda p: p.rows)
-    g_big, g_n = _size(big.rows, kind), _size(target_rows, kind)
+    g_big, g_n = _size(big.rows, kind, run_rows), _size(target_rows, kind, run_rows)
     proportional = big.ms * g_n / g_big
     predicted = proportional
     empty = [p.ms for p in points if p.rows == 0]
     fixed = min(statistics.median(empty), big.ms) if empty else 0.0
     other = fixed + (big.ms - fixed) * g_n / g_big  # the line through the fixed cost and the largest sample
-    pts = [(_size(p.rows, kind), p.ms) for p in points if p.rows >= 0 and p.ms > 0]
+    pts = [(_size(p.rows, kind, run_rows), p.ms) for p in points if p.rows >= 0 and p.ms > 0]
     if len({g for g, _ in pts}) >= 2:
         w = [1 / (t * t) for _, t in pts]
         sw = sum(w)
@@ -114,11 +115,14 @@ class Sample:
     :ivar ms: each statement's durations (ms) over the repeated applies, keyed by (version,
         position in its migration) (see :func:`~.measure.measure`).
     :ivar wal: each statement's WAL (bytes) over the same applies, same keys (see :func:`~.measure.wal_insert_lsn`).
+    :ivar commit: each statement's share of its migration's end (ms, its ``COMMIT``: included in ``ms``) over the
+        same applies, same keys (see :func:`~.measure.share_commit`).
     """
 
     sizes: Mapping[str, tuple[int, int]]
     ms: Mapping[tuple[int, int], Sequence[float]]
     wal: Mapping[tuple[int, int], Sequence[int]] = field(default_factory=dict)
+    commit: Mapping[tuple[int, int], Sequence[float]] = field(default_factory=dict)
 
 
 def typical(values: Sequence[float]) -> float:
@@ -126,6 +130,14 @@ def typical(values: Sequence[float]) -> float:
     migration runs minutes and meets the server's usual load, a sample's apply runs milliseconds and
     its shortest repeat is a quiet moment (the bench's predictions were 15-60% too low with it)."""
     return statistics.median(values)
+
+
+def lower(values: Sequence[float]) -> float:
+    """The lower quartile of a statement's repeated durations (ms; the only one when there is one). Where its
+    per-row part is not :func:`resolved`, the sizes' lower quartiles less the emptied copy's give it: the noise
+    that hides it is one-sided (an ``fsync``, a moment of load: a repeat is never faster than its work), and a
+    lower quantile moves less with it than the median does."""
+    return statistics.quantiles(values, n=4)[0] if len(values) > 1 else values[0]
 
 
 def median_error(values: Sequence[float]) -> float:
@@ -155,6 +167,14 @@ def resolved(full: Sequence[float], empty: Sequence[float]) -> bool:
     return part >= RESOLVED_AT * math.hypot(median_error(full), median_error(empty))
 
 
+def scales(kind: str, rewritten: bool) -> bool:
+    """Whether a statement of work ``kind`` (see :func:`~.work.work_of`) has a per-row part to scale: every kind
+    does, except a rewrite whose dry run rewrote no table (``rewritten``: its report's ``rewritten`` is not
+    empty; ``ADD COLUMN`` with a constant default, a type change that keeps the bytes do not rewrite:
+    PostgreSQL docs, "ALTER TABLE", Notes)."""
+    return kind != REWRITE or rewritten
+
+
 def predict(report: DryRunReport, samples: Sequence[Sample], facts: TargetFacts) -> int:
     """Set ``predicted_ms`` (and low, high, ``target_rows``, ``target_bytes``) on every statement of ``report``
     that rewrites a table (measured: its ``rewritten``), builds an index, validates a constraint or
@@ -173,29 +193,75 @@ def predict(report: DryRunReport, samples: Sequence[Sample], facts: TargetFacts)
     full = samples[0].sizes if samples else {}
     for m in report.migrations:
         for i, s in enumerate(m.statements):
-            if not any(smp.ms.get((m.version, i)) for smp in samples):
+            key = (m.version, i)
+            used = [smp for smp in samples if smp.ms.get(key)]
+            if not used:
                 continue  # not measured (a CREATE INDEX CONCURRENTLY the dry run skips is: the applies run it)
             work = work_of_sql(s.sql)
             if work is None:
                 continue
             kind, table = work
-            if kind == REWRITE and not s.rewritten:
-                continue  # ADD COLUMN with a constant default, a type change that keeps the bytes: no rewrite
-            target = _rows_of(table, facts, full)
-            points = [Point(smp.sizes.get(table, (0, 0))[0], typical(smp.ms[(m.version, i)])) for smp in samples
-                      if smp.ms.get((m.version, i))]
-            if target is None or not any(p.rows > 0 for p in points):
+            if not scales(kind, bool(s.rewritten)):
                 continue
-            measured = [smp.ms[(m.version, i)] for smp in samples if smp.ms.get((m.version, i))]
-            big = measured[max(range(len(points)), key=lambda j: points[j].rows)]
-            empty = [v for p, v in zip(points, measured, strict=True) if p.rows == 0]
-            error = math.hypot(median_error(big), median_error(empty[0]) if empty else 0.0)
-            predicted, low, high = fit_points(kind, points, target[0], 2 * median_error(big) / typical(big),
-                                              error if empty else None)
+            target = _rows_of(table, facts, full)
+            rows = [smp.sizes.get(table, (0, 0))[0] for smp in used]
+            if target is None or not any(rows):
+                continue
+            predicted, low, high = _scaled(kind, table, key, used, rows, target[0], facts, s.sql)
             s.predicted_ms, s.predicted_ms_low, s.predicted_ms_high = predicted, low, high
             s.target_rows, s.target_bytes, s.predicted_table = int(target[0]), target[1], table
             done += 1
     return done
+
+
+def _scaled(kind: str, table: str, key: tuple[int, int], used: Sequence[Sample], rows: Sequence[int],
+            target_rows: float, facts: TargetFacts, text: str) -> tuple[float, float, float]:
+    """One statement's (predicted, low, high) in ms (see :func:`predict`)."""
+    points = [Point(n, typical(smp.ms[key])) for n, smp in zip(rows, used, strict=True)]
+    big = used[max(range(len(points)), key=lambda j: points[j].rows)]
+    empty = next((smp for n, smp in zip(rows, used, strict=True) if n == 0), None)
+    if empty is not None and not resolved(big.ms[key], empty.ms[key]):
+        shift = typical(empty.ms[key]) - lower(empty.ms[key])  # the fixed cost stays the emptied copy's median
+        points = [Point(n, lower(smp.ms[key]) + shift) for n, smp in zip(rows, used, strict=True)]
+    error = math.hypot(median_error(big.ms[key]), median_error(empty.ms[key]) if empty else 0.0)
+    noise = 2 * median_error(big.ms[key]) / typical(big.ms[key])
+    part_error = error if empty else None
+    t = facts.by_name(table)
+    run_rows = sort_run_rows(facts, t.bytes / target_rows) if kind == INDEX and t and target_rows > 0 else None
+    predicted, low, high = fit_points(kind, points, target_rows, noise, part_error, run_rows)
+    if run_rows is not None and target_rows > run_rows:  # the target's sort spills, the sample's never did:
+        alt = fit_points(kind, points, target_rows, noise, part_error)  # n·log2 n all the way says the most
+        low, high = min(low, alt[1]), max(high, alt[0])
+    parent = foreign_key_parent_of_sql(text) if kind == VALIDATE else None
+    p = facts.by_name(parent) if parent and parent != table else None
+    if p is not None and p.rows > 0:
+        predicted, low, high = _with_parents(kind, points, [smp.sizes.get(parent or "", (0, 0))[0] for smp in used],
+                                             target_rows, p.rows, (predicted, low, high), noise, part_error)
+    if empty is not None and t is not None:  # its WAL past the checkpoint distance: pages written to disk meanwhile
+        empty_wal = statistics.median(empty.wal.get(key) or [0])
+        per_row = max(statistics.median(big.wal.get(key) or [0]) - empty_wal, 0) / max(points[used.index(big)].rows, 1)
+        share, extra = past_checkpoints(facts, empty_wal + per_row * target_rows, t.bytes + t.index_bytes,
+                                        per_byte(big.commit.get(key, []), empty.commit.get(key, []),
+                                                 big.wal.get(key, []), empty.wal.get(key, [])))
+        predicted, low = predicted + extra, low + extra
+        high = max(high + extra, predicted * (1 + share))
+    return predicted, low, high
+
+
+def _with_parents(kind: str, points: Sequence[Point], parents: Sequence[int], target_rows: float,
+                  target_parents: float, child_only: tuple[float, float, float], noise: float,
+                  part_error: float | None) -> tuple[float, float, float]:
+    """A foreign key's validation scaled by its child's rows and its parent's: the check joins every child row to
+    the parent table (PostgreSQL source, src/backend/utils/adt/ri_triggers.c, ``RI_Initial_Check``), and a
+    sample holds about as many parents as children where the target holds its own ratio. The parents' cost per
+    row lies between none (``child_only``: the child's rows alone scaled) and a child's (the sum of both
+    scaled); the prediction is the middle of the two, the interval spans both. (A fit of the two costs through
+    the thinned sizes, which drop parents by ``f`` and children by about ``f²``, landed on either bound from
+    the repeats' noise: -41% at 1 M rows, -53% at 5 M.)"""
+    both = fit_points(kind, [Point(p.rows + q, p.ms) for p, q in zip(points, parents, strict=True)],
+                      target_rows + target_parents, noise, part_error)
+    predicted = (both[0] + child_only[0]) / 2
+    return predicted, min(both[1], child_only[1]), max(both[2], child_only[2])
 
 
 def seconds(ms: float) -> str:

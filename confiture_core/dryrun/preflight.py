@@ -16,12 +16,12 @@ from ..migrations import Migration
 from ..runner import Reporter, Runner
 from .facts import ForeignKey, TargetFacts, read_target_facts
 from .measure import measure_alternated, no_plugins
-from .predict import Sample, predict, resolved
+from .predict import Sample, predict, resolved, scales
 from .report import DryRunReport
 from .run import dry_run, dry_run_lock_timeout
 from .sample import SampleSpec, load_sample, match_parallel_degree, sizes, thin, thinned, vacuum
 from .shadow import ShadowServer, connect, database_of, dump_schema, find_pg_dump, restore_schema, scratch_database
-from .work import REWRITE, added_foreign_keys, work_of, work_of_sql
+from .work import added_foreign_keys, work_of
 
 Conn = psycopg.Connection[Any]
 
@@ -97,6 +97,7 @@ def _measured_sizes(server: ShadowServer, big_url: str, big_sizes: Mapping[str, 
                 found.append(sizes(small_conn, facts))
             urls.append(small_url)
         wal: list[dict[tuple[int, int], list[int]]] = []
+        commit: list[dict[tuple[int, int], list[float]]] = []
         started = time.perf_counter()
 
         def more(so_far: list[dict[tuple[int, int], list[float]]]) -> bool:
@@ -106,45 +107,46 @@ def _measured_sizes(server: ShadowServer, big_url: str, big_sizes: Mapping[str, 
             return not all(resolved(full.get(k, []), empty.get(k, [])) for k in scaled)
 
         try:
-            timings = measure_alternated(server, urls, config, version, REPEATS, wal, more, MAX_REPEATS)
+            timings = measure_alternated(server, urls, config, version, REPEATS, wal, more, MAX_REPEATS, commit)
         except (ConfitureError, psycopg.Error):
-            timings, wal = [{} for _ in urls], []
-    return [Sample(n, ms, wal[i] if i < len(wal) else {}) for i, (n, ms) in enumerate(zip(found, timings, strict=True))]
+            timings, wal, commit = [{} for _ in urls], [], []
+    return [Sample(n, ms, wal[i] if i < len(wal) else {}, commit[i] if i < len(commit) else {})
+            for i, (n, ms) in enumerate(zip(found, timings, strict=True))]
 
 
 def scaled_statements(shadow: Conn, config: Config, version: int | None, facts: TargetFacts,
-                      whole: set[int], migrations: Sequence[Migration]) -> set[tuple[int, int]] | None:
+                      whole: set[int], migrations: Sequence[Migration]) -> dict[tuple[int, int], str] | None:
     """The pending SQL statements (read from the shadow's copy of the tracking table) whose
-    :func:`~.work.work_of` names a table the sample thins (:func:`~.sample.thinned`), as (migration version,
-    position in its file): the timed applies' keys; ``None`` when a Python migration is pending (it may do
-    anything). Only when some are (or ``None``) are the sample sizes measured for predictions; otherwise every
-    table the migrations work on is in the shadow at its target size, and the dry run's own durations are the
-    ones to expect.
+    :func:`~.work.work_of` names a table the sample thins (:func:`~.sample.thinned`): their work kind keyed by
+    (migration version, position in its file), the timed applies' keys; ``None`` when a Python migration is
+    pending (it may do anything). Only when some are (or ``None``) are the sample sizes measured for
+    predictions; otherwise every table the migrations work on is in the shadow at its target size, and the dry
+    run's own durations are the ones to expect.
 
     :param migrations: the project's migrations, already discovered (their parsed files are reused).
     :raises ConfitureError: the pending migrations cannot be read (the dry run then says why).
     """
-    keys: set[tuple[int, int]] = set()
+    keys: dict[tuple[int, int], str] = {}
     for m in Runner(shadow, config, no_plugins(), migrations=list(migrations)).plan_up(version):
         if m.kind != "sql":
             return None
         for i, st in enumerate(m.sql("up").statements):
             work = work_of(st.node)
             table = facts.by_name(work[1]) if work else None
-            if table is not None and thinned(table, whole):
-                keys.add((m.version, i))
+            if work is not None and table is not None and thinned(table, whole):
+                keys[(m.version, i)] = work[0]
     return keys
 
 
-def _rewriting(report: DryRunReport, keys: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """``keys`` without the statements of the rewrite kind that the dry run saw not rewrite (``ADD COLUMN`` with
-    a constant default, a type change that keeps the bytes): they have no per-row part to resolve, and asking
-    for one would spend every extra round on them."""
+def _rewriting(report: DryRunReport, keys: Mapping[tuple[int, int], str]) -> set[tuple[int, int]]:
+    """``keys`` without the statements that have nothing to scale (:func:`~.predict.scales`: a rewrite the dry run
+    saw not rewrite): they have no per-row part to resolve, and asking for one would spend every extra round on
+    them."""
     out = set(keys)
     for m in report.migrations:
         for i, st in enumerate(m.statements):
-            work = work_of_sql(st.sql)
-            if work is not None and work[0] == REWRITE and not st.rewritten:
+            kind = keys.get((m.version, i))
+            if kind is not None and not scales(kind, bool(st.rewritten)):
                 out.discard((m.version, i))
     return out
 
@@ -208,12 +210,12 @@ def shadow_dry_run(target: Conn, target_conninfo: str, server: ShadowServer, con
             try:
                 keys = scaled_statements(shadow, config, version, facts, whole, migrations)
             except ConfitureError:
-                keys = set()  # the dry run below says what is wrong
+                keys = {}  # the dry run below says what is wrong
         report = on_a_copy(server, big_url, lambda conn, url: dry_run(
             conn, config, hooks, target=version, reporter=reporter, watch_url=url, preflight=preflight, on_copy=True))
         if keys is None or keys:  # else nothing to scale: no copies measured (a copy costs a CREATE, a DROP)
             samples = _measured_sizes(server, big_url, samples[0].sizes, facts, whole, config, version,
-                                      _rewriting(report, keys or set()))
+                                      _rewriting(report, keys or {}))
     predict(report, samples, facts)
     report.where = "shadow"
     report.shadow = {"server": server.label, "server_version": shadow_version, "target_server_version":

@@ -88,6 +88,17 @@ def work_of_sql(text: str) -> tuple[str, str] | None:
     return work_of(statements[0].node) if statements else None
 
 
+def foreign_key_parent_of_sql(text: str) -> str | None:
+    """The referenced table of the first foreign key the first statement of ``text`` adds (:func:`added_foreign_keys`),
+    ``None`` when it adds none or does not parse."""
+    try:
+        statements = parse_sql_text(text).statements
+    except Exception:
+        return None
+    keys = added_foreign_keys(statements[0].node) if statements else []
+    return keys[0][2] if keys else None
+
+
 def added_foreign_keys(node: ast.Node) -> list[tuple[str, list[str], str, list[str]]]:
     """The foreign keys an ``ALTER TABLE ... ADD [CONSTRAINT] FOREIGN KEY`` adds: (table, columns, referenced
     table, referenced columns — empty when the statement names none: the primary key)."""
