@@ -241,7 +241,9 @@ def _lines(label: str, real: list[float], dry: dict[str, list[float]], one: dict
         d, p = statistics.median(times), statistics.median(one[mode])
         rep = reps[mode]
         reached = sum(m.status != "pending" for m in rep.migrations)
-        verdict = "meets" if p / r <= TARGET else "MISSES"
+        # --on-target is opt-in (one rolled-back transaction whose lock reads grow with the run: docs/dry-run.md,
+        # "Modes and cost"); the target is held by the default modes, a copy and the shadow's copy
+        verdict = ("meets" if p / r <= TARGET else "MISSES") if mode != "target" else "opt-in mode, not held to it"
         extra = (f"  (whole preflight {d:7.2f} s = {d / r:5.2f}x)" if mode == "shadow" else "")
         if mode == "copy" and COPY_RUN:
             run = statistics.median(COPY_RUN)
