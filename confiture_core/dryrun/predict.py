@@ -28,7 +28,7 @@ class Point:
 
 def _size(rows: float, kind: str, run_rows: float | None = None) -> float:
     """The model's size term: ``n`` for a rewrite, scan, validation or row update; for an index build (a sort)
-    ``n·log2 min(n, run_rows)`` (:func:`~.atscale.sort_size`)."""
+    ``n·log2(min(n, run_rows) + 1)`` (:func:`~.atscale.sort_size`)."""
     return sort_size(rows, run_rows) if kind == INDEX else max(rows, 1.0)
 
 
@@ -136,8 +136,9 @@ def lower(values: Sequence[float]) -> float:
     """The lower quartile of a statement's repeated durations (ms; the only one when there is one). Where its
     per-row part is not :func:`resolved`, the sizes' lower quartiles less the emptied copy's give it: the noise
     that hides it is one-sided (an ``fsync``, a moment of load: a repeat is never faster than its work), and a
-    lower quantile moves less with it than the median does."""
-    return statistics.quantiles(values, n=4)[0] if len(values) > 1 else values[0]
+    lower quantile moves less with it than the median does. Never below the fastest repeat (with two repeats
+    the "exclusive" method of :func:`statistics.quantiles` extrapolates below it)."""
+    return max(statistics.quantiles(values, n=4)[0], min(values)) if len(values) > 1 else values[0]
 
 
 def median_error(values: Sequence[float]) -> float:
@@ -233,10 +234,10 @@ def _scaled(kind: str, table: str, key: tuple[int, int], used: Sequence[Sample],
         alt = fit_points(kind, points, target_rows, noise, part_error)  # n·log2 n all the way says the most
         low, high = min(low, alt[1]), max(high, alt[0])
     parent = foreign_key_parent_of_sql(text) if kind == VALIDATE else None
-    p = facts.by_name(parent) if parent and parent != table else None
-    if p is not None and p.rows > 0:
+    p = _rows_of(parent, facts, used[0].sizes) if parent and parent != table else None  # never analyzed: by bytes
+    if p is not None and p[0] > 0:
         predicted, low, high = _with_parents(kind, points, [smp.sizes.get(parent or "", (0, 0))[0] for smp in used],
-                                             target_rows, p.rows, (predicted, low, high), noise, part_error)
+                                             target_rows, p[0], (predicted, low, high), noise, part_error)
     if empty is not None and t is not None:  # its WAL past the checkpoint distance: pages written to disk meanwhile
         empty_wal = statistics.median(empty.wal.get(key) or [0])
         per_row = max(statistics.median(big.wal.get(key) or [0]) - empty_wal, 0) / max(points[used.index(big)].rows, 1)

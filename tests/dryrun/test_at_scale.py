@@ -148,3 +148,33 @@ def test_an_unresolved_per_row_part_comes_from_the_lower_quartiles() -> None:
     by_medians = fit_points("index", [Point(8000, 33.0), Point(4000, 26.4), Point(0, 25.0)], 1e7,
                             run_rows=sort_run_rows(_target(), 1.6 * GB / 1e7))[0]
     assert s.predicted_ms is not None and s.predicted_ms < by_medians
+
+
+def test_the_lower_quartile_is_never_below_the_fastest_repeat() -> None:
+    # regression: with two repeats statistics.quantiles (exclusive) extrapolated: [21, 60] gave 11.25
+    assert lower([21.0, 60.0]) == 21.0
+    assert lower([20.0, 21.0]) == 20.0
+    assert lower([7.0]) == 7.0
+    assert lower([23.0, 33.0, 33.0, 23.0, 33.0, 33.0]) == pytest.approx(23.0)  # inside the repeats: unchanged
+
+
+def test_a_never_analyzed_parent_is_counted_from_its_bytes() -> None:
+    report = _report("ALTER TABLE orders ADD CONSTRAINT f FOREIGN KEY (parent_id) REFERENCES parents (id)")
+    key = (1, 0)
+    sizes = [(100_000, 100_000), (25_000, 50_000), (6_250, 25_000), (0, 0)]
+
+    def samples(parent_bytes_per_row: int) -> list[Sample]:
+        return [Sample({"orders": (c, c * 160), "parents": (p, p * parent_bytes_per_row)},
+                       {key: [10 + 0.001 * (c + p)] * 5}) for c, p in sizes]
+
+    analyzed = _target()
+    predict(report, samples(100), analyzed)
+    want = report.migrations[0].statements[0].predicted_ms
+    never = _target()
+    p = never.tables[2]
+    # reltuples -1 (never analyzed, PostgreSQL 14+): its rows from its bytes at the sample's bytes per row
+    never.tables[2] = TableFacts(p.oid, p.schema, p.name, p.kind, -1.0, p.pages, int(1e6 * 100), p.index_bytes)
+    report = _report("ALTER TABLE orders ADD CONSTRAINT f FOREIGN KEY (parent_id) REFERENCES parents (id)")
+    predict(report, samples(100), never)
+    got = report.migrations[0].statements[0].predicted_ms
+    assert want is not None and got == pytest.approx(want, rel=0.01)
