@@ -110,9 +110,9 @@ _UNITS = {"B": 1, "kB": 1024, "8kB": 8192, "MB": 1024**2, "16MB": 16 * 1024**2, 
 
 
 def read_settings(conn: Conn) -> dict[str, float]:
-    """The target's :data:`SETTINGS` from ``pg_settings`` (no lock), sizes in bytes (``setting`` times ``unit``),
-    others as numbers; a setting this server does not have (``hash_mem_multiplier`` before PostgreSQL 13) is
-    left out.
+    """The target's :data:`SETTINGS` from ``pg_settings`` (ACCESS SHARE on that view, no table), sizes in
+    bytes (``setting`` times ``unit``), others as numbers; a setting this server does not have
+    (``hash_mem_multiplier`` before PostgreSQL 13) is left out.
 
     :raises psycopg.Error: ``pg_settings`` cannot be read.
     """
