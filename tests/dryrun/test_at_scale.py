@@ -148,6 +148,10 @@ def test_an_unresolved_per_row_part_comes_from_the_lower_quartiles() -> None:
     by_medians = fit_points("index", [Point(8000, 33.0), Point(4000, 26.4), Point(0, 25.0)], 1e7,
                             run_rows=sort_run_rows(_target(), 1.6 * GB / 1e7))[0]
     assert s.predicted_ms is not None and s.predicted_ms < by_medians
+    # the lower quartiles (23, 21.4, 20) moved up by the emptied copy's median less its lower quartile (25 - 20)
+    run_rows = sort_run_rows(_target(maintenance_work_mem=64 * 1024.0**2), 1.6 * GB / 1e7)
+    by_lower = fit_points("index", [Point(8000, 28.0), Point(4000, 26.4), Point(0, 25.0)], 1e7, run_rows=run_rows)[0]
+    assert s.predicted_ms == pytest.approx(by_lower, rel=0.01)
 
 
 def test_the_lower_quartile_is_never_below_the_fastest_repeat() -> None:
