@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from .atscale import past_checkpoints, per_byte, sort_run_rows, sort_size
 from .facts import TargetFacts
 from .report import DryRunReport, StatementReport
-from .work import INDEX, REWRITE, VALIDATE, foreign_key_parent_of_sql, work_of_sql
+from .work import INDEX, REWRITE, VALIDATE, first_node, foreign_key_parent_of, work_of
 
 #: the interval's half-width is at least this fraction of the prediction
 MIN_SPREAD = 0.2
@@ -198,8 +198,9 @@ def predict(report: DryRunReport, samples: Sequence[Sample], facts: TargetFacts)
             used = [smp for smp in samples if smp.ms.get(key)]
             if not used:
                 continue  # not measured (a CREATE INDEX CONCURRENTLY the dry run skips is: the applies run it)
-            work = work_of_sql(s.sql)
-            if work is None:
+            node = first_node(s.sql)  # parsed once here: its work kind, table and a foreign key's parent
+            work = work_of(node) if node is not None else None
+            if node is None or work is None:
                 continue
             kind, table = work
             if not scales(kind, bool(s.rewritten)):
@@ -208,7 +209,8 @@ def predict(report: DryRunReport, samples: Sequence[Sample], facts: TargetFacts)
             rows = [smp.sizes.get(table, (0, 0))[0] for smp in used]
             if target is None or not any(rows):
                 continue
-            predicted, low, high = _scaled(kind, table, key, used, rows, target[0], facts, s.sql)
+            parent = foreign_key_parent_of(node) if kind == VALIDATE else None
+            predicted, low, high = _scaled(kind, table, key, used, rows, target[0], facts, parent)
             s.predicted_ms, s.predicted_ms_low, s.predicted_ms_high = predicted, low, high
             s.target_rows, s.target_bytes, s.predicted_table = int(target[0]), target[1], table
             done += 1
@@ -216,8 +218,9 @@ def predict(report: DryRunReport, samples: Sequence[Sample], facts: TargetFacts)
 
 
 def _scaled(kind: str, table: str, key: tuple[int, int], used: Sequence[Sample], rows: Sequence[int],
-            target_rows: float, facts: TargetFacts, text: str) -> tuple[float, float, float]:
-    """One statement's (predicted, low, high) in ms (see :func:`predict`)."""
+            target_rows: float, facts: TargetFacts, parent: str | None) -> tuple[float, float, float]:
+    """One statement's (predicted, low, high) in ms (see :func:`predict`); ``parent``: the table a foreign key it
+    adds references."""
     points = [Point(n, typical(smp.ms[key])) for n, smp in zip(rows, used, strict=True)]
     big = used[max(range(len(points)), key=lambda j: points[j].rows)]
     empty = next((smp for n, smp in zip(rows, used, strict=True) if n == 0), None)
@@ -233,7 +236,6 @@ def _scaled(kind: str, table: str, key: tuple[int, int], used: Sequence[Sample],
     if run_rows is not None and target_rows > run_rows:  # the target's sort spills, the sample's never did:
         alt = fit_points(kind, points, target_rows, noise, part_error)  # n·log2 n all the way says the most
         low, high = min(low, alt[1]), max(high, alt[0])
-    parent = foreign_key_parent_of_sql(text) if kind == VALIDATE else None
     p = _rows_of(parent, facts, used[0].sizes) if parent and parent != table else None  # never analyzed: by bytes
     if p is not None and p[0] > 0:
         predicted, low, high = _with_parents(kind, points, [smp.sizes.get(parent or "", (0, 0))[0] for smp in used],

@@ -79,23 +79,20 @@ def work_of(node: ast.Node) -> tuple[str, str] | None:
     return None
 
 
-def work_of_sql(text: str) -> tuple[str, str] | None:
-    """:func:`work_of` of the first statement of ``text`` (``None`` when it does not parse)."""
+def first_node(text: str) -> ast.Node | None:
+    """The parse tree of the first statement of ``text`` (a statement as a report keeps it); ``None`` when it does
+    not parse or holds none."""
     try:
         statements = parse_sql_text(text).statements
     except Exception:
         return None
-    return work_of(statements[0].node) if statements else None
+    return statements[0].node if statements else None
 
 
-def foreign_key_parent_of_sql(text: str) -> str | None:
-    """The referenced table of the first foreign key the first statement of ``text`` adds (:func:`added_foreign_keys`),
-    ``None`` when it adds none or does not parse."""
-    try:
-        statements = parse_sql_text(text).statements
-    except Exception:
-        return None
-    keys = added_foreign_keys(statements[0].node) if statements else []
+def foreign_key_parent_of(node: ast.Node) -> str | None:
+    """The referenced table of the first foreign key ``node`` adds (:func:`added_foreign_keys`), ``None`` when it
+    adds none."""
+    keys = added_foreign_keys(node)
     return keys[0][2] if keys else None
 
 

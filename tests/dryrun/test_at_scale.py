@@ -18,7 +18,7 @@ from confiture_core.dryrun.atscale import (
 from confiture_core.dryrun.facts import TableFacts, TargetFacts, read_settings, read_target_facts
 from confiture_core.dryrun.predict import Point, Sample, fit_points, lower, predict
 from confiture_core.dryrun.report import DryRunReport, MigrationReport, StatementReport
-from confiture_core.dryrun.work import foreign_key_parent_of_sql
+from confiture_core.dryrun.work import first_node, foreign_key_parent_of
 
 GB = 1024.0**3
 
@@ -76,9 +76,11 @@ def test_an_index_build_past_memory_is_scaled_with_the_runs_size() -> None:
 
 
 def test_the_parent_of_an_added_foreign_key() -> None:
-    assert foreign_key_parent_of_sql("ALTER TABLE c ADD CONSTRAINT f FOREIGN KEY (p) REFERENCES s.p (id)") == "s.p"
-    assert foreign_key_parent_of_sql("ALTER TABLE c VALIDATE CONSTRAINT f") is None
-    assert foreign_key_parent_of_sql("not sql at all (") is None
+    added = first_node("ALTER TABLE c ADD CONSTRAINT f FOREIGN KEY (p) REFERENCES s.p (id)")
+    validated = first_node("ALTER TABLE c VALIDATE CONSTRAINT f")
+    assert added is not None and foreign_key_parent_of(added) == "s.p"
+    assert validated is not None and foreign_key_parent_of(validated) is None
+    assert first_node("not sql at all (") is None and first_node("-- only a comment") is None
 
 
 def _report(*sql: str) -> DryRunReport:

@@ -10,7 +10,7 @@ from confiture_core.config import load_config
 from confiture_core.dryrun.place import Place, max_table_size, on_shadow, sample, target_statement_timeout
 from confiture_core.dryrun.predict import Point, count, describe, fit, seconds
 from confiture_core.dryrun.report import LockTaken, StatementReport
-from confiture_core.dryrun.work import added_foreign_keys, work_of_sql
+from confiture_core.dryrun.work import added_foreign_keys, first_node, work_of
 from confiture_core.errors import ConfigError
 from confiture_core.sql import parse_sql_text
 
@@ -53,7 +53,8 @@ def test_index_builds_scale_as_n_log_n() -> None:
     ("CREATE TABLE t (id int)", None),
 ])
 def test_work_kinds(sql: str, expected: tuple[str, str] | None) -> None:
-    assert work_of_sql(sql) == expected
+    node = first_node(sql)
+    assert node is not None and work_of(node) == expected
 
 
 def test_foreign_keys_a_migration_adds() -> None:
