@@ -105,8 +105,8 @@ def _unquoted(name: str) -> str:
 # Before a statement that may drop relations or remove data, in the same message: the oid of each relation
 # it names (aligned with the names; to_regclass: PostgreSQL's own lookup along the search_path, no lock),
 # the names of what it may drop with them (their partitions and inheritors at every level, the indexes and
-# owned sequences of all of these: once dropped,
-# their locks could not be named), and which named schemas exist. Catalog reads only. Prepared once per
+# owned sequences of all of these: once dropped, their locks could not be named), and which named schemas
+# exist. Catalog reads only. Prepared once per
 # migration (planning it cost several of its executions); what the statement names is passed in a
 # transaction-local setting set just before (``confiture.names``, JSON: {"sch": [...], "rel": [...],
 # "schemas": [...]}), so that the prepared statement has no parameter and keeps one plan. The relations are

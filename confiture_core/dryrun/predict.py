@@ -222,7 +222,8 @@ def _scaled(kind: str, table: str, key: tuple[int, int], used: Sequence[Sample],
     """One statement's (predicted, low, high) in ms (see :func:`predict`); ``parent``: the table a foreign key it
     adds references."""
     points = [Point(n, typical(smp.ms[key])) for n, smp in zip(rows, used, strict=True)]
-    big = used[max(range(len(points)), key=lambda j: points[j].rows)]
+    largest = max(range(len(rows)), key=rows.__getitem__)
+    big = used[largest]
     empty = next((smp for n, smp in zip(rows, used, strict=True) if n == 0), None)
     if empty is not None and not resolved(big.ms[key], empty.ms[key]):
         shift = typical(empty.ms[key]) - lower(empty.ms[key])  # the fixed cost stays the emptied copy's median
@@ -242,7 +243,7 @@ def _scaled(kind: str, table: str, key: tuple[int, int], used: Sequence[Sample],
                                              target_rows, p[0], (predicted, low, high), noise, part_error)
     if empty is not None and t is not None:  # its WAL past the checkpoint distance: pages written to disk meanwhile
         empty_wal = statistics.median(empty.wal.get(key) or [0])
-        per_row = max(statistics.median(big.wal.get(key) or [0]) - empty_wal, 0) / max(points[used.index(big)].rows, 1)
+        per_row = max(statistics.median(big.wal.get(key) or [0]) - empty_wal, 0) / max(rows[largest], 1)
         share, extra = past_checkpoints(facts, empty_wal + per_row * target_rows, t.bytes + t.index_bytes,
                                         per_byte(big.commit.get(key, []), empty.commit.get(key, []),
                                                  big.wal.get(key, []), empty.wal.get(key, [])))
